@@ -1,0 +1,70 @@
+"""Admin for reference data and accounts; clinical records are changed through the app."""
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import ApiClient, AuditEvent, Centre, Donor, Recipient, StatusChange, User
+from .tokens import revoke_api_client
+
+
+@admin.register(Centre)
+class CentreAdmin(admin.ModelAdmin):
+    list_display = ["name", "code"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ["username", "centre", "roles", "is_centre_admin", "is_active"]
+    list_filter = ["centre", "is_active"]
+    fieldsets = BaseUserAdmin.fieldsets + (("Centre and roles", {"fields": ("centre", "roles", "is_centre_admin")}),)
+
+
+class ReadOnlyAdmin(SimpleHistoryAdmin):
+    """Clinical records are read here; every change goes through the audited services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Donor)
+class DonorAdmin(ReadOnlyAdmin):
+    list_display = ["code", "centre", "status", "planned_graft"]
+    list_filter = ["centre", "status"]
+
+
+@admin.register(Recipient)
+class RecipientAdmin(ReadOnlyAdmin):
+    list_display = ["code", "centre", "age_years", "diagnosis"]
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(ReadOnlyAdmin):
+    list_display = ["donor", "from_status", "to_status", "changed_by", "changed_at"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "user", "kind", "record_type", "donor_code", "channel", "ip_address"]
+    list_filter = ["kind", "channel", "centre"]
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    list_display = ["name", "key_prefix", "user", "expires_at", "revoked_at", "last_used_at"]
+    readonly_fields = ["key_prefix", "key_hash", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # issued with `manage.py issue_api_token`, which shows the key once
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for client in queryset:
+            revoke_api_client(client=client)
+        messages.success(request, f"Revoked {queryset.count()} token(s).")

@@ -1,0 +1,234 @@
+"""REST API for donors, recipients and status changes. Thin: serializers parse, services write."""
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+
+from . import selectors, services
+from .api_common import ActorMixin
+from .audit import record_reads
+from .models import AboGroup, Donor, Graft, Recipient, StatusChange
+from .workflow import Status
+
+
+class RecipientOut(serializers.ModelSerializer):
+    paediatric = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Recipient
+        fields = [
+            "id", "code", "age_years", "weight_kg", "abo", "diagnosis", "diagnosis_detail",
+            "own_duct_usable", "paediatric", "version", "created_at", "updated_at",
+        ]
+
+
+class RecipientIn(serializers.ModelSerializer):
+    version = serializers.IntegerField(required=False, help_text="Required on update: the version you read.")
+
+    class Meta:
+        model = Recipient
+        fields = ["code", "age_years", "weight_kg", "abo", "diagnosis", "diagnosis_detail", "own_duct_usable", "version"]
+        validators = []
+
+
+class DonorOut(serializers.ModelSerializer):
+    bmi = serializers.DecimalField(max_digits=4, decimal_places=1, read_only=True, allow_null=True)
+    status_label = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Donor
+        fields = [
+            "id", "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm",
+            "weight_kg", "bmi", "abo", "relationship", "planned_graft", "status", "status_label",
+            "recipient", "version", "created_at", "updated_at",
+        ]
+
+    def get_status_label(self, donor) -> str:
+        return Status(donor.status).label
+
+
+class DonorIn(serializers.ModelSerializer):
+    version = serializers.IntegerField(required=False, help_text="Required on update: the version you read.")
+    recipient = serializers.PrimaryKeyRelatedField(queryset=Recipient.objects.all(), required=False, allow_null=True)
+
+    class Meta:
+        model = Donor
+        fields = [
+            "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm", "weight_kg",
+            "abo", "relationship", "planned_graft", "recipient", "version",
+        ]
+        validators = []
+
+
+class TransitionIn(serializers.Serializer):
+    to_status = serializers.ChoiceField(choices=[s.value for s in Status])
+    reason = serializers.CharField(max_length=2000)
+    version = serializers.IntegerField(required=False)
+
+
+class TransitionOut(serializers.ModelSerializer):
+    changed_by = serializers.CharField(source="changed_by.username")
+
+    class Meta:
+        model = StatusChange
+        fields = ["id", "from_status", "to_status", "reason", "changed_by", "changed_at"]
+
+
+class DonorFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=[(s.value, s.label) for s in Status])
+    planned_graft = django_filters.ChoiceFilter(choices=Graft.choices)
+    abo = django_filters.ChoiceFilter(choices=AboGroup.choices)
+    search = django_filters.CharFilter(method="filter_search", help_text="Code, name or MRN contains.")
+
+    class Meta:
+        model = Donor
+        fields = ["status", "planned_graft", "abo"]
+
+    def filter_search(self, queryset, name, value):
+        from django.db.models import Q
+
+        return queryset.filter(
+            Q(code__icontains=value) | Q(mrn__icontains=value)
+            | Q(given_name__icontains=value) | Q(family_name__icontains=value)
+        )
+
+
+def _validated(serializer_class, data, *, partial=False):
+    serializer = serializer_class(data=data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+DONOR_EXAMPLE = OpenApiExample(
+    "A right-lobe donor",
+    value={
+        "code": "D-2026-014", "mrn": "MRN0042", "given_name": "Ayse", "family_name": "Demir",
+        "date_of_birth": "1990-04-12", "sex": "female", "height_cm": "165.0", "weight_kg": "62.0",
+        "abo": "A", "relationship": "sibling", "planned_graft": "right_lobe", "recipient": None,
+    },
+    request_only=True,
+)
+
+
+class DonorListCreate(ActorMixin, generics.ListCreateAPIView):
+    """Donors of your centre; search by code, name or MRN; filter by status, graft and ABO."""
+
+    filterset_class = DonorFilter
+    serializer_class = DonorOut
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Donor.objects.none()
+        return selectors.donor_list(actor=self.actor)
+
+    def list(self, request, *args, **kwargs):
+        actor = self.actor
+        queryset = self.filter_queryset(selectors.donor_list(actor=actor))
+        page = self.paginate_queryset(queryset)
+        record_reads(actor=actor, donors=page, summary="listed donors")
+        return self.get_paginated_response(DonorOut(page, many=True).data)
+
+    @extend_schema(request=DonorIn, responses={201: DonorOut}, examples=[DONOR_EXAMPLE])
+    def post(self, request, *args, **kwargs):
+        values = _validated(DonorIn, request.data)
+        values.pop("version", None)
+        donor = services.create_donor(actor=self.actor, values=values)
+        return Response(DonorOut(donor).data, status=status.HTTP_201_CREATED)
+
+
+class DonorDetail(ActorMixin, generics.GenericAPIView):
+    serializer_class = DonorOut
+    queryset = Donor.objects.none()
+
+    def get(self, request, pk):
+        actor = self.actor
+        donor = selectors.donor_for(actor=actor, pk=pk)
+        services.record_donor_read(actor=actor, donor=donor)
+        return Response(DonorOut(donor).data)
+
+    @extend_schema(request=DonorIn, responses={200: DonorOut, 409: None})
+    def patch(self, request, pk):
+        return self._update(request, pk, partial=True)
+
+    @extend_schema(request=DonorIn, responses={200: DonorOut, 409: None})
+    def put(self, request, pk):
+        return self._update(request, pk, partial=False)
+
+    def _update(self, request, pk, *, partial):
+        from .roles import Action
+
+        actor = self.actor
+        donor = selectors.donor_for(actor=actor, pk=pk, action=Action.EDIT_DEMOGRAPHICS)
+        values = _validated(DonorIn, request.data, partial=partial)
+        version = values.pop("version", None)
+        donor = services.update_donor(actor=actor, donor=donor, expected_version=version, values=values)
+        return Response(DonorOut(donor).data)
+
+
+class DonorTransitions(ActorMixin, generics.GenericAPIView):
+    """The donor's status history; POST moves the donor to a new status with a reason."""
+
+    serializer_class = TransitionOut
+    queryset = StatusChange.objects.none()
+    pagination_class = None
+
+    def get(self, request, pk):
+        actor = self.actor
+        donor = selectors.donor_for(actor=actor, pk=pk)
+        services.record_donor_read(actor=actor, donor=donor, what="status history")
+        return Response(TransitionOut(selectors.status_history(donor=donor), many=True).data)
+
+    @extend_schema(
+        request=TransitionIn,
+        responses={201: TransitionOut},
+        examples=[OpenApiExample("Start evaluation", value={"to_status": "in_evaluation", "reason": "consented"}, request_only=True)],
+    )
+    def post(self, request, pk):
+        from .roles import Action
+
+        actor = self.actor
+        donor = selectors.donor_for(actor=actor, pk=pk, action=Action.CHANGE_STATUS)
+        values = _validated(TransitionIn, request.data)
+        change = services.transition_donor(
+            actor=actor, donor=donor, to_status=values["to_status"], reason=values["reason"],
+            expected_version=values.get("version"),
+        )
+        return Response(TransitionOut(change).data, status=status.HTTP_201_CREATED)
+
+
+class RecipientListCreate(ActorMixin, generics.ListCreateAPIView):
+    serializer_class = RecipientOut
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Recipient.objects.none()
+        return selectors.recipient_list(actor=self.actor)
+
+    @extend_schema(request=RecipientIn, responses={201: RecipientOut})
+    def post(self, request, *args, **kwargs):
+        values = _validated(RecipientIn, request.data)
+        values.pop("version", None)
+        recipient = services.create_recipient(actor=self.actor, values=values)
+        return Response(RecipientOut(recipient).data, status=status.HTTP_201_CREATED)
+
+
+class RecipientDetail(ActorMixin, generics.GenericAPIView):
+    serializer_class = RecipientOut
+    queryset = Recipient.objects.none()
+
+    def get(self, request, pk):
+        recipient = selectors.recipient_for(actor=self.actor, pk=pk)
+        return Response(RecipientOut(recipient).data)
+
+    @extend_schema(request=RecipientIn, responses={200: RecipientOut, 409: None})
+    def patch(self, request, pk):
+        from .roles import Action
+
+        actor = self.actor
+        recipient = selectors.recipient_for(actor=actor, pk=pk, action=Action.EDIT_RECIPIENT)
+        values = _validated(RecipientIn, request.data, partial=True)
+        version = values.pop("version", None)
+        recipient = services.update_recipient(actor=actor, recipient=recipient, expected_version=version, values=values)
+        return Response(RecipientOut(recipient).data)

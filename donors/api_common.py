@@ -1,0 +1,77 @@
+"""What every API endpoint shares: one error shape, pagination, the actor of a request."""
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import DomainError
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _flatten(detail, prefix="") -> dict[str, list[str]]:
+    """DRF error detail (nested dicts and lists) -> {"field.sub": ["reason", ...]}."""
+    fields: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors":
+                name = prefix or "non_field_errors"
+            for sub, reasons in _flatten(value, name).items():
+                fields.setdefault(sub, []).extend(reasons)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            fields[prefix or "non_field_errors"] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                for sub, reasons in _flatten(item, f"{prefix}[{index}]").items():
+                    fields.setdefault(sub, []).extend(reasons)
+    else:
+        fields[prefix or "non_field_errors"] = [str(detail)]
+    return fields
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def exception_handler(exc, context):
+    """Every error answers `{"error": {"code", "message", "fields": {field: [reasons]}}}`."""
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        first = next(iter(fields.items()), ("", [""]))
+        message = f"{first[0]}: {first[1][0]}" if first[0] else "invalid input"
+        response.data = error_body("invalid", message, fields)
+    else:
+        detail = getattr(exc, "detail", str(exc))
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = error_body(str(code), str(detail))
+    return response
+
+
+class ActorMixin:
+    """Gives API views `self.actor`, the authenticated person or hospital system."""
+
+    @property
+    def actor(self):
+        from .audit import actor_from_request
+
+        return actor_from_request(self.request, channel="api")
+

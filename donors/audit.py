@@ -1,0 +1,99 @@
+"""Who is acting, and the one function that writes an audit event.
+
+Services call `record_event` inside the transaction of the change they make, so the
+change and its audit row commit or roll back together.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .models import ApiClient, AuditEvent, Donor, User
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person or hospital system behind a request, and where it came from."""
+
+    user: User
+    channel: str = "page"
+    ip_address: str | None = None
+    api_client: ApiClient | None = None
+
+    @property
+    def centre_id(self) -> int | None:
+        return self.user.centre_id
+
+    @property
+    def roles(self):
+        return self.user.role_set
+
+
+def actor_from_request(request, *, channel: str) -> Actor:
+    client = request.auth if isinstance(getattr(request, "auth", None), ApiClient) else None
+    return Actor(
+        user=request.user,
+        channel="api" if client is not None else channel,
+        ip_address=_client_ip(request),
+        api_client=client,
+    )
+
+
+def _client_ip(request) -> str | None:
+    # Behind the reverse proxy the first X-Forwarded-For entry is the browser's address;
+    # REMOTE_ADDR is the proxy. Only trust the header when a proxy is configured.
+    from django.conf import settings
+
+    if getattr(settings, "USE_X_FORWARDED_FOR", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip() or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record_event(
+    *,
+    actor: Actor | None,
+    kind: str,
+    record: Any = None,
+    record_type: str = "",
+    record_id: str | int = "",
+    donor: Donor | None = None,
+    summary: str = "",
+    changes: dict | None = None,
+    channel: str | None = None,
+    centre_id: int | None = None,
+) -> AuditEvent:
+    if record is not None:
+        record_type = record_type or record._meta.label
+        record_id = record_id or record.pk
+    if donor is None and isinstance(record, Donor):
+        donor = record
+    return AuditEvent.objects.create(
+        user=actor.user if actor and actor.user and actor.user.is_authenticated else None,
+        api_client=actor.api_client if actor else None,
+        centre_id=centre_id or (donor.centre_id if donor else (actor.centre_id if actor else None)),
+        kind=kind,
+        record_type=record_type,
+        record_id=str(record_id or ""),
+        donor_id=donor.pk if donor else None,
+        donor_code=donor.code if donor else "",
+        channel=channel or (actor.channel if actor else "worker"),
+        ip_address=actor.ip_address if actor else None,
+        summary=summary[:300],
+        changes=changes or {},
+    )
+
+
+def record_reads(*, actor: Actor, donors: list[Donor], summary: str) -> AuditEvent | None:
+    """One event for a list of donors shown together (a list page or API page)."""
+    if not donors:
+        return None
+    return record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.LIST,
+        record_type="donors.Donor",
+        summary=summary,
+        changes={"donor_ids": [d.pk for d in donors], "donor_codes": [d.code for d in donors]},
+        centre_id=actor.centre_id,
+    )

@@ -1,0 +1,85 @@
+"""Demo data: a centre, one user per role, 20 donors with recipients. Idempotent."""
+from __future__ import annotations
+
+import datetime
+import random
+from decimal import Decimal
+
+from django.db import transaction
+
+from .audit import Actor
+from .models import Centre, Donor, Recipient, User
+from .roles import Role
+from . import services
+
+DEMO_PASSWORD = "demo-pass-2026"  # demo only: printed by seed_demo, never used in production
+DEMO_CENTRE = ("Demo Transplant Centre", "demo")
+
+GIVEN = ["Ayse", "Mehmet", "Elif", "Can", "Zeynep", "Emre", "Selin", "Burak", "Deniz", "Hakan"]
+FAMILY = ["Yilmaz", "Kaya", "Demir", "Sahin", "Celik", "Aydin", "Ozturk", "Arslan", "Dogan", "Kilic"]
+DIAGNOSES = ["viral_hepatitis", "hepatocellular_carcinoma", "biliary_atresia", "alcohol_related",
+             "metabolic_steatohepatitis", "primary_sclerosing_cholangitis", "acute_liver_failure"]
+
+
+def ensure_user(*, centre: Centre, username: str, roles: list[str], centre_admin: bool = False) -> User:
+    user, created = User.objects.get_or_create(
+        username=username, defaults={"centre": centre, "roles": roles, "is_centre_admin": centre_admin}
+    )
+    if created:
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+    return user
+
+
+@transaction.atomic
+def seed_demo_centre() -> tuple[Centre, dict[str, User]]:
+    centre, _ = Centre.objects.get_or_create(code=DEMO_CENTRE[1], defaults={"name": DEMO_CENTRE[0]})
+    users = {
+        role.value: ensure_user(
+            centre=centre, username=role.value.split("_")[0], roles=[role.value],
+            centre_admin=role == Role.COORDINATOR,
+        )
+        for role in Role if role != Role.INTEGRATION_CLIENT
+    }
+    coordinator = users[Role.COORDINATOR.value]
+    actor = Actor(user=coordinator, channel="command")
+    rng = random.Random(2024)
+    grafts = ["right_lobe"] * 11 + ["left_lateral_segment"] * 7 + ["left_lobe"] * 2
+    for number in range(1, 21):
+        code = f"DEMO-{number:03d}"
+        if Donor.objects.filter(centre=centre, code=code).exists():
+            continue
+        graft = grafts[number - 1]
+        paediatric = graft == "left_lateral_segment"
+        diagnosis = rng.choice(DIAGNOSES[2:3] if paediatric else DIAGNOSES)
+        age = rng.randint(1, 12) if paediatric else rng.randint(25, 66)
+        recipient_values = {
+            "code": f"REC-{number:03d}",
+            "age_years": age,
+            "weight_kg": Decimal(str(round(rng.uniform(8, 35) if paediatric else rng.uniform(52, 95), 1))),
+            "abo": rng.choice(["O", "A", "B", "AB"]),
+            "diagnosis": diagnosis,
+            "own_duct_usable": not paediatric and diagnosis not in ("primary_sclerosing_cholangitis", "biliary_atresia"),
+        }
+        recipient = Recipient.objects.filter(centre=centre, code=recipient_values["code"]).first()
+        if recipient is None:
+            recipient = services.create_recipient(actor=actor, values=recipient_values)
+        sex = rng.choice(["female", "male"])
+        services.create_donor(
+            actor=actor,
+            values={
+                "code": code,
+                "mrn": f"MRN{100000 + number * 37}",
+                "given_name": rng.choice(GIVEN),
+                "family_name": rng.choice(FAMILY),
+                "date_of_birth": datetime.date(1966 + rng.randint(0, 38), rng.randint(1, 12), rng.randint(1, 28)),
+                "sex": sex,
+                "height_cm": Decimal(str(rng.randint(155, 175) if sex == "female" else rng.randint(165, 190))),
+                "weight_kg": Decimal(str(rng.randint(52, 95))),
+                "abo": rng.choice(["O", "O", "A", "B", "AB"]),
+                "relationship": rng.choice(["parent", "sibling", "child", "spouse", "other_relative"]),
+                "planned_graft": graft,
+                "recipient": recipient,
+            },
+        )
+    return centre, users

@@ -1,0 +1,80 @@
+"""Every read of donors and recipients that pages and the API need, scoped to the actor's centre."""
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from .audit import Actor
+from .errors import NotFound, NotPermitted
+from .models import AuditEvent, Donor, Recipient
+from .roles import Action, may
+from .services import record_refused_access
+
+
+def _require(actor: Actor, action: Action) -> None:
+    if actor.user.centre_id is None or not may(actor.roles, action):
+        raise NotPermitted(f"your role does not allow this ({action.value.replace('_', ' ')})")
+
+
+def donor_list(*, actor: Actor, search: str = "", status: str = "", graft: str = "", abo: str = "") -> QuerySet[Donor]:
+    _require(actor, Action.VIEW_DONOR)
+    donors = Donor.objects.filter(centre_id=actor.centre_id).select_related("recipient")
+    if search:
+        donors = donors.filter(
+            Q(code__icontains=search) | Q(mrn__icontains=search)
+            | Q(given_name__icontains=search) | Q(family_name__icontains=search)
+        )
+    if status:
+        donors = donors.filter(status=status)
+    if graft:
+        donors = donors.filter(planned_graft=graft)
+    if abo:
+        donors = donors.filter(abo=abo)
+    return donors.order_by("code", "pk")
+
+
+def donor_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Donor:
+    """The donor if it belongs to the actor's centre and the role allows the action.
+
+    Another centre's donor is answered as not found (its existence is not disclosed) and
+    the attempt is audited.
+    """
+    _require(actor, action)
+    try:
+        return Donor.objects.select_related("recipient", "centre").get(pk=pk, centre_id=actor.centre_id)
+    except (Donor.DoesNotExist, ValueError, TypeError):
+        if Donor.objects.filter(pk=pk).exists() if str(pk).isdigit() else False:
+            record_refused_access(actor=actor, record_type="donors.Donor", record_id=pk)
+        raise NotFound(f"no donor {pk} in your centre") from None
+
+
+def recipient_list(*, actor: Actor) -> QuerySet[Recipient]:
+    _require(actor, Action.VIEW_DONOR)
+    return Recipient.objects.filter(centre_id=actor.centre_id).order_by("code", "pk")
+
+
+def recipient_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Recipient:
+    _require(actor, action)
+    try:
+        return Recipient.objects.get(pk=pk, centre_id=actor.centre_id)
+    except (Recipient.DoesNotExist, ValueError, TypeError):
+        if str(pk).isdigit() and Recipient.objects.filter(pk=pk).exists():
+            record_refused_access(actor=actor, record_type="donors.Recipient", record_id=pk)
+        raise NotFound(f"no recipient {pk} in your centre") from None
+
+
+def status_history(*, donor: Donor):
+    return donor.status_changes.select_related("changed_by").order_by("changed_at", "pk")
+
+
+def audit_trail(*, actor: Actor, donor_code: str = "", username: str = "", date_from=None, date_to=None):
+    _require(actor, Action.VIEW_AUDIT)
+    events = AuditEvent.objects.filter(centre_id=actor.centre_id).select_related("user", "api_client")
+    if donor_code:
+        events = events.filter(donor_code__iexact=donor_code.strip())
+    if username:
+        events = events.filter(user__username__iexact=username.strip())
+    if date_from:
+        events = events.filter(at__date__gte=date_from)
+    if date_to:
+        events = events.filter(at__date__lte=date_to)
+    return events.order_by("-at", "-pk")

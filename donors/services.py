@@ -1,0 +1,203 @@
+"""Every write to donors and recipients: one keyword-only function per action, one
+transaction, one audit event."""
+from __future__ import annotations
+
+from django.db import transaction
+
+from . import validation
+from .audit import Actor, record_event
+from .errors import Conflict, IllegalState, InvalidInput, NotPermitted
+from .models import AuditEvent, Donor, Recipient, StatusChange
+from .roles import Action, may
+from .workflow import IllegalTransition, check_transition
+
+DONOR_FIELDS = (
+    "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm", "weight_kg",
+    "abo", "relationship", "planned_graft", "recipient",
+)
+RECIPIENT_FIELDS = (
+    "code", "age_years", "weight_kg", "abo", "diagnosis", "diagnosis_detail", "own_duct_usable",
+)
+
+
+def require(actor: Actor, action: Action) -> None:
+    if actor.user.centre_id is None or not may(actor.roles, action):
+        raise NotPermitted(f"your role does not allow this ({action.value.replace('_', ' ')})")
+
+
+def _as_json(value):
+    if hasattr(value, "pk"):
+        return value.pk
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def _check_recipient_in_centre(actor: Actor, values: dict) -> None:
+    recipient = values.get("recipient")
+    if recipient is not None and recipient.centre_id != actor.centre_id:
+        raise InvalidInput("recipient belongs to another centre", fields={"recipient": ["no such recipient"]})
+
+
+def _check_unique_code(model, actor: Actor, values: dict, exclude_pk=None) -> None:
+    if "code" not in values:
+        return
+    clash = model.objects.filter(centre_id=actor.centre_id, code=values["code"]).exclude(pk=exclude_pk)
+    if clash.exists():
+        raise InvalidInput("code already used", fields={"code": [f"'{values['code']}' is already used in this centre"]})
+
+
+@transaction.atomic
+def create_donor(*, actor: Actor, values: dict) -> Donor:
+    require(actor, Action.CREATE_DONOR)
+    values = {k: v for k, v in values.items() if k in DONOR_FIELDS}
+    errors = validation.donor_errors(values)
+    if errors:
+        raise InvalidInput("some values are not acceptable", fields=errors)
+    _check_recipient_in_centre(actor, values)
+    _check_unique_code(Donor, actor, values)
+    donor = Donor(centre_id=actor.centre_id, **values)
+    donor._history_user = actor.user
+    donor.save()
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.CREATE, record=donor,
+        summary=f"created donor {donor.code}",
+        changes={k: [None, _as_json(v)] for k, v in values.items()},
+    )
+    return donor
+
+
+def _locked(model, pk):
+    return model.objects.select_for_update().get(pk=pk)
+
+
+def _apply_changes(record, values: dict) -> dict:
+    changes = {}
+    for field, new in values.items():
+        old = getattr(record, field)
+        if _as_json(old) != _as_json(new) and str(old) != str(new):
+            changes[field] = [_as_json(old), _as_json(new)]
+            setattr(record, field, new)
+    return changes
+
+
+def _check_version(record, expected_version: int | None) -> None:
+    if expected_version is None:
+        raise InvalidInput("version is required", fields={"version": ["send the version you last read"]})
+    if record.version != expected_version:
+        raise Conflict(
+            f"this record was changed by someone else (you edited version {expected_version}, "
+            f"it is now version {record.version}); reload and apply your change again",
+            fields={"version": [f"stale: current version is {record.version}"]},
+        )
+
+
+@transaction.atomic
+def update_donor(*, actor: Actor, donor: Donor, expected_version: int | None, values: dict) -> Donor:
+    require(actor, Action.EDIT_DEMOGRAPHICS)
+    values = {k: v for k, v in values.items() if k in DONOR_FIELDS}
+    errors = validation.donor_errors(values)
+    if errors:
+        raise InvalidInput("some values are not acceptable", fields=errors)
+    donor = _locked(Donor, donor.pk)
+    _check_version(donor, expected_version)
+    _check_recipient_in_centre(actor, values)
+    _check_unique_code(Donor, actor, values, exclude_pk=donor.pk)
+    changes = _apply_changes(donor, values)
+    if changes:
+        donor.version += 1
+        donor._history_user = actor.user
+        donor.save()
+        record_event(
+            actor=actor, kind=AuditEvent.Kind.UPDATE, record=donor,
+            summary=f"changed {', '.join(sorted(changes))}", changes=changes,
+        )
+    return donor
+
+
+@transaction.atomic
+def transition_donor(
+    *, actor: Actor, donor: Donor, to_status: str, reason: str, expected_version: int | None = None
+) -> StatusChange:
+    require(actor, Action.CHANGE_STATUS)
+    donor = _locked(Donor, donor.pk)
+    if expected_version is not None:
+        _check_version(donor, expected_version)
+    try:
+        check_transition(donor.status, to_status, reason)
+    except IllegalTransition as error:
+        field = "reason" if "reason" in str(error) else "to_status"
+        raise IllegalState(str(error), fields={field: [str(error)]}) from None
+    return _move_status(actor=actor, donor=donor, to_status=to_status, reason=reason)
+
+
+def _move_status(*, actor: Actor, donor: Donor, to_status: str, reason: str) -> StatusChange:
+    """Write a status change already checked by the caller (inside its transaction)."""
+    change = StatusChange.objects.create(
+        donor=donor, from_status=donor.status, to_status=to_status, reason=reason.strip(), changed_by=actor.user
+    )
+    donor.status = to_status
+    donor.version += 1
+    donor._history_user = actor.user
+    donor.save()
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.TRANSITION, record=donor,
+        summary=f"status {change.from_status} -> {change.to_status}",
+        changes={"status": [change.from_status, change.to_status], "reason": reason.strip()},
+    )
+    return change
+
+
+@transaction.atomic
+def create_recipient(*, actor: Actor, values: dict) -> Recipient:
+    require(actor, Action.EDIT_RECIPIENT)
+    values = {k: v for k, v in values.items() if k in RECIPIENT_FIELDS}
+    errors = validation.recipient_errors(values)
+    if errors:
+        raise InvalidInput("some values are not acceptable", fields=errors)
+    _check_unique_code(Recipient, actor, values)
+    recipient = Recipient(centre_id=actor.centre_id, **values)
+    recipient._history_user = actor.user
+    recipient.save()
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.CREATE, record=recipient,
+        summary=f"created recipient {recipient.code}",
+        changes={k: [None, _as_json(v)] for k, v in values.items()},
+        centre_id=actor.centre_id,
+    )
+    return recipient
+
+
+@transaction.atomic
+def update_recipient(*, actor: Actor, recipient: Recipient, expected_version: int | None, values: dict) -> Recipient:
+    require(actor, Action.EDIT_RECIPIENT)
+    values = {k: v for k, v in values.items() if k in RECIPIENT_FIELDS}
+    recipient = _locked(Recipient, recipient.pk)
+    _check_version(recipient, expected_version)
+    merged = {f: getattr(recipient, f) for f in RECIPIENT_FIELDS} | values
+    errors = validation.recipient_errors(merged)
+    if errors:
+        raise InvalidInput("some values are not acceptable", fields=errors)
+    _check_unique_code(Recipient, actor, values, exclude_pk=recipient.pk)
+    changes = _apply_changes(recipient, values)
+    if changes:
+        recipient.version += 1
+        recipient._history_user = actor.user
+        recipient.save()
+        record_event(
+            actor=actor, kind=AuditEvent.Kind.UPDATE, record=recipient,
+            summary=f"changed {', '.join(sorted(changes))}", changes=changes, centre_id=actor.centre_id,
+        )
+    return recipient
+
+
+def record_donor_read(*, actor: Actor, donor: Donor, what: str = "donor record") -> None:
+    """Reading a donor's record is itself recorded."""
+    record_event(actor=actor, kind=AuditEvent.Kind.READ, record=donor, summary=f"viewed {what}")
+
+
+def record_refused_access(*, actor: Actor, record_type: str, record_id) -> None:
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.DENIED, record_type=record_type, record_id=record_id,
+        summary="refused: not a record of your centre", centre_id=actor.centre_id,
+    )

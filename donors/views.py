@@ -1,0 +1,166 @@
+"""Coordinator pages. Views parse and render; services decide and write."""
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import checklist, selectors, services
+from .audit import actor_from_request, record_reads
+from .errors import DomainError, InvalidInput
+from .forms import AuditSearchForm, DonorForm, DonorSearchForm, RecipientForm, TransitionForm
+from .roles import Action, Role
+from .workflow import Status, allowed_targets
+
+
+def _actor(request):
+    return actor_from_request(request, channel="page")
+
+
+def _apply_errors(form, error: DomainError) -> None:
+    placed = False
+    for field, reasons in error.fields.items():
+        for reason in reasons:
+            form.add_error(field if field in form.fields else None, reason)
+            placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+@login_required
+def home(request):
+    if Role.AUDITOR in request.user.role_set and len(request.user.role_set) == 1:
+        return redirect("donors:audit")
+    return redirect("donors:list")
+
+
+@login_required
+def donor_list(request):
+    actor = _actor(request)
+    search = DonorSearchForm(request.GET or None)
+    filters = search.cleaned_data if search.is_valid() else {}
+    donors = selectors.donor_list(
+        actor=actor, search=filters.get("q", ""), status=filters.get("status", ""),
+        graft=filters.get("graft", ""), abo=filters.get("abo", ""),
+    )
+    page = Paginator(donors, 25).get_page(request.GET.get("page"))
+    record_reads(actor=actor, donors=list(page.object_list), summary="listed donors (page)")
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "donors/list.html", {"page": page, "search": search, "query": query.urlencode()})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def donor_create(request):
+    actor = _actor(request)
+    services.require(actor, Action.CREATE_DONOR)
+    form = DonorForm(request.POST or None, centre_id=actor.centre_id)
+    if request.method == "POST" and form.is_valid():
+        values = {k: v for k, v in form.cleaned_data.items() if k != "version"}
+        try:
+            donor = services.create_donor(actor=actor, values=values)
+        except InvalidInput as error:
+            _apply_errors(form, error)
+        else:
+            return redirect("donors:detail", pk=donor.pk)
+    return render(request, "donors/form.html", {"form": form, "title": "New donor"}, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def donor_edit(request, pk):
+    actor = _actor(request)
+    donor = selectors.donor_for(actor=actor, pk=pk, action=Action.EDIT_DEMOGRAPHICS)
+    form = DonorForm(request.POST or None, instance=donor, centre_id=actor.centre_id, initial={"version": donor.version})
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            values = {k: v for k, v in form.cleaned_data.items() if k != "version"}
+            try:
+                services.update_donor(
+                    actor=actor, donor=donor, expected_version=form.cleaned_data.get("version"), values=values
+                )
+            except DomainError as error:
+                _apply_errors(form, error)
+                status = error.status_code
+            else:
+                return redirect("donors:detail", pk=donor.pk)
+    else:
+        services.record_donor_read(actor=actor, donor=donor, what="donor edit form")
+    return render(request, "donors/form.html", {"form": form, "title": f"Edit {donor.code}", "donor": donor}, status=status)
+
+
+@login_required
+def donor_detail(request, pk):
+    actor = _actor(request)
+    donor = selectors.donor_for(actor=actor, pk=pk)
+    services.record_donor_read(actor=actor, donor=donor)
+    targets = allowed_targets(donor.status)
+    context = {
+        "donor": donor,
+        "history": selectors.status_history(donor=donor),
+        "steps": checklist.workup_steps(donor=donor),
+        "transition_form": TransitionForm(targets=targets, initial={"version": donor.version}),
+        "status_label": Status(donor.status).label,
+    }
+    return render(request, "donors/detail.html", context)
+
+
+@login_required
+@require_POST
+def donor_transition(request, pk):
+    actor = _actor(request)
+    donor = selectors.donor_for(actor=actor, pk=pk, action=Action.CHANGE_STATUS)
+    form = TransitionForm(request.POST, targets=allowed_targets(donor.status))
+    if form.is_valid():
+        try:
+            services.transition_donor(
+                actor=actor, donor=donor, to_status=form.cleaned_data["to_status"],
+                reason=form.cleaned_data["reason"], expected_version=form.cleaned_data["version"],
+            )
+        except DomainError as error:
+            _apply_errors(form, error)
+        else:
+            return redirect("donors:detail", pk=donor.pk)
+    context = {
+        "donor": donor, "history": selectors.status_history(donor=donor),
+        "steps": checklist.workup_steps(donor=donor), "transition_form": form,
+        "status_label": Status(donor.status).label,
+    }
+    return render(request, "donors/detail.html", context, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def recipient_create(request):
+    actor = _actor(request)
+    services.require(actor, Action.EDIT_RECIPIENT)
+    form = RecipientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.create_recipient(actor=actor, values=form.cleaned_data)
+        except InvalidInput as error:
+            _apply_errors(form, error)
+        else:
+            return redirect("donors:create")
+    return render(request, "donors/form.html", {"form": form, "title": "New recipient"}, status=400 if form.errors else 200)
+
+
+@login_required
+def audit_trail(request):
+    actor = _actor(request)
+    form = AuditSearchForm(request.GET or None)
+    criteria = form.cleaned_data if form.is_valid() else {}
+    events = selectors.audit_trail(
+        actor=actor, donor_code=criteria.get("donor_code", ""), username=criteria.get("username", ""),
+        date_from=criteria.get("date_from"), date_to=criteria.get("date_to"),
+    )
+    if criteria.get("kind"):
+        events = events.filter(kind=criteria["kind"])
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "donors/audit.html", {"form": form, "page": page, "query": query.urlencode()})

@@ -1,0 +1,81 @@
+"""Where an image plane sits in the patient (DICOM PS3.3 C.7.6.2).
+
+Kept separate from reading and rendering so that measuring, slice sorting and the
+projections all share one definition of the plane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .reader import InstanceHeader
+
+Vector = tuple[float, float, float]
+
+
+class MissingGeometry(ValueError):
+    """The header lacks position, orientation or spacing, so it cannot be placed."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """One image plane.
+
+    ``position`` is ImagePositionPatient, the centre of the first transmitted pixel.
+    ``row_direction`` is the first IOP triplet: the direction of *increasing column
+    index* (along a row). ``column_direction`` is the second triplet: increasing row
+    index. ``pixel_spacing`` is DICOM's order: (distance between rows, distance
+    between columns), in mm.
+    """
+
+    position: Vector
+    row_direction: Vector
+    column_direction: Vector
+    pixel_spacing: tuple[float, float]
+    rows: int
+    columns: int
+
+    @classmethod
+    def from_header(cls, header: InstanceHeader) -> Geometry:
+        if header.image_position is None or header.image_orientation is None:
+            raise MissingGeometry(f"{header.name}: no image position/orientation")
+        if header.pixel_spacing is None:
+            raise MissingGeometry(f"{header.name}: no pixel spacing")
+        iop = header.image_orientation
+        return cls(
+            position=header.image_position,
+            row_direction=_unit(iop[:3], header.name),
+            column_direction=_unit(iop[3:], header.name),
+            pixel_spacing=header.pixel_spacing,
+            rows=header.rows,
+            columns=header.columns,
+        )
+
+    @property
+    def normal(self) -> Vector:
+        """Slice normal, row direction x column direction (right-handed)."""
+        return tuple(float(v) for v in np.cross(self.row_direction, self.column_direction))  # type: ignore[return-value]
+
+    @property
+    def depth(self) -> float:
+        """Position of the plane along its own normal (for sorting slices)."""
+        return float(np.dot(self.position, self.normal))
+
+
+def _unit(vector: tuple[float, ...], name: str) -> Vector:
+    array = np.asarray(vector, dtype=float)
+    norm = float(np.linalg.norm(array))
+    if norm < 1e-6:
+        raise MissingGeometry(f"{name}: image orientation is not a direction")
+    return tuple(float(v) for v in array / norm)  # type: ignore[return-value]
+
+
+def geometry_or_none(header: InstanceHeader) -> Geometry | None:
+    try:
+        return Geometry.from_header(header)
+    except MissingGeometry:
+        return None

@@ -1,0 +1,154 @@
+"""Shared fixtures: centres, a user per role, API clients, and the real services harness.
+
+Integration tests (marker `integration`) need PostgreSQL, Redis and a Celery worker. Outside
+CI they are skipped when those are absent; with CI=true a missing service is a failure.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from donors.audit import Actor
+from donors.roles import Role
+from tests.factories import CentreFactory, DonorFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    has_broker = bool(settings.CELERY_BROKER_URL)
+    if on_postgres and has_broker:
+        return
+    reason = "integration tests need DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis)"
+    wanted = [item for item in items if item.get_closest_marker("integration")]
+    if wanted and IN_CI:
+        raise pytest.UsageError(f"CI=true: {reason}; refusing to skip {len(wanted)} integration tests")
+    for item in wanted:
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def centre(db):
+    return CentreFactory(name="Home Centre", code="home")
+
+
+@pytest.fixture
+def other_centre(db):
+    return CentreFactory(name="Other Centre", code="other")
+
+
+@pytest.fixture
+def make_user(centre):
+    def make(*roles: str, centre_obj=None, **kwargs):
+        return UserFactory(centre=centre_obj or centre, roles=list(roles), **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def users(make_user):
+    """One user per role in the home centre."""
+    return {role.value: make_user(role.value, username=f"{role.value}-user") for role in Role}
+
+
+@pytest.fixture
+def actor_for():
+    def make(user, channel="page"):
+        return Actor(user=user, channel=channel, ip_address="10.1.2.3")
+
+    return make
+
+
+@pytest.fixture
+def donor(centre):
+    return DonorFactory(centre=centre)
+
+
+@pytest.fixture
+def foreign_donor(other_centre):
+    return DonorFactory(centre=other_centre)
+
+
+@pytest.fixture
+def api_as():
+    def make(user):
+        client = APIClient()
+        client.force_authenticate(user=user)
+        return client
+
+    return make
+
+
+# --- the real Celery worker ---------------------------------------------------------------
+
+
+def _database_url_for_worker() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def start_worker(*, concurrency: int = 1, pool: str = "prefork", extra_env: dict | None = None) -> subprocess.Popen:
+    """Start `celery worker` against the test database and return once it answers a ping."""
+    from django.conf import settings
+
+    env = os.environ | {
+        "DATABASE_URL": _database_url_for_worker(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "DATABASE_CONN_MAX_AGE": "0",
+        "PYTHONPATH": str(ROOT),
+    } | (extra_env or {})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
+         f"--concurrency={concurrency}", f"--pool={pool}", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    from donors.tasks import ping
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("Celery worker exited: " + process.stderr.read().decode()[-2000:])
+        try:
+            if ping.apply_async(args=["ready"]).get(timeout=5) == "pong:ready":
+                return process
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.5)
+    stop_worker(process)
+    raise RuntimeError("Celery worker did not answer within 60 s")
+
+
+def stop_worker(process: subprocess.Popen, *, kill: bool = False) -> None:
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real worker process on Redis and the PostgreSQL test database, for the whole session."""
+    from celery import current_app
+
+    current_app.control.purge()
+    process = start_worker()
+    yield process
+    stop_worker(process)
