@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -47,6 +48,28 @@ class DonorOut(serializers.ModelSerializer):
 
     def get_status_label(self, donor) -> str:
         return Status(donor.status).label
+
+
+def _iso(moment) -> str:
+    """As DRF's DateTimeField renders it: local time, ISO 8601, 'Z' for UTC."""
+    text = timezone.localtime(moment).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def donor_rows(donors) -> list[dict]:
+    """The list page's rows: exactly DonorOut's output, built without per-field serializer
+    overhead (the list endpoint is the hot path for hospital systems polling)."""
+    rows = []
+    for d in donors:
+        rows.append({
+            "id": d.pk, "code": d.code, "mrn": d.mrn, "given_name": d.given_name, "family_name": d.family_name,
+            "date_of_birth": d.date_of_birth.isoformat(), "sex": d.sex, "height_cm": f"{d.height_cm:.1f}",
+            "weight_kg": f"{d.weight_kg:.1f}", "bmi": None if d.bmi is None else f"{d.bmi:.1f}", "abo": d.abo,
+            "relationship": d.relationship, "planned_graft": d.planned_graft, "status": d.status,
+            "status_label": Status(d.status).label, "recipient": d.recipient_id, "version": d.version,
+            "created_at": _iso(d.created_at), "updated_at": _iso(d.updated_at),
+        })
+    return rows
 
 
 class DonorIn(serializers.ModelSerializer):
@@ -123,12 +146,16 @@ class DonorListCreate(ActorMixin, generics.ListCreateAPIView):
             return Donor.objects.none()
         return selectors.donor_list(actor=self.actor)
 
+    @extend_schema(responses={200: DonorOut(many=True)})
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
     def list(self, request, *args, **kwargs):
         actor = self.actor
         queryset = self.filter_queryset(selectors.donor_list(actor=actor))
         page = self.paginate_queryset(queryset)
         record_reads(actor=actor, donors=page, summary="listed donors")
-        return self.get_paginated_response(DonorOut(page, many=True).data)
+        return self.get_paginated_response(donor_rows(page))
 
     @extend_schema(request=DonorIn, responses={201: DonorOut}, examples=[DONOR_EXAMPLE])
     def post(self, request, *args, **kwargs):

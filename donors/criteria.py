@@ -245,7 +245,8 @@ def _uncomputable(check: str, unit: str, threshold: str, why: str) -> CheckResul
 
 
 def _band_text(flag: float, reject: float, unit: str) -> str:
-    return f"< {_fmt(flag)} {unit} pass; {_fmt(flag)} to < {_fmt(reject)} {unit} borderline; >= {_fmt(reject)} {unit} fail"
+    flag_text, reject_text = f"{_fmt(flag)} {unit}", f"{_fmt(reject)} {unit}"
+    return f"< {flag_text} pass; {flag_text} to < {reject_text} borderline; >= {reject_text} fail"
 
 
 def _three_band(check: str, value: float, unit: str, flag: float, reject: float,
@@ -306,12 +307,13 @@ def check_abo(donor: str | None, recipient: str | None, desensitisation_plan: bo
     if _absent(donor, recipient):
         return _missing("abo", "", threshold, "donor and recipient ABO groups")
     match = abo_compatibility(donor, recipient)
+    pair = f"donor {donor} to recipient {recipient}"
     if match != "incompatible":
-        state, detail = "pass", f"donor {donor} to recipient {recipient}: {match}"
+        state, detail = "pass", f"{pair}: {match}"
     elif desensitisation_plan:
-        state, detail = "borderline", f"donor {donor} to recipient {recipient}: incompatible, desensitisation planned"
+        state, detail = "borderline", f"{pair}: incompatible, desensitisation planned"
     else:
-        state, detail = "fail", f"donor {donor} to recipient {recipient}: incompatible, no desensitisation plan"
+        state, detail = "fail", f"{pair}: incompatible, no desensitisation plan"
     return CheckResult("abo", state, match, "", threshold, SOURCES["abo"], detail)
 
 
@@ -539,6 +541,8 @@ def check_hepatic_artery(michels_type: str | None, graft: str | None = None,
         michels_type = michels_type.upper()
     if michels_type not in MICHELS_TYPES:
         raise ValueError(f"unknown Michels type {michels_type!r}")
+    if graft is not None and graft not in GRAFTS:
+        raise ValueError(f"unknown graft {graft!r}")
     if segment4_origin is not None and segment4_origin not in A4_ORIGINS:
         raise ValueError(f"unknown segment 4 artery origin {segment4_origin!r}")
     label = "unclassified" if michels_type == "unclassified" else f"Michels {michels_type}"

@@ -17,7 +17,7 @@ def _require(actor: Actor, action: Action) -> None:
 
 def donor_list(*, actor: Actor, search: str = "", status: str = "", graft: str = "", abo: str = "") -> QuerySet[Donor]:
     _require(actor, Action.VIEW_DONOR)
-    donors = Donor.objects.filter(centre_id=actor.centre_id).select_related("recipient")
+    donors = Donor.objects.filter(centre_id=actor.centre_id)
     if search:
         donors = donors.filter(
             Q(code__icontains=search) | Q(mrn__icontains=search)

@@ -43,7 +43,7 @@ def donor_list(request):
     donors = selectors.donor_list(
         actor=actor, search=filters.get("q", ""), status=filters.get("status", ""),
         graft=filters.get("graft", ""), abo=filters.get("abo", ""),
-    )
+    ).select_related("recipient")
     page = Paginator(donors, 25).get_page(request.GET.get("page"))
     record_reads(actor=actor, donors=list(page.object_list), summary="listed donors (page)")
     query = request.GET.copy()

@@ -307,25 +307,41 @@ def _mm(value: float) -> str:
     return f"{value:g} mm"
 
 
-def layout(document: Mapping, exits: Sequence[str]) -> DiagramLayout:
-    """Place every duct, label and exit mark; coordinates are final SVG pixels."""
-    ducts, children = _tree(document)
-    unknown = [e for e in exits if e not in ducts]
-    if unknown:
-        raise ValueError(f"exit ducts not in the document: {', '.join(unknown)}")
-    terr = territories(document)
-    in_graft = graft_ducts(document)
+@dataclass(frozen=True)
+class _Geometry:
+    """Where each duct runs before labelling; internal to `layout`."""
+    ducts: dict[str, dict]
+    children: dict[str, list[str]]
+    in_graft: set[str]
+    order: list[str]                 # CHD, then the document's ducts
+    top: dict[str, Point]
+    bottom: dict[str, Point]
+    attach_t: dict[str, float]       # where a duct joins, as a fraction down its receiving duct
+    centre_x: float                  # the CHD's x
 
-    def lateral(duct_id: str) -> float:
-        segs = terr[duct_id] or frozenset({1})
-        return sum(SEGMENT_X[s] for s in segs) / len(segs)
+    def junction(self, d: str) -> float:
+        return float(self.ducts[d].get("junction_mm") or 0.0)
+
+    def line(self, d: str) -> tuple[float, float, float, float]:
+        return (self.top[d].x, self.top[d].y, self.bottom[d].x, self.bottom[d].y)
+
+
+def _place_ducts(document: Mapping) -> _Geometry:
+    """Leaves get columns by where their segments lie; every duct runs from its
+    upper end down to the point on its receiving duct where it joins."""
+    ducts, children = _tree(document)
+    terr = territories(document)
 
     def junction(d: str) -> float:
         return float(ducts[d].get("junction_mm") or 0.0)
 
+    def lateral(d: str) -> float:
+        segs = terr[d] or frozenset({1})
+        return sum(SEGMENT_X[s] for s in segs) / len(segs)
+
     def column_key(d: str) -> float:
-        """Lateral position, pushed outwards for every duct on the way down that joins
-        lower on its receiving duct, so a lower-joining duct does not cross a higher one."""
+        # Pushed outwards for every duct on the way down that joins lower on its
+        # receiving duct, so a lower-joining duct does not cross a higher one.
         key, here = lateral(d), d
         while here != "CHD":
             shift = 0.3 * junction(here)
@@ -335,29 +351,24 @@ def layout(document: Mapping, exits: Sequence[str]) -> DiagramLayout:
 
     for kids in children.values():
         kids.sort(key=lambda c: (column_key(c), c))
-
-    # Columns: leaves left to right by where their segments lie.
     leaves = sorted((d for d in ducts if not children[d] and d != "CYSTIC"), key=lambda d: (column_key(d), d))
     top_x: dict[str, float] = {d: i * COLUMN for i, d in enumerate(leaves)}
 
     def settle_x(d: str) -> float:
-        if d not in top_x:
+        if d not in top_x:   # above the tributaries that form it (those joining at its upper end)
             kids = [c for c in children[d] if c != "CYSTIC"]
             upper = [c for c in kids if junction(c) == 0] or kids
             top_x[d] = sum(settle_x(c) for c in upper) / len(upper) if upper else 0.0
         return top_x[d]
 
-    settle_x("CHD")
-    for d in ducts:
+    for d in ["CHD", *ducts]:
         if d != "CYSTIC":
             settle_x(d)
 
-    # Vertical placement, root first.
-    chd_junctions = [junction(c) for c in children["CHD"]]
-    chd_len_mm = max([35.0] + [j + 12.0 for j in chd_junctions])
-    top: dict[str, Point] = {"CHD": Point(top_x["CHD"], 0.0)}
-    bottom: dict[str, Point] = {"CHD": Point(top_x["CHD"], chd_len_mm * SCALE)}
-    attach_t: dict[str, float] = {}   # fraction along the receiving duct, from its upper end
+    chd_len_mm = max([35.0] + [junction(c) + 12.0 for c in children["CHD"]])
+    top = {"CHD": Point(top_x["CHD"], 0.0)}
+    bottom = {"CHD": Point(top_x["CHD"], chd_len_mm * SCALE)}
+    attach_t: dict[str, float] = {}
 
     def attach(parent: str, j: float) -> tuple[Point, float]:
         a, b = top[parent], bottom[parent]
@@ -365,117 +376,109 @@ def layout(document: Mapping, exits: Sequence[str]) -> DiagramLayout:
             t = j / chd_len_mm
         else:
             length = ducts[parent].get("length_mm")
-            span = math.dist((a.x, a.y), (b.x, b.y)) or 1.0
-            t = j / length if length else j * SCALE / span
+            t = j / length if length else j * SCALE / (math.dist((a.x, a.y), (b.x, b.y)) or 1.0)
         t = min(max(t, 0.0), 0.92)
         return _lerp(a, b, t), t
 
     def drop(d: str) -> float:
         length = ducts[d].get("length_mm")
-        return min(max((length if length is not None else DEFAULT_LENGTH_MM) * SCALE, MIN_DROP), MAX_DROP)
+        return min(max((DEFAULT_LENGTH_MM if length is None else length) * SCALE, MIN_DROP), MAX_DROP)
 
     def grow(parent: str) -> None:
         for child in children[parent]:
             low, attach_t[child] = attach(parent, junction(child))
             bottom[child] = low
-            if child == "CYSTIC":
+            if child == "CYSTIC":   # towards the gallbladder, on the patient's right
                 top[child] = Point(low.x - 110.0, low.y - 45.0)
             else:
                 top[child] = Point(top_x[child], low.y - drop(child))
             grow(child)
 
     grow("CHD")
+    return _Geometry(ducts, children, graft_ducts(document), ["CHD", *ducts], top, bottom, attach_t,
+                     top_x["CHD"])
 
-    def role(d: str) -> str:
-        if d == "CHD":
-            return "chd"
-        if d == "CYSTIC":
-            return "cystic"
-        return "graft" if d in in_graft else "remnant"
 
-    order = ["CHD"] + [d for d in ducts]
-    edges = [Edge(d, top[d].x, top[d].y, bottom[d].x, bottom[d].y, role(d),
-                  ducts[d].get("length_mm") if d in ducts else None) for d in order]
-    lines = [(e.x1, e.y1, e.x2, e.y2) for e in edges]
-
-    gallbladder = None
-    if "CYSTIC" in ducts:
-        end = top["CYSTIC"]
-        gallbladder = (end.x - 18.0, end.y + 24.0, 16.0, 30.0)
-
-    # Exit marks, then fixed obstacles for labels: the marks and the gallbladder.
-    markers: list[ExitMarker] = []
-    obstacles: list[LabelBox] = []
-    edge_lines = list(lines)
+def _exit_marks(geo: _Geometry, exits: Iterable[str], obstacles: list[LabelBox]) -> list[ExitMarker]:
+    """One mark per exit; each mark's scissors area is added to `obstacles`."""
+    marks: list[ExitMarker] = []
     for e in sorted(set(exits)):
-        if e in in_graft:   # below every tributary, near the lower end
-            lowest = max([attach_t[c] for c in children[e]] + [0.0])
+        kids = geo.children[e]
+        if e in geo.in_graft:   # below every tributary, near the lower end
+            lowest = max([geo.attach_t[c] for c in kids] + [0.0])
             start, stop = max(0.75, (lowest + 1.0) / 2), lowest + 0.05
-        else:               # a shared upper stretch: above the first non-graft tributary
-            first = min([attach_t[c] for c in children[e] if c not in in_graft] + [1.0])
+        else:                   # a shared upper stretch: above the first non-graft tributary
+            first = min([geo.attach_t[c] for c in kids if c not in geo.in_graft] + [1.0])
             start, stop = max(0.7 * first, 0.08), 0.05
-        others = [seg for i, seg in enumerate(edge_lines) if i != order.index(e)] + [m.bar for m in markers]
-        mark = _exit_marker(e, top[e], bottom[e], start, stop, top_x["CHD"], others, obstacles)
-        markers.append(mark)
-        lines.append(mark.bar)
+        others = [geo.line(d) for d in geo.order if d != e] + [m.bar for m in marks]
+        mark = _exit_marker(e, geo.top[e], geo.bottom[e], start, stop, geo.centre_x, others, obstacles)
+        marks.append(mark)
         obstacles.append(_mark_box(mark))
-    if gallbladder:
-        cx, cy, rx, ry = gallbladder
-        obstacles.append(LabelBox(cx - rx, cy - ry, 2 * rx, 2 * ry, "", "mark", "CYSTIC"))
-    placed: list[LabelBox] = []
+    return marks
 
-    def put(box: LabelBox, skip_line: int | None = None) -> None:
-        others = [seg for i, seg in enumerate(lines) if i != skip_line]
-        placed.append(_place(box, placed + obstacles, others))
 
-    chd_bottom = bottom["CHD"]
-    put(_box("CHD", chd_bottom.x, chd_bottom.y + 14, "duct", "CHD"))
-    wanted: list[tuple[str, LabelBox, int | None]] = []
-    for d in ducts:
-        a, b = top[d], bottom[d]
+def _wanted_labels(geo: _Geometry) -> list[tuple[LabelBox, str | None]]:
+    """Each label at its ideal spot, in placing order, with the duct line it may sit on."""
+    names, lengths, junctions = [], [], []
+    chd_end = geo.bottom["CHD"]
+    names.append((_box("CHD", chd_end.x, chd_end.y + 14, "duct", "CHD"), None))
+    for d, duct in geo.ducts.items():
+        a, b = geo.top[d], geo.bottom[d]
         mid = _lerp(a, b, 0.5)
         outward = -1.0 if a.x < b.x - 1 else 1.0
-        text = "cystic duct" if d == "CYSTIC" else _segments_text(ducts[d])
-        is_leaf = not children[d]
-        if is_leaf and d != "CYSTIC":
-            name = _box(text, a.x, a.y - 13, "duct", d)
-        elif d == "CYSTIC":
-            name = _box(text, mid.x, mid.y + 16, "duct", d)
+        text = "cystic duct" if d == "CYSTIC" else _segments_text(duct)
+        if d == "CYSTIC":
+            names.append((_box(text, mid.x, mid.y + 16, "duct", d), None))
+        elif not geo.children[d]:   # a leaf: named above its upper end
+            names.append((_box(text, a.x, a.y - 13, "duct", d), None))
         else:
             probe = _box(text, 0, 0, "duct", d)
-            name = _box(text, mid.x + outward * (probe.w / 2 + 8), mid.y - 8, "duct", d)
-        wanted.append(("duct", name, None))
-        length = ducts[d].get("length_mm")
-        if length is not None:
+            names.append((_box(text, mid.x + outward * (probe.w / 2 + 8), mid.y - 8, "duct", d), None))
+        if duct.get("length_mm") is not None:
             # On the duct itself, like a dimension, when the duct is long enough to show.
-            box = _box(_mm(length), mid.x, mid.y, "length", d)
+            box = _box(_mm(duct["length_mm"]), mid.x, mid.y, "length", d)
             if math.dist((a.x, a.y), (b.x, b.y)) > box.w + 24:
-                wanted.append(("length", box, order.index(d)))
+                lengths.append((box, d))
             else:
-                wanted.append(("length", box.moved(outward * (box.w / 2 + 8), 12), None))
-        j = junction(d)
-        if j > 0:
-            text_j = f"at {j:g} mm"
-            probe = _box(text_j, 0, 0, "junction", d)
-            side = 1.0 if b.x >= top_x["CHD"] and d != "CYSTIC" else -1.0
-            wanted.append(("junction", _box(text_j, b.x + side * (probe.w / 2 + 10), b.y + 4, "junction", d),
-                           None))
-    for kind in ("duct", "length", "junction"):
-        for k, box, own_line in wanted:
-            if k == kind:
-                put(box, own_line)
+                lengths.append((box.moved(outward * (box.w / 2 + 8), 12), None))
+        if geo.junction(d) > 0:
+            text = f"at {geo.junction(d):g} mm"
+            probe = _box(text, 0, 0, "junction", d)
+            side = 1.0 if b.x >= geo.centre_x and d != "CYSTIC" else -1.0
+            junctions.append((_box(text, b.x + side * (probe.w / 2 + 10), b.y + 4, "junction", d), None))
+    return names + lengths + junctions
+
+
+def layout(document: Mapping, exits: Sequence[str]) -> DiagramLayout:
+    """Place every duct, label and exit mark; coordinates are final SVG pixels."""
+    unknown = [e for e in exits if e not in {d["id"] for d in document["ducts"]}]
+    if unknown:
+        raise ValueError(f"exit ducts not in the document: {', '.join(unknown)}")
+    geo = _place_ducts(document)
+    edges = [Edge(d, *geo.line(d), "chd" if d == "CHD" else "cystic" if d == "CYSTIC"
+                  else "graft" if d in geo.in_graft else "remnant",
+                  geo.ducts[d].get("length_mm") if d != "CHD" else None) for d in geo.order]
+
+    obstacles: list[LabelBox] = []
+    marks = _exit_marks(geo, exits, obstacles)
+    gallbladder = None
+    if "CYSTIC" in geo.ducts:
+        end = geo.top["CYSTIC"]
+        gallbladder = (end.x - 18.0, end.y + 24.0, 16.0, 30.0)
+        cx, cy, rx, ry = gallbladder
+        obstacles.append(LabelBox(cx - rx, cy - ry, 2 * rx, 2 * ry, "", "mark", "CYSTIC"))
+
+    lines = {d: geo.line(d) for d in geo.order}
+    placed: list[LabelBox] = []
+    for box, own_line in _wanted_labels(geo):
+        others = [seg for d, seg in lines.items() if d != own_line] + [m.bar for m in marks]
+        placed.append(_place(box, placed + obstacles, others))
 
     # Frame: shift everything so the drawing sits below the title, then add the legend.
-    xs = [p for e in edges for p in (e.x1, e.x2)] + [b.x for b in placed] + [b.x + b.w for b in placed]
-    ys = [p for e in edges for p in (e.y1, e.y2)] + [b.y for b in placed] + [b.y + b.h for b in placed]
-    for o in obstacles:
-        xs += [o.x, o.x + o.w]
-        ys += [o.y, o.y + o.h]
-    title = f"Bile ducts: {GRAFT_NAMES[document['graft']]}"
-    subtitle = ("Exits (divided at surgery): " + ", ".join(sorted(set(exits)))) if exits else "No exits given"
+    xs = [v for e in edges for v in (e.x1, e.x2)] + [v for b in placed + obstacles for v in (b.x, b.x + b.w)]
+    ys = [v for e in edges for v in (e.y1, e.y2)] + [v for b in placed + obstacles for v in (b.y, b.y + b.h)]
     head = 74.0
     dx, dy = MARGIN - min(xs), head - min(ys)
-    drawing_right = max(xs) + dx
 
     def sx(v: float) -> float:
         return round(v + dx, 1)
@@ -483,14 +486,8 @@ def layout(document: Mapping, exits: Sequence[str]) -> DiagramLayout:
     def sy(v: float) -> float:
         return round(v + dy, 1)
 
-    nodes = tuple(Node(d, sx(top[d].x), sy(top[d].y)) for d in order)
-    edges_out = tuple(Edge(e.duct, sx(e.x1), sy(e.y1), sx(e.x2), sy(e.y2), e.role, e.length_mm) for e in edges)
-    labels_out = tuple(LabelBox(sx(b.x), sy(b.y), round(b.w, 1), round(b.h, 1), b.text, b.kind, b.duct)
-                       for b in placed)
-    markers_out = tuple(ExitMarker(m.duct, sx(m.x), sy(m.y), (sx(m.bar[0]), sy(m.bar[1]), sx(m.bar[2]),
-                                   sy(m.bar[3])), m.side) for m in markers)
-    gb = (sx(gallbladder[0]), sy(gallbladder[1]), gallbladder[2], gallbladder[3]) if gallbladder else None
-
+    title = f"Bile ducts: {GRAFT_NAMES[document['graft']]}"
+    subtitle = ("Exits (divided at surgery): " + ", ".join(sorted(set(exits)))) if exits else "No exits given"
     legend_top = max(ys) + dy + 26
     legend_text = [
         ("graft", "graft duct (goes with the " + document["graft"].replace("_", " ") + ")"),
@@ -500,14 +497,27 @@ def layout(document: Mapping, exits: Sequence[str]) -> DiagramLayout:
         ("text", "(for the CHD: below the hilar confluence); drawing not to scale"),
         ("text", "Radiological convention: the patient's right (R) is on the viewer's left."),
     ]
-    legend = tuple(LegendItem(kind, MARGIN, legend_top + i * 18, text) for i, (kind, text) in enumerate(legend_text))
-    legend_right = max(MARGIN + (44 if k != "text" else 0) + _text_width(t, 11) for k, t in legend_text)
-    width = math.ceil(max(drawing_right, legend_right, _text_width(title, 15, True) + MARGIN,
-                          _text_width(subtitle, 12) + MARGIN) + MARGIN)
+    legend = tuple(LegendItem(kind, MARGIN, legend_top + i * 18, text)
+                   for i, (kind, text) in enumerate(legend_text))
+    drawing_right = max(xs) + dx
+    width = math.ceil(MARGIN + max(
+        [drawing_right, _text_width(title, 15, True) + MARGIN, _text_width(subtitle, 12) + MARGIN]
+        + [MARGIN + (44 if k != "text" else 0) + _text_width(t, 11) for k, t in legend_text]))
     height = math.ceil(legend_top + len(legend) * 18 + MARGIN)
-    orientation = (LegendItem("text", MARGIN, head - 8, "R"), LegendItem("text", drawing_right, head - 8, "L"))
-    return DiagramLayout(width, height, title, subtitle, document["graft"], nodes, edges_out, labels_out,
-                         markers_out, legend, gb, orientation)
+    return DiagramLayout(
+        width=width, height=height, title=title, subtitle=subtitle, graft=document["graft"],
+        nodes=tuple(Node(d, sx(geo.top[d].x), sy(geo.top[d].y)) for d in geo.order),
+        edges=tuple(Edge(e.duct, sx(e.x1), sy(e.y1), sx(e.x2), sy(e.y2), e.role, e.length_mm) for e in edges),
+        labels=tuple(LabelBox(sx(b.x), sy(b.y), round(b.w, 1), round(b.h, 1), b.text, b.kind, b.duct)
+                     for b in placed),
+        exits=tuple(ExitMarker(m.duct, sx(m.x), sy(m.y),
+                               (sx(m.bar[0]), sy(m.bar[1]), sx(m.bar[2]), sy(m.bar[3])), m.side)
+                    for m in marks),
+        legend=legend,
+        gallbladder=(sx(gallbladder[0]), sy(gallbladder[1]), *gallbladder[2:]) if gallbladder else None,
+        orientation=(LegendItem("text", MARGIN, head - 8, "R"),
+                     LegendItem("text", drawing_right, head - 8, "L")),
+    )
 
 
 # ---------------------------------------------------------------- SVG
@@ -519,7 +529,8 @@ def _edge_svg(e: Edge) -> list[str]:
         return [f'<g class="duct graft"><title>{name} (graft)</title>',
                 f'<line {coords} stroke="{GRAFT_COLOUR}" stroke-width="7" stroke-linecap="round"/>',
                 f'<line {coords} stroke="#ffffff" stroke-width="2" stroke-dasharray="5 4"/></g>']
-    width, colour = {"chd": (6, REMNANT_COLOUR), "cystic": (3, "#8a8a8a"), "remnant": (4, REMNANT_COLOUR)}[e.role]
+    styles = {"chd": (6, REMNANT_COLOUR), "cystic": (3, "#8a8a8a"), "remnant": (4, REMNANT_COLOUR)}
+    width, colour = styles[e.role]
     return [f'<g class="duct {e.role}"><title>{name}</title>',
             f'<line {coords} stroke="{colour}" stroke-width="{width}" stroke-linecap="round"/></g>']
 
@@ -527,7 +538,8 @@ def _edge_svg(e: Edge) -> list[str]:
 def _scissors(x: float, y: float, colour: str) -> str:
     """A small drawn scissors mark (no font glyph needed)."""
     return (f'<g stroke="{colour}" stroke-width="1.6" fill="none">'
-            f'<circle cx="{x - 4:.1f}" cy="{y + 4:.1f}" r="2.6"/><circle cx="{x + 4:.1f}" cy="{y + 4:.1f}" r="2.6"/>'
+            f'<circle cx="{x - 4:.1f}" cy="{y + 4:.1f}" r="2.6"/>'
+            f'<circle cx="{x + 4:.1f}" cy="{y + 4:.1f}" r="2.6"/>'
             f'<line x1="{x - 2.4:.1f}" y1="{y + 2:.1f}" x2="{x + 4:.1f}" y2="{y - 7:.1f}"/>'
             f'<line x1="{x + 2.4:.1f}" y1="{y + 2:.1f}" x2="{x - 4:.1f}" y2="{y - 7:.1f}"/></g>')
 
@@ -542,21 +554,24 @@ def _label_svg(b: LabelBox) -> str:
             f'text-anchor="middle" fill="{colour}"{style}>{escape(b.text)}</text></g>')
 
 
+def _line(x1: float, y1: float, x2: float, y2: float, colour: str, width: float, extra: str = "") -> str:
+    return (f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{colour}" '
+            f'stroke-width="{width:g}"{extra}/>')
+
+
 def _legend_svg(item: LegendItem) -> list[str]:
-    x, y = item.x, item.y
-    text_x = x + (44 if item.kind != "text" else 0)
+    x, y = item.x, item.y - 4
     out = []
     if item.kind == "graft":
-        out += [f'<line x1="{x}" y1="{y - 4}" x2="{x + 34}" y2="{y - 4}" stroke="{GRAFT_COLOUR}" stroke-width="7"/>',
-                f'<line x1="{x}" y1="{y - 4}" x2="{x + 34}" y2="{y - 4}" stroke="#ffffff" stroke-width="2" '
-                'stroke-dasharray="5 4"/>']
+        out += [_line(x, y, x + 34, y, GRAFT_COLOUR, 7),
+                _line(x, y, x + 34, y, "#ffffff", 2, ' stroke-dasharray="5 4"')]
     elif item.kind == "remnant":
-        out.append(f'<line x1="{x}" y1="{y - 4}" x2="{x + 34}" y2="{y - 4}" stroke="{REMNANT_COLOUR}" stroke-width="4"/>')
+        out.append(_line(x, y, x + 34, y, REMNANT_COLOUR, 4))
     elif item.kind == "divide":
-        out += [f'<line x1="{x}" y1="{y - 4}" x2="{x + 20}" y2="{y - 4}" stroke="{GRAFT_COLOUR}" stroke-width="5"/>',
-                f'<line x1="{x + 10}" y1="{y - 13}" x2="{x + 10}" y2="{y + 5}" stroke="{CUT_COLOUR}" stroke-width="3"/>',
-                _scissors(x + 28, y - 4, CUT_COLOUR)]
-    out.append(f'<text x="{text_x}" y="{y}" font-size="11" fill="#222222">{escape(item.text)}</text>')
+        out += [_line(x, y, x + 20, y, GRAFT_COLOUR, 5), _line(x + 10, y - 9, x + 10, y + 9, CUT_COLOUR, 3),
+                _scissors(x + 28, y, CUT_COLOUR)]
+    text_x = x + (44 if item.kind != "text" else 0)
+    out.append(f'<text x="{text_x:g}" y="{item.y:g}" font-size="11" fill="#222222">{escape(item.text)}</text>')
     return out
 
 
@@ -570,7 +585,8 @@ def render_svg(diagram: DiagramLayout) -> str:
         f'<desc id="duct-diagram-desc">{escape(diagram.subtitle)}. '
         'Radiological convention: patient right on the viewer left.</desc>',
         f'<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>',
-        f'<text x="{MARGIN}" y="26" font-size="15" font-weight="bold" fill="#111111">{escape(diagram.title)}</text>',
+        f'<text x="{MARGIN}" y="26" font-size="15" font-weight="bold" fill="#111111">'
+        f'{escape(diagram.title)}</text>',
         f'<text x="{MARGIN}" y="46" font-size="12" fill="#333333">{escape(diagram.subtitle)}</text>',
     ]
     for mark in diagram.orientation:

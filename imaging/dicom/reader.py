@@ -382,8 +382,10 @@ def _decode(dataset: Dataset, header: InstanceHeader) -> np.ndarray:
         with _pywarnings.catch_warnings():
             _pywarnings.simplefilter("ignore")
             stored = dataset.pixel_array
-    except Exception as exc:
-        raise DicomRejected(f"pixel data could not be decoded ({exc})", name) from exc
+    except Exception as exc:  # the decoder's own message goes to the logs via __cause__
+        raise DicomRejected(
+            f"pixel data could not be decoded ({header.transfer_syntax_name})", name
+        ) from exc
     if header.samples_per_pixel == 3:
         # pydicom returns RGB; keep the luminance (ITU-R BT.601) for a greyscale view.
         pixels = stored.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)

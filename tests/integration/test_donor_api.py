@@ -190,3 +190,12 @@ def test_audit_events_are_append_only(coordinator_api, donor):
         AuditEvent.objects.all().delete()
     with pytest.raises(PermissionError):
         AuditEvent.objects.update(summary="x")
+
+
+def test_fast_list_rows_equal_the_detail_serializer(coordinator_api, centre):
+    from donors.api import DonorOut
+
+    created = DonorFactory(centre=centre, height_cm="171.5", weight_kg="80.2")
+    row = coordinator_api.get("/api/v1/donors/").json()["results"][0]
+    created.refresh_from_db()
+    assert row == dict(DonorOut(created).data)

@@ -1,0 +1,108 @@
+"""Donor list API against a bare Django view, same gunicorn, same PostgreSQL, 10,000 donors.
+
+Prints requests per second for both and their ratio (target >= 0.5), and the SQL queries per
+API request at page sizes 10, 50 and 200 (target: the same count at every size).
+
+    python bench/api_list.py [--donors 10000] [--seconds 8] [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import random
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import load, median, scratch_database, setup_django, start_gunicorn, stop  # noqa: E402
+
+
+def seed(count: int):
+    from donors.models import Centre, Donor, Recipient, User
+
+    centre = Centre.objects.create(name="Bench Centre", code="bench")
+    Centre.objects.create(name="Other Centre", code="other")
+    user = User.objects.create(username="bench", centre=centre, roles=["coordinator"])
+    user.set_password("bench-password-1")
+    user.save()
+    rng = random.Random(1)
+    # Benchmark fixture only: rows are loaded in bulk, not through the audited services.
+    recipients = Recipient.objects.bulk_create(
+        Recipient(centre=centre, code=f"R{n:05d}", age_years=40, weight_kg=Decimal("70.0"), abo="A",
+                  diagnosis="viral_hepatitis", own_duct_usable=True)
+        for n in range(count)
+    )
+    Donor.objects.bulk_create(
+        (
+            Donor(centre=centre, code=f"B{n:05d}", mrn=f"M{n:06d}", given_name="Name", family_name=f"Family{n}",
+                  date_of_birth=datetime.date(1980 + n % 20, 1 + n % 12, 1 + n % 28), sex=rng.choice(["female", "male"]),
+                  height_cm=Decimal("170.0"), weight_kg=Decimal("70.0"), abo=rng.choice("OAB"),
+                  relationship="sibling", planned_graft="right_lobe", recipient=recipients[n])
+            for n in range(count)
+        ),
+        batch_size=2000,
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # as autovacuum would have done on a live system
+        cursor.execute("VACUUM ANALYZE donors_donor")
+        cursor.execute("VACUUM ANALYZE donors_recipient")
+    return user
+
+
+def session_cookie(user) -> str:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def queries_per_request(user, page_size: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"/api/v1/donors/?page_size={page_size}")
+    assert response.status_code == 200 and len(response.json()["results"]) == page_size
+    return len(captured)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--donors", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    url = scratch_database("ldlt_bench_list")
+    setup_django(url, DJANGO_ROOT_URLCONF="bench.bench_urls")
+    user = seed(args.donors)
+    cookie = session_cookie(user)
+    print(f"donors: {args.donors}, gunicorn 2 sync workers, 4 keep-alive clients, {args.rounds} rounds x {args.seconds:.0f} s each")
+    print("queries per API request: " + ", ".join(f"page size {n}: {queries_per_request(user, n)}" for n in (10, 50, 200)))
+
+    server = start_gunicorn(url, port=args.port, env={"DJANGO_ROOT_URLCONF": "bench.bench_urls"})
+    try:
+        headers = {"Cookie": cookie}
+        api_rates, bare_rates = [], []
+        load(args.port, "/api/v1/donors/?page_size=50", headers, seconds=1)  # warm up both workers
+        load(args.port, "/bench/bare-donors/", headers, seconds=1)
+        for _ in range(args.rounds):  # interleaved so machine noise hits both alike
+            api_rates.append(load(args.port, "/api/v1/donors/?page_size=50", headers, seconds=args.seconds))
+            bare_rates.append(load(args.port, "/bench/bare-donors/", headers, seconds=args.seconds))
+    finally:
+        stop(server)
+    api, bare = median(api_rates), median(bare_rates)
+    print(f"donor list API (page size 50): {api:8.1f} req/s   rounds {[round(r) for r in api_rates]}")
+    print(f"bare Django view (50 rows):   {bare:8.1f} req/s   rounds {[round(r) for r in bare_rates]}")
+    print(f"ratio API / bare: {api / bare:.2f} (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
