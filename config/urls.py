@@ -8,6 +8,7 @@ from donors import views as donor_views
 
 api_v1 = [
     path("", include("donors.api_urls")),
+    path("", include("classification.api_urls")),
 ]
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("donors/", include("donors.urls")),
+    path("anatomy/", include("classification.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

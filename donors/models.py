@@ -251,3 +251,6 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit events are append-only")
+
+
+from .workup_models import *  # noqa: E402,F401,F403

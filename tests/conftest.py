@@ -152,3 +152,20 @@ def celery_worker(django_db_setup, django_db_blocker):
     process = start_worker()
     yield process
     stop_worker(process)
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run queued tasks in-process for this test (the broker may be configured)."""
+    from celery import current_app
+
+    previous = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    yield
+    current_app.conf.task_always_eager = previous
+
+
+def anatomy_case(name: str) -> dict:
+    import json
+
+    return json.loads((ROOT / "tests" / "data" / "cases" / f"{name}.json").read_text())

@@ -189,11 +189,14 @@ def _parse(fp: IO[bytes], end: int, name: str, *, defer: bool) -> Dataset:
     fp.seek(start)
     if len(head) < 132 or head[128:132] != b"DICM":
         raise DicomRejected(_not_dicom_reason(head), name)
+    watched = _ShortReadWatch(fp)
     try:
-        with _pywarnings.catch_warnings():
-            _pywarnings.simplefilter("ignore")
+        with _pywarnings.catch_warnings(record=True) as caught:
+            _pywarnings.simplefilter("always")
             dataset = pydicom.dcmread(
-                fp, defer_size=HEADER_DEFER_BYTES if defer else None, force=False
+                watched,  # type: ignore[arg-type]
+                defer_size=HEADER_DEFER_BYTES if defer else None,
+                force=False,
             )
     except InvalidDicomError as exc:
         raise DicomRejected("not a DICOM file", name) from exc
@@ -201,11 +204,35 @@ def _parse(fp: IO[bytes], end: int, name: str, *, defer: bool) -> Dataset:
         raise DicomRejected("file is truncated", name) from exc
     except Exception as exc:  # pydicom raises many types on damaged input
         raise DicomRejected(f"damaged DICOM file ({type(exc).__name__})", name) from exc
+    # On an early end of file pydicom only warns, and drops what it had read.
+    if watched.cut_in_a_tag or any("End of file" in str(w.message) for w in caught):
+        raise DicomRejected("file is truncated", name)
     syntax = dataset.file_meta.get("TransferSyntaxUID")
     inflated = syntax == DeflatedExplicitVRLittleEndian
     if _is_truncated(dataset, end, check_positions=not inflated):
         raise DicomRejected("file is truncated", name)
     return dataset
+
+
+class _ShortReadWatch:
+    """A file wrapper noticing when the file ends inside an element's tag or length.
+
+    pydicom reads tags and lengths 4 or 8 bytes at a time and stops silently when
+    fewer bytes come back; a clean end of file returns none at all.
+    """
+
+    def __init__(self, fp: IO[bytes]) -> None:
+        self._fp = fp
+        self.cut_in_a_tag = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fp.read(size)
+        if size in (4, 8) and 0 < len(data) < size:
+            self.cut_in_a_tag = True
+        return data
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._fp, attribute)
 
 
 def _not_dicom_reason(head: bytes) -> str:

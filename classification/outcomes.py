@@ -1,0 +1,29 @@
+"""What surgeons record after the operation, and the rules for it. Pure."""
+from __future__ import annotations
+
+# Table 1 of the study, plus "other" for what it does not name (four or more ducts, hepaticojejunostomy
+# variants). The count a name implies is checked against the recorded count.
+TECHNIQUE_COUNTS: dict[str, int | None] = {
+    "end-to-end": 1,
+    "Roux-en-Y": 1,
+    "double end-to-end": 2,
+    "double Roux-en-Y": 2,
+    "triple Roux-en-Y": 3,
+    "other": None,
+}
+MIN_ANASTOMOSES, MAX_ANASTOMOSES = 1, 8
+TYPICAL_COUNT = {"1": 1, "2": 2, "3": 3}
+
+
+def outcome_errors(*, anastomoses, technique: str | None) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if isinstance(anastomoses, bool) or not isinstance(anastomoses, int):
+        errors["anastomoses"] = ["must be a whole number"]
+    elif not MIN_ANASTOMOSES <= anastomoses <= MAX_ANASTOMOSES:
+        errors["anastomoses"] = [f"{anastomoses} is impossible: a graft needs {MIN_ANASTOMOSES} to {MAX_ANASTOMOSES} biliary anastomoses"]
+    if technique:
+        if technique not in TECHNIQUE_COUNTS:
+            errors["technique"] = [f"unknown technique '{technique}' (one of: {', '.join(TECHNIQUE_COUNTS)})"]
+        elif "anastomoses" not in errors and TECHNIQUE_COUNTS[technique] not in (None, anastomoses):
+            errors["technique"] = [f"'{technique}' joins {TECHNIQUE_COUNTS[technique]} duct(s), not {anastomoses}"]
+    return errors

@@ -1,0 +1,104 @@
+"""Reads of annotations, classification runs, outcomes and the centre's own evidence."""
+from __future__ import annotations
+
+from django.db.models import Count, F, Prefetch, Q
+
+from donors.audit import Actor
+from donors.errors import NotPermitted
+from donors.models import Donor
+from donors.roles import Action, may
+
+from .document import RULES_VERSION, classify_document
+from .models import Annotation, ClassificationRun, SurgicalOutcome
+from .prediction import OutcomeTally, RecipientContext
+
+
+def _require(actor: Actor, action: Action) -> None:
+    if actor.user.centre_id is None or not may(actor.roles, action):
+        raise NotPermitted(f"your role does not allow this ({action.value.replace('_', ' ')})")
+
+
+def centre_tallies(centre_id: int) -> dict[tuple[str, int], OutcomeTally]:
+    """The centre's operated donors by (proposed type, predicted count), and how many matched.
+
+    Outcomes recorded by surgeons come from final annotations only (the service enforces it);
+    imported historical outcomes count too.
+    """
+    rows = (
+        SurgicalOutcome.objects.filter(donor__centre_id=centre_id, predicted_anastomoses__isnull=False)
+        .exclude(proposed_type="")
+        .values("proposed_type", "predicted_anastomoses")
+        .annotate(total=Count("id"), matched=Count("id", filter=Q(anastomoses=F("predicted_anastomoses"))))
+    )
+    return {
+        (row["proposed_type"], row["predicted_anastomoses"]): OutcomeTally(matched=row["matched"], total=row["total"])
+        for row in rows
+    }
+
+
+def recipient_context(donor: Donor) -> RecipientContext | None:
+    recipient = donor.recipient
+    if recipient is None:
+        return None
+    return RecipientContext(own_duct_usable=recipient.own_duct_usable, paediatric=recipient.paediatric)
+
+
+def current_run(annotation: Annotation) -> ClassificationRun | None:
+    """The run of the annotation's current document under the current rules, if done."""
+    runs = getattr(annotation, "current_runs", None)
+    if runs is None:
+        runs = annotation.runs.filter(rules_version=RULES_VERSION).prefetch_related("results")
+    return next((run for run in runs if run.document_sha256 == annotation.document_sha256), None)
+
+
+def annotation_of(*, actor: Actor, donor: Donor) -> Annotation | None:
+    _require(actor, Action.VIEW_DONOR)
+    return (
+        Annotation.objects.filter(donor=donor)
+        .select_related("donor", "finalised_by", "updated_by")
+        .prefetch_related(_current_runs())
+        .first()
+    )
+
+
+def _current_runs():
+    return Prefetch(
+        "runs",
+        queryset=ClassificationRun.objects.filter(rules_version=RULES_VERSION).prefetch_related("results"),
+        to_attr="current_runs",
+    )
+
+
+def run_history(*, annotation: Annotation):
+    return annotation.runs.prefetch_related("results").order_by("-created_at", "-pk")
+
+
+def live_result(*, donor: Donor, annotation: Annotation, tallies=None) -> dict:
+    """The result document for the annotation as it stands, with today's recipient and evidence."""
+    return classify_document(
+        annotation.document,
+        recipient=recipient_context(donor),
+        local_tallies=tallies if tallies is not None else centre_tallies(donor.centre_id),
+    )
+
+
+def surgical_worklist(*, actor: Actor):
+    """Donors whose anatomy is final, with the current prediction and any recorded outcome."""
+    _require(actor, Action.VIEW_DONOR)
+    annotations = (
+        Annotation.objects.filter(donor__centre_id=actor.centre_id, state=Annotation.State.FINAL)
+        .select_related("donor", "donor__recipient", "donor__surgical_outcome")
+        .prefetch_related(_current_runs())
+        .order_by("donor__code")
+    )
+    tallies = centre_tallies(actor.centre_id)
+    rows = []
+    for annotation in annotations:
+        result = live_result(donor=annotation.donor, annotation=annotation, tallies=tallies)
+        outcome = getattr(annotation.donor, "surgical_outcome", None)
+        rows.append({"annotation": annotation, "donor": annotation.donor, "result": result, "outcome": outcome})
+    return rows
+
+
+def outcome_of(*, donor: Donor) -> SurgicalOutcome | None:
+    return SurgicalOutcome.objects.filter(donor=donor).first()

@@ -1,0 +1,255 @@
+"""Every write of annotations, classification runs and surgical outcomes."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.db import transaction
+from django.utils import timezone
+
+from donors.audit import Actor, record_event
+from donors.errors import Conflict, IllegalState, InvalidInput
+from donors.models import AuditEvent, Donor
+from donors.services import require
+
+from . import selectors
+from .anatomy import AnatomyInvalid, parse_anatomy
+from .document import RULES_VERSION, classify_document
+from .models import Annotation, ClassificationResult, ClassificationRun, SurgicalOutcome
+from .outcomes import outcome_errors
+from donors.roles import Action
+
+
+def document_hash(document) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def errors_by_field(errors: list[str]) -> dict[str, list[str]]:
+    """["RHD.length_mm: needed ..."] -> {"RHD.length_mm": ["needed ..."]}."""
+    fields: dict[str, list[str]] = {}
+    for error in errors:
+        field, _, reason = error.partition(": ")
+        fields.setdefault(field if reason else "document", []).append(reason or error)
+    return fields
+
+
+def validate_for_donor(document, donor: Donor) -> None:
+    """Raise InvalidInput naming every problem: the format's rules, then the donor's graft."""
+    try:
+        anatomy = parse_anatomy(document)
+    except AnatomyInvalid as invalid:
+        raise InvalidInput(invalid.errors[0], fields=errors_by_field(invalid.errors)) from None
+    if anatomy.graft != donor.planned_graft:
+        message = f"'{anatomy.graft}' is not the donor's planned graft '{donor.planned_graft}'"
+        raise InvalidInput(f"document.graft: {message}", fields={"document.graft": [message]})
+    result = classify_document(document)
+    if not result["valid"]:
+        raise InvalidInput(result["errors"][0], fields=errors_by_field(result["errors"]))
+
+
+def _queue_classification(annotation_id: int) -> None:
+    from .tasks import classify_annotation_task
+
+    transaction.on_commit(lambda: classify_annotation_task.delay(annotation_id))
+
+
+@transaction.atomic
+def save_annotation(
+    *, actor: Actor, donor: Donor, document, expected_version: int | None = None, study_uid: str = ""
+) -> Annotation:
+    """Create or change the donor's anatomy; a change reopens a final annotation as a draft."""
+    require(actor, Action.RECORD_ANATOMY)
+    validate_for_donor(document, donor)
+    digest = document_hash(document)
+    annotation = Annotation.objects.select_for_update().filter(donor=donor).first()
+    if annotation is None:
+        annotation = Annotation(
+            donor=donor, document=document, document_sha256=digest, study_uid=study_uid or "",
+            created_by=actor.user, updated_by=actor.user,
+        )
+        annotation._history_user = actor.user
+        annotation.save()
+        record_event(actor=actor, kind=AuditEvent.Kind.CREATE, record=annotation, donor=donor,
+                     summary="recorded biliary anatomy", changes={"document_sha256": [None, digest]})
+        _queue_classification(annotation.pk)
+        return annotation
+    if expected_version is None:
+        raise InvalidInput("version is required", fields={"version": ["send the version you last read"]})
+    if annotation.version != expected_version:
+        raise Conflict(
+            f"the anatomy was changed by someone else (you edited version {expected_version}, it is now "
+            f"version {annotation.version}); reload and apply your change again",
+            fields={"version": [f"stale: current version is {annotation.version}"]},
+        )
+    if digest == annotation.document_sha256 and (study_uid or "") == annotation.study_uid:
+        return annotation
+    reopened = annotation.state == Annotation.State.FINAL and digest != annotation.document_sha256
+    changes = {"document_sha256": [annotation.document_sha256, digest]}
+    if digest != annotation.document_sha256:
+        annotation.revision += 1
+        annotation.classification = Annotation.Classification.PENDING
+        annotation.classification_error = ""
+    if reopened:
+        annotation.state = Annotation.State.DRAFT
+        annotation.finalised_by = None
+        annotation.finalised_at = None
+        changes["state"] = ["final", "draft"]
+    annotation.document = document
+    annotation.document_sha256 = digest
+    annotation.study_uid = study_uid or annotation.study_uid
+    annotation.updated_by = actor.user
+    annotation.version += 1
+    annotation._history_user = actor.user
+    annotation.save()
+    record_event(actor=actor, kind=AuditEvent.Kind.UPDATE, record=annotation, donor=donor,
+                 summary=f"changed biliary anatomy (revision {annotation.revision})"
+                 + ("; final annotation reopened" if reopened else ""), changes=changes)
+    if annotation.classification == Annotation.Classification.PENDING:
+        _queue_classification(annotation.pk)
+    return annotation
+
+
+@transaction.atomic
+def classify_annotation(*, annotation_id: int, tallies_by_centre: dict | None = None) -> ClassificationRun | None:
+    """Classify the annotation's current document. Idempotent: a run that exists for this exact
+    document and rules version is returned as it is, and nothing new is stored."""
+    annotation = (
+        Annotation.objects.select_for_update(of=("self",)).select_related("donor", "donor__recipient")
+        .get(pk=annotation_id)
+    )
+    existing = ClassificationRun.objects.filter(
+        annotation=annotation, document_sha256=annotation.document_sha256, rules_version=RULES_VERSION
+    ).first()
+    if existing is not None:
+        if annotation.classification != Annotation.Classification.DONE:
+            _mark(annotation, Annotation.Classification.DONE, "")
+        return None
+    donor = annotation.donor
+    if tallies_by_centre is not None:
+        tallies = tallies_by_centre.setdefault(donor.centre_id, selectors.centre_tallies(donor.centre_id))
+    else:
+        tallies = selectors.centre_tallies(donor.centre_id)
+    result = classify_document(
+        annotation.document, recipient=selectors.recipient_context(donor), local_tallies=tallies
+    )
+    if not result["valid"]:
+        _mark(annotation, Annotation.Classification.FAILED, "the anatomy is invalid: " + "; ".join(result["errors"]))
+        return None
+    run = ClassificationRun.objects.create(
+        annotation=annotation, revision=annotation.revision, document_sha256=annotation.document_sha256,
+        anatomy=annotation.document, rules_version=RULES_VERSION, prediction=result["prediction"],
+    )
+    ClassificationResult.objects.bulk_create(
+        ClassificationResult(
+            run=run, system=system, type=entry["type"], rule=entry["rule"],
+            provisional=entry.get("provisional", False), detail=entry,
+        )
+        for system, entry in result["results"].items()
+    )
+    _mark(annotation, Annotation.Classification.DONE, "")
+    proposed = result["results"]["proposed"]
+    record_event(
+        actor=None, kind=AuditEvent.Kind.CREATE, record=run, donor=donor, channel="worker",
+        summary=f"classified anatomy revision {annotation.revision}: proposed type {proposed['type']}, "
+        f"{result['prediction']['anastomoses']} anastomosis(es) predicted",
+    )
+    return run
+
+
+def _mark(annotation: Annotation, state: str, error: str) -> None:
+    annotation.classification = state
+    annotation.classification_error = error[:300]
+    annotation.skip_history_when_saving = True  # a derived state, not a clinical change
+    annotation.save(update_fields=["classification", "classification_error", "updated_at"])
+    del annotation.skip_history_when_saving
+
+
+def classify_annotations(*, annotation_ids: list[int]) -> int:
+    """Classify a batch in one transaction (the worker's unit of work for bulk re-classification)."""
+    tallies: dict = {}
+    stored = 0
+    with transaction.atomic():
+        for annotation_id in annotation_ids:
+            if classify_annotation(annotation_id=annotation_id, tallies_by_centre=tallies) is not None:
+                stored += 1
+    return stored
+
+
+def record_classification_failure(*, annotation_id: int, reason: str) -> None:
+    """A task that gave up leaves a reason a coordinator understands on the annotation."""
+    with transaction.atomic():
+        annotation = Annotation.objects.select_for_update().get(pk=annotation_id)
+        _mark(annotation, Annotation.Classification.FAILED, reason)
+
+
+@transaction.atomic
+def finalise_annotation(*, actor: Actor, annotation: Annotation, expected_version: int | None) -> Annotation:
+    require(actor, Action.FINALISE_ANATOMY)
+    annotation = Annotation.objects.select_for_update().get(pk=annotation.pk)
+    if expected_version is not None and expected_version != annotation.version:
+        raise Conflict(
+            f"the anatomy was changed since you read it (now version {annotation.version})",
+            fields={"version": [f"stale: current version is {annotation.version}"]},
+        )
+    if annotation.state == Annotation.State.FINAL:
+        raise IllegalState("the anatomy is already final")
+    if annotation.classification != Annotation.Classification.DONE:
+        reason = annotation.classification_error or "classification has not finished yet; try again in a moment"
+        raise IllegalState(f"cannot mark final: {reason}")
+    annotation.state = Annotation.State.FINAL
+    annotation.finalised_by = actor.user
+    annotation.finalised_at = timezone.now()
+    annotation.version += 1
+    annotation._history_user = actor.user
+    annotation.save()
+    record_event(actor=actor, kind=AuditEvent.Kind.UPDATE, record=annotation, donor=annotation.donor,
+                 summary=f"marked biliary anatomy revision {annotation.revision} final",
+                 changes={"state": ["draft", "final"]})
+    return annotation
+
+
+OUTCOME_FIELDS = ("operated_on", "anastomoses", "technique", "ductoplasty", "complications")
+
+
+@transaction.atomic
+def record_outcome(*, actor: Actor, donor: Donor, values: dict, expected_version: int | None = None) -> SurgicalOutcome:
+    """The surgeon records what was done; the prediction it is compared with is frozen with it."""
+    require(actor, Action.RECORD_OUTCOME)
+    values = {k: v for k, v in values.items() if k in OUTCOME_FIELDS}
+    errors = outcome_errors(anastomoses=values.get("anastomoses"), technique=values.get("technique"))
+    if errors:
+        raise InvalidInput(next(iter(errors.values()))[0], fields=errors)
+    annotation = Annotation.objects.select_for_update().filter(donor=donor).first()
+    if annotation is None or annotation.state != Annotation.State.FINAL:
+        raise IllegalState("the donor's biliary anatomy is not final: the radiologist must mark it final first")
+    run = selectors.current_run(annotation)
+    if run is None:
+        raise IllegalState("the final anatomy has no classification yet; try again in a moment")
+    proposed_type = run.results.get(system="proposed").type
+    outcome = SurgicalOutcome.objects.select_for_update().filter(donor=donor).first()
+    if outcome is None:
+        outcome = SurgicalOutcome(donor=donor, recorded_by=actor.user, **values)
+        kind, before = AuditEvent.Kind.CREATE, {}
+    else:
+        if expected_version != outcome.version:
+            raise Conflict(
+                f"the outcome was changed since you read it (now version {outcome.version})",
+                fields={"version": [f"stale: current version is {outcome.version}"]},
+            )
+        before = {field: getattr(outcome, field) for field in values}
+        for field, value in values.items():
+            setattr(outcome, field, value)
+        outcome.version += 1
+        kind = AuditEvent.Kind.UPDATE
+    outcome.proposed_type = proposed_type or ""
+    outcome.predicted_anastomoses = run.prediction["anastomoses"]
+    outcome._history_user = actor.user
+    outcome.save()
+    record_event(
+        actor=actor, kind=kind, record=outcome, donor=donor,
+        summary=f"recorded {outcome.anastomoses} biliary anastomosis(es) ({outcome.technique or 'technique not given'}); "
+        f"predicted {outcome.predicted_anastomoses}",
+        changes={k: [str(before.get(k)) if k in before else None, str(v)] for k, v in values.items()},
+    )
+    return outcome

@@ -1,0 +1,127 @@
+"""Pages: the radiologist's anatomy editor and the surgeon's worklist and outcome form."""
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from donors import selectors as donor_selectors
+from donors import services as donor_services
+from donors.audit import actor_from_request, record_reads
+from donors.errors import DomainError
+from donors.roles import Action, may
+
+from . import selectors, services
+from .forms import OutcomeForm
+from .presets import PRESETS
+
+
+def _actor(request):
+    return actor_from_request(request, channel="page")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def annotation_editor(request, pk):
+    actor = _actor(request)
+    donor = donor_selectors.donor_for(actor=actor, pk=pk)
+    annotation = selectors.annotation_of(actor=actor, donor=donor)
+    errors: dict[str, list[str]] = {}
+    document = annotation.document if annotation else None
+    status = 200
+    if request.method == "POST":
+        donor_services.require(actor, Action.RECORD_ANATOMY)
+        raw = request.POST.get("document", "")
+        try:
+            document = json.loads(raw)
+        except json.JSONDecodeError as error:
+            errors = {"document": [f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})"]}
+            document = None
+        if not errors:
+            version = request.POST.get("version")
+            try:
+                services.save_annotation(
+                    actor=actor, donor=donor, document=document,
+                    expected_version=int(version) if version and version.isdigit() else None,
+                    study_uid=request.POST.get("study_uid", ""),
+                )
+            except DomainError as error:
+                errors = error.fields or {"document": [error.message]}
+                status = error.status_code
+            else:
+                return redirect("classification:editor", pk=donor.pk)
+        else:
+            status = 400
+    else:
+        donor_services.record_donor_read(actor=actor, donor=donor, what="biliary anatomy page")
+    run = selectors.current_run(annotation) if annotation else None
+    context = {
+        "donor": donor,
+        "annotation": annotation,
+        "run": run,
+        "results": {r.system: r for r in run.results.all()} if run else {},
+        "document": document,
+        "document_json": json.dumps(document) if document is not None else "",
+        "presets": {name: {"label": p["label"], "document": p["document"]} for name, p in PRESETS.items()},
+        "errors": errors,
+        "errors_json": json.dumps(errors),
+        "may_edit": may(actor.roles, Action.RECORD_ANATOMY),
+        "may_finalise": may(actor.roles, Action.FINALISE_ANATOMY),
+    }
+    return render(request, "classification/editor.html", context, status=status)
+
+
+@login_required
+@require_POST
+def finalise(request, pk):
+    actor = _actor(request)
+    donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.FINALISE_ANATOMY)
+    annotation = selectors.annotation_of(actor=actor, donor=donor)
+    if annotation is None:
+        return render(request, "error.html", {"status": 409, "message": "no anatomy recorded yet"}, status=409)
+    version = request.POST.get("version", "")
+    services.finalise_annotation(
+        actor=actor, annotation=annotation, expected_version=int(version) if version.isdigit() else None
+    )
+    return redirect("classification:editor", pk=donor.pk)
+
+
+@login_required
+def worklist(request):
+    actor = _actor(request)
+    rows = selectors.surgical_worklist(actor=actor)
+    record_reads(actor=actor, donors=[row["donor"] for row in rows], summary="surgical worklist (page)")
+    return render(request, "classification/worklist.html", {"rows": rows})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def outcome(request, pk):
+    actor = _actor(request)
+    donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.RECORD_OUTCOME)
+    existing = selectors.outcome_of(donor=donor)
+    form = OutcomeForm(request.POST or None, instance=existing,
+                       initial={"version": existing.version if existing else None})
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            values = {k: v for k, v in form.cleaned_data.items() if k != "version"}
+            try:
+                services.record_outcome(actor=actor, donor=donor, values=values,
+                                        expected_version=form.cleaned_data.get("version"))
+            except DomainError as error:
+                for field, reasons in (error.fields or {None: [error.message]}).items():
+                    for reason in reasons:
+                        form.add_error(field if field in form.fields else None, reason)
+                status = error.status_code
+            else:
+                return redirect("classification:worklist")
+    else:
+        donor_services.record_donor_read(actor=actor, donor=donor, what="surgical outcome form")
+    annotation = selectors.annotation_of(actor=actor, donor=donor)
+    result = selectors.live_result(donor=donor, annotation=annotation) if annotation else None
+    return render(request, "classification/outcome.html",
+                  {"form": form, "donor": donor, "result": result}, status=status)
