@@ -114,6 +114,7 @@ def save_annotation(
 def classify_annotation(*, annotation_id: int, tallies_by_centre: dict | None = None) -> ClassificationRun | None:
     """Classify the annotation's current document. Idempotent: a run that exists for this exact
     document and rules version is returned as it is, and nothing new is stored."""
+    _bounded_lock_wait()
     annotation = (
         Annotation.objects.select_for_update(of=("self",)).select_related("donor", "donor__recipient")
         .get(pk=annotation_id)
@@ -155,6 +156,15 @@ def classify_annotation(*, annotation_id: int, tallies_by_centre: dict | None = 
         f"{result['prediction']['anastomoses']} anastomosis(es) predicted",
     )
     return run
+
+
+def _bounded_lock_wait() -> None:
+    """A task never waits long on a row lock: it fails with a transient error and is retried."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '10s'")
 
 
 def _mark(annotation: Annotation, state: str, error: str) -> None:

@@ -99,21 +99,27 @@ def _database_url_for_worker() -> str:
     return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def start_worker(*, concurrency: int = 1, pool: str = "prefork", extra_env: dict | None = None) -> subprocess.Popen:
+def start_worker(
+    *, concurrency: int = 1, pool: str = "prefork", queue: str | None = None, extra_env: dict | None = None
+) -> subprocess.Popen:
     """Start `celery worker` against the test database and return once it answers a ping."""
     from django.conf import settings
 
+    queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
     env = os.environ | {
         "DATABASE_URL": _database_url_for_worker(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "DATABASE_CONN_MAX_AGE": "0",
         "PYTHONPATH": str(ROOT),
     } | (extra_env or {})
+    import tempfile
+
+    log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
-         f"--concurrency={concurrency}", f"--pool={pool}", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
+         f"--concurrency={concurrency}", f"--pool={pool}", "-Q", queue,
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     from donors.tasks import ping
@@ -121,14 +127,14 @@ def start_worker(*, concurrency: int = 1, pool: str = "prefork", extra_env: dict
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError("Celery worker exited: " + process.stderr.read().decode()[-2000:])
+            raise RuntimeError("Celery worker exited: " + Path(log.name).read_text()[-2000:])
         try:
-            if ping.apply_async(args=["ready"]).get(timeout=5) == "pong:ready":
+            if ping.apply_async(args=["ready"], queue=queue).get(timeout=5) == "pong:ready":
                 return process
         except Exception:  # noqa: BLE001 - not up yet
             time.sleep(0.5)
     stop_worker(process)
-    raise RuntimeError("Celery worker did not answer within 60 s")
+    raise RuntimeError("Celery worker did not answer within 60 s: " + Path(log.name).read_text()[-2000:])
 
 
 def stop_worker(process: subprocess.Popen, *, kill: bool = False) -> None:
