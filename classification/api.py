@@ -67,17 +67,31 @@ def result_response(result: dict, *, extra: dict | None = None) -> Response:
 
 
 class ClassifyView(ActorMixin, APIView):
-    """Classify an anatomy document without storing anything (hospital systems, live preview)."""
+    """Classify an anatomy document without storing anything (hospital systems, live preview).
+
+    The probability is updated with your centre's recorded outcomes; pass `donor` to plan the
+    technique for that donor's recipient."""
 
     @extend_schema(
         request=inline_serializer("AnatomyDocument", fields={"format": serializers.CharField(), "graft": serializers.CharField(), "ducts": serializers.ListField(child=serializers.DictField())}),
         responses={200: ResultDocument, 400: ResultDocument},
-        parameters=[OpenApiParameter("include", str, description="`diagram` adds `diagram_svg`, the duct diagram", required=False)],
+        parameters=[
+            OpenApiParameter("include", str, description="`diagram` adds `diagram_svg`, the duct diagram", required=False),
+            OpenApiParameter("donor", int, description="a donor of your centre: its recipient decides the technique", required=False),
+        ],
         examples=[CLASSIFY_EXAMPLE, RESULT_EXAMPLE, INVALID_EXAMPLE],
     )
     def post(self, request):
-        donor_services.require(self.actor, Action.CLASSIFY)
-        result = classify_document(request.data)
+        actor = self.actor
+        donor_services.require(actor, Action.CLASSIFY)
+        recipient = None
+        donor_id = request.query_params.get("donor")
+        if donor_id:
+            donor = donor_selectors.donor_for(actor=actor, pk=donor_id)
+            recipient = selectors.recipient_context(donor)
+        result = classify_document(
+            request.data, recipient=recipient, local_tallies=selectors.centre_tallies(actor.centre_id)
+        )
         extra = None
         if request.query_params.get("include") == "diagram" and result["valid"]:
             from reports.diagram import diagram_svg

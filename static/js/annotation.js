@@ -163,7 +163,7 @@ async function preview() {
   const mine = ++sequence;
   $("#preview-state").textContent = "updating…";
   try {
-    const response = await fetch(`${config.classifyUrl}?include=diagram`, {
+    const response = await fetch(`${config.classifyUrl}?include=diagram&donor=${config.donor}`, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
       body: JSON.stringify(readDocument()),

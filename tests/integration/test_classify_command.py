@@ -1,0 +1,48 @@
+"""`manage.py classify_anatomy`: one JSON line per file, no database, exit 0 even for bad files."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = sorted((ROOT / "tests" / "data" / "cases").glob("*.json"))
+
+
+def run(*files):
+    env = os.environ | {
+        # An unreachable database proves the command never touches one.
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:1/nowhere",
+        "CELERY_BROKER_URL": "",
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "classify_anatomy", *map(str, files)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def subset_matches(actual, expected):
+    if isinstance(expected, dict):
+        return all(key in actual and subset_matches(actual[key], value) for key, value in expected.items())
+    return actual == expected
+
+
+def test_every_case_file_gives_its_expected_result(tmp_path):
+    paths = []
+    for case in CASES:
+        path = tmp_path / case.name
+        path.write_text(json.dumps(json.loads(case.read_text())["anatomy"]))
+        paths.append(path)
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    missing = tmp_path / "missing.json"
+    completed = run(*paths, garbage, missing)
+    assert completed.returncode == 0, completed.stderr
+    lines = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert len(lines) == len(CASES) + 2
+    for case, path, line in zip(CASES, paths, lines):
+        assert list(line)[0] == "file" and line["file"] == str(path)
+        assert subset_matches(line, json.loads(case.read_text())["expected"]), (case.name, line)
+    assert lines[-2]["valid"] is False and "not valid JSON" in lines[-2]["errors"][0]
+    assert lines[-1]["valid"] is False and "cannot read" in lines[-1]["errors"][0]
+    assert set(lines[0]) == {"file", "valid", "errors", "results", "prediction"}
