@@ -4,18 +4,13 @@ from __future__ import annotations
 from django.db.models import Count, F, Prefetch, Q
 
 from donors.audit import Actor
-from donors.errors import NotPermitted
+from donors.access import require
 from donors.models import Donor
-from donors.roles import Action, may
+from donors.roles import Action
 
 from .document import RULES_VERSION, classify_document
 from .models import Annotation, ClassificationRun, SurgicalOutcome
 from .prediction import OutcomeTally, RecipientContext
-
-
-def _require(actor: Actor, action: Action) -> None:
-    if actor.user.centre_id is None or not may(actor.roles, action):
-        raise NotPermitted(f"your role does not allow this ({action.value.replace('_', ' ')})")
 
 
 def centre_tallies(centre_id: int) -> dict[tuple[str, int], OutcomeTally]:
@@ -52,7 +47,7 @@ def current_run(annotation: Annotation) -> ClassificationRun | None:
 
 
 def annotation_of(*, actor: Actor, donor: Donor) -> Annotation | None:
-    _require(actor, Action.VIEW_DONOR)
+    require(actor, Action.VIEW_DONOR)
     return (
         Annotation.objects.filter(donor=donor)
         .select_related("donor", "finalised_by", "updated_by")
@@ -84,7 +79,7 @@ def live_result(*, donor: Donor, annotation: Annotation, tallies=None) -> dict:
 
 def surgical_worklist(*, actor: Actor):
     """Donors whose anatomy is final, with the current prediction and any recorded outcome."""
-    _require(actor, Action.VIEW_DONOR)
+    require(actor, Action.VIEW_DONOR)
     annotations = (
         Annotation.objects.filter(donor__centre_id=actor.centre_id, state=Annotation.State.FINAL)
         .select_related("donor", "donor__recipient", "donor__surgical_outcome")

@@ -4,19 +4,15 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from .audit import Actor
-from .errors import NotFound, NotPermitted
+from .access import require
+from .errors import NotFound
 from .models import AuditEvent, Donor, Recipient
-from .roles import Action, may
+from .roles import Action
 from .services import record_refused_access
 
 
-def _require(actor: Actor, action: Action) -> None:
-    if actor.user.centre_id is None or not may(actor.roles, action):
-        raise NotPermitted(f"your role does not allow this ({action.value.replace('_', ' ')})")
-
-
 def donor_list(*, actor: Actor, search: str = "", status: str = "", graft: str = "", abo: str = "") -> QuerySet[Donor]:
-    _require(actor, Action.VIEW_DONOR)
+    require(actor, Action.VIEW_DONOR)
     donors = Donor.objects.filter(centre_id=actor.centre_id)
     if search:
         donors = donors.filter(
@@ -38,7 +34,7 @@ def donor_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Donor:
     Another centre's donor is answered as not found (its existence is not disclosed) and
     the attempt is audited.
     """
-    _require(actor, action)
+    require(actor, action)
     try:
         return Donor.objects.select_related("recipient", "centre").get(pk=pk, centre_id=actor.centre_id)
     except (Donor.DoesNotExist, ValueError, TypeError):
@@ -48,12 +44,12 @@ def donor_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Donor:
 
 
 def recipient_list(*, actor: Actor) -> QuerySet[Recipient]:
-    _require(actor, Action.VIEW_DONOR)
+    require(actor, Action.VIEW_DONOR)
     return Recipient.objects.filter(centre_id=actor.centre_id).order_by("code", "pk")
 
 
 def recipient_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Recipient:
-    _require(actor, action)
+    require(actor, action)
     try:
         return Recipient.objects.get(pk=pk, centre_id=actor.centre_id)
     except (Recipient.DoesNotExist, ValueError, TypeError):
@@ -67,7 +63,7 @@ def status_history(*, donor: Donor):
 
 
 def audit_trail(*, actor: Actor, donor_code: str = "", username: str = "", date_from=None, date_to=None):
-    _require(actor, Action.VIEW_AUDIT)
+    require(actor, Action.VIEW_AUDIT)
     events = AuditEvent.objects.filter(centre_id=actor.centre_id).select_related("user", "api_client")
     if donor_code:
         events = events.filter(donor_code__iexact=donor_code.strip())

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.db import transaction
 
 from . import validation
+from .access import require
 from .audit import Actor, record_event
-from .errors import Conflict, IllegalState, InvalidInput, NotPermitted
+from .errors import Conflict, IllegalState, InvalidInput
 from .models import AuditEvent, Donor, Recipient, StatusChange
-from .roles import Action, may
+from .roles import Action
 from .workflow import IllegalTransition, check_transition
 
 DONOR_FIELDS = (
@@ -18,11 +19,6 @@ DONOR_FIELDS = (
 RECIPIENT_FIELDS = (
     "code", "age_years", "weight_kg", "abo", "diagnosis", "diagnosis_detail", "own_duct_usable",
 )
-
-
-def require(actor: Actor, action: Action) -> None:
-    if actor.user.centre_id is None or not may(actor.roles, action):
-        raise NotPermitted(f"your role does not allow this ({action.value.replace('_', ' ')})")
 
 
 def _as_json(value):
