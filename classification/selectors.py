@@ -9,7 +9,7 @@ from donors.models import Donor
 from donors.roles import Action
 
 from .document import RULES_VERSION, classify_document
-from .models import Annotation, ClassificationRun, SurgicalOutcome
+from .models import Annotation, ClassificationResult, ClassificationRun, SurgicalOutcome
 from .prediction import OutcomeTally, RecipientContext
 
 
@@ -97,3 +97,17 @@ def surgical_worklist(*, actor: Actor):
 
 def outcome_of(*, donor: Donor) -> SurgicalOutcome | None:
     return SurgicalOutcome.objects.filter(donor=donor).first()
+
+
+def final_proposed_type(donor) -> str | None:
+    """The proposed biliary type of the donor's final anatomy under the current rules, or None.
+
+    Registered with `donors.workup_hooks`, so the workup checklist, the team's decision and the
+    report all see the same biliary type (one query).
+    """
+    return (
+        ClassificationResult.objects.filter(
+            system="proposed", run__annotation__donor=donor, run__annotation__state=Annotation.State.FINAL,
+            run__rules_version=RULES_VERSION, run__document_sha256=F("run__annotation__document_sha256"),
+        ).values_list("type", flat=True).first()
+    )

@@ -9,6 +9,8 @@ from donors import views as donor_views
 api_v1 = [
     path("", include("donors.api_urls")),
     path("", include("classification.api_urls")),
+    path("", include("imaging.api_urls")),
+    path("", include("reports.api_urls")),
 ]
 
 urlpatterns = [
@@ -17,6 +19,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("donors/", include("donors.urls")),
     path("anatomy/", include("classification.urls")),
+    path("imaging/", include("imaging.urls")),
+    path("reports/", include("reports.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

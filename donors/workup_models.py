@@ -106,10 +106,14 @@ class SteatosisAssessment(WorkupRecord):
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="steatosis_assessments")
     modality = models.CharField(max_length=12, choices=SteatosisModality.choices)
-    macrovesicular_pct = models.DecimalField("macrovesicular steatosis (%)", max_digits=4, decimal_places=1, null=True, blank=True)
+    macrovesicular_pct = models.DecimalField(
+        "macrovesicular steatosis (%)", max_digits=4, decimal_places=1, null=True, blank=True
+    )
     pdff_pct = models.DecimalField("MRI-PDFF (%)", max_digits=4, decimal_places=1, null=True, blank=True)
     in_phase_signal = models.DecimalField("in-phase ROI signal", max_digits=9, decimal_places=2, null=True, blank=True)
-    opposed_phase_signal = models.DecimalField("opposed-phase ROI signal", max_digits=9, decimal_places=2, null=True, blank=True)
+    opposed_phase_signal = models.DecimalField(
+        "opposed-phase ROI signal", max_digits=9, decimal_places=2, null=True, blank=True
+    )
     signal_fat_fraction_pct = models.DecimalField(
         "signal fat fraction (%)", max_digits=5, decimal_places=2, null=True, blank=True, editable=False,
         help_text="(in-phase - opposed-phase) / (2 x in-phase), computed by the app.",
@@ -173,7 +177,7 @@ class PortalVeinAnatomy(WorkupRecord):
     """The portal vein type, always with the scheme it belongs to."""
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="portal_vein_records")
-    scheme = models.CharField(max_length=10, choices=PortalScheme.choices)
+    portal_scheme = models.CharField("scheme", max_length=10, choices=PortalScheme.choices)
     portal_type = models.CharField(
         "portal vein type", max_length=4,
         choices=[(t, f"Nakamura {t}") for t in criteria.PORTAL_SCHEMES["nakamura"]]
@@ -220,12 +224,12 @@ class Clearance(WorkupRecord):
     """Status only: the evaluations themselves are kept outside this app."""
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="clearances")
-    kind = models.CharField(max_length=16, choices=ClearanceKind.choices)
-    status = models.CharField(max_length=12, choices=ClearanceStatus.choices)
+    clearance_kind = models.CharField("clearance", max_length=16, choices=ClearanceKind.choices)
+    clearance_status = models.CharField("status", max_length=12, choices=ClearanceStatus.choices)
     history = HistoricalRecords()
 
     class Meta(WorkupRecord.Meta):
-        indexes = [models.Index(fields=["donor", "kind"])]
+        indexes = [models.Index(fields=["donor", "clearance_kind"])]
 
 
 def default_portal_vein_flag_types() -> list[str]:
@@ -267,7 +271,8 @@ class CentreThresholds(models.Model):
     fib4_flag = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.fib4_flag)
     vein_reconstruct_mm = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.vein_reconstruct_mm)
     portal_vein_flag_types = models.JSONField(
-        default=default_portal_vein_flag_types, blank=True, help_text='"scheme:type" pairs flagged as borderline, e.g. "nakamura:D".'
+        default=default_portal_vein_flag_types, blank=True,
+        help_text='"scheme:type" pairs flagged as borderline, e.g. "nakamura:D".',
     )
     version = models.PositiveIntegerField(default=1, help_text="Raised by every change; a stale edit is refused.")
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -305,7 +310,7 @@ class Decision(models.Model):
     """
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="decisions")
-    outcome = models.CharField(max_length=24, choices=DecisionOutcome.choices)
+    decision_outcome = models.CharField("outcome", max_length=24, choices=DecisionOutcome.choices)
     reasons = models.TextField()
     conditions = models.TextField(blank=True, help_text="Required for suitable with conditions.")
     override_reason = models.TextField(
@@ -315,7 +320,7 @@ class Decision(models.Model):
     biliary_type = models.CharField(max_length=4, blank=True)
     checks_snapshot = models.JSONField(default=list, blank=True)
     thresholds_snapshot = models.JSONField(default=dict, blank=True)
-    state = models.CharField(max_length=12, choices=DecisionState.choices, default=DecisionState.OPEN)
+    decision_state = models.CharField("state", max_length=12, choices=DecisionState.choices, default=DecisionState.OPEN)
     proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     proposed_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -327,17 +332,17 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["-proposed_at", "-id"]
-        indexes = [models.Index(fields=["donor", "state"])]
+        indexes = [models.Index(fields=["donor", "decision_state"])]
 
     def __str__(self) -> str:
-        return f"decision {self.pk}: {self.outcome} ({self.state})"
+        return f"decision {self.pk}: {self.decision_outcome} ({self.decision_state})"
 
 
 class DecisionSignOff(models.Model):
     """One signing role's sign-off, by a person signing with their own login."""
 
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="sign_offs")
-    role = models.CharField(max_length=16, choices=[(r.value, r.label) for r in SIGNING_ROLES])
+    signed_as = models.CharField(max_length=16, choices=[(r.value, r.label) for r in SIGNING_ROLES])
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     comment = models.TextField(blank=True)
     signed_at = models.DateTimeField(auto_now_add=True)
@@ -346,6 +351,6 @@ class DecisionSignOff(models.Model):
     class Meta:
         ordering = ["signed_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["decision", "role"], name="one_signoff_per_role"),
+            models.UniqueConstraint(fields=["decision", "signed_as"], name="one_signoff_per_role"),
             models.UniqueConstraint(fields=["decision", "user"], name="one_signoff_per_person"),
         ]

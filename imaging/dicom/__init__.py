@@ -3,7 +3,9 @@
 Pure Python (pydicom, numpy, Pillow); no Django here, so the web app, the workers and
 the tests all use the same code. Modules:
 
-* ``reader``   strict DICOM reading and plain-language rejections
+* ``reader``   strict DICOM reading (files, bytes, uploads) and truncation checks
+* ``header``   the header record and the checks every file must pass
+* ``pixels``   decoding to float32 in modality units
 * ``checks``   warnings about accepted files and MRCP recognition
 * ``archive``  safe reading of uploaded zip files
 * ``geometry`` / ``measure``  image planes, patient coordinates, distances
@@ -15,7 +17,13 @@ the tests all use the same code. Modules:
 from .archive import ArchiveRejected, Member, Rejection, iter_zip_members
 from .checks import looks_like_mrcp, warnings
 from .geometry import Geometry, MissingGeometry
-from .measure import distance_mm, mip_point_to_patient, nearest_pixel, patient_to_pixel, pixel_to_patient
+from .measure import (
+    distance_mm,
+    mip_point_to_patient,
+    nearest_pixel,
+    patient_to_pixel,
+    pixel_to_patient,
+)
 from .phantom import PhantomSeries, generate_series, write_zip
 from .reader import DicomRejected, InstanceHeader, load_pixels, read_header, read_instance
 from .render import auto_window, square_pixels, thumbnail, to_png, window
@@ -64,4 +72,5 @@ __all__ = [
     "to_png",
     "warnings",
     "window",
+    "write_zip",
 ]

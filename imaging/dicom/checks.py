@@ -6,9 +6,10 @@ These never reject a file. A CT or a 2D localiser uploaded with the study is kep
 
 from __future__ import annotations
 
-from .reader import InstanceHeader
+from .header import InstanceHeader
 
-MRCP_WORDS = ("mrcp", "cholangio")
+# Words in a series description or protocol name that say "MRCP", and how to quote them.
+MRCP_WORDS = {"mrcp": "MRCP", "cholangio": "cholangiography"}
 LONG_ECHO_MS = 400.0
 
 
@@ -22,7 +23,9 @@ def warnings(header: InstanceHeader) -> list[str]:
     if header.image_position is None or header.image_orientation is None:
         notes.append("no image position/orientation: the slice cannot be placed in 3D")
     if header.lossy:
-        notes.append(f"lossy compression ({header.transfer_syntax_name}): fine ducts may be blurred")
+        notes.append(
+            f"lossy compression ({header.transfer_syntax_name}): fine ducts may be blurred"
+        )
     if header.number_of_frames > 1:
         notes.append(f"multi-frame image ({header.number_of_frames} frames)")
     return notes
@@ -39,19 +42,28 @@ def looks_like_mrcp(header: InstanceHeader) -> tuple[bool, list[str]]:
     if header.modality != "MR":
         return False, [f"modality {header.modality or 'missing'} is not MR"]
     named = False
-    for label, text in (("series description", header.series_description), ("protocol", header.protocol_name)):
-        words = [w for w in MRCP_WORDS if w in text.lower()]
-        if words:
+    for label, text in (
+        ("series description", header.series_description),
+        ("protocol", header.protocol_name),
+    ):
+        word = next((w for w in MRCP_WORDS if w in text.lower()), None)
+        if word:
             named = True
-            reasons.append(f"{label} {text!r} mentions {words[0].upper() if words[0] == 'mrcp' else words[0]}")
+            reasons.append(f"{label} {text!r} mentions {MRCP_WORDS[word]}")
     echo = header.echo_time
     long_echo = echo is not None and echo >= LONG_ECHO_MS
     if echo is None:
         reasons.append("no echo time")
     elif long_echo:
-        reasons.append(f"echo time {echo:g} ms is long (>= {LONG_ECHO_MS:g} ms): heavily T2-weighted")
+        reasons.append(
+            f"echo time {echo:g} ms is long (>= {LONG_ECHO_MS:g} ms): heavily T2-weighted"
+        )
     else:
         reasons.append(f"echo time {echo:g} ms is short for MRCP (< {LONG_ECHO_MS:g} ms)")
     is_3d = header.mr_acquisition_type == "3D"
-    reasons.append("3D acquisition" if is_3d else f"{header.mr_acquisition_type or 'unknown'} acquisition, not 3D")
+    reasons.append(
+        "3D acquisition"
+        if is_3d
+        else f"{header.mr_acquisition_type or 'unknown'} acquisition, not 3D"
+    )
     return named or (long_echo and is_3d), reasons

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .reader import InstanceHeader
+    from .header import InstanceHeader
 
 Vector = tuple[float, float, float]
 

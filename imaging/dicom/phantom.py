@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    UID,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    DeflatedExplicitVRLittleEndian,
     MRImageStorage,
-    PYDICOM_IMPLEMENTATION_UID,
-    UID,
     generate_uid,
 )
 
@@ -43,7 +43,12 @@ VOLUME_CENTRE = np.array([-12.5, 30.0, 95.0])
 FIELD_OF_VIEW_MM = 280.0
 FLUID_SIGNAL = 3000.0
 MAX_STORED = 4095  # 12 bits stored
-_UNCOMPRESSED = {ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian}
+_UNCOMPRESSED = {
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    DeflatedExplicitVRLittleEndian,
+}
 
 
 @dataclass(frozen=True)
@@ -109,15 +114,32 @@ def generate_series(
     gap = spacing_between_slices or slice_thickness
     row_dir, col_dir = _directions(orientation, oblique_degrees)
     normal = np.cross(row_dir, col_dir)
-    first = -((columns - 1) / 2 * spacing[1]) * row_dir - ((rows - 1) / 2 * spacing[0]) * col_dir - ((slices - 1) / 2 * gap) * normal
+    first = (
+        -((columns - 1) / 2 * spacing[1]) * row_dir
+        - ((rows - 1) / 2 * spacing[0]) * col_dir
+        - ((slices - 1) / 2 * gap) * normal
+    )
     layout = lay_out(anatomy, seed)
     study_uid = study_uid or generate_uid()
     series_uid = series_uid or generate_uid()
     frame_uid = generate_uid(entropy_srcs=[series_uid, "frame of reference"])
     template = _template(
-        study_uid, series_uid, frame_uid, patient_id, patient_name, series_number,
-        rows, columns, spacing, slice_thickness, gap, row_dir, col_dir,
-        rescale_slope, rescale_intercept, transfer_syntax,
+        study_uid,
+        series_uid,
+        frame_uid,
+        patient_id,
+        patient_name,
+        series_number,
+        rows,
+        columns,
+        spacing,
+        slice_thickness,
+        gap,
+        row_dir,
+        col_dir,
+        rescale_slope,
+        rescale_intercept,
+        transfer_syntax,
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,10 +150,14 @@ def generate_series(
         plane = Plane(origin, row_dir, col_dir, spacing[0], spacing[1], rows, columns)
         signal = _draw(plane, layout) * FLUID_SIGNAL
         signal += rng.standard_normal(signal.shape, dtype=np.float32) * np.float32(noise_sd)
-        stored = np.clip(np.rint((signal - rescale_intercept) / rescale_slope), 0, MAX_STORED).astype(np.uint16)
+        stored = np.clip(
+            np.rint((signal - rescale_intercept) / rescale_slope), 0, MAX_STORED
+        ).astype(np.uint16)
         uid = generate_uid(entropy_srcs=[series_uid, str(index)])
         path = out / f"IM{index + 1:04d}.dcm"
-        _write_slice(template, path, stored, uid, index, VOLUME_CENTRE + origin, normal, transfer_syntax)
+        _write_slice(
+            template, path, stored, uid, index, VOLUME_CENTRE + origin, normal, transfer_syntax
+        )
         paths.append(path)
         uids.append(uid)
     return PhantomSeries(
@@ -152,7 +178,12 @@ def generate_series(
     )
 
 
-def write_zip(paths: Iterable[str | os.PathLike[str]], zip_path: str | os.PathLike[str], *, folder: str = "MRCP") -> Path:
+def write_zip(
+    paths: Iterable[str | os.PathLike[str]],
+    zip_path: str | os.PathLike[str],
+    *,
+    folder: str = "MRCP",
+) -> Path:
     """Zip the files under one folder, as a PACS export or a CD copy would be."""
     target = Path(zip_path)
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
@@ -187,7 +218,15 @@ def _draw(plane: Plane, layout: Layout) -> np.ndarray:
 
 def _to_patient(path: DuctPath) -> DuctPath:
     shift = lambda p: tuple(float(v) for v in VOLUME_CENTRE + np.array(p))  # noqa: E731
-    return DuctPath(path.id, path.drains_into, shift(path.start), shift(path.end), path.length_mm, path.length_documented, path.radius_mm)  # type: ignore[arg-type]
+    return DuctPath(
+        path.id,
+        path.drains_into,
+        shift(path.start),
+        shift(path.end),
+        path.length_mm,
+        path.length_documented,
+        path.radius_mm,
+    )  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ writing
@@ -200,9 +239,22 @@ def _ds(value: float) -> str:
 
 
 def _template(
-    study_uid: str, series_uid: str, frame_uid: str, patient_id: str, patient_name: str, series_number: int,
-    rows: int, columns: int, spacing: tuple[float, float], thickness: float, gap: float,
-    row_dir: np.ndarray, col_dir: np.ndarray, slope: float, intercept: float, syntax: UID,
+    study_uid: str,
+    series_uid: str,
+    frame_uid: str,
+    patient_id: str,
+    patient_name: str,
+    series_number: int,
+    rows: int,
+    columns: int,
+    spacing: tuple[float, float],
+    thickness: float,
+    gap: float,
+    row_dir: np.ndarray,
+    col_dir: np.ndarray,
+    slope: float,
+    intercept: float,
+    syntax: UID,
 ) -> Dataset:
     now = datetime.datetime.now()
     meta = FileMetaDataset()
@@ -267,7 +319,14 @@ def _template(
 
 
 def _write_slice(
-    ds: Dataset, path: Path, stored: np.ndarray, uid: str, index: int, position: np.ndarray, normal: np.ndarray, syntax: UID
+    ds: Dataset,
+    path: Path,
+    stored: np.ndarray,
+    uid: str,
+    index: int,
+    position: np.ndarray,
+    normal: np.ndarray,
+    syntax: UID,
 ) -> None:
     ds.file_meta.MediaStorageSOPInstanceUID = uid
     ds.SOPInstanceUID = uid

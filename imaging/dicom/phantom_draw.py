@@ -19,7 +19,9 @@ EDGE_MM = 0.8
 
 @dataclass(frozen=True)
 class Plane:
-    """Pixel (i, j) lies at ``origin + j * col_spacing * row_direction + i * row_spacing * column_direction``."""
+    """A slice plane: pixel (i, j) lies at
+    ``origin + j * col_spacing * row_direction + i * row_spacing * column_direction``.
+    """
 
     origin: np.ndarray
     row_direction: np.ndarray
@@ -35,7 +37,9 @@ class Plane:
 
     def pixel_of(self, point: np.ndarray) -> tuple[float, float]:
         offset = point - self.origin
-        return float(offset @ self.column_direction) / self.row_spacing, float(offset @ self.row_direction) / self.col_spacing
+        return float(offset @ self.column_direction) / self.row_spacing, float(
+            offset @ self.row_direction
+        ) / self.col_spacing
 
 
 Box = tuple[int, int, int, int]
@@ -69,14 +73,22 @@ def draw_tube(image: np.ndarray, plane: Plane, tube: Tube) -> None:
     start, end = np.array(tube.start), np.array(tube.end)
     reach = tube.radius + EDGE_MM
     normal = plane.normal
-    depth_start, depth_end = float((start - plane.origin) @ normal), float((end - plane.origin) @ normal)
+    depth_start, depth_end = (
+        float((start - plane.origin) @ normal),
+        float((end - plane.origin) @ normal),
+    )
     # Keep only the part of the tube within `reach` of this plane.
     if depth_start == depth_end:
         if abs(depth_start) > reach:
             return
         t_low, t_high = 0.0, 1.0
     else:
-        ends = sorted(((-reach - depth_start) / (depth_end - depth_start), (reach - depth_start) / (depth_end - depth_start)))
+        ends = sorted(
+            (
+                (-reach - depth_start) / (depth_end - depth_start),
+                (reach - depth_start) / (depth_end - depth_start),
+            )
+        )
         t_low, t_high = max(ends[0], 0.0), min(ends[1], 1.0)
         if t_low > t_high:
             return
@@ -106,7 +118,9 @@ def draw_blob(image: np.ndarray, plane: Plane, blob: Blob) -> None:
         return
     scaled = sum(_linear(plane, centre, a / s, box) ** 2 for a, s in zip(axes, blob.semi))
     radius = np.sqrt(scaled)
-    _paint(image, box, np.clip((1.0 - radius) * min(blob.semi) / EDGE_MM + 0.5, 0.0, 1.0) * blob.level)
+    _paint(
+        image, box, np.clip((1.0 - radius) * min(blob.semi) / EDGE_MM + 0.5, 0.0, 1.0) * blob.level
+    )
 
 
 def _paint(image: np.ndarray, box: Box, values: np.ndarray) -> None:

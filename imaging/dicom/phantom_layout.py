@@ -44,6 +44,8 @@ DEFAULT_LEAF_LENGTH = 20.0
 DEFAULT_TRUNK_LENGTH = 10.0
 MIN_CHD_LENGTH = 35.0
 CBD_LENGTH = 65.0
+# Pancreatic duct bends, relative to the ampulla: towards the tail, to the patient's left.
+PANCREATIC_BENDS = ((25.0, 5.0, 8.0), (60.0, 10.0, 22.0), (100.0, 15.0, 30.0), (135.0, 15.0, 45.0))
 RADII = {"CHD": 3.0, "CBD": 3.5, "RHD": 2.0, "LHD": 2.0, "RAHD": 1.75, "RPHD": 1.75, "CYSTIC": 1.3}
 DEFAULT_RADIUS = 1.5
 
@@ -98,7 +100,10 @@ def lay_out(anatomy: Mapping[str, Any], seed: int = 0) -> Layout:
     for duct_id in order:
         children.setdefault(ducts[duct_id]["drains_into"], []).append(duct_id)
 
-    chd_length = max([MIN_CHD_LENGTH] + [_number(ducts[c], "junction_mm") + 10.0 for c in children.get("CHD", [])])
+    chd_length = max(
+        [MIN_CHD_LENGTH]
+        + [_number(ducts[c], "junction_mm") + 10.0 for c in children.get("CHD", [])]
+    )
     chd_dir = _unit(CHD_DIRECTION)
     paths: dict[str, DuctPath] = {}
     structures = {"CHD": _path("CHD", "", HILUM, HILUM + chd_length * chd_dir, chd_length, True)}
@@ -110,12 +115,14 @@ def lay_out(anatomy: Mapping[str, Any], seed: int = 0) -> Layout:
         junction = _point_on(receiving, _number(duct, "junction_mm"))
         length, documented = _length(duct, bool(children.get(duct_id)))
         direction = _direction(duct, ducts, children, junction, upstream[parent])
-        paths[duct_id] = _path(duct_id, parent, junction + length * direction, junction, length, documented)
+        paths[duct_id] = _path(
+            duct_id, parent, junction + length * direction, junction, length, documented
+        )
         upstream[duct_id] = direction
 
     tubes = [_tube(p) for p in list(paths.values()) + [structures["CHD"]]]
     tubes += _twigs(paths, children, upstream, rng)
-    fluid, extra = _lower_structures(structures["CHD"], paths, chd_dir, rng)
+    fluid, extra = _lower_structures(structures["CHD"], paths, rng)
     structures.update(extra)
     tubes += [_tube(p, level=0.8 if p.id.startswith("PANCREATIC") else 1.0) for p in extra.values()]
     return Layout(paths, structures, tuple(tubes), tuple(fluid), _tissue())
@@ -180,7 +187,9 @@ def _point_on(path: DuctPath, distance: float) -> np.ndarray:
     return start + min(max(distance, 0.0), path.length_mm) * (end - start) / path.length_mm
 
 
-def _territory(duct_id: str, ducts: dict[str, dict[str, Any]], children: dict[str, list[str]]) -> set[int]:
+def _territory(
+    duct_id: str, ducts: dict[str, dict[str, Any]], children: dict[str, list[str]]
+) -> set[int]:
     segments = set(int(s) for s in ducts[duct_id].get("segments") or [])
     for child in children.get(duct_id, []):
         segments |= _territory(child, ducts, children)
@@ -196,7 +205,9 @@ def _direction(
 ) -> np.ndarray:
     segments = _territory(duct["id"], ducts, children)
     if segments:
-        target = HILUM + np.mean([SEGMENT_OFFSETS[s] for s in segments if s in SEGMENT_OFFSETS] or [(0, 0, 30)], axis=0)
+        target = HILUM + np.mean(
+            [SEGMENT_OFFSETS[s] for s in segments if s in SEGMENT_OFFSETS] or [(0, 0, 30)], axis=0
+        )
     elif duct["id"] == "CYSTIC":
         target = HILUM + np.array(GALLBLADDER_OFFSET)
     else:
@@ -207,7 +218,9 @@ def _direction(
     return _unit(towards)
 
 
-def _path(duct_id: str, into: str, start: np.ndarray, end: np.ndarray, length: float, documented: bool) -> DuctPath:
+def _path(
+    duct_id: str, into: str, start: np.ndarray, end: np.ndarray, length: float, documented: bool
+) -> DuctPath:
     return DuctPath(
         duct_id,
         into,
@@ -224,7 +237,10 @@ def _tube(path: DuctPath, level: float = 1.0) -> Tube:
 
 
 def _twigs(
-    paths: dict[str, DuctPath], children: dict[str, list[str]], upstream: dict[str, np.ndarray], rng: np.random.Generator
+    paths: dict[str, DuctPath],
+    children: dict[str, list[str]],
+    upstream: dict[str, np.ndarray],
+    rng: np.random.Generator,
 ) -> list[Tube]:
     """Two generations of thin branches beyond each leaf duct, as peripheral ducts."""
     twigs: list[Tube] = []
@@ -234,7 +250,14 @@ def _twigs(
     return twigs
 
 
-def _branch(start: np.ndarray, axis: np.ndarray, generations: int, radius: float, out: list[Tube], rng: np.random.Generator) -> None:
+def _branch(
+    start: np.ndarray,
+    axis: np.ndarray,
+    generations: int,
+    radius: float,
+    out: list[Tube],
+    rng: np.random.Generator,
+) -> None:
     helper = [0.0, 1.0, 0.0] if abs(axis[1]) < 0.9 else [1.0, 0.0, 0.0]
     side = _unit(np.cross(axis, helper))
     other = np.cross(axis, side)
@@ -250,39 +273,52 @@ def _branch(start: np.ndarray, axis: np.ndarray, generations: int, radius: float
 
 
 def _lower_structures(
-    chd: DuctPath, paths: dict[str, DuctPath], chd_dir: np.ndarray, rng: np.random.Generator
+    chd: DuctPath, paths: dict[str, DuctPath], rng: np.random.Generator
 ) -> tuple[list[Blob], dict[str, DuctPath]]:
-    """CBD, pancreatic duct, gallbladder and bowel fluid (none are in the document)."""
+    """Gallbladder, CBD, pancreatic duct and bowel fluid (none are in the document)."""
     extra: dict[str, DuctPath] = {}
-    if "CYSTIC" in paths:
-        neck = np.array(paths["CYSTIC"].start)
-    else:
+    if "CYSTIC" not in paths:  # real donors have one even if it was not recorded
         junction = _point_on(chd, 25.0)
         towards = _unit(HILUM + np.array(GALLBLADDER_OFFSET) - junction)
-        extra["CYSTIC"] = _path("CYSTIC", "CHD", junction + 30.0 * towards, junction, 30.0, False)
-        neck = junction + 30.0 * towards
-    gb_axis = _unit(np.array([-0.4, -0.3, -1.0]))
-    fluid = [_blob(neck + 36.0 * gb_axis, gb_axis, (40.0, 15.0, 15.0), 0.95)]
+        start = junction + 30.0 * towards
+        extra["CYSTIC"] = _path("CYSTIC", "CHD", start, junction, 30.0, False)
+    neck = np.array((paths.get("CYSTIC") or extra["CYSTIC"]).start)
+    along = _unit(np.array([-0.4, -0.3, -1.0]))
+    fluid = [_blob(neck + 36.0 * along, along, (40.0, 15.0, 15.0), 0.95)]
 
-    top = np.array(chd.end)
-    ampulla = top + CBD_LENGTH * _unit(np.array([0.1, 0.35, -1.0]))
-    extra["CBD"] = _path("CBD", "", top, ampulla, CBD_LENGTH, True)
-    bends = [(25.0, 5.0, 8.0), (60.0, 10.0, 22.0), (100.0, 15.0, 30.0), (135.0, 15.0, 45.0)]
+    ampulla = np.array(chd.end) + CBD_LENGTH * _unit(np.array([0.1, 0.35, -1.0]))
+    extra["CBD"] = _path("CBD", "", np.array(chd.end), ampulla, CBD_LENGTH, True)
     previous = ampulla
-    for index, offset in enumerate(bends):
+    for number, offset in enumerate(PANCREATIC_BENDS, start=1):
         point = ampulla + np.array(offset)
-        extra[f"PANCREATIC_{index + 1}"] = _path(f"PANCREATIC_{index + 1}", "", point, previous, float(np.linalg.norm(point - previous)), True)
+        length = float(np.linalg.norm(point - previous))
+        extra[f"PANCREATIC_{number}"] = _path(
+            f"PANCREATIC_{number}", "", point, previous, length, True
+        )
         previous = point
-    for index, angle in enumerate(np.radians(np.linspace(-75.0, 75.0, 6))):
-        centre = ampulla + np.array([-5.0 - 25.0 * np.cos(angle), 0.0, 25.0 * np.sin(angle)])
-        centre += rng.normal(0.0, 2.0, 3)
-        radius = 8.0 + 4.0 * rng.random()
-        fluid.append(_blob(centre, np.array([0.0, 0.0, 1.0]), (radius * 1.3, radius, radius), 0.55 + 0.4 * rng.random()))
-    fluid.append(_blob(HILUM + np.array([100.0, -15.0, 10.0]), np.array([0.3, 0.0, 1.0]), (45.0, 35.0, 30.0), 0.7))
+    fluid += _bowel_fluid(ampulla, rng)
     return fluid, extra
 
 
-def _blob(centre: np.ndarray, axis: np.ndarray, semi: tuple[float, float, float], level: float) -> Blob:
+def _bowel_fluid(ampulla: np.ndarray, rng: np.random.Generator) -> list[Blob]:
+    """Pockets of fluid along the duodenal C-loop, and a partly filled stomach."""
+    pockets = []
+    for angle in np.radians(np.linspace(-75.0, 75.0, 6)):
+        centre = ampulla + np.array([-5.0 - 25.0 * np.cos(angle), 0.0, 25.0 * np.sin(angle)])
+        centre += rng.normal(0.0, 2.0, 3)
+        radius = 8.0 + 4.0 * rng.random()
+        level = 0.55 + 0.4 * rng.random()
+        pockets.append(
+            _blob(centre, np.array([0.0, 0.0, 1.0]), (radius * 1.3, radius, radius), level)
+        )
+    stomach = HILUM + np.array([100.0, -15.0, 10.0])
+    pockets.append(_blob(stomach, np.array([0.3, 0.0, 1.0]), (45.0, 35.0, 30.0), 0.6))
+    return pockets
+
+
+def _blob(
+    centre: np.ndarray, axis: np.ndarray, semi: tuple[float, float, float], level: float
+) -> Blob:
     """Ellipsoid whose first semi-axis lies along ``axis``."""
     first = _unit(np.asarray(axis, dtype=float))
     helper = np.array([1.0, 0.0, 0.0]) if abs(first[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
@@ -296,6 +332,16 @@ def _tissue() -> tuple[Blob, ...]:
     """Body, liver and spleen: low signal on a heavily T2-weighted image."""
     return (
         _blob(np.zeros(3), np.array([0.0, 0.0, 1.0]), (2000.0, 120.0, 165.0), 0.035),
-        _blob(HILUM + np.array([-35.0, 0.0, 10.0]), np.array([1.0, 0.0, 0.0]), (105.0, 80.0, 70.0), 0.06),
-        _blob(HILUM + np.array([120.0, 45.0, 25.0]), np.array([0.0, 0.0, 1.0]), (50.0, 30.0, 40.0), 0.09),
+        _blob(
+            HILUM + np.array([-35.0, 0.0, 10.0]),
+            np.array([1.0, 0.0, 0.0]),
+            (105.0, 80.0, 70.0),
+            0.06,
+        ),
+        _blob(
+            HILUM + np.array([120.0, 45.0, 25.0]),
+            np.array([0.0, 0.0, 1.0]),
+            (50.0, 30.0, 40.0),
+            0.09,
+        ),
     )

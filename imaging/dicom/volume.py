@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import Geometry, MissingGeometry, Vector
-from .reader import InstanceHeader
+from .header import InstanceHeader
 
 THROUGH_SLICES = "through slices"
 ALONG_ROWS = "along rows"
@@ -138,7 +138,9 @@ class IncrementalMip:
     def _check_compatible(self, pixels: np.ndarray, geometry: Geometry) -> None:
         first = self._geometries[0]
         if pixels.shape != (first.rows, first.columns):
-            raise ValueError(f"slice shape {pixels.shape} differs from {(first.rows, first.columns)}")
+            raise ValueError(
+                f"slice shape {pixels.shape} differs from {(first.rows, first.columns)}"
+            )
         if abs(float(np.dot(first.normal, geometry.normal))) < _PARALLEL:
             raise ValueError("slice is not parallel to the first slice")
 
@@ -147,9 +149,9 @@ class IncrementalMip:
             self._image = pixels.astype(np.float32, copy=True)
             self._source = np.zeros(pixels.shape, dtype=np.int32)
             return
-        brighter = pixels > self._image  # strict: ties keep the earlier slice, like argmax
-        np.copyto(self._image, pixels, where=brighter, casting="unsafe")
-        self._source[brighter] = index  # type: ignore[index]
+        brighter = np.greater(pixels, self._image)  # strict: ties keep the earlier slice, like argmax
+        np.maximum(self._image, pixels, out=self._image, casting="unsafe")
+        np.putmask(self._source, brighter, index)  # type: ignore[arg-type]
 
     def result(self) -> Mip:
         if not self._geometries:
@@ -214,7 +216,9 @@ def _oriented(
     if across[0] < 0:
         arrays = [a[:, ::-1] for a in arrays]
     image, source, rows, cols = (np.ascontiguousarray(a) for a in arrays)
-    return Mip(image, source, rows, cols, geometries, projection, (float(spacing[0]), float(spacing[1])))
+    return Mip(
+        image, source, rows, cols, geometries, projection, (float(spacing[0]), float(spacing[1]))
+    )
 
 
 __all__ = [

@@ -1,0 +1,258 @@
+"""DICOM ingest end to end against the floor of reading the files and projecting them.
+
+A generated MRCP series (default 160 slices of 384 x 384) is uploaded through the API and timed
+from the upload being accepted (202) to its MIP being ready. The floor, measured in the same
+run on the same files, is one process reading every file with pydicom and computing the same
+coronal maximum intensity projection with numpy. Rounds alternate between the two.
+
+With DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis) set, the import runs in a real
+Celery worker (solo pool, its own queue) on a scratch database `ldlt_bench_ingest`; otherwise
+on a scratch SQLite database with tasks in-process. Peak memory: the worker's peak resident
+set growth (VmHWM after resetting it, Linux), or tracemalloc's peak in-process, next to the
+series' pixel bytes. Targets: at most 2x the floor, peak memory at most 3x the series.
+
+    python bench/ingest.py [--slices 160] [--size 384] [--rounds 3] [--orthanc URL]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, scratch_database, setup_django  # noqa: E402
+
+QUEUE = "bench_ingest"
+
+
+def floor(paths) -> float:
+    """Read every file with pydicom and project with numpy, in one process."""
+    started = time.perf_counter()
+    projection = None
+    for path in paths:
+        pixels = pydicom.dcmread(path).pixel_array.astype(np.float32)
+        projection = pixels if projection is None else np.maximum(projection, pixels, out=projection)
+    assert projection is not None
+    return time.perf_counter() - started
+
+
+def generate(folder: Path, *, slices: int, size: int, seed: int, patient_id: str):
+    from classification.presets import preset_document
+    from imaging.dicom import generate_series
+
+    return generate_series(preset_document("typical_right_lobe"), folder, slices=slices, rows=size, columns=size,
+                           seed=seed, patient_id=patient_id, patient_name="Bench^Donor")
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", QUEUE, "--loglevel=WARNING",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=os.environ | env | {"PYTHONPATH": str(ROOT)}, start_new_session=True,
+    )
+    from donors.tasks import ping
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if ping.apply_async(args=["bench"], queue=QUEUE).get(timeout=5) == "pong:bench":
+                return process
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("the Celery worker did not start")
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def proc_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def reset_peak(pid: int) -> bool:
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        return True
+    except OSError:
+        return False
+
+
+def make_donor(centre, code: str):
+    import datetime
+
+    from donors.models import Donor
+
+    return Donor.objects.create(
+        centre=centre, code=code, mrn=f"M-{code}", given_name="Donor", family_name="Bench",
+        date_of_birth=datetime.date(1990, 1, 1), sex="female", height_cm=165, weight_kg=60, abo="O",
+        relationship="sibling", planned_graft="right_lobe",
+    )
+
+
+def upload_and_wait(client, donor, paths, *, in_process: bool) -> tuple[float, float]:
+    """(seconds for the upload request, seconds from accepted to MIP ready).
+
+    In-process, the task the request queues is run right after the 202 (as the eager worker
+    would), so the two parts are timed apart as with a worker.
+    """
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from imaging.models import Series, Upload
+
+    files = [SimpleUploadedFile(p.name, p.read_bytes(), content_type="application/dicom") for p in paths]
+    started = time.perf_counter()
+    response = client.post("/api/v1/uploads/", {"donor": donor.pk, "files": files})
+    accepted = time.perf_counter()
+    accepted_wall = time.time()
+    assert response.status_code == 202, response.content
+    upload_id = response.json()["id"]
+    if in_process:
+        from imaging.tasks import ingest_upload_task
+
+        ingest_upload_task.apply(args=[upload_id])
+    while True:
+        upload = Upload.objects.get(pk=upload_id)
+        if upload.state == "done":
+            states = list(Series.objects.filter(study__donor=donor).values_list("render_state", flat=True))
+            if states and all(s in ("done", "failed") for s in states):
+                break
+        if upload.state == "failed":
+            raise RuntimeError(upload.error)
+        time.sleep(0.01)
+    ready = time.perf_counter()
+    series = Series.objects.get(study__donor=donor)
+    assert upload.accepted == len(paths) and series.render_state == "done" and series.mip_path, upload.__dict__
+    PHASES.append((upload.started_at.timestamp() - accepted_wall, (upload.finished_at - upload.started_at).total_seconds(),
+                   (series.updated_at - upload.finished_at).total_seconds()))
+    return accepted - started, ready - accepted
+
+
+PHASES: list[tuple[float, float, float]] = []
+
+
+def orthanc_store(url: str, paths) -> float:
+    import urllib.request
+
+    started = time.perf_counter()
+    for path in paths:
+        request = urllib.request.Request(f"{url}/instances", data=path.read_bytes(), method="POST",
+                                         headers={"Content-Type": "application/dicom"})
+        with urllib.request.urlopen(request) as response:
+            response.read()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--slices", type=int, default=160)
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--orthanc", default="", help="Orthanc REST URL to time storing the same files (optional)")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="ldlt-bench-ingest-"))
+    media = scratch / "media"
+    database_url = os.environ.get("DATABASE_URL", "")
+    with_worker = database_url.startswith("postgres") and bool(os.environ.get("CELERY_BROKER_URL"))
+    env = {"DJANGO_MEDIA_ROOT": str(media), "CELERY_TASK_DEFAULT_QUEUE": QUEUE}
+    if with_worker:
+        url = scratch_database("ldlt_bench_ingest")
+        env |= {"CELERY_TASK_ALWAYS_EAGER": "false"}
+    else:
+        url = f"sqlite:///{scratch / 'bench.sqlite3'}"
+        env |= {"CELERY_BROKER_URL": "", "CELERY_TASK_ALWAYS_EAGER": "true"}
+    setup_django(url, **env)
+
+    from django.test import Client
+
+    from donors.models import Centre, Donor, User
+
+    centre = Centre.objects.create(name="Bench Centre", code="bench")
+    user = User.objects.create(username="bench", centre=centre, roles=["radiologist"])
+    client = Client()
+    client.force_login(user)
+    if not with_worker:
+        from imaging import services
+
+        services.queue_ingest = lambda upload_id: None  # run by upload_and_wait after the 202 instead
+    worker = start_worker(env | {"DATABASE_URL": url, "DATABASE_CONN_MAX_AGE": "60"}) if with_worker else None
+    series_bytes = args.slices * args.size * args.size * 2
+    print(f"series: {args.slices} slices of {args.size} x {args.size}, 16-bit: {series_bytes / 1e6:.1f} MB of pixels; "
+          f"import {'in a Celery worker (solo pool) on Redis + PostgreSQL' if with_worker else 'in-process (SQLite, eager tasks)'}")
+    floors, requests, ingests, peaks, orthanc = [], [], [], [], []
+    try:
+        for round_number in range(args.rounds + 1):  # round 0 warms up caches, imports and the worker
+            donor: Donor = make_donor(centre, f"BENCH-{round_number}")
+            folder = scratch / f"round-{round_number}"
+            truth = generate(folder, slices=args.slices, size=args.size, seed=round_number, patient_id=donor.mrn)
+            paths = list(truth.paths)
+            floor_seconds = floor(paths)
+            if worker is not None:
+                baseline = proc_kb(worker.pid, "VmRSS")
+                peak_ok = reset_peak(worker.pid)
+                request_seconds, ingest_seconds = upload_and_wait(client, donor, paths, in_process=False)
+                peak = (proc_kb(worker.pid, "VmHWM") - baseline) * 1024 if peak_ok else None
+            else:
+                request_seconds, ingest_seconds = upload_and_wait(client, donor, paths, in_process=True)
+                peak = None
+            if round_number == 0:
+                continue
+            floors.append(floor_seconds)
+            requests.append(request_seconds)
+            ingests.append(ingest_seconds)
+            if peak is not None:
+                peaks.append(peak)
+            if args.orthanc:
+                orthanc.append(orthanc_store(args.orthanc, paths))
+        if worker is None:  # memory in-process: one more round under tracemalloc (slower, not timed)
+            donor = make_donor(centre, "BENCH-MEM")
+            truth = generate(scratch / "round-mem", slices=args.slices, size=args.size, seed=99, patient_id=donor.mrn)
+            from imaging import services
+
+            files = [services.Incoming(p.name, p.stat().st_size, p) for p in truth.paths]
+            tracemalloc.start()
+            upload = services.create_upload(actor=None, donor=donor, files=files, channel="command")
+            tracemalloc.reset_peak()
+            services.ingest_upload(upload_id=upload.pk)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+    floor_median, ingest_median, request_median = (statistics.median(v) for v in (floors, ingests, requests))
+    print(f"floor (pydicom read + numpy MIP, one process): {floor_median:6.3f} s   rounds {[round(v, 3) for v in floors]}")
+    print(f"app, upload accepted -> MIP ready:             {ingest_median:6.3f} s   rounds {[round(v, 3) for v in ingests]}")
+    print(f"app, the upload request itself (before 202):   {request_median:6.3f} s   rounds {[round(v, 3) for v in requests]}")
+    waits, imports, renders = zip(*PHASES[1:])
+    print(f"  of which: waiting for the task {statistics.median(waits):.3f} s, importing {statistics.median(imports):.3f} s, "
+          f"rendering {statistics.median(renders):.3f} s (medians, from the database's timestamps)")
+    print(f"ratio app / floor: {ingest_median / floor_median:.2f} (target <= 2.0); "
+          f"including the request: {(ingest_median + request_median) / floor_median:.2f}")
+    if peaks:
+        how = "worker peak RSS growth (VmHWM)" if worker is not None else "tracemalloc peak during the import"
+        peak = max(peaks)
+        print(f"peak memory, {how}: {peak / 1e6:.1f} MB = {peak / series_bytes:.2f} x the series (target <= 3.0)")
+    if orthanc:
+        print(f"Orthanc, storing the same files through its REST API: {statistics.median(orthanc):6.3f} s")
+
+
+if __name__ == "__main__":
+    main()

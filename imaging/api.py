@@ -1,0 +1,311 @@
+"""REST: DICOM uploads and their reports, studies and series, MRCP calls, measurements.
+
+Pictures (MIPs, slices, thumbnails) and DICOM files are served by the permission-checked
+views of `imaging.views`; the JSON here gives their addresses.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from donors import selectors as donor_selectors
+from donors import services as donor_services
+from donors.api_common import ActorMixin
+from donors.errors import InvalidInput
+from donors.roles import Action
+
+from . import selectors, services
+from .models import Measurement, Series, Study, Upload, UploadFile
+
+
+class UploadIn(serializers.Serializer):
+    donor = serializers.IntegerField(help_text="The donor's id.")
+    files = serializers.ListField(
+        child=serializers.FileField(), help_text="DICOM files and/or zip archives (send the field once per file)."
+    )
+
+
+class UploadFileOut(serializers.ModelSerializer):
+    class Meta:
+        model = UploadFile
+        fields = ["name", "size", "outcome", "reason", "warnings", "sop_instance_uid", "series"]
+
+
+class SeriesOut(serializers.ModelSerializer):
+    series_uid = serializers.CharField(source="series_instance_uid")
+    instances = serializers.IntegerField(source="instance_count")
+    mrcp = serializers.BooleanField(source="used_as_mrcp", help_text="Used as the MRCP (override, else recognition).")
+    viewer_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    mip_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Series
+        fields = ["id", "series_uid", "series_number", "description", "protocol", "modality", "echo_time",
+                  "instances", "mrcp", "is_mrcp", "mrcp_reasons", "mrcp_override", "warnings", "rows", "columns",
+                  "pixel_spacing", "slice_spacing", "orientation", "render_state", "render_error", "viewer_url",
+                  "thumbnail_url", "mip_url"]
+
+    def get_viewer_url(self, series) -> str:
+        return reverse("imaging:viewer", args=[series.pk])
+
+    def get_thumbnail_url(self, series) -> str | None:
+        return reverse("imaging:thumbnail", args=[series.pk]) if series.thumbnail_path else None
+
+    def get_mip_url(self, series) -> str | None:
+        return reverse("imaging:mip", args=[series.pk]) if series.mip_path else None
+
+
+class StudyOut(serializers.ModelSerializer):
+    study_uid = serializers.CharField(source="study_instance_uid")
+    identity_open = serializers.BooleanField(help_text="An identity warning no one has acknowledged yet.")
+    series = SeriesOut(many=True)
+
+    class Meta:
+        model = Study
+        fields = ["id", "study_uid", "description", "study_date", "patient_id", "patient_name", "identity_warning",
+                  "identity_open", "identity_acknowledged_at", "created_at", "series"]
+
+
+class UploadOut(serializers.ModelSerializer):
+    processed = serializers.IntegerField(help_text="Files with a report line so far.")
+    files = serializers.SerializerMethodField()
+    series = serializers.SerializerMethodField()
+    ready = serializers.SerializerMethodField()
+    identity_warnings = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Upload
+        fields = ["id", "donor", "state", "error", "received_files", "received_bytes", "expected_files", "processed",
+                  "accepted", "duplicates", "rejected", "created_at", "started_at", "finished_at", "ready",
+                  "identity_warnings", "files", "series"]
+
+    def _series(self, upload) -> list[Series]:
+        if not hasattr(upload, "_series_cache"):
+            upload._series_cache = selectors.upload_series(upload) if upload.finished else []
+        return upload._series_cache
+
+    @extend_schema_field(UploadFileOut(many=True))
+    def get_files(self, upload):
+        return UploadFileOut(upload.files.all(), many=True).data
+
+    @extend_schema_field(SeriesOut(many=True))
+    def get_series(self, upload):
+        return SeriesOut(self._series(upload), many=True).data
+
+    @extend_schema_field(inline_serializer("IdentityWarning", fields={
+        "study": serializers.IntegerField(), "warning": serializers.CharField(), "open": serializers.BooleanField()},
+        many=True))
+    def get_identity_warnings(self, upload):
+        studies = {s.study for s in self._series(upload)}
+        return [{"study": study.pk, "warning": study.identity_warning, "open": study.identity_open}
+                for study in sorted(studies, key=lambda s: s.pk) if study.identity_warning]
+
+    @extend_schema_field(serializers.BooleanField(help_text="Imported and every series' pictures rendered (or failed)."))
+    def get_ready(self, upload):
+        if upload.state == Upload.State.FAILED:
+            return True
+        if upload.state != Upload.State.DONE:
+            return False
+        return all(s.render_state in (Series.Render.DONE, Series.Render.FAILED) for s in self._series(upload))
+
+
+class UploadAccepted(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    status_url = serializers.CharField()
+
+
+class UploadCreate(ActorMixin, APIView):
+    """Upload DICOM files or zip archives for a donor; the import runs in the background."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": UploadIn}, responses={202: UploadAccepted})
+    def post(self, request):
+        actor = self.actor
+        donor_services.require(actor, Action.UPLOAD_IMAGES)
+        try:
+            donor_id = request.data.get("donor")
+            received = request.FILES.getlist("files")
+        except (TooManyFilesSent, RequestDataTooBig):
+            limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+            raise InvalidInput(f"files: too many files in one request (at most {limit}); upload a zip or send them in parts",
+                               fields={"files": [f"at most {limit} files per request"]}) from None
+        if not str(donor_id or "").isdigit():
+            raise InvalidInput("donor: the donor's id is required", fields={"donor": ["the donor's id is required"]})
+        donor = donor_selectors.donor_for(actor=actor, pk=int(donor_id), action=Action.UPLOAD_IMAGES)
+        files = [services.Incoming(f.name, f.size, f) for f in received]
+        upload = services.create_upload(actor=actor, donor=donor, files=files, channel=actor.channel)
+        url = reverse("api-upload", args=[upload.pk])
+        return Response({"id": upload.pk, "state": upload.state, "status_url": url}, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": url})
+
+
+class UploadDetail(ActorMixin, APIView):
+    """Progress of an upload's import and its per-file report."""
+
+    @extend_schema(responses={200: UploadOut})
+    def get(self, request, pk):
+        actor = self.actor
+        upload = selectors.upload_for(actor=actor, pk=pk)
+        selectors.record_image_read(actor=actor, donor=upload.donor, record=upload, what=f"DICOM upload {upload.pk} report")
+        return Response(UploadOut(upload).data)
+
+
+class DonorStudies(ActorMixin, APIView):
+    """The donor's MRCP studies and their series."""
+
+    @extend_schema(responses={200: StudyOut(many=True)})
+    def get(self, request, pk):
+        actor = self.actor
+        donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.VIEW_IMAGES)
+        donor_services.record_donor_read(actor=actor, donor=donor, what="MRCP studies")
+        return Response(StudyOut(selectors.studies_of(donor=donor), many=True).data)
+
+
+class NoteIn(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class StudyAcknowledge(ActorMixin, APIView):
+    """A person confirms the study is the donor's although the files name someone else (or no one)."""
+
+    @extend_schema(request=NoteIn, responses={200: StudyOut})
+    def post(self, request, pk):
+        actor = self.actor
+        study = selectors.study_for(actor=actor, pk=pk, action=Action.UPLOAD_IMAGES)
+        serializer = NoteIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        study = services.acknowledge_identity(actor=actor, study=study, note=serializer.validated_data.get("note", ""))
+        return Response(StudyOut(study).data)
+
+
+class SliceOut(serializers.Serializer):
+    index = serializers.IntegerField(source="slice_index")
+    id = serializers.IntegerField()
+    instance_number = serializers.IntegerField(allow_null=True)
+    position = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+
+
+class SeriesDetailOut(SeriesOut):
+    slices = serializers.SerializerMethodField()
+    mip_shape = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+    mip_window = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    slice_window = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+
+    class Meta(SeriesOut.Meta):
+        fields = SeriesOut.Meta.fields + ["mip_shape", "mip_window", "slice_window", "slices"]
+
+    @extend_schema_field(SliceOut(many=True))
+    def get_slices(self, series):
+        return SliceOut(series.instances.order_by("slice_index"), many=True).data
+
+
+class SeriesDetail(ActorMixin, APIView):
+    @extend_schema(responses={200: SeriesDetailOut})
+    def get(self, request, pk):
+        actor = self.actor
+        series = selectors.series_for(actor=actor, pk=pk)
+        donor_services.record_donor_read(actor=actor, donor=series.study.donor, what=f"MRCP series {series.pk}")
+        return Response(SeriesDetailOut(series).data)
+
+
+class MrcpIn(serializers.Serializer):
+    mrcp = serializers.BooleanField(allow_null=True, help_text="true, false, or null to follow the recognition.")
+
+
+class SeriesMrcp(ActorMixin, APIView):
+    """A radiologist's call whether the series is the MRCP."""
+
+    @extend_schema(request=MrcpIn, responses={200: SeriesOut})
+    def post(self, request, pk):
+        actor = self.actor
+        series = selectors.series_for(actor=actor, pk=pk, action=Action.MEASURE_IMAGES)
+        serializer = MrcpIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        series = services.set_mrcp_override(actor=actor, series=series, mrcp=serializer.validated_data["mrcp"])
+        return Response(SeriesOut(series).data)
+
+
+POINTS_HELP = ("Two points. kind 'slices': {slice, row, col} each (row and column may be fractional, 0 is a pixel "
+               "centre; the slices may differ); kind 'mip': {row, col} on the MIP array (see mip_shape).")
+
+
+class DistanceIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Measurement.Kind.choices)
+    points = serializers.ListField(child=serializers.DictField(), min_length=2, max_length=2, help_text=POINTS_HELP)
+
+
+class DistanceOut(serializers.Serializer):
+    kind = serializers.CharField()
+    points = serializers.ListField(child=serializers.DictField())
+    patient_points = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    length_mm = serializers.FloatField()
+
+
+class SeriesDistance(ActorMixin, APIView):
+    """The distance between two points in mm, in patient space, without saving anything."""
+
+    @extend_schema(request=DistanceIn, responses={200: DistanceOut})
+    def post(self, request, pk):
+        actor = self.actor
+        series = selectors.series_for(actor=actor, pk=pk)
+        serializer = DistanceIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return Response(services.measure(series=series, kind=data["kind"], points=data["points"]))
+
+
+class MeasurementOut(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username")
+    series_description = serializers.CharField(source="series.description")
+
+    class Meta:
+        model = Measurement
+        fields = ["id", "label", "length_mm", "series", "series_description", "kind", "points", "patient_points",
+                  "created_by", "created_at"]
+
+
+class MeasurementIn(DistanceIn):
+    series = serializers.IntegerField()
+    label = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                  help_text="What was measured, e.g. RHD")
+
+
+class DonorMeasurements(ActorMixin, APIView):
+    """Distances measured on the donor's MRCP (a plain list, newest first); POST saves one."""
+
+    pagination_class = None
+
+    @extend_schema(responses={200: MeasurementOut(many=True)})
+    def get(self, request, pk):
+        actor = self.actor
+        donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.VIEW_IMAGES)
+        donor_services.record_donor_read(actor=actor, donor=donor, what="MRCP measurements")
+        return Response(MeasurementOut(selectors.measurements_of(donor=donor), many=True).data)
+
+    @extend_schema(request=MeasurementIn, responses={201: MeasurementOut}, examples=[OpenApiExample(
+        "Right hepatic duct on two slices", request_only=True,
+        value={"series": 12, "kind": "slices", "label": "RHD",
+               "points": [{"slice": 30, "row": 120.5, "col": 140.0}, {"slice": 33, "row": 126.0, "col": 151.5}]},
+    )])
+    def post(self, request, pk):
+        actor = self.actor
+        donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.MEASURE_IMAGES)
+        serializer = MeasurementIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        series = selectors.series_for(actor=actor, pk=data["series"], action=Action.MEASURE_IMAGES)
+        if series.study.donor_id != donor.pk:
+            raise InvalidInput("series: not a series of this donor", fields={"series": ["not a series of this donor"]})
+        measurement = services.save_measurement(
+            actor=actor, series=series, kind=data["kind"], points=data["points"], label=data.get("label", ""),
+        )
+        return Response(MeasurementOut(measurement).data, status=status.HTTP_201_CREATED)

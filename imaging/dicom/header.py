@@ -1,0 +1,286 @@
+"""What an instance's header says, and whether it is acceptable.
+
+The checks here are the ones every reading path shares: UIDs present and well formed,
+pixel data present and as long as the header says, a transfer syntax this server
+can decode. Each failure is a :class:`DicomRejected` with a reason in plain words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.pixels import get_decoder
+from pydicom.uid import UID, MediaStorageDirectoryStorage
+
+PIXEL_DATA = 0x7FE00010
+FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)
+UNDEFINED_LENGTH = 0xFFFFFFFF
+_UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_LOSSY_SYNTAXES = {
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000 (lossy allowed)
+    "1.2.840.10008.1.2.4.93",  # JPEG 2000 Part 2 (lossy allowed)
+    "1.2.840.10008.1.2.4.203",  # HTJ2K (lossy allowed)
+}
+
+
+class DicomRejected(Exception):
+    """A file that cannot be used, with a reason in plain words."""
+
+    def __init__(self, reason: str, name: str = "") -> None:
+        super().__init__(f"{name}: {reason}" if name else reason)
+        self.reason = reason
+        self.name = name
+
+
+@dataclass(frozen=True)
+class InstanceHeader:
+    """What the app needs to know about one instance, read without its pixels."""
+
+    name: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    frame_of_reference_uid: str
+    modality: str
+    patient_id: str
+    patient_name: str
+    study_description: str
+    series_description: str
+    protocol_name: str
+    series_number: int | None
+    instance_number: int | None
+    echo_time: float | None
+    repetition_time: float | None
+    mr_acquisition_type: str
+    rows: int
+    columns: int
+    samples_per_pixel: int
+    bits_allocated: int
+    bits_stored: int
+    pixel_representation: int
+    number_of_frames: int
+    photometric_interpretation: str
+    pixel_spacing: tuple[float, float] | None
+    image_position: tuple[float, float, float] | None
+    image_orientation: tuple[float, float, float, float, float, float] | None
+    slice_thickness: float | None
+    spacing_between_slices: float | None
+    transfer_syntax_uid: str
+    rescale_slope: float
+    rescale_intercept: float
+    window_center: float | None
+    window_width: float | None
+    lossy: bool
+    pixel_data_bytes: int | None  # None when the pixel data is encapsulated
+
+    @property
+    def transfer_syntax_name(self) -> str:
+        return transfer_syntax_name(self.transfer_syntax_uid)
+
+    @property
+    def compressed(self) -> bool:
+        return UID(self.transfer_syntax_uid).is_encapsulated
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes one uncompressed frame needs according to the header."""
+        bits = self.rows * self.columns * self.samples_per_pixel * self.bits_allocated
+        return (bits + 7) // 8
+
+
+def transfer_syntax_name(uid: str) -> str:
+    name = UID(uid).name
+    return name if name and name != uid else f"unknown transfer syntax {uid}"
+
+
+# ---------------------------------------------------------------------- checks
+
+
+def checked_header(dataset: Dataset, name: str) -> InstanceHeader:
+    meta = dataset.file_meta
+    syntax = str(meta.get("TransferSyntaxUID", "") or "").strip()
+    if not syntax:
+        raise DicomRejected("the DICOM file header has no transfer syntax", name)
+    if not UID(syntax).is_transfer_syntax:
+        raise DicomRejected(
+            f"unknown transfer syntax {syntax[:64]}, which this server cannot read", name
+        )
+    sop_class = _text(dataset, "SOPClassUID") or _text(meta, "MediaStorageSOPClassUID")
+    if sop_class == MediaStorageDirectoryStorage:
+        raise DicomRejected("DICOMDIR index file, not an image", name)
+    uids = {}
+    for keyword, label in (
+        ("StudyInstanceUID", "Study Instance UID"),
+        ("SeriesInstanceUID", "Series Instance UID"),
+        ("SOPInstanceUID", "SOP Instance UID"),
+    ):
+        value = _text(dataset, keyword)
+        if not value:
+            raise DicomRejected(f"missing {label}", name)
+        if len(value) > 64 or not _UID_PATTERN.match(value):
+            raise DicomRejected(f"invalid {label} ({value[:70]!r})", name)
+        uids[keyword] = value
+    pixel_bytes = _check_pixel_data(dataset, syntax, name)
+    header = _build_header(dataset, name, syntax, sop_class, uids, pixel_bytes)
+    if header.compressed:
+        check_decodable(syntax, name)
+    return header
+
+
+def _check_pixel_data(dataset: Dataset, syntax: str, name: str) -> int | None:
+    """Return the native pixel byte count (None if encapsulated) after checking it."""
+    if PIXEL_DATA not in dataset:
+        if any(tag in dataset for tag in FLOAT_PIXEL_DATA):
+            raise DicomRejected("floating-point pixel data is not supported", name)
+        raise DicomRejected("no pixel data", name)
+    for keyword, label in (
+        ("Rows", "image height (Rows)"),
+        ("Columns", "image width (Columns)"),
+        ("BitsAllocated", "Bits Allocated"),
+    ):
+        if not _int(dataset, keyword):
+            raise DicomRejected(f"missing {label}", name)
+    if not _text(dataset, "PhotometricInterpretation"):
+        raise DicomRejected("missing Photometric Interpretation", name)
+    element = dataset.get_item(PIXEL_DATA, keep_deferred=True)
+    length = element.length if isinstance(element, RawDataElement) else len(element.value or b"")
+    if UID(syntax).is_encapsulated:
+        return None
+    frames = max(_int(dataset, "NumberOfFrames") or 1, 1)
+    bits = (
+        _int(dataset, "Rows")
+        * _int(dataset, "Columns")
+        * (_int(dataset, "SamplesPerPixel") or 1)
+        * _int(dataset, "BitsAllocated")
+    )
+    frame = (bits + 7) // 8
+    expected = (bits * frames + 7) // 8
+    # Trailing padding shorter than a frame is tolerated (pydicom's MR_small_padded.dcm).
+    if length == UNDEFINED_LENGTH or length < expected or length - expected >= max(frame, 2):
+        found = "undefined length" if length == UNDEFINED_LENGTH else f"found {length}"
+        raise DicomRejected(
+            f"pixel data does not match its header (expected {expected} bytes, {found})", name
+        )
+    return expected
+
+
+def check_decodable(syntax: str, name: str) -> None:
+    reason = f"compressed with {transfer_syntax_name(syntax)}, which this server cannot decode"
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError as exc:
+        raise DicomRejected(reason, name) from exc
+    if not decoder.is_available:
+        raise DicomRejected(reason, name)
+
+
+def _build_header(
+    ds: Dataset,
+    name: str,
+    syntax: str,
+    sop_class: str,
+    uids: dict[str, str],
+    pixel_bytes: int | None,
+) -> InstanceHeader:
+    return InstanceHeader(
+        name=name,
+        sop_class_uid=sop_class,
+        sop_instance_uid=uids["SOPInstanceUID"],
+        study_instance_uid=uids["StudyInstanceUID"],
+        series_instance_uid=uids["SeriesInstanceUID"],
+        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
+        modality=_text(ds, "Modality").upper(),
+        patient_id=_text(ds, "PatientID"),
+        patient_name=_text(ds, "PatientName"),
+        study_description=_text(ds, "StudyDescription"),
+        series_description=_text(ds, "SeriesDescription"),
+        protocol_name=_text(ds, "ProtocolName"),
+        series_number=_int(ds, "SeriesNumber"),
+        instance_number=_int(ds, "InstanceNumber"),
+        echo_time=_float(ds, "EchoTime"),
+        repetition_time=_float(ds, "RepetitionTime"),
+        mr_acquisition_type=_text(ds, "MRAcquisitionType").upper(),
+        rows=_int(ds, "Rows") or 0,
+        columns=_int(ds, "Columns") or 0,
+        samples_per_pixel=_int(ds, "SamplesPerPixel") or 1,
+        bits_allocated=_int(ds, "BitsAllocated") or 0,
+        bits_stored=_int(ds, "BitsStored") or _int(ds, "BitsAllocated") or 0,
+        pixel_representation=_int(ds, "PixelRepresentation") or 0,
+        number_of_frames=max(_int(ds, "NumberOfFrames") or 1, 1),
+        photometric_interpretation=_text(ds, "PhotometricInterpretation").upper(),
+        pixel_spacing=_floats(ds, "PixelSpacing", 2),  # type: ignore[arg-type]
+        image_position=_floats(ds, "ImagePositionPatient", 3),  # type: ignore[arg-type]
+        image_orientation=_floats(ds, "ImageOrientationPatient", 6),  # type: ignore[arg-type]
+        slice_thickness=_float(ds, "SliceThickness"),
+        spacing_between_slices=_float(ds, "SpacingBetweenSlices"),
+        transfer_syntax_uid=syntax,
+        rescale_slope=_float(ds, "RescaleSlope") or 1.0,
+        rescale_intercept=_float(ds, "RescaleIntercept") or 0.0,
+        window_center=_float(ds, "WindowCenter"),
+        window_width=_float(ds, "WindowWidth"),
+        lossy=syntax in _LOSSY_SYNTAXES or _text(ds, "LossyImageCompression") == "01",
+        pixel_data_bytes=pixel_bytes,
+    )
+
+
+# ------------------------------------------------------------- value helpers
+
+
+def _value(ds: Dataset, keyword: str) -> Any:
+    try:
+        return ds.get(keyword)
+    except Exception:  # a malformed value; treat as absent
+        return None
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = _value(ds, keyword)
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip().strip("\x00").strip()
+
+
+def _first_number(ds: Dataset, keyword: str) -> Any:
+    value = _value(ds, keyword)
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        value = value[0] if len(value) else None
+    return value
+
+
+def _float(ds: Dataset, keyword: str) -> float | None:
+    value = _first_number(ds, keyword)
+    try:
+        number = float(value) if value is not None and str(value).strip() != "" else None
+    except (TypeError, ValueError):
+        return None
+    return number if number is None or np.isfinite(number) else None
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    number = _float(ds, keyword)
+    return int(number) if number is not None else None
+
+
+def _floats(ds: Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
+    value = _value(ds, keyword)
+    if value is None:
+        return None
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(numbers) != count or not all(np.isfinite(numbers)):
+        return None
+    return numbers

@@ -1,0 +1,512 @@
+"""Importing an upload: read each file strictly, file it under its study and series, report.
+
+How an import survives failures:
+
+* The upload is *claimed* with a lease (``Upload.lease_until``) under a row lock. A finished
+  upload is never imported again, and a second delivery of the task while another worker
+  holds a live lease does nothing (the task retries later, in case that worker dies).
+* Files are imported in small batches, one transaction per batch. A file's instance is
+  written only after every check on it passed, in the same transaction as its report line:
+  a rejected file leaves nothing behind. A worker that dies loses at most the uncommitted batch;
+  the next run skips every file that already has a report line, so the report of a resumed
+  upload is the same as if nothing had happened.
+* Stored files have deterministic names, so a file written just before a crash is simply
+  written again. Raw files are deleted only after the batch that read them has committed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import zipfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Iterator
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from donors.audit import record_event
+from donors.models import AuditEvent
+
+from .dicom import ArchiveRejected, DicomRejected, Geometry, IncrementalMip, MissingGeometry, Rejection
+from .dicom import iter_zip_members, read_instance
+from .dicom.archive import _skipped as _zip_member_skipped
+from .dicom.checks import looks_like_mrcp, warnings as header_warnings
+from .identity import identity_problems
+from .models import Instance, Series, Study, Upload, UploadFile, UploadSource, donor_folder
+from .slices import finalise_series
+
+log = logging.getLogger(__name__)
+
+BATCH_FILES = 40
+BATCH_SECONDS = 1.0
+
+FINISHED = "finished"  # nothing to do: the upload was imported before
+BUSY = "busy"  # another worker holds the lease
+MORE = "more"  # the time budget ran out; continue in a new task
+DONE = "done"
+
+
+def lease_seconds() -> int:
+    """How long a claim holds without a sign of life (each committed batch renews it)."""
+    value = getattr(settings, "DICOM_INGEST_LEASE_SECONDS", None) or os.environ.get("DICOM_INGEST_LEASE_SECONDS")
+    return int(value or 90)
+
+
+def limits() -> dict:
+    return {
+        "max_files": settings.DICOM_MAX_FILES,
+        "max_upload_bytes": settings.DICOM_MAX_UPLOAD_BYTES,
+        "max_file_bytes": settings.DICOM_MAX_FILE_BYTES,
+        "max_ratio": settings.DICOM_MAX_COMPRESSION_RATIO,
+    }
+
+
+@dataclass
+class Item:
+    source: UploadSource | None
+    name: str
+    size: int
+    data: bytes | None = None  # None: read the source's stored file
+    rejection: str = ""
+
+
+@dataclass
+class SourceDone:
+    source: UploadSource
+
+
+@dataclass
+class Result:
+    outcome: str
+    upload: Upload | None = None
+    mip_builders: dict = field(default_factory=dict)
+
+
+def claim(upload_id: int) -> Upload | str:
+    """Take the upload for this run, or say why not (FINISHED, BUSY)."""
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+        if upload is None or upload.finished:
+            return FINISHED
+        now = timezone.now()
+        if upload.state == Upload.State.PROCESSING and upload.lease_until and upload.lease_until > now:
+            return BUSY
+        upload.state = Upload.State.PROCESSING
+        upload.lease_until = now + timedelta(seconds=lease_seconds())
+        upload.attempts += 1
+        upload.started_at = upload.started_at or now
+        if not upload.expected_files:
+            upload.expected_files = _expected_files(upload)
+        upload.save(update_fields=["state", "lease_until", "attempts", "started_at", "expected_files"])
+    return Upload.objects.select_related("donor").get(pk=upload_id)
+
+
+def release(upload_id: int) -> None:
+    """Give the lease back (the run stopped on an error or its time budget), keeping the work done."""
+    Upload.objects.filter(pk=upload_id, state=Upload.State.PROCESSING).update(lease_until=None)
+
+
+def _declared_bytes(handle) -> int:
+    """What the zip's directory says its files expand to (checked again while reading)."""
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            return sum(info.file_size for info in archive.infolist() if not _zip_member_skipped(info))
+    except Exception:  # noqa: BLE001 - a damaged zip is reported when it is read
+        return 0
+
+
+def _expected_files(upload: Upload) -> int:
+    count = UploadFile.objects.filter(upload=upload, source__isnull=True).count()
+    for source in upload.sources.all():
+        if source.kind == UploadSource.Kind.ZIP:
+            try:
+                with default_storage.open(source.path, "rb") as handle, zipfile.ZipFile(handle) as archive:
+                    count += sum(1 for info in archive.infolist() if not _zip_member_skipped(info))
+            except Exception:  # noqa: BLE001 - a damaged zip is reported when it is read
+                count += 1
+        else:
+            count += 1
+    return count
+
+
+class IngestRun:
+    """One pass over an upload's unread files; see the module docstring."""
+
+    def __init__(self, upload: Upload, *, deadline: float | None = None):
+        self.upload = upload
+        self.donor = upload.donor
+        self.deadline = deadline
+        self.limits = limits()
+        self.reported = set(UploadFile.objects.filter(upload=upload).values_list("name", flat=True))
+        self.known_sops: dict[str, int] = dict(
+            Instance.objects.filter(donor=self.donor).values_list("sop_instance_uid", "series_id")
+        )
+        self.studies = {s.study_instance_uid: s for s in Study.objects.filter(donor=self.donor)}
+        self.foreign_studies: dict[str, bool] = {}
+        self.series: dict[tuple[int, str], Series] = {}
+        self.identities_checked: set[tuple[int, str, str]] = set()
+        self.identity_notes: list[str] = []
+        self.mips: dict[int, tuple[IncrementalMip, list[str]]] = {}
+        self.broken_mips: set[int] = set()
+        self.series_warnings: dict[int, set[str]] = {}
+        self.counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+        self._after_commit: list[str] = []
+        self._instances: list[Instance] = []
+        self._lines: list[UploadFile] = []
+        self._done_sources: list[int] = []
+        self._kept_sources: set[int] = set()
+        self._reported_here: set[str] = set()
+
+    # ------------------------------------------------------------------ the loop
+
+    def execute(self) -> bool:
+        """Import until done (True) or until the time budget is spent (False)."""
+        items = self._items()
+        pending = next(items, None)
+        while pending is not None:
+            started = time.monotonic()
+            with transaction.atomic():
+                handled = 0
+                while pending is not None:
+                    self._handle(pending)
+                    handled += 1
+                    pending = next(items, None)
+                    if handled >= BATCH_FILES or time.monotonic() - started >= BATCH_SECONDS:
+                        break
+                self._flush()
+                self._save_progress()
+            self._delete_after_commit()
+            if pending is not None and self.deadline is not None and time.monotonic() > self.deadline:
+                return False
+        return True
+
+    def _items(self) -> Iterator[Item | SourceDone]:
+        for source in self.upload.sources.filter(done=False).order_by("index"):
+            if source.kind == UploadSource.Kind.ZIP:
+                yield from self._zip_items(source)
+            elif source.name not in self.reported:
+                yield Item(source, source.name, source.size)
+            yield SourceDone(source)
+
+    def _zip_items(self, source: UploadSource) -> Iterator[Item]:
+        others = UploadFile.objects.filter(upload=self.upload).exclude(source=source)
+        files_left = self.limits["max_files"] - others.count()
+        bytes_left = self.limits["max_upload_bytes"] - sum(others.values_list("size", flat=True))
+        bytes_left -= sum(
+            s.size for s in self.upload.sources.exclude(pk=source.pk).filter(done=False, kind=UploadSource.Kind.FILE)
+        )
+        try:
+            with default_storage.open(source.path, "rb") as handle:
+                declared = _declared_bytes(handle)
+                if declared > bytes_left:
+                    raise ArchiveRejected(
+                        f"it expands to {declared} bytes, more than the {max(bytes_left, 0)} left in this upload"
+                    )
+                handle.seek(0)
+                members = iter_zip_members(
+                    handle, max_files=max(files_left, 0), max_total_bytes=max(bytes_left, 0),
+                    max_member_bytes=self.limits["max_file_bytes"], max_ratio=self.limits["max_ratio"],
+                )
+                for member in members:
+                    name = f"{source.name}/{member.name}"[:400]
+                    if name in self.reported:
+                        continue
+                    if isinstance(member, Rejection):
+                        yield Item(source, name, 0, rejection=member.reason)
+                    else:
+                        yield Item(source, name, len(member.data), data=member.data)
+        except ArchiveRejected as refused:
+            if source.name not in self.reported:
+                yield Item(source, source.name, source.size, rejection=f"zip archive refused: {refused.reason}")
+
+    def _handle(self, item: Item | SourceDone) -> None:
+        if isinstance(item, SourceDone):
+            self._source_done(item.source)
+        elif item.rejection:
+            self._line(item, UploadFile.Outcome.REJECTED, item.rejection)
+        else:
+            self._ingest(item)
+        if isinstance(item, Item):
+            self.reported.add(item.name)
+
+    def _source_done(self, source: UploadSource) -> None:
+        self._done_sources.append(source.pk)
+        if source.kind == UploadSource.Kind.FILE:
+            if source.pk in self._kept_sources:
+                return
+            if source.name not in self._reported_here and UploadFile.objects.filter(
+                source=source, outcome=UploadFile.Outcome.ACCEPTED
+            ).exists():
+                return  # accepted by an earlier run: its instance keeps the file
+        self._after_commit.append(source.path)
+
+    def _flush(self) -> None:
+        """Write the batch's instances and report lines (inside the batch's transaction)."""
+        if self._instances:
+            try:
+                with transaction.atomic():
+                    Instance.objects.bulk_create(self._instances)
+                    UploadFile.objects.bulk_create(self._lines)
+            except IntegrityError:
+                self._flush_one_by_one()
+        elif self._lines:
+            UploadFile.objects.bulk_create(self._lines)
+        if self._done_sources:
+            UploadSource.objects.filter(pk__in=self._done_sources).update(done=True)
+        self._instances, self._lines, self._done_sources = [], [], []
+
+    def _flush_one_by_one(self) -> None:
+        """Another upload stored some of the same instances meanwhile: those become duplicates."""
+        instances = {i.sop_instance_uid: i for i in self._instances}
+        for line in self._lines:
+            instance = instances.get(line.sop_instance_uid) if line.outcome == UploadFile.Outcome.ACCEPTED else None
+            if instance is None:
+                line.save()
+                continue
+            try:
+                with transaction.atomic():
+                    instance.save()
+                    line.save()
+            except IntegrityError:
+                if instance.file != (line.source.path if line.source else ""):
+                    self._after_commit.append(instance.file)
+                existing = Instance.objects.filter(donor=self.donor, sop_instance_uid=instance.sop_instance_uid).first()
+                line.pk = None
+                line.outcome, line.reason = UploadFile.Outcome.DUPLICATE, "already stored (same SOP Instance UID)"
+                line.series_id = existing.series_id if existing else None
+                line.save()
+                self._kept_sources.discard(line.source_id)
+                if line.source_id in self._done_sources and line.source and line.source.kind == UploadSource.Kind.FILE:
+                    self._after_commit.append(line.source.path)
+
+    def _save_progress(self) -> None:
+        """Counts for the progress bar, and a renewed lease, in the batch's transaction."""
+        totals = UploadFile.objects.filter(upload=self.upload).aggregate(
+            accepted=Count("id", filter=Q(outcome=UploadFile.Outcome.ACCEPTED)),
+            duplicates=Count("id", filter=Q(outcome=UploadFile.Outcome.DUPLICATE)),
+            rejected=Count("id", filter=Q(outcome=UploadFile.Outcome.REJECTED)),
+        )
+        Upload.objects.filter(pk=self.upload.pk).update(
+            lease_until=timezone.now() + timedelta(seconds=lease_seconds()), **totals
+        )
+
+    def _delete_after_commit(self) -> None:
+        for path in self._after_commit:
+            try:
+                default_storage.delete(path)
+            except OSError:  # pragma: no cover - the file is orphaned, not harmful
+                log.warning("could not delete %s", path)
+        self._after_commit.clear()
+
+    # ------------------------------------------------------------------ one file
+
+    def _line(self, item: Item, outcome: str, reason: str = "", *, warnings=(), sop_uid: str = "",
+              series_id: int | None = None) -> None:
+        self._reported_here.add(item.name)
+        self._lines.append(UploadFile(
+            upload=self.upload, source=item.source, name=item.name, size=item.size, outcome=outcome,
+            reason=reason[:300], warnings=list(warnings), sop_instance_uid=sop_uid, series_id=series_id,
+        ))
+
+    def _ingest(self, item: Item) -> None:
+        data = item.data
+        if data is None:
+            if item.size > self.limits["max_file_bytes"]:
+                self._line(item, UploadFile.Outcome.REJECTED,
+                           f"file too large ({item.size} bytes; the limit is {self.limits['max_file_bytes']})")
+                return
+            with default_storage.open(item.source.path, "rb") as handle:
+                data = handle.read()
+        try:
+            header, pixels = read_instance(data, name=item.name)
+        except DicomRejected as rejected:
+            self._line(item, UploadFile.Outcome.REJECTED, rejected.reason)
+            return
+        uid = header.sop_instance_uid
+        if self._foreign_study(header.study_instance_uid):
+            self._line(item, UploadFile.Outcome.REJECTED,
+                       "this study is already filed under another donor; it cannot be added to this donor too",
+                       sop_uid=uid)
+            return
+        if uid in self.known_sops:
+            self._line(item, UploadFile.Outcome.DUPLICATE, "already stored (same SOP Instance UID)",
+                       sop_uid=uid, series_id=self.known_sops[uid])
+            return
+        notes = header_warnings(header)
+        study = self._study(header)
+        series = self._series(study, header)
+        self._check_identity(study, header)
+        path = self._store(item, uid, data)
+        self._instances.append(Instance(
+            series=series, donor=self.donor, upload=self.upload, sop_instance_uid=uid,
+            sop_class_uid=header.sop_class_uid, instance_number=header.instance_number,
+            rows=header.rows, columns=header.columns, frames=header.number_of_frames,
+            position=list(header.image_position) if header.image_position else None,
+            orientation=list(header.image_orientation) if header.image_orientation else None,
+            pixel_spacing=list(header.pixel_spacing) if header.pixel_spacing else None,
+            slice_thickness=header.slice_thickness,
+            window=[header.window_center, header.window_width] if header.window_width else None,
+            transfer_syntax=header.transfer_syntax_uid, file=path, file_size=len(data),
+        ))
+        self._line(item, UploadFile.Outcome.ACCEPTED, warnings=notes, sop_uid=uid, series_id=series.pk)
+        if item.data is None:
+            self._kept_sources.add(item.source.pk)
+        self.known_sops[uid] = series.pk
+        self.series_warnings.setdefault(series.pk, set()).update(notes)
+        self._add_to_mip(series, header, pixels)
+
+    def _store(self, item: Item, uid: str, data: bytes) -> str:
+        if item.data is None:
+            return item.source.path  # the raw upload, already under the donor's folder, is kept as it is
+        name = f"{donor_folder(self.donor.pk)}/upload-{self.upload.pk}/{item.source.index:05d}-{uid}.dcm"
+        if default_storage.exists(name):  # written by a run that died before committing
+            default_storage.delete(name)
+        return default_storage.save(name, ContentFile(data))
+
+    def _foreign_study(self, study_uid: str) -> bool:
+        if study_uid in self.studies:
+            return False
+        if study_uid not in self.foreign_studies:
+            self.foreign_studies[study_uid] = (
+                Study.objects.filter(study_instance_uid=study_uid).exclude(donor=self.donor).exists()
+            )
+        return self.foreign_studies[study_uid]
+
+    def _study(self, header) -> Study:
+        study = self.studies.get(header.study_instance_uid)
+        if study is None:
+            study, _ = Study.objects.get_or_create(
+                donor=self.donor, study_instance_uid=header.study_instance_uid,
+                defaults={"description": header.study_description[:200], "patient_id": header.patient_id[:64],
+                          "patient_name": header.patient_name[:200]},
+            )
+            self.studies[header.study_instance_uid] = study
+        return study
+
+    def _series(self, study: Study, header) -> Series:
+        key = (study.pk, header.series_instance_uid)
+        series = self.series.get(key)
+        if series is None:
+            mrcp, reasons = looks_like_mrcp(header)
+            series, _ = Series.objects.get_or_create(
+                study=study, series_instance_uid=header.series_instance_uid,
+                defaults={
+                    "series_number": header.series_number, "description": header.series_description[:200],
+                    "protocol": header.protocol_name[:200], "modality": header.modality[:16],
+                    "echo_time": header.echo_time, "acquisition": header.mr_acquisition_type[:4],
+                    "is_mrcp": mrcp, "mrcp_reasons": reasons, "rows": header.rows, "columns": header.columns,
+                    "pixel_spacing": list(header.pixel_spacing) if header.pixel_spacing else None,
+                },
+            )
+            self.series[key] = series
+        return series
+
+    def _check_identity(self, study: Study, header) -> None:
+        key = (study.pk, header.patient_id, header.patient_name)
+        if key in self.identities_checked:
+            return
+        self.identities_checked.add(key)
+        problems = identity_problems(
+            patient_id=header.patient_id, patient_name=header.patient_name, mrn=self.donor.mrn,
+            given_name=self.donor.given_name, family_name=self.donor.family_name,
+        )
+        study = Study.objects.select_for_update().get(pk=study.pk)
+        known = [line for line in study.identity_warning.splitlines() if line]
+        new = [p for p in problems if p not in known]
+        if not new:
+            return
+        study.identity_warning = "\n".join(known + new)
+        study.identity_acknowledged_by = None  # a new mismatch needs a new look
+        study.identity_acknowledged_at = None
+        study.save()
+        self.studies[study.study_instance_uid] = study
+        self.identity_notes.extend(new)
+
+    def _add_to_mip(self, series: Series, header, pixels) -> None:
+        """Feed the in-memory MIP of an MRCP series, so rendering need not read the files again."""
+        if series.pk in self.broken_mips or not series.used_as_mrcp:
+            return
+        try:
+            if pixels.ndim != 2:
+                raise ValueError("multi-frame")
+            geometry = Geometry.from_header(header)
+            builder, uids = self.mips.setdefault(series.pk, (IncrementalMip(), []))
+            builder.add(pixels, geometry)
+            uids.append(header.sop_instance_uid)
+        except (ValueError, MissingGeometry):
+            self.mips.pop(series.pk, None)
+            self.broken_mips.add(series.pk)
+
+    # ------------------------------------------------------------------ the end
+
+    def finish(self, *, channel: str) -> Upload:
+        with transaction.atomic():
+            upload = Upload.objects.select_for_update().get(pk=self.upload.pk)
+            series_ids = set(
+                UploadFile.objects.filter(upload=upload, outcome=UploadFile.Outcome.ACCEPTED)
+                .values_list("series_id", flat=True)
+            ) - {None}
+            for series in Series.objects.select_for_update().filter(pk__in=series_ids).order_by("pk"):
+                finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()))
+            totals = UploadFile.objects.filter(upload=upload).aggregate(
+                accepted=Count("id", filter=Q(outcome=UploadFile.Outcome.ACCEPTED)),
+                duplicates=Count("id", filter=Q(outcome=UploadFile.Outcome.DUPLICATE)),
+                rejected=Count("id", filter=Q(outcome=UploadFile.Outcome.REJECTED)),
+            )
+            for key, value in totals.items():
+                setattr(upload, key, value)
+            upload.state = Upload.State.DONE
+            upload.finished_at = timezone.now()
+            upload.lease_until = None
+            upload.save()
+            summary = (f"imported DICOM upload {upload.pk}: {upload.accepted} accepted, "
+                       f"{upload.duplicates} already stored, {upload.rejected} rejected")
+            if self.identity_notes:
+                summary += "; identity warning: " + "; ".join(self.identity_notes)
+            record_event(
+                actor=None, kind=AuditEvent.Kind.CREATE, record=upload, donor=self.donor, channel=channel,
+                summary=summary, changes=totals | {"series": sorted(series_ids), "identity": self.identity_notes},
+            )
+        return upload
+
+
+def run_ingest(*, upload_id: int, time_budget: float | None = None, channel: str = "worker") -> Result:
+    claimed = claim(upload_id)
+    if isinstance(claimed, str):
+        return Result(claimed)
+    deadline = time.monotonic() + time_budget if time_budget else None
+    run = IngestRun(claimed, deadline=deadline)
+    try:
+        complete = run.execute()
+    except BaseException:
+        release(upload_id)
+        raise
+    if not complete:
+        release(upload_id)
+        return Result(MORE, claimed)
+    upload = run.finish(channel=channel)
+    builders = {
+        series_id: entry for series_id, entry in run.mips.items() if series_id not in run.broken_mips
+    }
+    return Result(DONE, upload, builders)
+
+
+def fail_upload(*, upload_id: int, reason: str) -> None:
+    """Stop an upload for good with a reason a coordinator understands; imported files are kept."""
+    with transaction.atomic():
+        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+        if upload is None or upload.finished:
+            return
+        upload.state = Upload.State.FAILED
+        upload.error = reason[:300]
+        upload.lease_until = None
+        upload.finished_at = timezone.now()
+        upload.save()
+        record_event(actor=None, kind=AuditEvent.Kind.UPDATE, record=upload, donor=upload.donor, channel="worker",
+                     summary=f"DICOM upload {upload.pk} stopped: {reason}"[:300])

@@ -1,0 +1,262 @@
+"""MRCP studies: uploads and their per-file report, studies, series, instances, measurements.
+
+Files (the DICOM instances, rendered MIPs and thumbnails) live in Django's default storage
+under a donor-specific folder and leave the server only through permission-checked views.
+"""
+from __future__ import annotations
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from donors.models import Donor, User
+
+
+def donor_folder(donor_id: int) -> str:
+    return f"imaging/donor-{donor_id}"
+
+
+class Upload(models.Model):
+    """One delivery of files (a browser upload, an API call or the import command)."""
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSING = "processing", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed"
+
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="image_uploads")
+    uploaded_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=10, default="page", help_text="page, api or command")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVED)
+    error = models.CharField(max_length=300, blank=True, help_text="Why the import stopped, when it failed.")
+    received_files = models.PositiveIntegerField(default=0, help_text="Files in the request (a zip counts once).")
+    received_bytes = models.BigIntegerField(default=0)
+    expected_files = models.PositiveIntegerField(default=0, help_text="DICOM files to read (zip members counted).")
+    accepted = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="While set and in the future, a worker is importing this upload."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} for {self.donor_id}"
+
+    @property
+    def processed(self) -> int:
+        return self.accepted + self.duplicates + self.rejected
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED)
+
+
+class UploadSource(models.Model):
+    """A file as received, kept in storage until the import has read it."""
+
+    class Kind(models.TextChoices):
+        FILE = "file", "File"
+        ZIP = "zip", "Zip archive"
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="sources")
+    index = models.PositiveIntegerField()
+    name = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    kind = models.CharField(max_length=4, choices=Kind.choices, default=Kind.FILE)
+    path = models.CharField(max_length=300, help_text="Name in the default storage.")
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [models.UniqueConstraint(fields=["upload", "index"], name="one_source_per_index")]
+
+
+class UploadFile(models.Model):
+    """One line of the upload's report: what happened to one DICOM file (or zip member)."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DUPLICATE = "duplicate", "Already stored"
+        REJECTED = "rejected", "Rejected"
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="files")
+    source = models.ForeignKey(UploadSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    name = models.CharField(max_length=400)
+    size = models.BigIntegerField(default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    sop_instance_uid = models.CharField(max_length=64, blank=True)
+    series = models.ForeignKey("Series", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["upload", "name"], name="one_report_line_per_file")]
+
+
+class Study(models.Model):
+    """A DICOM study, filed under exactly one donor."""
+
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="studies")
+    study_instance_uid = models.CharField(max_length=64)
+    description = models.CharField(max_length=200, blank=True)
+    study_date = models.CharField(max_length=8, blank=True)
+    patient_id = models.CharField("patient ID in the files", max_length=64, blank=True)
+    patient_name = models.CharField("patient name in the files", max_length=200, blank=True)
+    identity_warning = models.TextField(
+        blank=True, help_text="The files name someone else (or no one): a person must check and acknowledge."
+    )
+    identity_acknowledged_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    identity_acknowledged_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["donor", "study_instance_uid"], name="study_uid_unique_per_donor"),
+        ]
+        indexes = [models.Index(fields=["study_instance_uid"])]
+
+    def __str__(self) -> str:
+        return self.description or self.study_instance_uid
+
+    @property
+    def identity_open(self) -> bool:
+        """A warning no one has acknowledged yet."""
+        return bool(self.identity_warning) and self.identity_acknowledged_at is None
+
+
+class Series(models.Model):
+    class Render(models.TextChoices):
+        PENDING = "pending", "Waiting to render"
+        RENDERING = "rendering", "Rendering"
+        DONE = "done", "Ready"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="series")
+    series_instance_uid = models.CharField(max_length=64)
+    series_number = models.IntegerField(null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    protocol = models.CharField(max_length=200, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    echo_time = models.FloatField("echo time (ms)", null=True, blank=True)
+    acquisition = models.CharField("MR acquisition type", max_length=4, blank=True)
+    is_mrcp = models.BooleanField(default=False, help_text="Recognised as MRCP from its header.")
+    mrcp_reasons = models.JSONField(default=list, blank=True)
+    mrcp_override = models.BooleanField(
+        null=True, blank=True, help_text="A radiologist's call: None follows the recognition."
+    )
+    mrcp_override_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    mrcp_override_at = models.DateTimeField(null=True, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    instance_count = models.PositiveIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    columns = models.PositiveIntegerField(default=0)
+    pixel_spacing = models.JSONField(null=True, blank=True, help_text="[between rows, between columns] mm")
+    slice_spacing = models.FloatField(null=True, blank=True)
+    orientation = models.CharField(max_length=20, blank=True, help_text="coronal, axial, sagittal or oblique")
+    slice_window = models.JSONField(null=True, blank=True, help_text="[center, width] for the slices")
+    mip_window = models.JSONField(null=True, blank=True, help_text="[center, width] for the MIP")
+    mip_shape = models.JSONField(null=True, blank=True, help_text="[rows, columns] of the MIP array")
+    mip_spacing = models.JSONField(null=True, blank=True)
+    mip_path = models.CharField(max_length=300, blank=True)
+    mip_data_path = models.CharField(max_length=300, blank=True)
+    thumbnail_path = models.CharField(max_length=300, blank=True)
+    render_state = models.CharField(max_length=10, choices=Render.choices, default=Render.PENDING)
+    render_error = models.CharField(max_length=300, blank=True)
+    rendered_instances = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["series_number", "id"]
+        verbose_name_plural = "series"
+        constraints = [
+            models.UniqueConstraint(fields=["study", "series_instance_uid"], name="series_uid_unique_per_study"),
+        ]
+
+    def __str__(self) -> str:
+        return self.description or self.series_instance_uid
+
+    @property
+    def used_as_mrcp(self) -> bool:
+        """The radiologist's override when given, else the recognition; never for non-MR."""
+        if self.modality != "MR":
+            return False
+        return self.mrcp_override if self.mrcp_override is not None else self.is_mrcp
+
+
+class Instance(models.Model):
+    """One stored DICOM file. Never edited: a changed file is a new instance."""
+
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="instances")
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="+")
+    upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="instances")
+    sop_instance_uid = models.CharField(max_length=64)
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    instance_number = models.IntegerField(null=True, blank=True)
+    slice_index = models.PositiveIntegerField(default=0, help_text="Place in the series, ordered along the normal.")
+    depth = models.FloatField(null=True, blank=True, help_text="Position along the series' slice normal (mm).")
+    rows = models.PositiveIntegerField()
+    columns = models.PositiveIntegerField()
+    frames = models.PositiveIntegerField(default=1)
+    position = models.JSONField(null=True, blank=True, help_text="ImagePositionPatient (mm)")
+    orientation = models.JSONField(null=True, blank=True, help_text="ImageOrientationPatient")
+    pixel_spacing = models.JSONField(null=True, blank=True, help_text="[between rows, between columns] mm")
+    slice_thickness = models.FloatField(null=True, blank=True)
+    window = models.JSONField(null=True, blank=True, help_text="[center, width] from the file")
+    transfer_syntax = models.CharField(max_length=64, blank=True)
+    file = models.CharField(max_length=300, help_text="Name in the default storage.")
+    file_size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slice_index", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["donor", "sop_instance_uid"], name="sop_uid_unique_per_donor"),
+        ]
+        indexes = [models.Index(fields=["series", "slice_index"])]
+
+    def __str__(self) -> str:
+        return self.sop_instance_uid
+
+    @property
+    def has_geometry(self) -> bool:
+        return bool(self.position and self.orientation and self.pixel_spacing)
+
+
+class Measurement(models.Model):
+    """A distance between two points clicked on a series, computed in patient space."""
+
+    class Kind(models.TextChoices):
+        SLICES = "slices", "On the slices"
+        MIP = "mip", "On the MIP"
+
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="image_measurements")
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="measurements")
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    points = models.JSONField(help_text="The two points as clicked: {slice, row, col} or {row, col} on the MIP.")
+    patient_points = models.JSONField(help_text="The two points in patient coordinates (mm).")
+    length_mm = models.FloatField()
+    label = models.CharField(max_length=40, blank=True)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.label or 'measurement'} {self.length_mm:.1f} mm"

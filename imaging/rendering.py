@@ -1,0 +1,157 @@
+"""Pictures of a series: the coronal MIP of an MRCP series, thumbnails, slices on request.
+
+The MIP is made once per series and kept in storage as a PNG (default window), a
+thumbnail, and an ``.npz`` with the projected values and, for each MIP pixel, the slice,
+row and column its maximum came from (to re-window it and to map clicks back to the
+patient). Slices are rendered on request from the stored file: reading one file, windowing
+and encoding a PNG takes a few milliseconds, and the browser caches each answer.
+"""
+from __future__ import annotations
+
+import io
+import logging
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from .dicom import IncrementalMip, auto_window, read_instance, thumbnail, to_png, window
+from .models import Instance, Series, donor_folder
+from .slices import geometry_of
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_PX = 160
+
+
+def series_folder(series: Series) -> str:
+    return f"{donor_folder(series.study.donor_id)}/series-{series.pk}"
+
+
+def instance_pixels(instance: Instance) -> np.ndarray:
+    """The instance's first frame as float32 in modality units."""
+    with default_storage.open(instance.file, "rb") as handle:
+        _, pixels = read_instance(handle.read(), name=instance.sop_instance_uid)
+    return pixels[0] if pixels.ndim == 3 else pixels
+
+
+def _put(name: str, data: bytes) -> str:
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, ContentFile(data))
+
+
+def _mark(series: Series, **values) -> None:
+    Series.objects.filter(pk=series.pk).update(updated_at=timezone.now(), **values)
+
+
+def render_series(*, series_id: int, mip: tuple[IncrementalMip, list[str]] | None = None) -> Series:
+    """Render the series' pictures; `mip` is an in-memory projection built during the import.
+
+    The in-memory projection is used only when it covers exactly the series' instances;
+    otherwise the files are read again, one at a time.
+    """
+    series = Series.objects.select_related("study").get(pk=series_id)
+    instances = list(series.instances.order_by("slice_index"))
+    _mark(series, render_state=Series.Render.RENDERING, render_error="")
+    try:
+        values = _render(series, instances, mip)
+    except Exception as error:  # noqa: BLE001 - recorded on the series for people to see
+        log.exception("rendering series %s failed", series_id)
+        _mark(series, render_state=Series.Render.FAILED, render_error=f"could not render: {error}"[:300])
+        return Series.objects.get(pk=series_id)
+    _mark(series, render_state=Series.Render.DONE, render_error="", rendered_instances=len(instances), **values)
+    return Series.objects.get(pk=series_id)
+
+
+def _render(series: Series, instances: list[Instance], mip) -> dict:
+    if not instances:
+        raise ValueError("the series has no images")
+    folder = series_folder(series)
+    middle = instances[len(instances) // 2]
+    middle_pixels = instance_pixels(middle)
+    slice_window = [round(v, 2) for v in auto_window(middle_pixels)]
+    values = {"slice_window": slice_window}
+    projectable = series.used_as_mrcp and all(i.has_geometry and i.frames == 1 for i in instances) and not any(
+        "not parallel" in w for w in series.warnings or [])
+    if not projectable:
+        spacing = tuple(middle.pixel_spacing) if middle.pixel_spacing else None
+        picture = thumbnail(window(middle_pixels, *slice_window), THUMBNAIL_PX, pixel_spacing=spacing)
+        values["thumbnail_path"] = _put(f"{folder}/thumbnail.png", picture)
+        values.update(mip_path="", mip_data_path="", mip_shape=None, mip_spacing=None, mip_window=None)
+        return values
+    result, order = _projection(instances, mip)
+    slice_of = {inst.sop_instance_uid: inst.slice_index for inst in instances}
+    to_slice = np.array([slice_of[uid] for uid in order], dtype=np.int32)
+    image = result.image
+    center, width = auto_window(image, 1.0, 99.9)
+    shown = window(image, center, width)
+    data = io.BytesIO()
+    np.savez(
+        data, image=image.astype(np.float32), slice_index=to_slice[result.slice_index],
+        row_index=result.row_index.astype(np.int32), col_index=result.col_index.astype(np.int32),
+        pixel_spacing=np.array(result.pixel_spacing),
+    )
+    values.update(
+        mip_path=_put(f"{folder}/mip.png", to_png(shown, pixel_spacing=result.pixel_spacing)),
+        thumbnail_path=_put(f"{folder}/thumbnail.png", thumbnail(shown, THUMBNAIL_PX, pixel_spacing=result.pixel_spacing)),
+        mip_data_path=_put(f"{folder}/mip.npz", data.getvalue()),
+        mip_shape=list(image.shape), mip_spacing=list(result.pixel_spacing), mip_window=[round(center, 2), round(width, 2)],
+    )
+    return values
+
+
+def _projection(instances: list[Instance], mip):
+    """(Mip, SOP UIDs in the order the slices were added)."""
+    wanted = {i.sop_instance_uid for i in instances}
+    if mip is not None:
+        builder, uids = mip
+        if len(uids) == len(wanted) and set(uids) == wanted:
+            return builder.result(), list(uids)
+    builder = IncrementalMip()
+    uids = []
+    for instance in instances:
+        builder.add(instance_pixels(instance), geometry_of(instance))
+        uids.append(instance.sop_instance_uid)
+    return builder.result(), uids
+
+
+def load_mip_data(series: Series) -> dict[str, np.ndarray]:
+    if not series.mip_data_path:
+        raise FileNotFoundError("the series has no MIP")
+    with default_storage.open(series.mip_data_path, "rb") as handle:
+        with np.load(io.BytesIO(handle.read())) as data:
+            return {key: data[key] for key in data.files}
+
+
+def mip_png(series: Series, center: float | None, width: float | None) -> bytes:
+    """The MIP as PNG: the stored picture for the default window, else re-windowed."""
+    if center is None or width is None or [center, width] == series.mip_window:
+        with default_storage.open(series.mip_path, "rb") as handle:
+            return handle.read()
+    data = load_mip_data(series)
+    return to_png(window(data["image"], center, width), pixel_spacing=tuple(data["pixel_spacing"]))
+
+
+def slice_png(instance: Instance, center: float, width: float) -> bytes:
+    spacing = tuple(instance.pixel_spacing) if instance.pixel_spacing else None
+    return to_png(window(instance_pixels(instance), center, width), pixel_spacing=spacing)
+
+
+def stored_bytes(path: str) -> bytes:
+    with default_storage.open(path, "rb") as handle:
+        return handle.read()
+
+
+def needs_render(series: Series) -> bool:
+    return series.render_state in (Series.Render.PENDING, Series.Render.FAILED) or (
+        series.render_state == Series.Render.DONE and series.rendered_instances != series.instance_count
+    )
+
+
+def queue_render(series_id: int) -> None:
+    from .tasks import render_series_task
+
+    transaction.on_commit(lambda: render_series_task.delay(series_id))

@@ -1,0 +1,322 @@
+"""Every write of the imaging app: uploads, their import, identity checks, MRCP calls, measurements.
+
+Keyword-only functions, one transaction and one audit event each (the import writes one
+event when it finishes; see `imaging.ingest` for how it survives failures).
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from donors.audit import Actor, record_event
+from donors.errors import IllegalState, InvalidInput, NotPermitted
+from donors.models import AuditEvent, Donor
+from donors.roles import Action, Role
+from donors.services import require
+
+from . import ingest, rendering
+from .dicom import distance_mm, pixel_to_patient
+from .models import Measurement, Series, Study, Upload, UploadFile, UploadSource, donor_folder
+from .slices import geometry_of
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A file handed to `create_upload`: a name, its size and a readable binary file (or a path)."""
+
+    name: str
+    size: int
+    file: object
+
+
+@contextmanager
+def _opened(incoming: Incoming):
+    if isinstance(incoming.file, (str, os.PathLike)):
+        with open(incoming.file, "rb") as handle:
+            yield handle
+    else:
+        yield incoming.file
+
+
+def _clean_name(name: str, seen: set[str]) -> str:
+    parts = [p.strip() for p in (name or "").replace("\\", "/").split("/")]
+    base = "/".join(p for p in parts if p not in ("", ".", ".."))[-200:] or "unnamed"
+    candidate, number = base, 2
+    while candidate in seen:
+        candidate, number = f"{base} ({number})", number + 1
+    seen.add(candidate)
+    return candidate
+
+
+def _is_zip(file) -> bool:
+    position = file.tell() if hasattr(file, "tell") else 0
+    head = file.read(4)
+    file.seek(position)
+    return head == ZIP_MAGIC
+
+
+def create_upload(*, actor: Actor | None, donor: Donor, files: list[Incoming], channel: str = "page") -> Upload:
+    """Keep the files as received and queue their import after commit.
+
+    Files over the per-file or per-upload limits are refused here with a reason in the report
+    (nothing of them is stored); the rest go on.
+    """
+    if actor is not None:
+        require(actor, Action.UPLOAD_IMAGES)
+        if donor.centre_id != actor.centre_id:
+            raise NotPermitted("not a donor of your centre")
+    if not files:
+        raise InvalidInput("no files", fields={"files": ["choose DICOM files or a zip archive"]})
+    limits = ingest.limits()
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            upload = Upload.objects.create(
+                donor=donor, uploaded_by=actor.user if actor else None, channel=channel,
+                received_files=len(files), received_bytes=sum(f.size for f in files),
+            )
+            folder = f"{donor_folder(donor.pk)}/upload-{upload.pk}"
+            seen: set[str] = set()
+            used_bytes = 0
+            refused = []
+            for index, incoming in enumerate(files):
+                name = _clean_name(incoming.name, seen)
+                with _opened(incoming) as handle:
+                    path = _keep(upload, folder, index, name, incoming.size, handle, used_bytes, limits, refused)
+                if path:
+                    stored.append(path)
+                    used_bytes += incoming.size
+            UploadFile.objects.bulk_create(refused)
+            if refused:
+                upload.rejected = len(refused)
+                upload.save(update_fields=["rejected"])
+            record_event(
+                actor=actor, kind=AuditEvent.Kind.CREATE, record=upload, donor=donor, channel=channel,
+                summary=f"uploaded {len(files)} file(s), {upload.received_bytes} bytes, for DICOM import"
+                + (f"; {len(refused)} refused at once" if refused else ""),
+            )
+            transaction.on_commit(lambda: queue_ingest(upload.pk))
+    except BaseException:
+        for path in stored:
+            default_storage.delete(path)
+        raise
+    return upload
+
+
+def _keep(upload, folder, index, name, size, handle, used_bytes, limits, refused) -> str:
+    """Store one received file as a source of the upload, or refuse it (returns "" then)."""
+    is_zip = _is_zip(handle)
+    reason = ""
+    if index >= limits["max_files"]:
+        reason = f"not read: the upload has more than {limits['max_files']} files"
+    elif not is_zip and size > limits["max_file_bytes"]:
+        reason = f"file too large ({size} bytes; the limit is {limits['max_file_bytes']})"
+    elif used_bytes + size > limits["max_upload_bytes"]:
+        reason = f"not read: the upload is larger than {limits['max_upload_bytes']} bytes"
+    if reason:
+        refused.append(UploadFile(upload=upload, name=name, size=size, outcome=UploadFile.Outcome.REJECTED,
+                                  reason=reason))
+        return ""
+    content = handle if isinstance(handle, File) else File(handle, name=name)
+    path = default_storage.save(f"{folder}/{index:05d}{'.zip' if is_zip else '.dcm'}", content)
+    UploadSource.objects.create(
+        upload=upload, index=index, name=name, size=size, path=path,
+        kind=UploadSource.Kind.ZIP if is_zip else UploadSource.Kind.FILE,
+    )
+    return path
+
+
+def queue_ingest(upload_id: int) -> None:
+    from .tasks import ingest_upload_task
+
+    ingest_upload_task.delay(upload_id)
+
+
+def ingest_upload(*, upload_id: int, time_budget: float | None = None, channel: str = "worker") -> str:
+    """Import what is left of the upload, then render its series. Returns an `ingest` outcome.
+
+    Safe to call again at any time: a finished upload is left alone, and a resumed one
+    continues where the last run stopped.
+    """
+    result = ingest.run_ingest(upload_id=upload_id, time_budget=time_budget, channel=channel)
+    if result.outcome == ingest.DONE:
+        render_upload_series(upload_id=upload_id, mips=result.mip_builders)
+    return result.outcome
+
+
+def render_upload_series(*, upload_id: int, mips: dict | None = None) -> list[int]:
+    """Render every series this upload added to that is not rendered for its current instances."""
+    series_ids = set(
+        UploadFile.objects.filter(upload_id=upload_id, outcome=UploadFile.Outcome.ACCEPTED)
+        .values_list("series_id", flat=True)
+    ) - {None}
+    rendered = []
+    for series in Series.objects.filter(pk__in=series_ids).order_by("pk"):
+        if rendering.needs_render(series):
+            rendering.render_series(series_id=series.pk, mip=(mips or {}).get(series.pk))
+            rendered.append(series.pk)
+    return rendered
+
+
+def fail_upload(*, upload_id: int, reason: str) -> None:
+    ingest.fail_upload(upload_id=upload_id, reason=reason)
+
+
+# ------------------------------------------------------------------ checks by people
+
+
+def _require_person(actor: Actor, action: Action) -> None:
+    require(actor, action)
+    if actor.api_client is not None or Role.INTEGRATION_CLIENT in actor.roles and len(actor.roles) == 1:
+        raise NotPermitted("a person must do this, not a hospital system")
+
+
+@transaction.atomic
+def acknowledge_identity(*, actor: Actor, study: Study, note: str = "") -> Study:
+    """A person confirms that the study is the donor's despite the identity warning."""
+    _require_person(actor, Action.UPLOAD_IMAGES)
+    require(actor, Action.VIEW_IMAGES)
+    study = Study.objects.select_for_update().select_related("donor").get(pk=study.pk)
+    if not study.identity_warning:
+        raise IllegalState("the study has no identity warning to acknowledge")
+    if study.identity_acknowledged_at is not None:
+        raise IllegalState("the identity warning is already acknowledged")
+    study.identity_acknowledged_by = actor.user
+    study.identity_acknowledged_at = timezone.now()
+    study._history_user = actor.user
+    study.save()
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.UPDATE, record=study, donor=study.donor,
+        summary=f"acknowledged identity warning on study {study.study_instance_uid}"[:300],
+        changes={"identity_warning": study.identity_warning, "note": note.strip()[:200]},
+    )
+    return study
+
+
+@transaction.atomic
+def set_mrcp_override(*, actor: Actor, series: Series, mrcp: bool | None) -> Series:
+    """A radiologist says whether the series is the MRCP (None: follow the recognition)."""
+    require(actor, Action.MEASURE_IMAGES)
+    series = Series.objects.select_for_update().select_related("study__donor").get(pk=series.pk)
+    if mrcp and series.modality != "MR":
+        raise InvalidInput(
+            f"a {series.modality or 'non-MR'} series cannot be used as MRCP",
+            fields={"mrcp": [f"modality {series.modality or 'missing'} is not MR"]},
+        )
+    before = series.mrcp_override
+    if before == mrcp:
+        return series
+    was_used = series.used_as_mrcp
+    series.mrcp_override = mrcp
+    series.mrcp_override_by = actor.user
+    series.mrcp_override_at = timezone.now()
+    series._history_user = actor.user
+    if series.used_as_mrcp and not was_used and not series.mip_path:
+        series.render_state = Series.Render.PENDING
+    series.save()
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.UPDATE, record=series, donor=series.study.donor,
+        summary=f"MRCP call for series {series.description or series.pk}: "
+        f"{'automatic' if mrcp is None else ('MRCP' if mrcp else 'not MRCP')}",
+        changes={"mrcp_override": [before, mrcp]},
+    )
+    if series.render_state == Series.Render.PENDING:
+        rendering.queue_render(series.pk)
+    return series
+
+
+# ------------------------------------------------------------------ measuring
+
+
+def _number(value, field: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{field}: not a number", fields={field: ["not a number"]}) from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InvalidInput(f"{field}: not a number", fields={field: ["not a number"]})
+    return number
+
+
+def locate(*, series: Series, kind: str, point: dict, field: str = "points") -> tuple[dict, tuple]:
+    """A clicked point -> (the point as stored, its patient coordinates in mm)."""
+    if not isinstance(point, dict):
+        raise InvalidInput(f"{field}: each point is an object", fields={field: ["each point is an object"]})
+    row, col = _number(point.get("row"), f"{field}.row"), _number(point.get("col"), f"{field}.col")
+    if kind == Measurement.Kind.MIP:
+        if not series.mip_data_path:
+            raise IllegalState("the series has no MIP yet")
+        data = rendering.load_mip_data(series)
+        rows, cols = data["image"].shape
+        r, c = round(row), round(col)
+        if not (0 <= r < rows and 0 <= c < cols):
+            raise InvalidInput(f"{field}: outside the MIP", fields={field: [f"row 0-{rows - 1}, col 0-{cols - 1}"]})
+        index = int(data["slice_index"][r, c])
+        source_row, source_col = float(data["row_index"][r, c]), float(data["col_index"][r, c])
+        instance = series.instances.filter(slice_index=index).first()
+        stored = {"row": r, "col": c, "slice": index, "source_row": source_row, "source_col": source_col}
+    elif kind == Measurement.Kind.SLICES:
+        index = point.get("slice")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise InvalidInput(f"{field}.slice: a whole number", fields={f"{field}.slice": ["a whole number"]})
+        instance = series.instances.filter(slice_index=index).first()
+        if instance is None:
+            raise InvalidInput(f"{field}.slice: no slice {index}", fields={f"{field}.slice": [f"no slice {index}"]})
+        if not (-0.5 <= row <= instance.rows - 0.5 and -0.5 <= col <= instance.columns - 0.5):
+            raise InvalidInput(f"{field}: outside the image", fields={field: ["outside the image"]})
+        source_row, source_col = row, col
+        stored = {"slice": index, "row": round(row, 3), "col": round(col, 3)}
+    else:
+        raise InvalidInput("kind: 'slices' or 'mip'", fields={"kind": ["'slices' or 'mip'"]})
+    geometry = geometry_of(instance) if instance is not None else None
+    if geometry is None:
+        raise IllegalState("this image has no position or pixel spacing: distances cannot be measured on it")
+    patient = pixel_to_patient(geometry, source_row, source_col)
+    return stored, tuple(round(v, 3) for v in patient)
+
+
+def measure(*, series: Series, kind: str, points) -> dict:
+    """The distance between two clicked points, in mm, computed in patient space."""
+    if not isinstance(points, (list, tuple)) or len(points) != 2:
+        raise InvalidInput("points: exactly two points", fields={"points": ["exactly two points"]})
+    located = [locate(series=series, kind=kind, point=p, field=f"points[{i}]") for i, p in enumerate(points)]
+    stored = [s for s, _ in located]
+    patient = [list(p) for _, p in located]
+    return {"kind": kind, "points": stored, "patient_points": patient,
+            "length_mm": round(distance_mm(patient[0], patient[1]), 2)}
+
+
+@transaction.atomic
+def save_measurement(*, actor: Actor, series: Series, kind: str, points, label: str = "") -> Measurement:
+    require(actor, Action.MEASURE_IMAGES)
+    series = Series.objects.select_related("study__donor").get(pk=series.pk)
+    if series.study.identity_open:
+        raise IllegalState("acknowledge the study's identity warning before measuring on it")
+    label = (label or "").strip()
+    if len(label) > 40:
+        raise InvalidInput("label: at most 40 characters", fields={"label": ["at most 40 characters"]})
+    result = measure(series=series, kind=kind, points=points)
+    if result["length_mm"] <= 0:
+        raise InvalidInput("points: the two points are the same", fields={"points": ["the two points are the same"]})
+    donor = series.study.donor
+    measurement = Measurement(
+        donor=donor, series=series, kind=kind, points=result["points"], patient_points=result["patient_points"],
+        length_mm=result["length_mm"], label=label, created_by=actor.user,
+    )
+    measurement._history_user = actor.user
+    measurement.save()
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.CREATE, record=measurement, donor=donor,
+        summary=f"measured {label or 'a distance'}: {measurement.length_mm:.1f} mm on series "
+        f"{series.description or series.pk}"[:300],
+        changes={"length_mm": [None, measurement.length_mm], "label": [None, label], "kind": [None, kind]},
+    )
+    return measurement

@@ -1,0 +1,82 @@
+"""A series' slices in order, and the geometry summary shown to people."""
+from __future__ import annotations
+
+import numpy as np
+from django.db import connection
+
+from .dicom import Geometry
+from .models import Instance, Series
+
+_PARALLEL = 0.999
+
+
+def geometry_of(instance: Instance) -> Geometry | None:
+    if not instance.has_geometry:
+        return None
+    from .dicom.geometry import _unit
+
+    try:
+        return Geometry(
+            position=tuple(instance.position),
+            row_direction=_unit(instance.orientation[:3], instance.sop_instance_uid),
+            column_direction=_unit(instance.orientation[3:], instance.sop_instance_uid),
+            pixel_spacing=tuple(instance.pixel_spacing),
+            rows=instance.rows,
+            columns=instance.columns,
+        )
+    except ValueError:
+        return None
+
+
+def orientation_label(normal) -> str:
+    axis = int(np.argmax(np.abs(normal)))
+    name = ("sagittal", "coronal", "axial")[axis]
+    return name if abs(normal[axis]) > 0.97 else f"oblique {name}"
+
+
+def finalise_series(series: Series, *, extra_warnings=()) -> Series:
+    """Order the slices along the normal (not by instance number) and refresh the summary.
+
+    Called inside the transaction that finishes an import; marks the series for rendering.
+    """
+    instances = list(series.instances.all())
+    geometries = {i.pk: geometry_of(i) for i in instances}
+    warnings = set(series.warnings or []) | set(extra_warnings)
+    placed = [i for i in instances if geometries[i.pk] is not None]
+    first = geometries[placed[0].pk] if placed else None
+    if first is not None and len(placed) == len(instances):
+        normal = np.asarray(first.normal)
+        parallel = all(abs(float(np.dot(normal, geometries[i.pk].normal))) >= _PARALLEL for i in placed)
+        if not parallel:
+            warnings.add("slices are not parallel: the series cannot be projected")
+        for instance in instances:
+            instance.depth = float(np.dot(geometries[instance.pk].position, normal))
+        instances.sort(key=lambda i: (i.depth, i.instance_number or 0, i.pk))
+        depths = np.array([i.depth for i in instances])
+        gaps = np.diff(depths)
+        series.slice_spacing = float(np.median(gaps)) if len(gaps) else None
+        if len(gaps) and (np.any(gaps < 1e-3) or np.ptp(gaps) > 0.1 * max(abs(series.slice_spacing), 1e-3)):
+            warnings.add("slices are unevenly spaced or repeated: check the series")
+        series.orientation = orientation_label(normal)
+        series.pixel_spacing = list(first.pixel_spacing)
+    else:
+        instances.sort(key=lambda i: (i.instance_number or 0, i.pk))
+        series.slice_spacing = None
+        series.orientation = ""
+    for index, instance in enumerate(instances):
+        instance.slice_index = index
+    with connection.cursor() as cursor:  # one statement, many rows: far quicker than bulk_update's CASE
+        cursor.executemany(
+            f"UPDATE {Instance._meta.db_table} SET slice_index = %s, depth = %s WHERE id = %s",
+            [(i.slice_index, i.depth, i.pk) for i in instances],
+        )
+    if instances:
+        series.rows, series.columns = instances[0].rows, instances[0].columns
+    series.instance_count = len(instances)
+    series.warnings = sorted(warnings)
+    series.render_state = Series.Render.PENDING
+    series.render_error = ""
+    series.skip_history_when_saving = True  # derived facts, not a clinical change
+    series.save()
+    del series.skip_history_when_saving
+    return series

@@ -1,0 +1,57 @@
+"""Celery tasks: thin wrappers that call a service.
+
+The import runs for at most `INGEST_TIME_BUDGET` seconds per task, then commits and queues
+its own continuation, so a large upload never runs into the time limits or the broker's
+visibility timeout. A task that finds another worker importing the same upload retries
+later (the other worker may die; its lease then runs out and this task takes over).
+"""
+from __future__ import annotations
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import OperationalError
+
+from . import ingest, rendering, services
+
+TRANSIENT = (OperationalError,)
+INGEST_TIME_BUDGET = 240
+
+
+@shared_task(
+    bind=True, name="imaging.ingest_upload", acks_late=True, reject_on_worker_lost=True,
+    soft_time_limit=INGEST_TIME_BUDGET + 60, time_limit=INGEST_TIME_BUDGET + 120,
+    autoretry_for=TRANSIENT, max_retries=5, retry_backoff=True,
+)
+def ingest_upload_task(self, upload_id: int) -> str:
+    try:
+        outcome = services.ingest_upload(upload_id=upload_id, time_budget=INGEST_TIME_BUDGET)
+    except SoftTimeLimitExceeded:
+        # The run gave its lease back and kept every committed file: continue in a new task.
+        ingest_upload_task.apply_async(args=[upload_id], countdown=1)
+        return ingest.MORE
+    except TRANSIENT:
+        raise
+    except Exception as error:
+        services.fail_upload(
+            upload_id=upload_id,
+            reason=f"the import stopped on an unexpected error ({type(error).__name__}); "
+            "the files imported so far are kept; upload the rest again",
+        )
+        raise
+    if outcome == ingest.BUSY:
+        raise self.retry(countdown=ingest.lease_seconds(), max_retries=20)
+    if outcome == ingest.MORE:
+        ingest_upload_task.delay(upload_id)
+    elif outcome == ingest.FINISHED:
+        # A repeated delivery: the import is done. Render anything a crash left unrendered.
+        services.render_upload_series(upload_id=upload_id)
+    return outcome
+
+
+@shared_task(
+    bind=True, name="imaging.render_series", acks_late=True, reject_on_worker_lost=True,
+    soft_time_limit=120, time_limit=180, autoretry_for=TRANSIENT, max_retries=3, retry_backoff=True,
+)
+def render_series_task(self, series_id: int) -> str:
+    series = rendering.render_series(series_id=series_id)
+    return series.render_state

@@ -1,0 +1,33 @@
+"""Template helpers for the imaging pages."""
+import json
+
+from django import template
+
+register = template.Library()
+
+
+@register.simple_tag
+def donor_studies(donor):
+    """The donor's studies with their series (the page itself checks VIEW_IMAGES)."""
+    from imaging.selectors import studies_of
+
+    return studies_of(donor=donor)
+
+
+@register.filter
+def short_uid(uid: str) -> str:
+    return uid if len(uid) <= 22 else f"…{uid[-20:]}"
+
+
+@register.filter
+def to_json(value) -> str:
+    """JSON text for an attribute (the template escapes it)."""
+    return json.dumps(value)
+
+
+@register.filter
+def dicom_name(value: str) -> str:
+    """'Family^Given' as people write it."""
+    from imaging.identity import display_name
+
+    return display_name(value or "")

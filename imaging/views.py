@@ -1,0 +1,211 @@
+"""Pages (upload, report, viewer) and the only ways pictures and DICOM files leave the server.
+
+Every picture is served here after the role and centre checks, never from MEDIA_URL, and
+audited as a read of the donor's record (see `selectors` for how reads are aggregated).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, HttpResponseNotModified
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from donors import selectors as donor_selectors
+from donors import services as donor_services
+from donors.audit import actor_from_request
+from donors.errors import InvalidInput, NotFound
+from donors.roles import Action, may
+
+from . import rendering, selectors, services
+from .models import Series
+
+IMAGE_CACHE_SECONDS = 3600
+
+
+def _actor(request):
+    return actor_from_request(request, channel="page")
+
+
+@login_required
+@require_GET
+def upload_page(request, pk):
+    actor = _actor(request)
+    donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.UPLOAD_IMAGES)
+    donor_services.record_donor_read(actor=actor, donor=donor, what="DICOM upload page")
+    context = {
+        "donor": donor,
+        "uploads": selectors.uploads_of(donor=donor),
+        "limits": {
+            "files": settings.DICOM_MAX_FILES,
+            "upload_mb": settings.DICOM_MAX_UPLOAD_BYTES // 1024**2,
+            "file_mb": settings.DICOM_MAX_FILE_BYTES // 1024**2,
+        },
+    }
+    return render(request, "imaging/upload.html", context)
+
+
+@login_required
+@require_GET
+def upload_report(request, pk):
+    actor = _actor(request)
+    upload = selectors.upload_for(actor=actor, pk=pk)
+    donor_services.record_donor_read(actor=actor, donor=upload.donor, what=f"DICOM upload {upload.pk} report")
+    files = list(upload.files.all())
+    context = {"upload": upload, "donor": upload.donor,
+               "files": [f for f in files if f.outcome != "accepted" or f.warnings]
+               + [f for f in files if f.outcome == "accepted" and not f.warnings],
+               "series": selectors.upload_series(upload) if upload.finished else []}
+    return render(request, "imaging/upload_report.html", context)
+
+
+@login_required
+@require_GET
+def viewer(request, pk):
+    actor = _actor(request)
+    series = selectors.series_for(actor=actor, pk=pk)
+    study, donor = series.study, series.study.donor
+    donor_services.record_donor_read(actor=actor, donor=donor, what=f"MRCP viewer, series {series.pk}")
+    config = {
+        "seriesId": series.pk,
+        "donorId": donor.pk,
+        "slices": series.instance_count,
+        "initialSlice": max(series.instance_count - 1, 0) // 2,
+        "sliceUrl": reverse("imaging:slice", args=[series.pk, 0]).replace("/0.png", "/{index}.png"),
+        "mipUrl": reverse("imaging:mip", args=[series.pk]) if series.mip_path else "",
+        "distanceUrl": reverse("api-series-distance", args=[series.pk]),
+        "measurementsUrl": reverse("api-donor-measurements", args=[donor.pk]),
+        "sliceWindow": series.slice_window or [500, 1000],
+        "mipWindow": series.mip_window,
+        "mipShape": series.mip_shape,
+        "rows": series.rows,
+        "columns": series.columns,
+        "mayMeasure": may(actor.roles, Action.MEASURE_IMAGES) and not study.identity_open,
+    }
+    context = {
+        "series": series,
+        "study": study,
+        "donor": donor,
+        "config": config,
+        "measurements": selectors.measurements_of(donor=donor, series=series),
+        "other_series": Series.objects.filter(study__donor=donor).exclude(pk=series.pk).select_related("study"),
+        "may_override": may(actor.roles, Action.MEASURE_IMAGES),
+        "may_acknowledge": may(actor.roles, Action.UPLOAD_IMAGES) and may(actor.roles, Action.VIEW_IMAGES),
+    }
+    return render(request, "imaging/viewer.html", context)
+
+
+@login_required
+@require_POST
+def mrcp_override(request, pk):
+    actor = _actor(request)
+    series = selectors.series_for(actor=actor, pk=pk, action=Action.MEASURE_IMAGES)
+    choice = request.POST.get("mrcp", "")
+    value = {"yes": True, "no": False, "auto": None}.get(choice, "bad")
+    if value == "bad":
+        raise InvalidInput("choose yes, no or auto", fields={"mrcp": ["choose yes, no or auto"]})
+    services.set_mrcp_override(actor=actor, series=series, mrcp=value)
+    return redirect("imaging:viewer", pk=series.pk)
+
+
+@login_required
+@require_POST
+def acknowledge(request, pk):
+    actor = _actor(request)
+    study = selectors.study_for(actor=actor, pk=pk, action=Action.UPLOAD_IMAGES)
+    services.acknowledge_identity(actor=actor, study=study, note=request.POST.get("note", ""))
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return redirect(target)
+    return redirect("donors:detail", pk=study.donor_id)
+
+
+# ------------------------------------------------------------------ pictures and files
+
+
+def _window(request) -> tuple[float | None, float | None]:
+    raw_center, raw_width = request.GET.get("wc"), request.GET.get("ww")
+    if raw_center is None and raw_width is None:
+        return None, None
+    try:
+        center, width = float(raw_center), float(raw_width)
+    except (TypeError, ValueError):
+        raise InvalidInput("wc and ww must both be numbers", fields={"ww": ["a number"]}) from None
+    if not (math.isfinite(center) and math.isfinite(width)) or width < 1:
+        raise InvalidInput("ww must be at least 1", fields={"ww": ["at least 1"]})
+    return round(center, 2), round(width, 2)
+
+
+def _image(request, data_key: str, produce, content_type: str = "image/png", filename: str = ""):
+    """Answer with the picture, letting the browser keep it (private) and revalidate by ETag."""
+    etag = '"' + hashlib.sha256(data_key.encode()).hexdigest()[:32] + '"'
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(produce(), content_type=content_type)
+        if filename:
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["ETag"] = etag
+    response["Cache-Control"] = f"private, max-age={IMAGE_CACHE_SECONDS}"
+    return response
+
+
+@login_required
+@require_GET
+def mip_image(request, pk):
+    actor = _actor(request)
+    series = selectors.series_for(actor=actor, pk=pk)
+    if not series.mip_path:
+        raise NotFound("this series has no MIP")
+    center, width = _window(request)
+    selectors.record_image_read(actor=actor, donor=series.study.donor, record=series,
+                                what=f"MRCP images of series {series.pk}")
+    key = f"mip:{series.pk}:{series.mip_path}:{series.updated_at.isoformat()}:{center}:{width}"
+    return _image(request, key, lambda: rendering.mip_png(series, center, width))
+
+
+@login_required
+@require_GET
+def thumbnail_image(request, pk):
+    actor = _actor(request)
+    series = selectors.series_for(actor=actor, pk=pk)
+    if not series.thumbnail_path:
+        raise NotFound("this series has no thumbnail yet")
+    selectors.record_image_read(actor=actor, donor=series.study.donor, record=series,
+                                what=f"MRCP images of series {series.pk}")
+    key = f"thumb:{series.pk}:{series.thumbnail_path}:{series.updated_at.isoformat()}"
+    return _image(request, key, lambda: rendering.stored_bytes(series.thumbnail_path))
+
+
+@login_required
+@require_GET
+def slice_image(request, pk, index):
+    actor = _actor(request)
+    series = selectors.series_for(actor=actor, pk=pk)
+    instance = series.instances.filter(slice_index=index).first()
+    if instance is None:
+        raise NotFound("no such slice")
+    center, width = _window(request)
+    if center is None:
+        center, width = series.slice_window or rendering.auto_window(rendering.instance_pixels(instance))
+    selectors.record_image_read(actor=actor, donor=series.study.donor, record=series,
+                                what=f"MRCP images of series {series.pk}")
+    key = f"slice:{instance.pk}:{instance.file}:{center}:{width}"
+    return _image(request, key, lambda: rendering.slice_png(instance, center, width))
+
+
+@login_required
+@require_GET
+def instance_file(request, pk):
+    actor = _actor(request)
+    instance = selectors.instance_for(actor=actor, pk=pk)
+    selectors.record_download(actor=actor, donor=instance.donor, record=instance,
+                              what=f"DICOM file {instance.sop_instance_uid}")
+    return _image(request, f"file:{instance.pk}:{instance.file}", lambda: rendering.stored_bytes(instance.file),
+                  content_type="application/dicom", filename=f"{instance.sop_instance_uid}.dcm")

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("donors/<int:pk>/report/", api.DonorReport.as_view(), name="api-donor-report"),
+    path("donors/<int:pk>/report/issue/", api.IssueReport.as_view(), name="api-donor-report-issue"),
+    path("reports/<int:pk>/", api.ReportVersionDetail.as_view(), name="api-report-version"),
+    path("reports/<int:pk>/pdf/", api.ReportVersionPdf.as_view(), name="api-report-version-pdf"),
+    path("cohort/", api.CohortStatistics.as_view(), name="api-cohort"),
+]

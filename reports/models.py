@@ -1,0 +1,61 @@
+"""Issued suitability reports: one frozen version per issue, with its PDF in storage."""
+from __future__ import annotations
+
+from django.db import models
+
+from donors.models import Donor, User
+
+# Once a version is issued only its PDF bookkeeping may change; the content never does.
+PDF_FIELDS = frozenset({"pdf", "pdf_sha256", "pdf_state", "pdf_error", "pdf_attempts", "pdf_rendered_at"})
+
+
+def pdf_upload_to(version: "ReportVersion", filename: str) -> str:
+    return f"reports/donor-{version.donor_id}/{filename}"
+
+
+class ReportVersion(models.Model):
+    """A suitability report as issued: the content dict frozen at issue time (inputs, rules
+    version, wording), its hash, who issued it and the PDF rendered from exactly that content.
+
+    Later changes to the donor never alter an issued version; issuing again makes a new one.
+    """
+
+    class PdfState(models.TextChoices):
+        PENDING = "pending", "Being rendered"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="report_versions")
+    number = models.PositiveIntegerField(help_text="1 for the first report issued for the donor, then 2, 3...")
+    content = models.JSONField(help_text="The report as issued: every value shown, the rules and thresholds used.")
+    content_sha256 = models.CharField(max_length=64)
+    rules_version = models.CharField(max_length=20)
+    annotation_revision = models.PositiveIntegerField()
+    mip_path = models.CharField(
+        max_length=300, blank=True, help_text="The MRCP MIP image as issued (a copy in storage), if there was one."
+    )
+    issued_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    issued_at = models.DateTimeField()
+    pdf = models.FileField(upload_to=pdf_upload_to, max_length=300, blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    pdf_state = models.CharField(max_length=8, choices=PdfState.choices, default=PdfState.PENDING)
+    pdf_error = models.CharField(max_length=300, blank=True)
+    pdf_attempts = models.PositiveSmallIntegerField(default=0)
+    pdf_rendered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["donor_id", "-number"]
+        constraints = [models.UniqueConstraint(fields=["donor", "number"], name="one_report_version_number_per_donor")]
+
+    def __str__(self) -> str:
+        return f"report {self.number} of donor {self.donor_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            fields = kwargs.get("update_fields")
+            if fields is None or not set(fields) <= PDF_FIELDS:
+                raise PermissionError("an issued report never changes; issue a new version instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("issued reports are kept")

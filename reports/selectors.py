@@ -1,0 +1,37 @@
+"""Reads of issued report versions, scoped to the actor's centre."""
+from __future__ import annotations
+
+from donors.audit import Actor
+from donors.errors import IllegalState, NotFound
+from donors.roles import Action
+from donors.services import record_refused_access, require
+
+from .models import ReportVersion
+
+
+def version_for(*, actor: Actor, pk, action: Action = Action.VIEW_REPORT) -> ReportVersion:
+    """The issued version if its donor is in the actor's centre; another centre's is not found
+    (and the attempt audited)."""
+    require(actor, action)
+    version = (
+        ReportVersion.objects.select_related("donor", "donor__centre", "issued_by").filter(pk=pk).first()
+        if str(pk).isdigit() else None
+    )
+    if version is None or version.donor.centre_id != actor.centre_id:
+        if version is not None:
+            record_refused_access(actor=actor, record_type="reports.ReportVersion", record_id=pk)
+        raise NotFound(f"no report {pk} in your centre")
+    return version
+
+
+def versions_of(*, donor) -> list[ReportVersion]:
+    return list(ReportVersion.objects.filter(donor=donor).select_related("issued_by").order_by("-number"))
+
+
+def require_pdf_ready(version: ReportVersion) -> None:
+    if version.pdf_state == ReportVersion.PdfState.PENDING:
+        raise IllegalState("the PDF is still being rendered; try again in a moment")
+    if version.pdf_state == ReportVersion.PdfState.FAILED:
+        raise IllegalState(f"the PDF could not be rendered: {version.pdf_error}")
+    if not version.pdf:
+        raise IllegalState("the PDF is missing")

@@ -1,0 +1,414 @@
+"""Every write of the reports app: issuing a report, rendering its PDF, importing historical
+outcomes; and the audit of report reads and downloads.
+
+Issuing freezes the content dict of `reports.content.report_content` into a new `ReportVersion`
+(one transaction, one audit event); the PDF is rendered afterwards by a worker from exactly that
+frozen content, so later changes to the donor never alter an issued report.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass, field
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from classification.models import Annotation, SurgicalOutcome
+from classification.outcomes import MAX_ANASTOMOSES, MIN_ANASTOMOSES, TECHNIQUE_COUNTS, TYPICAL_COUNT, outcome_errors
+from donors.audit import Actor, record_event
+from donors.errors import IllegalState, NotFound
+from donors.models import AuditEvent, Centre, Donor, Graft
+from donors.roles import Action
+from donors.services import require
+from donors.workflow import Status
+
+from .content import report_content
+from .models import ReportVersion
+
+
+def content_hash(content: dict) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- issuing
+
+def _queue_pdf(version_id: int) -> None:
+    from .tasks import render_report_pdf_task
+
+    transaction.on_commit(lambda: render_report_pdf_task.delay(version_id))
+
+
+def _not_final_reason(annotation: Annotation | None) -> str | None:
+    if annotation is None:
+        return "no biliary anatomy is recorded: the radiologist records it and marks it final first"
+    if annotation.state != Annotation.State.FINAL:
+        return (f"the biliary anatomy (revision {annotation.revision}) is a draft: the radiologist must mark "
+                "it final before a report is issued")
+    return None
+
+
+@transaction.atomic
+def issue_report(*, actor: Actor, donor: Donor) -> ReportVersion:
+    """Freeze the donor's report as the next version and queue its PDF.
+
+    Refused (409) while the biliary anatomy is not final or not yet classified.
+    """
+    require(actor, Action.ISSUE_REPORT)
+    # The donor row lock serialises issuing, so version numbers never collide.
+    locked = Donor.objects.select_for_update(of=("self",)).filter(pk=donor.pk, centre_id=actor.centre_id).first()
+    if locked is None:
+        raise NotFound(f"no donor {donor.pk} in your centre")
+    donor = Donor.objects.select_related("recipient", "centre").get(pk=locked.pk)
+    annotation = Annotation.objects.filter(donor=donor).first()
+    reason = _not_final_reason(annotation)
+    if reason:
+        raise IllegalState(f"cannot issue the report: {reason}", fields={"annotation": [reason]})
+    now = timezone.now()
+    content = report_content(donor, now=now)
+    biliary = content["biliary"]
+    if biliary["run_id"] is None or not biliary["systems"]:
+        message = "the final anatomy is not classified under the current rules yet; try again in a moment"
+        raise IllegalState(f"cannot issue the report: {message}", fields={"annotation": [message]})
+    number = (ReportVersion.objects.filter(donor=donor).aggregate(n=Max("number"))["n"] or 0) + 1
+    mip_path = ""
+    if biliary.get("mip"):
+        mip_path, digest = _freeze_mip(donor, number, biliary["mip"]["series_id"])
+        if mip_path:
+            biliary["mip"]["sha256"] = digest
+        else:
+            biliary["mip"] = None
+    content["versions"]["report_version"] = number
+    content["issued"] = {"number": number, "by": actor.user.get_full_name().strip() or actor.user.username,
+                         "username": actor.user.username, "at": now.isoformat()}
+    version = ReportVersion.objects.create(
+        donor=donor, number=number, content=content, content_sha256=content_hash(content),
+        rules_version=biliary["rules_version"], annotation_revision=biliary["revision"], mip_path=mip_path,
+        issued_by=actor.user, issued_at=now,
+    )
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.CREATE, record=version, donor=donor,
+        summary=f"issued suitability report version {number} (anatomy revision {biliary['revision']}, "
+        f"rules {biliary['rules_version']})",
+        changes={"number": number, "content_sha256": version.content_sha256},
+    )
+    _queue_pdf(version.pk)
+    return version
+
+
+def _freeze_mip(donor: Donor, number: int, series_id: int) -> tuple[str, str]:
+    """Copy the MIP PNG beside the report, so the issued version keeps the picture it showed."""
+    from imaging.models import Series
+
+    series = Series.objects.filter(pk=series_id, study__donor=donor).first()
+    if series is None or not series.mip_path:
+        return "", ""
+    try:
+        with default_storage.open(series.mip_path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return "", ""
+    name = default_storage.save(f"reports/donor-{donor.pk}/report-{number}-mip.png", ContentFile(data))
+    return name, hashlib.sha256(data).hexdigest()
+
+
+def stored_mip(version: ReportVersion) -> bytes | None:
+    if not version.mip_path:
+        return None
+    with default_storage.open(version.mip_path, "rb") as handle:
+        return handle.read()
+
+
+# ---------------------------------------------------------------- the PDF (worker)
+
+def render_pdf(*, version_id: int) -> bool:
+    """Render the version's PDF from its frozen content. Idempotent: the row is locked and a
+    version whose PDF is ready is left alone. True when a PDF was stored by this call."""
+    from . import pdf
+
+    with transaction.atomic():
+        _bounded_lock_wait()
+        version = ReportVersion.objects.select_for_update().select_related("donor").get(pk=version_id)
+        if version.pdf_state == ReportVersion.PdfState.READY:
+            return False
+        data = pdf.render_report_pdf(version.content, mip_png=stored_mip(version))
+        name = f"reports/donor-{version.donor_id}/report-{version.number}.pdf"
+        if default_storage.exists(name):  # left by an attempt that died before committing
+            default_storage.delete(name)
+        version.pdf.name = default_storage.save(name, ContentFile(data))
+        version.pdf_sha256 = hashlib.sha256(data).hexdigest()
+        version.pdf_state = ReportVersion.PdfState.READY
+        version.pdf_error = ""
+        version.pdf_attempts += 1
+        version.pdf_rendered_at = timezone.now()
+        version.save(update_fields=["pdf", "pdf_sha256", "pdf_state", "pdf_error", "pdf_attempts", "pdf_rendered_at"])
+        record_event(
+            actor=None, kind=AuditEvent.Kind.CREATE, record_type="reports.ReportVersion.pdf", record_id=version.pk,
+            donor=version.donor, channel="worker",
+            summary=f"rendered the PDF of suitability report version {version.number} ({len(data)} bytes)",
+            changes={"pdf_sha256": version.pdf_sha256},
+        )
+        return True
+
+
+def record_pdf_failure(*, version_id: int, reason: str) -> None:
+    """A render that gave up leaves its reason on the version (the content stays as issued)."""
+    with transaction.atomic():
+        version = ReportVersion.objects.select_for_update().get(pk=version_id)
+        if version.pdf_state == ReportVersion.PdfState.READY:
+            return
+        version.pdf_state = ReportVersion.PdfState.FAILED
+        version.pdf_error = reason[:300]
+        version.pdf_attempts += 1
+        version.save(update_fields=["pdf_state", "pdf_error", "pdf_attempts"])
+
+
+@transaction.atomic
+def retry_pdf(*, actor: Actor, version: ReportVersion) -> ReportVersion:
+    """Queue the PDF of a version whose rendering failed again (the content is unchanged)."""
+    require(actor, Action.ISSUE_REPORT)
+    version = ReportVersion.objects.select_for_update().get(pk=version.pk)
+    if version.pdf_state != ReportVersion.PdfState.FAILED:
+        raise IllegalState(f"the PDF is {version.get_pdf_state_display().lower()}; only a failed PDF is rendered again")
+    version.pdf_state = ReportVersion.PdfState.PENDING
+    version.pdf_error = ""
+    version.save(update_fields=["pdf_state", "pdf_error"])
+    record_event(actor=actor, kind=AuditEvent.Kind.UPDATE, record=version, donor=version.donor,
+                 summary=f"asked to render the PDF of report version {version.number} again")
+    _queue_pdf(version.pk)
+    return version
+
+
+def _bounded_lock_wait() -> None:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '10s'")
+
+
+# ---------------------------------------------------------------- audit of reads
+
+def record_report_read(*, actor: Actor, donor: Donor, what: str = "suitability report") -> None:
+    record_event(actor=actor, kind=AuditEvent.Kind.READ, record=donor, summary=f"viewed {what}")
+
+
+def record_version_read(*, actor: Actor, version: ReportVersion) -> None:
+    record_event(actor=actor, kind=AuditEvent.Kind.READ, record=version, donor=version.donor,
+                 summary=f"viewed issued suitability report version {version.number}")
+
+
+def record_pdf_download(*, actor: Actor, version: ReportVersion) -> None:
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.DOWNLOAD, record=version, donor=version.donor,
+        summary=f"downloaded the PDF of suitability report version {version.number}",
+        changes={"pdf_sha256": version.pdf_sha256},
+    )
+
+
+def record_cohort_download(*, actor: Actor, what: str) -> None:
+    record_event(actor=actor, kind=AuditEvent.Kind.DOWNLOAD, record_type="reports.Cohort",
+                 record_id=actor.centre_id or "", summary=f"downloaded {what}", centre_id=actor.centre_id)
+
+
+# ---------------------------------------------------------------- importing historical outcomes
+
+HEADER = ("donor_code", "graft", "proposed_type", "anastomoses", "technique")
+MAX_ROWS = 100_000
+# Imported donors are known only by their code: these placeholders say so wherever they show.
+IMPORTED_MRN = "IMPORTED"
+IMPORTED_GIVEN_NAME = "Imported"
+IMPORTED_DATE_OF_BIRTH = datetime.date(1900, 1, 1)  # unknown; the field is required
+
+
+@dataclass
+class ImportRow:
+    line: int
+    donor_code: str
+    graft: str
+    proposed_type: str
+    anastomoses: int
+    technique: str
+
+
+@dataclass
+class ImportResult:
+    centre: Centre | None = None
+    centre_created: bool = False
+    rows: list[ImportRow] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    donors_created: int = 0
+    outcomes_created: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+
+class ImportRefused(Exception):
+    """The file was refused as a whole; `result.refused` lists every refused line and why."""
+
+    def __init__(self, result: ImportResult):
+        super().__init__(f"{len(result.refused)} row(s) refused; nothing imported")
+        self.result = result
+
+
+def centre_code_for(name: str) -> str:
+    """A unique centre code derived from the name ("Study Cohort Centre" -> "study-cohort-centre")."""
+    base = slugify(name)[:20].strip("-") or "centre"
+    code, n = base, 2
+    while Centre.objects.filter(code=code).exists():
+        suffix = f"-{n}"
+        code, n = base[: 20 - len(suffix)] + suffix, n + 1
+    return code
+
+
+def _canonical_technique(value: str) -> str | None:
+    for name in TECHNIQUE_COUNTS:
+        if name.lower() == value.strip().lower():
+            return name
+    return None
+
+
+def parse_outcome_rows(text: str) -> tuple[list[ImportRow], list[tuple[int, str]]]:
+    """Check every line of the CSV on its own; returns the good rows and (line, reason) for the rest."""
+    rows: list[ImportRow] = []
+    refused: list[tuple[int, str]] = []
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return [], [(1, "the file is empty: expected the header " + ",".join(HEADER))]
+    if tuple(h.strip().lower() for h in header) != HEADER:
+        return [], [(1, f"wrong header {','.join(header)!r}: expected {','.join(HEADER)}")]
+    seen: dict[str, int] = {}
+    for cells in reader:
+        line = reader.line_num
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if len(rows) + len(refused) >= MAX_ROWS:
+            refused.append((line, f"more than {MAX_ROWS} rows: split the file"))
+            break
+        if len(cells) != len(HEADER):
+            refused.append((line, f"{len(cells)} fields, expected {len(HEADER)} ({','.join(HEADER)})"))
+            continue
+        code, graft, proposed_type, count_text, technique_text = (c.strip() for c in cells)
+        reasons = []
+        if not code:
+            reasons.append("donor_code is empty")
+        elif len(code) > 40:
+            reasons.append("donor_code is longer than 40 characters")
+        elif code in seen:
+            reasons.append(f"duplicate donor_code {code!r} (first on line {seen[code]})")
+        if graft not in Graft.values:
+            reasons.append(f"unknown graft {graft!r} (one of: {', '.join(Graft.values)})")
+        if proposed_type not in TYPICAL_COUNT:
+            reasons.append(f"unknown proposed_type {proposed_type!r} (1, 2 or 3)")
+        anastomoses = None
+        if not re.fullmatch(r"[0-9]+", count_text):
+            reasons.append(f"anastomoses {count_text!r} is not a whole number")
+        else:
+            anastomoses = int(count_text)
+            if not MIN_ANASTOMOSES <= anastomoses <= MAX_ANASTOMOSES:
+                reasons.append(f"anastomoses {anastomoses} is impossible ({MIN_ANASTOMOSES} to {MAX_ANASTOMOSES})")
+        technique = ""
+        if technique_text:
+            technique = _canonical_technique(technique_text) or ""
+            if not technique:
+                reasons.append(f"unknown technique {technique_text!r} (one of: {', '.join(TECHNIQUE_COUNTS)})")
+            elif anastomoses is not None and MIN_ANASTOMOSES <= anastomoses <= MAX_ANASTOMOSES:
+                errors = outcome_errors(anastomoses=anastomoses, technique=technique)
+                if "technique" in errors:
+                    reasons.append(errors["technique"][0])
+        if code and code not in seen:
+            seen[code] = line
+        if reasons:
+            refused.append((line, "; ".join(reasons)))
+        else:
+            rows.append(ImportRow(line, code, graft, proposed_type, anastomoses, technique))
+    return rows, refused
+
+
+@transaction.atomic
+def import_outcomes(*, centre_name: str, text: str, source_name: str = "", actor: Actor | None = None) -> ImportResult:
+    """Import historical outcomes into the named centre: all rows or none.
+
+    Unknown donors are created with placeholder demographics (MRN "IMPORTED", given name
+    "Imported", family name = the donor code, birth date 1900-01-01 meaning unknown, height and
+    weight 0, sex, ABO and relationship left empty) and status donated. Raises ImportRefused,
+    with every refused line, when any line is refused; nothing is written then.
+    """
+    result = ImportResult()
+    result.rows, result.refused = parse_outcome_rows(text)
+    centre_name = centre_name.strip()
+    if not centre_name:
+        result.refused.insert(0, (0, "the centre name is empty"))
+        raise ImportRefused(result)
+    centre = Centre.objects.filter(name=centre_name).first()
+    codes = [row.donor_code for row in result.rows]
+    existing: dict[str, Donor] = {}
+    if centre is not None and codes:
+        existing = {d.code: d for d in Donor.objects.filter(centre=centre, code__in=codes)
+                    .select_related("surgical_outcome")}
+    for row in result.rows:
+        donor = existing.get(row.donor_code)
+        if donor is None:
+            continue
+        if getattr(donor, "surgical_outcome", None) is not None:
+            result.refused.append((row.line, f"donor {row.donor_code} already has an outcome"))
+        elif donor.planned_graft != row.graft:
+            result.refused.append((row.line, f"donor {row.donor_code} is planned for {donor.planned_graft}, "
+                                             f"not {row.graft}"))
+    if not result.rows and not result.refused:
+        result.refused.append((2, "no rows to import"))
+    if result.refused:
+        result.refused.sort()
+        raise ImportRefused(result)
+    source = f" from {source_name}" if source_name else ""
+    if centre is None:
+        centre = Centre.objects.create(name=centre_name, code=centre_code_for(centre_name))
+        result.centre_created = True
+        record_event(actor=actor, kind=AuditEvent.Kind.CREATE, record=centre, centre_id=centre.pk,
+                     channel="command", summary=f"created centre {centre.name} ({centre.code}) importing outcomes{source}")
+    result.centre = centre
+    for row in result.rows:
+        donor = existing.get(row.donor_code)
+        if donor is None:
+            donor = Donor(
+                centre=centre, code=row.donor_code, mrn=IMPORTED_MRN, given_name=IMPORTED_GIVEN_NAME,
+                family_name=row.donor_code, date_of_birth=IMPORTED_DATE_OF_BIRTH, sex="", height_cm=0,
+                weight_kg=0, abo="", relationship="", planned_graft=row.graft, status=Status.DONATED,
+            )
+            donor._history_user = actor.user if actor else None
+            donor.save()
+            result.donors_created += 1
+            record_event(
+                actor=actor, kind=AuditEvent.Kind.CREATE, record=donor, channel="command",
+                summary=f"created imported donor {donor.code} (placeholder demographics){source}",
+                changes={"code": [None, donor.code], "planned_graft": [None, row.graft], "status": [None, "donated"],
+                         "mrn": [None, IMPORTED_MRN]},
+            )
+        outcome = SurgicalOutcome(
+            donor=donor, anastomoses=row.anastomoses, technique=row.technique, proposed_type=row.proposed_type,
+            predicted_anastomoses=TYPICAL_COUNT[row.proposed_type], source=SurgicalOutcome.Source.IMPORTED,
+            recorded_by=actor.user if actor else None,
+        )
+        outcome._history_user = actor.user if actor else None
+        outcome.save()
+        result.outcomes_created += 1
+        record_event(
+            actor=actor, kind=AuditEvent.Kind.CREATE, record=outcome, donor=donor, channel="command",
+            summary=f"imported outcome{source} (line {row.line}): type {row.proposed_type}, "
+            f"{row.anastomoses} anastomosis(es){', ' + row.technique if row.technique else ''}",
+            changes={"proposed_type": row.proposed_type, "anastomoses": row.anastomoses, "technique": row.technique,
+                     "predicted_anastomoses": outcome.predicted_anastomoses, "source": "imported"},
+        )
+    return result
