@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-    has_broker = bool(settings.CELERY_BROKER_URL)
+    has_broker = settings.CELERY_BROKER_URL.startswith("redis")
     if on_postgres and has_broker:
         return
     reason = "integration tests need DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis)"
