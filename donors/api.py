@@ -1,14 +1,14 @@
 """REST API for donors, recipients and status changes. Thin: serializers parse, services write."""
 from __future__ import annotations
 
-import django_filters
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from . import selectors, services
 from .api_common import ActorMixin
+from .errors import InvalidInput
 from .audit import record_reads
 from .models import AboGroup, Donor, Graft, Recipient, StatusChange
 from .workflow import Status
@@ -50,26 +50,35 @@ class DonorOut(serializers.ModelSerializer):
         return Status(donor.status).label
 
 
-def _iso(moment) -> str:
-    """As DRF's DateTimeField renders it: local time, ISO 8601, 'Z' for UTC."""
-    text = timezone.localtime(moment).isoformat()
+def _iso(moment, zone) -> str:
+    """As DRF's DateTimeField renders it: in the current time zone, ISO 8601, 'Z' for UTC."""
+    text = moment.astimezone(zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def donor_rows(donors) -> list[dict]:
-    """The list page's rows: exactly DonorOut's output, built without per-field serializer
-    overhead (the list endpoint is the hot path for hospital systems polling)."""
-    rows = []
-    for d in donors:
-        rows.append({
-            "id": d.pk, "code": d.code, "mrn": d.mrn, "given_name": d.given_name, "family_name": d.family_name,
-            "date_of_birth": d.date_of_birth.isoformat(), "sex": d.sex, "height_cm": f"{d.height_cm:.1f}",
-            "weight_kg": f"{d.weight_kg:.1f}", "bmi": None if d.bmi is None else f"{d.bmi:.1f}", "abo": d.abo,
-            "relationship": d.relationship, "planned_graft": d.planned_graft, "status": d.status,
-            "status_label": Status(d.status).label, "recipient": d.recipient_id, "version": d.version,
-            "created_at": _iso(d.created_at), "updated_at": _iso(d.updated_at),
+LIST_FIELDS = (
+    "id", "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm", "weight_kg", "abo",
+    "relationship", "planned_graft", "status", "recipient_id", "version", "created_at", "updated_at",
+)
+
+
+def donor_rows(rows) -> list[dict]:
+    """The list page's rows from `.values(*LIST_FIELDS)`: exactly DonorOut's output, built without
+    model instances or per-field serializer overhead (the list is what hospital systems poll)."""
+    zone = timezone.get_current_timezone()
+    out = []
+    for d in rows:
+        bmi = Donor.bmi_for(height_cm=d["height_cm"], weight_kg=d["weight_kg"])
+        out.append({
+            "id": d["id"], "code": d["code"], "mrn": d["mrn"], "given_name": d["given_name"],
+            "family_name": d["family_name"], "date_of_birth": d["date_of_birth"].isoformat(), "sex": d["sex"],
+            "height_cm": f"{d['height_cm']:.1f}", "weight_kg": f"{d['weight_kg']:.1f}",
+            "bmi": None if bmi is None else f"{bmi:.1f}", "abo": d["abo"], "relationship": d["relationship"],
+            "planned_graft": d["planned_graft"], "status": d["status"], "status_label": Status(d["status"]).label,
+            "recipient": d["recipient_id"], "version": d["version"],
+            "created_at": _iso(d["created_at"], zone), "updated_at": _iso(d["updated_at"], zone),
         })
-    return rows
+    return out
 
 
 class DonorIn(serializers.ModelSerializer):
@@ -99,23 +108,29 @@ class TransitionOut(serializers.ModelSerializer):
         fields = ["id", "from_status", "to_status", "reason", "changed_by", "changed_at"]
 
 
-class DonorFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=[(s.value, s.label) for s in Status])
-    planned_graft = django_filters.ChoiceFilter(choices=Graft.choices)
-    abo = django_filters.ChoiceFilter(choices=AboGroup.choices)
-    search = django_filters.CharFilter(method="filter_search", help_text="Code, name or MRN contains.")
+LIST_FILTERS = {
+    "status": [s.value for s in Status],
+    "planned_graft": list(Graft.values),
+    "abo": list(AboGroup.values),
+}
+LIST_PARAMETERS = [
+    OpenApiParameter(name, str, enum=choices, required=False, description=f"only donors with this {name.replace('_', ' ')}")
+    for name, choices in LIST_FILTERS.items()
+] + [OpenApiParameter("search", str, required=False, description="code, name or MRN contains")]
 
-    class Meta:
-        model = Donor
-        fields = ["status", "planned_graft", "abo"]
 
-    def filter_search(self, queryset, name, value):
-        from django.db.models import Q
-
-        return queryset.filter(
-            Q(code__icontains=value) | Q(mrn__icontains=value)
-            | Q(given_name__icontains=value) | Q(family_name__icontains=value)
-        )
+def list_filters(params) -> dict:
+    """The list's query filters, each checked against its choices (a bad one is a 400 naming it)."""
+    errors = {
+        name: [f"'{params[name]}' is not one of: {', '.join(choices)}"]
+        for name, choices in LIST_FILTERS.items() if params.get(name) and params[name] not in choices
+    }
+    if errors:
+        raise InvalidInput(next(iter(errors.values()))[0], fields=errors)
+    return {
+        "search": params.get("search", "").strip(), "status": params.get("status", ""),
+        "graft": params.get("planned_graft", ""), "abo": params.get("abo", ""),
+    }
 
 
 def _validated(serializer_class, data, *, partial=False):
@@ -138,22 +153,22 @@ DONOR_EXAMPLE = OpenApiExample(
 class DonorListCreate(ActorMixin, generics.ListCreateAPIView):
     """Donors of your centre; search by code, name or MRN; filter by status, graft and ABO."""
 
-    filterset_class = DonorFilter
     serializer_class = DonorOut
+    filter_backends = []
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Donor.objects.none()
         return selectors.donor_list(actor=self.actor)
 
-    @extend_schema(responses={200: DonorOut(many=True)})
+    @extend_schema(responses={200: DonorOut(many=True)}, parameters=LIST_PARAMETERS)
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 
     def list(self, request, *args, **kwargs):
         actor = self.actor
-        queryset = self.filter_queryset(selectors.donor_list(actor=actor))
-        page = self.paginate_queryset(queryset)
+        queryset = selectors.donor_list(actor=actor, **list_filters(request.query_params))
+        page = self.paginate_queryset(queryset.values(*LIST_FIELDS))
         record_reads(actor=actor, donors=page, summary="listed donors")
         return self.get_paginated_response(donor_rows(page))
 

@@ -85,15 +85,18 @@ def record_event(
     )
 
 
-def record_reads(*, actor: Actor, donors: list[Donor], summary: str) -> AuditEvent | None:
-    """One event for a list of donors shown together (a list page or API page)."""
+def record_reads(*, actor: Actor, donors, summary: str) -> AuditEvent | None:
+    """One event for a list of donors shown together (a list page or API page).
+
+    `donors` are Donor instances or `.values()` rows with `id` and `code`."""
     if not donors:
         return None
+    shown = [(d["id"], d["code"]) if isinstance(d, dict) else (d.pk, d.code) for d in donors]
     return record_event(
         actor=actor,
         kind=AuditEvent.Kind.LIST,
         record_type="donors.Donor",
         summary=summary,
-        changes={"donor_ids": [d.pk for d in donors], "donor_codes": [d.code for d in donors]},
+        changes={"donor_ids": [pk for pk, _ in shown], "donor_codes": [code for _, code in shown]},
         centre_id=actor.centre_id,
     )

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from .criteria import bmi as criteria_bmi
 from .roles import Role
 from .workflow import Status
 
@@ -153,11 +154,14 @@ class Donor(models.Model):
 
     @property
     def bmi(self) -> Decimal | None:
-        from .criteria import bmi
+        return self.bmi_for(height_cm=self.height_cm, weight_kg=self.weight_kg)
 
-        if not self.height_cm or not self.weight_kg:
+    @staticmethod
+    def bmi_for(*, height_cm, weight_kg) -> Decimal | None:
+        """BMI to one decimal, derived on every read so it is never stored twice."""
+        if not height_cm or not weight_kg:
             return None
-        return round(Decimal(str(bmi(float(self.weight_kg), float(self.height_cm)))), 1)
+        return round(Decimal(str(criteria_bmi(float(weight_kg), float(height_cm)))), 1)
 
     def age_on(self, day: datetime.date) -> int:
         born = self.date_of_birth
