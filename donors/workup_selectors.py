@@ -174,7 +174,7 @@ def centre_thresholds(centre_id) -> tuple[criteria.Thresholds, CentreThresholds 
 
 
 def newest(queryset):
-    return queryset.select_related("recorded_by").order_by("-recorded_at", "-pk").first()
+    return _newest_first(queryset).first()
 
 
 @dataclass
@@ -203,15 +203,16 @@ def latest_records(donor) -> LatestRecords:
         portal_vein=newest(PortalVeinAnatomy.objects.filter(donor=donor)),
         hepatic_veins=newest(HepaticVeinAnatomy.objects.filter(donor=donor)),
     )
-    for modality in SteatosisModality.values:
-        found = newest(SteatosisAssessment.objects.filter(donor=donor, modality=modality))
-        if found is not None:
-            records.steatosis[modality] = found
-    for kind in ClearanceKind.values:
-        found = newest(Clearance.objects.filter(donor=donor, clearance_kind=kind))
-        if found is not None:
-            records.clearances[kind] = found
+    # One query per record kind: the newest record of each modality (or clearance kind) wins.
+    for assessment in _newest_first(SteatosisAssessment.objects.filter(donor=donor)):
+        records.steatosis.setdefault(assessment.modality, assessment)
+    for clearance in _newest_first(Clearance.objects.filter(donor=donor)):
+        records.clearances.setdefault(clearance.clearance_kind, clearance)
     return records
+
+
+def _newest_first(queryset):
+    return queryset.select_related("recorded_by").order_by("-recorded_at", "-pk")
 
 
 def biliary_type_for(donor) -> str | None:
