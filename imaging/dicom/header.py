@@ -7,6 +7,7 @@ can decode. Each failure is a :class:`DicomRejected` with a reason in plain word
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from pydicom.pixels import get_decoder
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 PIXEL_DATA = 0x7FE00010
+NUMBER_OF_FRAMES = 0x00280008
 FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)
 UNDEFINED_LENGTH = 0xFFFFFFFF
 _UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -148,7 +150,7 @@ def _check_pixel_data(dataset: Dataset, syntax: str, name: str) -> int | None:
         ("Columns", "image width (Columns)"),
         ("BitsAllocated", "Bits Allocated"),
     ):
-        if not _int(dataset, keyword):
+        if not _uint(dataset, keyword):
             raise DicomRejected(f"missing {label}", name)
     if not _text(dataset, "PhotometricInterpretation"):
         raise DicomRejected("missing Photometric Interpretation", name)
@@ -158,10 +160,10 @@ def _check_pixel_data(dataset: Dataset, syntax: str, name: str) -> int | None:
         return None
     frames = max(_int(dataset, "NumberOfFrames") or 1, 1)
     bits = (
-        _int(dataset, "Rows")
-        * _int(dataset, "Columns")
-        * (_int(dataset, "SamplesPerPixel") or 1)
-        * _int(dataset, "BitsAllocated")
+        _uint(dataset, "Rows")
+        * _uint(dataset, "Columns")
+        * (_uint(dataset, "SamplesPerPixel") or 1)
+        * _uint(dataset, "BitsAllocated")
     )
     frame = (bits + 7) // 8
     expected = (bits * frames + 7) // 8
@@ -210,12 +212,12 @@ def _build_header(
         echo_time=_float(ds, "EchoTime"),
         repetition_time=_float(ds, "RepetitionTime"),
         mr_acquisition_type=_text(ds, "MRAcquisitionType").upper(),
-        rows=_int(ds, "Rows") or 0,
-        columns=_int(ds, "Columns") or 0,
-        samples_per_pixel=_int(ds, "SamplesPerPixel") or 1,
-        bits_allocated=_int(ds, "BitsAllocated") or 0,
-        bits_stored=_int(ds, "BitsStored") or _int(ds, "BitsAllocated") or 0,
-        pixel_representation=_int(ds, "PixelRepresentation") or 0,
+        rows=_uint(ds, "Rows") or 0,
+        columns=_uint(ds, "Columns") or 0,
+        samples_per_pixel=_uint(ds, "SamplesPerPixel") or 1,
+        bits_allocated=_uint(ds, "BitsAllocated") or 0,
+        bits_stored=_uint(ds, "BitsStored") or _uint(ds, "BitsAllocated") or 0,
+        pixel_representation=_uint(ds, "PixelRepresentation") or 0,
         number_of_frames=max(_int(ds, "NumberOfFrames") or 1, 1),
         photometric_interpretation=_text(ds, "PhotometricInterpretation").upper(),
         pixel_spacing=_floats(ds, "PixelSpacing", 2),  # type: ignore[arg-type]
@@ -234,6 +236,54 @@ def _build_header(
 
 
 # ------------------------------------------------------------- value helpers
+#
+# Reading a value through pydicom (``ds.get(keyword)``) converts the raw element into a
+# typed one (DSfloat, IS, UID, PersonName...) and costs about 10 us; a header needs about
+# 40 of them per file, more than pydicom takes to parse the whole file. The common cases
+# (one plain ASCII value, a little-endian US) are decoded here straight from the raw
+# bytes, giving exactly what the conversion through pydicom gives; anything else
+# (several values, other characters, escape sequences, an unexpected VR, a value that
+# does not parse) goes through pydicom as before.
+
+_TEXT_VRS = frozenset({"CS", "UI", "SH", "LO", "PN"})
+_NUMBER_TEXT_VRS = frozenset({"DS", "IS"})
+_ESCAPE = b"\x1b"
+_BACKSLASH = b"\\"
+_SLOW = object()  # "decode through pydicom"
+_KEYWORDS: dict[str, tuple[int, str]] = {}
+
+
+def _spec(keyword: str) -> tuple[int, str]:
+    spec = _KEYWORDS.get(keyword)
+    if spec is None:
+        tag = pydicom.datadict.tag_for_keyword(keyword)
+        spec = _KEYWORDS[keyword] = (tag, pydicom.datadict.dictionary_VR(tag)) if tag else (0, "")
+    return spec
+
+
+def _raw(ds: Dataset, keyword: str, vrs: frozenset[str]) -> tuple[bytes, str] | None | object:
+    """(raw bytes, VR) of a plain element, None when absent, ``_SLOW`` when pydicom must decode it."""
+    tag, dictionary_vr = _spec(keyword)
+    if not tag:
+        return _SLOW
+    element = ds.get_item(tag, keep_deferred=True)  # the element as parsed: no conversion
+    if element is None:
+        return None
+    if not isinstance(element, RawDataElement):
+        return _SLOW
+    vr = element.VR or dictionary_vr  # implicit VR: pydicom uses the dictionary's VR too
+    value = element.value
+    if (
+        vr != dictionary_vr
+        or vr not in vrs
+        or value is None
+        or not value
+        or _BACKSLASH in value
+        or not value.isascii()
+        or _ESCAPE in value
+    ):
+        return _SLOW
+    return value, vr
 
 
 def _value(ds: Dataset, keyword: str) -> Any:
@@ -244,6 +294,13 @@ def _value(ds: Dataset, keyword: str) -> Any:
 
 
 def _text(ds: Dataset, keyword: str) -> str:
+    raw = _raw(ds, keyword, _TEXT_VRS)
+    if raw is None:
+        return ""
+    if raw is not _SLOW:
+        # One value in ASCII: pydicom drops trailing spaces and NULs, whatever the character set.
+        value = raw[0].decode("ascii").rstrip(" \x00")  # type: ignore[index]
+        return value.strip().strip("\x00").strip()
     value = _value(ds, keyword)
     if value is None:
         return ""
@@ -253,6 +310,47 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 
 def _first_number(ds: Dataset, keyword: str) -> Any:
+    raw = _raw(ds, keyword, _NUMBER_TEXT_VRS)
+    if raw is None:
+        return None
+    if raw is not _SLOW:
+        number = _plain_number(*raw)  # type: ignore[misc]
+        if number is not _SLOW:
+            return number
+    value = _value(ds, keyword)
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        value = value[0] if len(value) else None
+    return value
+
+
+def _plain_number(data: bytes, vr: str) -> Any:
+    """The number pydicom would give for one DS or IS value, or ``_SLOW``."""
+    text = data.decode("ascii").strip().rstrip(" \x00")
+    if not text:
+        return _SLOW
+    if vr == "IS":
+        digits = text[1:] if text[0] in "+-" else text
+        return int(text) if digits.isdigit() and digits.isascii() else _SLOW
+    try:
+        return float(text)
+    except ValueError:
+        return _SLOW
+
+
+def _us(ds: Dataset, keyword: str) -> Any:
+    """One little-endian US value straight from its two bytes, else as pydicom reads it."""
+    tag, dictionary_vr = _spec(keyword)
+    element = ds.get_item(tag, keep_deferred=True) if tag else None
+    if element is None and tag:
+        return None
+    if (
+        isinstance(element, RawDataElement)
+        and element.is_little_endian
+        and (element.VR or dictionary_vr) == dictionary_vr == "US"
+        and element.value is not None
+        and len(element.value) == 2
+    ):
+        return element.value[0] | element.value[1] << 8
     value = _value(ds, keyword)
     if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
         value = value[0] if len(value) else None
@@ -260,7 +358,10 @@ def _first_number(ds: Dataset, keyword: str) -> Any:
 
 
 def _float(ds: Dataset, keyword: str) -> float | None:
-    value = _first_number(ds, keyword)
+    return _as_float(_first_number(ds, keyword))
+
+
+def _as_float(value: Any) -> float | None:
     try:
         number = float(value) if value is not None and str(value).strip() != "" else None
     except (TypeError, ValueError):
@@ -273,7 +374,28 @@ def _int(ds: Dataset, keyword: str) -> int | None:
     return int(number) if number is not None else None
 
 
+def _uint(ds: Dataset, keyword: str) -> int | None:
+    """An unsigned short (Rows, Bits Allocated...), as ``_int`` reads it."""
+    number = _as_float(_us(ds, keyword))
+    return int(number) if number is not None else None
+
+
 def _floats(ds: Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
+    tag, dictionary_vr = _spec(keyword)
+    element = ds.get_item(tag, keep_deferred=True) if tag else None
+    if element is None and tag:
+        return None
+    if (
+        isinstance(element, RawDataElement)
+        and (element.VR or dictionary_vr) == dictionary_vr == "DS"
+        and element.value
+        and element.value.isascii()
+    ):
+        numbers = _plain_numbers(element.value)
+        if numbers is not None:
+            if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
+                return None
+            return numbers
     value = _value(ds, keyword)
     if value is None:
         return None
@@ -284,3 +406,16 @@ def _floats(ds: Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
     if len(numbers) != count or not all(np.isfinite(numbers)):
         return None
     return numbers
+
+
+def _plain_numbers(data: bytes) -> tuple[float, ...] | None:
+    """The DS values pydicom would give, when every one is a plain number (else None)."""
+    items = data.decode("ascii").strip().rstrip(" \x00").split("\\")
+    try:
+        return tuple(float(item) for item in items if item.strip() or _empty_item())
+    except ValueError:
+        return None
+
+
+def _empty_item() -> bool:
+    raise ValueError("an empty value among several")

@@ -9,9 +9,20 @@ from __future__ import annotations
 import warnings as _pywarnings
 
 import numpy as np
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from .header import DicomRejected, InstanceHeader, check_decodable
+from .header import (
+    FLOAT_PIXEL_DATA,
+    NUMBER_OF_FRAMES,
+    PIXEL_DATA,
+    DicomRejected,
+    InstanceHeader,
+    _text,
+    _uint,
+    check_decodable,
+)
 
 
 def decode(dataset: Dataset, header: InstanceHeader) -> np.ndarray:
@@ -22,9 +33,11 @@ def decode(dataset: Dataset, header: InstanceHeader) -> np.ndarray:
     if header.compressed:
         check_decodable(header.transfer_syntax_uid, name)
     try:
-        with _pywarnings.catch_warnings():
-            _pywarnings.simplefilter("ignore")
-            stored = dataset.pixel_array
+        stored = _plain_native(dataset)
+        if stored is None:
+            with _pywarnings.catch_warnings():
+                _pywarnings.simplefilter("ignore")
+                stored = dataset.pixel_array
     except Exception as exc:  # the decoder's own message goes to the logs via __cause__
         raise DicomRejected(
             f"pixel data could not be decoded ({header.transfer_syntax_name})", name
@@ -42,6 +55,52 @@ def decode(dataset: Dataset, header: InstanceHeader) -> np.ndarray:
         low, high = _stored_range(header)
         # Invert around the representable range so every slice of a series flips alike.
         pixels = np.float32(low + high) - pixels
+    return pixels
+
+
+_PLAIN_SYNTAXES = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
+_PLAIN_DTYPES = {(8, 0): "<u1", (8, 1): "<i1", (16, 0): "<u2", (16, 1): "<i2"}
+_MONOCHROME = frozenset({"MONOCHROME1", "MONOCHROME2"})
+
+
+def _plain_native(dataset: Dataset) -> np.ndarray | None:
+    """The stored values of the common case, as ``dataset.pixel_array`` gives them, or None.
+
+    One greyscale frame of 8 or 16 bits, uncompressed little endian: the array is a view
+    of the pixel bytes, with the unused high bits corrected the way pydicom does it (shifted
+    out and back, which sign-extends signed values). pydicom's decoder setup costs more
+    than the decoding itself here; everything else (and anything it would refuse) still
+    goes through pydicom.
+    """
+    if str(dataset.file_meta.get("TransferSyntaxUID", "")) not in _PLAIN_SYNTAXES:
+        return None
+    if any(tag in dataset for tag in (*FLOAT_PIXEL_DATA, NUMBER_OF_FRAMES)):
+        return None
+    element = dataset.get_item(PIXEL_DATA, keep_deferred=True)  # as parsed, without conversion
+    if not isinstance(element, RawDataElement) or not isinstance(element.value, bytes):
+        return None
+    rows, columns = _uint(dataset, "Rows"), _uint(dataset, "Columns")
+    allocated, stored_bits = _uint(dataset, "BitsAllocated"), _uint(dataset, "BitsStored")
+    representation, samples = _uint(dataset, "PixelRepresentation"), _uint(dataset, "SamplesPerPixel")
+    dtype = _PLAIN_DTYPES.get((allocated, representation))  # type: ignore[arg-type]
+    if (
+        dtype is None
+        or samples != 1
+        or not rows
+        or not columns
+        or stored_bits is None
+        or not 1 <= stored_bits <= allocated  # type: ignore[operator]
+        or _text(dataset, "PhotometricInterpretation") not in _MONOCHROME
+    ):
+        return None
+    count = rows * columns
+    if len(element.value) < count * np.dtype(dtype).itemsize:
+        return None
+    pixels = np.frombuffer(element.value, dtype=dtype, count=count).reshape(rows, columns)
+    if stored_bits < allocated:  # type: ignore[operator]
+        shift = allocated - stored_bits  # type: ignore[operator]
+        pixels = np.left_shift(pixels, shift)
+        np.right_shift(pixels, shift, out=pixels)
     return pixels
 
 
