@@ -9,8 +9,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from donors import selectors as donor_selectors
 from donors import services as donor_services
-from donors.audit import actor_from_request, record_reads
+from donors.audit import record_reads
 from donors.errors import DomainError
+from donors.pages import apply_errors, page_actor
 from donors.roles import Action, may
 
 from . import selectors, services
@@ -18,14 +19,10 @@ from .forms import OutcomeForm
 from .presets import PRESETS
 
 
-def _actor(request):
-    return actor_from_request(request, channel="page")
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def annotation_editor(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     donor = donor_selectors.donor_for(actor=actor, pk=pk)
     annotation = selectors.annotation_of(actor=actor, donor=donor)
     errors: dict[str, list[str]] = {}
@@ -76,7 +73,7 @@ def annotation_editor(request, pk):
 @login_required
 @require_POST
 def finalise(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.FINALISE_ANATOMY)
     annotation = selectors.annotation_of(actor=actor, donor=donor)
     if annotation is None:
@@ -90,7 +87,7 @@ def finalise(request, pk):
 
 @login_required
 def worklist(request):
-    actor = _actor(request)
+    actor = page_actor(request)
     rows = selectors.surgical_worklist(actor=actor)
     record_reads(actor=actor, donors=[row["donor"] for row in rows], summary="surgical worklist (page)")
     return render(request, "classification/worklist.html", {"rows": rows})
@@ -99,7 +96,7 @@ def worklist(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def outcome(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.RECORD_OUTCOME)
     existing = selectors.outcome_of(donor=donor)
     form = OutcomeForm(request.POST or None, instance=existing,
@@ -113,9 +110,7 @@ def outcome(request, pk):
                 services.record_outcome(actor=actor, donor=donor, values=values,
                                         expected_version=form.cleaned_data.get("version"))
             except DomainError as error:
-                for field, reasons in (error.fields or {None: [error.message]}).items():
-                    for reason in reasons:
-                        form.add_error(field if field in form.fields else None, reason)
+                apply_errors(form, error)
                 status = error.status_code
             else:
                 return redirect("classification:worklist")

@@ -7,25 +7,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import checklist, selectors, services
-from .audit import actor_from_request, record_reads
+from .audit import record_reads
 from .errors import DomainError, InvalidInput
 from .forms import AuditSearchForm, DonorForm, DonorSearchForm, RecipientForm, TransitionForm
+from .pages import apply_errors, page_actor
 from .roles import Action, Role
 from .workflow import Status, allowed_targets
-
-
-def _actor(request):
-    return actor_from_request(request, channel="page")
-
-
-def _apply_errors(form, error: DomainError) -> None:
-    placed = False
-    for field, reasons in error.fields.items():
-        for reason in reasons:
-            form.add_error(field if field in form.fields else None, reason)
-            placed = True
-    if not placed:
-        form.add_error(None, error.message)
 
 
 @login_required
@@ -37,7 +24,7 @@ def home(request):
 
 @login_required
 def donor_list(request):
-    actor = _actor(request)
+    actor = page_actor(request)
     search = DonorSearchForm(request.GET or None)
     filters = search.cleaned_data if search.is_valid() else {}
     donors = selectors.donor_list(
@@ -54,7 +41,7 @@ def donor_list(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def donor_create(request):
-    actor = _actor(request)
+    actor = page_actor(request)
     services.require(actor, Action.CREATE_DONOR)
     form = DonorForm(request.POST or None, centre_id=actor.centre_id)
     if request.method == "POST" and form.is_valid():
@@ -62,7 +49,7 @@ def donor_create(request):
         try:
             donor = services.create_donor(actor=actor, values=values)
         except InvalidInput as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             return redirect("donors:detail", pk=donor.pk)
     return render(request, "donors/form.html", {"form": form, "title": "New donor"}, status=400 if form.errors else 200)
@@ -71,7 +58,7 @@ def donor_create(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def donor_edit(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     donor = selectors.donor_for(actor=actor, pk=pk, action=Action.EDIT_DEMOGRAPHICS)
     form = DonorForm(request.POST or None, instance=donor, centre_id=actor.centre_id, initial={"version": donor.version})
     status = 200
@@ -84,7 +71,7 @@ def donor_edit(request, pk):
                     actor=actor, donor=donor, expected_version=form.cleaned_data.get("version"), values=values
                 )
             except DomainError as error:
-                _apply_errors(form, error)
+                apply_errors(form, error)
                 status = error.status_code
             else:
                 return redirect("donors:detail", pk=donor.pk)
@@ -95,7 +82,7 @@ def donor_edit(request, pk):
 
 @login_required
 def donor_detail(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     donor = selectors.donor_for(actor=actor, pk=pk)
     services.record_donor_read(actor=actor, donor=donor)
     targets = allowed_targets(donor.status)
@@ -112,7 +99,7 @@ def donor_detail(request, pk):
 @login_required
 @require_POST
 def donor_transition(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     donor = selectors.donor_for(actor=actor, pk=pk, action=Action.CHANGE_STATUS)
     form = TransitionForm(request.POST, targets=allowed_targets(donor.status))
     if form.is_valid():
@@ -122,7 +109,7 @@ def donor_transition(request, pk):
                 reason=form.cleaned_data["reason"], expected_version=form.cleaned_data["version"],
             )
         except DomainError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             return redirect("donors:detail", pk=donor.pk)
     context = {
@@ -136,14 +123,14 @@ def donor_transition(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def recipient_create(request):
-    actor = _actor(request)
+    actor = page_actor(request)
     services.require(actor, Action.EDIT_RECIPIENT)
     form = RecipientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             services.create_recipient(actor=actor, values=form.cleaned_data)
         except InvalidInput as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             return redirect("donors:create")
     return render(request, "donors/form.html", {"form": form, "title": "New recipient"}, status=400 if form.errors else 200)
@@ -151,7 +138,7 @@ def recipient_create(request):
 
 @login_required
 def audit_trail(request):
-    actor = _actor(request)
+    actor = page_actor(request)
     form = AuditSearchForm(request.GET or None)
     criteria = form.cleaned_data if form.is_valid() else {}
     events = selectors.audit_trail(

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from . import criteria, selectors, services
 from . import workup_selectors as ws
 from . import workup_services as wsv
-from .audit import actor_from_request
 from .errors import DomainError, NotPermitted
+from .pages import apply_errors, page_actor
 from .roles import Action, may
 from .workflow import Status
 from .workup_forms import RECORD_FORMS, DecisionForm, SignForm, ThresholdsForm
@@ -26,20 +26,6 @@ from .workup_models import SIGNING_ROLES, CentreThresholds, DecisionState, Steat
 
 # Fields shown for each record besides its date, author and note.
 COMPUTED = {"steatosis": ("signal_fat_fraction_pct", "liver_attenuation_index")}
-
-
-def _actor(request):
-    return actor_from_request(request, channel="page")
-
-
-def _apply_errors(form, error: DomainError) -> None:
-    placed = False
-    for field, reasons in error.fields.items():
-        for reason in reasons:
-            form.add_error(field if field in form.fields else None, reason)
-            placed = True
-    if not placed:
-        form.add_error(None, error.message)
 
 
 def _display(record, name: str):
@@ -180,7 +166,7 @@ def _threshold_rows(thresholds: criteria.Thresholds) -> list[tuple[str, str, str
 
 @login_required
 def workup(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     donor = selectors.donor_for(actor=actor, pk=pk)
     return _render_workup(request, actor, donor)
 
@@ -188,7 +174,7 @@ def workup(request, pk):
 @login_required
 @require_POST
 def workup_record(request, pk, key):
-    actor = _actor(request)
+    actor = page_actor(request)
     if key not in RECORD_FORMS:
         raise Http404("no such record kind")
     form_class, kind, sub = RECORD_FORMS[key]
@@ -205,7 +191,7 @@ def workup_record(request, pk, key):
         try:
             wsv.record_workup(actor=actor, donor=donor, kind=kind, values=values, supersedes=supersedes)
         except DomainError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
             status = error.status_code
         else:
             which = f" ({sub.replace('_', ' ')})" if sub else ""
@@ -217,7 +203,7 @@ def workup_record(request, pk, key):
 @login_required
 @require_POST
 def workup_decision(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     donor = selectors.donor_for(actor=actor, pk=pk, action=Action.RECORD_DECISION)
     form = DecisionForm(request.POST)
     status = 400
@@ -230,7 +216,7 @@ def workup_decision(request, pk):
                 replaces=values.get("replaces"),
             )
         except DomainError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
             status = error.status_code
         else:
             messages.success(request, "Decision proposed; it takes effect when the radiologist, the hepatologist "
@@ -242,7 +228,7 @@ def workup_decision(request, pk):
 @login_required
 @require_POST
 def workup_sign(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     donor = selectors.donor_for(actor=actor, pk=pk, action=Action.RECORD_DECISION)
     if not wsv.signing_roles_of(actor.roles):
         raise NotPermitted("only a radiologist, a hepatologist or a surgeon signs the decision")
@@ -255,7 +241,7 @@ def workup_sign(request, pk):
                 signed_as=form.cleaned_data["signed_as"], comment=form.cleaned_data["comment"],
             )
         except DomainError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
             status = error.status_code
         else:
             messages.success(request, "Signed.")
@@ -266,7 +252,7 @@ def workup_sign(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def thresholds(request):
-    actor = _actor(request)
+    actor = page_actor(request)
     if actor.user.centre_id is None:
         raise NotPermitted("you do not belong to a centre")
     current, row = ws.centre_thresholds(actor.centre_id)
@@ -283,7 +269,7 @@ def thresholds(request):
             try:
                 wsv.update_thresholds(actor=actor, expected_version=form.cleaned_data["version"], values=values)
             except DomainError as error:
-                _apply_errors(form, error)
+                apply_errors(form, error)
                 status = error.status_code
             else:
                 messages.success(request, "Thresholds saved.")

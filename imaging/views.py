@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from donors import selectors as donor_selectors
 from donors import services as donor_services
-from donors.audit import actor_from_request
 from donors.errors import InvalidInput, NotFound
+from donors.pages import page_actor
 from donors.roles import Action, may
 
 from . import rendering, selectors, services
@@ -28,14 +28,10 @@ from .models import Series
 IMAGE_CACHE_SECONDS = 3600
 
 
-def _actor(request):
-    return actor_from_request(request, channel="page")
-
-
 @login_required
 @require_GET
 def upload_page(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.UPLOAD_IMAGES)
     donor_services.record_donor_read(actor=actor, donor=donor, what="DICOM upload page")
     context = {
@@ -53,7 +49,7 @@ def upload_page(request, pk):
 @login_required
 @require_GET
 def upload_report(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     upload = selectors.upload_for(actor=actor, pk=pk)
     donor_services.record_donor_read(actor=actor, donor=upload.donor, what=f"DICOM upload {upload.pk} report")
     files = list(upload.files.all())
@@ -67,7 +63,7 @@ def upload_report(request, pk):
 @login_required
 @require_GET
 def viewer(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     series = selectors.series_for(actor=actor, pk=pk)
     study, donor = series.study, series.study.donor
     donor_services.record_donor_read(actor=actor, donor=donor, what=f"MRCP viewer, series {series.pk}")
@@ -103,7 +99,7 @@ def viewer(request, pk):
 @login_required
 @require_POST
 def mrcp_override(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     series = selectors.series_for(actor=actor, pk=pk, action=Action.MEASURE_IMAGES)
     choice = request.POST.get("mrcp", "")
     value = {"yes": True, "no": False, "auto": None}.get(choice, "bad")
@@ -116,7 +112,7 @@ def mrcp_override(request, pk):
 @login_required
 @require_POST
 def acknowledge(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     study = selectors.study_for(actor=actor, pk=pk, action=Action.UPLOAD_IMAGES)
     services.acknowledge_identity(actor=actor, study=study, note=request.POST.get("note", ""))
     target = request.POST.get("next", "")
@@ -159,7 +155,7 @@ def _image(request, data_key: str, produce, content_type: str = "image/png", fil
 @login_required
 @require_GET
 def mip_image(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     series = selectors.series_for(actor=actor, pk=pk)
     if not series.mip_path:
         raise NotFound("this series has no MIP")
@@ -173,7 +169,7 @@ def mip_image(request, pk):
 @login_required
 @require_GET
 def thumbnail_image(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     series = selectors.series_for(actor=actor, pk=pk)
     if not series.thumbnail_path:
         raise NotFound("this series has no thumbnail yet")
@@ -186,7 +182,7 @@ def thumbnail_image(request, pk):
 @login_required
 @require_GET
 def slice_image(request, pk, index):
-    actor = _actor(request)
+    actor = page_actor(request)
     series = selectors.series_for(actor=actor, pk=pk)
     instance = series.instances.filter(slice_index=index).first()
     if instance is None:
@@ -203,7 +199,7 @@ def slice_image(request, pk, index):
 @login_required
 @require_GET
 def instance_file(request, pk):
-    actor = _actor(request)
+    actor = page_actor(request)
     instance = selectors.instance_for(actor=actor, pk=pk)
     selectors.record_download(actor=actor, donor=instance.donor, record=instance,
                               what=f"DICOM file {instance.sop_instance_uid}")

@@ -97,3 +97,17 @@ def test_anatomy_page_shows_field_errors_and_stores_nothing(make_user, donor):
     response = client.post(f"/anatomy/donors/{donor.pk}/", {"document": "{oops"})
     assert response.status_code == 400 and "not valid JSON" in response.context["errors"]["document"][0]
     assert not Annotation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_outcome_page_refuses_impossible_counts_next_to_the_field(make_user, donor, final_annotation):
+    from classification.models import SurgicalOutcome
+
+    client = Client()
+    client.force_login(make_user("surgeon"))
+    response = client.post(f"/anatomy/donors/{donor.pk}/outcome/", {"anastomoses": 1, "technique": "double Roux-en-Y"})
+    assert response.status_code == 400
+    assert "joins 2 duct(s), not 1" in response.context["form"].errors["technique"][0]
+    response = client.post(f"/anatomy/donors/{donor.pk}/outcome/", {"anastomoses": 2, "technique": "double Roux-en-Y"})
+    assert response.status_code == 302
+    assert SurgicalOutcome.objects.get(donor=donor).predicted_anastomoses == 1
