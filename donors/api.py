@@ -71,8 +71,10 @@ def donor_rows(rows) -> list[dict]:
         bmi = Donor.bmi_for(height_cm=d["height_cm"], weight_kg=d["weight_kg"])
         out.append({
             "id": d["id"], "code": d["code"], "mrn": d["mrn"], "given_name": d["given_name"],
-            "family_name": d["family_name"], "date_of_birth": d["date_of_birth"].isoformat(), "sex": d["sex"],
-            "height_cm": f"{d['height_cm']:.1f}", "weight_kg": f"{d['weight_kg']:.1f}",
+            "family_name": d["family_name"], "sex": d["sex"],
+            "date_of_birth": d["date_of_birth"].isoformat() if d["date_of_birth"] else None,
+            "height_cm": None if d["height_cm"] is None else f"{d['height_cm']:.1f}",
+            "weight_kg": None if d["weight_kg"] is None else f"{d['weight_kg']:.1f}",
             "bmi": None if bmi is None else f"{bmi:.1f}", "abo": d["abo"], "relationship": d["relationship"],
             "planned_graft": d["planned_graft"], "status": d["status"], "status_label": Status(d["status"]).label,
             "recipient": d["recipient_id"], "version": d["version"],
@@ -83,6 +85,9 @@ def donor_rows(rows) -> list[dict]:
 
 class DonorIn(serializers.ModelSerializer):
     version = serializers.IntegerField(required=False, help_text="Required on update: the version you read.")
+    date_of_birth = serializers.DateField()
+    height_cm = serializers.DecimalField(max_digits=4, decimal_places=1)
+    weight_kg = serializers.DecimalField(max_digits=4, decimal_places=1)
     recipient = serializers.PrimaryKeyRelatedField(queryset=Recipient.objects.all(), required=False, allow_null=True)
 
     class Meta:

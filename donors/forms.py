@@ -20,6 +20,8 @@ class DonorForm(forms.ModelForm):
         self.fields["recipient"].queryset = Recipient.objects.filter(centre_id=centre_id)
         self.fields["height_cm"].help_text = "cm"
         self.fields["weight_kg"].help_text = "kg"
+        for name in ("date_of_birth", "height_cm", "weight_kg"):
+            self.fields[name].required = True
 
     def validate_unique(self):
         # Uniqueness within the centre is a service rule; the form has no centre field.

@@ -124,10 +124,12 @@ class Donor(models.Model):
     mrn = models.CharField("medical record number", max_length=40)
     given_name = models.CharField(max_length=100)
     family_name = models.CharField(max_length=100)
-    date_of_birth = models.DateField()
+    # Unknown (null) only for historical donors created by the outcome import; the forms,
+    # the API and the services require them for every donor entered in the app.
+    date_of_birth = models.DateField(null=True, blank=True)
     sex = models.CharField(max_length=6, choices=Sex.choices)
-    height_cm = models.DecimalField(max_digits=4, decimal_places=1)
-    weight_kg = models.DecimalField(max_digits=4, decimal_places=1)
+    height_cm = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    weight_kg = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
     abo = models.CharField("ABO group", max_length=2, choices=AboGroup.choices)
     relationship = models.CharField("relationship to the recipient", max_length=20, choices=Relationship.choices)
     planned_graft = models.CharField(max_length=24, choices=Graft.choices)
@@ -163,12 +165,14 @@ class Donor(models.Model):
             return None
         return round(Decimal(str(criteria_bmi(float(weight_kg), float(height_cm)))), 1)
 
-    def age_on(self, day: datetime.date) -> int:
+    def age_on(self, day: datetime.date) -> int | None:
         born = self.date_of_birth
+        if born is None:
+            return None
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
     @property
-    def age_years(self) -> int:
+    def age_years(self) -> int | None:
         return self.age_on(datetime.date.today())
 
 

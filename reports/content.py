@@ -133,7 +133,7 @@ def _demographics(donor: Donor, items: dict, thresholds: criteria.Thresholds) ->
     bmi_item = items.get("bmi")
     return {
         "sex": donor.get_sex_display() or None,
-        "age_years": donor.age_years if donor.date_of_birth and not imported_placeholder(donor) else None,
+        "age_years": donor.age_years,
         "height_cm": height if height else None,
         "weight_kg": weight if weight else None,
         "bmi": bmi_item.value if bmi_item and bmi_item.value is not None else donor.bmi,
@@ -357,9 +357,9 @@ def _biliary_item(annotation: Annotation | None, run, thresholds: criteria.Thres
 
 def imported_placeholder(donor: Donor) -> bool:
     """A donor created by the outcome import: only its code, graft and outcome are known."""
-    from .services import IMPORTED_DATE_OF_BIRTH, IMPORTED_MRN
+    from .services import IMPORTED_MRN
 
-    return donor.mrn == IMPORTED_MRN and donor.date_of_birth == IMPORTED_DATE_OF_BIRTH
+    return donor.mrn == IMPORTED_MRN and donor.date_of_birth is None
 
 
 def _evaluation(donor: Donor, annotation, run) -> ws.Evaluation:

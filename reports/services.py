@@ -8,7 +8,6 @@ frozen content, so later changes to the donor never alter an issued report.
 from __future__ import annotations
 
 import csv
-import datetime
 import hashlib
 import io
 import json
@@ -227,7 +226,6 @@ MAX_ROWS = 100_000
 # Imported donors are known only by their code: these placeholders say so wherever they show.
 IMPORTED_MRN = "IMPORTED"
 IMPORTED_GIVEN_NAME = "Imported"
-IMPORTED_DATE_OF_BIRTH = datetime.date(1900, 1, 1)  # unknown; the field is required
 
 
 @dataclass
@@ -341,9 +339,9 @@ def parse_outcome_rows(text: str) -> tuple[list[ImportRow], list[tuple[int, str]
 def import_outcomes(*, centre_name: str, text: str, source_name: str = "", actor: Actor | None = None) -> ImportResult:
     """Import historical outcomes into the named centre: all rows or none.
 
-    Unknown donors are created with placeholder demographics (MRN "IMPORTED", given name
-    "Imported", family name = the donor code, birth date 1900-01-01 meaning unknown, height and
-    weight 0, sex, ABO and relationship left empty) and status donated. Raises ImportRefused,
+    Unknown donors are created as historical records: MRN "IMPORTED", given name "Imported",
+    family name = the donor code, birth date, height and weight unknown (null), sex, ABO and
+    relationship left empty, status donated. Raises ImportRefused,
     with every refused line, when any line is refused; nothing is written then.
     """
     result = ImportResult()
@@ -384,8 +382,8 @@ def import_outcomes(*, centre_name: str, text: str, source_name: str = "", actor
         if donor is None:
             donor = Donor(
                 centre=centre, code=row.donor_code, mrn=IMPORTED_MRN, given_name=IMPORTED_GIVEN_NAME,
-                family_name=row.donor_code, date_of_birth=IMPORTED_DATE_OF_BIRTH, sex="", height_cm=0,
-                weight_kg=0, abo="", relationship="", planned_graft=row.graft, status=Status.DONATED,
+                family_name=row.donor_code, date_of_birth=None, sex="", height_cm=None,
+                weight_kg=None, abo="", relationship="", planned_graft=row.graft, status=Status.DONATED,
             )
             donor._history_user = actor.user if actor else None
             donor.save()

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,23 @@ from tests.factories import CentreFactory, DonorFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Queue names of this test run: a message left on the broker by an earlier, aborted run (and
+# handed back by Redis after its visibility timeout) never reaches this run's workers.
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def run_queue(name: str) -> str:
+    return f"{name}-{RUN_ID}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _queues_of_this_run():
+    from celery import current_app
+
+    previous = current_app.conf.task_default_queue
+    current_app.conf.task_default_queue = run_queue(previous)
+    yield
+    current_app.conf.task_default_queue = previous
 
 
 def pytest_collection_modifyitems(config, items):
@@ -105,8 +123,11 @@ def start_worker(
     """Start `celery worker` against the test database and return once it answers a ping."""
     from django.conf import settings
 
-    queue = queue or settings.CELERY_TASK_DEFAULT_QUEUE
+    from celery import current_app
+
+    queue = queue or current_app.conf.task_default_queue
     env = os.environ | {
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
         "DATABASE_URL": _database_url_for_worker(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "DATABASE_CONN_MAX_AGE": "0",

@@ -10,7 +10,9 @@ from classification import services
 from classification.models import Annotation, ClassificationResult, ClassificationRun
 from classification.presets import preset_document
 from classification.tasks import classify_annotation_task
-from tests.conftest import start_worker, stop_worker
+from tests.conftest import run_queue, start_worker, stop_worker
+
+KILL_QUEUE = run_queue("killtest")
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -58,8 +60,8 @@ def test_worker_killed_mid_task_leaves_the_annotation_classified_after_restart(d
     try:
         # Hold the annotation's row lock so the task is caught mid-way, waiting on it.
         blocker.cursor().execute("SELECT id FROM classification_annotation WHERE id = %s FOR UPDATE", [annotation.pk])
-        doomed = start_worker(queue="killtest", extra_env=queue_env)
-        classify_annotation_task.apply_async(args=[annotation.pk], queue="killtest")
+        doomed = start_worker(queue=KILL_QUEUE, extra_env=queue_env)
+        classify_annotation_task.apply_async(args=[annotation.pk], queue=KILL_QUEUE)
 
         def task_waiting_on_lock():
             # Asked on another connection: statistics views are frozen inside a transaction.
@@ -78,7 +80,7 @@ def test_worker_killed_mid_task_leaves_the_annotation_classified_after_restart(d
     assert Annotation.objects.get(pk=annotation.pk).classification == "pending"
     # Redis hands an unacknowledged message to a worker that starts after the visibility timeout.
     time.sleep(4)
-    replacement = start_worker(queue="killtest", extra_env=queue_env)
+    replacement = start_worker(queue=KILL_QUEUE, extra_env=queue_env)
     try:
         assert wait_for(lambda: classified(annotation.pk), timeout=90), "the message was not redelivered"
     finally:

@@ -17,9 +17,11 @@ from imaging import services
 from imaging.dicom import write_zip
 from imaging.models import Instance, Series, Study, Upload, UploadFile, donor_folder
 from imaging.tasks import ingest_upload_task
-from tests.conftest import start_worker, stop_worker
+from tests.conftest import run_queue, start_worker, stop_worker
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import as_uploads, phantom
+
+KILL_QUEUE = run_queue("imaging_kill")
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -93,8 +95,8 @@ def test_a_worker_killed_mid_import_leaves_an_upload_another_worker_finishes(wor
     doomed = None
     try:
         blocker.cursor().execute("SELECT id FROM imaging_study WHERE id = %s FOR UPDATE", [study_b.pk])
-        doomed = start_worker(queue="imaging_kill", extra_env=quick)
-        ingest_upload_task.apply_async(args=[upload.pk], queue="imaging_kill")
+        doomed = start_worker(queue=KILL_QUEUE, extra_env=quick)
+        ingest_upload_task.apply_async(args=[upload.pk], queue=KILL_QUEUE)
 
         def waiting_on_lock():
             with connection.cursor() as cursor:
@@ -112,12 +114,12 @@ def test_a_worker_killed_mid_import_leaves_an_upload_another_worker_finishes(wor
     stopped = Upload.objects.get(pk=upload.pk)
     committed = UploadFile.objects.filter(upload=stopped).count()
     assert stopped.state == "processing" and 0 < committed < len(paths)
-    replacement = start_worker(queue="imaging_kill", extra_env=quick)
+    replacement = start_worker(queue=KILL_QUEUE, extra_env=quick)
     try:
         # Redis gives the killed worker's message back after its visibility timeout (slow to
         # observe); a second delivery stands for it here. Arriving while the dead worker's lease
         # may still run, it waits for the lease to end, then takes over.
-        ingest_upload_task.apply_async(args=[upload.pk], queue="imaging_kill")
+        ingest_upload_task.apply_async(args=[upload.pk], queue=KILL_QUEUE)
         assert wait_for(lambda: Upload.objects.get(pk=upload.pk).state == "done", timeout=120), \
             "the import was not taken over"
         assert wait_for(lambda: ready(upload.pk), timeout=60)

@@ -1,7 +1,6 @@
 """`manage.py import_outcomes`: the whole file or nothing, every refused line named with its reason."""
 from __future__ import annotations
 
-import datetime
 from io import StringIO
 
 import pytest
@@ -52,7 +51,8 @@ def test_a_good_file_creates_the_centre_donors_and_outcomes(tmp_path):
     assert set(donors) == {"H-001", "H-002", "H-003", "H-004"}
     placeholder = donors["H-002"]
     assert (placeholder.mrn, placeholder.given_name, placeholder.family_name) == ("IMPORTED", "Imported", "H-002")
-    assert placeholder.date_of_birth == datetime.date(1900, 1, 1) and placeholder.sex == "" and placeholder.abo == ""
+    assert placeholder.date_of_birth is None and placeholder.height_cm is None and placeholder.weight_kg is None
+    assert placeholder.sex == "" and placeholder.abo == "" and placeholder.age_years is None
     assert placeholder.planned_graft == "left_lateral_segment" and placeholder.status == "donated"
     outcomes = {o.donor.code: o for o in SurgicalOutcome.objects.select_related("donor")}
     assert {c: (o.proposed_type, o.anastomoses, o.predicted_anastomoses, o.technique, o.source)

@@ -14,8 +14,8 @@ class Command(BaseCommand):
         "unknown). graft: right_lobe, left_lobe or left_lateral_segment; proposed_type: 1, 2 or 3; anastomoses: "
         "1-8; technique: as named in the study's Table 1 (end-to-end, Roux-en-Y, double end-to-end, double "
         "Roux-en-Y, triple Roux-en-Y, other) or empty. Donors the centre does not know are created with "
-        "placeholder demographics (MRN IMPORTED, given name Imported, family name = the code, birth date "
-        "1900-01-01 = unknown, height and weight 0, sex/ABO/relationship empty) and status donated. The whole "
+        "as historical records (MRN IMPORTED, given name Imported, family name = the code; birth date, height "
+        "and weight unknown; sex/ABO/relationship empty) and status donated. The whole "
         "file is one transaction: when any row is refused, nothing is imported and every refused line is listed."
     )
 
