@@ -155,15 +155,7 @@ class AnnotationList(ActorMixin, APIView):
     @extend_schema(responses={200: AnnotationOut(many=True)})
     def get(self, request):
         actor = self.actor
-        donor_services.require(actor, Action.VIEW_DONOR)
-        annotations = (
-            Annotation.objects.filter(donor__centre_id=actor.centre_id).select_related("donor")
-            .prefetch_related(selectors._current_runs()).order_by("donor__code")
-        )
-        state = request.query_params.get("state")
-        if state:
-            annotations = annotations.filter(state=state)
-        annotations = list(annotations)
+        annotations = list(selectors.annotation_list(actor=actor, state=request.query_params.get("state", "")))
         from donors.audit import record_reads
 
         record_reads(actor=actor, donors=[a.donor for a in annotations], summary="listed anatomy annotations")
@@ -183,8 +175,8 @@ class AnnotationList(ActorMixin, APIView):
             return Response(
                 error_body("conflict", "the donor already has an annotation: update it instead",
                            {"donor": ["already annotated"]}), status=409)
-        annotation = services.save_annotation(actor=actor, donor=donor, document=data["document"],
-                                              study_uid=data.get("study_uid", ""))
+        services.save_annotation(actor=actor, donor=donor, document=data["document"],
+                                 study_uid=data.get("study_uid", ""))
         return Response(AnnotationOut(selectors.annotation_of(actor=actor, donor=donor)).data, status=201)
 
 

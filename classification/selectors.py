@@ -64,6 +64,16 @@ def _current_runs():
     )
 
 
+def annotation_list(*, actor: Actor, state: str = ""):
+    """The centre's annotations with their current runs, optionally only drafts or finals."""
+    require(actor, Action.VIEW_DONOR)
+    annotations = (
+        Annotation.objects.filter(donor__centre_id=actor.centre_id).select_related("donor")
+        .prefetch_related(_current_runs()).order_by("donor__code")
+    )
+    return annotations.filter(state=state) if state else annotations
+
+
 def run_history(*, annotation: Annotation):
     return annotation.runs.prefetch_related("results").order_by("-created_at", "-pk")
 
