@@ -158,6 +158,8 @@ DICOM_MAX_FILE_BYTES = env.int("DICOM_MAX_FILE_BYTES", default=64 * 1024**2)
 DICOM_MAX_COMPRESSION_RATIO = env.int("DICOM_MAX_COMPRESSION_RATIO", default=200)
 # A worker's claim on an upload lapses after this long without progress, so another can resume it.
 DICOM_INGEST_LEASE_SECONDS = env.int("DICOM_INGEST_LEASE_SECONDS", default=90)
+# Files imported per transaction: what a dying worker can lose, and how often progress shows.
+DICOM_INGEST_BATCH_FILES = env.int("DICOM_INGEST_BATCH_FILES", default=250)
 DATA_UPLOAD_MAX_NUMBER_FILES = DICOM_MAX_FILES
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2

@@ -43,7 +43,7 @@ from .slices import finalise_series
 
 log = logging.getLogger(__name__)
 
-BATCH_FILES = 40
+# A batch is one transaction, ended after `settings.DICOM_INGEST_BATCH_FILES` files or this long.
 BATCH_SECONDS = 1.0
 
 FINISHED = "finished"  # nothing to do: the upload was imported before
@@ -143,6 +143,7 @@ class IngestRun:
         self.donor = upload.donor
         self.deadline = deadline
         self.limits = limits()
+        self.batch_files = max(1, settings.DICOM_INGEST_BATCH_FILES)
         self.reported = set(UploadFile.objects.filter(upload=upload).values_list("name", flat=True))
         self.known_sops: dict[str, int] = dict(
             Instance.objects.filter(donor=self.donor).values_list("sop_instance_uid", "series_id")
@@ -172,12 +173,12 @@ class IngestRun:
         while pending is not None:
             started = time.monotonic()
             with transaction.atomic():
-                handled = 0
+                files = 0
                 while pending is not None:
                     self._handle(pending)
-                    handled += 1
+                    files += isinstance(pending, Item)
                     pending = next(items, None)
-                    if handled >= BATCH_FILES or time.monotonic() - started >= BATCH_SECONDS:
+                    if files >= self.batch_files or time.monotonic() - started >= BATCH_SECONDS:
                         break
                 self._flush()
                 self._save_progress()

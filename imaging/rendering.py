@@ -24,6 +24,8 @@ from .slices import geometry_of
 log = logging.getLogger(__name__)
 
 THUMBNAIL_PX = 160
+_RENDERING_FIELDS = ("id", "series", "sop_instance_uid", "slice_index", "rows", "columns", "frames", "position",
+                     "orientation", "pixel_spacing", "file")
 
 
 def series_folder(series: Series) -> str:
@@ -54,7 +56,7 @@ def render_series(*, series_id: int, mip: tuple[IncrementalMip, list[str]] | Non
     otherwise the files are read again, one at a time.
     """
     series = Series.objects.select_related("study").get(pk=series_id)
-    instances = list(series.instances.order_by("slice_index"))
+    instances = list(series.instances.only(*_RENDERING_FIELDS).order_by("slice_index"))
     _mark(series, render_state=Series.Render.RENDERING, render_error="")
     try:
         values = _render(series, instances, mip)
@@ -90,8 +92,8 @@ def _render(series: Series, instances: list[Instance], mip) -> dict:
     shown = window(image, center, width)
     data = io.BytesIO()
     np.savez(
-        data, image=image.astype(np.float32), slice_index=to_slice[result.slice_index],
-        row_index=result.row_index.astype(np.int32), col_index=result.col_index.astype(np.int32),
+        data, image=image.astype(np.float32), slice_index=_compact(to_slice[result.slice_index]),
+        row_index=_compact(result.row_index), col_index=_compact(result.col_index),
         pixel_spacing=np.array(result.pixel_spacing),
     )
     values.update(
@@ -101,6 +103,13 @@ def _render(series: Series, instances: list[Instance], mip) -> dict:
         mip_shape=list(image.shape), mip_spacing=list(result.pixel_spacing), mip_window=[round(center, 2), round(width, 2)],
     )
     return values
+
+
+def _compact(indices: np.ndarray) -> np.ndarray:
+    """Indices in 16 bits when they fit (they nearly always do): a third less to write and keep."""
+    if indices.size and 0 <= indices.min() and indices.max() <= np.iinfo(np.uint16).max:
+        return indices.astype(np.uint16)
+    return indices.astype(np.int32)
 
 
 def _projection(instances: list[Instance], mip):

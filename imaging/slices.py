@@ -8,6 +8,9 @@ from .dicom import Geometry
 from .models import Instance, Series
 
 _PARALLEL = 0.999
+_PLACING_FIELDS = ("id", "series", "position", "orientation", "pixel_spacing", "rows", "columns", "instance_number",
+                   "sop_instance_uid", "depth")
+_ROWS_PER_STATEMENT = 1000  # 3 parameters a row stays far below SQLite's limit of 32766
 
 
 def geometry_of(instance: Instance) -> Geometry | None:
@@ -39,7 +42,7 @@ def finalise_series(series: Series, *, extra_warnings=()) -> Series:
 
     Called inside the transaction that finishes an import; marks the series for rendering.
     """
-    instances = list(series.instances.all())
+    instances = list(series.instances.only(*_PLACING_FIELDS))
     geometries = {i.pk: geometry_of(i) for i in instances}
     warnings = set(series.warnings or []) | set(extra_warnings)
     placed = [i for i in instances if geometries[i.pk] is not None]
@@ -65,11 +68,7 @@ def finalise_series(series: Series, *, extra_warnings=()) -> Series:
         series.orientation = ""
     for index, instance in enumerate(instances):
         instance.slice_index = index
-    with connection.cursor() as cursor:  # one statement, many rows: far quicker than bulk_update's CASE
-        cursor.executemany(
-            f"UPDATE {Instance._meta.db_table} SET slice_index = %s, depth = %s WHERE id = %s",
-            [(i.slice_index, i.depth, i.pk) for i in instances],
-        )
+    _store_places(instances)
     if instances:
         series.rows, series.columns = instances[0].rows, instances[0].columns
     series.instance_count = len(instances)
@@ -80,3 +79,23 @@ def finalise_series(series: Series, *, extra_warnings=()) -> Series:
     series.save()
     del series.skip_history_when_saving
     return series
+
+
+def _store_places(instances: list[Instance]) -> None:
+    """Write every slice's index and depth in one statement per thousand slices.
+
+    A statement per row (or ``executemany``, which is the same on psycopg2) costs a round
+    trip each; a joined VALUES list costs one. The CASTs give PostgreSQL the column types
+    when a whole column is NULL; SQLite reads them as type affinities.
+    """
+    table = connection.ops.quote_name(Instance._meta.db_table)
+    row = "(CAST(%s AS INTEGER), CAST(%s AS INTEGER), CAST(%s AS DOUBLE PRECISION))"
+    with connection.cursor() as cursor:
+        for start in range(0, len(instances), _ROWS_PER_STATEMENT):
+            chunk = instances[start:start + _ROWS_PER_STATEMENT]
+            cursor.execute(
+                f"WITH places (id, slice_index, depth) AS (VALUES {', '.join([row] * len(chunk))}) "
+                f"UPDATE {table} SET slice_index = places.slice_index, depth = places.depth "
+                f"FROM places WHERE {table}.id = places.id",
+                [value for i in chunk for value in (i.pk, i.slice_index, i.depth)],
+            )

@@ -97,11 +97,22 @@ def _plain_native(dataset: Dataset) -> np.ndarray | None:
     if len(element.value) < count * np.dtype(dtype).itemsize:
         return None
     pixels = np.frombuffer(element.value, dtype=dtype, count=count).reshape(rows, columns)
-    if stored_bits < allocated:  # type: ignore[operator]
+    if stored_bits < allocated and not _within_stored_bits(pixels, stored_bits, representation):  # type: ignore[operator]
         shift = allocated - stored_bits  # type: ignore[operator]
         pixels = np.left_shift(pixels, shift)
         np.right_shift(pixels, shift, out=pixels)
     return pixels
+
+
+def _within_stored_bits(pixels: np.ndarray, stored_bits: int, signed: int) -> bool:
+    """True when no value uses the unused high bits, so the shifts would change nothing.
+
+    The usual case; two reductions over the pixels cost less than the copy the shifts make.
+    """
+    if signed:
+        limit = 1 << (stored_bits - 1)
+        return bool(pixels.min() >= -limit and pixels.max() < limit)
+    return bool(pixels.max() < (1 << stored_bits))
 
 
 def _stored_range(header: InstanceHeader) -> tuple[float, float]:

@@ -78,8 +78,9 @@ def read_instance(source: Source, *, name: str) -> tuple[InstanceHeader, np.ndar
 def _opened(source: Source, name: str) -> Iterator[tuple[IO[bytes], int]]:
     """Yield a seekable binary file and the absolute offset of its end."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        fp: IO[bytes] = io.BytesIO(bytes(source))
-        yield fp, fp.getbuffer().nbytes
+        data = bytes(source)
+        # BytesIO shares the bytes until written to; asking it for a buffer would copy them.
+        yield io.BytesIO(data), len(data)
     elif isinstance(source, (str, os.PathLike)):
         try:
             handle = open(source, "rb")

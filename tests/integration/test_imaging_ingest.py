@@ -259,7 +259,7 @@ class Crash(BaseException):
 
 @pytest.mark.parametrize("packed", [False, True], ids=["files", "zip"])
 def test_an_import_that_dies_midway_resumes_with_a_correct_report(packed, donor, radiologist, tmp_path, media,
-                                                                  monkeypatch):
+                                                                  monkeypatch, settings):
     series_files = phantom(tmp_path / "s", donor=donor, slices=17)
     if packed:
         archive = write_zip(series_files.paths, tmp_path / "mrcp.zip", folder="")
@@ -269,7 +269,7 @@ def test_an_import_that_dies_midway_resumes_with_a_correct_report(packed, donor,
     files.append(services.Incoming("notes.txt", 5, _text_file(tmp_path)))
     monkeypatch.setattr(services, "queue_ingest", lambda upload_id: None)
     created = services.create_upload(actor=Actor(user=radiologist), donor=donor, files=files)
-    monkeypatch.setattr(ingest, "BATCH_FILES", 5)
+    settings.DICOM_INGEST_BATCH_FILES = 5
     original = ingest.IngestRun._ingest
     seen = []
 

@@ -91,7 +91,7 @@ def test_a_worker_killed_mid_import_leaves_an_upload_another_worker_finishes(wor
     blocker = psycopg2.connect(dbname=s["NAME"], user=s["USER"] or "postgres", host=s["HOST"] or "127.0.0.1",
                                port=s["PORT"] or 5432)
     blocker.autocommit = False
-    quick = {"CELERY_VISIBILITY_TIMEOUT": "3", "DICOM_INGEST_LEASE_SECONDS": "3"}
+    quick = {"CELERY_VISIBILITY_TIMEOUT": "3", "DICOM_INGEST_LEASE_SECONDS": "3", "DICOM_INGEST_BATCH_FILES": "20"}
     doomed = None
     try:
         blocker.cursor().execute("SELECT id FROM imaging_study WHERE id = %s FOR UPDATE", [study_b.pk])

@@ -292,6 +292,26 @@ def test_monochrome1_is_inverted_over_the_stored_range():
     np.testing.assert_array_equal(pixels, 4095 - np.clip(reference_pixels(), 0, 4095))
 
 
+@pytest.mark.parametrize("signed", [0, 1], ids=["unsigned", "signed"])
+@pytest.mark.parametrize("high_bits", ["clear", "set"])
+def test_unused_high_bits_are_handled_as_pydicom_does(signed, high_bits):
+    def twelve_bits(ds):
+        ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, signed
+        values = np.arange(ds.Rows * ds.Columns, dtype=np.int32).reshape(ds.Rows, ds.Columns) % 4096
+        if signed:
+            values -= 2048  # the full 12-bit range, negative values sign-extended
+        stored = values.astype(np.int16 if signed else np.uint16)
+        if high_bits == "set":  # an overlay or garbage above bit 11 that readers must ignore
+            stored = (stored.view(np.uint16) | np.uint16(0xA000)).view(stored.dtype)
+        ds.PixelData = stored.tobytes()
+
+    data = rewritten("MR_small.dcm", twelve_bits)
+    _, pixels = read_instance(data, name="x")
+    expected = pydicom.dcmread(io.BytesIO(data)).pixel_array
+    assert expected.min() >= (-2048 if signed else 0) and expected.max() <= (2047 if signed else 4095)
+    np.testing.assert_array_equal(pixels, expected.astype(np.float32))
+
+
 def test_deflated_file_is_read():
     header, pixels = read_instance(shipped("image_dfl.dcm"), name="dfl.dcm")
     assert header.transfer_syntax_uid == pydicom.uid.DeflatedExplicitVRLittleEndian
