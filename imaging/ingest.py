@@ -36,6 +36,7 @@ from donors.models import AuditEvent
 from .dicom import ArchiveRejected, DicomRejected, Geometry, IncrementalMip, MissingGeometry, Rejection
 from .dicom import iter_zip_members, read_instance
 from .dicom.archive import _skipped as _zip_member_skipped
+from .bulk import insert_rows
 from .dicom.checks import looks_like_mrcp, warnings as header_warnings
 from .identity import identity_problems
 from .models import Instance, Series, Study, Upload, UploadFile, UploadSource, donor_folder
@@ -252,12 +253,12 @@ class IngestRun:
         if self._instances:
             try:
                 with transaction.atomic():
-                    Instance.objects.bulk_create(self._instances)
-                    UploadFile.objects.bulk_create(self._lines)
+                    insert_rows(self._instances)
+                    insert_rows(self._lines)
             except IntegrityError:
                 self._flush_one_by_one()
-        elif self._lines:
-            UploadFile.objects.bulk_create(self._lines)
+        else:
+            insert_rows(self._lines)
         if self._done_sources:
             UploadSource.objects.filter(pk__in=self._done_sources).update(done=True)
         self._instances, self._lines, self._done_sources = [], [], []

@@ -1,0 +1,80 @@
+"""Many new rows in one go: PostgreSQL's COPY, or ``bulk_create`` on other databases.
+
+An import writes a batch of instances and report lines at once. ``bulk_create`` sends them
+as one INSERT with a parameter per value, and building and parsing that statement costs
+several times what storing the rows does; COPY streams the same rows as text.
+
+Only for plain rows: a model with a field history is refused, since its writes belong to
+the service that records them. Primary keys are not read back.
+"""
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import cache
+
+from django.db import connections, models, router
+
+_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+_NULL = "\\N"
+
+
+def insert_rows(objects: Sequence[models.Model]) -> None:
+    """Insert unsaved objects of one model (their ``auto_now_add`` fields are filled in)."""
+    if not objects:
+        return
+    model = type(objects[0])
+    if any(type(obj) is not model for obj in objects):
+        raise TypeError("insert_rows takes objects of one model at a time")
+    if hasattr(model, "history"):
+        raise TypeError(f"{model._meta.label} keeps a history: write it through its service")
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objects)
+        return
+    columns = _columns(model)
+    buffer = io.StringIO()
+    for obj in objects:
+        values = (field.pre_save(obj, True) for field, _ in columns)
+        line = "\t".join(_NULL if value is None else text(value) for value, (_, text) in zip(values, columns))
+        buffer.write(line + "\n")
+    buffer.seek(0)
+    names = ", ".join(connection.ops.quote_name(field.column) for field, _ in columns)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN", buffer)
+
+
+@cache
+def _columns(model: type[models.Model]) -> list[tuple[models.Field, Callable[[object], str]]]:
+    """Every column but the generated primary key, with how its value is written as COPY text."""
+    return [(field, _writer(field)) for field in model._meta.concrete_fields if not field.primary_key]
+
+
+def _writer(field: models.Field) -> Callable[[object], str]:
+    kind = field.get_internal_type()
+    if kind == "ForeignKey":
+        return _writer(field.target_field)
+    if kind in ("CharField", "TextField"):
+        return lambda value: str(value).translate(_TEXT_ESCAPES)
+    if kind in ("AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "PositiveIntegerField",
+                "PositiveSmallIntegerField", "SmallIntegerField", "BigIntegerField", "PositiveBigIntegerField"):
+        return lambda value: str(int(value))
+    if kind == "FloatField":
+        return lambda value: repr(float(value))
+    if kind == "BooleanField":
+        return lambda value: "t" if value else "f"
+    if kind == "JSONField":
+        encoder = field.encoder
+        return lambda value: json.dumps(value, cls=encoder).translate(_TEXT_ESCAPES)
+    if kind == "DateTimeField":
+        return _datetime_text
+    raise TypeError(f"insert_rows cannot write {field.model._meta.label}.{field.name} ({kind})")
+
+
+def _datetime_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("insert_rows writes only time-zone-aware datetimes")
+    return value.isoformat()
