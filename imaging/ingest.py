@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import zipfile
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Iterator
@@ -35,7 +34,7 @@ from donors.models import AuditEvent
 
 from .dicom import ArchiveRejected, DicomRejected, Geometry, IncrementalMip, MissingGeometry, Rejection
 from .dicom import iter_zip_members, read_instance
-from .dicom.archive import _skipped as _zip_member_skipped
+from .dicom.archive import declared_members
 from .bulk import insert_rows
 from .dicom.checks import looks_like_mrcp, warnings as header_warnings
 from .identity import identity_problems
@@ -92,7 +91,7 @@ class Result:
 def claim(upload_id: int) -> Upload | str:
     """Take the upload for this run, or say why not (FINISHED, BUSY)."""
     with transaction.atomic():
-        upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
+        upload = Upload.objects.select_for_update(of=("self",)).select_related("donor").filter(pk=upload_id).first()
         if upload is None or upload.finished:
             return FINISHED
         now = timezone.now()
@@ -102,10 +101,8 @@ def claim(upload_id: int) -> Upload | str:
         upload.lease_until = now + timedelta(seconds=lease_seconds())
         upload.attempts += 1
         upload.started_at = upload.started_at or now
-        if not upload.expected_files:
-            upload.expected_files = _expected_files(upload)
-        upload.save(update_fields=["state", "lease_until", "attempts", "started_at", "expected_files"])
-    return Upload.objects.select_related("donor").get(pk=upload_id)
+        upload.save(update_fields=["state", "lease_until", "attempts", "started_at"])
+    return upload
 
 
 def release(upload_id: int) -> None:
@@ -116,24 +113,17 @@ def release(upload_id: int) -> None:
 def _declared_bytes(handle) -> int:
     """What the zip's directory says its files expand to (checked again while reading)."""
     try:
-        with zipfile.ZipFile(handle) as archive:
-            return sum(info.file_size for info in archive.infolist() if not _zip_member_skipped(info))
-    except Exception:  # noqa: BLE001 - a damaged zip is reported when it is read
+        return declared_members(handle)[1]
+    except ArchiveRejected:  # reported when it is read
         return 0
 
 
-def _expected_files(upload: Upload) -> int:
-    count = UploadFile.objects.filter(upload=upload, source__isnull=True).count()
-    for source in upload.sources.all():
-        if source.kind == UploadSource.Kind.ZIP:
-            try:
-                with default_storage.open(source.path, "rb") as handle, zipfile.ZipFile(handle) as archive:
-                    count += sum(1 for info in archive.infolist() if not _zip_member_skipped(info))
-            except Exception:  # noqa: BLE001 - a damaged zip is reported when it is read
-                count += 1
-        else:
-            count += 1
-    return count
+def zip_report_lines(handle) -> int:
+    """How many report lines a received zip will give: one per member, or one (why it was refused)."""
+    try:
+        return declared_members(handle)[0]
+    except ArchiveRejected:
+        return 1
 
 
 class IngestRun:
@@ -167,11 +157,15 @@ class IngestRun:
 
     # ------------------------------------------------------------------ the loop
 
-    def execute(self) -> bool:
-        """Import until done (True) or until the time budget is spent (False)."""
+    def execute(self, *, channel: str) -> Upload | None:
+        """Import until done, or until the time budget is spent (then None).
+
+        The last batch and the end of the import (series ordered, counts, the audit event)
+        are one transaction: an upload is never seen with all its files but not finished.
+        """
         items = self._items()
         pending = next(items, None)
-        while pending is not None:
+        while True:
             started = time.monotonic()
             with transaction.atomic():
                 files = 0
@@ -182,11 +176,14 @@ class IngestRun:
                     if files >= self.batch_files or time.monotonic() - started >= BATCH_SECONDS:
                         break
                 self._flush()
-                self._save_progress()
+                finished = self._finish(channel=channel) if pending is None else None
+                if finished is None:
+                    self._save_progress()
             self._delete_after_commit()
-            if pending is not None and self.deadline is not None and time.monotonic() > self.deadline:
-                return False
-        return True
+            if finished is not None:
+                return finished
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                return None
 
     def _items(self) -> Iterator[Item | SourceDone]:
         for source in self.upload.sources.filter(done=False).order_by("index"):
@@ -287,15 +284,17 @@ class IngestRun:
                 if line.source_id in self._done_sources and line.source and line.source.kind == UploadSource.Kind.FILE:
                     self._after_commit.append(line.source.path)
 
-    def _save_progress(self) -> None:
-        """Counts for the progress bar, and a renewed lease, in the batch's transaction."""
-        totals = UploadFile.objects.filter(upload=self.upload).aggregate(
+    def _totals(self) -> dict[str, int]:
+        return UploadFile.objects.filter(upload=self.upload).aggregate(
             accepted=Count("id", filter=Q(outcome=UploadFile.Outcome.ACCEPTED)),
             duplicates=Count("id", filter=Q(outcome=UploadFile.Outcome.DUPLICATE)),
             rejected=Count("id", filter=Q(outcome=UploadFile.Outcome.REJECTED)),
         )
+
+    def _save_progress(self) -> None:
+        """Counts for the progress bar, and a renewed lease, in the batch's transaction."""
         Upload.objects.filter(pk=self.upload.pk).update(
-            lease_until=timezone.now() + timedelta(seconds=lease_seconds()), **totals
+            lease_until=timezone.now() + timedelta(seconds=lease_seconds()), **self._totals()
         )
 
     def _delete_after_commit(self) -> None:
@@ -312,7 +311,7 @@ class IngestRun:
               series_id: int | None = None) -> None:
         self._reported_here.add(item.name)
         self._lines.append(UploadFile(
-            upload=self.upload, source=item.source, name=item.name, size=item.size, outcome=outcome,
+            upload_id=self.upload.pk, source=item.source, name=item.name, size=item.size, outcome=outcome,
             reason=reason[:300], warnings=list(warnings), sop_instance_uid=sop_uid, series_id=series_id,
         ))
 
@@ -345,8 +344,8 @@ class IngestRun:
         series = self._series(study, header)
         self._check_identity(study, header)
         path = self._store(item, uid, data)
-        self._instances.append(Instance(
-            series=series, donor=self.donor, upload=self.upload, sop_instance_uid=uid,
+        self._instances.append(Instance(  # ids rather than objects: the row is only written, never used
+            series_id=series.pk, donor_id=self.donor.pk, upload_id=self.upload.pk, sop_instance_uid=uid,
             sop_class_uid=header.sop_class_uid, instance_number=header.instance_number,
             rows=header.rows, columns=header.columns, frames=header.number_of_frames,
             position=list(header.image_position) if header.image_position else None,
@@ -447,34 +446,30 @@ class IngestRun:
 
     # ------------------------------------------------------------------ the end
 
-    def finish(self, *, channel: str) -> Upload:
-        with transaction.atomic():
-            upload = Upload.objects.select_for_update().get(pk=self.upload.pk)
-            series_ids = set(
-                UploadFile.objects.filter(upload=upload, outcome=UploadFile.Outcome.ACCEPTED)
-                .values_list("series_id", flat=True)
-            ) - {None}
-            for series in Series.objects.select_for_update().filter(pk__in=series_ids).order_by("pk"):
-                finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()))
-            totals = UploadFile.objects.filter(upload=upload).aggregate(
-                accepted=Count("id", filter=Q(outcome=UploadFile.Outcome.ACCEPTED)),
-                duplicates=Count("id", filter=Q(outcome=UploadFile.Outcome.DUPLICATE)),
-                rejected=Count("id", filter=Q(outcome=UploadFile.Outcome.REJECTED)),
-            )
-            for key, value in totals.items():
-                setattr(upload, key, value)
-            upload.state = Upload.State.DONE
-            upload.finished_at = timezone.now()
-            upload.lease_until = None
-            upload.save()
-            summary = (f"imported DICOM upload {upload.pk}: {upload.accepted} accepted, "
-                       f"{upload.duplicates} already stored, {upload.rejected} rejected")
-            if self.identity_notes:
-                summary += "; identity warning: " + "; ".join(self.identity_notes)
-            record_event(
-                actor=None, kind=AuditEvent.Kind.CREATE, record=upload, donor=self.donor, channel=channel,
-                summary=summary, changes=totals | {"series": sorted(series_ids), "identity": self.identity_notes},
-            )
+    def _finish(self, *, channel: str) -> Upload:
+        """Order the series the upload added to, count, mark it done and audit it (in the last batch)."""
+        upload = Upload.objects.select_for_update(of=("self",)).select_related("donor").get(pk=self.upload.pk)
+        series_ids = set(
+            UploadFile.objects.filter(upload=upload, outcome=UploadFile.Outcome.ACCEPTED)
+            .values_list("series_id", flat=True)
+        ) - {None}
+        for series in Series.objects.select_for_update().filter(pk__in=series_ids).order_by("pk"):
+            finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()))
+        totals = self._totals()
+        for key, value in totals.items():
+            setattr(upload, key, value)
+        upload.state = Upload.State.DONE
+        upload.finished_at = timezone.now()
+        upload.lease_until = None
+        upload.save()
+        summary = (f"imported DICOM upload {upload.pk}: {upload.accepted} accepted, "
+                   f"{upload.duplicates} already stored, {upload.rejected} rejected")
+        if self.identity_notes:
+            summary += "; identity warning: " + "; ".join(self.identity_notes)
+        record_event(
+            actor=None, kind=AuditEvent.Kind.CREATE, record=upload, donor=self.donor, channel=channel,
+            summary=summary, changes=totals | {"series": sorted(series_ids), "identity": self.identity_notes},
+        )
         return upload
 
 
@@ -485,14 +480,13 @@ def run_ingest(*, upload_id: int, time_budget: float | None = None, channel: str
     deadline = time.monotonic() + time_budget if time_budget else None
     run = IngestRun(claimed, deadline=deadline)
     try:
-        complete = run.execute()
+        upload = run.execute(channel=channel)
     except BaseException:
         release(upload_id)
         raise
-    if not complete:
+    if upload is None:
         release(upload_id)
         return Result(MORE, claimed)
-    upload = run.finish(channel=channel)
     builders = {
         series_id: entry for series_id, entry in run.mips.items() if series_id not in run.broken_mips
     }

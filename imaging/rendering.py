@@ -46,7 +46,10 @@ def _put(name: str, data: bytes) -> str:
 
 
 def _mark(series: Series, **values) -> None:
-    Series.objects.filter(pk=series.pk).update(updated_at=timezone.now(), **values)
+    values["updated_at"] = timezone.now()
+    Series.objects.filter(pk=series.pk).update(**values)
+    for name, value in values.items():
+        setattr(series, name, value)
 
 
 def render_series(*, series_id: int, mip: tuple[IncrementalMip, list[str]] | None = None) -> Series:
@@ -55,17 +58,21 @@ def render_series(*, series_id: int, mip: tuple[IncrementalMip, list[str]] | Non
     The in-memory projection is used only when it covers exactly the series' instances;
     otherwise the files are read again, one at a time.
     """
-    series = Series.objects.select_related("study").get(pk=series_id)
+    return render(Series.objects.select_related("study").get(pk=series_id), mip=mip)
+
+
+def render(series: Series, *, mip: tuple[IncrementalMip, list[str]] | None = None) -> Series:
+    """As `render_series`, for a series already read (with its study); returns it updated."""
     instances = list(series.instances.only(*_RENDERING_FIELDS).order_by("slice_index"))
     _mark(series, render_state=Series.Render.RENDERING, render_error="")
     try:
         values = _render(series, instances, mip)
     except Exception as error:  # noqa: BLE001 - recorded on the series for people to see
-        log.exception("rendering series %s failed", series_id)
+        log.exception("rendering series %s failed", series.pk)
         _mark(series, render_state=Series.Render.FAILED, render_error=f"could not render: {error}"[:300])
-        return Series.objects.get(pk=series_id)
+        return series
     _mark(series, render_state=Series.Render.DONE, render_error="", rendered_instances=len(instances), **values)
-    return Series.objects.get(pk=series_id)
+    return series
 
 
 def _render(series: Series, instances: list[Instance], mip) -> dict:

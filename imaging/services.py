@@ -90,14 +90,16 @@ def create_upload(*, actor: Actor | None, donor: Donor, files: list[Incoming], c
             for index, incoming in enumerate(files):
                 name = _clean_name(incoming.name, seen)
                 with _opened(incoming) as handle:
-                    path = _keep(upload, folder, index, name, incoming.size, handle, used_bytes, limits, refused)
+                    path, lines = _keep(upload, folder, index, name, incoming.size, handle, used_bytes, limits,
+                                        refused)
                 if path:
                     stored.append(path)
                     used_bytes += incoming.size
+                    upload.expected_files += lines
             UploadFile.objects.bulk_create(refused)
-            if refused:
-                upload.rejected = len(refused)
-                upload.save(update_fields=["rejected"])
+            upload.rejected = len(refused)
+            upload.expected_files += len(refused)  # so the progress bar knows its end from the start
+            upload.save(update_fields=["rejected", "expected_files"])
             record_event(
                 actor=actor, kind=AuditEvent.Kind.CREATE, record=upload, donor=donor, channel=channel,
                 summary=f"uploaded {len(files)} file(s), {upload.received_bytes} bytes, for DICOM import"
@@ -111,8 +113,11 @@ def create_upload(*, actor: Actor | None, donor: Donor, files: list[Incoming], c
     return upload
 
 
-def _keep(upload, folder, index, name, size, handle, used_bytes, limits, refused) -> str:
-    """Store one received file as a source of the upload, or refuse it (returns "" then)."""
+def _keep(upload, folder, index, name, size, handle, used_bytes, limits, refused) -> tuple[str, int]:
+    """Store one received file as a source of the upload, or refuse it.
+
+    Returns its path in storage ("" when refused) and the report lines its import will give.
+    """
     is_zip = _is_zip(handle)
     reason = ""
     if index >= limits["max_files"]:
@@ -124,14 +129,17 @@ def _keep(upload, folder, index, name, size, handle, used_bytes, limits, refused
     if reason:
         refused.append(UploadFile(upload=upload, name=name, size=size, outcome=UploadFile.Outcome.REJECTED,
                                   reason=reason))
-        return ""
+        return "", 0
     content = handle if isinstance(handle, File) else File(handle, name=name)
     path = default_storage.save(f"{folder}/{index:05d}{'.zip' if is_zip else '.dcm'}", content)
     UploadSource.objects.create(
         upload=upload, index=index, name=name, size=size, path=path,
         kind=UploadSource.Kind.ZIP if is_zip else UploadSource.Kind.FILE,
     )
-    return path
+    if not is_zip:
+        return path, 1
+    with default_storage.open(path, "rb") as stored:
+        return path, ingest.zip_report_lines(stored)
 
 
 def queue_ingest(upload_id: int) -> None:
@@ -154,14 +162,11 @@ def ingest_upload(*, upload_id: int, time_budget: float | None = None, channel: 
 
 def render_upload_series(*, upload_id: int, mips: dict | None = None) -> list[int]:
     """Render every series this upload added to that is not rendered for its current instances."""
-    series_ids = set(
-        UploadFile.objects.filter(upload_id=upload_id, outcome=UploadFile.Outcome.ACCEPTED)
-        .values_list("series_id", flat=True)
-    ) - {None}
+    added_to = UploadFile.objects.filter(upload_id=upload_id, outcome=UploadFile.Outcome.ACCEPTED).values("series_id")
     rendered = []
-    for series in Series.objects.filter(pk__in=series_ids).order_by("pk"):
+    for series in Series.objects.filter(pk__in=added_to).select_related("study").order_by("pk"):
         if rendering.needs_render(series):
-            rendering.render_series(series_id=series.pk, mip=(mips or {}).get(series.pk))
+            rendering.render(series, mip=(mips or {}).get(series.pk))
             rendered.append(series.pk)
     return rendered
 

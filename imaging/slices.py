@@ -5,6 +5,7 @@ import numpy as np
 from django.db import connection
 
 from .dicom import Geometry
+from .dicom.geometry import dot
 from .models import Instance, Series
 
 _PARALLEL = 0.999
@@ -48,12 +49,12 @@ def finalise_series(series: Series, *, extra_warnings=()) -> Series:
     placed = [i for i in instances if geometries[i.pk] is not None]
     first = geometries[placed[0].pk] if placed else None
     if first is not None and len(placed) == len(instances):
-        normal = np.asarray(first.normal)
-        parallel = all(abs(float(np.dot(normal, geometries[i.pk].normal))) >= _PARALLEL for i in placed)
+        normal = first.normal
+        parallel = all(abs(dot(normal, geometries[i.pk].normal)) >= _PARALLEL for i in placed)
         if not parallel:
             warnings.add("slices are not parallel: the series cannot be projected")
         for instance in instances:
-            instance.depth = float(np.dot(geometries[instance.pk].position, normal))
+            instance.depth = dot(geometries[instance.pk].position, normal)
         instances.sort(key=lambda i: (i.depth, i.instance_number or 0, i.pk))
         depths = np.array([i.depth for i in instances])
         gaps = np.diff(depths)

@@ -85,6 +85,17 @@ def iter_zip_members(
             yield Rejection(info.filename, problem) if problem else Member(info.filename, data)
 
 
+def declared_members(zip_source: ZipSource) -> tuple[int, int]:
+    """(files, bytes) the archive's directory declares, skipped entries left out.
+
+    For counting and early refusals only: what a member really expands to is checked while
+    it is read. Raises ``ArchiveRejected`` when the source is not a readable zip.
+    """
+    with _open_zip(zip_source) as archive:
+        entries = [info for info in archive.infolist() if not _skipped(info)]
+    return len(entries), sum(info.file_size for info in entries)
+
+
 def _open_zip(source: ZipSource) -> zipfile.ZipFile:
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(bytes(source))

@@ -6,10 +6,10 @@ projections all share one definition of the plane.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 
 if TYPE_CHECKING:
     from .header import InstanceHeader
@@ -65,15 +65,21 @@ class Geometry:
     @property
     def depth(self) -> float:
         """Position of the plane along its own normal (for sorting slices)."""
-        return float(np.dot(self.position, self.normal))
+        return dot(self.position, self.normal)
+
+
+def dot(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Dot product of two 3-vectors in plain floats (for sorting and comparing slice planes)."""
+    return float(a[0] * b[0] + a[1] * b[1] + a[2] * b[2])
 
 
 def _unit(vector: tuple[float, ...], name: str) -> Vector:
-    array = np.asarray(vector, dtype=float)
-    norm = float(np.linalg.norm(array))
-    if norm < 1e-6:
+    # Plain floats, as for the normal: numpy's overhead on three values is most of the cost.
+    x, y, z = (float(v) for v in vector)
+    norm = math.hypot(x, y, z)
+    if not norm >= 1e-6:  # also false for NaN
         raise MissingGeometry(f"{name}: image orientation is not a direction")
-    return tuple(float(v) for v in array / norm)  # type: ignore[return-value]
+    return (x / norm, y / norm, z / norm)
 
 
 def geometry_or_none(header: InstanceHeader) -> Geometry | None:

@@ -362,11 +362,14 @@ def _float(ds: Dataset, keyword: str) -> float | None:
 
 
 def _as_float(value: Any) -> float | None:
-    try:
-        number = float(value) if value is not None and str(value).strip() != "" else None
-    except (TypeError, ValueError):
-        return None
-    return number if number is None or np.isfinite(number) else None
+    if isinstance(value, (int, float)):  # the common case, without the text round trip
+        number: float | None = float(value)
+    else:
+        try:
+            number = float(value) if value is not None and str(value).strip() != "" else None
+        except (TypeError, ValueError):
+            return None
+    return number if number is None or math.isfinite(number) else None
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:

@@ -107,15 +107,25 @@ def _parse(fp: IO[bytes], end: int, name: str, *, defer: bool) -> Dataset:
     fp.seek(start)
     if len(head) < 132 or head[128:132] != b"DICM":
         raise DicomRejected(_not_dicom_reason(head), name)
+    dataset = _read(fp, name, defer=defer)
+    if _ends_with_the_file(dataset, end):
+        return dataset
+    # The quick test cannot vouch for the file (deflated, an unusual last element, or cut
+    # short): read it again watching every read, and check every element.
+    fp.seek(start)
     watched = _ShortReadWatch(fp)
+    dataset = _read(watched, name, defer=defer)  # type: ignore[arg-type]
+    inflated = dataset.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+    if watched.cut_in_a_tag or _is_truncated(dataset, end, check_positions=not inflated):
+        raise DicomRejected("file is truncated", name)
+    return dataset
+
+
+def _read(fp: IO[bytes], name: str, *, defer: bool) -> Dataset:
     try:
         with _pywarnings.catch_warnings(record=True) as caught:
             _pywarnings.simplefilter("always")
-            dataset = pydicom.dcmread(
-                watched,  # type: ignore[arg-type]
-                defer_size=HEADER_DEFER_BYTES if defer else None,
-                force=False,
-            )
+            dataset = pydicom.dcmread(fp, defer_size=HEADER_DEFER_BYTES if defer else None, force=False)
     except InvalidDicomError as exc:
         raise DicomRejected("not a DICOM file", name) from exc
     except (EOFError, struct.error, zlib.error) as exc:
@@ -123,13 +133,32 @@ def _parse(fp: IO[bytes], end: int, name: str, *, defer: bool) -> Dataset:
     except Exception as exc:  # pydicom raises many types on damaged input
         raise DicomRejected(f"damaged DICOM file ({type(exc).__name__})", name) from exc
     # On an early end of file pydicom only warns, and drops what it had read.
-    if watched.cut_in_a_tag or any("End of file" in str(w.message) for w in caught):
-        raise DicomRejected("file is truncated", name)
-    syntax = dataset.file_meta.get("TransferSyntaxUID")
-    inflated = syntax == DeflatedExplicitVRLittleEndian
-    if _is_truncated(dataset, end, check_positions=not inflated):
+    if any("End of file" in str(w.message) for w in caught):
         raise DicomRejected("file is truncated", name)
     return dataset
+
+
+def _ends_with_the_file(dataset: Dataset, end: int) -> bool:
+    """True when the element with the highest tag is whole and its value ends where the file ends.
+
+    pydicom stops silently when the file ends inside a tag, and keeps a value that came
+    back short; either way the last element read does not end at the end of the file,
+    and only the last element read can be short. Tags are in ascending order in a valid
+    file, so the highest is the last; when it is not, this says False and the caller
+    checks the slow way. A deflated dataset's positions are in the inflated stream, so
+    they never match either.
+    """
+    if not len(dataset):
+        return False
+    element = dataset.get_item(max(dataset.keys()), keep_deferred=True)
+    if not isinstance(element, RawDataElement) or element.value_tell is None:
+        return False
+    if element.length == UNDEFINED_LENGTH:
+        # Encapsulated pixel data: its value stops before the 8-byte sequence delimiter.
+        return element.value is not None and element.value_tell + len(element.value) + 8 == end
+    if element.value is not None and len(element.value) != element.length:
+        return False
+    return element.value_tell + element.length == end
 
 
 class _ShortReadWatch:

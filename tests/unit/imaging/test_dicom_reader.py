@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,18 @@ def test_a_file_cut_anywhere_before_its_end_is_rejected():
             read_instance(data[:cut], name="cut.dcm")
     # Cut inside the trailing padding element: truncated as well.
     assert reason_of(data[: pixel_end + 10]) == "file is truncated"
+
+
+def test_elements_out_of_order_are_read_and_cut_ones_still_refused():
+    # A private element after the pixel data: the last element read is not the highest tag.
+    value = b"AFTER PIXELS"
+    extra = struct.pack("<HH2sH", 0x0009, 0x0010, b"LO", len(value)) + value
+    data = shipped("MR_small.dcm").read_bytes() + extra
+    header, pixels = read_instance(data, name="late.dcm")
+    np.testing.assert_array_equal(pixels, reference_pixels())
+    assert read_header(data, name="late.dcm").sop_instance_uid == header.sop_instance_uid
+    for cut in (len(data) - 1, len(data) - len(value), len(data) - len(extra) + 3):
+        assert reason_of(data[:cut]) == "file is truncated", cut
 
 
 @pytest.mark.parametrize(
