@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import operator
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
@@ -37,20 +38,28 @@ def insert_rows(objects: Sequence[models.Model]) -> None:
     columns = _columns(model)
     buffer = io.StringIO()
     for obj in objects:
-        values = (field.pre_save(obj, True) for field, _ in columns)
-        line = "\t".join(_NULL if value is None else text(value) for value, (_, text) in zip(values, columns))
+        values = (value_of(obj) for _, value_of, _ in columns)
+        line = "\t".join(_NULL if value is None else text(value) for value, (_, _, text) in zip(values, columns))
         buffer.write(line + "\n")
     buffer.seek(0)
-    names = ", ".join(connection.ops.quote_name(field.column) for field, _ in columns)
+    names = ", ".join(connection.ops.quote_name(field.column) for field, _, _ in columns)
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor, connection.wrap_database_errors:
         cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN", buffer)
 
 
 @cache
-def _columns(model: type[models.Model]) -> list[tuple[models.Field, Callable[[object], str]]]:
-    """Every column but the generated primary key, with how its value is written as COPY text."""
-    return [(field, _writer(field)) for field in model._meta.concrete_fields if not field.primary_key]
+def _columns(model: type[models.Model]) -> list[tuple[models.Field, Callable[[models.Model], object],
+                                                      Callable[[object], str]]]:
+    """Every column but the generated primary key: the field, how to get its value, how to write it."""
+    return [(field, _getter(field), _writer(field)) for field in model._meta.concrete_fields
+            if not field.primary_key]
+
+
+def _getter(field: models.Field) -> Callable[[models.Model], object]:
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return lambda obj: field.pre_save(obj, True)  # fills in the time, as a save would
+    return operator.attrgetter(field.attname)
 
 
 def _writer(field: models.Field) -> Callable[[object], str]:

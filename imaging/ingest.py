@@ -85,7 +85,10 @@ class SourceDone:
 class Result:
     outcome: str
     upload: Upload | None = None
-    mip_builders: dict = field(default_factory=dict)
+    # Each series a finished import added to: the series, its slices in order, and the MIP
+    # built while reading its files (None when that could not be done; rendering reads them).
+    series: list[tuple[Series, list[Instance], tuple[IncrementalMip, list[str]] | None]] = field(
+        default_factory=list)
 
 
 def claim(upload_id: int) -> Upload | str:
@@ -147,7 +150,7 @@ class IngestRun:
         self.mips: dict[int, tuple[IncrementalMip, list[str]]] = {}
         self.broken_mips: set[int] = set()
         self.series_warnings: dict[int, set[str]] = {}
-        self.counts = {"accepted": 0, "duplicates": 0, "rejected": 0}
+        self.finished_series: list[tuple[Series, list[Instance]]] = []
         self._after_commit: list[str] = []
         self._instances: list[Instance] = []
         self._lines: list[UploadFile] = []
@@ -175,9 +178,11 @@ class IngestRun:
                     pending = next(items, None)
                     if files >= self.batch_files or time.monotonic() - started >= BATCH_SECONDS:
                         break
-                self._flush()
-                finished = self._finish(channel=channel) if pending is None else None
-                if finished is None:
+                if pending is None:
+                    finished = self._finish(channel=channel)
+                else:
+                    finished = None
+                    self._flush()
                     self._save_progress()
             self._delete_after_commit()
             if finished is not None:
@@ -245,8 +250,13 @@ class IngestRun:
                 return  # accepted by an earlier run: its instance keeps the file
         self._after_commit.append(source.path)
 
-    def _flush(self) -> None:
-        """Write the batch's instances and report lines (inside the batch's transaction)."""
+    def _flush(self) -> bool:
+        """Write the batch's instances and report lines (inside the batch's transaction).
+
+        False when another upload stored some of the same instances meanwhile, so that
+        fewer instances were written than the batch held.
+        """
+        as_planned = True
         if self._instances:
             try:
                 with transaction.atomic():
@@ -254,11 +264,13 @@ class IngestRun:
                     insert_rows(self._lines)
             except IntegrityError:
                 self._flush_one_by_one()
+                as_planned = False
         else:
             insert_rows(self._lines)
         if self._done_sources:
             UploadSource.objects.filter(pk__in=self._done_sources).update(done=True)
         self._instances, self._lines, self._done_sources = [], [], []
+        return as_planned
 
     def _flush_one_by_one(self) -> None:
         """Another upload stored some of the same instances meanwhile: those become duplicates."""
@@ -447,14 +459,37 @@ class IngestRun:
     # ------------------------------------------------------------------ the end
 
     def _finish(self, *, channel: str) -> Upload:
-        """Order the series the upload added to, count, mark it done and audit it (in the last batch)."""
+        """The last batch: place its slices among those stored, write it, count, mark done, audit.
+
+        Placing the new slices before they are written spares re-reading and updating them.
+        """
         upload = Upload.objects.select_for_update(of=("self",)).select_related("donor").get(pk=self.upload.pk)
-        series_ids = set(
+        adding: dict[int, list[Instance]] = {}
+        for instance in self._instances:
+            adding.setdefault(instance.series_id, []).append(instance)
+        series_ids = set(adding) | set(
             UploadFile.objects.filter(upload=upload, outcome=UploadFile.Outcome.ACCEPTED)
             .values_list("series_id", flat=True)
         ) - {None}
-        for series in Series.objects.select_for_update().filter(pk__in=series_ids).order_by("pk"):
-            finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()))
+        all_series = list(
+            Series.objects.select_for_update(of=("self",)).select_related("study").filter(pk__in=series_ids)
+            .order_by("pk")
+        )
+        placed = {
+            series.pk: finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()),
+                                       adding=adding.get(series.pk, ()))
+            for series in all_series
+        }
+        if not self._flush():  # some became duplicates: order what was really stored
+            placed = {
+                series.pk: finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()))
+                for series in all_series
+            }
+            series_ids = set(
+                UploadFile.objects.filter(upload=upload, outcome=UploadFile.Outcome.ACCEPTED)
+                .values_list("series_id", flat=True)
+            ) - {None}
+        self.finished_series = [(series, placed[series.pk]) for series in all_series if series.pk in series_ids]
         totals = self._totals()
         for key, value in totals.items():
             setattr(upload, key, value)
@@ -487,10 +522,8 @@ def run_ingest(*, upload_id: int, time_budget: float | None = None, channel: str
     if upload is None:
         release(upload_id)
         return Result(MORE, claimed)
-    builders = {
-        series_id: entry for series_id, entry in run.mips.items() if series_id not in run.broken_mips
-    }
-    return Result(DONE, upload, builders)
+    mips = {series_id: entry for series_id, entry in run.mips.items() if series_id not in run.broken_mips}
+    return Result(DONE, upload, [(series, slices, mips.get(series.pk)) for series, slices in run.finished_series])
 
 
 def fail_upload(*, upload_id: int, reason: str) -> None:

@@ -19,13 +19,11 @@ from django.utils import timezone
 
 from .dicom import IncrementalMip, auto_window, read_instance, thumbnail, to_png, window
 from .models import Instance, Series, donor_folder
-from .slices import geometry_of
+from .slices import SLICE_FIELDS, geometry_of
 
 log = logging.getLogger(__name__)
 
 THUMBNAIL_PX = 160
-_RENDERING_FIELDS = ("id", "series", "sop_instance_uid", "slice_index", "rows", "columns", "frames", "position",
-                     "orientation", "pixel_spacing", "file")
 
 
 def series_folder(series: Series) -> str:
@@ -61,9 +59,14 @@ def render_series(*, series_id: int, mip: tuple[IncrementalMip, list[str]] | Non
     return render(Series.objects.select_related("study").get(pk=series_id), mip=mip)
 
 
-def render(series: Series, *, mip: tuple[IncrementalMip, list[str]] | None = None) -> Series:
-    """As `render_series`, for a series already read (with its study); returns it updated."""
-    instances = list(series.instances.only(*_RENDERING_FIELDS).order_by("slice_index"))
+def render(series: Series, *, instances: list[Instance] | None = None,
+           mip: tuple[IncrementalMip, list[str]] | None = None) -> Series:
+    """As `render_series`, for a series already read (with its study); returns it updated.
+
+    `instances` are the series' slices in order when the caller has them (the import does).
+    """
+    if instances is None:
+        instances = list(series.instances.only(*SLICE_FIELDS).order_by("slice_index"))
     _mark(series, render_state=Series.Render.RENDERING, render_error="")
     try:
         values = _render(series, instances, mip)

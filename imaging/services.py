@@ -155,18 +155,18 @@ def ingest_upload(*, upload_id: int, time_budget: float | None = None, channel: 
     continues where the last run stopped.
     """
     result = ingest.run_ingest(upload_id=upload_id, time_budget=time_budget, channel=channel)
-    if result.outcome == ingest.DONE:
-        render_upload_series(upload_id=upload_id, mips=result.mip_builders)
+    for series, slices, mip in result.series:  # as the import left them: nothing to read again
+        rendering.render(series, instances=slices, mip=mip)
     return result.outcome
 
 
-def render_upload_series(*, upload_id: int, mips: dict | None = None) -> list[int]:
+def render_upload_series(*, upload_id: int) -> list[int]:
     """Render every series this upload added to that is not rendered for its current instances."""
     added_to = UploadFile.objects.filter(upload_id=upload_id, outcome=UploadFile.Outcome.ACCEPTED).values("series_id")
     rendered = []
     for series in Series.objects.filter(pk__in=added_to).select_related("study").order_by("pk"):
         if rendering.needs_render(series):
-            rendering.render(series, mip=(mips or {}).get(series.pk))
+            rendering.render(series)
             rendered.append(series.pk)
     return rendered
 

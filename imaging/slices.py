@@ -1,6 +1,8 @@
 """A series' slices in order, and the geometry summary shown to people."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from django.db import connection
 
@@ -9,8 +11,9 @@ from .dicom.geometry import dot
 from .models import Instance, Series
 
 _PARALLEL = 0.999
-_PLACING_FIELDS = ("id", "series", "position", "orientation", "pixel_spacing", "rows", "columns", "instance_number",
-                   "sop_instance_uid", "depth")
+# What ordering and rendering a series read of its instances (the rest stays in the database).
+SLICE_FIELDS = ("id", "series", "sop_instance_uid", "instance_number", "slice_index", "depth", "rows", "columns",
+                "frames", "position", "orientation", "pixel_spacing", "file")
 _ROWS_PER_STATEMENT = 1000  # 3 parameters a row stays far below SQLite's limit of 32766
 
 
@@ -38,24 +41,30 @@ def orientation_label(normal) -> str:
     return name if abs(normal[axis]) > 0.97 else f"oblique {name}"
 
 
-def finalise_series(series: Series, *, extra_warnings=()) -> Series:
+def finalise_series(series: Series, *, extra_warnings=(), adding: Sequence[Instance] = ()) -> list[Instance]:
     """Order the slices along the normal (not by instance number) and refresh the summary.
 
     Called inside the transaction that finishes an import; marks the series for rendering.
+    `adding` are instances of the series not written yet (the import's last batch): they get
+    their place in memory before they are inserted, so only instances already stored are
+    updated. Returns every instance of the series in slice order.
     """
-    instances = list(series.instances.only(*_PLACING_FIELDS))
-    geometries = {i.pk: geometry_of(i) for i in instances}
+    stored = list(series.instances.only(*SLICE_FIELDS).order_by("pk"))
+    before = {i.pk: (i.slice_index, i.depth) for i in stored}
+    instances = stored + list(adding)
+    arrival = {id(instance): number for number, instance in enumerate(instances)}  # new ones have no pk yet
+    geometries = {id(i): geometry_of(i) for i in instances}
     warnings = set(series.warnings or []) | set(extra_warnings)
-    placed = [i for i in instances if geometries[i.pk] is not None]
-    first = geometries[placed[0].pk] if placed else None
+    placed = [i for i in instances if geometries[id(i)] is not None]
+    first = geometries[id(placed[0])] if placed else None
     if first is not None and len(placed) == len(instances):
         normal = first.normal
-        parallel = all(abs(dot(normal, geometries[i.pk].normal)) >= _PARALLEL for i in placed)
+        parallel = all(abs(dot(normal, geometries[id(i)].normal)) >= _PARALLEL for i in placed)
         if not parallel:
             warnings.add("slices are not parallel: the series cannot be projected")
         for instance in instances:
-            instance.depth = dot(geometries[instance.pk].position, normal)
-        instances.sort(key=lambda i: (i.depth, i.instance_number or 0, i.pk))
+            instance.depth = dot(geometries[id(instance)].position, normal)
+        instances.sort(key=lambda i: (i.depth, i.instance_number or 0, arrival[id(i)]))
         depths = np.array([i.depth for i in instances])
         gaps = np.diff(depths)
         series.slice_spacing = float(np.median(gaps)) if len(gaps) else None
@@ -64,12 +73,12 @@ def finalise_series(series: Series, *, extra_warnings=()) -> Series:
         series.orientation = orientation_label(normal)
         series.pixel_spacing = list(first.pixel_spacing)
     else:
-        instances.sort(key=lambda i: (i.instance_number or 0, i.pk))
+        instances.sort(key=lambda i: (i.instance_number or 0, arrival[id(i)]))
         series.slice_spacing = None
         series.orientation = ""
     for index, instance in enumerate(instances):
         instance.slice_index = index
-    _store_places(instances)
+    _store_places([i for i in stored if before[i.pk] != (i.slice_index, i.depth)])
     if instances:
         series.rows, series.columns = instances[0].rows, instances[0].columns
     series.instance_count = len(instances)
@@ -79,11 +88,11 @@ def finalise_series(series: Series, *, extra_warnings=()) -> Series:
     series.skip_history_when_saving = True  # derived facts, not a clinical change
     series.save()
     del series.skip_history_when_saving
-    return series
+    return instances
 
 
 def _store_places(instances: list[Instance]) -> None:
-    """Write every slice's index and depth in one statement per thousand slices.
+    """Write these slices' index and depth, in one statement per thousand slices.
 
     A statement per row (or ``executemany``, which is the same on psycopg2) costs a round
     trip each; a joined VALUES list costs one. The CASTs give PostgreSQL the column types

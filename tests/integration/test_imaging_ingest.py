@@ -16,7 +16,7 @@ from django.utils import timezone
 from donors.audit import Actor
 from donors.models import AuditEvent
 from imaging import ingest, services
-from imaging.dicom import write_zip
+from imaging.dicom import read_header, write_zip
 from imaging.models import Instance, Series, Study, Upload, UploadFile, UploadSource
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import (
@@ -251,6 +251,40 @@ def test_uploading_the_same_files_again_adds_nothing(client, donor, tmp_path, ea
     assert {line["reason"] for line in again["files"]} == {"already stored (same SOP Instance UID)"}
     assert (Study.objects.count(), Series.objects.count(), Instance.objects.count()) == counts
     assert again["series"][0]["instances"] == 6 and Series.objects.get().mip_path == mip_before
+
+
+def test_instances_another_upload_stored_meanwhile_become_duplicates_and_the_order_holds(
+        donor, radiologist, tmp_path, media, monkeypatch):
+    series_files = phantom(tmp_path / "s", donor=donor, slices=8)
+    files = [services.Incoming(p.name, p.stat().st_size, p) for p in series_files.paths]
+    monkeypatch.setattr(services, "queue_ingest", lambda upload_id: None)
+    created = services.create_upload(actor=Actor(user=radiologist), donor=donor, files=files)
+    taken = read_header(series_files.paths[3], name="other.dcm")
+    original = ingest.IngestRun._flush
+
+    def racing(self):
+        # Between reading and writing, another upload stores slice 3 of the same series.
+        series = Series.objects.get(series_instance_uid=series_files.series_uid)
+        Instance.objects.create(
+            series=series, donor=donor, sop_instance_uid=taken.sop_instance_uid, rows=taken.rows,
+            columns=taken.columns, position=list(taken.image_position), orientation=list(taken.image_orientation),
+            pixel_spacing=list(taken.pixel_spacing), file="elsewhere/other.dcm",
+        )
+        return original(self)
+
+    monkeypatch.setattr(ingest.IngestRun, "_flush", racing)
+    assert services.ingest_upload(upload_id=created.pk) == ingest.DONE
+    done = Upload.objects.get(pk=created.pk)
+    assert (done.accepted, done.duplicates, done.rejected) == (7, 1, 0)
+    line = UploadFile.objects.get(upload=done, sop_instance_uid=taken.sop_instance_uid)
+    assert (line.outcome, line.reason) == ("duplicate", "already stored (same SOP Instance UID)")
+    series = Series.objects.get()
+    assert series.instance_count == 8 and series.render_state == "done"
+    ordered = list(series.instances.order_by("slice_index").values_list("slice_index", "sop_instance_uid"))
+    assert [index for index, _ in ordered] == list(range(8))
+    assert [uid for _, uid in ordered] == list(series_files.sop_instance_uids)
+    # The duplicate's raw file was not kept: the other upload's instance is the stored one.
+    assert not default_storage.exists(UploadSource.objects.get(upload=done, index=3).path)
 
 
 class Crash(BaseException):
