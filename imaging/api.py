@@ -234,6 +234,17 @@ class SeriesMrcp(ActorMixin, APIView):
         return Response(SeriesOut(series).data)
 
 
+class SeriesRender(ActorMixin, APIView):
+    """Make a series' pictures again (after a failure, or a render that never finished)."""
+
+    @extend_schema(request=None, responses={202: SeriesOut, 409: None})
+    def post(self, request, pk):
+        actor = self.actor
+        series = selectors.series_for(actor=actor, pk=pk, action=Action.UPLOAD_IMAGES)
+        series = services.render_again(actor=actor, series=series)
+        return Response(SeriesOut(series).data, status=status.HTTP_202_ACCEPTED)
+
+
 POINTS_HELP = ("Two points. kind 'slices': {slice, row, col} each (row and column may be fractional, 0 is a pixel "
                "centre; the slices may differ); kind 'mip': {row, col} on the MIP array (see mip_shape).")
 

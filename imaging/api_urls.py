@@ -10,5 +10,6 @@ urlpatterns = [
     path("studies/<int:pk>/acknowledge/", api.StudyAcknowledge.as_view(), name="api-study-acknowledge"),
     path("series/<int:pk>/", api.SeriesDetail.as_view(), name="api-series"),
     path("series/<int:pk>/mrcp/", api.SeriesMrcp.as_view(), name="api-series-mrcp"),
+    path("series/<int:pk>/render/", api.SeriesRender.as_view(), name="api-series-render"),
     path("series/<int:pk>/distance/", api.SeriesDistance.as_view(), name="api-series-distance"),
 ]

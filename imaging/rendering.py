@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import timedelta
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -164,7 +165,14 @@ def stored_bytes(path: str) -> bytes:
         return handle.read()
 
 
+# A render runs for at most the render task's hard time limit; a "rendering" mark older than
+# that was left by a worker that died, and the series needs rendering again.
+RENDER_STALE_SECONDS = 180
+
+
 def needs_render(series: Series) -> bool:
+    if series.render_state == Series.Render.RENDERING:
+        return series.updated_at < timezone.now() - timedelta(seconds=RENDER_STALE_SECONDS)
     return series.render_state in (Series.Render.PENDING, Series.Render.FAILED) or (
         series.render_state == Series.Render.DONE and series.rendered_instances != series.instance_count
     )

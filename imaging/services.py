@@ -86,19 +86,21 @@ def create_upload(*, actor: Actor | None, donor: Donor, files: list[Incoming], c
             folder = f"{donor_folder(donor.pk)}/upload-{upload.pk}"
             seen: set[str] = set()
             used_bytes = 0
-            refused = []
+            sources: list[UploadSource] = []
+            refused: list[UploadFile] = []
             for index, incoming in enumerate(files):
                 name = _clean_name(incoming.name, seen)
                 with _opened(incoming) as handle:
-                    path, lines = _keep(upload, folder, index, name, incoming.size, handle, used_bytes, limits,
-                                        refused)
-                if path:
-                    stored.append(path)
+                    source = _keep(upload, folder, index, name, incoming.size, handle, used_bytes, limits, refused)
+                if source is not None:
+                    stored.append(source.path)
+                    sources.append(source)
                     used_bytes += incoming.size
-                    upload.expected_files += lines
+            UploadSource.objects.bulk_create(sources)
             UploadFile.objects.bulk_create(refused)
             upload.rejected = len(refused)
-            upload.expected_files += len(refused)  # so the progress bar knows its end from the start
+            # Counted now so that the progress bar knows its end from the start.
+            upload.expected_files = len(refused) + sum(_report_lines(source) for source in sources)
             upload.save(update_fields=["rejected", "expected_files"])
             record_event(
                 actor=actor, kind=AuditEvent.Kind.CREATE, record=upload, donor=donor, channel=channel,
@@ -113,11 +115,8 @@ def create_upload(*, actor: Actor | None, donor: Donor, files: list[Incoming], c
     return upload
 
 
-def _keep(upload, folder, index, name, size, handle, used_bytes, limits, refused) -> tuple[str, int]:
-    """Store one received file as a source of the upload, or refuse it.
-
-    Returns its path in storage ("" when refused) and the report lines its import will give.
-    """
+def _keep(upload, folder, index, name, size, handle, used_bytes, limits, refused) -> UploadSource | None:
+    """Store one received file as a source of the upload (not saved yet), or refuse it (None)."""
     is_zip = _is_zip(handle)
     reason = ""
     if index >= limits["max_files"]:
@@ -129,17 +128,18 @@ def _keep(upload, folder, index, name, size, handle, used_bytes, limits, refused
     if reason:
         refused.append(UploadFile(upload=upload, name=name, size=size, outcome=UploadFile.Outcome.REJECTED,
                                   reason=reason))
-        return "", 0
+        return None
     content = handle if isinstance(handle, File) else File(handle, name=name)
     path = default_storage.save(f"{folder}/{index:05d}{'.zip' if is_zip else '.dcm'}", content)
-    UploadSource.objects.create(
-        upload=upload, index=index, name=name, size=size, path=path,
-        kind=UploadSource.Kind.ZIP if is_zip else UploadSource.Kind.FILE,
-    )
-    if not is_zip:
-        return path, 1
-    with default_storage.open(path, "rb") as stored:
-        return path, ingest.zip_report_lines(stored)
+    return UploadSource(upload=upload, index=index, name=name, size=size, path=path,
+                        kind=UploadSource.Kind.ZIP if is_zip else UploadSource.Kind.FILE)
+
+
+def _report_lines(source: UploadSource) -> int:
+    if source.kind != UploadSource.Kind.ZIP:
+        return 1
+    with default_storage.open(source.path, "rb") as handle:
+        return ingest.zip_report_lines(handle)
 
 
 def queue_ingest(upload_id: int) -> None:
@@ -235,6 +235,31 @@ def set_mrcp_override(*, actor: Actor, series: Series, mrcp: bool | None) -> Ser
     )
     if series.render_state == Series.Render.PENDING:
         rendering.queue_render(series.pk)
+    return series
+
+
+@transaction.atomic
+def render_again(*, actor: Actor, series: Series) -> Series:
+    """Someone asks for a series' pictures to be made again: after a failure, or a render
+    that never finished (its worker died). Up-to-date pictures are left alone."""
+    require(actor, Action.UPLOAD_IMAGES)
+    series = Series.objects.select_for_update(of=("self",)).select_related("study__donor").get(pk=series.pk)
+    if not rendering.needs_render(series):
+        if series.render_state == Series.Render.RENDERING:
+            raise IllegalState("the pictures of this series are being made now")
+        raise IllegalState("the pictures of this series are up to date")
+    before = series.render_state
+    series.render_state = Series.Render.PENDING
+    series.render_error = ""
+    series.skip_history_when_saving = True  # a state of the pictures, not a clinical change
+    series.save(update_fields=["render_state", "render_error", "updated_at"])
+    del series.skip_history_when_saving
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.UPDATE, record=series, donor=series.study.donor,
+        summary=f"asked for the pictures of series {series.description or series.pk} to be made again",
+        changes={"render_state": [before, series.render_state]},
+    )
+    rendering.queue_render(series.pk)
     return series
 
 

@@ -50,7 +50,8 @@ def ingest_upload_task(self, upload_id: int) -> str:
 
 @shared_task(
     bind=True, name="imaging.render_series", acks_late=True, reject_on_worker_lost=True,
-    soft_time_limit=120, time_limit=180, autoretry_for=TRANSIENT, max_retries=3, retry_backoff=True,
+    soft_time_limit=120, time_limit=rendering.RENDER_STALE_SECONDS, autoretry_for=TRANSIENT, max_retries=3,
+    retry_backoff=True,
 )
 def render_series_task(self, series_id: int) -> str:
     series = rendering.render_series(series_id=series_id)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("series/<int:pk>/thumbnail.png", views.thumbnail_image, name="thumbnail"),
     path("series/<int:pk>/slices/<int:index>.png", views.slice_image, name="slice"),
     path("series/<int:pk>/mrcp/", views.mrcp_override, name="mrcp"),
+    path("series/<int:pk>/render/", views.render_again, name="render"),
     path("studies/<int:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("instances/<int:pk>/file.dcm", views.instance_file, name="instance_file"),
 ]

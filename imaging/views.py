@@ -91,6 +91,7 @@ def viewer(request, pk):
         "measurements": selectors.measurements_of(donor=donor, series=series),
         "other_series": Series.objects.filter(study__donor=donor).exclude(pk=series.pk).select_related("study"),
         "may_override": may(actor.roles, Action.MEASURE_IMAGES),
+        "may_render_again": may(actor.roles, Action.UPLOAD_IMAGES) and rendering.needs_render(series),
         "may_acknowledge": may(actor.roles, Action.UPLOAD_IMAGES) and may(actor.roles, Action.VIEW_IMAGES),
     }
     return render(request, "imaging/viewer.html", context)
@@ -106,6 +107,15 @@ def mrcp_override(request, pk):
     if value == "bad":
         raise InvalidInput("choose yes, no or auto", fields={"mrcp": ["choose yes, no or auto"]})
     services.set_mrcp_override(actor=actor, series=series, mrcp=value)
+    return redirect("imaging:viewer", pk=series.pk)
+
+
+@login_required
+@require_POST
+def render_again(request, pk):
+    actor = page_actor(request)
+    series = selectors.series_for(actor=actor, pk=pk, action=Action.UPLOAD_IMAGES)
+    services.render_again(actor=actor, series=series)
     return redirect("imaging:viewer", pk=series.pk)
 
 

@@ -73,6 +73,7 @@ API = [
     ("save measurement", "post", "/api/v1/donors/{donor}/measurements/",
      {"series": "{series}", "kind": "slices", "points": POINTS, "label": "LHD"}, {"radiologist"}, {201, 409}),
     ("mrcp override", "post", "/api/v1/series/{series}/mrcp/", {"mrcp": False}, {"radiologist"}, {200}),
+    ("render again", "post", "/api/v1/series/{series}/render/", None, UPLOADERS, {409}),  # up to date: refused
     ("acknowledge identity", "post", "/api/v1/studies/{study}/acknowledge/", {"note": "checked"},
      {"coordinator", "radiologist"}, {200}),
 ]
@@ -87,6 +88,7 @@ PAGES = [
     ("slice", "get", "/imaging/series/{series}/slices/1.png?wc=1500&ww=3000", None, CLINICAL, {200}),
     ("dicom file", "get", "/imaging/instances/{instance}/file.dcm", None, CLINICAL, {200}),
     ("mrcp form", "post", "/imaging/series/{series}/mrcp/", {"mrcp": "no"}, {"radiologist"}, {302}),
+    ("render again form", "post", "/imaging/series/{series}/render/", None, UPLOADERS, {409}),
     ("acknowledge form", "post", "/imaging/studies/{study}/acknowledge/", {"note": ""},
      {"coordinator", "radiologist"}, {302}),
 ]
