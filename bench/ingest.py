@@ -252,7 +252,10 @@ def main() -> None:
         peak = max(peaks)
         print(f"peak memory, {how}: {peak / 1e6:.1f} MB = {peak / series_bytes:.2f} x the series (target <= 3.0)")
     if orthanc:
-        print(f"Orthanc, storing the same files through its REST API: {statistics.median(orthanc):6.3f} s")
+        stored = statistics.median(orthanc)
+        print(f"Orthanc, storing the same files through its REST API: {stored:6.3f} s = {args.slices / stored:.0f} files/s; "
+              f"the app, upload request + import + MIP: {request_median + ingest_median:6.3f} s = "
+              f"{args.slices / (request_median + ingest_median):.0f} files/s")
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ from donors.audit import record_event
 from donors.models import AuditEvent
 
 from .dicom import ArchiveRejected, DicomRejected, Geometry, IncrementalMip, MissingGeometry, Rejection
+from .bulk import insert_rows
 from .dicom import iter_zip_members, read_instance
 from .dicom.archive import declared_members
-from .bulk import insert_rows
 from .dicom.checks import looks_like_mrcp, warnings as header_warnings
 from .identity import identity_problems
 from .models import Instance, Series, Study, Upload, UploadFile, UploadSource, donor_folder
@@ -467,28 +467,15 @@ class IngestRun:
         adding: dict[int, list[Instance]] = {}
         for instance in self._instances:
             adding.setdefault(instance.series_id, []).append(instance)
-        series_ids = set(adding) | set(
-            UploadFile.objects.filter(upload=upload, outcome=UploadFile.Outcome.ACCEPTED)
-            .values_list("series_id", flat=True)
-        ) - {None}
+        series_ids = set(adding) | self._series_with_accepted_files()
         all_series = list(
             Series.objects.select_for_update(of=("self",)).select_related("study").filter(pk__in=series_ids)
             .order_by("pk")
         )
-        placed = {
-            series.pk: finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()),
-                                       adding=adding.get(series.pk, ()))
-            for series in all_series
-        }
+        placed = {series.pk: self._order(series, adding.get(series.pk, ())) for series in all_series}
         if not self._flush():  # some became duplicates: order what was really stored
-            placed = {
-                series.pk: finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()))
-                for series in all_series
-            }
-            series_ids = set(
-                UploadFile.objects.filter(upload=upload, outcome=UploadFile.Outcome.ACCEPTED)
-                .values_list("series_id", flat=True)
-            ) - {None}
+            placed = {series.pk: self._order(series) for series in all_series}
+            series_ids = self._series_with_accepted_files()
         self.finished_series = [(series, placed[series.pk]) for series in all_series if series.pk in series_ids]
         totals = self._totals()
         for key, value in totals.items():
@@ -506,6 +493,16 @@ class IngestRun:
             summary=summary, changes=totals | {"series": sorted(series_ids), "identity": self.identity_notes},
         )
         return upload
+
+    def _series_with_accepted_files(self) -> set[int]:
+        """The series this upload's written report lines say it added to."""
+        return set(
+            UploadFile.objects.filter(upload=self.upload, outcome=UploadFile.Outcome.ACCEPTED, series__isnull=False)
+            .values_list("series_id", flat=True)
+        )
+
+    def _order(self, series: Series, adding=()) -> list[Instance]:
+        return finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()), adding=adding)
 
 
 def run_ingest(*, upload_id: int, time_budget: float | None = None, channel: str = "worker") -> Result:

@@ -55,9 +55,13 @@ def render_series(*, series_id: int, mip: tuple[IncrementalMip, list[str]] | Non
     """Render the series' pictures; `mip` is an in-memory projection built during the import.
 
     The in-memory projection is used only when it covers exactly the series' instances;
-    otherwise the files are read again, one at a time.
+    otherwise the files are read again, one at a time. Pictures already up to date are left
+    alone, so a task delivered twice renders once.
     """
-    return render(Series.objects.select_related("study").get(pk=series_id), mip=mip)
+    series = Series.objects.select_related("study").get(pk=series_id)
+    if series.render_state == Series.Render.DONE and not needs_render(series):
+        return series
+    return render(series, mip=mip)
 
 
 def render(series: Series, *, instances: list[Instance] | None = None,

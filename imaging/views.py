@@ -9,6 +9,7 @@ import hashlib
 import math
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
@@ -116,6 +117,7 @@ def render_again(request, pk):
     actor = page_actor(request)
     series = selectors.series_for(actor=actor, pk=pk, action=Action.UPLOAD_IMAGES)
     services.render_again(actor=actor, series=series)
+    messages.success(request, "The pictures of this series are being made again.")
     return redirect("imaging:viewer", pk=series.pk)
 
 

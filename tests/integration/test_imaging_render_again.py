@@ -11,7 +11,7 @@ from donors.audit import Actor
 from donors.models import AuditEvent
 from imaging import ingest, rendering, services
 from imaging.models import Series
-from imaging.tasks import ingest_upload_task
+from imaging.tasks import ingest_upload_task, render_series_task
 from tests.integration.imaging_support import phantom
 
 pytestmark = pytest.mark.django_db
@@ -113,4 +113,14 @@ def test_the_viewer_offers_the_button_only_when_the_pictures_need_it(imported, r
         response = client.post(f"/imaging/series/{series.pk}/render/")
     assert response.status_code == 302
     page = client.get(f"/imaging/series/{series.pk}/").content.decode()
-    assert 'data-testid="render-again"' not in page
+    assert 'data-testid="render-again"' not in page and "being made again" in page
+
+
+def test_a_second_delivery_of_the_render_task_leaves_up_to_date_pictures_alone(imported, radiologist, eager_tasks,
+                                                                               django_capture_on_commit_callbacks):
+    _, series = imported
+    with django_capture_on_commit_callbacks(execute=True):
+        services.render_again(actor=Actor(user=radiologist), series=series)
+    done = Series.objects.get(pk=series.pk)
+    assert render_series_task.apply(args=[series.pk]).get() == "done"
+    assert Series.objects.get(pk=series.pk).updated_at == done.updated_at
