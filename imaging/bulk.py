@@ -31,6 +31,8 @@ def insert_rows(objects: Sequence[models.Model]) -> None:
         raise TypeError("insert_rows takes objects of one model at a time")
     if hasattr(model, "history"):
         raise TypeError(f"{model._meta.label} keeps a history: write it through its service")
+    if any(obj.pk is not None for obj in objects):
+        raise TypeError("insert_rows writes new rows only (their primary keys are generated)")
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objects)

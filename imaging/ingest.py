@@ -356,7 +356,7 @@ class IngestRun:
         series = self._series(study, header)
         self._check_identity(study, header)
         path = self._store(item, uid, data)
-        self._instances.append(Instance(  # ids rather than objects: the row is only written, never used
+        self._instances.append(Instance(  # ids rather than objects: nothing here follows the relations
             series_id=series.pk, donor_id=self.donor.pk, upload_id=self.upload.pk, sop_instance_uid=uid,
             sop_class_uid=header.sop_class_uid, instance_number=header.instance_number,
             rows=header.rows, columns=header.columns, frames=header.number_of_frames,

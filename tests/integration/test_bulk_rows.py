@@ -85,3 +85,13 @@ def test_models_with_a_history_are_refused(series, make_user):
     with pytest.raises(TypeError, match="keeps a history"):
         insert_rows([measurement])
     assert not Measurement.objects.exists()
+
+
+def test_rows_that_exist_already_are_refused(series):
+    upload = Upload.objects.create(donor=series.study.donor)
+    line = UploadFile.objects.create(upload=upload, name="a", outcome="rejected")
+    with pytest.raises(TypeError, match="new rows only"):
+        insert_rows([line])
+    with pytest.raises(TypeError, match="one model at a time"):
+        insert_rows([UploadFile(upload=upload, name="b", outcome="rejected"), Upload(donor=series.study.donor)])
+    assert list(UploadFile.objects.values_list("name", flat=True)) == ["a"]
