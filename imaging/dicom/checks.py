@@ -27,7 +27,10 @@ def warnings(header: InstanceHeader) -> list[str]:
             f"lossy compression ({header.transfer_syntax_name}): fine ducts may be blurred"
         )
     if header.number_of_frames > 1:
-        notes.append(f"multi-frame image ({header.number_of_frames} frames)")
+        notes.append(
+            f"multi-frame image ({header.number_of_frames} frames): only its first frame is shown and it is "
+            "not projected; export the series as single-frame images to read it here"
+        )
     return notes
 
 

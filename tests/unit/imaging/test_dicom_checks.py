@@ -69,5 +69,6 @@ def test_warnings_name_what_is_missing(header):
     assert warnings(bare) == [
         "no pixel spacing: distances cannot be measured on this image",
         "no image position/orientation: the slice cannot be placed in 3D",
-        "multi-frame image (3 frames)",
+        "multi-frame image (3 frames): only its first frame is shown and it is not projected; "
+        "export the series as single-frame images to read it here",
     ]
