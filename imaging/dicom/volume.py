@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .geometry import Geometry, MissingGeometry, Vector
+from .geometry import Geometry, MissingGeometry, Vector, dot
 from .header import InstanceHeader
 
 THROUGH_SLICES = "through slices"
@@ -146,7 +146,7 @@ class IncrementalMip:
             )
         if self._normal is None:
             self._normal = first.normal
-        if abs(_dot(self._normal, geometry.normal)) < _PARALLEL:
+        if abs(dot(self._normal, geometry.normal)) < _PARALLEL:
             raise ValueError("slice is not parallel to the first slice")
 
     def _add_through(self, pixels: np.ndarray, index: int) -> None:
@@ -203,10 +203,6 @@ class IncrementalMip:
             return arrays, (first.normal, first.row_direction), (gap, first.pixel_spacing[1])
         arrays = [image, source, across, args]
         return arrays, (first.normal, first.column_direction), (gap, first.pixel_spacing[0])
-
-
-def _dot(a, b) -> float:
-    return float(a[0] * b[0] + a[1] * b[1] + a[2] * b[2])
 
 
 def coronal_mip(volume: np.ndarray, geometries: Sequence[Geometry]) -> Mip:
