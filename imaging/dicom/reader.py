@@ -146,9 +146,9 @@ def _ends_with_the_file(dataset: Dataset, end: int) -> bool:
     and only the last element read can be short. Tags are in ascending order in a valid
     file, so the highest is the last; when it is not, this says False and the caller
     checks the slow way. A deflated dataset's positions are in the inflated stream, so
-    they never match either.
+    it is always left to the slow way.
     """
-    if not len(dataset):
+    if not len(dataset) or dataset.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
         return False
     element = dataset.get_item(max(dataset.keys()), keep_deferred=True)
     if not isinstance(element, RawDataElement) or element.value_tell is None:
