@@ -51,24 +51,24 @@ def _mark(series: Series, **values) -> None:
         setattr(series, name, value)
 
 
-def render_series(*, series_id: int, mip: tuple[IncrementalMip, list[str]] | None = None) -> Series:
-    """Render the series' pictures; `mip` is an in-memory projection built during the import.
+def render_series(*, series_id: int) -> Series:
+    """Render the series' pictures from its stored files (the render task).
 
-    The in-memory projection is used only when it covers exactly the series' instances;
-    otherwise the files are read again, one at a time. Pictures already up to date are left
-    alone, so a task delivered twice renders once.
+    Pictures already up to date are left alone, so a task delivered twice renders once.
     """
     series = Series.objects.select_related("study").get(pk=series_id)
     if series.render_state == Series.Render.DONE and not needs_render(series):
         return series
-    return render(series, mip=mip)
+    return render(series)
 
 
 def render(series: Series, *, instances: list[Instance] | None = None,
            mip: tuple[IncrementalMip, list[str]] | None = None) -> Series:
-    """As `render_series`, for a series already read (with its study); returns it updated.
+    """Render a series already read (with its study); returns it updated.
 
-    `instances` are the series' slices in order when the caller has them (the import does).
+    The import passes the series' slices in order (`instances`) and the projection it built
+    while reading (`mip`); that projection is used only when it covers exactly the series'
+    instances, otherwise the files are read again, one at a time.
     """
     if instances is None:
         instances = list(series.instances.only(*SLICE_FIELDS).order_by("slice_index"))
