@@ -150,6 +150,14 @@ class Anatomy:
         """Segments (caudate left out) this duct drains, itself or through tributaries."""
         return self._territories.get(duct_id, frozenset())
 
+    def drains_any_segment(self, duct_id: str) -> bool:
+        """Whether the duct drains any segment, the caudate included (a cystic duct
+        without tributaries drains none)."""
+        duct = self._by_id.get(duct_id)
+        if duct and duct.segments:
+            return True
+        return any(self.drains_any_segment(t.id) for t in self.tributaries(duct_id))
+
     @property
     def graft_segments(self) -> frozenset[int]:
         return GRAFT_SEGMENTS[self.graft]

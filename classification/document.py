@@ -17,8 +17,14 @@ from typing import Any, Union
 from classification.anatomy import AnatomyInvalid, parse_anatomy
 from classification.prediction import OutcomeTally, RecipientContext, predict
 from classification.systems import classify_all
+from classification.validation import MAX_NUMBER_CHARS, OversizedNumber, check_document, describe
 
-RULES_VERSION = "2024.1"
+# Stored runs carry it; 2024.2: a caudate duct at a duct's upper end stops the shared
+# upper stretch, and a junction beyond the receiving duct's length is refused.
+RULES_VERSION = "2024.2"
+# Far above any real document (100 ducts take about 15 kB); bounds the work on one file.
+MAX_DOCUMENT_BYTES = 1_000_000
+TOO_LARGE = f"document: too large (more than {MAX_DOCUMENT_BYTES} bytes; an anatomy document takes a few kB)"
 
 LocalTallies = Union[
     Mapping[tuple[str, int], OutcomeTally],
@@ -71,16 +77,51 @@ def find_tally(local_tallies: LocalTallies | None, graft_type: str, count: int) 
 def classify_json_bytes(data: bytes, **options: Any) -> dict[str, Any]:
     """Like `classify_document`, for the raw bytes of a JSON file: text that is
     not UTF-8 or not JSON is reported as an error, not raised."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        return invalid_result([TOO_LARGE])
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         return invalid_result([f"document: not UTF-8 text (byte {error.start})"])
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        return invalid_result(
-            [f"document: not valid JSON (line {error.lineno} column {error.colno}: {error.msg})"]
-        )
-    except RecursionError:
-        return invalid_result(["document: not valid JSON (nested too deeply)"])
+        document = load_json_document(text)
+    except AnatomyInvalid as invalid:
+        return invalid_result(invalid.errors)
     return classify_document(document, **options)
+
+
+def load_json_document(text: str) -> Any:
+    """The JSON value of an anatomy document's text, for every reader of such text
+    (the command, the editor).
+
+    Raises `AnatomyInvalid` with one `document: ...` message when the text is not
+    JSON, too large or nested too deeply. A number written with more than
+    `MAX_NUMBER_CHARS` characters is not converted (Python refuses an int of more
+    than 4300 digits, and converting long numbers is slow): the document is refused
+    with validation's messages, which name the field that holds it.
+    """
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise AnatomyInvalid([TOO_LARGE])
+    oversized: list[OversizedNumber] = []
+
+    def bounded(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+        def parse(token: str) -> Any:
+            if len(token) <= MAX_NUMBER_CHARS:
+                return convert(token)
+            oversized.append(OversizedNumber(token))
+            return oversized[-1]
+
+        return parse
+
+    try:
+        document = json.loads(text, parse_int=bounded(int), parse_float=bounded(float))
+    except json.JSONDecodeError as error:
+        raise AnatomyInvalid(
+            [f"document: not valid JSON (line {error.lineno} column {error.colno}: {error.msg})"]
+        ) from None
+    except RecursionError:
+        raise AnatomyInvalid(["document: not valid JSON (nested too deeply)"]) from None
+    if oversized:
+        # Every place a number may stand refuses an OversizedNumber, so none is ever returned.
+        raise AnatomyInvalid(check_document(document) or [f"document: has {describe(oversized[0])}"])
+    return document

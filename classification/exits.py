@@ -3,24 +3,19 @@
 Every graft duct that drains into a duct outside the graft (the CHD, the cystic
 duct, or any non-graft duct) is an exit, measured by its own `length_mm`.
 
-The shared upper stretch: when a non-graft duct D begins with graft bile only and
-remnant tributaries join it lower down, the surgeon divides D above the first of
-those, so that stretch is one exit whose length is the junction of that first
-remnant tributary. The spec states it for "two or more graft tributaries at
-junction 0"; it is applied here in the same spirit to:
-- graft tributaries joining D inside the stretch (junction below the first remnant
-  tributary's): they drain into the divided stretch, so they are part of that one
-  exit, not exits of their own (a duct joining at or below that point is its own
-  exit);
-- D's own segments when they lie in the graft: they drain through the stretch too;
-- caudate-only tributaries and a cystic duct without tributaries, which drain no
-  segment any rule uses, so they neither count as remnant tributaries nor prevent
-  the stretch.
-On valid documents without such extras this is exactly the spec's rule.
+The shared upper stretch: a non-graft duct D (not CHD or CYSTIC) begins with graft
+bile only when all of D's own segments are graft segments and every duct joining D
+at junction 0 is a graft duct (a cystic duct without tributaries aside). The caudate
+stays with the donor, so a caudate segment of D, or a caudate duct joining D at 0,
+is remnant bile and rules the stretch out. J is the smallest junction of D's remnant
+tributaries: non-graft ducts that drain any segment, caudate included; a cystic duct
+without tributaries goes with the gallbladder and is ignored. The surgeon divides D
+above J, so that stretch is one exit of length J; graft tributaries joining D above
+J drain through it and are covered by it, and one joining at or below J is an exit
+of its own.
 
-A duct whose own segments lie partly in the graft and partly outside (or whose
-graft segments share its upper end with remnant bile) cannot be divided into a
-graft exit; it is reported as a flag, not counted.
+Graft segments that drain directly into a duct that also drains the remnant at its
+upper end cannot be divided off into a graft exit; they are flagged, not counted.
 """
 
 from __future__ import annotations
@@ -38,13 +33,15 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Exit:
     """One duct leaving the graft. For a shared stretch, `duct` is the divided
-    duct and `covers` the graft tributaries that drain through it."""
+    duct, `covers` the graft tributaries that drain through it and `above` the
+    remnant tributary whose junction ends it."""
 
     duct: str
     into: str
     length_mm: float | None
     shared_stretch: bool = False
     covers: tuple[str, ...] = ()
+    above: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,36 +87,39 @@ def find_exits(anatomy: Anatomy) -> ExitSearch:
 
 
 def shared_stretch(anatomy: Anatomy, duct_id: str) -> Exit | None:
-    """The upper stretch of a non-graft duct as one exit, when it carries graft bile only."""
+    """The upper stretch of a non-graft duct as one exit, when it begins with graft bile only."""
     if duct_id in (CHD, CYSTIC):
         return None
     duct = anatomy.duct(duct_id)
-    if not duct.own_territory <= anatomy.graft_segments:
+    # Own segments as recorded, caudate included: the caudate is remnant bile.
+    if not set(duct.segments) <= anatomy.graft_segments:
         return None
     graft_ducts = anatomy.graft_ducts
-    tributaries = anatomy.tributaries(duct_id)
-    remnant = [t for t in tributaries if t.id not in graft_ducts and anatomy.territory(t.id)]
+    tributaries = [t for t in anatomy.tributaries(duct_id) if not is_empty_cystic(anatomy, t.id)]
+    at_upper_end = [t for t in tributaries if t.junction_mm == 0]
+    if any(t.id not in graft_ducts for t in at_upper_end):
+        return None
+    if not duct.segments and not at_upper_end:
+        return None
+    remnant = [t for t in tributaries if t.id not in graft_ducts and anatomy.drains_any_segment(t.id)]
     if not remnant or remnant[0].junction_mm <= 0:
         return None
-    from_graft = [t for t in tributaries if t.id in graft_ducts]
-    if not duct.own_territory and not any(t.junction_mm == 0 for t in from_graft):
-        return None
     length = remnant[0].junction_mm
-    covers = tuple(sorted(t.id for t in from_graft if t.junction_mm < length))
-    return Exit(duct_id, duct.drains_into, length, shared_stretch=True, covers=covers)
+    covers = tuple(sorted(t.id for t in tributaries if t.id in graft_ducts and t.junction_mm < length))
+    return Exit(duct_id, duct.drains_into, length, shared_stretch=True, covers=covers, above=remnant[0].id)
+
+
+def is_empty_cystic(anatomy: Anatomy, duct_id: str) -> bool:
+    """A cystic duct without tributaries goes with the gallbladder: no rule counts it."""
+    return duct_id == CYSTIC and not anatomy.tributaries(CYSTIC)
 
 
 def describe_stretch(anatomy: Anatomy, stretch: Exit) -> str:
-    remnant = next(
-        t.id
-        for t in anatomy.tributaries(stretch.duct)
-        if t.id not in anatomy.graft_ducts and anatomy.territory(t.id)
-    )
     parts = list(stretch.covers)
     own = anatomy.duct(stretch.duct).own_territory
     if own:
         parts.append(f"segments {describe_segments(own)}")
     return (
-        f"upper stretch of {stretch.duct} ({stretch.length_mm:g} mm, above {remnant}) drains "
+        f"upper stretch of {stretch.duct} ({stretch.length_mm:g} mm, above {stretch.above}) drains "
         f"{' and '.join(parts)}: counted as one exit"
     )

@@ -14,7 +14,12 @@ Choices where the format leaves room:
   repeat the same mistake.
 - The cystic duct drains no liver segment, so `segments` on `CYSTIC` is refused.
 - At most 100 ducts: far more than MRCP can show, and it bounds the work done
-  on a request.
+  on a request; a `segments` list longer than 8 entries is refused by its length
+  alone. Every check is linear in the size of the document.
+- A number too long to be a measurement arrives from the JSON reader as an
+  `OversizedNumber` (see `classification.document.load_json_document`) and is
+  refused like any other wrong value, naming its field; Python ints too large to
+  print are described by their size.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections import Counter
 from typing import Any
 
 from classification.anatomy import (
@@ -36,8 +42,24 @@ ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 DOCUMENT_FIELDS = ("format", "graft", "ducts", "notes")
 DUCT_FIELDS = ("id", "drains_into", "segments", "length_mm", "junction_mm", "course")
 COURSES = ("supraportal", "infraportal", "unknown")
+COUINAUD_SEGMENTS = 8
 MAX_MM = 200
 MAX_DUCTS = 100
+MAX_NUMBER_CHARS = 40  # a double prints in at most 24
+
+
+class OversizedNumber:
+    """A JSON number written with more than MAX_NUMBER_CHARS characters: kept
+    unconverted (converting a long one is slow, or refused for an int of more than
+    4300 digits) so that validation can refuse it by its field."""
+
+    __slots__ = ("chars",)
+
+    def __init__(self, text: str):
+        self.chars = len(text)
+
+    def __repr__(self) -> str:
+        return f"OversizedNumber(chars={self.chars})"
 
 
 def check_document(document: Any) -> list[str]:
@@ -99,11 +121,13 @@ class DuctListCheck:
         self.first_index: dict[str, int] = {}
         self.parents: dict[str, str] = {}
         self.junctions: dict[str, float] = {}
+        self.lengths: dict[str, float] = {}
         self.has_segments: dict[str, bool] = {}
 
     def run(self) -> list[str]:
         for index, raw in enumerate(self.ducts):
             self.check_duct(index, raw)
+        self.check_junctions_within_receiving_ducts()
         self.check_loops()
         if self.shape_known:
             self.check_shape()
@@ -134,6 +158,9 @@ class DuctListCheck:
         if self.first_index.get(label) == index:
             junction = raw.get("junction_mm")
             self.junctions[label] = 0.0 if check_mm(junction) or junction is None else float(junction)
+            length = raw.get("length_mm")
+            if length is not None and not check_mm(length):
+                self.lengths[label] = float(length)
 
     def check_id(self, index: int, raw: dict) -> str:
         """The duct's label for messages: its id when usable, else `ducts[i]`."""
@@ -182,12 +209,17 @@ class DuctListCheck:
         if not isinstance(segments, list):
             self.fail(label, "segments", f"must be a list of Couinaud segments 1-8 (got {describe(segments)})")
             return
+        if len(segments) > COUINAUD_SEGMENTS:
+            self.fail(
+                label, "segments", f"lists {len(segments)} entries; there are only {COUINAUD_SEGMENTS} Couinaud segments"
+            )
+            return
         wrong = [s for s in segments if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 8]
         if wrong:
             shown = ", ".join(describe(s) for s in wrong[:5])
             self.fail(label, "segments", f"must list Couinaud segments as whole numbers 1-8 (got {shown})")
             return
-        repeated = sorted({s for s in segments if segments.count(s) > 1})
+        repeated = sorted(s for s, count in Counter(segments).items() if count > 1)
         if repeated:
             self.fail(label, "segments", f"segment {', '.join(map(str, repeated))} listed more than once")
         if label == CYSTIC and segments:
@@ -203,6 +235,18 @@ class DuctListCheck:
             self.fail(label, "course", f"must be one of {', '.join(COURSES)} (got {describe(course)})")
 
     # --- the tree ---------------------------------------------------------------
+    def check_junctions_within_receiving_ducts(self) -> None:
+        """A duct cannot join its receiving duct below that duct's lower end."""
+        for duct_id, target in self.parents.items():
+            length = self.lengths.get(target)
+            junction = self.junctions.get(duct_id, 0.0)
+            if length is not None and junction > length:
+                self.fail(
+                    duct_id,
+                    "junction_mm",
+                    f"{junction:g} mm is beyond the end of {target} ({target}.length_mm is {length:g} mm)",
+                )
+
     def check_loops(self) -> None:
         """Name the ducts of each drainage loop, once per loop."""
         done: set[str] = set()
@@ -267,6 +311,8 @@ def check_mm(value: Any) -> str | None:
     """Why `value` is not a usable length in mm, or None (missing is fine)."""
     if value is None:
         return None
+    if isinstance(value, OversizedNumber):
+        return f"must be between 0 and {MAX_MM} mm (got {describe(value)})"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return f"must be a number of mm (got {describe(value)})"
     try:
@@ -274,9 +320,9 @@ def check_mm(value: Any) -> str | None:
     except (OverflowError, ValueError):
         finite = False
     if not finite:
-        return f"must be a finite number of mm (got {clip(str(value))})"
+        return f"must be a finite number of mm (got {show_number(value)})"
     if not 0 <= value <= MAX_MM:
-        return f"must be between 0 and {MAX_MM} mm (got {clip(str(value))})"
+        return f"must be between 0 and {MAX_MM} mm (got {show_number(value)})"
     return None
 
 
@@ -288,13 +334,23 @@ def describe(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return f"text '{clip(value)}'"
+    if isinstance(value, OversizedNumber):
+        return f"a number {value.chars} characters long"
     if isinstance(value, numbers.Number):
-        return clip(str(value))
+        return show_number(value)
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def show_number(value: numbers.Number) -> str:
+    """The number as written, or its size when printing it would be slow or
+    refused (Python will not print an int of more than 4300 digits)."""
+    if isinstance(value, int) and value.bit_length() > 10_000:  # about 3000 digits
+        return f"a whole number of about {int(math.log10(abs(value))) + 1} digits"
+    return clip(str(value))
 
 
 def describe_segments(segments: frozenset[int] | set[int] | tuple[int, ...]) -> str:

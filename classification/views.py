@@ -15,6 +15,8 @@ from donors.pages import apply_errors, page_actor
 from donors.roles import Action, may
 
 from . import selectors, services
+from .anatomy import AnatomyInvalid
+from .document import load_json_document
 from .forms import OutcomeForm
 from .presets import PRESETS
 
@@ -32,9 +34,9 @@ def annotation_editor(request, pk):
         donor_services.require(actor, Action.RECORD_ANATOMY)
         raw = request.POST.get("document", "")
         try:
-            document = json.loads(raw)
-        except json.JSONDecodeError as error:
-            errors = {"document": [f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})"]}
+            document = load_json_document(raw)
+        except AnatomyInvalid as invalid:
+            errors = services.errors_by_field(invalid.errors)
             document = None
         if not errors:
             version = request.POST.get("version")

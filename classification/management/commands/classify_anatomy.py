@@ -9,7 +9,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from classification.document import classify_json_bytes, invalid_result
+from classification.document import MAX_DOCUMENT_BYTES, classify_json_bytes, invalid_result
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         for path in options["files"]:
             try:
                 with open(path, "rb") as handle:
-                    data = handle.read()
+                    data = handle.read(MAX_DOCUMENT_BYTES + 1)  # enough to tell that it is too large
             except OSError as error:
                 result = invalid_result([f"document: cannot read the file ({error.strerror or error})"])
             else:

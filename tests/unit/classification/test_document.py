@@ -1,8 +1,20 @@
 """The result document: its shape, options and raw-bytes entry point."""
 
 import json
+import time
 
-from classification.document import RULES_VERSION, classify_document, classify_json_bytes
+import pytest
+
+from classification.anatomy import AnatomyInvalid
+from classification.document import (
+    MAX_DOCUMENT_BYTES,
+    RULES_VERSION,
+    TOO_LARGE,
+    classify_document,
+    classify_json_bytes,
+    invalid_result,
+    load_json_document,
+)
 from classification.prediction import OutcomeTally, RecipientContext
 from classification.presets import preset_document
 
@@ -69,3 +81,71 @@ def test_json_bytes():
 
 def test_rules_version():
     assert isinstance(RULES_VERSION, str) and RULES_VERSION
+
+
+def typical_json(**rhd):
+    document = preset_document("typical_right_lobe")
+    next(d for d in document["ducts"] if d["id"] == "RHD").update(rhd)
+    return json.dumps(document)
+
+
+def test_number_with_thousands_of_digits_is_refused_by_its_field_in_bounded_time():
+    digits = "1" + "0" * 5000
+    started = time.perf_counter()
+    result = classify_json_bytes(typical_json(length_mm=0).replace('"length_mm": 0', f'"length_mm": {digits}').encode())
+    assert time.perf_counter() - started < 1
+    assert result == invalid_result(["RHD.length_mm: must be between 0 and 200 mm (got a number 5001 characters long)"])
+
+
+@pytest.mark.parametrize(
+    "literal, error",
+    [
+        ("-" + "9" * 100_000, "RHD.junction_mm: must be between 0 and 200 mm (got a number 100001 characters long)"),
+        ("1." + "0" * 50_000, "RHD.junction_mm: must be between 0 and 200 mm (got a number 50002 characters long)"),
+        ("1" * 40, f"RHD.junction_mm: must be between 0 and 200 mm (got {'1' * 40})"),
+    ],
+    ids=["long_int", "long_float", "longest_kept"],
+)
+def test_long_numbers_in_any_form(literal, error):
+    text = typical_json(junction_mm=0).replace('"junction_mm": 0', f'"junction_mm": {literal}')
+    assert classify_json_bytes(text.encode())["errors"] == [error]
+
+
+def test_long_numbers_in_other_fields_and_as_the_whole_document():
+    long = "7" * 5000
+    document = {"format": "biliary-anatomy/1", "graft": "right_lobe",
+                "ducts": [{"id": "RHD", "drains_into": "CHD", "segments": [5, 0], "length_mm": 5}]}
+    text = json.dumps(document).replace("[5, 0]", f"[5, {long}]").replace('"graft": "right_lobe"', f'"graft": {long}')
+    assert classify_json_bytes(text.encode())["errors"] == [
+        "document.graft: must be one of left_lateral_segment, left_lobe, right_lobe (got a number 5000 characters long)",
+        "RHD.segments: must list Couinaud segments as whole numbers 1-8 (got a number 5000 characters long)",
+    ]
+    assert classify_json_bytes(long.encode())["errors"] == [
+        "document: must be a JSON object (got a number 5000 characters long)"
+    ]
+
+
+def test_load_json_document_never_returns_an_unconverted_number():
+    assert load_json_document(typical_json(length_mm=12.5)) == json.loads(typical_json(length_mm=12.5))
+    with pytest.raises(AnatomyInvalid) as caught:
+        load_json_document(typical_json(length_mm=0).replace('"length_mm": 0', '"length_mm": ' + "5" * 41))
+    assert caught.value.errors == ["RHD.length_mm: must be between 0 and 200 mm (got a number 41 characters long)"]
+    with pytest.raises(AnatomyInvalid) as caught:
+        load_json_document("[" * 100_000)
+    assert caught.value.errors[0].startswith("document: not valid JSON")
+
+
+def test_long_segments_list_is_refused_in_bounded_time():
+    text = typical_json().replace('"segments": [5, 8]', '"segments": [' + ", ".join(["5"] * 64_000) + "]")
+    started = time.perf_counter()
+    result = classify_json_bytes(text.encode())
+    assert time.perf_counter() - started < 1
+    assert result["errors"] == ["RAHD.segments: lists 64000 entries; there are only 8 Couinaud segments"]
+
+
+def test_document_larger_than_the_limit_is_refused_unread():
+    assert classify_json_bytes(b" " * (MAX_DOCUMENT_BYTES + 1))["errors"] == [TOO_LARGE]
+    with pytest.raises(AnatomyInvalid) as caught:
+        load_json_document(" " * (MAX_DOCUMENT_BYTES + 1))
+    assert caught.value.errors == [TOO_LARGE]
+    assert classify_json_bytes(typical_json().ljust(MAX_DOCUMENT_BYTES).encode())["valid"] is True

@@ -52,7 +52,10 @@ def duct_trees(draw):
         count = draw(st.integers(1 if own else 2, 3))
         for index in range(count):
             at_top = not own and index < 2
-            grow(duct_id, 0 if at_top and draw(st.booleans()) else (None if at_top else draw(junctions)), depth + 1)
+            junction = 0 if at_top and draw(st.booleans()) else (None if at_top else draw(junctions))
+            if junction is not None and length is not None:
+                junction = min(junction, length)  # a tributary joins within its receiving duct
+            grow(duct_id, junction, depth + 1)
 
     for _ in range(draw(st.integers(1, 4))):
         grow("CHD", draw(junctions), 0)
@@ -116,7 +119,7 @@ def test_splitting_a_graft_duct_off_into_its_own_exit_never_lowers_the_exits(doc
     split = copy.deepcopy(document)
     for duct in split["ducts"]:
         if duct["id"] == chosen:
-            duct.update(drains_into="CHD", junction_mm=data.draw(st.floats(1, 60)), length_mm=8)
+            duct.update(drains_into="CHD", junction_mm=data.draw(st.floats(1, 60)), length_mm=40)
     try:
         after = parse_anatomy(split)
     except AnatomyInvalid:

@@ -312,6 +312,67 @@ def test_graft_tributary_inside_the_stretch_is_part_of_it_and_below_it_is_an_exi
     assert result.exit_lengths == {"ACC2": 6.0, "RHD": 7.0}
 
 
+def test_graft_tributary_joining_exactly_at_the_first_remnant_junction_is_its_own_exit():
+    result = proposed.classify(b4_into_rhd(7, duct("ACC1", "RHD", [6], 4, 7)))
+    assert (result.type, result.exits, result.exit_lengths) == ("2", ("ACC1", "RHD"), {"ACC1": 4.0, "RHD": 7.0})
+
+
+def lls_with_caudate_at_lhd_top(b4_junction=3):
+    """The issue's example: B23 (8 mm) and a caudate B1 join the LHD at 0, B4 lower down."""
+    return tree(
+        *formed_rhd(12),
+        duct("B2", "B23", [2]),
+        duct("B3", "B23", [3]),
+        duct("B23", "LHD", length=8),
+        duct("B1", "LHD", [1]),
+        duct("B4", "LHD", [4], junction=b4_junction),
+        duct("LHD", "CHD", length=15),
+        graft="left_lateral_segment",
+    )
+
+
+def test_caudate_duct_at_the_upper_end_stops_the_shared_stretch():
+    result = proposed.classify(lls_with_caudate_at_lhd_top())
+    assert (result.type, result.exits, result.exit_lengths) == ("1", ("B23",), {"B23": 8.0})
+    assert result.flags == ()
+    assert result.rule == "one graft duct (B23 into LHD, 8 mm >= 5 mm) -> type 1"
+
+
+def test_caudate_duct_below_the_upper_end_ends_the_shared_stretch():
+    anatomy = tree(
+        *formed_rhd(12),
+        duct("B2", "LHD", [2]),
+        duct("B3", "LHD", [3]),
+        duct("B1", "LHD", [1], junction=4),
+        duct("B4", "LHD", [4], junction=6),
+        duct("LHD", "CHD", length=15),
+        graft="left_lateral_segment",
+    )
+    result = proposed.classify(anatomy)
+    assert (result.type, result.exits, result.exit_lengths) == ("2", ("LHD",), {"LHD": 4.0})
+    assert result.flags == ("upper stretch of LHD (4 mm, above B1) drains B2 and B3: counted as one exit",)
+
+
+def test_b4_joining_the_rahd_leaves_a_rahd_stretch_as_one_exit_of_a_right_lobe():
+    anatomy = tree(
+        *formed_rhd(12),
+        duct("B4", "RAHD", [4], junction=3),
+        duct("B2", "LHD", [2]),
+        duct("B3", "LHD", [3]),
+        duct("LHD", "CHD", length=10),
+    )
+    result = proposed.classify(anatomy)
+    assert (result.type, result.exits, result.exit_lengths) == ("2", ("RAHD", "RPHD"), {"RAHD": 3.0, "RPHD": 18.0})
+    assert result.flags == ("upper stretch of RAHD (3 mm, above B4) drains segments 5, 8: counted as one exit",)
+    assert result.rule.startswith("two graft ducts (upper stretch of RAHD into RHD, 3 mm; RPHD into RHD, 18 mm)")
+
+
+@pytest.mark.parametrize("cystic_junction", [0, 2])
+def test_empty_cystic_duct_neither_prevents_nor_ends_the_shared_stretch(cystic_junction):
+    result = proposed.classify(b4_into_rhd(7, duct("CYSTIC", "RHD", junction=cystic_junction)))
+    assert (result.type, result.exits, result.exit_lengths) == ("1", ("RHD",), {"RHD": 7.0})
+
+
 def test_no_stretch_when_a_remnant_duct_joins_at_the_upper_end():
     result = proposed.classify(b4_into_rhd(0))
     assert result.exits == ("RAHD", "RPHD")
@@ -328,6 +389,28 @@ def test_own_graft_segments_drain_through_the_stretch():
     )
     result = proposed.classify(anatomy)
     assert (result.type, result.exits, result.exit_lengths) == ("1", ("RHD",), {"RHD": 8.0})
+
+
+@pytest.mark.parametrize(
+    "rhd_segments, b4_junction",
+    [([5, 8], 0), ([1, 5, 8], 7)],
+    ids=["remnant_duct_at_upper_end", "own_caudate_segment"],
+)
+def test_graft_segments_draining_into_a_duct_with_remnant_bile_at_its_upper_end_are_flagged(rhd_segments, b4_junction):
+    anatomy = tree(
+        duct("RPHD", "RHD", [6, 7], 18),
+        duct("RHD", "CHD", rhd_segments, 12),
+        duct("B4", "RHD", [4], junction=b4_junction),
+        duct("B2", "LHD", [2]),
+        duct("B3", "LHD", [3]),
+        duct("LHD", "CHD", length=10),
+    )
+    result = proposed.classify(anatomy)
+    assert (result.type, result.exits, result.exit_lengths) == ("1", ("RPHD",), {"RPHD": 18.0})
+    assert result.flags == (
+        "segments 5, 8 of the graft drain directly into RHD, which also drains the remnant: "
+        "no exit can be counted for them",
+    )
 
 
 def test_duct_mixing_graft_and_remnant_segments_is_flagged():

@@ -2,6 +2,7 @@
 
 import copy
 import math
+import time
 
 import pytest
 
@@ -350,3 +351,54 @@ def test_never_raises_on_odd_python_values():
     ):
         result = classify_document(document)
         assert result["valid"] is False and result["errors"]
+
+
+def with_tributary_of_b23(junction, **b23):
+    """B23 is 8 mm long; ACC1 joins it `junction` mm below its upper end."""
+    document = with_duct("B23", **b23)
+    document["ducts"].append({"id": "ACC1", "drains_into": "B23", "segments": [2], "junction_mm": junction})
+    return document
+
+
+def test_junction_beyond_the_end_of_the_receiving_duct():
+    document = with_tributary_of_b23(8.5)
+    assert errors_of(document) == ["ACC1.junction_mm: 8.5 mm is beyond the end of B23 (B23.length_mm is 8 mm)"]
+    assert classify_document(document)["valid"] is False
+
+
+@pytest.mark.parametrize(
+    "junction, b23", [(8, {}), (0, {}), (30, {"length_mm": ...})], ids=["at_the_end", "at_the_upper_end", "no_length"]
+)
+def test_junction_within_the_receiving_duct_or_its_length_not_given_is_fine(junction, b23):
+    parse_anatomy(with_tributary_of_b23(junction, **b23))
+
+
+def test_junction_check_uses_only_usable_numbers():
+    assert errors_of(with_tributary_of_b23(9, length_mm="long")) == [
+        "B23.length_mm: must be a number of mm (got text 'long')"
+    ]
+
+
+@pytest.mark.parametrize("field", ["length_mm", "junction_mm"])
+def test_python_int_too_long_to_print_is_named_by_its_field(field):
+    [message] = errors_of(with_duct("RPHD", **{field: 10**5000}))
+    assert message == f"RPHD.{field}: must be between 0 and 200 mm (got a whole number of about 5001 digits)"
+
+
+def test_python_int_too_long_to_print_elsewhere():
+    document = with_duct("RAHD", segments=[5, -(10**5000)], id=10**5000)
+    assert classify_document(document)["errors"] == [
+        "ducts[0].id: must be text (got a whole number of about 5001 digits)",
+        "ducts[0].segments: must list Couinaud segments as whole numbers 1-8 (got a whole number of about 5001 digits)",
+    ]
+
+
+def test_segments_list_longer_than_the_segments_is_refused_at_once():
+    started = time.perf_counter()
+    errors = errors_of(with_duct("RAHD", segments=[5, 8] * 32_000))
+    assert time.perf_counter() - started < 1
+    assert errors == ["RAHD.segments: lists 64000 entries; there are only 8 Couinaud segments"]
+
+
+def test_repeated_segments_are_named_once_each():
+    assert errors_of(with_duct("RAHD", segments=[8, 5, 8, 5, 8])) == ["RAHD.segments: segment 5, 8 listed more than once"]
