@@ -1,8 +1,10 @@
 """Annotations through the API and the services: validation, classification runs, finalising,
 outcomes and the local update of the prediction."""
 import copy
+import json
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from classification.document import RULES_VERSION
@@ -93,6 +95,8 @@ def test_classifying_twice_stores_nothing_new(donor, make_user, actor_for, eager
         (lambda d: next(x for x in d["ducts"] if x["id"] == "RHD").update(length_mm=900), "RHD.length_mm", ""),
         (lambda d: d.update(graft="left_lobe"), "document.graft", "not the donor's planned graft"),
         (lambda d: d.pop("ducts"), "document.ducts", ""),
+        (lambda d: next(x for x in d["ducts"] if x["id"] == "RPHD").update(junction_mm=7.5), "RPHD.junction_mm",
+         "7.5 mm is beyond the end of RHD (RHD.length_mm is 7 mm)"),
     ],
 )
 def test_bad_anatomy_is_refused_per_field_and_nothing_stored(radiologist_api, donor, mutate, field, fragment,
@@ -122,6 +126,25 @@ def test_not_json_body_is_a_clear_400(radiologist_api):
     response = radiologist_api.post("/api/v1/classify/", "{not json", content_type="application/json")
     assert response.status_code == 400
     assert "JSON" in response.json()["error"]["message"]
+
+
+def test_huge_number_is_a_clear_400(radiologist_api):
+    body = json.dumps(typical()).replace('"length_mm": 7}', '"length_mm": ' + "7" * 5000 + "}")
+    response = radiologist_api.post("/api/v1/classify/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"]
+
+
+def test_anatomy_page_refuses_a_huge_number_by_its_field(make_user, donor):
+    client = Client()
+    client.force_login(make_user("radiologist"))
+    text = json.dumps(typical()).replace('"length_mm": 7}', '"length_mm": ' + "7" * 5000 + "}")
+    response = client.post(f"/anatomy/donors/{donor.pk}/", {"document": text})
+    assert response.status_code == 400
+    assert response.context["errors"] == {
+        "RHD.length_mm": ["must be between 0 and 200 mm (got a number 5000 characters long)"]
+    }
+    assert not Annotation.objects.exists()
 
 
 @pytest.mark.parametrize("case", ["typical_rl_rhd_7mm", "three_right_ducts", "rphd_to_cystic", "missing_rhd_length"])

@@ -46,3 +46,24 @@ def test_every_case_file_gives_its_expected_result(tmp_path):
     assert lines[-2]["valid"] is False and "not valid JSON" in lines[-2]["errors"][0]
     assert lines[-1]["valid"] is False and "cannot read" in lines[-1]["errors"][0]
     assert set(lines[0]) == {"file", "valid", "errors", "results", "prediction"}
+
+
+def test_a_file_with_a_huge_number_or_a_long_segment_list_does_not_stop_the_batch(tmp_path):
+    case = json.loads(CASES[0].read_text())
+    text = json.dumps(case["anatomy"])
+    assert case["anatomy"]["ducts"][0]["id"] == "RAHD" and text.count('"segments": [') > 1
+    huge = tmp_path / "huge.json"
+    huge.write_text(text.replace('"segments": [', '"segments": [' + "9" * 5000 + ", ", 1))
+    long_list = tmp_path / "long_list.json"
+    long_list.write_text(text.replace('"segments": [', '"segments": [' + "5, " * 64_000, 1))
+    good = tmp_path / "good.json"
+    good.write_text(text)
+    completed = run(huge, long_list, good)
+    assert completed.returncode == 0, completed.stderr
+    lines = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [str(huge), str(long_list), str(good)]
+    assert lines[0]["errors"] == [
+        "RAHD.segments: must list Couinaud segments as whole numbers 1-8 (got a number 5000 characters long)"
+    ]
+    assert lines[1]["errors"] == ["RAHD.segments: lists 64002 entries; there are only 8 Couinaud segments"]
+    assert subset_matches(lines[2], case["expected"])

@@ -196,7 +196,7 @@ def test_content_shows_all_six_classifications_with_their_rules_and_missing_chec
     assert content["biliary"]["diagram_svg"].startswith("<svg")
     assert content["biliary"]["mip"] is None
     assert content["prediction"]["anastomoses"] == 2 and content["prediction"]["local_cases"] == 0
-    assert content["versions"] == content["versions"] | {"rules_version": "2024.1", "annotation_revision": 1,
+    assert content["versions"] == content["versions"] | {"rules_version": "2024.2", "annotation_revision": 1,
                                                           "annotation_state": "final", "report_version": None}
     checks = {c["check"]: c for c in content["checks"]}
     for key in ("grwr", "remnant", "apri", "fib4", "portal_vein", "hepatic_artery", "psychosocial"):
