@@ -5,6 +5,7 @@ import hashlib
 import json
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from donors.audit import Actor, record_event
@@ -184,6 +185,33 @@ def classify_annotations(*, annotation_ids: list[int]) -> int:
             if classify_annotation(annotation_id=annotation_id, tallies_by_centre=tallies) is not None:
                 stored += 1
     return stored
+
+
+def stale_annotation_ids() -> list[int]:
+    """Annotations with no run under the current rules version (the rules changed since they
+    were last classified): their stored results no longer count until they are classified again."""
+    current = ClassificationRun.objects.filter(
+        annotation=OuterRef("pk"), document_sha256=OuterRef("document_sha256"), rules_version=RULES_VERSION
+    )
+    return list(
+        Annotation.objects.annotate(has_current=Exists(current)).filter(has_current=False)
+        .order_by("pk").values_list("pk", flat=True)
+    )
+
+
+def queue_reclassification(*, batch_size: int = 200) -> int:
+    """Queue every stale annotation for classification under the current rules, in batches, and
+    mark them pending so no page shows them as classified meanwhile. Returns how many were queued."""
+    from .tasks import classify_annotations_task
+
+    annotation_ids = stale_annotation_ids()
+    for start in range(0, len(annotation_ids), batch_size):
+        batch = annotation_ids[start:start + batch_size]
+        with transaction.atomic():
+            for annotation in Annotation.objects.select_for_update().filter(pk__in=batch):
+                _mark(annotation, Annotation.Classification.PENDING, "")
+            transaction.on_commit(lambda batch=batch: classify_annotations_task.delay(batch))
+    return len(annotation_ids)
 
 
 def record_classification_failure(*, annotation_id: int, reason: str) -> None:

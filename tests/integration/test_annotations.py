@@ -262,3 +262,26 @@ def test_other_roles_and_centres(make_user, donor, foreign_donor, eager_tasks, d
     foreign = Annotation.objects.get(donor=foreign_donor)
     assert radiologist.get(f"/api/v1/annotations/{foreign.pk}/").status_code == 404
     assert radiologist.get("/api/v1/annotations/").json() == []
+
+
+def test_reclassify_classifies_anatomies_whose_runs_predate_the_rules(
+    radiologist_api, donor, eager_tasks, django_capture_on_commit_callbacks
+):
+    from django.core.management import call_command
+
+    create(radiologist_api, donor, typical(), django_capture_on_commit_callbacks)
+    annotation = Annotation.objects.get(donor=donor)
+    ClassificationRun.objects.filter(annotation=annotation).update(rules_version="2024.1")
+    fresh = DonorFactory(centre=donor.centre)
+    create(radiologist_api, fresh, typical(), django_capture_on_commit_callbacks)
+
+    out = __import__("io").StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("reclassify", stdout=out)
+
+    assert out.getvalue().startswith("1 anatomy queued")
+    annotation.refresh_from_db()
+    assert annotation.classification == "done"
+    assert annotation.runs.filter(rules_version=RULES_VERSION).count() == 1
+    assert annotation.runs.filter(rules_version="2024.1").count() == 1, "old runs stay for the record"
+    assert ClassificationRun.objects.filter(annotation__donor=fresh).count() == 1
