@@ -1,7 +1,8 @@
 """Settings, all from the environment.
 
-With nothing set the app runs on SQLite with Celery tasks executed in-process, so
-one command starts it anywhere. With DATABASE_URL and CELERY_BROKER_URL it runs on
+With DJANGO_DEBUG=true and nothing else set the app runs on SQLite with Celery tasks
+executed in-process, so one command starts it anywhere (without DJANGO_DEBUG=true it
+needs DJANGO_SECRET_KEY). With DATABASE_URL and CELERY_BROKER_URL it runs on
 PostgreSQL, Redis and separate workers (docker-compose, CI, production).
 """
 from datetime import timedelta
@@ -63,7 +64,7 @@ MIDDLEWARE = [
     "donors.middleware.NoStoreMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "donors.middleware.DomainErrorPagesMiddleware",
-    # Last, so a lockout raised inside the login view becomes the lockout page.
+    # Innermost: the lockout page it puts in place of the login answer still gets CSP and no-store.
     "axes.middleware.AxesMiddleware",
 ]
 
