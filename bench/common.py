@@ -30,6 +30,8 @@ def scratch_database(name: str) -> str:
 def setup_django(database_url: str, **env) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # DJANGO_DEBUG is false here as in production, which needs a key; gunicorn and workers inherit it.
+    os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-key-" + "n0t-for-real-data-" * 3)
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     import django

@@ -22,7 +22,7 @@ class Actor:
 
     @property
     def centre_id(self) -> int | None:
-        return self.user.centre_id
+        return getattr(self.user, "centre_id", None)  # None for an anonymous login attempt
 
     @property
     def roles(self):
@@ -34,20 +34,24 @@ def actor_from_request(request, *, channel: str) -> Actor:
     return Actor(
         user=request.user,
         channel="api" if client is not None else channel,
-        ip_address=_client_ip(request),
+        ip_address=client_ip(request),
         api_client=client,
     )
 
 
-def _client_ip(request) -> str | None:
-    # Behind the reverse proxy the first X-Forwarded-For entry is the browser's address;
-    # REMOTE_ADDR is the proxy. Only trust the header when a proxy is configured.
+def client_ip(request) -> str | None:
+    """The client's address, for the audit trail and the failed-login lockout.
+
+    Behind the reverse proxy REMOTE_ADDR is the proxy, and the proxy appends the address it
+    saw to X-Forwarded-For: the last entry is the one a client cannot forge (earlier entries
+    are whatever the client sent). Only trusted when DJANGO_USE_X_FORWARDED_FOR says a proxy
+    is in front."""
     from django.conf import settings
 
     if getattr(settings, "USE_X_FORWARDED_FOR", False):
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
-            return forwarded.split(",")[0].strip() or None
+            return forwarded.split(",")[-1].strip() or None
     return request.META.get("REMOTE_ADDR") or None
 
 

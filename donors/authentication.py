@@ -1,7 +1,7 @@
 """DRF authentication for hospital systems: `Authorization: Token <key>`."""
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, throttling
 
 from .tokens import TokenRefused, client_for_key
 
@@ -27,6 +27,21 @@ class ApiClientTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class ApiClientRateThrottle(throttling.SimpleRateThrottle):
+    """Requests per hospital-system token (API_TOKEN_THROTTLE_RATE); sessions are not throttled.
+
+    Over the rate the API answers 429 with Retry-After, in the usual error shape."""
+
+    scope = "api_client"
+
+    def get_cache_key(self, request, view):
+        from .models import ApiClient
+
+        if not isinstance(getattr(request, "auth", None), ApiClient):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
 
 
 class ApiClientTokenScheme(OpenApiAuthenticationExtension):

@@ -197,3 +197,24 @@ def record_refused_access(*, actor: Actor, record_type: str, record_id) -> None:
         actor=actor, kind=AuditEvent.Kind.DENIED, record_type=record_type, record_id=record_id,
         summary="refused: not a record of your centre", centre_id=actor.centre_id,
     )
+
+
+@transaction.atomic
+def record_login_lockout(*, username: str, ip_address: str | None, failures: int | None, cool_off_minutes: int) -> AuditEvent:
+    """A login refused because of repeated failures, in the trail of the account's centre.
+
+    The attempt is anonymous (nobody is logged in); the account it named is the record."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import AnonymousUser
+
+    account = get_user_model().objects.filter(username=username).only("pk", "centre_id").first() if username else None
+    return record_event(
+        actor=Actor(user=AnonymousUser(), channel="page", ip_address=ip_address),
+        kind=AuditEvent.Kind.DENIED,
+        record_type="donors.User",
+        record_id=account.pk if account else "",
+        summary=f"login locked out for {username or '(no user name)'} from {ip_address or 'unknown address'} "
+        f"after {failures if failures is not None else 'repeated'} failed attempts; retry in {cool_off_minutes} minutes",
+        changes={"username": username, "ip_address": ip_address, "failures": failures},
+        centre_id=account.centre_id if account else None,
+    )

@@ -11,15 +11,36 @@ from .audit import record_reads
 from .errors import DomainError, InvalidInput
 from .forms import AuditSearchForm, DonorForm, DonorSearchForm, RecipientForm, TransitionForm
 from .pages import apply_errors, page_actor
-from .roles import Action, Role
+from .roles import Action, may
 from .workflow import Status, allowed_targets
 
 
 @login_required
 def home(request):
-    if Role.AUDITOR in request.user.role_set and len(request.user.role_set) == 1:
+    """Each user's first page is one their roles may open: donors, else the audit trail."""
+    user_roles = request.user.role_set
+    if not may(user_roles, Action.VIEW_DONOR) and may(user_roles, Action.VIEW_AUDIT):
         return redirect("donors:audit")
     return redirect("donors:list")
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """The login page again, saying why the right password is refused for now (django-axes)."""
+    from django.conf import settings
+    from django.contrib.auth.forms import AuthenticationForm
+
+    minutes = settings.AXES_COOLOFF_MINUTES
+    message = (
+        "Too many failed logins for this account or from this address; try again in "
+        f"{minutes} minutes or ask your centre's administrator to unlock it."
+    )
+    # Unbound: validating the form would try the password once more.
+    form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
+    return render(
+        request, "registration/login.html",
+        {"form": form, "next": request.POST.get("next", ""), "lockout_message": message},
+        status=429,
+    )
 
 
 @login_required

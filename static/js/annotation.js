@@ -155,6 +155,7 @@ function render(body) {
 let timer = null;
 let sequence = 0;
 function schedule() {
+  refreshMeasurementTargets();
   clearTimeout(timer);
   timer = setTimeout(preview, 200);
 }
@@ -182,6 +183,36 @@ async function preview() {
   }
 }
 
+// Each MRCP measurement can fill one duct's length. Its duct choices follow the rows as they
+// are now (a preset, an added, removed or renamed duct), and it starts on the duct its label
+// names, or on none: never on whichever duct happens to come first.
+const measurementTargets = [];
+let targetIds = null;
+
+function rowOfDuct(id) {
+  return [...tbody.rows].find((row) => $("[data-field=id]", row).value.trim() === id);
+}
+
+function ductNamedBy(label, ids) {
+  const text = (label || "").trim().toUpperCase();
+  const firstWord = text.split(/[\s:,;]+/)[0];
+  return ids.find((id) => id.toUpperCase() === text) ?? ids.find((id) => id.toUpperCase() === firstWord) ?? "";
+}
+
+function refreshMeasurementTargets() {
+  const ids = [...new Set([...tbody.rows].map((row) => $("[data-field=id]", row).value.trim()).filter(Boolean))];
+  if (targetIds !== null && ids.join("\n") === targetIds.join("\n")) return;
+  targetIds = ids;
+  for (const { select, button, label } of measurementTargets) {
+    // A duct the user picked stays picked while it exists; otherwise the label decides.
+    const picked = "picked" in select.dataset && (select.dataset.picked === "" || ids.includes(select.dataset.picked));
+    const value = picked ? select.dataset.picked : ductNamedBy(label, ids);
+    select.replaceChildren(new Option("choose a duct", ""), ...ids.map((id) => new Option(id, id)));
+    select.value = value;
+    button.disabled = !select.value;
+  }
+}
+
 async function loadMeasurements() {
   const box = $("#measurements");
   if (!box.dataset.url) return;
@@ -191,26 +222,31 @@ async function loadMeasurements() {
   const list = $("ul", box);
   for (const item of items.results || items) {
     const li = document.createElement("li");
+    li.dataset.measurement = item.id;
     li.textContent = `${item.label || "measurement " + item.id}: ${Number(item.length_mm).toFixed(1)} mm `;
     if (editable) {
       const select = document.createElement("select");
-      for (const row of tbody.rows) select.add(new Option(row.dataset.duct, row.dataset.duct));
+      select.setAttribute("aria-label", `duct for ${item.label || "measurement " + item.id}`);
       const button = document.createElement("button");
       button.type = "button"; button.textContent = "Use as length"; button.className = "link";
+      select.addEventListener("change", () => { select.dataset.picked = select.value; button.disabled = !select.value; });
       button.addEventListener("click", () => {
-        const row = [...tbody.rows].find((r) => r.dataset.duct === select.value);
+        const row = select.value ? rowOfDuct(select.value) : null;
         if (row) { $("[data-field=length_mm]", row).value = Number(item.length_mm).toFixed(1); schedule(); }
       });
+      measurementTargets.push({ select, button, label: item.label });
       li.append(select, button);
     }
     list.append(li);
   }
+  targetIds = null;
+  refreshMeasurementTargets();
   box.hidden = list.children.length === 0;
 }
 
 if (editable) {
   $("#load-preset").addEventListener("click", () => load(structuredClone(presets[$("#preset").value].document)));
-  $("#add-duct").addEventListener("click", () => { addRow({}); });
+  $("#add-duct").addEventListener("click", () => { addRow({}); refreshMeasurementTargets(); });
   $("#save-form").addEventListener("submit", () => { $("#document-field").value = JSON.stringify(readDocument()); });
 }
 document.addEventListener("input", (event) => { if (event.target.closest("#ducts, #graft, #notes")) schedule(); });

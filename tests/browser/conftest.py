@@ -33,11 +33,15 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A fresh page; any Content-Security-Policy violation on it fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15000)
+    violations = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 @pytest.fixture
@@ -50,3 +54,17 @@ def login(page, live_server):
         page.wait_for_load_state("networkidle")
 
     return do_login
+
+
+def wait_until(page, expression: str, timeout: float = 15.0) -> None:
+    """Poll a JavaScript expression until it is true.
+
+    page.wait_for_function compiles its expression inside the page, which the app's
+    Content-Security-Policy (no 'unsafe-eval') refuses; page.evaluate is not affected."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout:.0f} s: {expression}")
+        time.sleep(0.05)

@@ -9,6 +9,7 @@ import pytest
 from imaging.dicom import patient_to_pixel, write_zip
 from imaging.models import Measurement, Series
 from imaging.slices import geometry_of
+from tests.browser.conftest import wait_until
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import phantom
 
@@ -38,16 +39,16 @@ def test_upload_view_and_measure(page, live_server, login, make_user, centre, tm
 
     page.click("[data-testid=series-link]")
     page.wait_for_url("**/imaging/series/*/")
-    page.wait_for_function("document.querySelector('#picture').naturalWidth > 0")
+    wait_until(page, "document.querySelector('#picture').naturalWidth > 0")
     assert page.inner_text("[data-testid=slice-label]") == "18 / 36"
     page.focus("#stage")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
-    page.wait_for_function("document.querySelector('[data-testid=slice-label]').textContent === '20 / 36'")
-    page.wait_for_function("document.querySelector('#picture').src.includes('/slices/19.png')")
+    wait_until(page, "document.querySelector('[data-testid=slice-label]').textContent === '20 / 36'")
+    wait_until(page, "document.querySelector('#picture').src.includes('/slices/19.png')")
     page.mouse.move(*centre_of(page))
     page.mouse.wheel(0, 120)
-    page.wait_for_function("document.querySelector('[data-testid=slice-label]').textContent === '21 / 36'")
+    wait_until(page, "document.querySelector('[data-testid=slice-label]').textContent === '21 / 36'")
 
     # Window/level follows a right-button drag.
     before = page.input_value("#ww")
@@ -59,7 +60,7 @@ def test_upload_view_and_measure(page, live_server, login, make_user, centre, tm
     assert int(page.input_value("#ww")) > int(before)
 
     page.click("#mode-mip")
-    page.wait_for_function("document.querySelector('#picture').src.includes('mip.png')")
+    wait_until(page, "document.querySelector('#picture').src.includes('mip.png')")
     series = Series.objects.get(study__donor=donor)
     geometry = geometry_of(series.instances.get(slice_index=0))
     duct = truth.ducts["RPHD"]
@@ -68,7 +69,7 @@ def test_upload_view_and_measure(page, live_server, login, make_user, centre, tm
     for end in (duct.start, duct.end):
         row, col, _ = patient_to_pixel(geometry, end)
         page.mouse.click(box["x"] + (col + 0.5) / cols * box["width"], box["y"] + (row + 0.5) / rows * box["height"])
-    page.wait_for_function("document.querySelector('[data-testid=distance]').textContent.endsWith('mm')")
+    wait_until(page, "document.querySelector('[data-testid=distance]').textContent.endsWith('mm')")
     shown = float(re.match(r"([\d.]+) mm", page.inner_text("[data-testid=distance]")).group(1))
     assert abs(shown - duct.length_mm) <= 2 * max(truth.pixel_spacing), (shown, duct.length_mm)
 

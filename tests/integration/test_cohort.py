@@ -217,7 +217,8 @@ def test_the_demo_seeder_loads_the_study_centre_once_and_its_users_see_numbers(d
     assert study.name == "Study Cohort Centre"
     assert SurgicalOutcome.objects.filter(donor__centre=study, source="imported").count() == 93
     client = Client()
-    assert client.login(username="study-surgeon", password="demo-pass-2026")
+    login = client.post("/accounts/login/", {"username": "study-surgeon", "password": "demo-pass-2026"})
+    assert login.status_code == 302 and "_auth_user_id" in client.session
     html = client.get("/reports/cohort/").content.decode()
     assert 'data-testid="chi2">11.466<' in html
     # Illustrative final anatomy with each donor's proposed type fills the per-system tables.

@@ -9,6 +9,27 @@ def test_schema_generates_without_warnings(tmp_path, db):
     assert "/api/v1/donors/" in text and "clientToken" in text
 
 
-def test_schema_and_docs_are_served(client, db):
+def test_schema_and_docs_are_served_to_a_logged_in_user_or_a_token_only(client, db, centre, make_user):
+    from rest_framework.test import APIClient
+
+    from donors.tokens import issue_api_client
+
+    assert client.get("/api/schema/").status_code in (401, 403)
+    assert client.get("/api/docs/").status_code in (401, 403)
+
+    _, key = issue_api_client(centre=centre, name="HIS")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/schema/").status_code == 200
+
+    client.force_login(make_user("coordinator"))
     assert client.get("/api/schema/").status_code == 200
-    assert client.get("/api/docs/").status_code == 200
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    page = docs.content.decode()
+    # Swagger UI comes from the app's own static files (works without internet), no inline script.
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower() and "@latest" not in page
+    assert "<script>" not in page
+    start_up = client.get("/api/docs/?script=")
+    assert start_up.status_code == 200 and start_up["Content-Type"].startswith("application/javascript")
