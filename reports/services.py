@@ -201,9 +201,9 @@ def record_report_read(*, actor: Actor, donor: Donor, what: str = "suitability r
     record_event(actor=actor, kind=AuditEvent.Kind.READ, record=donor, summary=f"viewed {what}")
 
 
-def record_version_read(*, actor: Actor, version: ReportVersion) -> None:
+def record_version_read(*, actor: Actor, version: ReportVersion, what: str = "") -> None:
     record_event(actor=actor, kind=AuditEvent.Kind.READ, record=version, donor=version.donor,
-                 summary=f"viewed issued suitability report version {version.number}")
+                 summary=f"viewed {what + ' of ' if what else ''}issued suitability report version {version.number}")
 
 
 def record_pdf_download(*, actor: Actor, version: ReportVersion) -> None:
