@@ -178,11 +178,12 @@ def retry_pdf(*, actor: Actor, version: ReportVersion) -> ReportVersion:
     version = ReportVersion.objects.select_for_update().get(pk=version.pk)
     if version.pdf_state != ReportVersion.PdfState.FAILED:
         raise IllegalState(f"the PDF is {version.get_pdf_state_display().lower()}; only a failed PDF is rendered again")
+    changes = {"pdf_state": [version.pdf_state, ReportVersion.PdfState.PENDING.value], "pdf_error": [version.pdf_error, ""]}
     version.pdf_state = ReportVersion.PdfState.PENDING
     version.pdf_error = ""
     version.save(update_fields=["pdf_state", "pdf_error"])
     record_event(actor=actor, kind=AuditEvent.Kind.UPDATE, record=version, donor=version.donor,
-                 summary=f"asked to render the PDF of report version {version.number} again")
+                 summary=f"asked to render the PDF of report version {version.number} again", changes=changes)
     _queue_pdf(version.pk)
     return version
 
