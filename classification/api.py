@@ -89,6 +89,7 @@ class ClassifyView(ActorMixin, APIView):
         if donor_id:
             donor = donor_selectors.donor_for(actor=actor, pk=donor_id)
             recipient = selectors.recipient_context(donor)
+            donor_services.record_donor_read(actor=actor, donor=donor, what="recipient details to plan the technique")
         result = classify_document(
             request.data, recipient=recipient, local_tallies=selectors.centre_tallies(actor.centre_id)
         )
@@ -144,7 +145,9 @@ def _annotation(actor, pk) -> Annotation:
     annotation = Annotation.objects.select_related("donor").filter(pk=pk).first() if str(pk).isdigit() else None
     if annotation is None or annotation.donor.centre_id != actor.centre_id:
         if annotation is not None:
-            donor_services.record_refused_access(actor=actor, record_type="classification.Annotation", record_id=pk)
+            donor_services.record_refused_access(
+                actor=actor, record_type="classification.Annotation", record_id=pk,
+                target_centre_id=annotation.donor.centre_id, donor_id=annotation.donor_id)
         raise NotFound(f"no annotation {pk} in your centre")
     return selectors.annotation_of(actor=actor, donor=annotation.donor)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from donors.audit import Actor, record_event
 from donors.errors import Conflict, IllegalState, InvalidInput
 from donors.models import AuditEvent, Donor
-from donors.services import require
+from donors.services import _as_json, require
 
 from . import selectors
 from .anatomy import AnatomyInvalid, parse_anatomy
@@ -86,8 +86,10 @@ def save_annotation(
     if digest == annotation.document_sha256 and (study_uid or "") == annotation.study_uid:
         return annotation
     reopened = annotation.state == Annotation.State.FINAL and digest != annotation.document_sha256
-    changes = {"document_sha256": [annotation.document_sha256, digest]}
+    changes = {}
     if digest != annotation.document_sha256:
+        changes["document_sha256"] = [annotation.document_sha256, digest]
+        changes["revision"] = [annotation.revision, annotation.revision + 1]
         annotation.revision += 1
         annotation.classification = Annotation.Classification.PENDING
         annotation.classification_error = ""
@@ -96,6 +98,8 @@ def save_annotation(
         annotation.finalised_by = None
         annotation.finalised_at = None
         changes["state"] = ["final", "draft"]
+    if study_uid and study_uid != annotation.study_uid:
+        changes["study_uid"] = [annotation.study_uid, study_uid]
     annotation.document = document
     annotation.document_sha256 = digest
     annotation.study_uid = study_uid or annotation.study_uid
@@ -266,16 +270,17 @@ def record_outcome(*, actor: Actor, donor: Donor, values: dict, expected_version
         raise IllegalState("the final anatomy has no classification yet; try again in a moment")
     proposed_type = run.results.get(system="proposed").type
     outcome = SurgicalOutcome.objects.select_for_update().filter(donor=donor).first()
+    frozen = ("proposed_type", "predicted_anastomoses")
     if outcome is None:
         outcome = SurgicalOutcome(donor=donor, recorded_by=actor.user, **values)
-        kind, before = AuditEvent.Kind.CREATE, {}
+        kind, before = AuditEvent.Kind.CREATE, dict.fromkeys((*values, *frozen))
     else:
         if expected_version != outcome.version:
             raise Conflict(
                 f"the outcome was changed since you read it (now version {outcome.version})",
                 fields={"version": [f"stale: current version is {outcome.version}"]},
             )
-        before = {field: getattr(outcome, field) for field in values}
+        before = {field: getattr(outcome, field) for field in (*values, *frozen)}
         for field, value in values.items():
             setattr(outcome, field, value)
         outcome.version += 1
@@ -284,10 +289,18 @@ def record_outcome(*, actor: Actor, donor: Donor, values: dict, expected_version
     outcome.predicted_anastomoses = run.prediction["anastomoses"]
     outcome._history_user = actor.user
     outcome.save()
+    # Only what changed, from what to what: two edits of the date are two different rows.
+    changes = {
+        field: [_as_json(old), _as_json(getattr(outcome, field))]
+        for field, old in before.items() if _as_json(old) != _as_json(getattr(outcome, field))
+    }
+    changed = ""
+    if kind == AuditEvent.Kind.UPDATE:
+        changed = f"; changed {', '.join(changes)}" if changes else "; nothing changed"
     record_event(
         actor=actor, kind=kind, record=outcome, donor=donor,
         summary=f"recorded {outcome.anastomoses} biliary anastomosis(es) ({outcome.technique or 'technique not given'}); "
-        f"predicted {outcome.predicted_anastomoses}",
-        changes={k: [str(before.get(k)) if k in before else None, str(v)] for k, v in values.items()},
+        f"predicted {outcome.predicted_anastomoses}{changed}",
+        changes=changes,
     )
     return outcome

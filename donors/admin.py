@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
+from . import services
+from .audit import actor_from_request
 from .models import ApiClient, AuditEvent, Centre, Donor, Recipient, StatusChange, User
 from .tokens import revoke_api_client
 
@@ -20,7 +22,39 @@ class UserAdmin(BaseUserAdmin):
 
 
 class ReadOnlyAdmin(SimpleHistoryAdmin):
-    """Clinical records are read here; every change goes through the audited services."""
+    """Clinical records are read here; every change goes through the audited services.
+
+    Every list, record, history and past version shown is audited, as the app's pages are."""
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl") if response.status_code == 200 else None
+        if changelist is not None:
+            services.record_admin_read(
+                actor=actor_from_request(request, channel="admin"), records=list(changelist.result_list),
+                model=self.model, view="list",
+            )
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        shown = getattr(response, "context_data", {}).get("original") if response.status_code == 200 else None
+        if shown is not None:
+            services.record_admin_read(
+                actor=actor_from_request(request, channel="admin"), records=[shown], model=self.model, view="record",
+            )
+        return response
+
+    def render_history_view(self, request, template, context, **kwargs):
+        # Both history pages render here: the list of changes ("object") and one past version ("original").
+        response = super().render_history_view(request, template, context, **kwargs)
+        shown = context.get("original") or context.get("object")
+        if response.status_code == 200 and shown is not None:
+            services.record_admin_read(
+                actor=actor_from_request(request, channel="admin"), records=[shown], model=self.model,
+                view="past version" if "original" in context else "history",
+            )
+        return response
 
     def has_add_permission(self, request):
         return False

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from . import selectors, services
 from .api_common import ActorMixin
 from .errors import InvalidInput
-from .audit import record_reads
+from .audit import record_reads, record_recipient_reads
 from .models import AboGroup, Donor, Graft, Recipient, StatusChange
 from .workflow import Status
 
@@ -253,6 +253,12 @@ class RecipientListCreate(ActorMixin, generics.ListCreateAPIView):
             return Recipient.objects.none()
         return selectors.recipient_list(actor=self.actor)
 
+    def list(self, request, *args, **kwargs):
+        actor = self.actor
+        page = self.paginate_queryset(selectors.recipient_list(actor=actor))
+        record_recipient_reads(actor=actor, recipients=page, summary="listed recipients")
+        return self.get_paginated_response(RecipientOut(page, many=True).data)
+
     @extend_schema(request=RecipientIn, responses={201: RecipientOut})
     def post(self, request, *args, **kwargs):
         values = _validated(RecipientIn, request.data)
@@ -266,7 +272,9 @@ class RecipientDetail(ActorMixin, generics.GenericAPIView):
     queryset = Recipient.objects.none()
 
     def get(self, request, pk):
-        recipient = selectors.recipient_for(actor=self.actor, pk=pk)
+        actor = self.actor
+        recipient = selectors.recipient_for(actor=actor, pk=pk)
+        services.record_recipient_read(actor=actor, recipient=recipient)
         return Response(RecipientOut(recipient).data)
 
     @extend_schema(request=RecipientIn, responses={200: RecipientOut, 409: None})

@@ -67,6 +67,8 @@ def record_event(
     changes: dict | None = None,
     channel: str | None = None,
     centre_id: int | None = None,
+    target_centre_id: int | None = None,
+    donor_id: int | None = None,
 ) -> AuditEvent:
     if record is not None:
         record_type = record_type or record._meta.label
@@ -77,10 +79,11 @@ def record_event(
         user=actor.user if actor and actor.user and actor.user.is_authenticated else None,
         api_client=actor.api_client if actor else None,
         centre_id=centre_id or (donor.centre_id if donor else (actor.centre_id if actor else None)),
+        target_centre_id=target_centre_id,
         kind=kind,
         record_type=record_type,
         record_id=str(record_id or ""),
-        donor_id=donor.pk if donor else None,
+        donor_id=donor.pk if donor else donor_id,
         donor_code=donor.code if donor else "",
         channel=channel or (actor.channel if actor else "worker"),
         ip_address=actor.ip_address if actor else None,
@@ -102,5 +105,19 @@ def record_reads(*, actor: Actor, donors, summary: str) -> AuditEvent | None:
         record_type="donors.Donor",
         summary=summary,
         changes={"donor_ids": [pk for pk, _ in shown], "donor_codes": [code for _, code in shown]},
+        centre_id=actor.centre_id,
+    )
+
+
+def record_recipient_reads(*, actor: Actor, recipients, summary: str) -> AuditEvent | None:
+    """One event for a list of recipients shown together, as `record_reads` for donors."""
+    if not recipients:
+        return None
+    return record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.LIST,
+        record_type="donors.Recipient",
+        summary=summary,
+        changes={"recipient_ids": [r.pk for r in recipients], "recipient_codes": [r.code for r in recipients]},
         centre_id=actor.centre_id,
     )

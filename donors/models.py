@@ -235,13 +235,19 @@ class AuditEvent(models.Model):
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     centre = models.ForeignKey(Centre, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # A refused attempt on another centre's record is filed under the prober's centre and names
+    # the centre whose record it was, so that the auditors of both centres see it.
+    target_centre = models.ForeignKey(
+        Centre, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="For a refused attempt: the centre whose record was asked for.",
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     record_type = models.CharField(max_length=60)
     record_id = models.CharField(max_length=40, blank=True)
     # Kept as plain values, not a foreign key, so the trail outlives any record it names.
     donor_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     donor_code = models.CharField(max_length=40, blank=True, db_index=True)
-    channel = models.CharField(max_length=10, help_text="page, api, download, command or worker")
+    channel = models.CharField(max_length=10, help_text="page, api, download, admin, command or worker")
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     summary = models.CharField(max_length=300, blank=True)
     changes = models.JSONField(default=dict, blank=True)
@@ -251,6 +257,22 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["centre", "-at"])]
+
+    @property
+    def change_lines(self) -> list[str]:
+        """The changes as lines for the trail page: "field: old -> new" for the fields a change or a
+        status change altered, "key: value" for anything else recorded with the event."""
+        if not isinstance(self.changes, dict):
+            return []
+        altering = self.kind in (self.Kind.UPDATE, self.Kind.TRANSITION)
+        lines = []
+        for field, value in self.changes.items():
+            if altering and isinstance(value, list) and len(value) == 2:
+                old, new = ("-" if v is None else v for v in value)
+                lines.append(f"{field}: {old} -> {new}")
+            else:
+                lines.append(f"{field}: {value}")
+        return lines
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

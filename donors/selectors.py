@@ -28,6 +28,13 @@ def donor_list(*, actor: Actor, search: str = "", status: str = "", graft: str =
     return donors.order_by("code", "pk")
 
 
+def _centre_of(model, pk) -> int | None:
+    """The centre of the record with this id, if there is one (for auditing a refused attempt)."""
+    if not str(pk).isdigit():
+        return None
+    return model.objects.filter(pk=pk).values_list("centre_id", flat=True).first()
+
+
 def donor_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Donor:
     """The donor if it belongs to the actor's centre and the role allows the action.
 
@@ -38,8 +45,10 @@ def donor_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Donor:
     try:
         return Donor.objects.select_related("recipient", "centre").get(pk=pk, centre_id=actor.centre_id)
     except (Donor.DoesNotExist, ValueError, TypeError):
-        if Donor.objects.filter(pk=pk).exists() if str(pk).isdigit() else False:
-            record_refused_access(actor=actor, record_type="donors.Donor", record_id=pk)
+        target_centre = _centre_of(Donor, pk)
+        if target_centre is not None:
+            record_refused_access(actor=actor, record_type="donors.Donor", record_id=pk,
+                                  target_centre_id=target_centre, donor_id=int(pk))
         raise NotFound(f"no donor {pk} in your centre") from None
 
 
@@ -53,8 +62,10 @@ def recipient_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Re
     try:
         return Recipient.objects.get(pk=pk, centre_id=actor.centre_id)
     except (Recipient.DoesNotExist, ValueError, TypeError):
-        if str(pk).isdigit() and Recipient.objects.filter(pk=pk).exists():
-            record_refused_access(actor=actor, record_type="donors.Recipient", record_id=pk)
+        target_centre = _centre_of(Recipient, pk)
+        if target_centre is not None:
+            record_refused_access(actor=actor, record_type="donors.Recipient", record_id=pk,
+                                  target_centre_id=target_centre)
         raise NotFound(f"no recipient {pk} in your centre") from None
 
 
@@ -63,10 +74,17 @@ def status_history(*, donor: Donor):
 
 
 def audit_trail(*, actor: Actor, donor_code: str = "", username: str = "", date_from=None, date_to=None):
+    """The centre's events, and refused attempts on its records made from another centre."""
     require(actor, Action.VIEW_AUDIT)
-    events = AuditEvent.objects.filter(centre_id=actor.centre_id).select_related("user", "api_client")
+    centre_id = actor.centre_id
+    events = AuditEvent.objects.filter(Q(centre_id=centre_id) | Q(target_centre_id=centre_id))
+    events = events.select_related("user", "api_client", "centre")
     if donor_code:
-        events = events.filter(donor_code__iexact=donor_code.strip())
+        # A refused attempt keeps the donor's id only (the prober's centre must not learn the code).
+        probed = Donor.objects.filter(centre_id=centre_id, code__iexact=donor_code.strip()).values("pk")
+        events = events.filter(
+            Q(donor_code__iexact=donor_code.strip()) | Q(target_centre_id=centre_id, donor_id__in=probed)
+        )
     if username:
         events = events.filter(user__username__iexact=username.strip())
     if date_from:

@@ -192,10 +192,88 @@ def record_donor_read(*, actor: Actor, donor: Donor, what: str = "donor record")
     record_event(actor=actor, kind=AuditEvent.Kind.READ, record=donor, summary=f"viewed {what}")
 
 
-def record_refused_access(*, actor: Actor, record_type: str, record_id) -> None:
+def record_audit_trail_read(*, actor: Actor, filters: dict, page: int) -> None:
+    """Looking at the audit trail is itself recorded, with the filters used."""
+    used = {name: str(value) for name, value in filters.items() if value not in (None, "")}
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.READ, record_type="donors.AuditEvent",
+        summary="viewed the audit trail" + (f" ({', '.join(f'{k}={v}' for k, v in used.items())})" if used else ""),
+        changes={"filters": used, "page": page}, centre_id=actor.centre_id,
+    )
+
+
+def _admin_donor_id(record) -> int | None:
+    """The donor whose data an admin page of this record shows (None for centre-level records)."""
+    if isinstance(record, Donor):
+        return record.pk
+    if isinstance(record, AuditEvent):
+        return None  # an event is part of the trail, not a read of the donor it names
+    if getattr(record, "donor_id", None) is None and getattr(record, "decision_id", None) is not None:
+        return record.decision.donor_id  # a sign-off belongs to its decision's donor
+    return getattr(record, "donor_id", None)
+
+
+def record_admin_read(*, actor: Actor, records: list, model, view: str) -> None:
+    """Records shown on an admin page: one event per centre whose records the page shows.
+
+    A list is one LIST event per centre naming every record (and donor) shown; a record, its
+    history or a past version of it is one READ event. An administrator may see several centres'
+    records at once, so each event is filed under the centre the records belong to."""
+    if not records:
+        return
+    label, noun = model._meta.label, model._meta.verbose_name
+    if model is AuditEvent:
+        noun = "the audit trail"
+    donor_ids = {pk for pk in map(_admin_donor_id, records) if pk is not None}
+    donors = {d.pk: d for d in Donor.objects.filter(pk__in=donor_ids).only("pk", "code", "centre_id")}
+
+    def centre_of(record):
+        donor = donors.get(_admin_donor_id(record))
+        return donor.centre_id if donor else getattr(record, "centre_id", None)
+
+    if view != "list":
+        record = records[0]
+        what = f"audit event {record.pk}" if model is AuditEvent else f"{noun} {record}"
+        record_event(
+            actor=actor, kind=AuditEvent.Kind.READ, record=record, donor=donors.get(_admin_donor_id(record)),
+            summary=f"viewed {what} ({view}, admin)", centre_id=centre_of(record),
+        )
+        return
+    by_centre: dict = {}
+    for record in records:
+        by_centre.setdefault(centre_of(record), []).append(record)
+    for centre_id, shown in by_centre.items():
+        shown_donors = [donors[pk] for pk in dict.fromkeys(map(_admin_donor_id, shown)) if pk in donors]
+        changes = {"record_ids": [r.pk for r in shown]}
+        if shown_donors:
+            changes |= {"donor_ids": [d.pk for d in shown_donors], "donor_codes": [d.code for d in shown_donors]}
+        record_event(
+            actor=actor, kind=AuditEvent.Kind.LIST, record_type=label,
+            summary=f"listed {model._meta.verbose_name_plural if model is not AuditEvent else noun} (admin)",
+            changes=changes, centre_id=centre_id,
+        )
+
+
+def record_recipient_read(*, actor: Actor, recipient: Recipient, what: str = "recipient record") -> None:
+    """Reading a recipient's record is recorded as reading a donor's is."""
+    record_event(actor=actor, kind=AuditEvent.Kind.READ, record=recipient, summary=f"viewed {what}",
+                 centre_id=recipient.centre_id)
+
+
+def record_refused_access(
+    *, actor: Actor, record_type: str, record_id, target_centre_id: int | None = None, donor_id: int | None = None
+) -> None:
+    """One event for a refused attempt on another centre's record, seen by the auditors of both centres.
+
+    It is filed under the prober's centre (`centre`) and names the centre whose record was asked for
+    (`target_centre`); the audit trail of a centre shows the events of either. It keeps the donor's
+    id (the prober sent it, or the id of a record of that donor) but not the donor's code, which the
+    prober's centre must not learn. The prober's answer is the same as for a record that does not exist.
+    """
     record_event(
         actor=actor, kind=AuditEvent.Kind.DENIED, record_type=record_type, record_id=record_id,
         summary="refused: not a record of your centre", centre_id=actor.centre_id,
+        target_centre_id=target_centre_id if target_centre_id != actor.centre_id else None, donor_id=donor_id,
     )
 
 

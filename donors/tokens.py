@@ -60,6 +60,7 @@ def revoke_api_client(*, client: ApiClient, actor: Actor | None = None) -> ApiCl
         record_event(
             actor=actor, kind=AuditEvent.Kind.UPDATE, record=client, centre_id=client.user.centre_id,
             summary=f"revoked API token {client.key_prefix}…", channel=actor.channel if actor else "command",
+            changes={"revoked_at": [None, client.revoked_at.isoformat()]},
         )
     return client
 

@@ -169,6 +169,8 @@ def audit_trail(request):
     if criteria.get("kind"):
         events = events.filter(kind=criteria["kind"])
     page = Paginator(events, 50).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)  # the page as it was before this view of it is recorded
+    services.record_audit_trail_read(actor=actor, filters=criteria, page=page.number)
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "donors/audit.html", {"form": form, "page": page, "query": query.urlencode()})

@@ -529,10 +529,11 @@ def fail_upload(*, upload_id: int, reason: str) -> None:
         upload = Upload.objects.select_for_update().filter(pk=upload_id).first()
         if upload is None or upload.finished:
             return
+        changes = {"state": [upload.state, Upload.State.FAILED.value], "error": [upload.error, reason[:300]]}
         upload.state = Upload.State.FAILED
         upload.error = reason[:300]
         upload.lease_until = None
         upload.finished_at = timezone.now()
         upload.save()
         record_event(actor=None, kind=AuditEvent.Kind.UPDATE, record=upload, donor=upload.donor, channel="worker",
-                     summary=f"DICOM upload {upload.pk} stopped: {reason}"[:300])
+                     summary=f"DICOM upload {upload.pk} stopped: {reason}"[:300], changes=changes)

@@ -29,7 +29,7 @@ IMAGE_READ_AUDIT_SECONDS = 60
 def _scoped(actor: Actor, queryset: QuerySet, pk, action: Action, label: str, donor_path: str):
     require(actor, action)
     record = queryset.filter(pk=pk).first() if str(pk).isdigit() else None
-    donor_centre = None
+    donor = donor_centre = None
     if record is not None:
         donor = record
         for part in donor_path.split("."):
@@ -37,7 +37,8 @@ def _scoped(actor: Actor, queryset: QuerySet, pk, action: Action, label: str, do
         donor_centre = donor.centre_id
     if record is None or donor_centre != actor.centre_id:
         if record is not None:
-            record_refused_access(actor=actor, record_type=queryset.model._meta.label, record_id=pk)
+            record_refused_access(actor=actor, record_type=queryset.model._meta.label, record_id=pk,
+                                  target_centre_id=donor_centre, donor_id=donor.pk)
         raise NotFound(f"no {label} {pk} in your centre")
     return record
 

@@ -201,7 +201,11 @@ def acknowledge_identity(*, actor: Actor, study: Study, note: str = "") -> Study
     record_event(
         actor=actor, kind=AuditEvent.Kind.UPDATE, record=study, donor=study.donor,
         summary=f"acknowledged identity warning on study {study.study_instance_uid}"[:300],
-        changes={"identity_warning": study.identity_warning, "note": note.strip()[:200]},
+        changes={
+            "identity_acknowledged_by": [None, actor.user.username],
+            "identity_acknowledged_at": [None, study.identity_acknowledged_at.isoformat()],
+            "identity_warning": study.identity_warning, "note": note.strip()[:200],
+        },
     )
     return study
 

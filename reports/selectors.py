@@ -19,7 +19,8 @@ def version_for(*, actor: Actor, pk, action: Action = Action.VIEW_REPORT) -> Rep
     )
     if version is None or version.donor.centre_id != actor.centre_id:
         if version is not None:
-            record_refused_access(actor=actor, record_type="reports.ReportVersion", record_id=pk)
+            record_refused_access(actor=actor, record_type="reports.ReportVersion", record_id=pk,
+                                  target_centre_id=version.donor.centre_id, donor_id=version.donor_id)
         raise NotFound(f"no report {pk} in your centre")
     return version
 

@@ -178,11 +178,12 @@ def retry_pdf(*, actor: Actor, version: ReportVersion) -> ReportVersion:
     version = ReportVersion.objects.select_for_update().get(pk=version.pk)
     if version.pdf_state != ReportVersion.PdfState.FAILED:
         raise IllegalState(f"the PDF is {version.get_pdf_state_display().lower()}; only a failed PDF is rendered again")
+    changes = {"pdf_state": [version.pdf_state, ReportVersion.PdfState.PENDING.value], "pdf_error": [version.pdf_error, ""]}
     version.pdf_state = ReportVersion.PdfState.PENDING
     version.pdf_error = ""
     version.save(update_fields=["pdf_state", "pdf_error"])
     record_event(actor=actor, kind=AuditEvent.Kind.UPDATE, record=version, donor=version.donor,
-                 summary=f"asked to render the PDF of report version {version.number} again")
+                 summary=f"asked to render the PDF of report version {version.number} again", changes=changes)
     _queue_pdf(version.pk)
     return version
 
@@ -201,9 +202,9 @@ def record_report_read(*, actor: Actor, donor: Donor, what: str = "suitability r
     record_event(actor=actor, kind=AuditEvent.Kind.READ, record=donor, summary=f"viewed {what}")
 
 
-def record_version_read(*, actor: Actor, version: ReportVersion) -> None:
+def record_version_read(*, actor: Actor, version: ReportVersion, what: str = "") -> None:
     record_event(actor=actor, kind=AuditEvent.Kind.READ, record=version, donor=version.donor,
-                 summary=f"viewed issued suitability report version {version.number}")
+                 summary=f"viewed {what + ' of ' if what else ''}issued suitability report version {version.number}")
 
 
 def record_pdf_download(*, actor: Actor, version: ReportVersion) -> None:

@@ -122,6 +122,7 @@ def version_mip(request, pk):
     data = services.stored_mip(version)
     if data is None:
         raise Http404("this report was issued without an MRCP image")
+    services.record_version_read(actor=actor, version=version, what="MRCP image")
     return _png(data)
 
 
