@@ -301,7 +301,7 @@ def attach_study(*, actor: Actor, study: Study, donor: Donor) -> Study:
 def set_mrcp_override(*, actor: Actor, series: Series, mrcp: bool | None) -> Series:
     """A radiologist says whether the series is the MRCP (None: follow the recognition)."""
     require(actor, Action.MEASURE_IMAGES)
-    series = Series.objects.select_for_update().select_related("study__donor").get(pk=series.pk)
+    series = Series.objects.select_for_update(of=("self",)).select_related("study__donor").get(pk=series.pk)
     if mrcp and series.modality != "MR":
         raise InvalidInput(
             f"a {series.modality or 'non-MR'} series cannot be used as MRCP",
