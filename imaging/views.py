@@ -23,7 +23,6 @@ from donors.errors import InvalidInput, NotFound
 from donors.pages import page_actor
 from donors.roles import Action, may
 
-
 from . import rendering, selectors, services
 from .models import Series
 
