@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from donors import workup_hooks
 from donors.audit import Actor, record_event
 from donors.errors import Conflict, IllegalState, InvalidInput
 from donors.models import AuditEvent, Donor
@@ -239,6 +240,7 @@ def finalise_annotation(*, actor: Actor, annotation: Annotation, expected_versio
     if annotation.classification != Annotation.Classification.DONE:
         reason = annotation.classification_error or "classification has not finished yet; try again in a moment"
         raise IllegalState(f"cannot mark final: {reason}")
+    workup_hooks.refuse_while_images_unresolved(annotation.donor, cannot="mark the anatomy final")
     annotation.state = Annotation.State.FINAL
     annotation.finalised_by = actor.user
     annotation.finalised_at = timezone.now()

@@ -32,6 +32,7 @@ class Action(StrEnum):
     UPLOAD_IMAGES = "upload_images"
     VIEW_IMAGES = "view_images"
     MEASURE_IMAGES = "measure_images"
+    RESOLVE_IMAGE_IDENTITY = "resolve_image_identity"
     RECORD_LABS = "record_labs"
     RECORD_IMAGING_FINDINGS = "record_imaging_findings"
     RECORD_CLEARANCE = "record_clearance"
@@ -57,6 +58,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.UPLOAD_IMAGES: frozenset({Role.RADIOLOGIST, Role.COORDINATOR, Role.INTEGRATION_CLIENT}),
     Action.VIEW_IMAGES: frozenset(_CLINICAL),
     Action.MEASURE_IMAGES: frozenset({Role.RADIOLOGIST}),
+    Action.RESOLVE_IMAGE_IDENTITY: frozenset({Role.RADIOLOGIST}),
     Action.RECORD_LABS: frozenset({Role.HEPATOLOGIST}),
     Action.RECORD_IMAGING_FINDINGS: frozenset({Role.RADIOLOGIST}),
     Action.RECORD_CLEARANCE: frozenset({Role.COORDINATOR}),

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import criteria
+from . import workup_hooks
 from . import workup_selectors as ws
 from .audit import Actor, record_event
 from .errors import Conflict, IllegalState, InvalidInput, NotFound, NotPermitted
@@ -586,6 +587,7 @@ def sign_decision(
     if role in signed:
         raise Conflict(f"the {role}'s sign-off is already recorded (by {signed[role].user.username})",
                        fields={"signed_as": ["already signed"]})
+    workup_hooks.refuse_while_images_unresolved(donor, cannot="sign the decision")
     evaluation = ws.evaluate(donor)
     changed = _changed_since(decision, evaluation)
     if changed:

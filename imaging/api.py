@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from donors import selectors as donor_selectors
 from donors import services as donor_services
 from donors.api_common import ActorMixin
-from donors.errors import InvalidInput
+from donors.errors import InvalidInput, NotFound
 from donors.roles import Action
 
 from . import selectors, services
@@ -64,13 +64,18 @@ class SeriesOut(serializers.ModelSerializer):
 
 class StudyOut(serializers.ModelSerializer):
     study_uid = serializers.CharField(source="study_instance_uid")
-    identity_open = serializers.BooleanField(help_text="An identity warning no one has acknowledged yet.")
+    identity_open = serializers.BooleanField(
+        help_text="The identity is unresolved: a radiologist must confirm the study is the donor's or detach it.")
+    identity_resolved_by = serializers.CharField(source="identity_acknowledged_by.username", allow_null=True,
+                                                 default=None, help_text="Who confirmed or detached the study.")
+    identity_resolved_at = serializers.DateTimeField(source="identity_acknowledged_at", allow_null=True)
     series = SeriesOut(many=True)
 
     class Meta:
         model = Study
-        fields = ["id", "study_uid", "description", "study_date", "patient_id", "patient_name", "identity_warning",
-                  "identity_open", "identity_acknowledged_at", "created_at", "series"]
+        fields = ["id", "study_uid", "donor", "description", "study_date", "patient_id", "patient_name",
+                  "identity_state", "identity_warning", "identity_open", "identity_reason", "identity_resolved_by",
+                  "identity_resolved_at", "detached_from", "created_at", "series"]
 
 
 class UploadOut(serializers.ModelSerializer):
@@ -170,21 +175,69 @@ class DonorStudies(ActorMixin, APIView):
         return Response(StudyOut(selectors.studies_of(donor=donor), many=True).data)
 
 
-class NoteIn(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, max_length=200)
+class IdentityReasonIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, help_text="How the identity was checked (required).")
 
 
-class StudyAcknowledge(ActorMixin, APIView):
-    """A person confirms the study is the donor's although the files name someone else (or no one)."""
+class StudyConfirm(ActorMixin, APIView):
+    """A radiologist confirms the study is the donor's although the files name someone else (or no one)."""
 
-    @extend_schema(request=NoteIn, responses={200: StudyOut})
+    @extend_schema(request=IdentityReasonIn, responses={200: StudyOut})
     def post(self, request, pk):
         actor = self.actor
-        study = selectors.study_for(actor=actor, pk=pk, action=Action.UPLOAD_IMAGES)
-        serializer = NoteIn(data=request.data)
+        study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+        serializer = IdentityReasonIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        study = services.acknowledge_identity(actor=actor, study=study, note=serializer.validated_data.get("note", ""))
+        study = services.confirm_identity(actor=actor, study=study, reason=serializer.validated_data["reason"])
         return Response(StudyOut(study).data)
+
+
+class StudyDetach(ActorMixin, APIView):
+    """A radiologist detaches a study that is not the donor's; it is kept among the centre's unmatched studies."""
+
+    @extend_schema(request=IdentityReasonIn, responses={200: StudyOut})
+    def post(self, request, pk):
+        actor = self.actor
+        study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+        serializer = IdentityReasonIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        study = services.detach_study(actor=actor, study=study, reason=serializer.validated_data["reason"])
+        return Response(StudyOut(study).data)
+
+
+class AttachIn(serializers.Serializer):
+    donor = serializers.IntegerField(help_text="The id of the donor to file the study under.")
+
+
+class StudyAttach(ActorMixin, APIView):
+    """A radiologist files an unmatched study under a donor of the centre; its identity is checked again."""
+
+    @extend_schema(request=AttachIn, responses={200: StudyOut})
+    def post(self, request, pk):
+        actor = self.actor
+        study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+        serializer = AttachIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            donor = donor_selectors.donor_for(actor=actor, pk=serializer.validated_data["donor"],
+                                              action=Action.RESOLVE_IMAGE_IDENTITY)
+        except NotFound as missing:
+            raise InvalidInput(missing.message, fields={"donor": [missing.message]}) from None
+        study = services.attach_study(actor=actor, study=study, donor=donor)
+        return Response(StudyOut(study).data)
+
+
+class UnmatchedStudies(ActorMixin, APIView):
+    """The centre's studies detached from a donor, waiting to be attached to the right one."""
+
+    pagination_class = None
+
+    @extend_schema(responses={200: StudyOut(many=True)})
+    def get(self, request):
+        actor = self.actor
+        studies = selectors.unmatched_studies(actor=actor)
+        selectors.record_unmatched_list_read(actor=actor, count=len(studies))
+        return Response(StudyOut(studies, many=True).data)
 
 
 class SliceOut(serializers.Serializer):
@@ -213,7 +266,7 @@ class SeriesDetail(ActorMixin, APIView):
     def get(self, request, pk):
         actor = self.actor
         series = selectors.series_for(actor=actor, pk=pk)
-        donor_services.record_donor_read(actor=actor, donor=series.study.donor, what=f"MRCP series {series.pk}")
+        selectors.record_series_read(actor=actor, series=series, what=f"MRCP series {series.pk}")
         return Response(SeriesDetailOut(series).data)
 
 

@@ -344,7 +344,8 @@ class IngestRun:
         uid = header.sop_instance_uid
         if self._foreign_study(header.study_instance_uid):
             self._line(item, UploadFile.Outcome.REJECTED,
-                       "this study is already filed under another donor; it cannot be added to this donor too",
+                       "this study is already filed under another donor or among the centre's unmatched studies; "
+                       "it cannot be added to this donor too (a radiologist attaches an unmatched study)",
                        sop_uid=uid)
             return
         if uid in self.known_sops:
@@ -396,7 +397,7 @@ class IngestRun:
         if study is None:
             study, _ = Study.objects.get_or_create(
                 donor=self.donor, study_instance_uid=header.study_instance_uid,
-                defaults={"description": header.study_description[:200], "patient_id": header.patient_id[:64],
+                defaults={"centre_id": self.donor.centre_id, "description": header.study_description[:200], "patient_id": header.patient_id[:64],
                           "patient_name": header.patient_name[:200]},
             )
             self.studies[header.study_instance_uid] = study
@@ -435,7 +436,9 @@ class IngestRun:
         if not new:
             return
         study.identity_warning = "\n".join(known + new)
-        study.identity_acknowledged_by = None  # a new mismatch needs a new look
+        study.identity_state = Study.Identity.UNRESOLVED  # a new mismatch needs a new look
+        study.identity_reason = ""
+        study.identity_acknowledged_by = None
         study.identity_acknowledged_at = None
         study.save()
         self.studies[study.study_instance_uid] = study

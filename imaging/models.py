@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from donors.models import Donor, User
+from donors.models import Centre, Donor, User
 
 
 def donor_folder(donor_id: int) -> str:
@@ -103,21 +103,40 @@ class UploadFile(models.Model):
 
 
 class Study(models.Model):
-    """A DICOM study, filed under exactly one donor."""
+    """A DICOM study, filed under one donor, or under none (the centre's unmatched studies)."""
 
-    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="studies")
+    class Identity(models.TextChoices):
+        MATCHED = "matched", "Matches the donor"
+        UNRESOLVED = "unresolved", "Identity unresolved"
+        CONFIRMED = "confirmed", "Confirmed as the donor's"
+        DETACHED = "detached", "Detached from the donor"
+
+    centre = models.ForeignKey(Centre, on_delete=models.PROTECT, related_name="studies")
+    donor = models.ForeignKey(
+        Donor, null=True, blank=True, on_delete=models.PROTECT, related_name="studies",
+        help_text="Empty for a study detached from a donor: it waits among the centre's unmatched studies.",
+    )
     study_instance_uid = models.CharField(max_length=64)
     description = models.CharField(max_length=200, blank=True)
     study_date = models.CharField(max_length=8, blank=True)
     patient_id = models.CharField("patient ID in the files", max_length=64, blank=True)
     patient_name = models.CharField("patient name in the files", max_length=200, blank=True)
+    identity_state = models.CharField(max_length=10, choices=Identity.choices, default=Identity.MATCHED)
     identity_warning = models.TextField(
-        blank=True, help_text="The files name someone else (or no one): a person must check and acknowledge."
+        blank=True, help_text="The files name someone else (or no one): a radiologist must confirm or detach."
+    )
+    identity_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why the radiologist confirmed or detached the study."
     )
     identity_acknowledged_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Who confirmed or detached the study.",
     )
     identity_acknowledged_at = models.DateTimeField(null=True, blank=True)
+    detached_from = models.ForeignKey(
+        Donor, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The donor the study was last detached from.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -125,6 +144,11 @@ class Study(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["donor", "study_instance_uid"], name="study_uid_unique_per_donor"),
+            models.CheckConstraint(
+                condition=(models.Q(donor__isnull=True, identity_state="detached")
+                           | (models.Q(donor__isnull=False) & ~models.Q(identity_state="detached"))),
+                name="study_detached_iff_no_donor",
+            ),
         ]
         indexes = [models.Index(fields=["study_instance_uid"])]
 
@@ -133,8 +157,13 @@ class Study(models.Model):
 
     @property
     def identity_open(self) -> bool:
-        """A warning no one has acknowledged yet."""
-        return bool(self.identity_warning) and self.identity_acknowledged_at is None
+        """The files may not be the donor's and no radiologist has confirmed or detached them yet."""
+        return self.identity_state == self.Identity.UNRESOLVED
+
+    @property
+    def reportable(self) -> bool:
+        """Its images may appear in the donor's report."""
+        return self.donor_id is not None and self.identity_state in (self.Identity.MATCHED, self.Identity.CONFIRMED)
 
 
 class Series(models.Model):
@@ -202,7 +231,10 @@ class Instance(models.Model):
     """One stored DICOM file. Never edited: a changed file is a new instance."""
 
     series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="instances")
-    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="+")
+    donor = models.ForeignKey(
+        Donor, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The donor of the series' study; empty while the study is detached.",
+    )
     upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="instances")
     sop_instance_uid = models.CharField(max_length=64)
     sop_class_uid = models.CharField(max_length=64, blank=True)

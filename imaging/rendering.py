@@ -28,7 +28,8 @@ THUMBNAIL_PX = 160
 
 
 def series_folder(series: Series) -> str:
-    return f"{donor_folder(series.study.donor_id)}/series-{series.pk}"
+    study = series.study  # a detached study keeps its pictures beside its files, under the donor it came from
+    return f"{donor_folder(study.donor_id or study.detached_from_id)}/series-{series.pk}"
 
 
 def instance_pixels(instance: Instance) -> np.ndarray:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from donors.audit import Actor, record_event
-from donors.errors import NotFound
+from donors.errors import InvalidInput, NotFound
 from donors.models import AuditEvent, Donor
 from donors.roles import Action
 from donors.services import record_refused_access, require
@@ -26,19 +26,22 @@ from .models import Instance, Measurement, Series, Study, Upload
 IMAGE_READ_AUDIT_SECONDS = 60
 
 
-def _scoped(actor: Actor, queryset: QuerySet, pk, action: Action, label: str, donor_path: str):
+def _scoped(actor: Actor, queryset: QuerySet, pk, action: Action, label: str, owner_path: str):
+    """The record when the object at `owner_path` (a donor, or a study: it has a centre even when
+    detached from its donor) is of the actor's centre."""
     require(actor, action)
     record = queryset.filter(pk=pk).first() if str(pk).isdigit() else None
-    donor = donor_centre = None
+    owner = owner_centre = None
     if record is not None:
-        donor = record
-        for part in donor_path.split("."):
-            donor = getattr(donor, part)
-        donor_centre = donor.centre_id
-    if record is None or donor_centre != actor.centre_id:
+        owner = record
+        for part in filter(None, owner_path.split(".")):
+            owner = getattr(owner, part)
+        owner_centre = owner.centre_id
+    if record is None or owner_centre != actor.centre_id:
         if record is not None:
+            owner_donor_id = owner.pk if isinstance(owner, Donor) else getattr(owner, "donor_id", None)
             record_refused_access(actor=actor, record_type=queryset.model._meta.label, record_id=pk,
-                                  target_centre_id=donor_centre, donor_id=donor.pk)
+                                  target_centre_id=owner_centre, donor_id=owner_donor_id)
         raise NotFound(f"no {label} {pk} in your centre")
     return record
 
@@ -48,20 +51,78 @@ def upload_for(*, actor: Actor, pk, action: Action = Action.UPLOAD_IMAGES) -> Up
 
 
 def study_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Study:
-    return _scoped(actor, Study.objects.select_related("donor"), pk, action, "study", "donor")
+    return _scoped(actor, Study.objects.select_related("donor"), pk, action, "study", "")
 
 
 def series_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Series:
-    return _scoped(actor, Series.objects.select_related("study__donor"), pk, action, "series", "study.donor")
+    return _scoped(actor, Series.objects.select_related("study__donor"), pk, action, "series", "study")
 
 
 def instance_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Instance:
-    return _scoped(actor, Instance.objects.select_related("donor", "series__study"), pk, action, "image", "donor")
+    return _scoped(actor, Instance.objects.select_related("donor", "series__study"), pk, action, "image",
+                   "series.study")
 
 
 def studies_of(*, donor: Donor) -> list[Study]:
     studies = list(donor.studies.prefetch_related("series").order_by("-created_at", "-pk"))
     return studies
+
+
+# ------------------------------------------------------------------ identity
+
+
+def unmatched_studies(*, actor: Actor) -> list[Study]:
+    """The centre's studies detached from a donor, waiting to be attached to the right one."""
+    require(actor, Action.RESOLVE_IMAGE_IDENTITY)
+    return list(
+        Study.objects.filter(centre_id=actor.centre_id, donor__isnull=True)
+        .select_related("detached_from", "identity_acknowledged_by")
+        .prefetch_related("series").order_by("-identity_acknowledged_at", "-pk")
+    )
+
+
+def unresolved_series(donor: Donor) -> list[Series]:
+    return list(
+        Series.objects.filter(study__donor=donor, study__identity_state=Study.Identity.UNRESOLVED)
+        .select_related("study").order_by("study__created_at", "study_id", "series_number", "pk")
+    )
+
+
+def identity_blockers(donor: Donor) -> list[str]:
+    """Why the donor's images may not be the donor's: one line per series whose identity is
+    unresolved, naming what differs and who resolves it. Empty when nothing blocks."""
+    blockers = []
+    for series in unresolved_series(donor):
+        what = "; ".join(line for line in series.study.identity_warning.splitlines() if line)
+        name = series.description or series.series_instance_uid
+        blockers.append(f"series '{name}' (study '{series.study}'): {what or 'identity not checked'}; "
+                        "a radiologist must confirm it is the donor's or detach it")
+    return blockers
+
+
+def reportable_series(donor: Donor) -> QuerySet[Series]:
+    """The donor's series whose images a report may show: matched or confirmed, never unresolved
+    or detached."""
+    return Series.objects.filter(
+        study__donor=donor, study__identity_state__in=[Study.Identity.MATCHED, Study.Identity.CONFIRMED]
+    )
+
+
+def mrcp_mip_series(*, donor: Donor, study_uid: str = "") -> Series | None:
+    """The series whose MIP the donor's report shows: a rendered MRCP of a matched or confirmed study
+    (the annotated study's first), or None."""
+    candidates = (
+        reportable_series(donor).filter(render_state=Series.Render.DONE, modality="MR")
+        .filter(Q(mrcp_override=True) | Q(mrcp_override__isnull=True, is_mrcp=True))
+        .exclude(mip_path="")
+        .select_related("study")
+        .order_by("-study__created_at", "series_number", "pk")
+    )
+    found = list(candidates[:20])
+    for series in found:
+        if study_uid and series.study.study_instance_uid == study_uid:
+            return series
+    return found[0] if found else None
 
 
 def uploads_of(*, donor: Donor, limit: int = 10) -> list[Upload]:
@@ -99,3 +160,29 @@ def record_image_read(*, actor: Actor, donor: Donor, record, what: str) -> bool:
 def record_download(*, actor: Actor, donor: Donor, record, what: str) -> None:
     record_event(actor=actor, kind=AuditEvent.Kind.DOWNLOAD, record=record, donor=donor,
                  summary=f"downloaded {what}"[:300])
+
+
+def record_series_read(*, actor: Actor, series: Series, what: str) -> None:
+    """A read of a series' page: a read of its donor's record, or of an unmatched study of the centre."""
+    study = series.study
+    if study.donor is not None:
+        record_event(actor=actor, kind=AuditEvent.Kind.READ, record=study.donor, summary=f"viewed {what}")
+    else:
+        record_event(actor=actor, kind=AuditEvent.Kind.READ, record=study, centre_id=study.centre_id,
+                     summary=f"viewed {what} (unmatched study)"[:300])
+
+
+def record_unmatched_list_read(*, actor: Actor, count: int) -> None:
+    record_event(actor=actor, kind=AuditEvent.Kind.READ, record_type="imaging.Study", centre_id=actor.centre_id,
+                 summary=f"viewed the centre's unmatched studies ({count})")
+
+
+def donor_to_attach(*, actor: Actor, code: str) -> Donor:
+    """The donor of the actor's centre with this code, for attaching an unmatched study."""
+    require(actor, Action.RESOLVE_IMAGE_IDENTITY)
+    code = (code or "").strip()
+    donor = Donor.objects.filter(centre_id=actor.centre_id, code=code).first() if code else None
+    if donor is None:
+        reason = f"no donor '{code}' in your centre" if code else "give the donor's code"
+        raise InvalidInput(f"donor: {reason}", fields={"donor": [reason]})
+    return donor

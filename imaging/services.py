@@ -22,7 +22,8 @@ from donors.services import require
 
 from . import ingest, rendering
 from .dicom import distance_mm, pixel_to_patient
-from .models import Measurement, Series, Study, Upload, UploadFile, UploadSource, donor_folder
+from .identity import identity_problems
+from .models import Instance, Measurement, Series, Study, Upload, UploadFile, UploadSource, donor_folder
 from .slices import geometry_of
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -184,28 +185,114 @@ def _require_person(actor: Actor, action: Action) -> None:
         raise NotPermitted("a person must do this, not a hospital system")
 
 
+def _identity_reason(reason: str, field: str = "reason") -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(f"{field}: say how the identity was checked",
+                           fields={field: ["required: say how the identity was checked"]})
+    if len(reason) > 300:
+        raise InvalidInput(f"{field}: at most 300 characters", fields={field: ["at most 300 characters"]})
+    return reason
+
+
+def _locked_study(actor: Actor, study: Study) -> Study:
+    _require_person(actor, Action.RESOLVE_IMAGE_IDENTITY)
+    study = Study.objects.select_for_update(of=("self",)).select_related("donor").get(pk=study.pk)
+    if study.centre_id != actor.centre_id:
+        raise NotPermitted("not a study of your centre")
+    return study
+
+
 @transaction.atomic
-def acknowledge_identity(*, actor: Actor, study: Study, note: str = "") -> Study:
-    """A person confirms that the study is the donor's despite the identity warning."""
-    _require_person(actor, Action.UPLOAD_IMAGES)
-    require(actor, Action.VIEW_IMAGES)
-    study = Study.objects.select_for_update().select_related("donor").get(pk=study.pk)
-    if not study.identity_warning:
-        raise IllegalState("the study has no identity warning to acknowledge")
-    if study.identity_acknowledged_at is not None:
-        raise IllegalState("the identity warning is already acknowledged")
+def confirm_identity(*, actor: Actor, study: Study, reason: str) -> Study:
+    """A radiologist confirms that the study is the donor's despite the identity warning."""
+    study = _locked_study(actor, study)
+    reason = _identity_reason(reason)
+    if study.identity_state != Study.Identity.UNRESOLVED:
+        raise IllegalState(f"the study's identity is not in doubt ({study.get_identity_state_display().lower()}); "
+                           "there is nothing to confirm")
+    study.identity_state = Study.Identity.CONFIRMED
+    study.identity_reason = reason
     study.identity_acknowledged_by = actor.user
     study.identity_acknowledged_at = timezone.now()
     study._history_user = actor.user
     study.save()
     record_event(
         actor=actor, kind=AuditEvent.Kind.UPDATE, record=study, donor=study.donor,
-        summary=f"acknowledged identity warning on study {study.study_instance_uid}"[:300],
-        changes={
-            "identity_acknowledged_by": [None, actor.user.username],
-            "identity_acknowledged_at": [None, study.identity_acknowledged_at.isoformat()],
-            "identity_warning": study.identity_warning, "note": note.strip()[:200],
-        },
+        summary=f"confirmed study {study.study_instance_uid} is the donor's despite its identity warning"[:300],
+        changes={"identity_state": ["unresolved", "confirmed"], "identity_warning": study.identity_warning,
+                 "reason": reason},
+    )
+    return study
+
+
+@transaction.atomic
+def detach_study(*, actor: Actor, study: Study, reason: str) -> Study:
+    """A radiologist takes a study that is not the donor's off the donor's record. Its files are kept,
+    filed among the centre's unmatched studies until it is attached to the right donor."""
+    study = _locked_study(actor, study)
+    reason = _identity_reason(reason)
+    donor = study.donor
+    if donor is None:
+        raise IllegalState("the study is already among the centre's unmatched studies")
+    measured = Measurement.objects.filter(series__study=study).count()
+    if measured:
+        raise IllegalState(
+            f"{measured} measurement(s) of the donor were made on this study's series; a study with the donor's "
+            "measurements cannot be detached", fields={"study": ["has measurements of the donor"]})
+    before = study.identity_state
+    study.donor = None
+    study.detached_from = donor
+    study.identity_state = Study.Identity.DETACHED
+    study.identity_reason = reason
+    study.identity_acknowledged_by = actor.user
+    study.identity_acknowledged_at = timezone.now()
+    study._history_user = actor.user
+    study.save()
+    # Instances carry the donor for the per-donor uniqueness of their UIDs; the files stay where they are.
+    Instance.objects.filter(series__study=study).update(donor=None)
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.UPDATE, record=study, donor=donor,
+        summary=f"detached study {study.study_instance_uid} from the donor ({study.series.count()} series kept "
+        "among the centre's unmatched studies)"[:300],
+        changes={"identity_state": [before, "detached"], "donor": [donor.code, None],
+                 "identity_warning": study.identity_warning, "reason": reason},
+    )
+    return study
+
+
+@transaction.atomic
+def attach_study(*, actor: Actor, study: Study, donor: Donor) -> Study:
+    """A radiologist files an unmatched study under a donor; the identity is checked against that donor."""
+    study = _locked_study(actor, study)
+    if study.donor_id is not None:
+        raise IllegalState("the study is filed under a donor; only an unmatched study can be attached")
+    if donor.centre_id != actor.centre_id:
+        raise NotPermitted("not a donor of your centre")
+    if Study.objects.filter(donor=donor, study_instance_uid=study.study_instance_uid).exists():
+        raise IllegalState(f"donor {donor.code} already has a study with this Study Instance UID",
+                           fields={"donor": ["already has this study"]})
+    uids = Instance.objects.filter(series__study=study).values("sop_instance_uid")
+    if Instance.objects.filter(donor=donor, sop_instance_uid__in=uids).exists():
+        raise IllegalState(f"donor {donor.code} already has images of this study",
+                           fields={"donor": ["already has images of this study"]})
+    problems = identity_problems(patient_id=study.patient_id, patient_name=study.patient_name, mrn=donor.mrn,
+                                 given_name=donor.given_name, family_name=donor.family_name)
+    study.donor = donor
+    study.identity_warning = "\n".join(problems)
+    study.identity_state = Study.Identity.UNRESOLVED if problems else Study.Identity.MATCHED
+    study.identity_reason = ""
+    study.identity_acknowledged_by = None
+    study.identity_acknowledged_at = None
+    study._history_user = actor.user
+    study.save()
+    Instance.objects.filter(series__study=study).update(donor=donor)
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.UPDATE, record=study, donor=donor,
+        summary=f"attached unmatched study {study.study_instance_uid} to the donor"
+        + (f"; identity warning: {'; '.join(problems)}" if problems else "; its identity matches the donor"),
+        changes={"identity_state": ["detached", study.identity_state], "donor": [None, donor.code],
+                 "detached_from": study.detached_from.code if study.detached_from else None},
     )
     return study
 
@@ -214,7 +301,7 @@ def acknowledge_identity(*, actor: Actor, study: Study, note: str = "") -> Study
 def set_mrcp_override(*, actor: Actor, series: Series, mrcp: bool | None) -> Series:
     """A radiologist says whether the series is the MRCP (None: follow the recognition)."""
     require(actor, Action.MEASURE_IMAGES)
-    series = Series.objects.select_for_update().select_related("study__donor").get(pk=series.pk)
+    series = Series.objects.select_for_update(of=("self",)).select_related("study__donor").get(pk=series.pk)
     if mrcp and series.modality != "MR":
         raise InvalidInput(
             f"a {series.modality or 'non-MR'} series cannot be used as MRCP",
@@ -332,8 +419,11 @@ def measure(*, series: Series, kind: str, points) -> dict:
 def save_measurement(*, actor: Actor, series: Series, kind: str, points, label: str = "") -> Measurement:
     require(actor, Action.MEASURE_IMAGES)
     series = Series.objects.select_related("study__donor").get(pk=series.pk)
+    if series.study.donor_id is None:
+        raise IllegalState("the study is detached from its donor: attach it to a donor before measuring on it")
     if series.study.identity_open:
-        raise IllegalState("acknowledge the study's identity warning before measuring on it")
+        raise IllegalState("the study's patient identity is unresolved: a radiologist must confirm it is the "
+                           "donor's (or detach it) before measuring on it")
     label = (label or "").strip()
     if len(label) > 40:
         raise InvalidInput("label: at most 40 characters", fields={"label": ["at most 40 characters"]})

@@ -13,6 +13,9 @@ urlpatterns = [
     path("series/<int:pk>/slices/<int:index>.png", views.slice_image, name="slice"),
     path("series/<int:pk>/mrcp/", views.mrcp_override, name="mrcp"),
     path("series/<int:pk>/render/", views.render_again, name="render"),
-    path("studies/<int:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
+    path("studies/unmatched/", views.unmatched, name="unmatched"),
+    path("studies/<int:pk>/confirm/", views.confirm_identity, name="confirm"),
+    path("studies/<int:pk>/detach/", views.detach, name="detach"),
+    path("studies/<int:pk>/attach/", views.attach, name="attach"),
     path("instances/<int:pk>/file.dcm", views.instance_file, name="instance_file"),
 ]

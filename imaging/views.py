@@ -67,33 +67,34 @@ def viewer(request, pk):
     actor = page_actor(request)
     series = selectors.series_for(actor=actor, pk=pk)
     study, donor = series.study, series.study.donor
-    donor_services.record_donor_read(actor=actor, donor=donor, what=f"MRCP viewer, series {series.pk}")
+    selectors.record_series_read(actor=actor, series=series, what=f"MRCP viewer, series {series.pk}")
     config = {
         "seriesId": series.pk,
-        "donorId": donor.pk,
+        "donorId": donor.pk if donor else None,
         "slices": series.instance_count,
         "initialSlice": max(series.instance_count - 1, 0) // 2,
         "sliceUrl": reverse("imaging:slice", args=[series.pk, 0]).replace("/0.png", "/{index}.png"),
         "mipUrl": reverse("imaging:mip", args=[series.pk]) if series.mip_path else "",
         "distanceUrl": reverse("api-series-distance", args=[series.pk]),
-        "measurementsUrl": reverse("api-donor-measurements", args=[donor.pk]),
+        "measurementsUrl": reverse("api-donor-measurements", args=[donor.pk]) if donor else "",
         "sliceWindow": series.slice_window or [500, 1000],
         "mipWindow": series.mip_window,
         "mipShape": series.mip_shape,
         "rows": series.rows,
         "columns": series.columns,
-        "mayMeasure": may(actor.roles, Action.MEASURE_IMAGES) and not study.identity_open,
+        "mayMeasure": may(actor.roles, Action.MEASURE_IMAGES) and study.reportable,
     }
     context = {
         "series": series,
         "study": study,
         "donor": donor,
         "config": config,
-        "measurements": selectors.measurements_of(donor=donor, series=series),
-        "other_series": Series.objects.filter(study__donor=donor).exclude(pk=series.pk).select_related("study"),
+        "measurements": selectors.measurements_of(donor=donor, series=series) if donor else [],
+        "other_series": Series.objects.filter(study__donor=donor).exclude(pk=series.pk).select_related("study")
+        if donor else Series.objects.filter(study=study).exclude(pk=series.pk).select_related("study"),
         "may_override": may(actor.roles, Action.MEASURE_IMAGES),
         "may_render_again": may(actor.roles, Action.UPLOAD_IMAGES) and rendering.needs_render(series),
-        "may_acknowledge": may(actor.roles, Action.UPLOAD_IMAGES) and may(actor.roles, Action.VIEW_IMAGES),
+        "may_resolve_identity": may(actor.roles, Action.RESOLVE_IMAGE_IDENTITY),
     }
     return render(request, "imaging/viewer.html", context)
 
@@ -121,17 +122,53 @@ def render_again(request, pk):
     return redirect("imaging:viewer", pk=series.pk)
 
 
-@login_required
-@require_POST
-def acknowledge(request, pk):
-    actor = page_actor(request)
-    study = selectors.study_for(actor=actor, pk=pk, action=Action.UPLOAD_IMAGES)
-    services.acknowledge_identity(actor=actor, study=study, note=request.POST.get("note", ""))
+def _back(request, default: str):
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                                   require_https=request.is_secure()):
         return redirect(target)
-    return redirect("donors:detail", pk=study.donor_id)
+    return redirect(default)
+
+
+@login_required
+@require_POST
+def confirm_identity(request, pk):
+    actor = page_actor(request)
+    study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+    services.confirm_identity(actor=actor, study=study, reason=request.POST.get("reason", ""))
+    messages.success(request, "The study is confirmed as the donor's.")
+    return _back(request, reverse("donors:detail", args=[study.donor_id]))
+
+
+@login_required
+@require_POST
+def detach(request, pk):
+    actor = page_actor(request)
+    study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+    donor_id = study.donor_id
+    services.detach_study(actor=actor, study=study, reason=request.POST.get("reason", ""))
+    messages.success(request, "The study was detached from the donor; it is kept among the unmatched studies.")
+    return redirect("donors:detail", pk=donor_id) if donor_id else redirect("imaging:unmatched")
+
+
+@login_required
+@require_POST
+def attach(request, pk):
+    actor = page_actor(request)
+    study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+    donor = selectors.donor_to_attach(actor=actor, code=request.POST.get("donor", ""))
+    services.attach_study(actor=actor, study=study, donor=donor)
+    messages.success(request, f"The study was attached to donor {donor.code}.")
+    return redirect("donors:detail", pk=donor.pk)
+
+
+@login_required
+@require_GET
+def unmatched(request):
+    actor = page_actor(request)
+    studies = selectors.unmatched_studies(actor=actor)
+    selectors.record_unmatched_list_read(actor=actor, count=len(studies))
+    return render(request, "imaging/unmatched.html", {"studies": studies})
 
 
 # ------------------------------------------------------------------ pictures and files

@@ -23,6 +23,7 @@ from django.utils.text import slugify
 
 from classification.models import Annotation, SurgicalOutcome
 from classification.outcomes import MAX_ANASTOMOSES, MIN_ANASTOMOSES, TECHNIQUE_COUNTS, TYPICAL_COUNT, outcome_errors
+from donors import workup_hooks
 from donors.audit import Actor, record_event
 from donors.errors import IllegalState, NotFound
 from donors.models import AuditEvent, Centre, Donor, Graft
@@ -72,6 +73,7 @@ def issue_report(*, actor: Actor, donor: Donor) -> ReportVersion:
     reason = _not_final_reason(annotation)
     if reason:
         raise IllegalState(f"cannot issue the report: {reason}", fields={"annotation": [reason]})
+    workup_hooks.refuse_while_images_unresolved(donor, cannot="issue the report")
     now = timezone.now()
     content = report_content(donor, now=now)
     biliary = content["biliary"]
@@ -106,9 +108,9 @@ def issue_report(*, actor: Actor, donor: Donor) -> ReportVersion:
 
 def _freeze_mip(donor: Donor, number: int, series_id: int) -> tuple[str, str]:
     """Copy the MIP PNG beside the report, so the issued version keeps the picture it showed."""
-    from imaging.models import Series
+    from imaging.selectors import reportable_series
 
-    series = Series.objects.filter(pk=series_id, study__donor=donor).first()
+    series = reportable_series(donor).filter(pk=series_id).first()
     if series is None or not series.mip_path:
         return "", ""
     try:
@@ -120,8 +122,19 @@ def _freeze_mip(donor: Donor, number: int, series_id: int) -> tuple[str, str]:
     return name, hashlib.sha256(data).hexdigest()
 
 
+def mip_withdrawn(version: ReportVersion) -> bool:
+    """The series whose MIP the version froze was later detached from the donor (or its identity put
+    in doubt by new files): the picture is no longer shown."""
+    from imaging.selectors import reportable_series
+
+    mip = (version.content.get("biliary") or {}).get("mip") or {}
+    if not version.mip_path or not mip.get("series_id"):
+        return False
+    return not reportable_series(version.donor).filter(pk=mip["series_id"]).exists()
+
+
 def stored_mip(version: ReportVersion) -> bytes | None:
-    if not version.mip_path:
+    if not version.mip_path or mip_withdrawn(version):
         return None
     with default_storage.open(version.mip_path, "rb") as handle:
         return handle.read()

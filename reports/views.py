@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from classification.models import Annotation
 from donors import selectors as donor_selectors
+from donors import workup_hooks
 from donors.audit import actor_from_request
 from donors.errors import IllegalState
 from donors.roles import Action, may
@@ -37,6 +38,7 @@ def _report_context(request, actor, donor, **extra) -> dict:
         "mip_src": reverse("reports:mip", args=[donor.pk]) if content["biliary"].get("mip") else "",
         "versions": selectors.versions_of(donor=donor),
         "may_issue": may(actor.roles, Action.ISSUE_REPORT),
+        "identity_blockers": workup_hooks.image_identity_blockers(donor),
     } | extra
 
 
@@ -101,13 +103,15 @@ def version_page(request, pk):
     actor = _actor(request)
     version = selectors.version_for(actor=actor, pk=pk)
     services.record_version_read(actor=actor, version=version)
+    withdrawn = services.mip_withdrawn(version)
     context = {
         "layout": PAGE_LAYOUT,
         "c": version.content,
         "pdf": False,
         "donor": version.donor,
         "version": version,
-        "mip_src": reverse("reports:version-mip", args=[version.pk]) if version.mip_path else "",
+        "mip_src": reverse("reports:version-mip", args=[version.pk]) if version.mip_path and not withdrawn else "",
+        "mip_withdrawn": withdrawn,
         "versions": selectors.versions_of(donor=version.donor),
         "may_issue": may(actor.roles, Action.ISSUE_REPORT),
     }

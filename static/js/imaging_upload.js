@@ -49,7 +49,7 @@
       strong.textContent = "Check the patient's identity: ";
       const link = document.createElement("a");
       link.href = form.dataset.donorUrl + "#mrcp-section";
-      link.textContent = "acknowledge it on the donor's page";
+      link.textContent = "a radiologist confirms or detaches it on the donor's page";
       identity.append(strong, document.createTextNode(open.map((w) => w.warning.replaceAll("\n", "; ")).join("; ") + " — "), link);
     }
     // Problems first; the accepted files fold away.

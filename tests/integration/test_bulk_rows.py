@@ -17,7 +17,7 @@ AWKWARD_TEXT = ["plain", "", "tab\there", "line\nbreak", "carriage\rreturn", "ba
 @pytest.fixture
 def series(centre):
     donor = DonorFactory(centre=centre)
-    study = Study.objects.create(donor=donor, study_instance_uid="1.2.3")
+    study = Study.objects.create(donor=donor, centre=donor.centre, study_instance_uid="1.2.3")
     return Series.objects.create(study=study, series_instance_uid="1.2.3.4")
 
 

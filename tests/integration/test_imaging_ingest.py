@@ -352,14 +352,14 @@ def _text_file(tmp_path):
     return path
 
 
-def test_identity_warning_must_be_acknowledged_by_a_person(client, api_as, donor, tmp_path, make_user, eager_tasks,
-                                                           django_capture_on_commit_callbacks):
+def test_identity_warning_must_be_confirmed_by_a_radiologist(client, api_as, donor, tmp_path, make_user, eager_tasks,
+                                                             django_capture_on_commit_callbacks):
     series_files = phantom(tmp_path / "s", slices=6, patient_id="OTHER-99", patient_name="Somebody^Else")
     upload(client, donor, as_uploads(series_files.paths), django_capture_on_commit_callbacks)
     study = Study.objects.get()
     assert "patient ID in the files is 'OTHER-99'" in study.identity_warning
     assert "patient name in the files is 'Else Somebody'" in study.identity_warning
-    assert study.identity_open
+    assert study.identity_open and study.identity_state == "unresolved" and study.centre == donor.centre
     event = AuditEvent.objects.get(record_type="imaging.Upload", channel="worker")
     assert "identity warning" in event.summary
     series = Series.objects.get()
@@ -367,38 +367,51 @@ def test_identity_warning_must_be_acknowledged_by_a_person(client, api_as, donor
     refused = client.post(f"/api/v1/donors/{donor.pk}/measurements/",
                           {"series": series.pk, "kind": "slices", "points": [point, point | {"col": 50}]}, format="json")
     assert refused.status_code == 409 and "identity" in refused.json()["error"]["message"]
-    hospital = api_as(make_user("integration_client"))
-    assert hospital.post(f"/api/v1/studies/{study.pk}/acknowledge/", {}, format="json").status_code == 403
-    coordinator = make_user("coordinator")
-    response = api_as(coordinator).post(f"/api/v1/studies/{study.pk}/acknowledge/",
-                                        {"note": "checked with the hospital's PACS"}, format="json")
-    assert response.status_code == 200 and response.json()["identity_open"] is False
-    assert api_as(coordinator).post(f"/api/v1/studies/{study.pk}/acknowledge/", {}, format="json").status_code == 409
+    url = f"/api/v1/studies/{study.pk}/confirm/"
+    assert api_as(make_user("integration_client")).post(url, {"reason": "x"}, format="json").status_code == 403
+    assert api_as(make_user("coordinator")).post(url, {"reason": "x"}, format="json").status_code == 403
+    no_reason = client.post(url, {"reason": "  "}, format="json")
+    assert no_reason.status_code == 400 and "reason" in no_reason.json()["error"]["fields"]
+    response = client.post(url, {"reason": "checked with the hospital's PACS"}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["identity_open"] is False and body["identity_state"] == "confirmed"
+    assert body["identity_reason"] == "checked with the hospital's PACS"
+    assert client.post(url, {"reason": "again"}, format="json").status_code == 409
     event = AuditEvent.objects.get(record_type="imaging.Study", kind="update")
-    assert event.user == coordinator and event.changes["note"] == "checked with the hospital's PACS"
-    assert study.history.count() == 3  # created, warned, acknowledged
+    assert event.changes["reason"] == "checked with the hospital's PACS" and event.donor_id == donor.pk
+    assert study.history.count() == 3  # created, warned, confirmed
     accepted = client.post(f"/api/v1/donors/{donor.pk}/measurements/",
                            {"series": series.pk, "kind": "slices", "points": [point, point | {"col": 50}]},
                            format="json")
     assert accepted.status_code == 201
 
 
-def test_acknowledging_on_the_donor_page(client, donor, tmp_path, make_user, eager_tasks,
-                                         django_capture_on_commit_callbacks):
+def test_confirming_on_the_donor_page(client, donor, tmp_path, make_user, eager_tasks,
+                                      django_capture_on_commit_callbacks):
     from django.test import Client
 
     upload(client, donor, as_uploads(phantom(tmp_path / "s", slices=3, patient_id="X1").paths),
            django_capture_on_commit_callbacks)
     study = Study.objects.get()
     page = Client()
-    page.force_login(make_user("coordinator"))
+    page.force_login(make_user("radiologist"))
     html = page.get(f"/donors/{donor.pk}/").content.decode()
     assert "Check the patient's identity" in html and "This is the donor's study" in html
+    assert "Not the donor's: detach" in html
     assert "patient ID in the files is &#x27;X1&#x27;" in html
-    response = page.post(f"/imaging/studies/{study.pk}/acknowledge/", {"next": f"/donors/{donor.pk}/"})
+    coordinator = Client()
+    coordinator.force_login(make_user("coordinator"))
+    seen_by_coordinator = coordinator.get(f"/donors/{donor.pk}/").content.decode()
+    assert "Check the patient's identity" in seen_by_coordinator  # told, but only a radiologist resolves it
+    assert "confirm-identity" not in seen_by_coordinator and "detach-study" not in seen_by_coordinator
+    refused = page.post(f"/imaging/studies/{study.pk}/confirm/", {"next": f"/donors/{donor.pk}/"})
+    assert refused.status_code == 400 and "reason" in refused.content.decode()
+    response = page.post(f"/imaging/studies/{study.pk}/confirm/",
+                         {"next": f"/donors/{donor.pk}/", "reason": "same person, old MRN"})
     assert response.status_code == 302 and response["Location"] == f"/donors/{donor.pk}/"
     study.refresh_from_db()
-    assert not study.identity_open
+    assert not study.identity_open and study.identity_reason == "same person, old MRN"
 
 
 def test_import_command_prints_the_report_as_json(donor, tmp_path, media, capsys):

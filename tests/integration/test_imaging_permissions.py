@@ -34,12 +34,11 @@ def build(donor, make_user, folder):
     upload = services.create_upload(actor=Actor(user=radiologist), donor=donor, files=files)
     services.ingest_upload(upload_id=upload.pk)
     series = Series.objects.get(study__donor=donor)
-    Study.objects.filter(pk=series.study_id).update(identity_acknowledged_at="2026-01-01T00:00Z",
-                                                    identity_acknowledged_by=radiologist)
+    Study.objects.filter(pk=series.study_id).update(identity_state=Study.Identity.CONFIRMED)
     point = {"slice": 0, "row": 3, "col": 3}
     services.save_measurement(actor=Actor(user=radiologist), series=series, kind="slices",
                               points=[point, point | {"col": 9}], label="RHD")
-    Study.objects.filter(pk=series.study_id).update(identity_acknowledged_at=None, identity_acknowledged_by=None)
+    Study.objects.filter(pk=series.study_id).update(identity_state=Study.Identity.UNRESOLVED)
     return {"donor": donor.pk, "series": series.pk, "study": series.study_id, "upload": upload.pk,
             "instance": Instance.objects.filter(series=series).first().pk}
 
@@ -74,8 +73,13 @@ API = [
      {"series": "{series}", "kind": "slices", "points": POINTS, "label": "LHD"}, {"radiologist"}, {201, 409}),
     ("mrcp override", "post", "/api/v1/series/{series}/mrcp/", {"mrcp": False}, {"radiologist"}, {200}),
     ("render again", "post", "/api/v1/series/{series}/render/", None, UPLOADERS, {409}),  # up to date: refused
-    ("acknowledge identity", "post", "/api/v1/studies/{study}/acknowledge/", {"note": "checked"},
-     {"coordinator", "radiologist"}, {200}),
+    ("confirm identity", "post", "/api/v1/studies/{study}/confirm/", {"reason": "checked with PACS"},
+     {"radiologist"}, {200}),
+    ("detach study", "post", "/api/v1/studies/{study}/detach/", {"reason": "not the donor"},
+     {"radiologist"}, {409}),  # a measurement of the donor was made on it: refused
+    ("attach study", "post", "/api/v1/studies/{study}/attach/", {"donor": "{donor}"},
+     {"radiologist"}, {409}),  # filed under a donor already: refused
+    ("unmatched studies", "get", "/api/v1/studies/unmatched/", None, {"radiologist"}, {200}),
 ]
 
 PAGES = [
@@ -89,8 +93,10 @@ PAGES = [
     ("dicom file", "get", "/imaging/instances/{instance}/file.dcm", None, CLINICAL, {200}),
     ("mrcp form", "post", "/imaging/series/{series}/mrcp/", {"mrcp": "no"}, {"radiologist"}, {302}),
     ("render again form", "post", "/imaging/series/{series}/render/", None, UPLOADERS, {409}),
-    ("acknowledge form", "post", "/imaging/studies/{study}/acknowledge/", {"note": ""},
-     {"coordinator", "radiologist"}, {302}),
+    ("confirm form", "post", "/imaging/studies/{study}/confirm/", {"reason": "checked with PACS"},
+     {"radiologist"}, {302}),
+    ("detach form", "post", "/imaging/studies/{study}/detach/", {"reason": "not the donor"}, {"radiologist"}, {409}),
+    ("unmatched page", "get", "/imaging/studies/unmatched/", None, {"radiologist"}, {200}),
 ]
 
 
@@ -102,7 +108,7 @@ def payload_for(payload, ids, tmp_path):
     if payload == "UPLOAD":
         return upload_payload(tmp_path, ids)
     if isinstance(payload, dict):
-        return {k: (int(fill(v, ids)) if v == "{series}" else v) for k, v in payload.items()}
+        return {k: (int(fill(v, ids)) if v in ("{series}", "{donor}") else v) for k, v in payload.items()}
     return payload
 
 
@@ -141,8 +147,12 @@ def test_role_matrix(role, name, method, template, payload, allowed, ok, records
         assert response.status_code == 403, (role, name, response.status_code)
 
 
+NOT_OF_A_RECORD = {"upload", "unmatched studies", "unmatched page"}  # lists of the actor's own centre
+
+
 @pytest.mark.parametrize("name,method,template,payload,allowed,ok",
-                         [e for e in API + PAGES if e[0] != "upload"], ids=[e[0] for e in API + PAGES if e[0] != "upload"])
+                         [e for e in API + PAGES if e[0] not in NOT_OF_A_RECORD],
+                         ids=[e[0] for e in API + PAGES if e[0] not in NOT_OF_A_RECORD])
 def test_another_centres_records_are_not_found_and_audited(name, method, template, payload, allowed, ok,
                                                            foreign_records, make_user, tmp_path):
     api = template.startswith("/api/")

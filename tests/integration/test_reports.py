@@ -79,7 +79,8 @@ def add_mip(donor, study_uid="1.2.3.4"):
     """A rendered MRCP series with its MIP PNG in storage (as the imaging app leaves it)."""
     from imaging.models import Series, Study
 
-    study = Study.objects.create(donor=donor, study_instance_uid=study_uid, description="MRCP", study_date="20240105")
+    study = Study.objects.create(donor=donor, centre=donor.centre, study_instance_uid=study_uid, description="MRCP",
+                                 study_date="20240105")
     path = default_storage.save(f"imaging/donor-{donor.pk}/series-test/mip.png", ContentFile(png_bytes()))
     return Series.objects.create(
         study=study, series_instance_uid=study_uid + ".1", series_number=5, description="3D MRCP coronal",
