@@ -10,7 +10,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from donors import selectors as donor_selectors
 from donors import services as donor_services
 from donors.audit import record_reads
-from donors.errors import DomainError
+from donors.errors import DomainError, InvalidInput
+from donors.json_input import load_checked
 from donors.pages import apply_errors, page_actor
 from donors.roles import Action, may
 
@@ -32,9 +33,15 @@ def annotation_editor(request, pk):
         donor_services.require(actor, Action.RECORD_ANATOMY)
         raw = request.POST.get("document", "")
         try:
-            document = json.loads(raw)
+            document = load_checked(raw, name="document")
         except json.JSONDecodeError as error:
             errors = {"document": [f"not valid JSON (line {error.lineno} column {error.colno}: {error.msg})"]}
+            document = None
+        except ValueError as error:  # NaN or Infinity
+            errors = {"document": [f"not valid JSON ({error})"]}
+            document = None
+        except InvalidInput as error:  # nested too deep, or NUL characters
+            errors = error.fields
             document = None
         if not errors:
             version = request.POST.get("version")
