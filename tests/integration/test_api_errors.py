@@ -168,3 +168,32 @@ def test_version_is_required_on_put_and_patch(api, donor):
     assert "version" in error_of(response, 400)["fields"]
     donor.refresh_from_db()
     assert donor.given_name != "Other" and donor.version == 1
+
+
+def test_zero_pixel_spacing_is_ignored_with_a_warning_and_the_slice_view_works(
+        make_user, donor, settings, tmp_path, eager_tasks, django_capture_on_commit_callbacks):
+    from imaging.models import Instance
+    from tests.integration.imaging_support import named, report, rewritten, upload
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    radiologist = make_user("radiologist")
+    api = APIClient()
+    api.force_authenticate(radiologist)
+
+    def zero_spacing(dataset):
+        dataset.PixelSpacing = [0, 0]
+
+    body = upload(api, donor, [named("zero.dcm", rewritten("MR_small.dcm", zero_spacing))],
+                  django_capture_on_commit_callbacks)
+    line = report(api, body["id"])["files"][0]
+    assert line["outcome"] == "accepted"
+    assert "pixel spacing 0\\0 is not two positive numbers: ignored, distances cannot be measured on this image" \
+        in line["warnings"]
+    instance = Instance.objects.get()
+    assert instance.pixel_spacing is None
+    # A row stored before such spacings were refused still renders.
+    Instance.objects.filter(pk=instance.pk).update(pixel_spacing=[0, 0])
+    pages = Client()
+    pages.force_login(radiologist)
+    response = pages.get(f"/imaging/series/{instance.series_id}/slices/{instance.slice_index}.png")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
