@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from donors import selectors as donor_selectors
 from donors import services as donor_services
-from donors.api_common import ActorMixin, error_body
+from donors.api_common import ActorMixin, ErrorDetailSerializer, error_body
 from donors.errors import NotFound
 from donors.roles import Action
 
@@ -55,6 +55,18 @@ ResultDocument = inline_serializer(
     },
 )
 
+InvalidResultDocument = inline_serializer(
+    "ClassificationInvalidDocument",
+    fields={
+        # Absent when the body itself could not be read (not JSON, nested too deep, NUL characters).
+        "valid": serializers.BooleanField(required=False),
+        "errors": serializers.ListField(child=serializers.CharField(), required=False),
+        "results": serializers.DictField(allow_null=True, required=False),
+        "prediction": serializers.DictField(allow_null=True, required=False),
+        "error": ErrorDetailSerializer(help_text="The API's common error shape, beside the result document."),
+    },
+)
+
 
 def result_response(result: dict, *, extra: dict | None = None) -> Response:
     """200 with the result document, or 400 with it and the common error shape beside it."""
@@ -74,7 +86,7 @@ class ClassifyView(ActorMixin, APIView):
 
     @extend_schema(
         request=inline_serializer("AnatomyDocument", fields={"format": serializers.CharField(), "graft": serializers.CharField(), "ducts": serializers.ListField(child=serializers.DictField())}),
-        responses={200: ResultDocument, 400: ResultDocument},
+        responses={200: ResultDocument, 400: InvalidResultDocument},
         parameters=[
             OpenApiParameter("include", str, description="`diagram` adds `diagram_svg`, the duct diagram", required=False),
             OpenApiParameter("donor", int, description="a donor of your centre: its recipient decides the technique", required=False),
@@ -131,10 +143,15 @@ class AnnotationOut(serializers.ModelSerializer):
 
 
 class AnnotationIn(serializers.Serializer):
-    donor = serializers.IntegerField(required=False, help_text="On create: the donor's id.")
+    donor = serializers.IntegerField(help_text="The donor's id.")
     document = serializers.JSONField()
     study_uid = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    version = serializers.IntegerField(required=False, help_text="On update: the version you read.")
+
+
+class AnnotationUpdateIn(serializers.Serializer):
+    document = serializers.JSONField()
+    study_uid = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    version = serializers.IntegerField(help_text="The version you read: a stale one is refused with 409.")
 
 
 class VersionIn(serializers.Serializer):
@@ -171,8 +188,6 @@ class AnnotationList(ActorMixin, APIView):
         serializer = AnnotationIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if "donor" not in data:
-            return Response(error_body("invalid", "donor: required", {"donor": ["required"]}), status=400)
         donor = donor_selectors.donor_for(actor=actor, pk=data["donor"], action=Action.RECORD_ANATOMY)
         if Annotation.objects.filter(donor=donor).exists():
             return Response(
@@ -191,12 +206,12 @@ class AnnotationDetail(ActorMixin, APIView):
         donor_services.record_donor_read(actor=actor, donor=annotation.donor, what="biliary anatomy")
         return Response(AnnotationOut(annotation).data)
 
-    @extend_schema(request=AnnotationIn, responses={200: AnnotationOut})
+    @extend_schema(request=AnnotationUpdateIn, responses={200: AnnotationOut})
     def put(self, request, pk):
         actor = self.actor
         donor_services.require(actor, Action.RECORD_ANATOMY)
         annotation = _annotation(actor, pk)
-        serializer = AnnotationIn(data=request.data)
+        serializer = AnnotationUpdateIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         services.save_annotation(actor=actor, donor=annotation.donor, document=data["document"],

@@ -10,7 +10,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from donors import selectors as donor_selectors
 from donors import services as donor_services
 from donors.audit import record_reads
-from donors.errors import DomainError
+from donors.errors import DomainError, InvalidInput
+from donors.json_input import check_value
 from donors.pages import apply_errors, page_actor
 from donors.roles import Action, may
 
@@ -35,8 +36,12 @@ def annotation_editor(request, pk):
         raw = request.POST.get("document", "")
         try:
             document = load_json_document(raw)
+            check_value(document, name="document")  # nested too deep, or NUL characters
         except AnatomyInvalid as invalid:
             errors = services.errors_by_field(invalid.errors)
+            document = None
+        except InvalidInput as error:
+            errors = error.fields
             document = None
         if not errors:
             version = request.POST.get("version")

@@ -26,12 +26,18 @@ class RecipientOut(serializers.ModelSerializer):
 
 
 class RecipientIn(serializers.ModelSerializer):
-    version = serializers.IntegerField(required=False, help_text="Required on update: the version you read.")
-
     class Meta:
         model = Recipient
-        fields = ["code", "age_years", "weight_kg", "abo", "diagnosis", "diagnosis_detail", "own_duct_usable", "version"]
+        fields = ["code", "age_years", "weight_kg", "abo", "diagnosis", "diagnosis_detail", "own_duct_usable"]
         validators = []
+
+
+class RecipientUpdateIn(RecipientIn):
+    version = serializers.IntegerField(help_text="The version you read: a stale one is refused with 409.")
+    always_required = ("version",)
+
+    class Meta(RecipientIn.Meta):
+        fields = RecipientIn.Meta.fields + ["version"]
 
 
 class DonorOut(serializers.ModelSerializer):
@@ -83,20 +89,38 @@ def donor_rows(rows) -> list[dict]:
     return out
 
 
+class CentreRecipientField(serializers.PrimaryKeyRelatedField):
+    """A recipient of the requesting centre (`context["centre_id"]`): another centre's id is
+    answered exactly as one that does not exist, so an error discloses nothing."""
+
+    default_error_messages = {"does_not_exist": "no recipient {pk_value} in your centre"}
+
+    def get_queryset(self):
+        return Recipient.objects.filter(centre_id=self.context.get("centre_id"))
+
+
 class DonorIn(serializers.ModelSerializer):
-    version = serializers.IntegerField(required=False, help_text="Required on update: the version you read.")
     date_of_birth = serializers.DateField()
     height_cm = serializers.DecimalField(max_digits=4, decimal_places=1)
     weight_kg = serializers.DecimalField(max_digits=4, decimal_places=1)
-    recipient = serializers.PrimaryKeyRelatedField(queryset=Recipient.objects.all(), required=False, allow_null=True)
+    recipient = CentreRecipientField(required=False, allow_null=True)
 
     class Meta:
         model = Donor
         fields = [
             "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm", "weight_kg",
-            "abo", "relationship", "planned_graft", "recipient", "version",
+            "abo", "relationship", "planned_graft", "recipient",
         ]
         validators = []
+
+
+class DonorUpdateIn(DonorIn):
+    version = serializers.IntegerField(help_text="The version you read: a stale one is refused with 409.")
+    # Required on PATCH too (the schema's AutoSchema keeps it so in the Patched... components).
+    always_required = ("version",)
+
+    class Meta(DonorIn.Meta):
+        fields = DonorIn.Meta.fields + ["version"]
 
 
 class TransitionIn(serializers.Serializer):
@@ -138,8 +162,9 @@ def list_filters(params) -> dict:
     }
 
 
-def _validated(serializer_class, data, *, partial=False):
-    serializer = serializer_class(data=data, partial=partial)
+def _validated(serializer_class, data, *, partial=False, actor=None):
+    context = {"centre_id": actor.centre_id} if actor is not None else {}
+    serializer = serializer_class(data=data, partial=partial, context=context)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 
@@ -179,9 +204,9 @@ class DonorListCreate(ActorMixin, generics.ListCreateAPIView):
 
     @extend_schema(request=DonorIn, responses={201: DonorOut}, examples=[DONOR_EXAMPLE])
     def post(self, request, *args, **kwargs):
-        values = _validated(DonorIn, request.data)
-        values.pop("version", None)
-        donor = services.create_donor(actor=self.actor, values=values)
+        actor = self.actor
+        values = _validated(DonorIn, request.data, actor=actor)
+        donor = services.create_donor(actor=actor, values=values)
         return Response(DonorOut(donor).data, status=status.HTTP_201_CREATED)
 
 
@@ -195,11 +220,11 @@ class DonorDetail(ActorMixin, generics.GenericAPIView):
         services.record_donor_read(actor=actor, donor=donor)
         return Response(DonorOut(donor).data)
 
-    @extend_schema(request=DonorIn, responses={200: DonorOut, 409: None})
+    @extend_schema(request=DonorUpdateIn, responses={200: DonorOut})
     def patch(self, request, pk):
         return self._update(request, pk, partial=True)
 
-    @extend_schema(request=DonorIn, responses={200: DonorOut, 409: None})
+    @extend_schema(request=DonorUpdateIn, responses={200: DonorOut})
     def put(self, request, pk):
         return self._update(request, pk, partial=False)
 
@@ -208,7 +233,7 @@ class DonorDetail(ActorMixin, generics.GenericAPIView):
 
         actor = self.actor
         donor = selectors.donor_for(actor=actor, pk=pk, action=Action.EDIT_DEMOGRAPHICS)
-        values = _validated(DonorIn, request.data, partial=partial)
+        values = _validated(DonorUpdateIn, request.data, partial=partial, actor=actor)
         version = values.pop("version", None)
         donor = services.update_donor(actor=actor, donor=donor, expected_version=version, values=values)
         return Response(DonorOut(donor).data)
@@ -221,6 +246,7 @@ class DonorTransitions(ActorMixin, generics.GenericAPIView):
     queryset = StatusChange.objects.none()
     pagination_class = None
 
+    @extend_schema(responses={200: TransitionOut(many=True)})
     def get(self, request, pk):
         actor = self.actor
         donor = selectors.donor_for(actor=actor, pk=pk)
@@ -262,7 +288,6 @@ class RecipientListCreate(ActorMixin, generics.ListCreateAPIView):
     @extend_schema(request=RecipientIn, responses={201: RecipientOut})
     def post(self, request, *args, **kwargs):
         values = _validated(RecipientIn, request.data)
-        values.pop("version", None)
         recipient = services.create_recipient(actor=self.actor, values=values)
         return Response(RecipientOut(recipient).data, status=status.HTTP_201_CREATED)
 
@@ -277,13 +302,13 @@ class RecipientDetail(ActorMixin, generics.GenericAPIView):
         services.record_recipient_read(actor=actor, recipient=recipient)
         return Response(RecipientOut(recipient).data)
 
-    @extend_schema(request=RecipientIn, responses={200: RecipientOut, 409: None})
+    @extend_schema(request=RecipientUpdateIn, responses={200: RecipientOut})
     def patch(self, request, pk):
         from .roles import Action
 
         actor = self.actor
         recipient = selectors.recipient_for(actor=actor, pk=pk, action=Action.EDIT_RECIPIENT)
-        values = _validated(RecipientIn, request.data, partial=True)
+        values = _validated(RecipientUpdateIn, request.data, partial=True)
         version = values.pop("version", None)
         recipient = services.update_recipient(actor=actor, recipient=recipient, expected_version=version, values=values)
         return Response(RecipientOut(recipient).data)

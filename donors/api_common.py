@@ -1,9 +1,12 @@
 """What every API endpoint shares: one error shape, pagination, the actor of a request."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -43,10 +46,24 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
+def too_big_body(exc) -> dict:
+    """413: the body is over DATA_UPLOAD_MAX_MEMORY_SIZE, or has too many fields or files."""
+    if isinstance(exc, TooManyFilesSent):
+        message = f"too many files in one request (at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES})"
+    elif isinstance(exc, TooManyFieldsSent):
+        message = f"too many fields in one request (at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS})"
+    else:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = f"the request body is larger than {limit // 1024**2} MiB ({limit} bytes)"
+    return error_body("too_large", message, {"body": [message]})
+
+
 def exception_handler(exc, context):
     """Every error answers `{"error": {"code", "message", "fields": {field: [reasons]}}}`."""
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)):
+        return Response(too_big_body(exc), status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -64,6 +81,29 @@ def exception_handler(exc, context):
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data = error_body(str(code), str(detail))
     return response
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="invalid, not_found, forbidden, conflict, illegal_state, ...")
+    message = serializers.CharField(help_text="What is wrong, in a sentence.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Each field (or query parameter) at fault, with its reasons; empty when none is.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every API error."""
+
+    error = ErrorDetailSerializer()
+
+
+class PlainMetadata(SimpleMetadata):
+    """OPTIONS names the endpoint and its formats only; the schema (/api/schema/) describes the
+    fields. SimpleMetadata's `actions` would look up an object the request never named."""
+
+    def determine_actions(self, request, view):
+        return {}
 
 
 class ActorMixin:

@@ -35,3 +35,28 @@ class NoStoreMiddleware:
         if not response.has_header("Cache-Control"):
             add_never_cache_headers(response)
         return response
+
+
+class RefuseNulInQueryMiddleware:
+    """A NUL character in a query parameter is refused with a 400 naming the parameter: PostgreSQL
+    cannot take it in a text comparison, so it would otherwise fail deep inside a query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return self.refuse(request, name.replace("\x00", "\\u0000"))
+        return self.get_response(request)
+
+    @staticmethod
+    def refuse(request, name: str):
+        reason = "must not contain NUL characters (%00)"
+        if request.path.startswith("/api/"):
+            from django.http import JsonResponse
+
+            from .api_common import error_body
+
+            return JsonResponse(error_body("invalid", f"{name}: {reason}", {name: [reason]}), status=400)
+        return render(request, "error.html", {"status": 400, "message": f"{name}: {reason}"}, status=400)

@@ -32,7 +32,9 @@ def _as_json(value):
 def _check_recipient_in_centre(actor: Actor, values: dict) -> None:
     recipient = values.get("recipient")
     if recipient is not None and recipient.centre_id != actor.centre_id:
-        raise InvalidInput("recipient belongs to another centre", fields={"recipient": ["no such recipient"]})
+        # Worded as for a recipient that does not exist: another centre's ids disclose nothing.
+        reason = f"no recipient {recipient.pk} in your centre"
+        raise InvalidInput(f"recipient: {reason}", fields={"recipient": [reason]})
 
 
 def _check_unique_code(model, actor: Actor, values: dict, exclude_pk=None) -> None:

@@ -43,11 +43,26 @@ class _RecordIn(serializers.ModelSerializer):
     )
 
 
+def _blank_choices_out(model, names) -> dict:
+    """Read-only choice fields that may be left blank: a read-only field drops `allow_blank`, so
+    its documented choices would leave out the empty value the record can hold."""
+    fields = {}
+    for name in names:
+        field = next((f for f in model._meta.concrete_fields if f.name == name), None)
+        if field is not None and field.choices and field.blank:
+            fields[name] = serializers.ChoiceField(
+                choices=field.choices, allow_blank=True, read_only=True, help_text=str(field.help_text or ""),
+                label=str(field.verbose_name).capitalize(),
+            )
+    return fields
+
+
 def _serializers_for(spec: wsv.RecordKind):
     name = spec.model.__name__
     out_fields = ["id", "donor", *spec.fields, *COMPUTED.get(spec.slug, ()), "recorded_by", "recorded_at", "current"]
     out_meta = type("Meta", (), {"model": spec.model, "fields": out_fields, "read_only_fields": out_fields})
-    record_out = type(f"{name}Out", (_RecordOut,), {"Meta": out_meta, "__module__": __name__})
+    record_out = type(f"{name}Out", (_RecordOut,), {"Meta": out_meta, "__module__": __name__,
+                                                    **_blank_choices_out(spec.model, out_fields)})
     # The density factor defaults to the centre's setting when not sent.
     extra = {"density_factor": {"required": False}} if spec.slug == "volumetry" else {}
     in_meta = type("Meta", (), {"model": spec.model, "fields": [*spec.fields, "supersedes"], "validators": [],
@@ -378,6 +393,7 @@ def _threshold_fields(*, for_input: bool) -> dict:
 ThresholdsOut = type("CentreThresholdsOut", (serializers.Serializer,), {**_threshold_fields(for_input=False),
                                                                         "__module__": __name__})
 ThresholdsIn = type("CentreThresholdsIn", (serializers.Serializer,), {**_threshold_fields(for_input=True),
+                                                                      "always_required": ("version",),
                                                                       "__module__": __name__})
 
 

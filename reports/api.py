@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from donors import selectors as donor_selectors
-from donors.api_common import ActorMixin
+from donors.api_common import ActorMixin, ErrorSerializer
 from donors.roles import Action
 from donors.services import require
 
@@ -18,12 +18,7 @@ from . import cohort, selectors, services
 from .content import report_content
 from .models import ReportVersion
 
-ErrorOut = inline_serializer("ReportError", fields={
-    "error": inline_serializer("ReportErrorBody", fields={
-        "code": serializers.CharField(), "message": serializers.CharField(),
-        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
-    }),
-})
+ErrorOut = ErrorSerializer
 
 ReportContentOut = inline_serializer("SuitabilityReportContent", fields={
     "format": serializers.CharField(help_text="ldlt-suitability-report/1"),

@@ -18,7 +18,9 @@ def warnings(header: InstanceHeader) -> list[str]:
     notes = []
     if header.modality != "MR":
         notes.append(f"modality {header.modality or 'missing'} is not MR: kept, never used as MRCP")
-    if header.pixel_spacing is None:
+    if header.pixel_spacing_refused:
+        notes.append(f"{header.pixel_spacing_refused}: ignored, distances cannot be measured on this image")
+    elif header.pixel_spacing is None:
         notes.append("no pixel spacing: distances cannot be measured on this image")
     if header.image_position is None or header.image_orientation is None:
         notes.append("no image position/orientation: the slice cannot be placed in 3D")

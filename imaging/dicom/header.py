@@ -84,6 +84,8 @@ class InstanceHeader:
     window_width: float | None
     lossy: bool
     pixel_data_bytes: int | None  # None when the pixel data is encapsulated
+    # Why a Pixel Spacing present in the file was not used (e.g. 0\0); `pixel_spacing` is then None.
+    pixel_spacing_refused: str = ""
 
     @property
     def transfer_syntax_name(self) -> str:
@@ -194,6 +196,7 @@ def _build_header(
     uids: dict[str, str],
     pixel_bytes: int | None,
 ) -> InstanceHeader:
+    spacing, spacing_refused = _pixel_spacing(ds)
     return InstanceHeader(
         name=name,
         sop_class_uid=sop_class,
@@ -220,7 +223,7 @@ def _build_header(
         pixel_representation=_uint(ds, "PixelRepresentation") or 0,
         number_of_frames=max(_int(ds, "NumberOfFrames") or 1, 1),
         photometric_interpretation=_text(ds, "PhotometricInterpretation").upper(),
-        pixel_spacing=_floats(ds, "PixelSpacing", 2),  # type: ignore[arg-type]
+        pixel_spacing=spacing,  # type: ignore[arg-type]
         image_position=_floats(ds, "ImagePositionPatient", 3),  # type: ignore[arg-type]
         image_orientation=_floats(ds, "ImageOrientationPatient", 6),  # type: ignore[arg-type]
         slice_thickness=_float(ds, "SliceThickness"),
@@ -232,6 +235,7 @@ def _build_header(
         window_width=_float(ds, "WindowWidth"),
         lossy=syntax in _LOSSY_SYNTAXES or _text(ds, "LossyImageCompression") == "01",
         pixel_data_bytes=pixel_bytes,
+        pixel_spacing_refused=spacing_refused,
     )
 
 
@@ -381,6 +385,16 @@ def _uint(ds: Dataset, keyword: str) -> int | None:
     """An unsigned short (Rows, Bits Allocated...), as ``_int`` reads it."""
     number = _as_float(_us(ds, keyword))
     return int(number) if number is not None else None
+
+
+def _pixel_spacing(ds: Dataset) -> tuple[tuple[float, float] | None, str]:
+    """Pixel Spacing, and why it is not used when present but not two positive numbers: a zero
+    or negative spacing would make every distance and every resampled picture wrong."""
+    spacing = _floats(ds, "PixelSpacing", 2)
+    if spacing is None or all(value > 0 for value in spacing):
+        return spacing, ""  # type: ignore[return-value]
+    shown = "\\".join(f"{value:g}" for value in spacing)
+    return None, f"pixel spacing {shown} is not two positive numbers"
 
 
 def _floats(ds: Dataset, keyword: str, count: int) -> tuple[float, ...] | None:

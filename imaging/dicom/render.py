@@ -13,6 +13,7 @@ rounded half up to an integer.
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from PIL import Image
@@ -48,8 +49,9 @@ def auto_window(
 
 
 def square_pixels(image: np.ndarray, pixel_spacing: tuple[float, float] | None) -> np.ndarray:
-    """Resample a uint8 image so that rows and columns are equally spaced."""
-    if pixel_spacing is None:
+    """Resample a uint8 image so that rows and columns are equally spaced (left as it is without
+    a usable spacing: one stored before zero or negative spacings were refused must not fail)."""
+    if pixel_spacing is None or not all(math.isfinite(v) and v > 0 for v in pixel_spacing):
         return image
     row_spacing, col_spacing = pixel_spacing
     if abs(row_spacing - col_spacing) < 1e-3 * max(row_spacing, col_spacing):
