@@ -248,6 +248,10 @@ class OutcomeIO(serializers.ModelSerializer):
     technique = serializers.ChoiceField(choices=list(TECHNIQUE_COUNTS), required=False, allow_blank=True)
     anastomoses = serializers.IntegerField(help_text="Number of biliary anastomoses done (1-8).")
     version = serializers.IntegerField(required=False)
+    operated_on = serializers.DateField(
+        required=False, allow_null=True,
+        help_text="Date of the operation: required when the outcome is first recorded (it sets the donor to "
+                  "donated); not before 1900-01-01, not in the future, not before the team's decision.")
 
     class Meta:
         model = SurgicalOutcome

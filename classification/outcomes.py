@@ -1,6 +1,10 @@
 """What surgeons record after the operation, and the rules for it. Pure."""
 from __future__ import annotations
 
+import datetime
+
+from donors.validation import past_event_date_error
+
 # Table 1 of the study, plus "other" for what it does not name (four or more ducts, hepaticojejunostomy
 # variants). The count a name implies is checked against the recorded count.
 TECHNIQUE_COUNTS: dict[str, int | None] = {
@@ -27,3 +31,14 @@ def outcome_errors(*, anastomoses, technique: str | None) -> dict[str, list[str]
         elif "anastomoses" not in errors and TECHNIQUE_COUNTS[technique] not in (None, anastomoses):
             errors["technique"] = [f"'{technique}' joins {TECHNIQUE_COUNTS[technique]} duct(s), not {anastomoses}"]
     return errors
+
+
+def operation_date_errors(operated_on, *, decided_on: datetime.date | None, today: datetime.date) -> dict[str, list[str]]:
+    """The operation date is required, a plausible past date, and not before the team's decision."""
+    if operated_on in (None, ""):
+        return {"operated_on": ["the operation date is required"]}
+    reason = past_event_date_error(operated_on, today=today)
+    if reason is None and decided_on is not None and operated_on < decided_on:
+        reason = (f"{operated_on.isoformat()} is before the team's decision ({decided_on.isoformat()}): "
+                  "the operation follows the decision")
+    return {"operated_on": [reason]} if reason else {}

@@ -12,13 +12,15 @@ from donors import workup_hooks
 from donors.audit import Actor, record_event
 from donors.errors import Conflict, IllegalState, InvalidInput
 from donors.models import AuditEvent, Donor
-from donors.services import _as_json, require
+from donors.services import _as_json, move_status_through, require
+from donors.workflow import OPERABLE, Door, Status, operation_refusal
+from donors.workup_models import Decision, DecisionState
 
 from . import selectors
 from .anatomy import AnatomyInvalid, parse_anatomy
 from .document import RULES_VERSION, classify_document
 from .models import Annotation, ClassificationResult, ClassificationRun, SurgicalOutcome
-from .outcomes import outcome_errors
+from .outcomes import operation_date_errors, outcome_errors
 from donors.roles import Action
 
 
@@ -264,15 +266,23 @@ def record_outcome(*, actor: Actor, donor: Donor, values: dict, expected_version
     errors = outcome_errors(anastomoses=values.get("anastomoses"), technique=values.get("technique"))
     if errors:
         raise InvalidInput(next(iter(errors.values()))[0], fields=errors)
+    donor = Donor.objects.select_for_update().get(pk=donor.pk)
     annotation = Annotation.objects.select_for_update().filter(donor=donor).first()
     if annotation is None or annotation.state != Annotation.State.FINAL:
         raise IllegalState("the donor's biliary anatomy is not final: the radiologist must mark it final first")
     run = selectors.current_run(annotation)
     if run is None:
         raise IllegalState("the final anatomy has no classification yet; try again in a moment")
+    decision = _accepting_decision(donor)
+    _require_operable(donor, decision)
     proposed_type = run.results.get(system="proposed").type
     outcome = SurgicalOutcome.objects.select_for_update().filter(donor=donor).first()
     frozen = ("proposed_type", "predicted_anastomoses")
+    operated_on = values["operated_on"] if "operated_on" in values else (outcome.operated_on if outcome else None)
+    decided_on = timezone.localdate(decision.completed_at) if decision and decision.completed_at else None
+    errors = operation_date_errors(operated_on, decided_on=decided_on, today=timezone.localdate())
+    if errors:
+        raise InvalidInput(errors["operated_on"][0], fields=errors)
     if outcome is None:
         outcome = SurgicalOutcome(donor=donor, recorded_by=actor.user, **values)
         kind, before = AuditEvent.Kind.CREATE, dict.fromkeys((*values, *frozen))
@@ -305,4 +315,28 @@ def record_outcome(*, actor: Actor, donor: Donor, values: dict, expected_version
         f"predicted {outcome.predicted_anastomoses}{changed}",
         changes=changes,
     )
+    if donor.status != Status.DONATED:
+        move_status_through(actor=actor, door=Door.OPERATION, donor=donor, to_status=Status.DONATED,
+                            reason=f"operation recorded by the surgeon (operated on {operated_on.isoformat()})")
     return outcome
+
+
+def _accepting_decision(donor: Donor) -> Decision | None:
+    """The team's latest completed decision, when it accepted the donor."""
+    decision = (Decision.objects.filter(donor=donor, decision_state=DecisionState.COMPLETE)
+                .order_by("-completed_at", "-pk").first())
+    return decision if decision is not None and decision.decision_outcome in OPERABLE else None
+
+
+def _require_operable(donor: Donor, decision: Decision | None) -> None:
+    """An operation is recorded for a donor the signed decision accepted (or corrected for one
+    already donated); never for any other donor."""
+    if donor.status == Status.DONATED:
+        return
+    refusal = operation_refusal(donor.status)
+    if refusal is None and (decision is None or decision.decision_outcome != donor.status):
+        refusal = (f"this donor is {Status(donor.status).label.lower()} without a completed multidisciplinary "
+                   f"decision saying so: the team proposes and signs the decision (radiologist, hepatologist, "
+                   f"surgeon) before the operation is recorded")
+    if refusal is not None:
+        raise IllegalState(refusal, fields={"status": [refusal]})

@@ -39,7 +39,7 @@ A4_ORIGINS = ("left_hepatic", "right_hepatic", "proper_hepatic", "other")
 
 SOURCES: Mapping[str, str] = {
     "age": "textbook criteria; survey of 24 centres (median upper limit 60)",
-    "bmi": "survey: median limit 33; textbook: 28 without biopsy",
+    "bmi": "survey: median limit 33; textbook: 28 without biopsy; WHO: below 18.5 is underweight",
     "abo": "transfusion rules; ABO-incompatible LDLT needs a protocol",
     "grwr": "Liver Transpl 2003; 2019 worldwide survey",
     "graft_density": "CT volume x density factor (1.0; some use 0.85)",
@@ -71,6 +71,7 @@ class Thresholds:
 
     age_min: float = _setting(18, "age", "youngest donor age (years)")
     age_max: float = _setting(60, "age", "oldest donor age (years)")
+    bmi_min: float = _setting(18.5, "bmi", "BMI below this fails (kg/m2; WHO underweight)")
     bmi_max: float = _setting(30, "bmi", "highest BMI with a biopsy (kg/m2)")
     bmi_max_without_biopsy: float = _setting(28, "bmi", "highest BMI without a biopsy (kg/m2)")
     grwr_pass: float = _setting(0.8, "grwr", "GRWR at or above this passes (%)")
@@ -103,7 +104,7 @@ class Thresholds:
         if self.bsa_formula not in ("mosteller", "dubois"):
             raise ValueError(f"bsa_formula: unknown formula {self.bsa_formula!r}")
         ordered = [
-            ("age_min", "age_max"), ("bmi_max_without_biopsy", "bmi_max"),
+            ("age_min", "age_max"), ("bmi_min", "bmi_max_without_biopsy"), ("bmi_max_without_biopsy", "bmi_max"),
             ("grwr_fail_below", "grwr_pass"), ("gv_slv_fail_below", "gv_slv_pass"),
             ("biopsy_ideal_below", "biopsy_reject_above"), ("pdff_flag", "pdff_reject"),
             ("dual_echo_flag", "dual_echo_reject"), ("ct_lai_fail_below", "ct_lai_pass_above"),
@@ -277,19 +278,23 @@ def check_age(age: float | None, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
 
 def check_bmi(weight_kg: float | None, height_cm: float | None, biopsy_done: bool | None = None,
               thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
-    """Up to bmi_max_without_biopsy passes; above it a biopsy is needed up to bmi_max.
+    """Below bmi_min fails (underweight); up to bmi_max_without_biopsy passes; above it a biopsy
+    is needed up to bmi_max.
 
     An unknown biopsy status counts as "not done" (the stricter limit).
     """
     t = thresholds
-    threshold = f"<= {_fmt(t.bmi_max)} kg/m2 (<= {_fmt(t.bmi_max_without_biopsy)} without biopsy)"
+    threshold = (f"{_fmt(t.bmi_min)} to {_fmt(t.bmi_max)} kg/m2 "
+                 f"(<= {_fmt(t.bmi_max_without_biopsy)} without biopsy)")
     if _absent(weight_kg, height_cm):
         return _missing("bmi", "kg/m2", threshold, "donor weight and height")
     if height_cm <= 0:
         return _uncomputable("bmi", "kg/m2", threshold, "height must be positive")
     value = bmi(weight_kg, height_cm)
     shown = round(value, 1)
-    if _near(value) > t.bmi_max:
+    if _near(value) < t.bmi_min:
+        state, detail = "fail", f"BMI {shown} below {_fmt(t.bmi_min)} (underweight)"
+    elif _near(value) > t.bmi_max:
         state, detail = "fail", f"BMI {shown} above {_fmt(t.bmi_max)}"
     elif _near(value) <= t.bmi_max_without_biopsy:
         state, detail = "pass", f"BMI {shown}"

@@ -74,8 +74,9 @@ def seed_demo_centre() -> tuple[Centre, dict[str, User]]:
                 "family_name": rng.choice(FAMILY),
                 "date_of_birth": datetime.date(1966 + rng.randint(0, 38), rng.randint(1, 12), rng.randint(1, 28)),
                 "sex": sex,
-                "height_cm": Decimal(str(rng.randint(155, 175) if sex == "female" else rng.randint(165, 190))),
-                "weight_kg": Decimal(str(rng.randint(52, 95))),
+                "height_cm": Decimal(height_cm := rng.randint(155, 175) if sex == "female" else rng.randint(165, 190)),
+                # From a plausible donor BMI (20-29 kg/m2): height and weight drawn apart gave a BMI of 14.8.
+                "weight_kg": Decimal(round(rng.uniform(20, 29) * (height_cm / 100) ** 2)),
                 "abo": rng.choice(["O", "O", "A", "B", "AB"]),
                 "relationship": rng.choice(["parent", "sibling", "child", "spouse", "other_relative"]),
                 "planned_graft": graft,

@@ -10,7 +10,8 @@ from .audit import Actor, record_event
 from .errors import Conflict, IllegalState, InvalidInput
 from .models import AuditEvent, Donor, Recipient, StatusChange
 from .roles import Action
-from .workflow import IllegalTransition, check_transition
+from .workflow import DecisionProgress, Door, IllegalTransition, check_transition
+from .workup_models import Decision, DecisionState
 
 DONOR_FIELDS = (
     "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm", "weight_kg",
@@ -122,10 +123,29 @@ def transition_donor(
     if expected_version is not None:
         _check_version(donor, expected_version)
     try:
-        check_transition(donor.status, to_status, reason)
+        check_transition(donor.status, to_status, reason, progress=_decision_progress(donor))
     except IllegalTransition as error:
         field = "reason" if "reason" in str(error) else "to_status"
         raise IllegalState(str(error), fields={field: [str(error)]}) from None
+    return _move_status(actor=actor, donor=donor, to_status=to_status, reason=reason)
+
+
+def _decision_progress(donor: Donor) -> DecisionProgress | None:
+    """The donor's open decision (outcome and signed roles), so a refusal can name what is missing."""
+    decision = Decision.objects.filter(donor=donor, decision_state=DecisionState.OPEN).first()
+    if decision is None:
+        return None
+    signed = frozenset(decision.sign_offs.values_list("signed_as", flat=True))
+    return DecisionProgress(outcome=decision.decision_outcome, signed=signed)
+
+
+def move_status_through(*, actor: Actor, door: Door, donor: Donor, to_status: str, reason: str) -> StatusChange:
+    """A status change that another action brings about (the operation sets donated), checked
+    against the same rules; `donor` is locked by the caller, inside its transaction."""
+    try:
+        check_transition(donor.status, to_status, reason, door=door)
+    except IllegalTransition as error:
+        raise IllegalState(str(error), fields={"status": [str(error)]}) from None
     return _move_status(actor=actor, donor=donor, to_status=to_status, reason=reason)
 
 

@@ -34,6 +34,22 @@ def _range_error(errors, field, value, low, high, unit) -> None:
         errors.setdefault(field, []).append(f"{number} {unit} is outside the plausible range {low}-{high} {unit}")
 
 
+# Dates of past events (examinations, samples, operations) are refused before this day.
+EARLIEST_EVENT_DATE = datetime.date(1900, 1, 1)
+
+
+def past_event_date_error(day, *, today: datetime.date) -> str | None:
+    """Why `day` cannot be the date of an event that has happened, or None: it must be a date,
+    on or after 1900-01-01 and not after today."""
+    if not isinstance(day, datetime.date) or isinstance(day, datetime.datetime):
+        return "must be a date (YYYY-MM-DD)"
+    if day < EARLIEST_EVENT_DATE:
+        return f"{day.isoformat()} is before {EARLIEST_EVENT_DATE.isoformat()}: check the year"
+    if day > today:
+        return f"{day.isoformat()} is in the future"
+    return None
+
+
 def donor_errors(values: dict, *, today: datetime.date | None = None) -> dict[str, list[str]]:
     """Errors for the donor values present in `values` (a partial update checks only those)."""
     today = today or datetime.date.today()

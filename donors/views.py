@@ -122,7 +122,10 @@ def donor_detail(request, pk):
 def donor_transition(request, pk):
     actor = page_actor(request)
     donor = selectors.donor_for(actor=actor, pk=pk, action=Action.CHANGE_STATUS)
-    form = TransitionForm(request.POST, targets=allowed_targets(donor.status))
+    # Any status reaches the service, so a refused one gets the workflow's reason (what is missing
+    # and who resolves it) rather than a bare "not a valid choice"; the form then offers the allowed ones.
+    form = TransitionForm(request.POST, targets=list(Status))
+    status = 400
     if form.is_valid():
         try:
             services.transition_donor(
@@ -131,14 +134,16 @@ def donor_transition(request, pk):
             )
         except DomainError as error:
             apply_errors(form, error)
+            status = error.status_code
         else:
             return redirect("donors:detail", pk=donor.pk)
+    form.fields["to_status"].choices = TransitionForm(targets=allowed_targets(donor.status)).fields["to_status"].choices
     context = {
         "donor": donor, "history": selectors.status_history(donor=donor),
         "steps": checklist.workup_steps(donor=donor), "transition_form": form,
         "status_label": Status(donor.status).label,
     }
-    return render(request, "donors/detail.html", context, status=400)
+    return render(request, "donors/detail.html", context, status=status)
 
 
 @login_required

@@ -242,6 +242,7 @@ class CentreThresholds(models.Model):
     centre = models.OneToOneField("donors.Centre", on_delete=models.PROTECT, related_name="thresholds")
     age_min = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.age_min)
     age_max = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.age_max)
+    bmi_min = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.bmi_min)
     bmi_max = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.bmi_max)
     bmi_max_without_biopsy = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.bmi_max_without_biopsy)
     grwr_pass = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.grwr_pass)

@@ -15,15 +15,14 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils import timezone
 
-from . import criteria
-from . import workup_hooks
+from . import criteria, validation, workup_hooks
 from . import workup_selectors as ws
 from .audit import Actor, record_event
 from .errors import Conflict, IllegalState, InvalidInput, NotFound, NotPermitted
 from .models import AuditEvent, Donor
 from .roles import Action, Role
 from .services import _as_json, _check_version, _move_status, require
-from .workflow import IllegalTransition, Status, check_transition
+from .workflow import Door, IllegalTransition, Status, check_transition
 from .workup_models import (
     SIGNING_ROLES, CentreThresholds, Clearance, ClearanceKind, ClearanceStatus, Decision, DecisionOutcome,
     DecisionSignOff, DecisionState, HepaticArteryAnatomy, HepaticVeinAnatomy, LabResult, MichelsType,
@@ -110,11 +109,8 @@ def date_errors(values: dict, *, today: datetime.date | None = None) -> Errors:
     day = values.get("measured_on")
     if day is None:
         return {"measured_on": ["the date is required"]}
-    if not isinstance(day, datetime.date):
-        return {"measured_on": ["must be a date (YYYY-MM-DD)"]}
-    if day > today:
-        return {"measured_on": [f"{day:%Y-%m-%d} is in the future"]}
-    return {}
+    reason = validation.past_event_date_error(day, today=today)
+    return {"measured_on": [reason]} if reason else {}
 
 
 def lab_errors(values: dict) -> Errors:
@@ -369,7 +365,7 @@ def record_workup(*, actor: Actor, donor: Donor, kind: str, values: dict, supers
 THRESHOLD_FIELDS = tuple(f.name for f in dataclasses.fields(criteria.Thresholds))
 # Settable range of each numeric threshold; wide enough for any centre's practice.
 THRESHOLD_RANGES = {
-    "age_min": (16, 80), "age_max": (16, 80), "bmi_max": (15, 45), "bmi_max_without_biopsy": (15, 45),
+    "age_min": (16, 80), "age_max": (16, 80), "bmi_min": (10, 25), "bmi_max": (15, 45), "bmi_max_without_biopsy": (15, 45),
     "grwr_pass": (0.3, 2), "grwr_fail_below": (0.3, 2), "gv_slv_pass": (10, 100), "gv_slv_fail_below": (10, 100),
     "remnant_min": (10, 60), "remnant_margin": (0, 20), "graft_density": (0.5, 1.5),
     "biopsy_ideal_below": (0, 100), "biopsy_reject_above": (0, 100), "pdff_flag": (0, 100), "pdff_reject": (0, 100),
@@ -601,7 +597,7 @@ def sign_decision(
     if completes:
         _require_in_evaluation(donor)
         try:
-            check_transition(donor.status, decision.decision_outcome, reason)
+            check_transition(donor.status, decision.decision_outcome, reason, door=Door.DECISION)
         except IllegalTransition as error:
             raise IllegalState(str(error), fields={"status": [str(error)]}) from None
     sign_off = DecisionSignOff(decision=decision, signed_as=role, user=actor.user, comment=(comment or "").strip())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from donors.audit import Actor
+from donors.models import AuditEvent
 from donors.errors import IllegalState, NotFound
 from donors.roles import Action
 from donors.services import record_refused_access, require
@@ -27,6 +28,21 @@ def version_for(*, actor: Actor, pk, action: Action = Action.VIEW_REPORT) -> Rep
 
 def versions_of(*, donor) -> list[ReportVersion]:
     return list(ReportVersion.objects.filter(donor=donor).select_related("issued_by").order_by("-number"))
+
+
+# What changes a donor's records; reads, refusals and the reports' own versions and PDFs do not.
+RECORD_CHANGES = (AuditEvent.Kind.CREATE, AuditEvent.Kind.UPDATE, AuditEvent.Kind.DELETE, AuditEvent.Kind.TRANSITION)
+
+
+def record_changes_since(*, donor, version: ReportVersion | None) -> list[AuditEvent]:
+    """The changes to the donor's records made after `version` was issued (none without a version),
+    oldest first."""
+    if version is None:
+        return []
+    return list(
+        AuditEvent.objects.filter(donor_id=donor.pk, kind__in=RECORD_CHANGES, at__gt=version.issued_at)
+        .exclude(record_type__startswith="reports.").select_related("user").order_by("at", "id")
+    )
 
 
 def require_pdf_ready(version: ReportVersion) -> None:

@@ -376,6 +376,10 @@ def import_outcomes(*, centre_name: str, text: str, source_name: str = "", actor
             continue
         if getattr(donor, "surgical_outcome", None) is not None:
             result.refused.append((row.line, f"donor {row.donor_code} already has an outcome"))
+        elif donor.status != Status.DONATED:
+            result.refused.append((row.line, f"donor {row.donor_code} is {Status(donor.status).label.lower()}, not "
+                                             "donated: a known donor's operation is recorded by the surgeon after "
+                                             "the team's decision, not imported"))
         elif donor.planned_graft != row.graft:
             result.refused.append((row.line, f"donor {row.donor_code} is planned for {donor.planned_graft}, "
                                              f"not {row.graft}"))

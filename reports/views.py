@@ -30,15 +30,18 @@ def _actor(request, channel: str = "page"):
 
 def _report_context(request, actor, donor, **extra) -> dict:
     content = report_content(donor)
+    versions = selectors.versions_of(donor=donor)
     return {
         "layout": PAGE_LAYOUT,
         "c": content,
         "pdf": False,
         "donor": donor,
         "mip_src": reverse("reports:mip", args=[donor.pk]) if content["biliary"].get("mip") else "",
-        "versions": selectors.versions_of(donor=donor),
+        "versions": versions,
         "may_issue": may(actor.roles, Action.ISSUE_REPORT),
         "identity_blockers": workup_hooks.image_identity_blockers(donor),
+        "latest_version": versions[0] if versions else None,
+        "changes_since": selectors.record_changes_since(donor=donor, version=versions[0] if versions else None),
     } | extra
 
 
@@ -104,6 +107,7 @@ def version_page(request, pk):
     version = selectors.version_for(actor=actor, pk=pk)
     services.record_version_read(actor=actor, version=version)
     withdrawn = services.mip_withdrawn(version)
+    versions = selectors.versions_of(donor=version.donor)
     context = {
         "layout": PAGE_LAYOUT,
         "c": version.content,
@@ -112,8 +116,10 @@ def version_page(request, pk):
         "version": version,
         "mip_src": reverse("reports:version-mip", args=[version.pk]) if version.mip_path and not withdrawn else "",
         "mip_withdrawn": withdrawn,
-        "versions": selectors.versions_of(donor=version.donor),
+        "versions": versions,
         "may_issue": may(actor.roles, Action.ISSUE_REPORT),
+        "latest_version": versions[0],
+        "changes_since": selectors.record_changes_since(donor=version.donor, version=version),
     }
     return render(request, "reports/report.html", context)
 

@@ -61,3 +61,28 @@ class DonorFactory(factory.django.DjangoModelFactory):
     relationship = "sibling"
     planned_graft = "right_lobe"
     recipient = factory.SubFactory(RecipientFactory, centre=factory.SelfAttribute("..centre"))
+
+
+def accept_donor(donor, *, outcome="suitable", signers=None):
+    """Take the donor to the team's accepting decision through the real door: in evaluation, a
+    proposed decision, then the radiologist's, the hepatologist's and the surgeon's sign-offs.
+    `signers` maps each signing role to a user of the donor's centre (created when absent)."""
+    from donors.audit import Actor
+    from donors.services import transition_donor
+    from donors.workup_services import propose_decision, sign_decision
+
+    signers = dict(signers or {})
+    for role in ("coordinator", "radiologist", "hepatologist", "surgeon"):
+        signers.setdefault(role, UserFactory(centre=donor.centre, roles=[role]))
+    donor.refresh_from_db()
+    if donor.status == "candidate":
+        transition_donor(actor=Actor(user=signers["coordinator"]), donor=donor, to_status="in_evaluation",
+                         reason="consent signed")
+    decision = propose_decision(
+        actor=Actor(user=signers["surgeon"]), donor=donor, outcome=outcome, reasons="team meeting",
+        conditions="follow-up clinic" if outcome == "suitable_with_conditions" else "",
+        override_reason="accepted by the team despite the open checks")
+    for role in ("radiologist", "hepatologist", "surgeon"):
+        sign_decision(actor=Actor(user=signers[role]), donor=donor, decision_id=decision.pk, signed_as=role)
+    donor.refresh_from_db()
+    return decision

@@ -39,7 +39,7 @@ def test_preset_edit_changes_the_proposed_type_live_and_saves(page, live_server,
 def _measurement(donor, user, label, length_mm):
     from imaging.models import Measurement, Series, Study
 
-    study, _ = Study.objects.get_or_create(donor=donor, study_instance_uid="1.2.840.99")
+    study, _ = Study.objects.get_or_create(donor=donor, centre=donor.centre, study_instance_uid="1.2.840.99")
     series, _ = Series.objects.get_or_create(study=study, series_instance_uid="1.2.840.99.1")
     return Measurement.objects.create(
         donor=donor, series=series, kind="mip", points=[], patient_points=[], length_mm=length_mm, label=label,

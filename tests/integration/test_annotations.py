@@ -1,6 +1,7 @@
 """Annotations through the API and the services: validation, classification runs, finalising,
 outcomes and the local update of the prediction."""
 import copy
+import datetime
 import json
 
 import pytest
@@ -12,7 +13,7 @@ from classification.models import Annotation, ClassificationResult, Classificati
 from classification.presets import preset_document
 from donors.models import AuditEvent
 from tests.conftest import anatomy_case
-from tests.factories import DonorFactory
+from tests.factories import DonorFactory, accept_donor
 
 pytestmark = pytest.mark.django_db
 
@@ -191,8 +192,10 @@ def test_finalise_then_surgeon_records_outcome_and_it_feeds_the_prediction(
     # (1 + 30) / (2 + 36) = 0.8158
     assert before["value"] == pytest.approx(31 / 38)
 
+    accept_donor(donors[0])
     ok = surgeon_api.post(f"/api/v1/donors/{donors[0].pk}/outcome/",
-                          {"anastomoses": 2, "technique": "double end-to-end", "ductoplasty": False,
+                          {"operated_on": str(datetime.date.today()),
+                           "anastomoses": 2, "technique": "double end-to-end", "ductoplasty": False,
                            "complications": "bile leak day 5"}, format="json")
     assert ok.status_code == 201, ok.content
     assert ok.json()["predicted_anastomoses"] == 1 and ok.json()["proposed_type"] == "1"

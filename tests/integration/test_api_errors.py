@@ -97,6 +97,10 @@ def test_nul_in_a_page_query_is_a_400_page(page_client):
 def test_anatomy_editor_refuses_deep_json_and_nul_without_saving(page_client, donor):
     response = page_client.post(f"/anatomy/donors/{donor.pk}/", {"document": DEEP})
     assert response.status_code == 400
+    assert "nested too deeply" in response.content.decode()
+    shallow_enough_to_parse = "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)
+    response = page_client.post(f"/anatomy/donors/{donor.pk}/", {"document": shallow_enough_to_parse})
+    assert response.status_code == 400
     assert f"nested deeper than {MAX_JSON_DEPTH} levels" in response.content.decode()
     document = preset_document("typical_right_lobe") | {"notes": "a\u0000b"}
     response = page_client.post(f"/anatomy/donors/{donor.pk}/", {"document": json.dumps(document)})

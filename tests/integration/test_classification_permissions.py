@@ -1,4 +1,6 @@
 """Every role on every anatomy, classification and outcome endpoint and page."""
+import datetime
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -7,6 +9,7 @@ from classification import services
 from classification.presets import preset_document
 from donors.audit import Actor
 from donors.roles import Role
+from tests.factories import accept_donor
 
 CLINICAL = {"coordinator", "radiologist", "hepatologist", "surgeon"}
 ALL_ROLES = [role.value for role in Role]
@@ -18,7 +21,10 @@ def final_annotation(donor, make_user, eager_tasks, django_capture_on_commit_cal
     with django_capture_on_commit_callbacks(execute=True):
         annotation = services.save_annotation(actor=radiologist, donor=donor, document=preset_document("typical_right_lobe"))
     annotation.refresh_from_db()
-    return services.finalise_annotation(actor=radiologist, annotation=annotation, expected_version=annotation.version)
+    final = services.finalise_annotation(actor=radiologist, annotation=annotation, expected_version=annotation.version)
+    # The operation is recorded only for a donor the team's signed decision accepted.
+    accept_donor(donor)
+    return final
 
 
 API = [
@@ -28,7 +34,7 @@ API = [
     ("annotation results", "get", "/api/v1/annotations/{annotation}/results/", None, CLINICAL | {"integration_client"}),
     ("update annotation", "put", "/api/v1/annotations/{annotation}/", "update", {"radiologist"}),
     ("worklist", "get", "/api/v1/surgical-worklist/", None, CLINICAL | {"integration_client"}),
-    ("record outcome", "post", "/api/v1/donors/{donor}/outcome/", {"anastomoses": 1, "technique": "end-to-end"}, {"surgeon"}),
+    ("record outcome", "post", "/api/v1/donors/{donor}/outcome/", {"anastomoses": 1, "technique": "end-to-end", "operated_on": str(datetime.date.today())}, {"surgeon"}),
 ]
 PAGES = [
     ("anatomy page", "get", "/anatomy/donors/{donor}/", CLINICAL | {"integration_client"}),
@@ -108,6 +114,7 @@ def test_outcome_page_refuses_impossible_counts_next_to_the_field(make_user, don
     response = client.post(f"/anatomy/donors/{donor.pk}/outcome/", {"anastomoses": 1, "technique": "double Roux-en-Y"})
     assert response.status_code == 400
     assert "joins 2 duct(s), not 1" in response.context["form"].errors["technique"][0]
-    response = client.post(f"/anatomy/donors/{donor.pk}/outcome/", {"anastomoses": 2, "technique": "double Roux-en-Y"})
+    response = client.post(f"/anatomy/donors/{donor.pk}/outcome/", {"anastomoses": 2, "technique": "double Roux-en-Y",
+                                                                    "operated_on": datetime.date.today().isoformat()})
     assert response.status_code == 302
     assert SurgicalOutcome.objects.get(donor=donor).predicted_anastomoses == 1

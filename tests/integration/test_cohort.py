@@ -3,6 +3,7 @@ annotations count, the page, the API, the CSV, the command and the demo centre."
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import random
@@ -19,7 +20,7 @@ from donors.models import AuditEvent, Centre
 from reports.cohort import cohort_statistics
 from reports.demo import seed_study_cohort, study_cohort_csv
 from reports.services import import_outcomes
-from tests.factories import DonorFactory
+from tests.factories import DonorFactory, accept_donor
 from tests.integration.test_reports import actor, annotate, typical
 
 pytestmark = pytest.mark.django_db
@@ -117,8 +118,10 @@ def test_recorded_outcomes_count_only_while_the_anatomy_is_final(
     radiologist, surgeon = make_user("radiologist"), make_user("surgeon")
     donor = DonorFactory(centre=centre)
     annotation = annotate(donor, radiologist, django_capture_on_commit_callbacks)
+    accept_donor(donor, signers={"surgeon": surgeon, "radiologist": radiologist})
     classification_services.record_outcome(actor=actor(surgeon), donor=donor,
-                                           values={"anastomoses": 2, "technique": "double end-to-end"})
+                                           values={"anastomoses": 2, "technique": "double end-to-end",
+                                                   "operated_on": datetime.date.today()})
     stats = cohort_statistics(centre)
     assert stats["table4"]["type1"] == {"single": 0, "multiple": 1} and stats["outcomes"]["recorded"] == 1
     # The radiologist reopens the anatomy (a draft again): the outcome no longer counts.

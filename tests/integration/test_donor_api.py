@@ -98,7 +98,7 @@ def test_transitions_record_who_when_why(coordinator_api, donor):
     assert coordinator_api.post(url, {"to_status": "in_evaluation", "reason": "consent signed"}, format="json").status_code == 201
     refused = coordinator_api.post(url, {"to_status": "donated", "reason": "?"}, format="json")
     assert refused.status_code == 409
-    assert "cannot move from in evaluation to donated" in refused.json()["error"]["message"]
+    assert "donated is set only when the surgeon records the operation" in refused.json()["error"]["message"]
     history = coordinator_api.get(url).json()
     assert [(h["from_status"], h["to_status"], h["reason"]) for h in history] == [
         ("candidate", "in_evaluation", "consent signed")

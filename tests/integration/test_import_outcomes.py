@@ -71,7 +71,7 @@ def test_a_good_file_creates_the_centre_donors_and_outcomes(tmp_path):
 
 
 def test_known_donors_get_their_outcome_and_no_new_donor(tmp_path, centre):
-    known = DonorFactory(centre=centre, code="H-001", planned_graft="right_lobe")
+    known = DonorFactory(centre=centre, code="H-001", planned_graft="right_lobe", status="donated")
     run(write(tmp_path, [HEADER, GOOD[0]]), centre=centre.name)
     assert Donor.objects.filter(centre=centre).count() == 1
     assert SurgicalOutcome.objects.get().donor == known
@@ -112,8 +112,15 @@ def test_a_donor_that_already_has_an_outcome_is_refused(tmp_path, centre):
     assert (Donor.objects.count(), SurgicalOutcome.objects.count(), AuditEvent.objects.count()) == before
 
 
+def test_a_known_donor_not_donated_gets_no_imported_outcome(tmp_path, centre):
+    DonorFactory(centre=centre, code="H-001", planned_graft="right_lobe", status="in_evaluation")
+    _, err = refused(write(tmp_path, [HEADER, GOOD[0]]), centre=centre.name)
+    assert "line 2: donor H-001 is in evaluation, not donated" in err
+    assert not SurgicalOutcome.objects.exists()
+
+
 def test_a_known_donor_with_another_graft_is_refused(tmp_path, centre):
-    DonorFactory(centre=centre, code="H-001", planned_graft="left_lobe")
+    DonorFactory(centre=centre, code="H-001", planned_graft="left_lobe", status="donated")
     _, err = refused(write(tmp_path, [HEADER, GOOD[0]]), centre=centre.name)
     assert "line 2: donor H-001 is planned for left_lobe, not right_lobe" in err
     assert not SurgicalOutcome.objects.exists()

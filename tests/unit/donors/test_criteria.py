@@ -120,6 +120,29 @@ def test_bmi_centre_limit():
     assert c.check_bmi(132, 200, True, Thresholds(bmi_max=33)).state == "pass"
 
 
+@pytest.mark.parametrize("weight,state", [
+    (73.9, "fail"),   # 18.475: underweight
+    (74, "pass"),     # 18.5: at the WHO limit
+])
+def test_bmi_lower_limit(weight, state):
+    result = c.check_bmi(weight, 200, False, T)
+    assert result.state == state
+    assert result.threshold.startswith("18.5 to 30 kg/m2")
+    assert "WHO" in result.source
+
+
+def test_the_demo_donor_of_189_cm_and_53_kg_fails():
+    result = c.check_bmi(53, 189)
+    assert (result.state, result.value, result.detail) == ("fail", 14.8, "BMI 14.8 below 18.5 (underweight)")
+
+
+def test_bmi_lower_limit_is_a_centre_threshold_with_its_source():
+    assert c.check_bmi(70, 200, False, Thresholds(bmi_min=17)).state == "pass"   # 17.5
+    assert Thresholds.sources()["bmi_min"] == c.SOURCES["bmi"]
+    with pytest.raises(ValueError, match="bmi_min must not exceed bmi_max_without_biopsy"):
+        Thresholds(bmi_min=29)
+
+
 def test_abo_check_states():
     assert c.check_abo("O", "AB").state == "pass"
     assert c.check_abo("A", "O").state == "fail"

@@ -106,6 +106,9 @@ def test_record_dates_may_not_be_in_the_future():
     assert wsv.date_errors({"measured_on": today}, today=today) == {}
     assert "future" in wsv.date_errors({"measured_on": datetime.date(2026, 3, 11)}, today=today)["measured_on"][0]
     assert "required" in wsv.date_errors({}, today=today)["measured_on"][0]
+    assert wsv.date_errors({"measured_on": datetime.date(1, 1, 1)}, today=today) == {
+        "measured_on": ["0001-01-01 is before 1900-01-01: check the year"]}
+    assert wsv.date_errors({"measured_on": datetime.date(1900, 1, 1)}, today=today) == {}
 
 
 def test_who_may_record_what():
