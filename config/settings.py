@@ -191,7 +191,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_METADATA_CLASS": "donors.api_common.PlainMetadata",
+    "DEFAULT_METADATA_CLASS": "donors.api_metadata.PlainMetadata",
     "DEFAULT_PAGINATION_CLASS": "donors.api_common.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -6,7 +6,6 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from rest_framework import exceptions, serializers
-from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -96,14 +95,6 @@ class ErrorSerializer(serializers.Serializer):
     """The one shape of every API error."""
 
     error = ErrorDetailSerializer()
-
-
-class PlainMetadata(SimpleMetadata):
-    """OPTIONS names the endpoint and its formats only; the schema (/api/schema/) describes the
-    fields. SimpleMetadata's `actions` would look up an object the request never named."""
-
-    def determine_actions(self, request, view):
-        return {}
 
 
 class ActorMixin:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('donors', '0003_historical_donors_unknown_demographics'),
+        ('donors', '0004_bmi_lower_limit'),
     ]
 
     operations = [
