@@ -285,6 +285,12 @@ def test_two_edits_of_the_operation_date_are_two_different_rows(world, staff):
     client.force_authenticate(staff["surgeon"])
     url = f"/api/v1/donors/{world['donor']}/outcome/"
     first_day, second_day = TODAY - datetime.timedelta(days=1), TODAY
+    # The operation may not precede the decision: the team decided a week ago.
+    from django.utils import timezone
+
+    from donors.workup_models import Decision
+
+    Decision.objects.filter(donor_id=world["donor"]).update(completed_at=timezone.now() - datetime.timedelta(days=7))
     version = client.get(url).json()["version"]
     body = {"anastomoses": 1, "technique": "end-to-end"}
     assert client.post(url, body | {"operated_on": str(first_day), "version": version}, format="json").status_code == 200
