@@ -18,6 +18,7 @@ from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from classification import selectors as classification_selectors
+from classification.diagram import diagram_svg
 from classification.document import RULES_VERSION
 from classification.models import Annotation, ClassificationRun, SurgicalOutcome
 from donors import criteria
@@ -304,8 +305,6 @@ def _biliary(annotation: Annotation | None, run, result: dict | None) -> dict:
             "exit_lengths": proposed.get("exit_lengths") or {}, "graft_ducts": proposed.get("graft_ducts"),
             "flags": proposed.get("flags") or [],
         }
-        from .diagram import diagram_svg
-
         try:
             out["diagram_svg"] = diagram_svg(annotation.document, proposed.get("exits") or [])
         except Exception as error:  # noqa: BLE001 - a drawing problem must not hide the report
