@@ -27,6 +27,8 @@ from donors.models import Donor
 from donors.workflow import Status
 from donors.workup_models import SIGNING_ROLES, SteatosisModality
 
+from .models import IMPORTED_MRN
+
 FORMAT = "ldlt-suitability-report/1"
 
 SYSTEMS: dict[str, dict[str, str]] = {
@@ -356,8 +358,6 @@ def _biliary_item(annotation: Annotation | None, run, thresholds: criteria.Thres
 
 def imported_placeholder(donor: Donor) -> bool:
     """A donor created by the outcome import: only its code, graft and outcome are known."""
-    from .services import IMPORTED_MRN
-
     return donor.mrn == IMPORTED_MRN and donor.date_of_birth is None
 
 
