@@ -1,9 +1,11 @@
-"""The biliary tree of one donor, as recorded in a `biliary-anatomy/1` document.
+"""The biliary tree of one donor, as recorded in a `biliary-anatomy/1` document:
+the data every rule of the classification reads, and nothing that reads it.
 
-`parse_anatomy(document)` is the single entry point: it validates the document
-(see `classification.validation`) and returns an immutable `Anatomy`, or raises
+`build_anatomy(document)` turns a checked document into an immutable `Anatomy`;
+`classification.validation.parse_anatomy` checks a document first and raises
 `AnatomyInvalid` listing every problem at once, so that a radiologist can fix the
-whole annotation in one pass.
+whole annotation in one pass. The rules above (exits, variants, validation, the
+systems) import this module; it imports none of them.
 
 Choices where the format leaves room:
 - `null` is accepted for the optional fields (`segments`, `length_mm`,
@@ -15,13 +17,11 @@ Choices where the format leaves room:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Iterator
-
-if TYPE_CHECKING:
-    from classification.exits import Exit, ExitSearch
-    from classification.variants import Variants
+from typing import Any, Iterator, TypeVar
 
 CHD = "CHD"
 CYSTIC = "CYSTIC"
@@ -44,6 +44,7 @@ RIGHT_DUCTS = frozenset({"RAHD", "RPHD", "RHD"})
 RIGHT_SEGMENTS = frozenset({5, 6, 7, 8})
 LEFT_SEGMENTS = frozenset({2, 3, 4})
 CAUDATE = 1
+Found = TypeVar("Found")
 
 
 class AnatomyInvalid(ValueError):
@@ -87,6 +88,7 @@ class Anatomy:
     notes: str = ""
     _by_id: dict[str, Duct] = field(init=False, repr=False, compare=False)
     _tributaries: dict[str, tuple[Duct, ...]] = field(init=False, repr=False, compare=False)
+    _found: dict[Callable[..., Any], Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_id = {d.id: d for d in self.ducts}
@@ -96,6 +98,7 @@ class Anatomy:
         for duct in self.ducts:
             tributaries.setdefault(duct.drains_into, []).append(duct)
         object.__setattr__(self, "_by_id", by_id)
+        object.__setattr__(self, "_found", {})
         object.__setattr__(
             self,
             "_tributaries",
@@ -215,44 +218,18 @@ class Anatomy:
     def is_left_system(self, duct_id: str) -> bool:
         return duct_id in self.left_system
 
-    # --- variants ---------------------------------------------------------------
-    @cached_property
-    def variants(self) -> "Variants":
-        """The named variants (predicates) the older systems are written in."""
-        from classification.variants import find_variants
 
-        return find_variants(self)
+def found_once(find: Callable[[Anatomy], Found]) -> Callable[[Anatomy], Found]:
+    """`find(anatomy)` computed on the first call and kept with the anatomy: the
+    validation and the systems all read the same exits and variants of one tree."""
 
-    @cached_property
-    def exit_search(self) -> "ExitSearch":
-        """Where the graft's bile leaves the graft, with notes on what was merged or left out."""
-        from classification.exits import find_exits
+    @functools.wraps(find)
+    def once(anatomy: Anatomy) -> Found:
+        if find not in anatomy._found:
+            anatomy._found[find] = find(anatomy)
+        return anatomy._found[find]
 
-        return find_exits(self)
-
-    @property
-    def exits(self) -> tuple["Exit", ...]:
-        """The graft's exits (the proposed classification's count), sorted by duct id."""
-        return self.exit_search.exits
-
-
-def parse_anatomy(document: Any) -> Anatomy:
-    """Validate a `biliary-anatomy/1` document and build its `Anatomy`.
-
-    Raises `AnatomyInvalid` with every problem found, including the two the
-    proposed classification itself needs: at least one exit from the graft, and
-    a length for the exit when there is only one.
-    """
-    from classification.validation import check_classifiable, check_document
-
-    errors = check_document(document)
-    if errors:
-        raise AnatomyInvalid(errors)
-    anatomy = build_anatomy(document)
-    errors = check_classifiable(anatomy)
-    if errors:
-        raise AnatomyInvalid(errors)
-    return anatomy
+    return once
 
 
 def build_anatomy(document: dict) -> Anatomy:
@@ -272,3 +249,11 @@ def build_anatomy(document: dict) -> Anatomy:
             )
         )
     return Anatomy(graft=document["graft"], ducts=tuple(ducts), notes=document.get("notes") or "")
+
+
+def describe_segments(segments: frozenset[int] | set[int] | tuple[int, ...]) -> str:
+    """`5-8` for a run, `2, 3, 6` otherwise."""
+    ordered = sorted(segments)
+    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]}-{ordered[-1]}"
+    return ", ".join(map(str, ordered))

@@ -13,6 +13,7 @@ from donors.errors import NotFound
 from donors.roles import Action
 
 from . import selectors, services
+from .diagram import diagram_svg
 from .document import classify_document
 from .models import Annotation, SurgicalOutcome
 from .outcomes import TECHNIQUE_COUNTS
@@ -107,8 +108,6 @@ class ClassifyView(ActorMixin, APIView):
         )
         extra = None
         if request.query_params.get("include") == "diagram" and result["valid"]:
-            from reports.diagram import diagram_svg
-
             extra = {"diagram_svg": diagram_svg(request.data, result["results"]["proposed"]["exits"])}
         return result_response(result, extra=extra)
 

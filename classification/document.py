@@ -14,10 +14,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, Union
 
-from classification.anatomy import AnatomyInvalid, parse_anatomy
+from classification.anatomy import AnatomyInvalid
 from classification.prediction import OutcomeTally, RecipientContext, predict
 from classification.systems import classify_all
-from classification.validation import MAX_NUMBER_CHARS, OversizedNumber, check_document, describe
+from classification.validation import MAX_NUMBER_CHARS, OversizedNumber, check_document, describe, parse_anatomy
 
 # Stored runs carry it; 2024.2: a caudate duct at a duct's upper end stops the shared
 # upper stretch, and a junction beyond the receiving duct's length is refused.

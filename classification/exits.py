@@ -21,13 +21,8 @@ upper end cannot be divided off into a graft exit; they are flagged, not counted
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from classification.anatomy import CHD, CYSTIC
-from classification.validation import describe_segments
-
-if TYPE_CHECKING:
-    from classification.anatomy import Anatomy
+from classification.anatomy import CHD, CYSTIC, Anatomy, describe_segments, found_once
 
 
 @dataclass(frozen=True)
@@ -50,7 +45,10 @@ class ExitSearch:
     flags: tuple[str, ...]
 
 
+@found_once
 def find_exits(anatomy: Anatomy) -> ExitSearch:
+    """Where the graft's bile leaves the graft (the exits, sorted by duct id), with
+    notes on what was merged or left out."""
     graft = anatomy.graft_segments
     graft_ducts = anatomy.graft_ducts
     exits: list[Exit] = []

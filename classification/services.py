@@ -17,10 +17,11 @@ from donors.workflow import OPERABLE, Door, Status, operation_refusal
 from donors.workup_models import Decision, DecisionState
 
 from . import selectors
-from .anatomy import AnatomyInvalid, parse_anatomy
+from .anatomy import AnatomyInvalid
 from .document import RULES_VERSION, classify_document
 from .models import Annotation, ClassificationResult, ClassificationRun, SurgicalOutcome
 from .outcomes import operation_date_errors, outcome_errors
+from .validation import parse_anatomy
 from donors.roles import Action
 
 

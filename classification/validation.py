@@ -1,4 +1,7 @@
-"""Checks on a `biliary-anatomy/1` document, one message per problem.
+"""Checks on a `biliary-anatomy/1` document, one message per problem, and
+`parse_anatomy`: the checks, then the tree (`classification.anatomy`), then what
+the proposed classification needs of the tree (an exit, read by
+`classification.exits`).
 
 Messages read `"<DUCT>.<field>: <reason>"`; a duct without a usable id is named
 by its place in the list (`ducts[3]`), and top-level fields by `document`.
@@ -36,7 +39,11 @@ from classification.anatomy import (
     FORMAT,
     GRAFT_SEGMENTS,
     Anatomy,
+    AnatomyInvalid,
+    build_anatomy,
+    describe_segments,
 )
+from classification.exits import find_exits
 
 ID_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 DOCUMENT_FIELDS = ("format", "graft", "ducts", "notes")
@@ -294,10 +301,27 @@ class DuctListCheck:
                 )
 
 
+def parse_anatomy(document: Any) -> Anatomy:
+    """Validate a `biliary-anatomy/1` document and build its `Anatomy`.
+
+    Raises `AnatomyInvalid` with every problem found, including the two the
+    proposed classification itself needs: at least one exit from the graft, and
+    a length for the exit when there is only one.
+    """
+    errors = check_document(document)
+    if errors:
+        raise AnatomyInvalid(errors)
+    anatomy = build_anatomy(document)
+    errors = check_classifiable(anatomy)
+    if errors:
+        raise AnatomyInvalid(errors)
+    return anatomy
+
+
 def check_classifiable(anatomy: Anatomy) -> list[str]:
     """The proposed classification needs an exit from the graft, and the length
     of that exit when it is the only one (spec section 2)."""
-    exits = anatomy.exits
+    exits = find_exits(anatomy).exits
     if not exits:
         segments = describe_segments(anatomy.graft_segments)
         return [f"document.graft: no exit: no duct drains only the {anatomy.graft_name} (segments {segments})"]
@@ -351,14 +375,6 @@ def show_number(value: numbers.Number) -> str:
     if isinstance(value, int) and value.bit_length() > 10_000:  # about 3000 digits
         return f"a whole number of about {int(math.log10(abs(value))) + 1} digits"
     return clip(str(value))
-
-
-def describe_segments(segments: frozenset[int] | set[int] | tuple[int, ...]) -> str:
-    """`5-8` for a run, `2, 3, 6` otherwise."""
-    ordered = sorted(segments)
-    if len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1)):
-        return f"{ordered[0]}-{ordered[-1]}"
-    return ", ".join(map(str, ordered))
 
 
 def clip(text: str, limit: int = 40) -> str:

@@ -11,13 +11,8 @@ the cystic duct, LHD not joining the CHD) and B2 and B3 draining separately.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from classification.anatomy import CHD, CYSTIC, RIGHT_SEGMENTS
-from classification.validation import describe_segments
-
-if TYPE_CHECKING:
-    from classification.anatomy import Anatomy
+from classification.anatomy import CHD, CYSTIC, RIGHT_SEGMENTS, Anatomy, describe_segments, found_once
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,9 @@ class Variants:
         return [p for p in predicates if self.holds(p)]
 
 
+@found_once
 def find_variants(anatomy: Anatomy) -> Variants:
+    """The named variants (predicates) the older systems are written in."""
     def target(duct_id: str) -> str | None:
         return anatomy.drains_into(duct_id)
 

@@ -18,6 +18,7 @@ from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from classification import selectors as classification_selectors
+from classification.diagram import diagram_svg
 from classification.document import RULES_VERSION
 from classification.models import Annotation, ClassificationRun, SurgicalOutcome
 from donors import criteria
@@ -25,6 +26,8 @@ from donors import workup_selectors as ws
 from donors.models import Donor
 from donors.workflow import Status
 from donors.workup_models import SIGNING_ROLES, SteatosisModality
+
+from .models import IMPORTED_MRN
 
 FORMAT = "ldlt-suitability-report/1"
 
@@ -304,8 +307,6 @@ def _biliary(annotation: Annotation | None, run, result: dict | None) -> dict:
             "exit_lengths": proposed.get("exit_lengths") or {}, "graft_ducts": proposed.get("graft_ducts"),
             "flags": proposed.get("flags") or [],
         }
-        from .diagram import diagram_svg
-
         try:
             out["diagram_svg"] = diagram_svg(annotation.document, proposed.get("exits") or [])
         except Exception as error:  # noqa: BLE001 - a drawing problem must not hide the report
@@ -357,8 +358,6 @@ def _biliary_item(annotation: Annotation | None, run, thresholds: criteria.Thres
 
 def imported_placeholder(donor: Donor) -> bool:
     """A donor created by the outcome import: only its code, graft and outcome are known."""
-    from .services import IMPORTED_MRN
-
     return donor.mrn == IMPORTED_MRN and donor.date_of_birth is None
 
 

@@ -7,6 +7,10 @@ from donors.models import Donor, User
 
 # Once a version is issued only its PDF bookkeeping may change; the content never does.
 PDF_FIELDS = frozenset({"pdf", "pdf_sha256", "pdf_state", "pdf_error", "pdf_attempts", "pdf_rendered_at"})
+# Donors created by the outcome import are known only by their code: these placeholders say so wherever
+# they show (the import writes them, the report recognises them).
+IMPORTED_MRN = "IMPORTED"
+IMPORTED_GIVEN_NAME = "Imported"
 
 
 def pdf_upload_to(version: "ReportVersion", filename: str) -> str:

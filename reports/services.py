@@ -32,7 +32,7 @@ from donors.services import require
 from donors.workflow import Status
 
 from .content import report_content
-from .models import ReportVersion
+from .models import IMPORTED_GIVEN_NAME, IMPORTED_MRN, ReportVersion
 
 
 def content_hash(content: dict) -> str:
@@ -237,9 +237,6 @@ def record_cohort_download(*, actor: Actor, what: str) -> None:
 
 HEADER = ("donor_code", "graft", "proposed_type", "anastomoses", "technique")
 MAX_ROWS = 100_000
-# Imported donors are known only by their code: these placeholders say so wherever they show.
-IMPORTED_MRN = "IMPORTED"
-IMPORTED_GIVEN_NAME = "Imported"
 
 
 @dataclass

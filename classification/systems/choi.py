@@ -11,6 +11,7 @@ from __future__ import annotations
 from classification.anatomy import Anatomy
 from classification.results import UNCLASSIFIED, SystemResult
 from classification.systems.common import Rule, classify_by_rules, unrepresented
+from classification.variants import find_variants
 
 VARIANTS = (
     "trifurcation",
@@ -40,7 +41,7 @@ LOOKS_FOR = (
 
 
 def classify(anatomy: Anatomy) -> SystemResult:
-    variants = anatomy.variants
+    variants = find_variants(anatomy)
     held = variants.kinds(VARIANTS)
     if len(held) >= 2:
         return SystemResult(

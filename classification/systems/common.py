@@ -4,13 +4,10 @@ holds gives the label, and each label shows some variants and not others."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from classification.anatomy import Anatomy
 from classification.results import UNCLASSIFIED, SystemResult
-
-if TYPE_CHECKING:
-    from classification.anatomy import Anatomy
-    from classification.variants import Variants
+from classification.variants import Variants, find_variants
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ def classify_by_rules(
     provisional: bool = False,
 ) -> SystemResult:
     """The first matching rule's label, or `unclassified` naming what was looked for."""
-    variants = anatomy.variants
+    variants = find_variants(anatomy)
     rule = first_rule(rules, variants)
     if rule is None:
         return unclassified(anatomy, system=system, display=display, looks_for=looks_for, provisional=provisional)
@@ -67,6 +64,6 @@ def unclassified(
         system=system,
         type=UNCLASSIFIED,
         rule=f"no {display} rule matches (it looks for {looks_for}){hint} -> {UNCLASSIFIED}",
-        unrepresented=unrepresented(anatomy.variants, frozenset(), display),
+        unrepresented=unrepresented(find_variants(anatomy), frozenset(), display),
         provisional=provisional,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from classification.anatomy import CHD, Anatomy
 from classification.results import SystemResult
 from classification.systems.common import classify_by_rules, Rule, unrepresented
+from classification.variants import find_variants
 
 DISPLAY = "Karakas"
 CUTOFF_MM = 10.0
@@ -20,7 +21,7 @@ LOOKS_FOR = "RAHD and RPHD forming the RHD, a trifurcation, or the RPHD draining
 
 
 def classify(anatomy: Anatomy) -> SystemResult:
-    variants = anatomy.variants
+    variants = find_variants(anatomy)
     if variants.rhd_formed:
         return by_rhd_length(anatomy)
     if variants.trifurcation:
@@ -31,7 +32,7 @@ def classify(anatomy: Anatomy) -> SystemResult:
 
 
 def by_rhd_length(anatomy: Anatomy) -> SystemResult:
-    variants = anatomy.variants
+    variants = find_variants(anatomy)
     length = anatomy.duct("RHD").length_mm
     formed = variants.evidence["rhd_formed"]
     missing = unrepresented(variants, frozenset(), DISPLAY)
@@ -53,7 +54,7 @@ def by_rhd_length(anatomy: Anatomy) -> SystemResult:
 
 
 def by_left_distance(anatomy: Anatomy) -> SystemResult:
-    variants = anatomy.variants
+    variants = find_variants(anatomy)
     joins = variants.evidence["rphd_left"]
     missing = unrepresented(variants, frozenset({"rphd_left"}), DISPLAY)
     distance, unmeasured = distance_to_chd(anatomy, "RPHD")

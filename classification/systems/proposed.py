@@ -4,13 +4,14 @@ the graft, and the length of the one when there is one.
 Type 1: one exit at least 5 mm long (exactly 5.0 mm counts); type 2: one exit
 under 5 mm, or two exits; type 3: three or more. The exits themselves are found
 by `classification.exits`; a document that reaches here through
-`parse_anatomy` always has an exit, and a length when it has only one.
+`classification.validation.parse_anatomy` always has an exit, and a length
+when it has only one.
 """
 
 from __future__ import annotations
 
 from classification.anatomy import CYSTIC, Anatomy
-from classification.exits import Exit
+from classification.exits import Exit, find_exits
 from classification.results import SystemResult
 
 MIN_SINGLE_DUCT_MM = 5.0
@@ -18,7 +19,7 @@ COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7
 
 
 def classify(anatomy: Anatomy) -> SystemResult:
-    search = anatomy.exit_search
+    search = find_exits(anatomy)
     exits = search.exits
     flags = [f"cystohepatic duct {e.duct} drains into the cystic duct" for e in exits if e.into == CYSTIC]
     flags += search.flags

@@ -2,9 +2,9 @@
 
 import pytest
 
-from classification.anatomy import parse_anatomy
 from classification.document import classify_document
 from classification.presets import PRESETS, preset_document
+from classification.validation import parse_anatomy
 
 EXPECTED = {
     "typical_right_lobe": ("1", "A", "1"),

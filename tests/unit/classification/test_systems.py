@@ -2,9 +2,10 @@
 
 import pytest
 
-from classification.anatomy import parse_anatomy
 from classification.results import SystemResult
 from classification.systems import SYSTEMS, choi, classify_all, couinaud, huang, karakas, ohkubo, proposed
+from classification.validation import parse_anatomy
+from classification.variants import find_variants
 
 
 def duct(duct_id, into, segments=None, length=None, junction=None, **extra):
@@ -459,4 +460,4 @@ def test_anatomy_helpers():
     assert not anatomy.is_left_system("RPHD")
     assert anatomy.graft_ducts == frozenset({"RAHD", "RPHD"})
     assert anatomy.path_to_chd("B2") == ["B2", "B23", "LHD", "CHD"]
-    assert anatomy.variants.rphd_left and not anatomy.variants.typical
+    assert find_variants(anatomy).rphd_left and not find_variants(anatomy).typical

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from classification.anatomy import Anatomy, AnatomyInvalid, Duct, parse_anatomy
+from classification.anatomy import Anatomy, AnatomyInvalid, Duct
 from classification.document import classify_document
+from classification.validation import parse_anatomy
 
 RIGHT = [
     {"id": "RAHD", "drains_into": "RHD", "segments": [5, 8], "length_mm": 14},

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as hs
 
-from reports import diagram as dg
+from classification import diagram as dg
 
 CASES = Path(__file__).resolve().parents[2] / "data" / "cases"
 VALID = sorted(p for p in CASES.glob("*.json") if json.loads(p.read_text())["expected"]["valid"])

@@ -1,4 +1,4 @@
-"""A schematic bile duct diagram for the suitability report, as self-contained SVG.
+"""A schematic bile duct diagram, as self-contained SVG, for the anatomy editor and the suitability report.
 
 The figure follows textbook biliary drawings seen from the front in the
 radiological convention (the patient's right on the viewer's left): segmental
