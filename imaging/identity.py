@@ -1,4 +1,5 @@
 """Does the patient named in the files look like the donor? Pure functions, no database."""
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,11 @@ def display_name(dicom_name: str) -> str:
 
 
 def same_id(file_id: str, mrn: str) -> bool:
-    clean = lambda value: re.sub(r"[\s\-]", "", _plain(value))  # noqa: E731
-    return clean(file_id) == clean(mrn)
+    return _without_separators(file_id) == _without_separators(mrn)
+
+
+def _without_separators(value: str) -> str:
+    return re.sub(r"[\s\-]", "", _plain(value))
 
 
 def same_person(dicom_name: str, given_name: str, family_name: str) -> bool:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from typing import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
 from xml.sax.saxutils import escape
 
 Table = Sequence[Sequence[int]]
@@ -42,7 +43,7 @@ def chi2_2x2(table: Table, yates: bool = False) -> tuple[float, float] | None:
     margins = (a + b) * (c + d) * (a + c) * (b + d)
     if margins == 0:
         return None
-    diff = abs(a * d - b * c)
+    diff: float = abs(a * d - b * c)
     if yates:
         diff = max(0.0, diff - n / 2)
     x = n * diff * diff / margins
@@ -51,8 +52,10 @@ def chi2_2x2(table: Table, yates: bool = False) -> tuple[float, float] | None:
 
 def _log_hypergeom(k: int, row1: int, col1: int, n: int) -> float:
     """log P(top-left cell = k) with fixed margins."""
+
     def log_choose(m: int, r: int) -> float:
         return math.lgamma(m + 1) - math.lgamma(r + 1) - math.lgamma(m - r + 1)
+
     return log_choose(col1, k) + log_choose(n - col1, row1 - k) - log_choose(n, row1)
 
 
@@ -68,8 +71,7 @@ def fisher_exact_p(table: Table, tolerance: float = 1e-7) -> float:
     low, high = max(0, row1 + col1 - n), min(row1, col1)
     observed = _log_hypergeom(a, row1, col1, n)
     cutoff = observed + math.log1p(tolerance)
-    total = sum(math.exp(lp) for k in range(low, high + 1)
-                if (lp := _log_hypergeom(k, row1, col1, n)) <= cutoff)
+    total = sum(math.exp(lp) for k in range(low, high + 1) if (lp := _log_hypergeom(k, row1, col1, n)) <= cutoff)
     return min(1.0, total)
 
 
@@ -99,8 +101,7 @@ def _betacf(a: float, b: float, x: float) -> float:
     h = d
     for m in range(1, 1000):
         m2 = 2 * m
-        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)),
-                    -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+        for num in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
             d = 1 + num * d
             d = 1 / (d if abs(d) > tiny else tiny)
             c = 1 + num / c
@@ -118,8 +119,7 @@ def beta_cdf(x: float, a: float, b: float) -> float:
         return 0.0
     if x >= 1:
         return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
     if x < (a + 1) / (a + b + 2):
         return math.exp(log_front) * _betacf(a, b, x) / a
     return 1 - math.exp(log_front) * _betacf(b, a, 1 - x) / b
@@ -149,20 +149,20 @@ def clopper_pearson_interval(k: int, n: int, level: float = 0.95) -> tuple[float
     return low, high
 
 
-def proportion(k: int, n: int) -> dict:
+def proportion(k: int, n: int) -> dict[str, Any]:
     """k of n with its Wilson 95 % interval, as plain JSON values."""
     ci = wilson_interval(k, n)
     return {"k": k, "n": n, "proportion": k / n if n else None, "ci95": list(ci) if ci else None}
 
 
-def table4(outcomes: Iterable[tuple[str, int]]) -> dict:
+def table4(outcomes: Iterable[tuple[str, int]]) -> dict[str, Any]:
     """Anastomoses by proposed type, tested as the study's Table 4.
 
     The 2x2 test compares types 1 and 2 (rows) against one vs two-or-more
     anastomoses (columns); type 3 is counted beside it.  "type2_double" counts
     type 2 donors with two or more anastomoses, the paper's "two".
     """
-    counts: Counter = Counter()
+    counts: Counter[tuple[str, str]] = Counter()
     for proposed_type, anastomoses in outcomes:
         kind = str(proposed_type).strip()
         if kind not in ("1", "2", "3"):
@@ -170,10 +170,8 @@ def table4(outcomes: Iterable[tuple[str, int]]) -> dict:
         if isinstance(anastomoses, bool) or int(anastomoses) != anastomoses or anastomoses < 1:
             raise ValueError(f"anastomoses must be a whole number >= 1, got {anastomoses!r}")
         counts[kind, "single" if anastomoses == 1 else "multiple"] += 1
-    rows = {f"type{k}": {"single": counts[k, "single"], "multiple": counts[k, "multiple"]}
-            for k in ("1", "2", "3")}
-    grid = [[rows["type1"]["single"], rows["type1"]["multiple"]],
-            [rows["type2"]["single"], rows["type2"]["multiple"]]]
+    rows = {f"type{k}": {"single": counts[k, "single"], "multiple": counts[k, "multiple"]} for k in ("1", "2", "3")}
+    grid = [[rows["type1"]["single"], rows["type1"]["multiple"]], [rows["type2"]["single"], rows["type2"]["multiple"]]]
     plain = chi2_2x2(grid)
     corrected = chi2_2x2(grid, yates=True)
     n = sum(map(sum, grid))
@@ -191,7 +189,7 @@ def table4(outcomes: Iterable[tuple[str, int]]) -> dict:
     }
 
 
-def prediction_agreement(pairs: Iterable[tuple[Hashable, Hashable]]) -> dict:
+def prediction_agreement(pairs: Iterable[tuple[Hashable, Hashable]]) -> dict[str, Any]:
     """How often the predicted value (e.g. anastomoses) matched what happened.
 
     The confusion table is keyed by str(predicted) then str(actual), with every
@@ -204,8 +202,14 @@ def prediction_agreement(pairs: Iterable[tuple[Hashable, Hashable]]) -> dict:
     for predicted, actual in pairs:
         confusion[str(predicted)][str(actual)] += 1
     result = proportion(agree, len(pairs))
-    return {"n": len(pairs), "agree": agree, "rate": result["proportion"], "ci95": result["ci95"],
-            "labels": labels, "confusion": confusion}
+    return {
+        "n": len(pairs),
+        "agree": agree,
+        "rate": result["proportion"],
+        "ci95": result["ci95"],
+        "labels": labels,
+        "confusion": confusion,
+    }
 
 
 def svg_bar_chart(categories: Sequence[tuple[str, int | float]], *, title: str) -> str:
@@ -235,10 +239,9 @@ def svg_bar_chart(categories: Sequence[tuple[str, int | float]], *, title: str) 
         y = top + i * (bar_h + gap)
         w = max(0.0, value) / biggest * chart_w
         out += [
-            f'<g><title>{escape(f"{label}: {_number(value)}")}</title>',
+            f"<g><title>{escape(f'{label}: {_number(value)}')}</title>",
             f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{escape(str(label))}</text>',
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#3b6e8f" '
-            'stroke="#1b3a4b"/>',
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#3b6e8f" stroke="#1b3a4b"/>',
             f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{escape(_number(value))}</text></g>',
         ]
     out.append("</svg>")
@@ -250,7 +253,16 @@ def _number(value: int | float) -> str:
 
 
 __all__ = [
-    "chi2_2x2", "chi2_p_value", "fisher_exact_p", "odds_ratio", "wilson_interval",
-    "clopper_pearson_interval", "beta_cdf", "beta_quantile", "proportion", "table4",
-    "prediction_agreement", "svg_bar_chart"
+    "chi2_2x2",
+    "chi2_p_value",
+    "fisher_exact_p",
+    "odds_ratio",
+    "wilson_interval",
+    "clopper_pearson_interval",
+    "beta_cdf",
+    "beta_quantile",
+    "proportion",
+    "table4",
+    "prediction_agreement",
+    "svg_bar_chart",
 ]

@@ -76,9 +76,7 @@ def iter_zip_members(
             if problem:
                 yield Rejection(info.filename, problem)
                 continue
-            data, problem, used = _read_member(
-                archive, info, max_member_bytes, max_ratio, max_total_bytes - total
-            )
+            data, problem, used = _read_member(archive, info, max_member_bytes, max_ratio, max_total_bytes - total)
             total += used
             if total > max_total_bytes:
                 raise ArchiveRejected(f"archive expands to more than {max_total_bytes} bytes")
@@ -100,7 +98,7 @@ def _open_zip(source: ZipSource) -> zipfile.ZipFile:
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(bytes(source))
     try:
-        return zipfile.ZipFile(source)  # type: ignore[arg-type]
+        return zipfile.ZipFile(source)
     except Exception as exc:  # hostile input can upset zipfile in many ways
         raise ArchiveRejected("not a valid zip archive") from exc
 

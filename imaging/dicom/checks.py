@@ -25,9 +25,7 @@ def warnings(header: InstanceHeader) -> list[str]:
     if header.image_position is None or header.image_orientation is None:
         notes.append("no image position/orientation: the slice cannot be placed in 3D")
     if header.lossy:
-        notes.append(
-            f"lossy compression ({header.transfer_syntax_name}): fine ducts may be blurred"
-        )
+        notes.append(f"lossy compression ({header.transfer_syntax_name}): fine ducts may be blurred")
     if header.number_of_frames > 1:
         notes.append(
             f"multi-frame image ({header.number_of_frames} frames): only its first frame is shown and it is "
@@ -60,15 +58,9 @@ def looks_like_mrcp(header: InstanceHeader) -> tuple[bool, list[str]]:
     if echo is None:
         reasons.append("no echo time")
     elif long_echo:
-        reasons.append(
-            f"echo time {echo:g} ms is long (>= {LONG_ECHO_MS:g} ms): heavily T2-weighted"
-        )
+        reasons.append(f"echo time {echo:g} ms is long (>= {LONG_ECHO_MS:g} ms): heavily T2-weighted")
     else:
         reasons.append(f"echo time {echo:g} ms is short for MRCP (< {LONG_ECHO_MS:g} ms)")
     is_3d = header.mr_acquisition_type == "3D"
-    reasons.append(
-        "3D acquisition"
-        if is_3d
-        else f"{header.mr_acquisition_type or 'unknown'} acquisition, not 3D"
-    )
+    reasons.append("3D acquisition" if is_3d else f"{header.mr_acquisition_type or 'unknown'} acquisition, not 3D")
     return named or (long_echo and is_3d), reasons

@@ -7,14 +7,15 @@ can decode. Each failure is a :class:`DicomRejected` with a reason in plain word
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal, overload
 
 import numpy as np
 import pydicom
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, MediaStorageDirectoryStorage
@@ -32,6 +33,14 @@ _LOSSY_SYNTAXES = {
     "1.2.840.10008.1.2.4.93",  # JPEG 2000 Part 2 (lossy allowed)
     "1.2.840.10008.1.2.4.203",  # HTJ2K (lossy allowed)
 }
+
+
+def element_as_parsed(dataset: Dataset, tag: int) -> DataElement | RawDataElement | None:
+    """The element as the parser left it, without converting its value; None when absent.
+
+    pydicom's annotations promise a DataElement, but an element whose value was never read
+    comes back raw, which is the case the fast paths here look for."""
+    return dataset.get_item(tag, keep_deferred=True)
 
 
 class DicomRejected(Exception):
@@ -116,9 +125,7 @@ def checked_header(dataset: Dataset, name: str) -> InstanceHeader:
     if not syntax:
         raise DicomRejected("the DICOM file header has no transfer syntax", name)
     if not UID(syntax).is_transfer_syntax:
-        raise DicomRejected(
-            f"unknown transfer syntax {syntax[:64]}, which this server cannot read", name
-        )
+        raise DicomRejected(f"unknown transfer syntax {syntax[:64]}, which this server cannot read", name)
     sop_class = _text(dataset, "SOPClassUID") or _text(meta, "MediaStorageSOPClassUID")
     if sop_class == MediaStorageDirectoryStorage:
         raise DicomRejected("DICOMDIR index file, not an image", name)
@@ -143,38 +150,34 @@ def checked_header(dataset: Dataset, name: str) -> InstanceHeader:
 
 def _check_pixel_data(dataset: Dataset, syntax: str, name: str) -> int | None:
     """Return the native pixel byte count (None if encapsulated) after checking it."""
-    if PIXEL_DATA not in dataset:
+    element = element_as_parsed(dataset, PIXEL_DATA)
+    if element is None:
         if any(tag in dataset for tag in FLOAT_PIXEL_DATA):
             raise DicomRejected("floating-point pixel data is not supported", name)
         raise DicomRejected("no pixel data", name)
+    required: dict[str, int] = {}
     for keyword, label in (
         ("Rows", "image height (Rows)"),
         ("Columns", "image width (Columns)"),
         ("BitsAllocated", "Bits Allocated"),
     ):
-        if not _uint(dataset, keyword):
+        value = _uint(dataset, keyword)
+        if not value:
             raise DicomRejected(f"missing {label}", name)
+        required[keyword] = value
     if not _text(dataset, "PhotometricInterpretation"):
         raise DicomRejected("missing Photometric Interpretation", name)
-    element = dataset.get_item(PIXEL_DATA, keep_deferred=True)
     length = element.length if isinstance(element, RawDataElement) else len(element.value or b"")
     if UID(syntax).is_encapsulated:
         return None
     frames = max(_int(dataset, "NumberOfFrames") or 1, 1)
-    bits = (
-        _uint(dataset, "Rows")
-        * _uint(dataset, "Columns")
-        * (_uint(dataset, "SamplesPerPixel") or 1)
-        * _uint(dataset, "BitsAllocated")
-    )
+    bits = required["Rows"] * required["Columns"] * (_uint(dataset, "SamplesPerPixel") or 1) * required["BitsAllocated"]
     frame = (bits + 7) // 8
     expected = (bits * frames + 7) // 8
     # Trailing padding shorter than a frame is tolerated (pydicom's MR_small_padded.dcm).
     if length == UNDEFINED_LENGTH or length < expected or length - expected >= max(frame, 2):
         found = "undefined length" if length == UNDEFINED_LENGTH else f"found {length}"
-        raise DicomRejected(
-            f"pixel data does not match its header (expected {expected} bytes, {found})", name
-        )
+        raise DicomRejected(f"pixel data does not match its header (expected {expected} bytes, {found})", name)
     return expected
 
 
@@ -223,9 +226,9 @@ def _build_header(
         pixel_representation=_uint(ds, "PixelRepresentation") or 0,
         number_of_frames=max(_int(ds, "NumberOfFrames") or 1, 1),
         photometric_interpretation=_text(ds, "PhotometricInterpretation").upper(),
-        pixel_spacing=spacing,  # type: ignore[arg-type]
-        image_position=_floats(ds, "ImagePositionPatient", 3),  # type: ignore[arg-type]
-        image_orientation=_floats(ds, "ImageOrientationPatient", 6),  # type: ignore[arg-type]
+        pixel_spacing=spacing,
+        image_position=_floats(ds, "ImagePositionPatient", 3),
+        image_orientation=_floats(ds, "ImageOrientationPatient", 6),
         slice_thickness=_float(ds, "SliceThickness"),
         spacing_between_slices=_float(ds, "SpacingBetweenSlices"),
         transfer_syntax_uid=syntax,
@@ -253,7 +256,13 @@ _TEXT_VRS = frozenset({"CS", "UI", "SH", "LO", "PN"})
 _NUMBER_TEXT_VRS = frozenset({"DS", "IS"})
 _ESCAPE = b"\x1b"
 _BACKSLASH = b"\\"
-_SLOW = object()  # "decode through pydicom"
+
+
+class _Decode(enum.Enum):
+    SLOW = "decode through pydicom"
+
+
+_SLOW: Final = _Decode.SLOW
 _KEYWORDS: dict[str, tuple[int, str]] = {}
 
 
@@ -265,12 +274,12 @@ def _spec(keyword: str) -> tuple[int, str]:
     return spec
 
 
-def _raw(ds: Dataset, keyword: str, vrs: frozenset[str]) -> tuple[bytes, str] | None | object:
+def _raw(ds: Dataset, keyword: str, vrs: frozenset[str]) -> tuple[bytes, str] | None | Literal[_Decode.SLOW]:
     """(raw bytes, VR) of a plain element, None when absent, ``_SLOW`` when pydicom must decode it."""
     tag, dictionary_vr = _spec(keyword)
     if not tag:
         return _SLOW
-    element = ds.get_item(tag, keep_deferred=True)  # the element as parsed: no conversion
+    element = element_as_parsed(ds, tag)
     if element is None:
         return None
     if not isinstance(element, RawDataElement):
@@ -303,8 +312,8 @@ def _text(ds: Dataset, keyword: str) -> str:
         return ""
     if raw is not _SLOW:
         # One value in ASCII: pydicom drops trailing spaces and NULs, whatever the character set.
-        value = raw[0].decode("ascii").rstrip(" \x00")  # type: ignore[index]
-        return value.strip().strip("\x00").strip()
+        text = raw[0].decode("ascii").rstrip(" \x00")
+        return text.strip().strip("\x00").strip()
     value = _value(ds, keyword)
     if value is None:
         return ""
@@ -318,7 +327,7 @@ def _first_number(ds: Dataset, keyword: str) -> Any:
     if raw is None:
         return None
     if raw is not _SLOW:
-        number = _plain_number(*raw)  # type: ignore[misc]
+        number = _plain_number(*raw)
         if number is not _SLOW:
             return number
     value = _value(ds, keyword)
@@ -327,7 +336,7 @@ def _first_number(ds: Dataset, keyword: str) -> Any:
     return value
 
 
-def _plain_number(data: bytes, vr: str) -> Any:
+def _plain_number(data: bytes, vr: str) -> int | float | Literal[_Decode.SLOW]:
     """The number pydicom would give for one DS or IS value, or ``_SLOW``."""
     text = data.decode("ascii").strip().rstrip(" \x00")
     if not text:
@@ -344,7 +353,7 @@ def _plain_number(data: bytes, vr: str) -> Any:
 def _us(ds: Dataset, keyword: str) -> Any:
     """One little-endian US value straight from its two bytes, else as pydicom reads it."""
     tag, dictionary_vr = _spec(keyword)
-    element = ds.get_item(tag, keep_deferred=True) if tag else None
+    element = element_as_parsed(ds, tag) if tag else None
     if element is None and tag:
         return None
     if (
@@ -392,14 +401,21 @@ def _pixel_spacing(ds: Dataset) -> tuple[tuple[float, float] | None, str]:
     or negative spacing would make every distance and every resampled picture wrong."""
     spacing = _floats(ds, "PixelSpacing", 2)
     if spacing is None or all(value > 0 for value in spacing):
-        return spacing, ""  # type: ignore[return-value]
+        return spacing, ""
     shown = "\\".join(f"{value:g}" for value in spacing)
     return None, f"pixel spacing {shown} is not two positive numbers"
 
 
+# The tuple has exactly `count` numbers (else None); the overloads tell the type checker so.
+@overload
+def _floats(ds: Dataset, keyword: str, count: Literal[2]) -> tuple[float, float] | None: ...
+@overload
+def _floats(ds: Dataset, keyword: str, count: Literal[3]) -> tuple[float, float, float] | None: ...
+@overload
+def _floats(ds: Dataset, keyword: str, count: Literal[6]) -> tuple[float, float, float, float, float, float] | None: ...
 def _floats(ds: Dataset, keyword: str, count: int) -> tuple[float, ...] | None:
     tag, dictionary_vr = _spec(keyword)
-    element = ds.get_item(tag, keep_deferred=True) if tag else None
+    element = element_as_parsed(ds, tag) if tag else None
     if element is None and tag:
         return None
     if (

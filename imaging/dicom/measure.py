@@ -75,6 +75,4 @@ def mip_point_to_patient(mip: Mip, row: int, col: int) -> Vector:
     if not (0 <= row < mip.image.shape[0] and 0 <= col < mip.image.shape[1]):
         raise ValueError(f"point ({row}, {col}) is outside the MIP {mip.image.shape}")
     source = int(mip.slice_index[row, col])
-    return pixel_to_patient(
-        mip.geometries[source], float(mip.row_index[row, col]), float(mip.col_index[row, col])
-    )
+    return pixel_to_patient(mip.geometries[source], float(mip.row_index[row, col]), float(mip.col_index[row, col]))

@@ -36,7 +36,7 @@ from pydicom.uid import (
 )
 
 from .phantom_draw import Plane, draw_blob, draw_tube
-from .phantom_layout import DuctPath, Layout, lay_out
+from .phantom_layout import DuctPath, Layout, Point, lay_out
 
 # Centre of the imaged volume in patient coordinates (mm); any value works.
 VOLUME_CENTRE = np.array([-12.5, 30.0, 95.0])
@@ -150,14 +150,10 @@ def generate_series(
         plane = Plane(origin, row_dir, col_dir, spacing[0], spacing[1], rows, columns)
         signal = _draw(plane, layout) * FLUID_SIGNAL
         signal += rng.standard_normal(signal.shape, dtype=np.float32) * np.float32(noise_sd)
-        stored = np.clip(
-            np.rint((signal - rescale_intercept) / rescale_slope), 0, MAX_STORED
-        ).astype(np.uint16)
+        stored = np.clip(np.rint((signal - rescale_intercept) / rescale_slope), 0, MAX_STORED).astype(np.uint16)
         uid = generate_uid(entropy_srcs=[series_uid, str(index)])
         path = out / f"IM{index + 1:04d}.dcm"
-        _write_slice(
-            template, path, stored, uid, index, VOLUME_CENTRE + origin, normal, transfer_syntax
-        )
+        _write_slice(template, path, stored, uid, index, VOLUME_CENTRE + origin, normal, transfer_syntax)
         paths.append(path)
         uids.append(uid)
     return PhantomSeries(
@@ -217,7 +213,10 @@ def _draw(plane: Plane, layout: Layout) -> np.ndarray:
 
 
 def _to_patient(path: DuctPath) -> DuctPath:
-    shift = lambda p: tuple(float(v) for v in VOLUME_CENTRE + np.array(p))  # noqa: E731
+    def shift(point: Point) -> Point:
+        x, y, z = (float(v) for v in VOLUME_CENTRE + np.array(point))
+        return x, y, z
+
     return DuctPath(
         path.id,
         path.drains_into,
@@ -226,7 +225,7 @@ def _to_patient(path: DuctPath) -> DuctPath:
         path.length_mm,
         path.length_documented,
         path.radius_mm,
-    )  # type: ignore[arg-type]
+    )
 
 
 # ------------------------------------------------------------------ writing
@@ -328,7 +327,7 @@ def _write_slice(
     normal: np.ndarray,
     syntax: UID,
 ) -> None:
-    ds.file_meta.MediaStorageSOPInstanceUID = uid
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
     ds.SOPInstanceUID = uid
     ds.InstanceNumber = index + 1
     ds.ImagePositionPatient = [_ds(v) for v in position]

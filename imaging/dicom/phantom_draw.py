@@ -109,18 +109,19 @@ def draw_tube(image: np.ndarray, plane: Plane, tube: Tube) -> None:
 def draw_blob(image: np.ndarray, plane: Plane, blob: Blob) -> None:
     centre = np.array(blob.centre)
     axes = [np.array(a) for a in blob.axes]
-    extent = lambda v: float(np.sqrt(sum((s * float(a @ v)) ** 2 for a, s in zip(axes, blob.semi))))  # noqa: E731
+
+    def extent(v: np.ndarray) -> float:
+        return float(np.sqrt(sum((s * float(a @ v)) ** 2 for a, s in zip(axes, blob.semi, strict=True))))
+
     if abs(float((centre - plane.origin) @ plane.normal)) > extent(plane.normal) + EDGE_MM:
         return
     margin = max(extent(plane.row_direction), extent(plane.column_direction)) + EDGE_MM
     box = _box(plane, [centre], margin)
     if box is None:
         return
-    scaled = sum(_linear(plane, centre, a / s, box) ** 2 for a, s in zip(axes, blob.semi))
+    scaled = sum(_linear(plane, centre, a / s, box) ** 2 for a, s in zip(axes, blob.semi, strict=True))
     radius = np.sqrt(scaled)
-    _paint(
-        image, box, np.clip((1.0 - radius) * min(blob.semi) / EDGE_MM + 0.5, 0.0, 1.0) * blob.level
-    )
+    _paint(image, box, np.clip((1.0 - radius) * min(blob.semi) / EDGE_MM + 0.5, 0.0, 1.0) * blob.level)
 
 
 def _paint(image: np.ndarray, box: Box, values: np.ndarray) -> None:

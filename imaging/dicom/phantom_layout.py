@@ -100,10 +100,7 @@ def lay_out(anatomy: Mapping[str, Any], seed: int = 0) -> Layout:
     for duct_id in order:
         children.setdefault(ducts[duct_id]["drains_into"], []).append(duct_id)
 
-    chd_length = max(
-        [MIN_CHD_LENGTH]
-        + [_number(ducts[c], "junction_mm") + 10.0 for c in children.get("CHD", [])]
-    )
+    chd_length = max([MIN_CHD_LENGTH] + [_number(ducts[c], "junction_mm") + 10.0 for c in children.get("CHD", [])])
     chd_dir = _unit(CHD_DIRECTION)
     paths: dict[str, DuctPath] = {}
     structures = {"CHD": _path("CHD", "", HILUM, HILUM + chd_length * chd_dir, chd_length, True)}
@@ -115,9 +112,7 @@ def lay_out(anatomy: Mapping[str, Any], seed: int = 0) -> Layout:
         junction = _point_on(receiving, _number(duct, "junction_mm"))
         length, documented = _length(duct, bool(children.get(duct_id)))
         direction = _direction(duct, ducts, children, junction, upstream[parent])
-        paths[duct_id] = _path(
-            duct_id, parent, junction + length * direction, junction, length, documented
-        )
+        paths[duct_id] = _path(duct_id, parent, junction + length * direction, junction, length, documented)
         upstream[duct_id] = direction
 
     tubes = [_tube(p) for p in list(paths.values()) + [structures["CHD"]]]
@@ -176,7 +171,8 @@ def _length(duct: Mapping[str, Any], has_tributaries: bool) -> tuple[float, bool
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
-    return vector / np.linalg.norm(vector)
+    unit: np.ndarray = vector / np.linalg.norm(vector)
+    return unit
 
 
 def _point_on(path: DuctPath, distance: float) -> np.ndarray:
@@ -184,12 +180,11 @@ def _point_on(path: DuctPath, distance: float) -> np.ndarray:
     start, end = np.array(path.start), np.array(path.end)
     if path.length_mm <= 0:
         return start
-    return start + min(max(distance, 0.0), path.length_mm) * (end - start) / path.length_mm
+    point: np.ndarray = start + min(max(distance, 0.0), path.length_mm) * (end - start) / path.length_mm
+    return point
 
 
-def _territory(
-    duct_id: str, ducts: dict[str, dict[str, Any]], children: dict[str, list[str]]
-) -> set[int]:
+def _territory(duct_id: str, ducts: dict[str, dict[str, Any]], children: dict[str, list[str]]) -> set[int]:
     segments = set(int(s) for s in ducts[duct_id].get("segments") or [])
     for child in children.get(duct_id, []):
         segments |= _territory(child, ducts, children)
@@ -205,9 +200,7 @@ def _direction(
 ) -> np.ndarray:
     segments = _territory(duct["id"], ducts, children)
     if segments:
-        target = HILUM + np.mean(
-            [SEGMENT_OFFSETS[s] for s in segments if s in SEGMENT_OFFSETS] or [(0, 0, 30)], axis=0
-        )
+        target = HILUM + np.mean([SEGMENT_OFFSETS[s] for s in segments if s in SEGMENT_OFFSETS] or [(0, 0, 30)], axis=0)
     elif duct["id"] == "CYSTIC":
         target = HILUM + np.array(GALLBLADDER_OFFSET)
     else:
@@ -218,9 +211,7 @@ def _direction(
     return _unit(towards)
 
 
-def _path(
-    duct_id: str, into: str, start: np.ndarray, end: np.ndarray, length: float, documented: bool
-) -> DuctPath:
+def _path(duct_id: str, into: str, start: np.ndarray, end: np.ndarray, length: float, documented: bool) -> DuctPath:
     return DuctPath(
         duct_id,
         into,
@@ -267,7 +258,7 @@ def _branch(
         around = np.cos(turn + half) * side + np.sin(turn + half) * other
         direction = _unit(np.cos(angle) * axis + np.sin(angle) * around)
         end = start + (14.0 + 8.0 * rng.random()) * direction
-        out.append(Tube(tuple(start), tuple(end), radius, 0.9))  # type: ignore[arg-type]
+        out.append(Tube(tuple(start), tuple(end), radius, 0.9))
         if generations > 1:
             _branch(end, direction, generations - 1, radius * 0.75, out, rng)
 
@@ -292,9 +283,7 @@ def _lower_structures(
     for number, offset in enumerate(PANCREATIC_BENDS, start=1):
         point = ampulla + np.array(offset)
         length = float(np.linalg.norm(point - previous))
-        extra[f"PANCREATIC_{number}"] = _path(
-            f"PANCREATIC_{number}", "", point, previous, length, True
-        )
+        extra[f"PANCREATIC_{number}"] = _path(f"PANCREATIC_{number}", "", point, previous, length, True)
         previous = point
     fluid += _bowel_fluid(ampulla, rng)
     return fluid, extra
@@ -308,17 +297,13 @@ def _bowel_fluid(ampulla: np.ndarray, rng: np.random.Generator) -> list[Blob]:
         centre += rng.normal(0.0, 2.0, 3)
         radius = 8.0 + 4.0 * rng.random()
         level = 0.55 + 0.4 * rng.random()
-        pockets.append(
-            _blob(centre, np.array([0.0, 0.0, 1.0]), (radius * 1.3, radius, radius), level)
-        )
+        pockets.append(_blob(centre, np.array([0.0, 0.0, 1.0]), (radius * 1.3, radius, radius), level))
     stomach = HILUM + np.array([100.0, -15.0, 10.0])
     pockets.append(_blob(stomach, np.array([0.3, 0.0, 1.0]), (45.0, 35.0, 30.0), 0.6))
     return pockets
 
 
-def _blob(
-    centre: np.ndarray, axis: np.ndarray, semi: tuple[float, float, float], level: float
-) -> Blob:
+def _blob(centre: np.ndarray, axis: np.ndarray, semi: tuple[float, float, float], level: float) -> Blob:
     """Ellipsoid whose first semi-axis lies along ``axis``."""
     first = _unit(np.asarray(axis, dtype=float))
     helper = np.array([1.0, 0.0, 0.0]) if abs(first[0]) < 0.9 else np.array([0.0, 1.0, 0.0])

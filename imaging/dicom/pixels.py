@@ -22,6 +22,7 @@ from .header import (
     _text,
     _uint,
     check_decodable,
+    element_as_parsed,
 )
 
 
@@ -39,9 +40,7 @@ def decode(dataset: Dataset, header: InstanceHeader) -> np.ndarray:
                 _pywarnings.simplefilter("ignore")
                 stored = dataset.pixel_array
     except Exception as exc:  # the decoder's own message goes to the logs via __cause__
-        raise DicomRejected(
-            f"pixel data could not be decoded ({header.transfer_syntax_name})", name
-        ) from exc
+        raise DicomRejected(f"pixel data could not be decoded ({header.transfer_syntax_name})", name) from exc
     if header.samples_per_pixel == 3:
         # pydicom returns RGB; keep the luminance (ITU-R BT.601) for a greyscale view.
         pixels = stored.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -76,20 +75,22 @@ def _plain_native(dataset: Dataset) -> np.ndarray | None:
         return None
     if any(tag in dataset for tag in (*FLOAT_PIXEL_DATA, NUMBER_OF_FRAMES)):
         return None
-    element = dataset.get_item(PIXEL_DATA, keep_deferred=True)  # as parsed, without conversion
+    element = element_as_parsed(dataset, PIXEL_DATA)
     if not isinstance(element, RawDataElement) or not isinstance(element.value, bytes):
         return None
     rows, columns = _uint(dataset, "Rows"), _uint(dataset, "Columns")
     allocated, stored_bits = _uint(dataset, "BitsAllocated"), _uint(dataset, "BitsStored")
     representation, samples = _uint(dataset, "PixelRepresentation"), _uint(dataset, "SamplesPerPixel")
-    dtype = _PLAIN_DTYPES.get((allocated, representation))  # type: ignore[arg-type]
+    if allocated is None or representation is None:
+        return None
+    dtype = _PLAIN_DTYPES.get((allocated, representation))
     if (
         dtype is None
         or samples != 1
         or not rows
         or not columns
         or stored_bits is None
-        or not 1 <= stored_bits <= allocated  # type: ignore[operator]
+        or not 1 <= stored_bits <= allocated
         or _text(dataset, "PhotometricInterpretation") not in _MONOCHROME
     ):
         return None
@@ -97,8 +98,8 @@ def _plain_native(dataset: Dataset) -> np.ndarray | None:
     if len(element.value) < count * np.dtype(dtype).itemsize:
         return None
     pixels = np.frombuffer(element.value, dtype=dtype, count=count).reshape(rows, columns)
-    if stored_bits < allocated and not _within_stored_bits(pixels, stored_bits, representation):  # type: ignore[operator]
-        shift = allocated - stored_bits  # type: ignore[operator]
+    if stored_bits < allocated and not _within_stored_bits(pixels, stored_bits, representation):
+        shift = allocated - stored_bits
         pixels = np.left_shift(pixels, shift)
         np.right_shift(pixels, shift, out=pixels)
     return pixels

@@ -32,7 +32,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from .header import UNDEFINED_LENGTH, DicomRejected, InstanceHeader, checked_header
+from .header import UNDEFINED_LENGTH, DicomRejected, InstanceHeader, checked_header, element_as_parsed
 from .pixels import decode
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
@@ -82,8 +82,10 @@ def _opened(source: Source, name: str) -> Iterator[tuple[IO[bytes], int]]:
         # BytesIO shares the bytes until written to; asking it for a buffer would copy them.
         yield io.BytesIO(data), len(data)
     elif isinstance(source, (str, os.PathLike)):
+        # Opened outside the `with` so that only a failure to open becomes "cannot be opened",
+        # not an error raised by the caller's body.
         try:
-            handle = open(source, "rb")
+            handle = open(source, "rb")  # noqa: SIM115
         except OSError as exc:
             raise DicomRejected(f"file cannot be opened ({exc.strerror})", name) from exc
         with handle:
@@ -150,7 +152,7 @@ def _ends_with_the_file(dataset: Dataset, end: int) -> bool:
     """
     if not len(dataset) or dataset.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
         return False
-    element = dataset.get_item(max(dataset.keys()), keep_deferred=True)
+    element = element_as_parsed(dataset, max(dataset.keys()))
     if not isinstance(element, RawDataElement) or element.value_tell is None:
         return False
     if element.length == UNDEFINED_LENGTH:
@@ -206,8 +208,8 @@ def _is_truncated(dataset: Dataset, end: int, *, check_positions: bool) -> bool:
     pydicom keeps a value that came back short, and a value skipped by
     ``defer_size`` may point past the end of the file.
     """
-    for tag in dataset.keys():
-        element = dataset.get_item(tag, keep_deferred=True)
+    for tag in dataset.keys():  # noqa: SIM118 - iterating a Dataset yields elements, not tags
+        element = element_as_parsed(dataset, tag)
         if not isinstance(element, RawDataElement) or element.length == UNDEFINED_LENGTH:
             continue
         if element.value is not None and len(element.value) < element.length:

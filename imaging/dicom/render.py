@@ -29,9 +29,7 @@ def window(image: np.ndarray, center: float, width: float) -> np.ndarray:
     return np.floor(np.clip(scaled, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
-def auto_window(
-    image: np.ndarray, low_percentile: float = 1.0, high_percentile: float = 99.8
-) -> tuple[float, float]:
+def auto_window(image: np.ndarray, low_percentile: float = 1.0, high_percentile: float = 99.8) -> tuple[float, float]:
     """(center, width) spanning the given percentiles of the finite pixel values.
 
     Percentiles rather than min/max so that a few hot pixels or an empty background
@@ -71,9 +69,7 @@ def to_png(image: np.ndarray, *, pixel_spacing: tuple[float, float] | None = Non
     return buffer.getvalue()
 
 
-def thumbnail(
-    image: np.ndarray, size: int = 128, *, pixel_spacing: tuple[float, float] | None = None
-) -> bytes:
+def thumbnail(image: np.ndarray, size: int = 128, *, pixel_spacing: tuple[float, float] | None = None) -> bytes:
     """PNG no larger than size x size, keeping the aspect ratio.
 
     A non-uint8 image is windowed with :func:`auto_window` first.

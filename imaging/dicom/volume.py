@@ -46,12 +46,12 @@ def sort_slices(headers: Sequence[InstanceHeader]) -> list[InstanceHeader]:
         return []
     geometries = [Geometry.from_header(h) for h in headers]
     normal = np.asarray(geometries[0].normal)
-    for header, geometry in zip(headers, geometries):
+    for header, geometry in zip(headers, geometries, strict=True):
         if abs(float(np.dot(normal, geometry.normal))) < _PARALLEL:
             raise ValueError(f"{header.name}: slice is not parallel to the others")
     keys = [
         (float(np.dot(g.position, normal)), h.instance_number or 0, i)
-        for i, (h, g) in enumerate(zip(headers, geometries))
+        for i, (h, g) in enumerate(zip(headers, geometries, strict=True))
     ]
     return [headers[k[2]] for k in sorted(keys)]
 
@@ -62,7 +62,7 @@ def slice_spacing(headers: Sequence[InstanceHeader]) -> float | None:
     if len(ordered) < 2:
         return None
     normal = np.asarray(Geometry.from_header(ordered[0]).normal)
-    depths = np.array([np.dot(h.image_position, normal) for h in ordered])
+    depths = np.array([np.dot(Geometry.from_header(h).position, normal) for h in ordered])
     return float(np.median(np.diff(depths)))
 
 
@@ -78,7 +78,8 @@ def stack(pixels_list: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def maximum_intensity_projection(volume: np.ndarray, axis: int) -> np.ndarray:
-    return np.max(volume, axis=axis)
+    projection: np.ndarray = np.max(volume, axis=axis)
+    return projection
 
 
 def coronal_axis(geometry: Geometry) -> int:
@@ -114,7 +115,7 @@ class IncrementalMip:
         self._source: np.ndarray | None = None
         self._brighter: np.ndarray | None = None
         self._scratch: np.ndarray | None = None
-        self._normal: np.ndarray | None = None
+        self._normal: Vector | None = None
         self._lines: list[np.ndarray] = []
         self._args: list[np.ndarray] = []
 
@@ -141,33 +142,32 @@ class IncrementalMip:
     def _check_compatible(self, pixels: np.ndarray, geometry: Geometry) -> None:
         first = self._geometries[0]
         if pixels.shape != (first.rows, first.columns):
-            raise ValueError(
-                f"slice shape {pixels.shape} differs from {(first.rows, first.columns)}"
-            )
+            raise ValueError(f"slice shape {pixels.shape} differs from {(first.rows, first.columns)}")
         if self._normal is None:
             self._normal = first.normal
         if abs(dot(self._normal, geometry.normal)) < _PARALLEL:
             raise ValueError("slice is not parallel to the first slice")
 
     def _add_through(self, pixels: np.ndarray, index: int) -> None:
-        if self._image is None:
+        # The four arrays are made together on the first slice.
+        image, source, brighter, scratch = self._image, self._source, self._brighter, self._scratch
+        if image is None or source is None or brighter is None or scratch is None:
             self._image = pixels.astype(np.float32, copy=True)
             self._source = np.zeros(pixels.shape, dtype=np.uint16)
             self._brighter = np.empty(pixels.shape, dtype=bool)
             self._scratch = np.empty(pixels.shape, dtype=np.uint16)
             return
-        if index > np.iinfo(self._source.dtype).max:  # type: ignore[union-attr]
-            self._source = self._source.astype(np.int32)  # type: ignore[union-attr]
-            self._scratch = np.empty(pixels.shape, dtype=np.int32)
+        if index > np.iinfo(source.dtype).max:
+            source = self._source = source.astype(np.int32)
+            scratch = self._scratch = np.empty(pixels.shape, dtype=np.int32)
         # Four branch-free passes, all in place (a masked copy is ten times slower): which
         # pixels are brighter (strictly, so ties keep the earlier slice, like argmax), the new
         # maximum (fmax: a NaN pixel never wins, as with the comparison), and the index. The
         # index grows with every slice, so "index where brighter, else what was there" is the
         # maximum of the old index and (brighter x index).
-        brighter = np.greater(pixels, self._image, out=self._brighter)
-        np.fmax(self._image, pixels, out=self._image, casting="unsafe")
-        source, scratch = self._source, self._scratch
-        np.multiply(brighter, source.dtype.type(index), out=scratch)  # type: ignore[union-attr]
+        np.greater(pixels, image, out=brighter)
+        np.fmax(image, pixels, out=image, casting="unsafe")
+        np.multiply(brighter, source.dtype.type(index), out=scratch)
         np.maximum(source, scratch, out=source)
 
     def result(self) -> Mip:
@@ -175,10 +175,13 @@ class IncrementalMip:
             raise ValueError("no slices were added")
         first = self._geometries[0]
         if self._projection == THROUGH_SLICES:
-            rows, cols = self._image.shape  # type: ignore[union-attr]
+            image, source = self._image, self._source
+            if image is None or source is None:  # made with the first slice
+                raise ValueError("no slices were added")
+            rows, cols = image.shape
             arrays = [
-                self._image.copy(),  # type: ignore[union-attr]
-                self._source.astype(np.int32),  # type: ignore[union-attr]
+                image.copy(),
+                source.astype(np.int32),
                 np.broadcast_to(np.arange(rows, dtype=np.int32)[:, None], (rows, cols)),
                 np.broadcast_to(np.arange(cols, dtype=np.int32)[None, :], (rows, cols)),
             ]
@@ -210,7 +213,7 @@ def coronal_mip(volume: np.ndarray, geometries: Sequence[Geometry]) -> Mip:
     if len(volume) != len(geometries):
         raise ValueError("one geometry per slice is needed")
     builder = IncrementalMip()
-    for pixels, geometry in zip(volume, geometries):
+    for pixels, geometry in zip(volume, geometries, strict=True):
         builder.add(pixels, geometry)
     return builder.result()
 
@@ -233,9 +236,7 @@ def _oriented(
     if across[0] < 0:
         arrays = [a[:, ::-1] for a in arrays]
     image, source, rows, cols = (np.ascontiguousarray(a) for a in arrays)
-    return Mip(
-        image, source, rows, cols, geometries, projection, (float(spacing[0]), float(spacing[1]))
-    )
+    return Mip(image, source, rows, cols, geometries, projection, (float(spacing[0]), float(spacing[1])))
 
 
 __all__ = [
