@@ -67,7 +67,7 @@ def batches(ids: list[int], size: int):
 
 
 def in_process(ids: list[int], batch: int) -> float:
-    from classification.services import classify_annotations
+    from classification.jobs import classify_annotations
 
     started = time.perf_counter()
     for chunk in batches(ids, batch):

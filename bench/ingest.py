@@ -226,13 +226,13 @@ def main() -> None:
         if worker is None:  # memory in-process: one more round under tracemalloc (slower, not timed)
             donor = make_donor(centre, "BENCH-MEM")
             truth = generate(scratch / "round-mem", slices=args.slices, size=args.size, seed=99, patient_id=donor.mrn)
-            from imaging import services
+            from imaging import jobs, services
 
             files = [services.Incoming(p.name, p.stat().st_size, p) for p in truth.paths]
             tracemalloc.start()
             upload = services.create_upload(actor=None, donor=donor, files=files, channel="command")
             tracemalloc.reset_peak()
-            services.ingest_upload(upload_id=upload.pk)
+            jobs.ingest_upload(upload_id=upload.pk)
             peaks.append(tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
     finally:

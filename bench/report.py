@@ -126,7 +126,7 @@ def seed(*, many: bool, code: str, staff: dict, centre):
 
 def _phantom_mrcp(donor, radiologist) -> None:
     from classification.presets import preset_document
-    from imaging import services
+    from imaging import jobs, services
     from imaging.dicom import generate_series, write_zip
 
     with tempfile.TemporaryDirectory(prefix="ldlt-bench-mrcp-") as folder:
@@ -136,7 +136,7 @@ def _phantom_mrcp(donor, radiologist) -> None:
         archive = write_zip(phantom.paths, Path(folder) / "mrcp.zip")
         upload = services.create_upload(actor=_actor(radiologist), donor=donor, channel="command",
                                         files=[services.Incoming("mrcp.zip", archive.stat().st_size, archive)])
-        services.ingest_upload(upload_id=upload.pk, channel="command")
+        jobs.ingest_upload(upload_id=upload.pk, channel="command")
 
 
 # ---------------------------------------------------------------- measuring

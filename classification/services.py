@@ -12,6 +12,7 @@ from donors import workup_hooks
 from donors.audit import Actor, record_event
 from donors.errors import Conflict, IllegalState, InvalidInput
 from donors.models import AuditEvent, Donor
+from donors.roles import Action
 from donors.services import _as_json, move_status_through, require
 from donors.workflow import OPERABLE, Door, Status, operation_refusal
 from donors.workup_models import Decision, DecisionState
@@ -19,10 +20,11 @@ from donors.workup_models import Decision, DecisionState
 from . import selectors
 from .anatomy import AnatomyInvalid
 from .document import RULES_VERSION, classify_document
-from .models import Annotation, ClassificationResult, ClassificationRun, SurgicalOutcome
+from .jobs import mark_classification
+from .models import Annotation, ClassificationRun, SurgicalOutcome
 from .outcomes import operation_date_errors, outcome_errors
+from .tasks import classify_annotation_task, classify_annotations_task
 from .validation import parse_anatomy
-from donors.roles import Action
 
 
 def document_hash(document) -> str:
@@ -54,8 +56,6 @@ def validate_for_donor(document, donor: Donor) -> None:
 
 
 def _queue_classification(annotation_id: int) -> None:
-    from .tasks import classify_annotation_task
-
     transaction.on_commit(lambda: classify_annotation_task.delay(annotation_id))
 
 
@@ -119,82 +119,6 @@ def save_annotation(
     return annotation
 
 
-@transaction.atomic
-def classify_annotation(*, annotation_id: int, tallies_by_centre: dict | None = None) -> ClassificationRun | None:
-    """Classify the annotation's current document. Idempotent: a run that exists for this exact
-    document and rules version is returned as it is, and nothing new is stored."""
-    _bounded_lock_wait()
-    annotation = (
-        Annotation.objects.select_for_update(of=("self",)).select_related("donor", "donor__recipient")
-        .get(pk=annotation_id)
-    )
-    existing = ClassificationRun.objects.filter(
-        annotation=annotation, document_sha256=annotation.document_sha256, rules_version=RULES_VERSION
-    ).first()
-    if existing is not None:
-        if annotation.classification != Annotation.Classification.DONE:
-            _mark(annotation, Annotation.Classification.DONE, "")
-        return None
-    donor = annotation.donor
-    if tallies_by_centre is not None:
-        tallies = tallies_by_centre.setdefault(donor.centre_id, selectors.centre_tallies(donor.centre_id))
-    else:
-        tallies = selectors.centre_tallies(donor.centre_id)
-    result = classify_document(
-        annotation.document, recipient=selectors.recipient_context(donor), local_tallies=tallies
-    )
-    if not result["valid"]:
-        _mark(annotation, Annotation.Classification.FAILED, "the anatomy is invalid: " + "; ".join(result["errors"]))
-        return None
-    run = ClassificationRun.objects.create(
-        annotation=annotation, revision=annotation.revision, document_sha256=annotation.document_sha256,
-        anatomy=annotation.document, rules_version=RULES_VERSION, prediction=result["prediction"],
-    )
-    ClassificationResult.objects.bulk_create(
-        ClassificationResult(
-            run=run, system=system, type=entry["type"], rule=entry["rule"],
-            provisional=entry.get("provisional", False), detail=entry,
-        )
-        for system, entry in result["results"].items()
-    )
-    _mark(annotation, Annotation.Classification.DONE, "")
-    proposed = result["results"]["proposed"]
-    record_event(
-        actor=None, kind=AuditEvent.Kind.CREATE, record=run, donor=donor, channel="worker",
-        summary=f"classified anatomy revision {annotation.revision}: proposed type {proposed['type']}, "
-        f"{result['prediction']['anastomoses']} anastomosis(es) predicted",
-    )
-    return run
-
-
-def _bounded_lock_wait() -> None:
-    """A task never waits long on a row lock: it fails with a transient error and is retried."""
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '10s'")
-
-
-def _mark(annotation: Annotation, state: str, error: str) -> None:
-    annotation.classification = state
-    annotation.classification_error = error[:300]
-    annotation.skip_history_when_saving = True  # a derived state, not a clinical change
-    annotation.save(update_fields=["classification", "classification_error", "updated_at"])
-    del annotation.skip_history_when_saving
-
-
-def classify_annotations(*, annotation_ids: list[int]) -> int:
-    """Classify a batch in one transaction (the worker's unit of work for bulk re-classification)."""
-    tallies: dict = {}
-    stored = 0
-    with transaction.atomic():
-        for annotation_id in annotation_ids:
-            if classify_annotation(annotation_id=annotation_id, tallies_by_centre=tallies) is not None:
-                stored += 1
-    return stored
-
-
 def stale_annotation_ids() -> list[int]:
     """Annotations with no run under the current rules version (the rules changed since they
     were last classified): their stored results no longer count until they are classified again."""
@@ -210,23 +134,14 @@ def stale_annotation_ids() -> list[int]:
 def queue_reclassification(*, batch_size: int = 200) -> int:
     """Queue every stale annotation for classification under the current rules, in batches, and
     mark them pending so no page shows them as classified meanwhile. Returns how many were queued."""
-    from .tasks import classify_annotations_task
-
     annotation_ids = stale_annotation_ids()
     for start in range(0, len(annotation_ids), batch_size):
         batch = annotation_ids[start:start + batch_size]
         with transaction.atomic():
             for annotation in Annotation.objects.select_for_update().filter(pk__in=batch):
-                _mark(annotation, Annotation.Classification.PENDING, "")
+                mark_classification(annotation, Annotation.Classification.PENDING, "")
             transaction.on_commit(lambda batch=batch: classify_annotations_task.delay(batch))
     return len(annotation_ids)
-
-
-def record_classification_failure(*, annotation_id: int, reason: str) -> None:
-    """A task that gave up leaves a reason a coordinator understands on the annotation."""
-    with transaction.atomic():
-        annotation = Annotation.objects.select_for_update().get(pk=annotation_id)
-        _mark(annotation, Annotation.Classification.FAILED, reason)
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
-from . import services
+from . import jobs
 
 TRANSIENT = (OperationalError,)
 
@@ -16,9 +16,9 @@ TRANSIENT = (OperationalError,)
 )
 def classify_annotation_task(self, annotation_id: int) -> bool:
     try:
-        return services.classify_annotation(annotation_id=annotation_id) is not None
+        return jobs.classify_annotation(annotation_id=annotation_id) is not None
     except SoftTimeLimitExceeded:
-        services.record_classification_failure(
+        jobs.record_classification_failure(
             annotation_id=annotation_id, reason="classification took too long; save the anatomy again to retry"
         )
         return False
@@ -30,4 +30,4 @@ def classify_annotation_task(self, annotation_id: int) -> bool:
 )
 def classify_annotations_task(self, annotation_ids: list[int]) -> int:
     """Bulk re-classification: one task per batch keeps broker and commit overhead small."""
-    return services.classify_annotations(annotation_ids=annotation_ids)
+    return jobs.classify_annotations(annotation_ids=annotation_ids)

@@ -8,7 +8,7 @@ from classification.presets import preset_document
 from donors.audit import Actor
 from donors.models import Donor
 
-from . import services
+from . import jobs, services
 from .dicom import generate_series, write_zip
 from .models import Study
 
@@ -40,7 +40,7 @@ def seed_imaging(*, centre, users) -> str:
                 actor=actor, donor=donor, channel="command",
                 files=[services.Incoming("mrcp.zip", archive.stat().st_size, archive)],
             )
-            services.ingest_upload(upload_id=upload.pk, channel="command")  # no-op when a task already did it
+            jobs.ingest_upload(upload_id=upload.pk, channel="command")  # no-op when a task already did it
         made.append(code)
         images += SLICES
     if not made:

@@ -32,11 +32,20 @@ from django.utils import timezone
 from donors.audit import record_event
 from donors.models import AuditEvent
 
-from .dicom import ArchiveRejected, DicomRejected, Geometry, IncrementalMip, MissingGeometry, Rejection
 from .bulk import insert_rows
-from .dicom import iter_zip_members, read_instance
+from .dicom import (
+    ArchiveRejected,
+    DicomRejected,
+    Geometry,
+    IncrementalMip,
+    MissingGeometry,
+    Rejection,
+    iter_zip_members,
+    read_instance,
+)
 from .dicom.archive import declared_members
-from .dicom.checks import looks_like_mrcp, warnings as header_warnings
+from .dicom.checks import looks_like_mrcp
+from .dicom.checks import warnings as header_warnings
 from .identity import identity_problems
 from .models import Instance, Series, Study, Upload, UploadFile, UploadSource, donor_folder
 from .slices import finalise_series

@@ -15,7 +15,6 @@ from datetime import timedelta
 import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.utils import timezone
 
 from .dicom import IncrementalMip, auto_window, read_instance, thumbnail, to_png, window
@@ -183,7 +182,3 @@ def needs_render(series: Series) -> bool:
     )
 
 
-def queue_render(series_id: int) -> None:
-    from .tasks import render_series_task
-
-    transaction.on_commit(lambda: render_series_task.delay(series_id))

@@ -25,6 +25,7 @@ from .dicom import distance_mm, pixel_to_patient
 from .identity import identity_problems
 from .models import Instance, Measurement, Series, Study, Upload, UploadFile, UploadSource, donor_folder
 from .slices import geometry_of
+from .tasks import ingest_upload_task, render_series_task
 
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -144,36 +145,7 @@ def _report_lines(source: UploadSource) -> int:
 
 
 def queue_ingest(upload_id: int) -> None:
-    from .tasks import ingest_upload_task
-
     ingest_upload_task.delay(upload_id)
-
-
-def ingest_upload(*, upload_id: int, time_budget: float | None = None, channel: str = "worker") -> str:
-    """Import what is left of the upload, then render its series. Returns an `ingest` outcome.
-
-    Safe to call again at any time: a finished upload is left alone, and a resumed one
-    continues where the last run stopped.
-    """
-    result = ingest.run_ingest(upload_id=upload_id, time_budget=time_budget, channel=channel)
-    for series, slices, mip in result.series:  # as the import left them: nothing to read again
-        rendering.render(series, instances=slices, mip=mip)
-    return result.outcome
-
-
-def render_upload_series(*, upload_id: int) -> list[int]:
-    """Render every series this upload added to that is not rendered for its current instances."""
-    added_to = UploadFile.objects.filter(upload_id=upload_id, outcome=UploadFile.Outcome.ACCEPTED).values("series_id")
-    rendered = []
-    for series in Series.objects.filter(pk__in=added_to).select_related("study").order_by("pk"):
-        if rendering.needs_render(series):
-            rendering.render(series)
-            rendered.append(series.pk)
-    return rendered
-
-
-def fail_upload(*, upload_id: int, reason: str) -> None:
-    ingest.fail_upload(upload_id=upload_id, reason=reason)
 
 
 # ------------------------------------------------------------------ checks by people
@@ -325,7 +297,7 @@ def set_mrcp_override(*, actor: Actor, series: Series, mrcp: bool | None) -> Ser
         changes={"mrcp_override": [before, mrcp]},
     )
     if series.render_state == Series.Render.PENDING:
-        rendering.queue_render(series.pk)
+        queue_render(series.pk)
     return series
 
 
@@ -350,7 +322,7 @@ def render_again(*, actor: Actor, series: Series) -> Series:
         summary=f"asked for the pictures of series {series.description or series.pk} to be made again",
         changes={"render_state": [before, series.render_state]},
     )
-    rendering.queue_render(series.pk)
+    queue_render(series.pk)
     return series
 
 
@@ -444,3 +416,7 @@ def save_measurement(*, actor: Actor, series: Series, kind: str, points, label: 
         changes={"length_mm": [None, measurement.length_mm], "label": [None, label], "kind": [None, kind]},
     )
     return measurement
+
+
+def queue_render(series_id: int) -> None:
+    transaction.on_commit(lambda: render_series_task.delay(series_id))

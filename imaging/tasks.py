@@ -11,7 +11,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
-from . import ingest, rendering, services
+from . import ingest, jobs, rendering
 
 TRANSIENT = (OperationalError,)
 INGEST_TIME_BUDGET = 240
@@ -24,7 +24,7 @@ INGEST_TIME_BUDGET = 240
 )
 def ingest_upload_task(self, upload_id: int) -> str:
     try:
-        outcome = services.ingest_upload(upload_id=upload_id, time_budget=INGEST_TIME_BUDGET)
+        outcome = jobs.ingest_upload(upload_id=upload_id, time_budget=INGEST_TIME_BUDGET)
     except SoftTimeLimitExceeded:
         # The run gave its lease back and kept every committed file: continue in a new task.
         ingest_upload_task.apply_async(args=[upload_id], countdown=1)
@@ -32,7 +32,7 @@ def ingest_upload_task(self, upload_id: int) -> str:
     except TRANSIENT:
         raise
     except Exception as error:
-        services.fail_upload(
+        jobs.fail_upload(
             upload_id=upload_id,
             reason=f"the import stopped on an unexpected error ({type(error).__name__}); "
             "the files imported so far are kept; upload the rest again",
@@ -44,7 +44,7 @@ def ingest_upload_task(self, upload_id: int) -> str:
         ingest_upload_task.delay(upload_id)
     elif outcome == ingest.FINISHED:
         # A repeated delivery: the import is done. Render anything a crash left unrendered.
-        services.render_upload_series(upload_id=upload_id)
+        jobs.render_upload_series(upload_id=upload_id)
     return outcome
 
 

@@ -88,6 +88,7 @@ ANATOMY_CHOICES = {
 
 def _annotate_study_donors(study: Centre, radiologist) -> int:
     """A final, classified annotation for every imported donor that has none yet."""
+    from classification import jobs as classification_jobs
     from classification import services as classification_services
 
     actor = Actor(user=radiologist, channel="command")
@@ -102,7 +103,7 @@ def _annotate_study_donors(study: Centre, radiologist) -> int:
         document = copy.deepcopy(next(cycles[key]))
         annotation = classification_services.save_annotation(actor=actor, donor=donor, document=document)
         # Classified here and now (a queued task finds the run done and does nothing).
-        classification_services.classify_annotation(annotation_id=annotation.pk)
+        classification_jobs.classify_annotation(annotation_id=annotation.pk)
         annotation = Annotation.objects.get(pk=annotation.pk)
         classification_services.finalise_annotation(actor=actor, annotation=annotation,
                                                     expected_version=annotation.version)

@@ -1,11 +1,14 @@
 """Reads of issued report versions, scoped to the actor's centre."""
 from __future__ import annotations
 
+from django.core.files.storage import default_storage
+
 from donors.audit import Actor
-from donors.models import AuditEvent
 from donors.errors import IllegalState, NotFound
+from donors.models import AuditEvent
 from donors.roles import Action
 from donors.services import record_refused_access, require
+from imaging.selectors import reportable_series
 
 from .models import ReportVersion
 
@@ -52,3 +55,19 @@ def require_pdf_ready(version: ReportVersion) -> None:
         raise IllegalState(f"the PDF could not be rendered: {version.pdf_error}")
     if not version.pdf:
         raise IllegalState("the PDF is missing")
+
+
+def mip_withdrawn(version: ReportVersion) -> bool:
+    """The series whose MIP the version froze was later detached from the donor (or its identity put
+    in doubt by new files): the picture is no longer shown."""
+    mip = (version.content.get("biliary") or {}).get("mip") or {}
+    if not version.mip_path or not mip.get("series_id"):
+        return False
+    return not reportable_series(version.donor).filter(pk=mip["series_id"]).exists()
+
+
+def stored_mip(version: ReportVersion) -> bytes | None:
+    if not version.mip_path or mip_withdrawn(version):
+        return None
+    with default_storage.open(version.mip_path, "rb") as handle:
+        return handle.read()

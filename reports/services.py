@@ -33,6 +33,7 @@ from donors.workflow import Status
 
 from .content import report_content
 from .models import IMPORTED_GIVEN_NAME, IMPORTED_MRN, ReportVersion
+from .tasks import render_report_pdf_task
 
 
 def content_hash(content: dict) -> str:
@@ -43,8 +44,6 @@ def content_hash(content: dict) -> str:
 # ---------------------------------------------------------------- issuing
 
 def _queue_pdf(version_id: int) -> None:
-    from .tasks import render_report_pdf_task
-
     transaction.on_commit(lambda: render_report_pdf_task.delay(version_id))
 
 
@@ -122,66 +121,7 @@ def _freeze_mip(donor: Donor, number: int, series_id: int) -> tuple[str, str]:
     return name, hashlib.sha256(data).hexdigest()
 
 
-def mip_withdrawn(version: ReportVersion) -> bool:
-    """The series whose MIP the version froze was later detached from the donor (or its identity put
-    in doubt by new files): the picture is no longer shown."""
-    from imaging.selectors import reportable_series
-
-    mip = (version.content.get("biliary") or {}).get("mip") or {}
-    if not version.mip_path or not mip.get("series_id"):
-        return False
-    return not reportable_series(version.donor).filter(pk=mip["series_id"]).exists()
-
-
-def stored_mip(version: ReportVersion) -> bytes | None:
-    if not version.mip_path or mip_withdrawn(version):
-        return None
-    with default_storage.open(version.mip_path, "rb") as handle:
-        return handle.read()
-
-
 # ---------------------------------------------------------------- the PDF (worker)
-
-def render_pdf(*, version_id: int) -> bool:
-    """Render the version's PDF from its frozen content. Idempotent: the row is locked and a
-    version whose PDF is ready is left alone. True when a PDF was stored by this call."""
-    from . import pdf
-
-    with transaction.atomic():
-        _bounded_lock_wait()
-        version = ReportVersion.objects.select_for_update().select_related("donor").get(pk=version_id)
-        if version.pdf_state == ReportVersion.PdfState.READY:
-            return False
-        data = pdf.render_report_pdf(version.content, mip_png=stored_mip(version))
-        name = f"reports/donor-{version.donor_id}/report-{version.number}.pdf"
-        if default_storage.exists(name):  # left by an attempt that died before committing
-            default_storage.delete(name)
-        version.pdf.name = default_storage.save(name, ContentFile(data))
-        version.pdf_sha256 = hashlib.sha256(data).hexdigest()
-        version.pdf_state = ReportVersion.PdfState.READY
-        version.pdf_error = ""
-        version.pdf_attempts += 1
-        version.pdf_rendered_at = timezone.now()
-        version.save(update_fields=["pdf", "pdf_sha256", "pdf_state", "pdf_error", "pdf_attempts", "pdf_rendered_at"])
-        record_event(
-            actor=None, kind=AuditEvent.Kind.CREATE, record_type="reports.ReportVersion.pdf", record_id=version.pk,
-            donor=version.donor, channel="worker",
-            summary=f"rendered the PDF of suitability report version {version.number} ({len(data)} bytes)",
-            changes={"pdf_sha256": version.pdf_sha256},
-        )
-        return True
-
-
-def record_pdf_failure(*, version_id: int, reason: str) -> None:
-    """A render that gave up leaves its reason on the version (the content stays as issued)."""
-    with transaction.atomic():
-        version = ReportVersion.objects.select_for_update().get(pk=version_id)
-        if version.pdf_state == ReportVersion.PdfState.READY:
-            return
-        version.pdf_state = ReportVersion.PdfState.FAILED
-        version.pdf_error = reason[:300]
-        version.pdf_attempts += 1
-        version.save(update_fields=["pdf_state", "pdf_error", "pdf_attempts"])
 
 
 @transaction.atomic
@@ -199,14 +139,6 @@ def retry_pdf(*, actor: Actor, version: ReportVersion) -> ReportVersion:
                  summary=f"asked to render the PDF of report version {version.number} again", changes=changes)
     _queue_pdf(version.pk)
     return version
-
-
-def _bounded_lock_wait() -> None:
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = '10s'")
 
 
 # ---------------------------------------------------------------- audit of reads

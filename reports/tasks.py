@@ -7,7 +7,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
-from . import services
+from . import jobs
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +21,13 @@ TRANSIENT = (OperationalError,)
 def render_report_pdf_task(self, version_id: int) -> bool:
     """Render an issued report's PDF from its frozen content (idempotent: a ready PDF is kept)."""
     try:
-        return services.render_pdf(version_id=version_id)
+        return jobs.render_pdf(version_id=version_id)
     except SoftTimeLimitExceeded:
-        services.record_pdf_failure(version_id=version_id, reason="rendering the PDF took too long; render it again")
+        jobs.record_pdf_failure(version_id=version_id, reason="rendering the PDF took too long; render it again")
         return False
     except TRANSIENT:
         raise
     except Exception as error:  # noqa: BLE001 - recorded on the version for people to see
         log.exception("rendering the PDF of report version %s failed", version_id)
-        services.record_pdf_failure(version_id=version_id, reason=f"the PDF could not be rendered: {error}")
+        jobs.record_pdf_failure(version_id=version_id, reason=f"the PDF could not be rendered: {error}")
         return False

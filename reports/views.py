@@ -106,7 +106,7 @@ def version_page(request, pk):
     actor = _actor(request)
     version = selectors.version_for(actor=actor, pk=pk)
     services.record_version_read(actor=actor, version=version)
-    withdrawn = services.mip_withdrawn(version)
+    withdrawn = selectors.mip_withdrawn(version)
     versions = selectors.versions_of(donor=version.donor)
     context = {
         "layout": PAGE_LAYOUT,
@@ -129,7 +129,7 @@ def version_page(request, pk):
 def version_mip(request, pk):
     actor = _actor(request)
     version = selectors.version_for(actor=actor, pk=pk)
-    data = services.stored_mip(version)
+    data = selectors.stored_mip(version)
     if data is None:
         raise Http404("this report was issued without an MRCP image")
     services.record_version_read(actor=actor, version=version, what="MRCP image")

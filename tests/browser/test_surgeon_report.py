@@ -70,6 +70,7 @@ def test_surgeon_opens_the_report_sees_the_diagram_and_downloads_the_pdf(
 def test_a_report_cannot_be_issued_while_a_series_of_another_patient_is_unresolved(
         browser, page, live_server, login, make_user, centre, settings, tmp_path, eager_tasks):
     from donors.audit import Actor
+    from imaging import jobs as imaging_jobs
     from imaging import services as imaging_services
     from imaging.models import Study
     from tests.integration.imaging_support import phantom
@@ -82,7 +83,7 @@ def test_a_report_cannot_be_issued_while_a_series_of_another_patient_is_unresolv
     upload = imaging_services.create_upload(
         actor=Actor(user=staff["coordinator"]), donor=donor,
         files=[imaging_services.Incoming(p.name, p.stat().st_size, p) for p in wrong.paths])
-    imaging_services.ingest_upload(upload_id=upload.pk)  # already run on commit; a second call does nothing
+    imaging_jobs.ingest_upload(upload_id=upload.pk)  # already run on commit; a second call does nothing
     study = Study.objects.get(donor=donor)
     assert study.identity_state == "unresolved" and study.series.get().mip_path
 

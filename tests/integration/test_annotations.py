@@ -78,12 +78,12 @@ def test_a_changed_annotation_makes_new_results_and_keeps_the_old(radiologist_ap
 
 
 def test_classifying_twice_stores_nothing_new(donor, make_user, actor_for, eager_tasks, django_capture_on_commit_callbacks):
-    from classification import services
+    from classification import jobs, services
 
     with django_capture_on_commit_callbacks(execute=True):
         annotation = services.save_annotation(actor=actor_for(make_user("radiologist")), donor=donor, document=typical())
     before = (ClassificationRun.objects.count(), ClassificationResult.objects.count(), AuditEvent.objects.count())
-    assert services.classify_annotation(annotation_id=annotation.pk) is None
+    assert jobs.classify_annotation(annotation_id=annotation.pk) is None
     assert (ClassificationRun.objects.count(), ClassificationResult.objects.count(), AuditEvent.objects.count()) == before
 
 

@@ -16,6 +16,7 @@ from classification.presets import preset_document
 from donors.audit import Actor
 from donors.models import AuditEvent, Donor
 from donors.workup_api import RECORD_VIEWS
+from imaging import jobs as imaging_jobs
 from imaging import services as imaging_services
 from imaging.models import Instance, Series, Upload
 from reports import pdf as report_pdf
@@ -63,7 +64,7 @@ def world(centre, staff, eager_tasks, django_capture_on_commit_callbacks, monkey
     files = [imaging_services.Incoming(p.name, p.stat().st_size, p) for p in truth.paths]
     upload = imaging_services.create_upload(actor=Actor(user=staff["radiologist"]), donor=donor, files=files)
     with capture(execute=True):
-        imaging_services.ingest_upload(upload_id=upload.pk)
+        imaging_jobs.ingest_upload(upload_id=upload.pk)
     series = Series.objects.exclude(study__study_instance_uid="1.2.3.4").get(study__donor=donor)
     donor = Donor.objects.get(pk=donor.pk)
     return {

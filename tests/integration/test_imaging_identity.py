@@ -12,7 +12,7 @@ from classification.models import Annotation
 from donors import workup_services
 from donors.errors import IllegalState
 from donors.models import AuditEvent
-from imaging import services
+from imaging import jobs, services
 from imaging.models import Instance, Series, Study
 from imaging.selectors import identity_blockers
 from reports.content import report_content
@@ -47,7 +47,7 @@ def ingest_study(donor, uploader, folder, **patient) -> Study:
     truth = phantom(folder, slices=6, size=32, **patient)
     files = [services.Incoming(p.name, p.stat().st_size, p) for p in truth.paths]
     upload = services.create_upload(actor=actor(uploader), donor=donor, files=files)
-    services.ingest_upload(upload_id=upload.pk)
+    jobs.ingest_upload(upload_id=upload.pk)
     return Study.objects.filter(series__instances__upload=upload).distinct().get()
 
 
@@ -257,7 +257,7 @@ def test_new_files_naming_someone_else_make_a_confirmed_study_unresolved_again(
                     study_uid=study.study_instance_uid, series_number=2, seed=7)
     files = [services.Incoming(p.name, p.stat().st_size, p) for p in truth.paths]
     upload = services.create_upload(actor=actor(staff["coordinator"]), donor=donor, files=files)
-    services.ingest_upload(upload_id=upload.pk)
+    jobs.ingest_upload(upload_id=upload.pk)
     study.refresh_from_db()
     assert study.identity_state == "unresolved" and "SOMEONE-3" in study.identity_warning
     assert any("SOMEONE-3" in line for line in identity_blockers(donor))

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from donors.audit import Actor
 from donors.models import AuditEvent
-from imaging import ingest, services
+from imaging import ingest, jobs, services
 from imaging.dicom import read_header, write_zip
 from imaging.models import Instance, Series, Study, Upload, UploadFile, UploadSource
 from tests.factories import DonorFactory
@@ -273,7 +273,7 @@ def test_instances_another_upload_stored_meanwhile_become_duplicates_and_the_ord
         return original(self)
 
     monkeypatch.setattr(ingest.IngestRun, "_flush", racing)
-    assert services.ingest_upload(upload_id=created.pk) == ingest.DONE
+    assert jobs.ingest_upload(upload_id=created.pk) == ingest.DONE
     done = Upload.objects.get(pk=created.pk)
     assert (done.accepted, done.duplicates, done.rejected) == (7, 1, 0)
     line = UploadFile.objects.get(upload=done, sop_instance_uid=taken.sop_instance_uid)
@@ -315,7 +315,7 @@ def test_an_import_that_dies_midway_resumes_with_a_correct_report(packed, donor,
 
     monkeypatch.setattr(ingest.IngestRun, "_ingest", dying)
     with pytest.raises(Crash):
-        services.ingest_upload(upload_id=created.pk)
+        jobs.ingest_upload(upload_id=created.pk)
     upload_row = Upload.objects.get(pk=created.pk)
     assert upload_row.state == "processing"
     committed = UploadFile.objects.filter(upload=upload_row).count()
@@ -323,10 +323,10 @@ def test_an_import_that_dies_midway_resumes_with_a_correct_report(packed, donor,
     assert Instance.objects.count() == committed
     # A worker killed outright keeps its lease until it runs out; meanwhile a redelivery waits.
     Upload.objects.filter(pk=created.pk).update(lease_until=timezone.now() + timedelta(seconds=60))
-    assert services.ingest_upload(upload_id=created.pk) == ingest.BUSY
+    assert jobs.ingest_upload(upload_id=created.pk) == ingest.BUSY
     Upload.objects.filter(pk=created.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     monkeypatch.setattr(ingest.IngestRun, "_ingest", original)
-    assert services.ingest_upload(upload_id=created.pk) == ingest.DONE
+    assert jobs.ingest_upload(upload_id=created.pk) == ingest.DONE
     upload_row.refresh_from_db()
     assert (upload_row.state, upload_row.accepted, upload_row.duplicates, upload_row.rejected) == ("done", 17, 0, 1)
     assert upload_row.attempts == 2
@@ -342,7 +342,7 @@ def test_an_import_that_dies_midway_resumes_with_a_correct_report(packed, donor,
     assert set(stored_files(media)) == {i.file for i in Instance.objects.all()} | {
         series.mip_path, series.mip_data_path, series.thumbnail_path}
     # A second delivery of the finished upload does nothing.
-    assert services.ingest_upload(upload_id=created.pk) == ingest.FINISHED
+    assert jobs.ingest_upload(upload_id=created.pk) == ingest.FINISHED
     assert UploadFile.objects.filter(upload=upload_row).count() == 18
 
 

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from donors.audit import Actor
 from donors.models import AuditEvent
 from donors.roles import Role
-from imaging import services
+from imaging import jobs, services
 from imaging.models import Instance, Measurement, Series, Study, Upload
 from tests.integration.imaging_support import as_uploads, phantom
 
@@ -32,7 +32,7 @@ def build(donor, make_user, folder):
     radiologist = make_user("radiologist", centre_obj=donor.centre)
     files = [services.Incoming(p.name, p.stat().st_size, p) for p in truth.paths]
     upload = services.create_upload(actor=Actor(user=radiologist), donor=donor, files=files)
-    services.ingest_upload(upload_id=upload.pk)
+    jobs.ingest_upload(upload_id=upload.pk)
     series = Series.objects.get(study__donor=donor)
     Study.objects.filter(pk=series.study_id).update(identity_state=Study.Identity.CONFIRMED)
     point = {"slice": 0, "row": 3, "col": 3}

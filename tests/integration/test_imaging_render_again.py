@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from donors.audit import Actor
 from donors.models import AuditEvent
-from imaging import ingest, rendering, services
+from imaging import ingest, jobs, rendering, services
 from imaging.models import Series
 from imaging.tasks import ingest_upload_task, render_series_task
 from tests.integration.imaging_support import phantom
@@ -41,7 +41,7 @@ def imported(donor, radiologist, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(rendering, "_render", failing)
-    assert services.ingest_upload(upload_id=upload.pk) == ingest.DONE
+    assert jobs.ingest_upload(upload_id=upload.pk) == ingest.DONE
     monkeypatch.setattr(rendering, "_render", working)
     series = Series.objects.get()
     assert (series.render_state, series.render_error) == ("failed", "could not render: disk full")

@@ -13,7 +13,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from donors.audit import Actor
-from imaging import services
+from imaging import jobs, services
 from imaging.dicom import write_zip
 from imaging.models import Instance, Series, Study, Upload, UploadFile, donor_folder
 from imaging.tasks import ingest_upload_task
@@ -81,7 +81,7 @@ def test_a_worker_killed_mid_import_leaves_an_upload_another_worker_finishes(wor
     # Study B exists already, so the import must lock its row when it reaches B's files.
     early = services.create_upload(actor=actor, donor=worker_donor, files=[
         services.Incoming(second.paths[0].name, second.paths[0].stat().st_size, second.paths[0])])
-    services.ingest_upload(upload_id=early.pk)
+    jobs.ingest_upload(upload_id=early.pk)
     study_b = Study.objects.get(study_instance_uid=second.study_uid)
     paths = list(first.paths) + list(second.paths[1:])
     upload = services.create_upload(actor=actor, donor=worker_donor, files=[

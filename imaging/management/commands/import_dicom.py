@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from donors.models import Donor
-from imaging import services
+from imaging import jobs, services
 from imaging.models import Upload, UploadFile
 from imaging.selectors import upload_series
 
@@ -46,7 +46,7 @@ class Command(BaseCommand):
         finally:
             for handle in handles:
                 handle.close()
-        services.ingest_upload(upload_id=upload.pk, channel="command")
+        jobs.ingest_upload(upload_id=upload.pk, channel="command")
         upload = Upload.objects.get(pk=upload.pk)
         report = _report(upload)
         if json:

@@ -1,0 +1,34 @@
+"""What the imaging worker does: the services its tasks call.
+
+Apart from services.py, which queues these jobs, so that services -> tasks -> jobs runs one way."""
+from __future__ import annotations
+
+from . import ingest, rendering
+from .models import Series, UploadFile
+
+
+def ingest_upload(*, upload_id: int, time_budget: float | None = None, channel: str = "worker") -> str:
+    """Import what is left of the upload, then render its series. Returns an `ingest` outcome.
+
+    Safe to call again at any time: a finished upload is left alone, and a resumed one
+    continues where the last run stopped.
+    """
+    result = ingest.run_ingest(upload_id=upload_id, time_budget=time_budget, channel=channel)
+    for series, slices, mip in result.series:  # as the import left them: nothing to read again
+        rendering.render(series, instances=slices, mip=mip)
+    return result.outcome
+
+
+def render_upload_series(*, upload_id: int) -> list[int]:
+    """Render every series this upload added to that is not rendered for its current instances."""
+    added_to = UploadFile.objects.filter(upload_id=upload_id, outcome=UploadFile.Outcome.ACCEPTED).values("series_id")
+    rendered = []
+    for series in Series.objects.filter(pk__in=added_to).select_related("study").order_by("pk"):
+        if rendering.needs_render(series):
+            rendering.render(series)
+            rendered.append(series.pk)
+    return rendered
+
+
+def fail_upload(*, upload_id: int, reason: str) -> None:
+    ingest.fail_upload(upload_id=upload_id, reason=reason)
