@@ -9,9 +9,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from donors import workup_hooks
-from donors.audit import Actor, record_event
-from donors.errors import Conflict, IllegalState, InvalidInput
-from donors.models import AuditEvent, Donor
+from core.audit import Actor, record_event
+from core.errors import Conflict, IllegalState, InvalidInput
+from core.models import AuditEvent
+from donors.models import Donor
 from donors.services import _as_json, move_status_through, require
 from donors.workflow import OPERABLE, Door, Status, operation_refusal
 from donors.workup_models import Decision, DecisionState
@@ -21,7 +22,7 @@ from .anatomy import AnatomyInvalid, parse_anatomy
 from .document import RULES_VERSION, classify_document
 from .models import Annotation, ClassificationResult, ClassificationRun, SurgicalOutcome
 from .outcomes import operation_date_errors, outcome_errors
-from donors.roles import Action
+from core.roles import Action
 
 
 def document_hash(document) -> str:

@@ -1,10 +1,10 @@
 """Reads of issued report versions, scoped to the actor's centre."""
 from __future__ import annotations
 
-from donors.audit import Actor
-from donors.models import AuditEvent
-from donors.errors import IllegalState, NotFound
-from donors.roles import Action
+from core.audit import Actor
+from core.models import AuditEvent
+from core.errors import IllegalState, NotFound
+from core.roles import Action
 from donors.services import record_refused_access, require
 
 from .models import ReportVersion

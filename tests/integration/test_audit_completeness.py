@@ -13,8 +13,9 @@ from rest_framework.test import APIClient
 from classification import services as classification_services
 from classification.models import Annotation
 from classification.presets import preset_document
-from donors.audit import Actor
-from donors.models import AuditEvent, Donor
+from core.audit import Actor
+from core.models import AuditEvent
+from donors.models import Donor
 from donors.workup_api import RECORD_VIEWS
 from imaging import services as imaging_services
 from imaging.models import Instance, Series, Upload
@@ -354,7 +355,7 @@ def test_a_stopped_upload_names_the_state_change(world, staff, tmp_path):
 
 
 def test_a_revoked_token_names_when(staff):
-    from donors.tokens import issue_api_client, revoke_api_client
+    from core.tokens import issue_api_client, revoke_api_client
 
     client, _ = issue_api_client(centre=staff["integration_client"].centre, name="lab system")
     revoke_api_client(client=client)

@@ -10,8 +10,8 @@ from django.core.files.storage import default_storage
 from classification import services as classification_services
 from classification.models import Annotation
 from donors import workup_services
-from donors.errors import IllegalState
-from donors.models import AuditEvent
+from core.errors import IllegalState
+from core.models import AuditEvent
 from imaging import services
 from imaging.models import Instance, Series, Study
 from imaging.selectors import identity_blockers
