@@ -159,7 +159,7 @@ ADMIN = [
      "donor_ids"),
     ("admin lab results", "admin", "get", "/admin/donors/labresult/", None, "list", "donors.LabResult", "donor_ids"),
     ("admin decisions", "admin", "get", "/admin/donors/decision/", None, "list", "donors.Decision", "donor_ids"),
-    ("admin audit events", "admin", "get", "/admin/donors/auditevent/", None, "list", "donors.AuditEvent", None),
+    ("admin audit events", "admin", "get", "/admin/core/auditevent/", None, "list", "donors.AuditEvent", None),
 ]
 
 ENDPOINTS = API + PAGES + ADMIN
