@@ -13,9 +13,10 @@ from donors import workup_hooks
 from donors import workup_selectors as ws
 from donors import workup_services as wsv
 from core.audit import Actor
+from core.models import AuditEvent
 from donors.criteria import Thresholds
 from donors.models import (
-    AuditEvent, CentreThresholds, Clearance, Decision, DecisionSignOff, Donor, HepaticArteryAnatomy,
+    CentreThresholds, Clearance, Decision, DecisionSignOff, Donor, HepaticArteryAnatomy,
     HepaticVeinAnatomy, LabResult, PortalVeinAnatomy, StatusChange, SteatosisAssessment, Volumetry,
 )
 from tests.factories import DonorFactory, RecipientFactory
