@@ -6,6 +6,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY config config
+COPY core core
 COPY donors donors
 COPY imaging imaging
 COPY classification classification

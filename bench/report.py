@@ -51,7 +51,7 @@ def __getattr__(name):  # the URL patterns are built lazily, after django.setup(
 # ---------------------------------------------------------------- data
 
 def _actor(user):
-    from donors.audit import Actor
+    from core.audit import Actor
 
     return Actor(user=user, channel="command")
 

@@ -8,9 +8,9 @@ from rest_framework.views import APIView
 
 from donors import selectors as donor_selectors
 from donors import services as donor_services
-from donors.api_common import ActorMixin, ErrorDetailSerializer, error_body
-from donors.errors import NotFound
-from donors.roles import Action
+from core.api_common import ActorMixin, ErrorDetailSerializer, error_body
+from core.errors import NotFound
+from core.roles import Action
 
 from . import selectors, services
 from .diagram import diagram_svg
@@ -175,7 +175,7 @@ class AnnotationList(ActorMixin, APIView):
     def get(self, request):
         actor = self.actor
         annotations = list(selectors.annotation_list(actor=actor, state=request.query_params.get("state", "")))
-        from donors.audit import record_reads
+        from core.audit import record_reads
 
         record_reads(actor=actor, donors=[a.donor for a in annotations], summary="listed anatomy annotations")
         return Response(AnnotationOut(annotations, many=True).data)
@@ -295,7 +295,7 @@ class Worklist(ActorMixin, APIView):
     def get(self, request):
         actor = self.actor
         rows = selectors.surgical_worklist(actor=actor)
-        from donors.audit import record_reads
+        from core.audit import record_reads
 
         record_reads(actor=actor, donors=[row["donor"] for row in rows], summary="surgical worklist")
         return Response([

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from donors.audit import record_event
-from donors.models import AuditEvent
+from core.audit import record_event
+from core.models import AuditEvent
 
 from . import selectors
 from .document import RULES_VERSION, classify_document

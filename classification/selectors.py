@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from django.db.models import Count, F, Prefetch, Q
 
-from donors.audit import Actor
-from donors.access import require
+from core.audit import Actor
+from core.access import require
 from donors.models import Donor
-from donors.roles import Action
+from core.roles import Action
 
 from .document import RULES_VERSION, classify_document
 from .models import Annotation, ClassificationResult, ClassificationRun, SurgicalOutcome

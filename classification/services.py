@@ -8,11 +8,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from core.audit import Actor, record_event
+from core.errors import Conflict, IllegalState, InvalidInput
+from core.models import AuditEvent
+from core.roles import Action
 from donors import workup_hooks
-from donors.audit import Actor, record_event
-from donors.errors import Conflict, IllegalState, InvalidInput
-from donors.models import AuditEvent, Donor
-from donors.roles import Action
+from donors.models import Donor
 from donors.services import _as_json, move_status_through, require
 from donors.workflow import OPERABLE, Door, Status, operation_refusal
 from donors.workup_models import Decision, DecisionState

@@ -9,11 +9,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from donors import selectors as donor_selectors
 from donors import services as donor_services
-from donors.audit import record_reads
-from donors.errors import DomainError, InvalidInput
-from donors.json_input import check_value
-from donors.pages import apply_errors, page_actor
-from donors.roles import Action, may
+from core.audit import record_reads
+from core.errors import DomainError, InvalidInput
+from core.json_input import check_value
+from core.pages import apply_errors, page_actor
+from core.roles import Action, may
 
 from . import selectors, services
 from .anatomy import AnatomyInvalid

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "simple_history",
     "axes",
     "csp",
+    "core",
     "donors",
     "classification",
     "imaging",
@@ -59,12 +60,12 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "donors.middleware.RefuseNulInQueryMiddleware",
+    "core.middleware.RefuseNulInQueryMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "donors.middleware.NoStoreMiddleware",
+    "core.middleware.NoStoreMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
-    "donors.middleware.DomainErrorPagesMiddleware",
+    "core.middleware.DomainErrorPagesMiddleware",
     # Innermost: the lockout page it puts in place of the login answer still gets CSP and no-store.
     "axes.middleware.AxesMiddleware",
 ]
@@ -82,7 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "donors.context_processors.roles",
+                "core.context_processors.roles",
             ],
         },
     },
@@ -175,31 +176,31 @@ AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "donors.views.locked_out"
+AXES_LOCKOUT_CALLABLE = "core.views.locked_out"
 # The same client address the audit trail records (the proxy's X-Forwarded-For when trusted).
-AXES_CLIENT_IP_CALLABLE = "donors.audit.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.audit.client_ip"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "donors.authentication.ApiClientTokenAuthentication",
+        "core.authentication.ApiClientTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
         # JSON bodies are refused when nested too deep or carrying NUL characters (a 400 naming where).
-        "donors.json_input.CheckedJSONParser",
+        "core.json_input.CheckedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_METADATA_CLASS": "donors.api_metadata.PlainMetadata",
-    "DEFAULT_PAGINATION_CLASS": "donors.api_common.StandardPagination",
+    "DEFAULT_METADATA_CLASS": "core.api_metadata.PlainMetadata",
+    "DEFAULT_PAGINATION_CLASS": "core.api_common.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "donors.api_schema.ApiAutoSchema",
-    "EXCEPTION_HANDLER": "donors.api_common.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api_schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "core.api_common.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Hospital systems' tokens are rate-limited per client; people on the pages are not.
-    "DEFAULT_THROTTLE_CLASSES": ["donors.authentication.ApiClientRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.authentication.ApiClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_client": env("API_TOKEN_THROTTLE_RATE", default="1000/min")},
 }
 

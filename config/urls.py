@@ -30,7 +30,7 @@ urlpatterns = [
 ]
 
 # Under /api/ errors answer in the API's JSON shape; elsewhere Django's pages.
-handler400 = "donors.error_views.bad_request"
-handler403 = "donors.error_views.permission_denied"
-handler404 = "donors.error_views.page_not_found"
-handler500 = "donors.error_views.server_error"
+handler400 = "core.error_views.bad_request"
+handler403 = "core.error_views.permission_denied"
+handler404 = "core.error_views.page_not_found"
+handler500 = "core.error_views.server_error"

@@ -6,10 +6,11 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from core.api_common import ActorMixin
+from core.audit import record_reads, record_recipient_reads
+from core.errors import InvalidInput
+
 from . import selectors, services
-from .api_common import ActorMixin
-from .errors import InvalidInput
-from .audit import record_reads, record_recipient_reads
 from .models import AboGroup, Donor, Graft, Recipient, StatusChange
 from .workflow import Status
 
@@ -229,7 +230,7 @@ class DonorDetail(ActorMixin, generics.GenericAPIView):
         return self._update(request, pk, partial=False)
 
     def _update(self, request, pk, *, partial):
-        from .roles import Action
+        from core.roles import Action
 
         actor = self.actor
         donor = selectors.donor_for(actor=actor, pk=pk, action=Action.EDIT_DEMOGRAPHICS)
@@ -259,7 +260,7 @@ class DonorTransitions(ActorMixin, generics.GenericAPIView):
         examples=[OpenApiExample("Start evaluation", value={"to_status": "in_evaluation", "reason": "consented"}, request_only=True)],
     )
     def post(self, request, pk):
-        from .roles import Action
+        from core.roles import Action
 
         actor = self.actor
         donor = selectors.donor_for(actor=actor, pk=pk, action=Action.CHANGE_STATUS)
@@ -304,7 +305,7 @@ class RecipientDetail(ActorMixin, generics.GenericAPIView):
 
     @extend_schema(request=RecipientUpdateIn, responses={200: RecipientOut})
     def patch(self, request, pk):
-        from .roles import Action
+        from core.roles import Action
 
         actor = self.actor
         recipient = selectors.recipient_for(actor=actor, pk=pk, action=Action.EDIT_RECIPIENT)

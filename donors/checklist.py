@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .roles import Role
+from core.roles import Role
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from .audit import Actor
+from core.audit import Actor
+from core.roles import Role
+
 from .models import Centre, Donor, Recipient, User
-from .roles import Role
 from . import services
 
 DEMO_PASSWORD = "demo-pass-2026"  # demo only: printed by seed_demo, never used in production

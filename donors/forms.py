@@ -1,6 +1,8 @@
 from django import forms
 
-from .models import AuditEvent, Donor, Recipient
+from core.models import AuditEvent
+
+from .models import Donor, Recipient
 from .workflow import Status
 
 

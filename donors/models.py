@@ -1,4 +1,4 @@
-"""Centres, users, donors, recipients, status history, API clients and the audit trail."""
+"""Centres, users, donors, recipients and status history (API clients and the audit trail are in core)."""
 from __future__ import annotations
 
 import datetime
@@ -9,8 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from core.roles import Role
+
 from .criteria import bmi as criteria_bmi
-from .roles import Role
 from .workflow import Status
 
 
@@ -188,99 +189,6 @@ class StatusChange(models.Model):
 
     class Meta:
         ordering = ["changed_at", "id"]
-
-
-class ApiClient(models.Model):
-    """A hospital system's credential: a hashed token bound to a centre through its service user."""
-
-    name = models.CharField(max_length=100)
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_clients")
-    key_prefix = models.CharField(max_length=12, unique=True)
-    key_hash = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.key_prefix}…)"
-
-    @property
-    def centre(self) -> Centre | None:
-        return self.user.centre
-
-
-class AuditEventQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # noqa: D401 - the trail is append-only
-        raise PermissionError("audit events are append-only")
-
-    def delete(self):
-        raise PermissionError("audit events are append-only")
-
-
-class AuditEvent(models.Model):
-    """Append-only record of every read and write of a donor's record."""
-
-    class Kind(models.TextChoices):
-        CREATE = "create", "Create"
-        UPDATE = "update", "Update"
-        DELETE = "delete", "Delete"
-        READ = "read", "Read"
-        LIST = "list", "List"
-        DOWNLOAD = "download", "Download"
-        TRANSITION = "transition", "Status change"
-        DENIED = "denied", "Refused"
-
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    centre = models.ForeignKey(Centre, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    # A refused attempt on another centre's record is filed under the prober's centre and names
-    # the centre whose record it was, so that the auditors of both centres see it.
-    target_centre = models.ForeignKey(
-        Centre, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-        help_text="For a refused attempt: the centre whose record was asked for.",
-    )
-    kind = models.CharField(max_length=12, choices=Kind.choices)
-    record_type = models.CharField(max_length=60)
-    record_id = models.CharField(max_length=40, blank=True)
-    # Kept as plain values, not a foreign key, so the trail outlives any record it names.
-    donor_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    donor_code = models.CharField(max_length=40, blank=True, db_index=True)
-    channel = models.CharField(max_length=10, help_text="page, api, download, admin, command or worker")
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    summary = models.CharField(max_length=300, blank=True)
-    changes = models.JSONField(default=dict, blank=True)
-
-    objects = AuditEventQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["centre", "-at"])]
-
-    @property
-    def change_lines(self) -> list[str]:
-        """The changes as lines for the trail page: "field: old -> new" for the fields a change or a
-        status change altered, "key: value" for anything else recorded with the event."""
-        if not isinstance(self.changes, dict):
-            return []
-        altering = self.kind in (self.Kind.UPDATE, self.Kind.TRANSITION)
-        lines = []
-        for field, value in self.changes.items():
-            if altering and isinstance(value, list) and len(value) == 2:
-                old, new = ("-" if v is None else v for v in value)
-                lines.append(f"{field}: {old} -> {new}")
-            else:
-                lines.append(f"{field}: {value}")
-        return lines
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise PermissionError("audit events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("audit events are append-only")
 
 
 from .workup_models import *  # noqa: E402,F401,F403

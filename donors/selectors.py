@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from .audit import Actor
-from .access import require
-from .errors import NotFound
-from .models import AuditEvent, Donor, Recipient
-from .roles import Action
+from core.audit import Actor
+from core.access import require
+from core.errors import NotFound
+from core.models import AuditEvent
+from core.roles import Action
+
+from .models import Donor, Recipient
 from .services import record_refused_access
 
 

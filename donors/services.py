@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from core.access import require
+from core.audit import Actor, record_event, record_type_of
+from core.errors import Conflict, IllegalState, InvalidInput
+from core.models import AuditEvent
+from core.roles import Action
+
 from . import validation
-from .access import require
-from .audit import Actor, record_event
-from .errors import Conflict, IllegalState, InvalidInput
-from .models import AuditEvent, Donor, Recipient, StatusChange
-from .roles import Action
+from .models import Donor, Recipient, StatusChange
 from .workflow import DecisionProgress, Door, IllegalTransition, check_transition
 from .workup_models import Decision, DecisionState
 
@@ -218,62 +220,10 @@ def record_audit_trail_read(*, actor: Actor, filters: dict, page: int) -> None:
     """Looking at the audit trail is itself recorded, with the filters used."""
     used = {name: str(value) for name, value in filters.items() if value not in (None, "")}
     record_event(
-        actor=actor, kind=AuditEvent.Kind.READ, record_type="donors.AuditEvent",
+        actor=actor, kind=AuditEvent.Kind.READ, record_type=record_type_of(AuditEvent),
         summary="viewed the audit trail" + (f" ({', '.join(f'{k}={v}' for k, v in used.items())})" if used else ""),
         changes={"filters": used, "page": page}, centre_id=actor.centre_id,
     )
-
-
-def _admin_donor_id(record) -> int | None:
-    """The donor whose data an admin page of this record shows (None for centre-level records)."""
-    if isinstance(record, Donor):
-        return record.pk
-    if isinstance(record, AuditEvent):
-        return None  # an event is part of the trail, not a read of the donor it names
-    if getattr(record, "donor_id", None) is None and getattr(record, "decision_id", None) is not None:
-        return record.decision.donor_id  # a sign-off belongs to its decision's donor
-    return getattr(record, "donor_id", None)
-
-
-def record_admin_read(*, actor: Actor, records: list, model, view: str) -> None:
-    """Records shown on an admin page: one event per centre whose records the page shows.
-
-    A list is one LIST event per centre naming every record (and donor) shown; a record, its
-    history or a past version of it is one READ event. An administrator may see several centres'
-    records at once, so each event is filed under the centre the records belong to."""
-    if not records:
-        return
-    label, noun = model._meta.label, model._meta.verbose_name
-    if model is AuditEvent:
-        noun = "the audit trail"
-    donor_ids = {pk for pk in map(_admin_donor_id, records) if pk is not None}
-    donors = {d.pk: d for d in Donor.objects.filter(pk__in=donor_ids).only("pk", "code", "centre_id")}
-
-    def centre_of(record):
-        donor = donors.get(_admin_donor_id(record))
-        return donor.centre_id if donor else getattr(record, "centre_id", None)
-
-    if view != "list":
-        record = records[0]
-        what = f"audit event {record.pk}" if model is AuditEvent else f"{noun} {record}"
-        record_event(
-            actor=actor, kind=AuditEvent.Kind.READ, record=record, donor=donors.get(_admin_donor_id(record)),
-            summary=f"viewed {what} ({view}, admin)", centre_id=centre_of(record),
-        )
-        return
-    by_centre: dict = {}
-    for record in records:
-        by_centre.setdefault(centre_of(record), []).append(record)
-    for centre_id, shown in by_centre.items():
-        shown_donors = [donors[pk] for pk in dict.fromkeys(map(_admin_donor_id, shown)) if pk in donors]
-        changes = {"record_ids": [r.pk for r in shown]}
-        if shown_donors:
-            changes |= {"donor_ids": [d.pk for d in shown_donors], "donor_codes": [d.code for d in shown_donors]}
-        record_event(
-            actor=actor, kind=AuditEvent.Kind.LIST, record_type=label,
-            summary=f"listed {model._meta.verbose_name_plural if model is not AuditEvent else noun} (admin)",
-            changes=changes, centre_id=centre_id,
-        )
 
 
 def record_recipient_read(*, actor: Actor, recipient: Recipient, what: str = "recipient record") -> None:
@@ -296,25 +246,4 @@ def record_refused_access(
         actor=actor, kind=AuditEvent.Kind.DENIED, record_type=record_type, record_id=record_id,
         summary="refused: not a record of your centre", centre_id=actor.centre_id,
         target_centre_id=target_centre_id if target_centre_id != actor.centre_id else None, donor_id=donor_id,
-    )
-
-
-@transaction.atomic
-def record_login_lockout(*, username: str, ip_address: str | None, failures: int | None, cool_off_minutes: int) -> AuditEvent:
-    """A login refused because of repeated failures, in the trail of the account's centre.
-
-    The attempt is anonymous (nobody is logged in); the account it named is the record."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import AnonymousUser
-
-    account = get_user_model().objects.filter(username=username).only("pk", "centre_id").first() if username else None
-    return record_event(
-        actor=Actor(user=AnonymousUser(), channel="page", ip_address=ip_address),
-        kind=AuditEvent.Kind.DENIED,
-        record_type="donors.User",
-        record_id=account.pk if account else "",
-        summary=f"login locked out for {username or '(no user name)'} from {ip_address or 'unknown address'} "
-        f"after {failures if failures is not None else 'repeated'} failed attempts; retry in {cool_off_minutes} minutes",
-        changes={"username": username, "ip_address": ip_address, "failures": failures},
-        centre_id=account.centre_id if account else None,
     )

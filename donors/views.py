@@ -6,12 +6,13 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.audit import record_reads
+from core.errors import DomainError, InvalidInput
+from core.pages import apply_errors, page_actor
+from core.roles import Action, may
+
 from . import checklist, selectors, services
-from .audit import record_reads
-from .errors import DomainError, InvalidInput
 from .forms import AuditSearchForm, DonorForm, DonorSearchForm, RecipientForm, TransitionForm
-from .pages import apply_errors, page_actor
-from .roles import Action, may
 from .workflow import Status, allowed_targets
 
 
@@ -22,25 +23,6 @@ def home(request):
     if not may(user_roles, Action.VIEW_DONOR) and may(user_roles, Action.VIEW_AUDIT):
         return redirect("donors:audit")
     return redirect("donors:list")
-
-
-def locked_out(request, original_response=None, credentials=None):
-    """The login page again, saying why the right password is refused for now (django-axes)."""
-    from django.conf import settings
-    from django.contrib.auth.forms import AuthenticationForm
-
-    minutes = settings.AXES_COOLOFF_MINUTES
-    message = (
-        "Too many failed logins for this account or from this address; try again in "
-        f"{minutes} minutes or ask your centre's administrator to unlock it."
-    )
-    # Unbound: validating the form would try the password once more.
-    form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
-    return render(
-        request, "registration/login.html",
-        {"form": form, "next": request.POST.get("next", ""), "lockout_message": message},
-        status=429,
-    )
 
 
 @login_required

@@ -12,12 +12,13 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from core.api_common import ActorMixin
+from core.errors import NotPermitted
+from core.roles import Action
+
 from . import criteria, selectors, services
 from . import workup_selectors as ws
 from . import workup_services as wsv
-from .api_common import ActorMixin
-from .errors import NotPermitted
-from .roles import Action
 from .workup_models import (
     SIGNING_ROLES, CentreThresholds, Decision, DecisionOutcome, DecisionSignOff,
 )

@@ -41,7 +41,7 @@ def image_identity_blockers(donor) -> list[str]:
 
 def refuse_while_images_unresolved(donor, *, cannot: str) -> None:
     """Raise IllegalState (409) naming every unresolved series, e.g. cannot="mark the anatomy final"."""
-    from .errors import IllegalState
+    from core.errors import IllegalState
 
     blockers = image_identity_blockers(donor)
     if blockers:

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from core.roles import Role
+
 from . import criteria
-from .roles import Role
 from .workflow import Status
 
 __all__ = [

@@ -10,8 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.roles import Role
+
 from . import criteria
-from .roles import Role
 from . import workup_hooks
 from .workup_models import (
     CentreThresholds, Clearance, ClearanceKind, ClearanceStatus, Decision, DecisionState,

@@ -15,12 +15,14 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils import timezone
 
+from core.audit import Actor, record_event
+from core.errors import Conflict, IllegalState, InvalidInput, NotFound, NotPermitted
+from core.models import AuditEvent
+from core.roles import Action, Role
+
 from . import criteria, validation, workup_hooks
 from . import workup_selectors as ws
-from .audit import Actor, record_event
-from .errors import Conflict, IllegalState, InvalidInput, NotFound, NotPermitted
-from .models import AuditEvent, Donor
-from .roles import Action, Role
+from .models import Donor
 from .services import _as_json, _check_version, _move_status, require
 from .workflow import Door, IllegalTransition, Status, check_transition
 from .workup_models import (
@@ -243,7 +245,7 @@ class RecordKind:
 
 
 def _role_may(role: Role, action: Action) -> bool:
-    from .roles import may
+    from core.roles import may
 
     return may([role], action)
 
@@ -276,7 +278,7 @@ KINDS: dict[str, RecordKind] = {k.slug: k for k in (
 
 def may_record(roles, kind: str, sub: str | None = None) -> bool:
     """Whether the roles may enter this kind of record (a biopsy also by the hepatologist)."""
-    from .roles import may
+    from core.roles import may
 
     if kind == "steatosis" and sub not in (None, SteatosisModality.BIOPSY):
         return may(roles, Action.RECORD_IMAGING_FINDINGS)

@@ -14,12 +14,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.errors import DomainError, NotPermitted
+from core.pages import apply_errors, page_actor
+from core.roles import Action, may
+
 from . import criteria, selectors, services
 from . import workup_selectors as ws
 from . import workup_services as wsv
-from .errors import DomainError, NotPermitted
-from .pages import apply_errors, page_actor
-from .roles import Action, may
 from .workflow import Status
 from .workup_forms import RECORD_FORMS, DecisionForm, SignForm, ThresholdsForm
 from .workup_models import SIGNING_ROLES, CentreThresholds, DecisionState, SteatosisModality

@@ -16,9 +16,9 @@ from rest_framework.views import APIView
 
 from donors import selectors as donor_selectors
 from donors import services as donor_services
-from donors.api_common import ActorMixin
-from donors.errors import InvalidInput, NotFound
-from donors.roles import Action
+from core.api_common import ActorMixin
+from core.errors import InvalidInput, NotFound
+from core.roles import Action
 
 from . import selectors, services
 from .models import Measurement, Series, Study, Upload, UploadFile

@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from classification.presets import preset_document
-from donors.audit import Actor
+from core.audit import Actor
 from donors.models import Donor
 
 from . import jobs, services

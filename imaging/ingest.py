@@ -29,8 +29,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from donors.audit import record_event
-from donors.models import AuditEvent
+from core.audit import record_event
+from core.models import AuditEvent
 
 from .bulk import insert_rows
 from .dicom import (

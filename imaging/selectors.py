@@ -15,10 +15,11 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from donors.audit import Actor, record_event
-from donors.errors import InvalidInput, NotFound
-from donors.models import AuditEvent, Donor
-from donors.roles import Action
+from core.audit import Actor, record_event
+from core.errors import InvalidInput, NotFound
+from core.models import AuditEvent
+from donors.models import Donor
+from core.roles import Action
 from donors.services import record_refused_access, require
 
 from .models import Instance, Measurement, Series, Study, Upload

@@ -14,10 +14,11 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from donors.audit import Actor, record_event
-from donors.errors import IllegalState, InvalidInput, NotPermitted
-from donors.models import AuditEvent, Donor
-from donors.roles import Action, Role
+from core.audit import Actor, record_event
+from core.errors import IllegalState, InvalidInput, NotPermitted
+from core.models import AuditEvent
+from donors.models import Donor
+from core.roles import Action, Role
 from donors.services import require
 
 from . import ingest, rendering

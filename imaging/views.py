@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from donors import selectors as donor_selectors
 from donors import services as donor_services
-from donors.errors import InvalidInput, NotFound
-from donors.pages import page_actor
-from donors.roles import Action, may
+from core.errors import InvalidInput, NotFound
+from core.pages import page_actor
+from core.roles import Action, may
 
 from . import rendering, selectors, services
 from .models import Series

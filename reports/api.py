@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from donors import selectors as donor_selectors
-from donors.api_common import ActorMixin, ErrorSerializer
-from donors.roles import Action
+from core.api_common import ActorMixin, ErrorSerializer
+from core.roles import Action
 from donors.services import require
 
 from . import cohort, selectors, services

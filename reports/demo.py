@@ -20,10 +20,10 @@ import itertools
 
 from classification.models import Annotation, SurgicalOutcome
 from classification.presets import preset_document
-from donors.audit import Actor
+from core.audit import Actor
 from donors.demo import DEMO_PASSWORD, ensure_user
 from donors.models import Centre, Donor
-from donors.roles import Role
+from core.roles import Role
 
 from .services import HEADER, import_outcomes
 

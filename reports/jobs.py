@@ -10,8 +10,8 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from donors.audit import record_event
-from donors.models import AuditEvent
+from core.audit import record_event
+from core.models import AuditEvent
 
 from .models import ReportVersion
 from .selectors import stored_mip

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from django.core.files.storage import default_storage
 
-from donors.audit import Actor
-from donors.errors import IllegalState, NotFound
-from donors.models import AuditEvent
-from donors.roles import Action
+from core.audit import Actor
+from core.errors import IllegalState, NotFound
+from core.models import AuditEvent
+from core.roles import Action
 from donors.services import record_refused_access, require
 from imaging.selectors import reportable_series
 

@@ -24,10 +24,11 @@ from django.utils.text import slugify
 from classification.models import Annotation, SurgicalOutcome
 from classification.outcomes import MAX_ANASTOMOSES, MIN_ANASTOMOSES, TECHNIQUE_COUNTS, TYPICAL_COUNT, outcome_errors
 from donors import workup_hooks
-from donors.audit import Actor, record_event
-from donors.errors import IllegalState, NotFound
-from donors.models import AuditEvent, Centre, Donor, Graft
-from donors.roles import Action
+from core.audit import Actor, record_event
+from core.errors import IllegalState, NotFound
+from core.models import AuditEvent
+from donors.models import Centre, Donor, Graft
+from core.roles import Action
 from donors.services import require
 from donors.workflow import Status
 

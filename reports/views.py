@@ -12,9 +12,9 @@ from django.views.decorators.http import require_GET, require_POST
 from classification.models import Annotation
 from donors import selectors as donor_selectors
 from donors import workup_hooks
-from donors.audit import actor_from_request
-from donors.errors import IllegalState
-from donors.roles import Action, may
+from core.audit import actor_from_request
+from core.errors import IllegalState
+from core.roles import Action, may
 from donors.services import require
 
 from . import cohort, selectors, services

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from donors.audit import Actor
-from donors.roles import Role
+from core.audit import Actor
+from core.roles import Role
 from tests.factories import CentreFactory, DonorFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent

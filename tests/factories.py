@@ -67,7 +67,7 @@ def accept_donor(donor, *, outcome="suitable", signers=None):
     """Take the donor to the team's accepting decision through the real door: in evaluation, a
     proposed decision, then the radiologist's, the hepatologist's and the surgeon's sign-offs.
     `signers` maps each signing role to a user of the donor's centre (created when absent)."""
-    from donors.audit import Actor
+    from core.audit import Actor
     from donors.services import transition_donor
     from donors.workup_services import propose_decision, sign_decision
 

@@ -62,14 +62,14 @@ def test_surgeon_opens_the_report_sees_the_diagram_and_downloads_the_pdf(
     assert data == version.pdf.open("rb").read()
     text = subprocess.run(["/usr/bin/pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode()
     assert "BR-REPORT" in text and "Predicted anastomoses" in text
-    from donors.models import AuditEvent
+    from core.models import AuditEvent
 
     assert AuditEvent.objects.filter(kind="download", record_id=str(version.pk), user__username="surgeon-b").count() == 1
 
 
 def test_a_report_cannot_be_issued_while_a_series_of_another_patient_is_unresolved(
         browser, page, live_server, login, make_user, centre, settings, tmp_path, eager_tasks):
-    from donors.audit import Actor
+    from core.audit import Actor
     from imaging import jobs as imaging_jobs
     from imaging import services as imaging_services
     from imaging.models import Study

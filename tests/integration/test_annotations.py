@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from classification.document import RULES_VERSION
 from classification.models import Annotation, ClassificationResult, ClassificationRun, SurgicalOutcome
 from classification.presets import preset_document
-from donors.models import AuditEvent
+from core.models import AuditEvent
 from tests.conftest import anatomy_case
 from tests.factories import DonorFactory, accept_donor
 

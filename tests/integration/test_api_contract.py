@@ -41,7 +41,7 @@ def seeded(settings, tmp_path):
     recipient = RecipientFactory(centre=centre)
     donors = [DonorFactory(centre=centre, recipient=recipient) for _ in range(3)]
     from classification.services import save_annotation
-    from donors.audit import Actor
+    from core.audit import Actor
 
     radiologist = UserFactory(centre=centre, roles=["radiologist"], username="contract-radiologist")
     save_annotation(actor=Actor(user=radiologist, channel="page", ip_address="127.0.0.1"), donor=donors[0],

@@ -7,8 +7,9 @@ from rest_framework.test import APIClient
 
 from classification.models import Annotation
 from classification.presets import preset_document
-from donors.json_input import MAX_JSON_DEPTH
-from donors.models import AuditEvent, Donor
+from core.json_input import MAX_JSON_DEPTH
+from core.models import AuditEvent
+from donors.models import Donor
 from tests.factories import RecipientFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]

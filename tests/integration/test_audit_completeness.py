@@ -13,8 +13,9 @@ from rest_framework.test import APIClient
 from classification import services as classification_services
 from classification.models import Annotation
 from classification.presets import preset_document
-from donors.audit import Actor
-from donors.models import AuditEvent, Donor
+from core.audit import Actor
+from core.models import AuditEvent
+from donors.models import Donor
 from donors.workup_api import RECORD_VIEWS
 from imaging import jobs as imaging_jobs
 from imaging import services as imaging_services
@@ -159,7 +160,7 @@ ADMIN = [
      "donor_ids"),
     ("admin lab results", "admin", "get", "/admin/donors/labresult/", None, "list", "donors.LabResult", "donor_ids"),
     ("admin decisions", "admin", "get", "/admin/donors/decision/", None, "list", "donors.Decision", "donor_ids"),
-    ("admin audit events", "admin", "get", "/admin/donors/auditevent/", None, "list", "donors.AuditEvent", None),
+    ("admin audit events", "admin", "get", "/admin/core/auditevent/", None, "list", "donors.AuditEvent", None),
 ]
 
 ENDPOINTS = API + PAGES + ADMIN
@@ -361,7 +362,7 @@ def test_a_stopped_upload_names_the_state_change(world, staff, tmp_path):
 
 
 def test_a_revoked_token_names_when(staff):
-    from donors.tokens import issue_api_client, revoke_api_client
+    from core.tokens import issue_api_client, revoke_api_client
 
     client, _ = issue_api_client(centre=staff["integration_client"].centre, name="lab system")
     revoke_api_client(client=client)

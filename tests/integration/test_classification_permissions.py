@@ -7,8 +7,8 @@ from rest_framework.test import APIClient
 
 from classification import services
 from classification.presets import preset_document
-from donors.audit import Actor
-from donors.roles import Role
+from core.audit import Actor
+from core.roles import Role
 from tests.factories import accept_donor
 
 CLINICAL = {"coordinator", "radiologist", "hepatologist", "surgeon"}

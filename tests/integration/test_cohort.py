@@ -16,7 +16,8 @@ from scipy.stats import chi2_contingency, fisher_exact
 
 from classification import services as classification_services
 from classification.models import Annotation, SurgicalOutcome
-from donors.models import AuditEvent, Centre
+from core.models import AuditEvent
+from donors.models import Centre
 from reports.cohort import cohort_statistics
 from reports.demo import seed_study_cohort, study_cohort_csv
 from reports.services import import_outcomes

@@ -4,8 +4,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from donors.models import AuditEvent, Donor
-from donors.tokens import issue_api_client, revoke_api_client
+from core.models import AuditEvent
+
+from donors.models import Donor
+from core.tokens import issue_api_client, revoke_api_client
 from tests.factories import DonorFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ from django.core.files.storage import default_storage
 
 from classification import services as classification_services
 from classification.models import Annotation
+from core.errors import IllegalState
+from core.models import AuditEvent
 from donors import workup_services
-from donors.errors import IllegalState
-from donors.models import AuditEvent
 from imaging import jobs, services
 from imaging.models import Instance, Series, Study
 from imaging.selectors import identity_blockers
@@ -20,7 +20,13 @@ from reports.models import ReportVersion
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import phantom
 from tests.integration.test_reports import (
-    actor, api, browser, donor_from_fixture, issue_api, typical, worked_up_donor,
+    actor,
+    api,
+    browser,
+    donor_from_fixture,
+    issue_api,
+    typical,
+    worked_up_donor,
 )
 
 pytestmark = pytest.mark.django_db

@@ -13,14 +13,22 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
 
-from donors.audit import Actor
-from donors.models import AuditEvent
+from core.audit import Actor
+from core.models import AuditEvent
 from imaging import ingest, jobs, services
 from imaging.dicom import read_header, write_zip
 from imaging.models import Instance, Series, Study, Upload, UploadFile, UploadSource
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import (
-    MR_VARIANTS, as_uploads, lines, named, phantom, report, rewritten, shipped, upload,
+    MR_VARIANTS,
+    as_uploads,
+    lines,
+    named,
+    phantom,
+    report,
+    rewritten,
+    shipped,
+    upload,
 )
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from donors.models import AuditEvent
+from core.models import AuditEvent
 from imaging.dicom import Geometry, patient_to_pixel
 from imaging.models import Measurement, Series
 from imaging.slices import geometry_of

@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from donors.audit import Actor
-from donors.models import AuditEvent
-from donors.roles import Role
+from core.audit import Actor
+from core.models import AuditEvent
+from core.roles import Role
 from imaging import jobs, services
 from imaging.models import Instance, Measurement, Series, Study, Upload
 from tests.integration.imaging_support import as_uploads, phantom

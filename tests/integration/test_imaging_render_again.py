@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from donors.audit import Actor
-from donors.models import AuditEvent
+from core.audit import Actor
+from core.models import AuditEvent
 from imaging import ingest, jobs, rendering, services
 from imaging.models import Series
 from imaging.tasks import ingest_upload_task, render_series_task

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
-from donors.audit import Actor
+from core.audit import Actor
 from imaging import jobs, services
 from imaging.dicom import write_zip
 from imaging.models import Instance, Series, Study, Upload, UploadFile, donor_folder

@@ -8,7 +8,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from classification.models import SurgicalOutcome
-from donors.models import AuditEvent, Centre, Donor
+from core.models import AuditEvent
+from donors.models import Centre, Donor
 from tests.factories import DonorFactory
 
 pytestmark = pytest.mark.django_db

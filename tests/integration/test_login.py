@@ -9,9 +9,9 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from donors.authentication import ApiClientRateThrottle
-from donors.models import AuditEvent
-from donors.tokens import issue_api_client
+from core.authentication import ApiClientRateThrottle
+from core.models import AuditEvent
+from core.tokens import issue_api_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

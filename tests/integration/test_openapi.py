@@ -12,7 +12,7 @@ def test_schema_generates_without_warnings(tmp_path, db):
 def test_schema_and_docs_are_served_to_a_logged_in_user_or_a_token_only(client, db, centre, make_user):
     from rest_framework.test import APIClient
 
-    from donors.tokens import issue_api_client
+    from core.tokens import issue_api_client
 
     assert client.get("/api/schema/").status_code in (401, 403)
     assert client.get("/api/docs/").status_code in (401, 403)

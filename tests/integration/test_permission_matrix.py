@@ -3,7 +3,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from donors.roles import Role
+from core.roles import Role
 
 CLINICAL = {"coordinator", "radiologist", "hepatologist", "surgeon"}
 ALL_ROLES = [role.value for role in Role]
@@ -95,7 +95,7 @@ def test_other_centres_records_are_not_found(name, method, template, payload, al
 
 @pytest.mark.django_db
 def test_other_centres_donor_page_is_not_found_and_audited(make_user, foreign_donor):
-    from donors.models import AuditEvent
+    from core.models import AuditEvent
 
     client = Client()
     user = make_user("coordinator")

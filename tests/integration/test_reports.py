@@ -22,8 +22,8 @@ from classification.models import Annotation
 from classification.presets import preset_document
 from donors import services as donor_services
 from donors import workup_services
-from donors.audit import Actor
-from donors.models import AuditEvent
+from core.audit import Actor
+from core.models import AuditEvent
 from reports import pdf as report_pdf
 from reports.content import report_content
 from reports.models import ReportVersion

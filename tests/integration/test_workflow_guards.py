@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from classification.models import SurgicalOutcome
 from donors import workup_services
-from donors.models import AuditEvent, Donor, LabResult, StatusChange
+from core.models import AuditEvent
+from donors.models import Donor, LabResult, StatusChange
 from reports.services import issue_report
 from tests.factories import DonorFactory, accept_donor
 from tests.integration.test_reports import actor, annotate, api, browser, media, staff  # noqa: F401 (fixtures)

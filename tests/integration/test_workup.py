@@ -12,10 +12,11 @@ from rest_framework.test import APIClient
 from donors import workup_hooks
 from donors import workup_selectors as ws
 from donors import workup_services as wsv
-from donors.audit import Actor
+from core.audit import Actor
+from core.models import AuditEvent
 from donors.criteria import Thresholds
 from donors.models import (
-    AuditEvent, CentreThresholds, Clearance, Decision, DecisionSignOff, Donor, HepaticArteryAnatomy,
+    CentreThresholds, Clearance, Decision, DecisionSignOff, Donor, HepaticArteryAnatomy,
     HepaticVeinAnatomy, LabResult, PortalVeinAnatomy, StatusChange, SteatosisAssessment, Volumetry,
 )
 from tests.factories import DonorFactory, RecipientFactory
@@ -681,7 +682,7 @@ def test_decision_through_the_page(staff, donor40, biliary_type):
 
 def test_service_actor_from_another_centre_cannot_write(staff, foreign_donor, make_user):
     actor = Actor(user=staff["hepatologist"])
-    from donors.errors import NotFound
+    from core.errors import NotFound
 
     with pytest.raises(NotFound):
         wsv.record_workup(actor=actor, donor=foreign_donor, kind="labs",

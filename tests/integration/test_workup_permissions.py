@@ -7,8 +7,9 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from donors import workup_hooks
-from donors.models import AuditEvent, Decision, LabResult
-from donors.roles import Role
+from core.models import AuditEvent
+from donors.models import Decision, LabResult
+from core.roles import Role
 from tests.factories import DonorFactory
 
 CLINICAL = {"coordinator", "radiologist", "hepatologist", "surgeon"}

@@ -2,7 +2,7 @@ import datetime
 
 import pytest
 
-from donors.roles import ALLOWED, Action, Role, may
+from core.roles import ALLOWED, Action, Role, may
 from donors import validation
 from donors.validation import donor_errors, recipient_errors
 

@@ -131,6 +131,6 @@ def test_donated_is_final():
 
 def test_the_signing_roles_are_the_decision_models():
     from donors.workflow import SIGNING_ROLES
-    from donors.roles import Role
+    from core.roles import Role
 
     assert SIGNING_ROLES == tuple(r.value for r in (Role.RADIOLOGIST, Role.HEPATOLOGIST, Role.SURGEON))

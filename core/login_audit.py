@@ -6,7 +6,7 @@ from django.dispatch import receiver
 from . import services
 
 
-@receiver(user_locked_out, dispatch_uid="donors.audit_login_lockout")
+@receiver(user_locked_out, dispatch_uid="core.audit_login_lockout")
 def audit_login_lockout(sender, request, username, ip_address, **kwargs):
     services.record_login_lockout(
         username=username or "",

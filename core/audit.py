@@ -8,14 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .models import ApiClient, AuditEvent, Donor, User
+from .models import DONOR_MODEL, ApiClient, AuditEvent
 
 
 @dataclass(frozen=True)
 class Actor:
     """The person or hospital system behind a request, and where it came from."""
 
-    user: User
+    user: Any  # the user model (settings.AUTH_USER_MODEL), or AnonymousUser for a login attempt
     channel: str = "page"
     ip_address: str | None = None
     api_client: ApiClient | None = None
@@ -55,6 +55,16 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def record_type_of(record_or_model) -> str:
+    """The name events about this record (or model) are filed under: the model's label, or the
+    label it had when it was first audited, if it has since moved (`audit_record_type`)."""
+    return getattr(record_or_model, "audit_record_type", None) or record_or_model._meta.label
+
+
+def _is_donor(record) -> bool:
+    return record is not None and record._meta.label == DONOR_MODEL
+
+
 def record_event(
     *,
     actor: Actor | None,
@@ -62,7 +72,7 @@ def record_event(
     record: Any = None,
     record_type: str = "",
     record_id: str | int = "",
-    donor: Donor | None = None,
+    donor: Any = None,  # a DONOR_MODEL instance
     summary: str = "",
     changes: dict | None = None,
     channel: str | None = None,
@@ -71,9 +81,9 @@ def record_event(
     donor_id: int | None = None,
 ) -> AuditEvent:
     if record is not None:
-        record_type = record_type or record._meta.label
+        record_type = record_type or record_type_of(record)
         record_id = record_id or record.pk
-    if donor is None and isinstance(record, Donor):
+    if donor is None and _is_donor(record):
         donor = record
     return AuditEvent.objects.create(
         user=actor.user if actor and actor.user and actor.user.is_authenticated else None,

@@ -1,7 +1,8 @@
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
-from donors.models import ApiClient, Centre
-from donors.tokens import issue_api_client, revoke_api_client
+from core.models import CENTRE_MODEL, ApiClient
+from core.tokens import issue_api_client, revoke_api_client
 
 
 class Command(BaseCommand):
@@ -23,9 +24,10 @@ class Command(BaseCommand):
             return
         if not centre or not name:
             raise CommandError("--centre and --name are required to issue a token")
+        centre_model = apps.get_model(CENTRE_MODEL)
         try:
-            centre_obj = Centre.objects.get(code=centre)
-        except Centre.DoesNotExist:
+            centre_obj = centre_model.objects.get(code=centre)
+        except centre_model.DoesNotExist:
             raise CommandError(f"no centre with code {centre}") from None
         client, key = issue_api_client(centre=centre_obj, name=name, lifetime_days=days)
         self.stdout.write(f"token for {client.name} (expires {client.expires_at:%Y-%m-%d}); shown once:")

@@ -7,11 +7,12 @@ import hmac
 import secrets
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from .audit import Actor, record_event
-from .models import ApiClient, AuditEvent, Centre, User
+from .models import ApiClient, AuditEvent
 from .roles import Role
 
 PREFIX_LENGTH = 8
@@ -29,10 +30,10 @@ def split_key(key: str) -> tuple[str, str] | None:
 
 
 @transaction.atomic
-def issue_api_client(*, centre: Centre, name: str, lifetime_days: int | None = None, actor: Actor | None = None):
-    """Create a service user bound to the centre and a token; returns (client, key)."""
+def issue_api_client(*, centre, name: str, lifetime_days: int | None = None, actor: Actor | None = None):
+    """Create a service user bound to the centre (a donors.Centre) and a token; returns (client, key)."""
     username = f"api-{centre.code}-{secrets.token_hex(3)}"
-    user = User.objects.create(
+    user = get_user_model().objects.create(
         username=username, centre=centre, roles=[Role.INTEGRATION_CLIENT.value], first_name=name[:150]
     )
     user.set_unusable_password()
