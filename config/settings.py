@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "donors",
     "classification",
     "imaging",
+    "workup",
     "reports",
 ]
 

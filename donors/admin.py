@@ -103,12 +103,3 @@ class ApiClientAdmin(admin.ModelAdmin):
             revoke_api_client(client=client)
         messages.success(request, f"Revoked {queryset.count()} token(s).")
 
-
-from .workup_models import (  # noqa: E402
-    CentreThresholds, Clearance, Decision, DecisionSignOff, HepaticArteryAnatomy, HepaticVeinAnatomy, LabResult,
-    PortalVeinAnatomy, SteatosisAssessment, Volumetry,
-)
-
-for workup_model in (LabResult, Volumetry, SteatosisAssessment, HepaticArteryAnatomy, PortalVeinAnatomy,
-                     HepaticVeinAnatomy, Clearance, Decision, DecisionSignOff, CentreThresholds):
-    admin.site.register(workup_model, ReadOnlyAdmin)

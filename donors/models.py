@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from .criteria import bmi as criteria_bmi
+from . import measures
 from .roles import Role
 from .workflow import Status
 
@@ -163,7 +163,7 @@ class Donor(models.Model):
         """BMI to one decimal, derived on every read so it is never stored twice."""
         if not height_cm or not weight_kg:
             return None
-        return round(Decimal(str(criteria_bmi(float(weight_kg), float(height_cm)))), 1)
+        return round(Decimal(str(measures.bmi(float(weight_kg), float(height_cm)))), 1)
 
     def age_on(self, day: datetime.date) -> int | None:
         born = self.date_of_birth
@@ -281,6 +281,3 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit events are append-only")
-
-
-from .workup_models import *  # noqa: E402,F401,F403

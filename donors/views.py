@@ -6,7 +6,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import checklist, selectors, services
+from . import selectors, services
 from .audit import record_reads
 from .errors import DomainError, InvalidInput
 from .forms import AuditSearchForm, DonorForm, DonorSearchForm, RecipientForm, TransitionForm
@@ -110,7 +110,6 @@ def donor_detail(request, pk):
     context = {
         "donor": donor,
         "history": selectors.status_history(donor=donor),
-        "steps": checklist.workup_steps(donor=donor),
         "transition_form": TransitionForm(targets=targets, initial={"version": donor.version}),
         "status_label": Status(donor.status).label,
     }
@@ -140,7 +139,7 @@ def donor_transition(request, pk):
     form.fields["to_status"].choices = TransitionForm(targets=allowed_targets(donor.status)).fields["to_status"].choices
     context = {
         "donor": donor, "history": selectors.status_history(donor=donor),
-        "steps": checklist.workup_steps(donor=donor), "transition_form": form,
+        "transition_form": form,
         "status_label": Status(donor.status).label,
     }
     return render(request, "donors/detail.html", context, status=status)

@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from donors.audit import Actor, record_event
-from donors.errors import InvalidInput, NotFound
+from donors.errors import IllegalState, InvalidInput, NotFound
 from donors.models import AuditEvent, Donor
 from donors.roles import Action
 from donors.services import record_refused_access, require
@@ -98,6 +98,17 @@ def identity_blockers(donor: Donor) -> list[str]:
         blockers.append(f"series '{name}' (study '{series.study}'): {what or 'identity not checked'}; "
                         "a radiologist must confirm it is the donor's or detach it")
     return blockers
+
+
+def refuse_while_images_unresolved(donor: Donor, *, cannot: str) -> None:
+    """Raise IllegalState (409) naming every unresolved series, e.g. cannot="mark the anatomy final".
+
+    Finalising the anatomy, signing the decision and issuing a report all refuse while any series
+    of the donor may not be the donor's."""
+    blockers = identity_blockers(donor)
+    if blockers:
+        raise IllegalState(f"cannot {cannot}: the files of {len(blockers)} series may not be the donor's: "
+                           + "; ".join(blockers), fields={"images": blockers})
 
 
 def reportable_series(donor: Donor) -> QuerySet[Series]:

@@ -23,13 +23,13 @@ from django.utils.text import slugify
 
 from classification.models import Annotation, SurgicalOutcome
 from classification.outcomes import MAX_ANASTOMOSES, MIN_ANASTOMOSES, TECHNIQUE_COUNTS, TYPICAL_COUNT, outcome_errors
-from donors import workup_hooks
 from donors.audit import Actor, record_event
 from donors.errors import IllegalState, NotFound
 from donors.models import AuditEvent, Centre, Donor, Graft
 from donors.roles import Action
 from donors.services import require
 from donors.workflow import Status
+from imaging.selectors import refuse_while_images_unresolved
 
 from .content import report_content
 from .models import ReportVersion
@@ -73,7 +73,7 @@ def issue_report(*, actor: Actor, donor: Donor) -> ReportVersion:
     reason = _not_final_reason(annotation)
     if reason:
         raise IllegalState(f"cannot issue the report: {reason}", fields={"annotation": [reason]})
-    workup_hooks.refuse_while_images_unresolved(donor, cannot="issue the report")
+    refuse_while_images_unresolved(donor, cannot="issue the report")
     now = timezone.now()
     content = report_content(donor, now=now)
     biliary = content["biliary"]

@@ -15,7 +15,7 @@ from classification.models import Annotation
 from classification.presets import preset_document
 from donors.audit import Actor
 from donors.models import AuditEvent, Donor
-from donors.workup_api import RECORD_VIEWS
+from workup.api import RECORD_VIEWS
 from imaging import services as imaging_services
 from imaging.models import Instance, Series, Upload
 from reports import pdf as report_pdf

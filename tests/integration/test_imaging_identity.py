@@ -9,7 +9,6 @@ from django.core.files.storage import default_storage
 
 from classification import services as classification_services
 from classification.models import Annotation
-from donors import workup_services
 from donors.errors import IllegalState
 from donors.models import AuditEvent
 from imaging import services
@@ -17,6 +16,7 @@ from imaging.models import Instance, Series, Study
 from imaging.selectors import identity_blockers
 from reports.content import report_content
 from reports.models import ReportVersion
+from workup import services as workup_services
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import phantom
 from tests.integration.test_reports import (

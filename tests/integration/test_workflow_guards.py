@@ -9,9 +9,10 @@ import pytest
 from django.utils import timezone
 
 from classification.models import SurgicalOutcome
-from donors import workup_services
-from donors.models import AuditEvent, Donor, LabResult, StatusChange
+from donors.models import AuditEvent, Donor, StatusChange
 from reports.services import issue_report
+from workup import services as workup_services
+from workup.models import LabResult
 from tests.factories import DonorFactory, accept_donor
 from tests.integration.test_reports import actor, annotate, api, browser, media, staff  # noqa: F401 (fixtures)
 
@@ -186,7 +187,7 @@ def test_a_lab_dated_before_1900_or_in_the_future_is_refused(centre, staff, day,
 
 
 def test_the_demo_donors_have_plausible_bmis(db):
-    from donors import criteria
+    from workup import criteria
     from donors.demo import seed_demo_centre
 
     centre, _ = seed_demo_centre()
@@ -195,7 +196,7 @@ def test_the_demo_donors_have_plausible_bmis(db):
 
 
 def test_an_underweight_donor_fails_the_bmi_check(centre, staff):
-    from donors import workup_selectors as ws
+    from workup import selectors as ws
 
     donor = DonorFactory(centre=centre, height_cm=Decimal("189"), weight_kg=Decimal("53"))
     bmi = next(item for item in ws.evaluate(donor).items if item.key == "bmi")

@@ -10,9 +10,10 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from donors.roles import Role
+from donors.workflow import Status
+
 from . import criteria
-from .roles import Role
-from .workflow import Status
 
 __all__ = [
     "LabResult", "Volumetry", "SteatosisAssessment", "SteatosisModality", "HepaticArteryAnatomy",
@@ -23,7 +24,10 @@ __all__ = [
 
 
 class WorkupRecord(models.Model):
-    """What every workup record shares: its donor, date, author and note."""
+    """What every workup record shares: its donor, date, author and note.
+
+    The workup's tables keep the names they had when these models lived in `donors` (db_table and
+    the history's table_name), so moving the code moved no data."""
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="+")
     measured_on = models.DateField("date", help_text="Date of the examination, sample or evaluation.")
@@ -55,9 +59,10 @@ class LabResult(WorkupRecord):
     serology = models.TextField(
         "serology summary", blank=True, help_text="For example HBsAg, anti-HBc, anti-HCV, HIV, CMV, EBV results."
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicallabresult")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_labresult"
         verbose_name = "laboratory result"
 
 
@@ -87,9 +92,10 @@ class Volumetry(WorkupRecord):
         "recipient height (cm)", max_digits=4, decimal_places=1, null=True, blank=True,
         help_text="Needed for the recipient's standard liver volume (GV/SLV).",
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalvolumetry")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_volumetry"
         verbose_name = "volumetry"
         verbose_name_plural = "volumetries"
 
@@ -124,9 +130,10 @@ class SteatosisAssessment(WorkupRecord):
         "liver attenuation index (HU)", max_digits=5, decimal_places=1, null=True, blank=True, editable=False,
         help_text="Liver HU - spleen HU on unenhanced CT, computed by the app.",
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalsteatosisassessment")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_steatosisassessment"
         verbose_name = "steatosis assessment"
         indexes = [models.Index(fields=["donor", "modality"])]
 
@@ -161,9 +168,10 @@ class HepaticArteryAnatomy(WorkupRecord):
     segment4_origin = models.CharField(
         "segment 4 artery origin", max_length=16, choices=Segment4Origin.choices, blank=True
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalhepaticarteryanatomy")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_hepaticarteryanatomy"
         verbose_name = "hepatic artery anatomy"
         verbose_name_plural = "hepatic artery anatomy records"
 
@@ -184,9 +192,10 @@ class PortalVeinAnatomy(WorkupRecord):
         + [(t, f"Cheng {t}") for t in criteria.PORTAL_SCHEMES["cheng"]],
         help_text="Nakamura A-E or Cheng I-IV, matching the scheme.",
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalportalveinanatomy")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_portalveinanatomy"
         verbose_name = "portal vein anatomy"
         verbose_name_plural = "portal vein anatomy records"
 
@@ -202,9 +211,10 @@ class HepaticVeinAnatomy(WorkupRecord):
         "inferior right hepatic vein diameter (mm)", max_digits=3, decimal_places=1, null=True, blank=True,
         help_text="The largest inferior right hepatic vein; 0 when there is none.",
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalhepaticveinanatomy")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_hepaticveinanatomy"
         verbose_name = "hepatic vein anatomy"
         verbose_name_plural = "hepatic vein anatomy records"
 
@@ -226,9 +236,10 @@ class Clearance(WorkupRecord):
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="clearances")
     clearance_kind = models.CharField("clearance", max_length=16, choices=ClearanceKind.choices)
     clearance_status = models.CharField("status", max_length=12, choices=ClearanceStatus.choices)
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalclearance")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_clearance"
         indexes = [models.Index(fields=["donor", "clearance_kind"])]
 
 
@@ -278,9 +289,10 @@ class CentreThresholds(models.Model):
     version = models.PositiveIntegerField(default=1, help_text="Raised by every change; a stale edit is refused.")
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalcentrethresholds")
 
     class Meta:
+        db_table = "donors_centrethresholds"
         verbose_name = "centre thresholds"
         verbose_name_plural = "centre thresholds"
 
@@ -329,9 +341,10 @@ class Decision(models.Model):
         "donors.StatusChange", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     version = models.PositiveIntegerField(default=1)
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicaldecision")
 
     class Meta:
+        db_table = "donors_decision"
         ordering = ["-proposed_at", "-id"]
         indexes = [models.Index(fields=["donor", "decision_state"])]
 
@@ -347,9 +360,10 @@ class DecisionSignOff(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     comment = models.TextField(blank=True)
     signed_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicaldecisionsignoff")
 
     class Meta:
+        db_table = "donors_decisionsignoff"
         ordering = ["signed_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["decision", "signed_as"], name="one_signoff_per_role"),

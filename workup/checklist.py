@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .roles import Role
+from donors.roles import Role
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def _imaging_step(records) -> Step:
 
 
 def _clearance_step(records) -> Step:
-    from .workup_models import ClearanceKind, ClearanceStatus
+    from .models import ClearanceKind, ClearanceStatus
 
     title = "Psychosocial evaluation and donor advocate"
     statuses = {kind: records.clearances[kind].clearance_status if kind in records.clearances else None
@@ -87,7 +87,7 @@ def _clearance_step(records) -> Step:
 
 
 def _decision_step(donor, decision) -> Step:
-    from .workup_models import SIGNING_ROLES, DecisionState
+    from .models import SIGNING_ROLES, DecisionState
 
     title = "Graft plan and multidisciplinary decision"
     if decision is None:
@@ -103,7 +103,7 @@ def _decision_step(donor, decision) -> Step:
 
 def workup_steps(*, donor) -> WorkupSteps:
     """Progress of the workup from the latest records; the detailed checks are in `.summary`."""
-    from . import workup_selectors as ws
+    from . import selectors as ws
 
     evaluation = ws.evaluate(donor)
     records = evaluation.records

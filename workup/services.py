@@ -15,15 +15,18 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils import timezone
 
-from . import criteria, validation, workup_hooks
-from . import workup_selectors as ws
-from .audit import Actor, record_event
-from .errors import Conflict, IllegalState, InvalidInput, NotFound, NotPermitted
-from .models import AuditEvent, Donor
-from .roles import Action, Role
-from .services import _as_json, _check_version, _move_status, require
-from .workflow import Door, IllegalTransition, Status, check_transition
-from .workup_models import (
+from donors import validation
+from donors.audit import Actor, record_event
+from donors.errors import Conflict, IllegalState, InvalidInput, NotFound, NotPermitted
+from donors.models import AuditEvent, Donor
+from donors.roles import Action, Role
+from donors.services import _as_json, _check_version, _move_status, require
+from donors.workflow import Door, IllegalTransition, Status, check_transition
+from imaging.selectors import refuse_while_images_unresolved
+
+from . import criteria
+from . import selectors as ws
+from .models import (
     SIGNING_ROLES, CentreThresholds, Clearance, ClearanceKind, ClearanceStatus, Decision, DecisionOutcome,
     DecisionSignOff, DecisionState, HepaticArteryAnatomy, HepaticVeinAnatomy, LabResult, MichelsType,
     PortalScheme, PortalVeinAnatomy, Segment4Origin, SteatosisAssessment, SteatosisModality, Volumetry,
@@ -243,7 +246,7 @@ class RecordKind:
 
 
 def _role_may(role: Role, action: Action) -> bool:
-    from .roles import may
+    from donors.roles import may
 
     return may([role], action)
 
@@ -276,7 +279,7 @@ KINDS: dict[str, RecordKind] = {k.slug: k for k in (
 
 def may_record(roles, kind: str, sub: str | None = None) -> bool:
     """Whether the roles may enter this kind of record (a biopsy also by the hepatologist)."""
-    from .roles import may
+    from donors.roles import may
 
     if kind == "steatosis" and sub not in (None, SteatosisModality.BIOPSY):
         return may(roles, Action.RECORD_IMAGING_FINDINGS)
@@ -583,7 +586,7 @@ def sign_decision(
     if role in signed:
         raise Conflict(f"the {role}'s sign-off is already recorded (by {signed[role].user.username})",
                        fields={"signed_as": ["already signed"]})
-    workup_hooks.refuse_while_images_unresolved(donor, cannot="sign the decision")
+    refuse_while_images_unresolved(donor, cannot="sign the decision")
     evaluation = ws.evaluate(donor)
     changed = _changed_since(decision, evaluation)
     if changed:
