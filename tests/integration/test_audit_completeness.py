@@ -156,8 +156,8 @@ ADMIN = [
      "donors.Recipient", "recipient"),
     ("admin status changes", "admin", "get", "/admin/donors/statuschange/", None, "list", "donors.StatusChange",
      "donor_ids"),
-    ("admin lab results", "admin", "get", "/admin/donors/labresult/", None, "list", "donors.LabResult", "donor_ids"),
-    ("admin decisions", "admin", "get", "/admin/donors/decision/", None, "list", "donors.Decision", "donor_ids"),
+    ("admin lab results", "admin", "get", "/admin/workup/labresult/", None, "list", "workup.LabResult", "donor_ids"),
+    ("admin decisions", "admin", "get", "/admin/workup/decision/", None, "list", "workup.Decision", "donor_ids"),
     ("admin audit events", "admin", "get", "/admin/donors/auditevent/", None, "list", "donors.AuditEvent", None),
 ]
 

@@ -402,7 +402,7 @@ def test_donor_page_summarises_the_workup_and_the_steps(staff, donor40):
 
 def test_reads_and_writes_are_audited(staff, donor40):
     body = record(staff, donor40, "labs", LABS)
-    event = AuditEvent.objects.get(kind="create", record_type="donors.LabResult")
+    event = AuditEvent.objects.get(kind="create", record_type="workup.LabResult")
     assert event.record_id == str(body["id"]) and event.donor_id == donor40.pk and event.user == staff["hepatologist"]
     assert event.changes["platelets"] == [None, "150.0"] and event.channel == "api"
     api(staff["surgeon"]).get(f"/api/v1/donors/{donor40.pk}/checks/")
@@ -416,7 +416,7 @@ def test_reads_and_writes_are_audited(staff, donor40):
     summaries = set(AuditEvent.objects.filter(kind="read", donor_id=donor40.pk).values_list("summary", flat=True))
     assert {"viewed laboratory results records", "viewed workup decision", "viewed workup"} <= summaries
     second = record(staff, donor40, "labs", GOOD_LABS)
-    assert AuditEvent.objects.get(record_id=str(second["id"]), record_type="donors.LabResult").changes["supersedes"] == body["id"]
+    assert AuditEvent.objects.get(record_id=str(second["id"]), record_type="workup.LabResult").changes["supersedes"] == body["id"]
 
 
 # ---------------------------------------------------------------- thresholds
@@ -436,7 +436,7 @@ def test_thresholds_default_until_a_centre_admin_changes_them(staff, donor40, ma
     # 33.3 % < 35: fails at this centre now
     result = checks(staff["surgeon"], donor40)
     assert result["remnant"]["state"] == "fail" and result["remnant"]["threshold"].startswith(">= 35 %")
-    event = AuditEvent.objects.get(record_type="donors.CentreThresholds")
+    event = AuditEvent.objects.get(record_type="workup.CentreThresholds")
     assert event.kind == "create" and event.changes == {"remnant_min": [30, 35]} and event.user == admin
     assert CentreThresholds.objects.get().history.count() == 1
 
@@ -445,7 +445,7 @@ def test_thresholds_default_until_a_centre_admin_changes_them(staff, donor40, ma
     response = api(admin).patch("/api/v1/centre/thresholds/", {"slv_formula": "vauthey", "version": 1}, format="json")
     assert response.status_code == 200
     assert checks(staff["surgeon"], donor40)["gv_slv"]["value"] == 69.4
-    assert AuditEvent.objects.filter(record_type="donors.CentreThresholds", kind="update").get().changes == {
+    assert AuditEvent.objects.filter(record_type="workup.CentreThresholds", kind="update").get().changes == {
         "slv_formula": ["urata", "vauthey"]}
     # DuBois with Urata: BSA = 0.007184 x 70^0.425 x 160^0.725 = 0.007184 x 6.08368 x 39.62662 = 1.73189 m2;
     # SLV = 706.2 x 1.73189 + 2.4 = 1225.46 mL; GV/SLV = 1000 / 1225.46 = 81.6 %
@@ -556,8 +556,8 @@ def test_complete_decision_moves_the_donor(staff, donor40, biliary_type):
     assert change.changed_by == staff["surgeon"] and change.reason.startswith(f"multidisciplinary decision {decision['id']}")
     assert Decision.objects.get().status_change == change
     assert AuditEvent.objects.filter(kind="transition", donor_id=donor40.pk).count() == 1
-    assert AuditEvent.objects.filter(kind="create", record_type="donors.DecisionSignOff").count() == 3
-    assert AuditEvent.objects.filter(kind="create", record_type="donors.Decision").count() == 1
+    assert AuditEvent.objects.filter(kind="create", record_type="workup.DecisionSignOff").count() == 3
+    assert AuditEvent.objects.filter(kind="create", record_type="workup.Decision").count() == 1
     # A complete decision is not signed again.
     assert sign(staff["surgeon"], donor40, decision["id"]).status_code == 409
     state = api(staff["surgeon"]).get(f"/api/v1/donors/{donor40.pk}/decision/").json()
@@ -584,7 +584,7 @@ def test_biliary_type_3_acceptance_needs_a_written_override(staff, donor40, bili
     assert body["overridden"] == ["biliary type 3 (not suitable by the study's rule)"]
     assert body["biliary_type"] == "3" and body["override_reason"].startswith("two ducts")
     assert Decision.objects.get(pk=open_id).decision_state == "superseded"
-    assert AuditEvent.objects.get(record_type="donors.Decision", record_id=str(body["id"])).changes["replaces"] == open_id
+    assert AuditEvent.objects.get(record_type="workup.Decision", record_id=str(body["id"])).changes["replaces"] == open_id
     client = Client()
     client.force_login(staff["hepatologist"])
     html = client.get(f"/donors/{donor40.pk}/workup/").content.decode()
