@@ -9,6 +9,7 @@ COPY config config
 COPY donors donors
 COPY imaging imaging
 COPY classification classification
+COPY workup workup
 COPY reports reports
 COPY templates templates
 COPY static static
