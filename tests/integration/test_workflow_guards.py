@@ -11,10 +11,10 @@ from django.utils import timezone
 from classification.models import SurgicalOutcome
 from donors.models import AuditEvent, Donor, StatusChange
 from reports.services import issue_report
-from workup import services as workup_services
-from workup.models import LabResult
 from tests.factories import DonorFactory, accept_donor
 from tests.integration.test_reports import actor, annotate, api, browser, media, staff  # noqa: F401 (fixtures)
+from workup import services as workup_services
+from workup.models import LabResult
 
 pytestmark = pytest.mark.django_db
 
