@@ -10,6 +10,7 @@ COPY core core
 COPY donors donors
 COPY imaging imaging
 COPY classification classification
+COPY workup workup
 COPY reports reports
 COPY templates templates
 COPY static static

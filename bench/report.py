@@ -62,7 +62,7 @@ def seed(*, many: bool, code: str, staff: dict, centre):
     from classification import services as cs
     from classification.models import Annotation
     from classification.presets import preset_document
-    from donors import workup_services as wsv
+    from workup import services as wsv
     from donors.models import Donor, Recipient
 
     recipient = Recipient.objects.create(centre=centre, code=f"R-{code}", age_years=52, weight_kg=Decimal("70.0"),

@@ -112,8 +112,8 @@ def outcome_of(*, donor: Donor) -> SurgicalOutcome | None:
 def final_proposed_type(donor) -> str | None:
     """The proposed biliary type of the donor's final anatomy under the current rules, or None.
 
-    Registered with `donors.workup_hooks`, so the workup checklist, the team's decision and the
-    report all see the same biliary type (one query).
+    The workup checklist, the team's decision and the report all read it here, so they see the
+    same biliary type (one query).
     """
     return (
         ClassificationResult.objects.filter(

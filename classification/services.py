@@ -12,11 +12,10 @@ from core.audit import Actor, record_event
 from core.errors import Conflict, IllegalState, InvalidInput
 from core.models import AuditEvent
 from core.roles import Action
-from donors import workup_hooks
 from donors.models import Donor
 from donors.services import _as_json, move_status_through, require
 from donors.workflow import OPERABLE, Door, Status, operation_refusal
-from donors.workup_models import Decision, DecisionState
+from imaging.selectors import refuse_while_images_unresolved
 
 from . import selectors
 from .anatomy import AnatomyInvalid
@@ -159,7 +158,7 @@ def finalise_annotation(*, actor: Actor, annotation: Annotation, expected_versio
     if annotation.classification != Annotation.Classification.DONE:
         reason = annotation.classification_error or "classification has not finished yet; try again in a moment"
         raise IllegalState(f"cannot mark final: {reason}")
-    workup_hooks.refuse_while_images_unresolved(annotation.donor, cannot="mark the anatomy final")
+    refuse_while_images_unresolved(annotation.donor, cannot="mark the anatomy final")
     annotation.state = Annotation.State.FINAL
     annotation.finalised_by = actor.user
     annotation.finalised_at = timezone.now()
@@ -238,14 +237,17 @@ def record_outcome(*, actor: Actor, donor: Donor, values: dict, expected_version
     return outcome
 
 
-def _accepting_decision(donor: Donor) -> Decision | None:
-    """The team's latest completed decision, when it accepted the donor."""
-    decision = (Decision.objects.filter(donor=donor, decision_state=DecisionState.COMPLETE)
+def _accepting_decision(donor: Donor):
+    """The team's latest completed decision (a `workup.Decision`), when it accepted the donor.
+
+    Read through the donor's `decisions` relation: the workup sits above this app, which names none
+    of its modules."""
+    decision = (donor.decisions.filter(decision_state="complete")
                 .order_by("-completed_at", "-pk").first())
     return decision if decision is not None and decision.decision_outcome in OPERABLE else None
 
 
-def _require_operable(donor: Donor, decision: Decision | None) -> None:
+def _require_operable(donor: Donor, decision) -> None:
     """An operation is recorded for a donor the signed decision accepted (or corrected for one
     already donated); never for any other donor."""
     if donor.status == Status.DONATED:

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "donors",
     "classification",
     "imaging",
+    "workup",
     "reports",
 ]
 

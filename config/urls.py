@@ -8,6 +8,7 @@ from donors import views as donor_views
 
 api_v1 = [
     path("", include("donors.api_urls")),
+    path("", include("workup.api_urls")),
     path("", include("classification.api_urls")),
     path("", include("imaging.api_urls")),
     path("", include("reports.api_urls")),
@@ -18,6 +19,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("donors/", include("donors.urls")),
+    path("donors/", include("workup.urls")),
     path("anatomy/", include("classification.urls")),
     path("imaging/", include("imaging.urls")),
     path("reports/", include("reports.urls")),

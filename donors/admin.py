@@ -35,11 +35,3 @@ class StatusChangeAdmin(ReadOnlyAdmin):
     list_display = ["donor", "from_status", "to_status", "changed_by", "changed_at"]
 
 
-from .workup_models import (  # noqa: E402
-    CentreThresholds, Clearance, Decision, DecisionSignOff, HepaticArteryAnatomy, HepaticVeinAnatomy, LabResult,
-    PortalVeinAnatomy, SteatosisAssessment, Volumetry,
-)
-
-for workup_model in (LabResult, Volumetry, SteatosisAssessment, HepaticArteryAnatomy, PortalVeinAnatomy,
-                     HepaticVeinAnatomy, Clearance, Decision, DecisionSignOff, CentreThresholds):
-    admin.site.register(workup_model, ReadOnlyAdmin)

@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from . import api
 
@@ -8,5 +8,4 @@ urlpatterns = [
     path("donors/<int:pk>/transitions/", api.DonorTransitions.as_view(), name="api-donor-transitions"),
     path("recipients/", api.RecipientListCreate.as_view(), name="api-recipients"),
     path("recipients/<int:pk>/", api.RecipientDetail.as_view(), name="api-recipient"),
-    path("", include("donors.workup_api_urls")),
 ]

@@ -11,7 +11,7 @@ from simple_history.models import HistoricalRecords
 
 from core.roles import Role
 
-from .criteria import bmi as criteria_bmi
+from . import measures
 from .workflow import Status
 
 
@@ -164,7 +164,7 @@ class Donor(models.Model):
         """BMI to one decimal, derived on every read so it is never stored twice."""
         if not height_cm or not weight_kg:
             return None
-        return round(Decimal(str(criteria_bmi(float(weight_kg), float(height_cm)))), 1)
+        return round(Decimal(str(measures.bmi(float(weight_kg), float(height_cm)))), 1)
 
     def age_on(self, day: datetime.date) -> int | None:
         born = self.date_of_birth
@@ -191,4 +191,3 @@ class StatusChange(models.Model):
         ordering = ["changed_at", "id"]
 
 
-from .workup_models import *  # noqa: E402,F401,F403

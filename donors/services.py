@@ -13,7 +13,6 @@ from core.roles import Action
 from . import validation
 from .models import Donor, Recipient, StatusChange
 from .workflow import DecisionProgress, Door, IllegalTransition, check_transition
-from .workup_models import Decision, DecisionState
 
 DONOR_FIELDS = (
     "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm", "weight_kg",
@@ -133,8 +132,11 @@ def transition_donor(
 
 
 def _decision_progress(donor: Donor) -> DecisionProgress | None:
-    """The donor's open decision (outcome and signed roles), so a refusal can name what is missing."""
-    decision = Decision.objects.filter(donor=donor, decision_state=DecisionState.OPEN).first()
+    """The donor's open decision (outcome and signed roles), so a refusal can name what is missing.
+
+    Read through the donor's `decisions` relation (a `workup.Decision`): the workup sits above this
+    app, which names none of its modules."""
+    decision = donor.decisions.filter(decision_state="open").first()
     if decision is None:
         return None
     signed = frozenset(decision.sign_offs.values_list("signed_as", flat=True))

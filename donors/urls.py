@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from . import views
 
@@ -12,5 +12,4 @@ urlpatterns = [
     path("<int:pk>/status/", views.donor_transition, name="transition"),
     path("recipients/new/", views.recipient_create, name="recipient_create"),
     path("audit/", views.audit_trail, name="audit"),
-    path("", include("donors.workup_urls")),
 ]

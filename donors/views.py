@@ -11,7 +11,7 @@ from core.errors import DomainError, InvalidInput
 from core.pages import apply_errors, page_actor
 from core.roles import Action, may
 
-from . import checklist, selectors, services
+from . import selectors, services
 from .forms import AuditSearchForm, DonorForm, DonorSearchForm, RecipientForm, TransitionForm
 from .workflow import Status, allowed_targets
 
@@ -92,7 +92,6 @@ def donor_detail(request, pk):
     context = {
         "donor": donor,
         "history": selectors.status_history(donor=donor),
-        "steps": checklist.workup_steps(donor=donor),
         "transition_form": TransitionForm(targets=targets, initial={"version": donor.version}),
         "status_label": Status(donor.status).label,
     }
@@ -122,7 +121,7 @@ def donor_transition(request, pk):
     form.fields["to_status"].choices = TransitionForm(targets=allowed_targets(donor.status)).fields["to_status"].choices
     context = {
         "donor": donor, "history": selectors.status_history(donor=donor),
-        "steps": checklist.workup_steps(donor=donor), "transition_form": form,
+        "transition_form": form,
         "status_label": Status(donor.status).label,
     }
     return render(request, "donors/detail.html", context, status=status)

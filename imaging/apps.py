@@ -12,9 +12,3 @@ class ImagingConfig(AppConfig):
         from pydicom import config
 
         config.settings.reading_validation_mode = config.IGNORE
-
-        from donors.workup_hooks import register_image_identity_check
-
-        from .selectors import identity_blockers
-
-        register_image_identity_check(identity_blockers)

@@ -15,11 +15,11 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from core.audit import Actor, record_event
-from core.errors import InvalidInput, NotFound
+from core.audit import Actor, record_event, record_type_of
+from core.errors import IllegalState, InvalidInput, NotFound
 from core.models import AuditEvent
-from donors.models import Donor
 from core.roles import Action
+from donors.models import Donor
 from donors.services import record_refused_access, require
 
 from .models import Instance, Measurement, Series, Study, Upload
@@ -41,7 +41,7 @@ def _scoped(actor: Actor, queryset: QuerySet, pk, action: Action, label: str, ow
     if record is None or owner_centre != actor.centre_id:
         if record is not None:
             owner_donor_id = owner.pk if isinstance(owner, Donor) else getattr(owner, "donor_id", None)
-            record_refused_access(actor=actor, record_type=queryset.model._meta.label, record_id=pk,
+            record_refused_access(actor=actor, record_type=record_type_of(queryset.model), record_id=pk,
                                   target_centre_id=owner_centre, donor_id=owner_donor_id)
         raise NotFound(f"no {label} {pk} in your centre")
     return record
@@ -101,6 +101,17 @@ def identity_blockers(donor: Donor) -> list[str]:
     return blockers
 
 
+def refuse_while_images_unresolved(donor: Donor, *, cannot: str) -> None:
+    """Raise IllegalState (409) naming every unresolved series, e.g. cannot="mark the anatomy final".
+
+    Finalising the anatomy, signing the decision and issuing a report all refuse while any series
+    of the donor may not be the donor's."""
+    blockers = identity_blockers(donor)
+    if blockers:
+        raise IllegalState(f"cannot {cannot}: the files of {len(blockers)} series may not be the donor's: "
+                           + "; ".join(blockers), fields={"images": blockers})
+
+
 def reportable_series(donor: Donor) -> QuerySet[Series]:
     """The donor's series whose images a report may show: matched or confirmed, never unresolved
     or detached."""
@@ -146,7 +157,7 @@ def record_image_read(*, actor: Actor, donor: Donor, record, what: str) -> bool:
     """Record a read of images, at most once per record per user per minute. True if recorded."""
     since = timezone.now() - timedelta(seconds=IMAGE_READ_AUDIT_SECONDS)
     recent = AuditEvent.objects.filter(
-        user=actor.user, kind=AuditEvent.Kind.READ, record_type=record._meta.label, record_id=str(record.pk),
+        user=actor.user, kind=AuditEvent.Kind.READ, record_type=record_type_of(record), record_id=str(record.pk),
         at__gte=since,
     ).exists()
     if recent:

@@ -21,11 +21,11 @@ from classification import selectors as classification_selectors
 from classification.diagram import diagram_svg
 from classification.document import RULES_VERSION
 from classification.models import Annotation, ClassificationRun, SurgicalOutcome
-from donors import criteria
-from donors import workup_selectors as ws
 from donors.models import Donor
 from donors.workflow import Status
-from donors.workup_models import SIGNING_ROLES, SteatosisModality
+from workup import criteria
+from workup import selectors as ws
+from workup.models import SIGNING_ROLES, SteatosisModality
 
 from .models import IMPORTED_MRN
 

@@ -21,9 +21,10 @@ import itertools
 from classification.models import Annotation, SurgicalOutcome
 from classification.presets import preset_document
 from core.audit import Actor
+from core.roles import Role
 from donors.demo import DEMO_PASSWORD, ensure_user
 from donors.models import Centre, Donor
-from core.roles import Role
+from imaging.demo import seed_phantom_series
 
 from .services import HEADER, import_outcomes
 
@@ -133,4 +134,20 @@ def seed_study_cohort(*, centre=None, users=None) -> str:
             f"for {', '.join(names)} (password {DEMO_PASSWORD})")
 
 
-SEEDERS = [seed_study_cohort]
+
+# (donor code, anatomy preset, seed) of the demo centre's phantom MRCP series.
+DEMO_SERIES = [
+    ("DEMO-001", "typical_right_lobe", 1),
+    ("DEMO-002", "trifurcation", 2),
+    ("DEMO-003", "rphd_into_lhd", 3),
+]
+
+
+def seed_imaging(*, centre, users) -> str:
+    """Phantom MRCP series drawn from the anatomy presets, imported through the upload service."""
+    series = [(code, preset_document(preset), seed) for code, preset, seed in DEMO_SERIES]
+    return seed_phantom_series(centre=centre, users=users, series=series)
+
+
+# What `manage.py seed_demo` adds after the demo centre and its users, in this order.
+SEEDERS = [seed_imaging, seed_study_cohort]

@@ -23,14 +23,14 @@ from django.utils.text import slugify
 
 from classification.models import Annotation, SurgicalOutcome
 from classification.outcomes import MAX_ANASTOMOSES, MIN_ANASTOMOSES, TECHNIQUE_COUNTS, TYPICAL_COUNT, outcome_errors
-from donors import workup_hooks
 from core.audit import Actor, record_event
 from core.errors import IllegalState, NotFound
 from core.models import AuditEvent
-from donors.models import Centre, Donor, Graft
 from core.roles import Action
+from donors.models import Centre, Donor, Graft
 from donors.services import require
 from donors.workflow import Status
+from imaging.selectors import refuse_while_images_unresolved
 
 from .content import report_content
 from .models import IMPORTED_GIVEN_NAME, IMPORTED_MRN, ReportVersion
@@ -73,7 +73,7 @@ def issue_report(*, actor: Actor, donor: Donor) -> ReportVersion:
     reason = _not_final_reason(annotation)
     if reason:
         raise IllegalState(f"cannot issue the report: {reason}", fields={"annotation": [reason]})
-    workup_hooks.refuse_while_images_unresolved(donor, cannot="issue the report")
+    refuse_while_images_unresolved(donor, cannot="issue the report")
     now = timezone.now()
     content = report_content(donor, now=now)
     biliary = content["biliary"]

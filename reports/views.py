@@ -10,12 +10,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from classification.models import Annotation
-from donors import selectors as donor_selectors
-from donors import workup_hooks
 from core.audit import actor_from_request
 from core.errors import IllegalState
 from core.roles import Action, may
+from donors import selectors as donor_selectors
 from donors.services import require
+from imaging.selectors import identity_blockers
 
 from . import cohort, selectors, services
 from .api import pdf_response
@@ -39,7 +39,7 @@ def _report_context(request, actor, donor, **extra) -> dict:
         "mip_src": reverse("reports:mip", args=[donor.pk]) if content["biliary"].get("mip") else "",
         "versions": versions,
         "may_issue": may(actor.roles, Action.ISSUE_REPORT),
-        "identity_blockers": workup_hooks.image_identity_blockers(donor),
+        "identity_blockers": identity_blockers(donor),
         "latest_version": versions[0] if versions else None,
         "changes_since": selectors.record_changes_since(donor=donor, version=versions[0] if versions else None),
     } | extra

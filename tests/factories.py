@@ -69,7 +69,7 @@ def accept_donor(donor, *, outcome="suitable", signers=None):
     `signers` maps each signing role to a user of the donor's centre (created when absent)."""
     from core.audit import Actor
     from donors.services import transition_donor
-    from donors.workup_services import propose_decision, sign_decision
+    from workup.services import propose_decision, sign_decision
 
     signers = dict(signers or {})
     for role in ("coordinator", "radiologist", "hepatologist", "surgeon"):

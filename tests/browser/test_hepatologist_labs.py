@@ -2,16 +2,16 @@ import datetime
 
 import pytest
 
-from donors import workup_hooks
-from donors.models import LabResult
 from tests.factories import DonorFactory
+from workup import selectors as workup_selectors
+from workup.models import LabResult
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def no_biliary_providers(monkeypatch):
-    monkeypatch.setattr(workup_hooks, "BILIARY_TYPE_PROVIDERS", [])
+def no_biliary_type(monkeypatch):
+    monkeypatch.setattr(workup_selectors, "final_proposed_type", lambda donor: None)
 
 
 def test_hepatologist_enters_labs_and_sees_apri_and_fib4_flags(page, live_server, login, make_user, centre):

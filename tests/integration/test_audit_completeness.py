@@ -16,7 +16,6 @@ from classification.presets import preset_document
 from core.audit import Actor
 from core.models import AuditEvent
 from donors.models import Donor
-from donors.workup_api import RECORD_VIEWS
 from imaging import jobs as imaging_jobs
 from imaging import services as imaging_services
 from imaging.models import Instance, Series, Upload
@@ -26,6 +25,7 @@ from reports.services import issue_report
 from tests.factories import DonorFactory, RecipientFactory
 from tests.integration.imaging_support import phantom
 from tests.integration.test_reports import small_pdf, typical, worked_up_donor
+from workup.api import RECORD_VIEWS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -158,8 +158,8 @@ ADMIN = [
      "donors.Recipient", "recipient"),
     ("admin status changes", "admin", "get", "/admin/donors/statuschange/", None, "list", "donors.StatusChange",
      "donor_ids"),
-    ("admin lab results", "admin", "get", "/admin/donors/labresult/", None, "list", "donors.LabResult", "donor_ids"),
-    ("admin decisions", "admin", "get", "/admin/donors/decision/", None, "list", "donors.Decision", "donor_ids"),
+    ("admin lab results", "admin", "get", "/admin/workup/labresult/", None, "list", "donors.LabResult", "donor_ids"),
+    ("admin decisions", "admin", "get", "/admin/workup/decision/", None, "list", "donors.Decision", "donor_ids"),
     ("admin audit events", "admin", "get", "/admin/core/auditevent/", None, "list", "donors.AuditEvent", None),
 ]
 
@@ -290,7 +290,7 @@ def test_two_edits_of_the_operation_date_are_two_different_rows(world, staff):
     # The operation may not precede the decision: the team decided a week ago.
     from django.utils import timezone
 
-    from donors.workup_models import Decision
+    from workup.models import Decision
 
     Decision.objects.filter(donor_id=world["donor"]).update(completed_at=timezone.now() - datetime.timedelta(days=7))
     version = client.get(url).json()["version"]

@@ -11,7 +11,6 @@ from classification import services as classification_services
 from classification.models import Annotation
 from core.errors import IllegalState
 from core.models import AuditEvent
-from donors import workup_services
 from imaging import jobs, services
 from imaging.models import Instance, Series, Study
 from imaging.selectors import identity_blockers
@@ -28,6 +27,7 @@ from tests.integration.test_reports import (
     typical,
     worked_up_donor,
 )
+from workup import services as workup_services
 
 pytestmark = pytest.mark.django_db
 

@@ -454,7 +454,7 @@ def test_mip_pixels_match_a_plain_numpy_projection(client, donor, tmp_path, eage
 
 def test_demo_seeder_is_idempotent(settings, tmp_path):
     from donors.demo import seed_demo_centre
-    from imaging.demo import seed_imaging
+    from reports.demo import seed_imaging
 
     centre, users = seed_demo_centre()
     first = seed_imaging(centre=centre, users=users)

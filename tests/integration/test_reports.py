@@ -20,15 +20,15 @@ from rest_framework.test import APIClient
 from classification import services as classification_services
 from classification.models import Annotation
 from classification.presets import preset_document
-from donors import services as donor_services
-from donors import workup_services
 from core.audit import Actor
 from core.models import AuditEvent
+from donors import services as donor_services
 from reports import pdf as report_pdf
 from reports.content import report_content
 from reports.models import ReportVersion
 from reports.services import issue_report
 from tests.factories import DonorFactory, RecipientFactory
+from workup import services as workup_services
 
 pytestmark = pytest.mark.django_db
 
@@ -550,11 +550,10 @@ def test_a_real_worker_renders_the_issued_pdf(celery_worker, centre, make_user):
                     break
 
 
-def test_the_biliary_type_provider_answers_only_for_a_final_anatomy(
+def test_the_biliary_type_answers_only_for_a_final_anatomy(
         centre, staff, media, eager_tasks, django_capture_on_commit_callbacks, monkeypatch):
-    from donors import workup_hooks
-    from donors import workup_selectors
     from classification.selectors import final_proposed_type
+    from workup import selectors as workup_selectors
 
     donor = DonorFactory(centre=centre)
     assert final_proposed_type(donor) is None
@@ -563,8 +562,7 @@ def test_the_biliary_type_provider_answers_only_for_a_final_anatomy(
     classification_services.finalise_annotation(actor=actor(staff["radiologist"]), annotation=annotation,
                                                 expected_version=annotation.version)
     assert final_proposed_type(donor) == "1"
-    # Registered by the classification app, the workup checklist sees the same type as the report.
-    assert final_proposed_type in workup_hooks.BILIARY_TYPE_PROVIDERS
+    # The workup checklist reads the classification app's selector, so it sees the same type as the report.
     assert workup_selectors.evaluate(donor).biliary_type == "1"
     checks = {c["check"]: c for c in report_content(donor_from_fixture(donor))["checks"]}
     assert checks["biliary"]["state"] == "pass"

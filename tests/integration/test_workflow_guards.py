@@ -9,12 +9,13 @@ import pytest
 from django.utils import timezone
 
 from classification.models import SurgicalOutcome
-from donors import workup_services
 from core.models import AuditEvent
-from donors.models import Donor, LabResult, StatusChange
+from donors.models import Donor, StatusChange
 from reports.services import issue_report
 from tests.factories import DonorFactory, accept_donor
 from tests.integration.test_reports import actor, annotate, api, browser, media, staff  # noqa: F401 (fixtures)
+from workup import services as workup_services
+from workup.models import LabResult
 
 pytestmark = pytest.mark.django_db
 
@@ -187,8 +188,8 @@ def test_a_lab_dated_before_1900_or_in_the_future_is_refused(centre, staff, day,
 
 
 def test_the_demo_donors_have_plausible_bmis(db):
-    from donors import criteria
     from donors.demo import seed_demo_centre
+    from workup import criteria
 
     centre, _ = seed_demo_centre()
     bmis = [criteria.bmi(float(d.weight_kg), float(d.height_cm)) for d in Donor.objects.filter(centre=centre)]
@@ -196,7 +197,7 @@ def test_the_demo_donors_have_plausible_bmis(db):
 
 
 def test_an_underweight_donor_fails_the_bmi_check(centre, staff):
-    from donors import workup_selectors as ws
+    from workup import selectors as ws
 
     donor = DonorFactory(centre=centre, height_cm=Decimal("189"), weight_kg=Decimal("53"))
     bmi = next(item for item in ws.evaluate(donor).items if item.key == "bmi")

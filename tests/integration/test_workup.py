@@ -9,17 +9,25 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from donors import workup_hooks
-from donors import workup_selectors as ws
-from donors import workup_services as wsv
 from core.audit import Actor
 from core.models import AuditEvent
-from donors.criteria import Thresholds
-from donors.models import (
-    CentreThresholds, Clearance, Decision, DecisionSignOff, Donor, HepaticArteryAnatomy,
-    HepaticVeinAnatomy, LabResult, PortalVeinAnatomy, StatusChange, SteatosisAssessment, Volumetry,
-)
+from donors.models import Donor, StatusChange
 from tests.factories import DonorFactory, RecipientFactory
+from workup import selectors as ws
+from workup import services as wsv
+from workup.criteria import Thresholds
+from workup.models import (
+    CentreThresholds,
+    Clearance,
+    Decision,
+    DecisionSignOff,
+    HepaticArteryAnatomy,
+    HepaticVeinAnatomy,
+    LabResult,
+    PortalVeinAnatomy,
+    SteatosisAssessment,
+    Volumetry,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -44,17 +52,16 @@ MODELS = {"labs": LabResult, "volumetry": Volumetry, "steatosis": SteatosisAsses
 
 
 @pytest.fixture(autouse=True)
-def no_biliary_providers(monkeypatch):
-    """Each test decides the biliary type itself, whatever other apps register."""
-    monkeypatch.setattr(workup_hooks, "BILIARY_TYPE_PROVIDERS", [])
+def no_biliary_type(monkeypatch):
+    """Each test decides the biliary type itself, whatever the classification app would answer."""
+    monkeypatch.setattr(ws, "final_proposed_type", lambda donor: None)
 
 
 @pytest.fixture
 def biliary_type(monkeypatch):
-    """Simulate the classification app: register a provider answering the given type."""
+    """Simulate the classification app: its selector answers the given type for every donor."""
     def set_type(value):
-        monkeypatch.setattr(workup_hooks, "BILIARY_TYPE_PROVIDERS", [])
-        workup_hooks.register_biliary_type_provider(lambda donor: value)
+        monkeypatch.setattr(ws, "final_proposed_type", lambda donor: value)
 
     return set_type
 
@@ -393,7 +400,7 @@ def test_donor_page_summarises_the_workup_and_the_steps(staff, donor40):
     html = client.get(f"/donors/{donor40.pk}/").content.decode()
     assert f'href="/donors/{donor40.pk}/workup/"' in html
     assert 'id="workup-summary"' in html and "APRI" in html
-    from donors.checklist import workup_steps
+    from workup.checklist import workup_steps
 
     steps = {s.title: s for s in workup_steps(donor=donor40)}
     assert steps["History, examination, labs, serology"].state == "done"

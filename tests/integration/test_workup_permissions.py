@@ -6,11 +6,11 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from donors import workup_hooks
 from core.models import AuditEvent
-from donors.models import Decision, LabResult
 from core.roles import Role
 from tests.factories import DonorFactory
+from workup import selectors as workup_selectors
+from workup.models import Decision, LabResult
 
 CLINICAL = {"coordinator", "radiologist", "hepatologist", "surgeon"}
 READERS = CLINICAL | {"integration_client"}
@@ -75,8 +75,8 @@ PAGES = [
 
 
 @pytest.fixture(autouse=True)
-def no_biliary_providers(monkeypatch):
-    monkeypatch.setattr(workup_hooks, "BILIARY_TYPE_PROVIDERS", [])
+def no_biliary_type(monkeypatch):
+    monkeypatch.setattr(workup_selectors, "final_proposed_type", lambda donor: None)
 
 
 @pytest.fixture

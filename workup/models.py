@@ -11,9 +11,9 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from core.roles import Role
+from donors.workflow import Status
 
 from . import criteria
-from .workflow import Status
 
 __all__ = [
     "LabResult", "Volumetry", "SteatosisAssessment", "SteatosisModality", "HepaticArteryAnatomy",
@@ -24,7 +24,10 @@ __all__ = [
 
 
 class WorkupRecord(models.Model):
-    """What every workup record shares: its donor, date, author and note."""
+    """What every workup record shares: its donor, date, author and note.
+
+    The workup's tables keep the names they had when these models lived in `donors` (db_table and
+    the history's table_name), so moving the code moved no data."""
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="+")
     measured_on = models.DateField("date", help_text="Date of the examination, sample or evaluation.")
@@ -39,6 +42,8 @@ class WorkupRecord(models.Model):
 
 class LabResult(WorkupRecord):
     """Blood tests and serology (hepatologist)."""
+
+    audit_record_type = "donors.LabResult"  # audited under this name since before the workup app
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="lab_results")
     ast = models.DecimalField("AST (U/L)", max_digits=7, decimal_places=1, null=True, blank=True)
@@ -56,14 +61,17 @@ class LabResult(WorkupRecord):
     serology = models.TextField(
         "serology summary", blank=True, help_text="For example HBsAg, anti-HBc, anti-HCV, HIV, CMV, EBV results."
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicallabresult")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_labresult"
         verbose_name = "laboratory result"
 
 
 class Volumetry(WorkupRecord):
     """CT volumetry and the recipient's weight for the GRWR (radiologist)."""
+
+    audit_record_type = "donors.Volumetry"  # audited under this name since before the workup app
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="volumetries")
     total_liver_volume_ml = models.DecimalField("total liver volume (mL)", max_digits=6, decimal_places=1)
@@ -88,9 +96,10 @@ class Volumetry(WorkupRecord):
         "recipient height (cm)", max_digits=4, decimal_places=1, null=True, blank=True,
         help_text="Needed for the recipient's standard liver volume (GV/SLV).",
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalvolumetry")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_volumetry"
         verbose_name = "volumetry"
         verbose_name_plural = "volumetries"
 
@@ -104,6 +113,8 @@ class SteatosisModality(models.TextChoices):
 
 class SteatosisAssessment(WorkupRecord):
     """One steatosis measurement on its own scale; the latest of each modality counts."""
+
+    audit_record_type = "donors.SteatosisAssessment"  # audited under this name since before the workup app
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="steatosis_assessments")
     modality = models.CharField(max_length=12, choices=SteatosisModality.choices)
@@ -125,9 +136,10 @@ class SteatosisAssessment(WorkupRecord):
         "liver attenuation index (HU)", max_digits=5, decimal_places=1, null=True, blank=True, editable=False,
         help_text="Liver HU - spleen HU on unenhanced CT, computed by the app.",
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalsteatosisassessment")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_steatosisassessment"
         verbose_name = "steatosis assessment"
         indexes = [models.Index(fields=["donor", "modality"])]
 
@@ -154,6 +166,8 @@ class Segment4Origin(models.TextChoices):
 
 
 class HepaticArteryAnatomy(WorkupRecord):
+
+    audit_record_type = "donors.HepaticArteryAnatomy"  # audited under this name since before the workup app
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="hepatic_artery_records")
     michels_type = models.CharField("Michels type", max_length=12, choices=MichelsType.choices)
     unclassified_description = models.TextField(
@@ -162,9 +176,10 @@ class HepaticArteryAnatomy(WorkupRecord):
     segment4_origin = models.CharField(
         "segment 4 artery origin", max_length=16, choices=Segment4Origin.choices, blank=True
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalhepaticarteryanatomy")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_hepaticarteryanatomy"
         verbose_name = "hepatic artery anatomy"
         verbose_name_plural = "hepatic artery anatomy records"
 
@@ -177,6 +192,8 @@ class PortalScheme(models.TextChoices):
 class PortalVeinAnatomy(WorkupRecord):
     """The portal vein type, always with the scheme it belongs to."""
 
+    audit_record_type = "donors.PortalVeinAnatomy"  # audited under this name since before the workup app
+
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="portal_vein_records")
     portal_scheme = models.CharField("scheme", max_length=10, choices=PortalScheme.choices)
     portal_type = models.CharField(
@@ -185,14 +202,17 @@ class PortalVeinAnatomy(WorkupRecord):
         + [(t, f"Cheng {t}") for t in criteria.PORTAL_SCHEMES["cheng"]],
         help_text="Nakamura A-E or Cheng I-IV, matching the scheme.",
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalportalveinanatomy")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_portalveinanatomy"
         verbose_name = "portal vein anatomy"
         verbose_name_plural = "portal vein anatomy records"
 
 
 class HepaticVeinAnatomy(WorkupRecord):
+
+    audit_record_type = "donors.HepaticVeinAnatomy"  # audited under this name since before the workup app
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="hepatic_vein_records")
     mhv_with_graft = models.BooleanField("middle hepatic vein with the graft")
     v5_mm = models.DecimalField("V5 diameter (mm)", max_digits=3, decimal_places=1, null=True, blank=True,
@@ -203,9 +223,10 @@ class HepaticVeinAnatomy(WorkupRecord):
         "inferior right hepatic vein diameter (mm)", max_digits=3, decimal_places=1, null=True, blank=True,
         help_text="The largest inferior right hepatic vein; 0 when there is none.",
     )
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalhepaticveinanatomy")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_hepaticveinanatomy"
         verbose_name = "hepatic vein anatomy"
         verbose_name_plural = "hepatic vein anatomy records"
 
@@ -224,12 +245,15 @@ class ClearanceStatus(models.TextChoices):
 class Clearance(WorkupRecord):
     """Status only: the evaluations themselves are kept outside this app."""
 
+    audit_record_type = "donors.Clearance"  # audited under this name since before the workup app
+
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="clearances")
     clearance_kind = models.CharField("clearance", max_length=16, choices=ClearanceKind.choices)
     clearance_status = models.CharField("status", max_length=12, choices=ClearanceStatus.choices)
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalclearance")
 
     class Meta(WorkupRecord.Meta):
+        db_table = "donors_clearance"
         indexes = [models.Index(fields=["donor", "clearance_kind"])]
 
 
@@ -239,6 +263,8 @@ def default_portal_vein_flag_types() -> list[str]:
 
 class CentreThresholds(models.Model):
     """One centre's workup thresholds: one field per `criteria.Thresholds` setting."""
+
+    audit_record_type = "donors.CentreThresholds"  # audited under this name since before the workup app
 
     centre = models.OneToOneField("donors.Centre", on_delete=models.PROTECT, related_name="thresholds")
     age_min = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.age_min)
@@ -279,9 +305,10 @@ class CentreThresholds(models.Model):
     version = models.PositiveIntegerField(default=1, help_text="Raised by every change; a stale edit is refused.")
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicalcentrethresholds")
 
     class Meta:
+        db_table = "donors_centrethresholds"
         verbose_name = "centre thresholds"
         verbose_name_plural = "centre thresholds"
 
@@ -311,6 +338,8 @@ class Decision(models.Model):
     what it was based on after the records or the centre's settings change.
     """
 
+    audit_record_type = "donors.Decision"  # audited under this name since before the workup app
+
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="decisions")
     decision_outcome = models.CharField("outcome", max_length=24, choices=DecisionOutcome.choices)
     reasons = models.TextField()
@@ -330,9 +359,10 @@ class Decision(models.Model):
         "donors.StatusChange", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     version = models.PositiveIntegerField(default=1)
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicaldecision")
 
     class Meta:
+        db_table = "donors_decision"
         ordering = ["-proposed_at", "-id"]
         indexes = [models.Index(fields=["donor", "decision_state"])]
 
@@ -343,14 +373,17 @@ class Decision(models.Model):
 class DecisionSignOff(models.Model):
     """One signing role's sign-off, by a person signing with their own login."""
 
+    audit_record_type = "donors.DecisionSignOff"  # audited under this name since before the workup app
+
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="sign_offs")
     signed_as = models.CharField(max_length=16, choices=[(r.value, r.label) for r in SIGNING_ROLES])
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     comment = models.TextField(blank=True)
     signed_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="donors_historicaldecisionsignoff")
 
     class Meta:
+        db_table = "donors_decisionsignoff"
         ordering = ["signed_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["decision", "signed_as"], name="one_signoff_per_role"),

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 from core.roles import Role
 
+from . import selectors as ws
+from .models import SIGNING_ROLES, ClearanceKind, ClearanceStatus, DecisionState
+
 
 @dataclass(frozen=True)
 class Step:
@@ -72,8 +75,6 @@ def _imaging_step(records) -> Step:
 
 
 def _clearance_step(records) -> Step:
-    from .workup_models import ClearanceKind, ClearanceStatus
-
     title = "Psychosocial evaluation and donor advocate"
     statuses = {kind: records.clearances[kind].clearance_status if kind in records.clearances else None
                 for kind in ClearanceKind.values}
@@ -87,8 +88,6 @@ def _clearance_step(records) -> Step:
 
 
 def _decision_step(donor, decision) -> Step:
-    from .workup_models import SIGNING_ROLES, DecisionState
-
     title = "Graft plan and multidisciplinary decision"
     if decision is None:
         return Step(title, Role.SURGEON, "missing", "no decision proposed")
@@ -103,8 +102,6 @@ def _decision_step(donor, decision) -> Step:
 
 def workup_steps(*, donor) -> WorkupSteps:
     """Progress of the workup from the latest records; the detailed checks are in `.summary`."""
-    from . import workup_selectors as ws
-
     evaluation = ws.evaluate(donor)
     records = evaluation.records
     decision = ws.current_decision(donor)

@@ -10,14 +10,24 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from classification.selectors import final_proposed_type
 from core.roles import Role
 
 from . import criteria
-from . import workup_hooks
-from .workup_models import (
-    CentreThresholds, Clearance, ClearanceKind, ClearanceStatus, Decision, DecisionState,
-    HepaticArteryAnatomy, HepaticVeinAnatomy, LabResult, PortalVeinAnatomy, SteatosisAssessment,
-    SteatosisModality, Volumetry,
+from .models import (
+    CentreThresholds,
+    Clearance,
+    ClearanceKind,
+    ClearanceStatus,
+    Decision,
+    DecisionState,
+    HepaticArteryAnatomy,
+    HepaticVeinAnatomy,
+    LabResult,
+    PortalVeinAnatomy,
+    SteatosisAssessment,
+    SteatosisModality,
+    Volumetry,
 )
 
 STEATOSIS_CHECKS = ("steatosis_biopsy", "steatosis_pdff", "steatosis_dual_echo", "steatosis_ct")
@@ -219,14 +229,12 @@ def _newest_first(queryset):
 def biliary_type_for(donor) -> str | None:
     """The donor's proposed biliary type ("1", "2" or "3"), or None when it is not known.
 
-    The classification app answers through a function registered in
-    `donors.workup_hooks.BILIARY_TYPE_PROVIDERS`; the first provider returning a type wins.
-    With no provider registered the answer is None and the biliary check stays "missing".
+    The classification app answers from the donor's final anatomy; without one the answer is None
+    and the biliary check stays "missing".
     """
-    for provider in list(workup_hooks.BILIARY_TYPE_PROVIDERS):
-        answer = provider(donor)
-        if answer is not None and str(answer).strip():
-            return str(answer).strip()
+    answer = final_proposed_type(donor)
+    if answer is not None and str(answer).strip():
+        return str(answer).strip()
     return None
 
 

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from donors import criteria as c
-from donors.criteria import Thresholds, WorkupInputs
+from workup import criteria as c
+from workup.criteria import Thresholds, WorkupInputs
 
 T = Thresholds()
 

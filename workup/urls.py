@@ -1,7 +1,9 @@
 """Pages of the donor workup and the centre's thresholds (included under /donors/)."""
 from django.urls import path
 
-from . import workup_views
+from . import views as workup_views
+
+app_name = "workup"
 
 urlpatterns = [
     path("<int:pk>/workup/", workup_views.workup, name="workup"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import workup_api
+from . import api as workup_api
 
 urlpatterns = [
     *[

@@ -1,5 +1,5 @@
 """Forms of the workup page: one per record kind (one per steatosis modality and per clearance),
-the decision, the sign-off and the centre's thresholds. Forms parse; workup_services decides."""
+the decision, the sign-off and the centre's thresholds. Forms parse; services decide."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,10 +8,20 @@ from django import forms
 from django.utils import timezone
 
 from . import criteria
-from . import workup_services as wsv
-from .workup_models import (
-    SIGNING_ROLES, CentreThresholds, Clearance, ClearanceKind, DecisionOutcome, HepaticArteryAnatomy,
-    HepaticVeinAnatomy, LabResult, PortalVeinAnatomy, SteatosisAssessment, SteatosisModality, Volumetry,
+from . import services as wsv
+from .models import (
+    SIGNING_ROLES,
+    CentreThresholds,
+    Clearance,
+    ClearanceKind,
+    DecisionOutcome,
+    HepaticArteryAnatomy,
+    HepaticVeinAnatomy,
+    LabResult,
+    PortalVeinAnatomy,
+    SteatosisAssessment,
+    SteatosisModality,
+    Volumetry,
 )
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")

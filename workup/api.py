@@ -1,6 +1,6 @@
 """REST API of the donor workup: records, the evaluated checks, the decision, the centre's thresholds.
 
-Thin like donors/api.py: serializers parse, workup_services write, workup_selectors read; every
+Thin like donors/api.py: serializers parse, services write, selectors read; every
 read of a donor's workup is audited as a read of the donor's record.
 """
 from __future__ import annotations
@@ -15,12 +15,17 @@ from rest_framework.response import Response
 from core.api_common import ActorMixin
 from core.errors import NotPermitted
 from core.roles import Action
+from donors import selectors, services
 
-from . import criteria, selectors, services
-from . import workup_selectors as ws
-from . import workup_services as wsv
-from .workup_models import (
-    SIGNING_ROLES, CentreThresholds, Decision, DecisionOutcome, DecisionSignOff,
+from . import criteria
+from . import selectors as ws
+from . import services as wsv
+from .models import (
+    SIGNING_ROLES,
+    CentreThresholds,
+    Decision,
+    DecisionOutcome,
+    DecisionSignOff,
 )
 
 # ---------------------------------------------------------------- records

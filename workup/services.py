@@ -19,16 +19,34 @@ from core.audit import Actor, record_event
 from core.errors import Conflict, IllegalState, InvalidInput, NotFound, NotPermitted
 from core.models import AuditEvent
 from core.roles import Action, Role
+from donors import validation
+from donors.models import Donor
+from donors.services import _as_json, _check_version, _move_status, require
+from donors.workflow import Door, IllegalTransition, Status, check_transition
+from imaging.selectors import refuse_while_images_unresolved
 
-from . import criteria, validation, workup_hooks
-from . import workup_selectors as ws
-from .models import Donor
-from .services import _as_json, _check_version, _move_status, require
-from .workflow import Door, IllegalTransition, Status, check_transition
-from .workup_models import (
-    SIGNING_ROLES, CentreThresholds, Clearance, ClearanceKind, ClearanceStatus, Decision, DecisionOutcome,
-    DecisionSignOff, DecisionState, HepaticArteryAnatomy, HepaticVeinAnatomy, LabResult, MichelsType,
-    PortalScheme, PortalVeinAnatomy, Segment4Origin, SteatosisAssessment, SteatosisModality, Volumetry,
+from . import criteria
+from . import selectors as ws
+from .models import (
+    SIGNING_ROLES,
+    CentreThresholds,
+    Clearance,
+    ClearanceKind,
+    ClearanceStatus,
+    Decision,
+    DecisionOutcome,
+    DecisionSignOff,
+    DecisionState,
+    HepaticArteryAnatomy,
+    HepaticVeinAnatomy,
+    LabResult,
+    MichelsType,
+    PortalScheme,
+    PortalVeinAnatomy,
+    Segment4Origin,
+    SteatosisAssessment,
+    SteatosisModality,
+    Volumetry,
 )
 
 Errors = dict[str, list[str]]
@@ -585,7 +603,7 @@ def sign_decision(
     if role in signed:
         raise Conflict(f"the {role}'s sign-off is already recorded (by {signed[role].user.username})",
                        fields={"signed_as": ["already signed"]})
-    workup_hooks.refuse_while_images_unresolved(donor, cannot="sign the decision")
+    refuse_while_images_unresolved(donor, cannot="sign the decision")
     evaluation = ws.evaluate(donor)
     changed = _changed_since(decision, evaluation)
     if changed:

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from donors import criteria
-from donors import workup_selectors as ws
-from donors import workup_services as wsv
-from donors.criteria import CheckResult, Thresholds
+from workup import criteria
+from workup import selectors as ws
+from workup import services as wsv
+from workup.criteria import CheckResult, Thresholds
 
 
 def D(text):

@@ -1,6 +1,6 @@
 """The workup page (checklist, records, decision) and the centre's thresholds page.
 
-Views parse and render; workup_services decide and write. Every rendering of the workup page is
+Views parse and render; services decide and write. Every rendering of the workup page is
 audited as a read of the donor's record.
 """
 from __future__ import annotations
@@ -17,13 +17,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.errors import DomainError, NotPermitted
 from core.pages import apply_errors, page_actor
 from core.roles import Action, may
+from donors import selectors, services
+from donors.workflow import Status
 
-from . import criteria, selectors, services
-from . import workup_selectors as ws
-from . import workup_services as wsv
-from .workflow import Status
-from .workup_forms import RECORD_FORMS, DecisionForm, SignForm, ThresholdsForm
-from .workup_models import SIGNING_ROLES, CentreThresholds, DecisionState, SteatosisModality
+from . import criteria
+from . import selectors as ws
+from . import services as wsv
+from .forms import RECORD_FORMS, DecisionForm, SignForm, ThresholdsForm
+from .models import SIGNING_ROLES, CentreThresholds, DecisionState, SteatosisModality
 
 # Fields shown for each record besides its date, author and note.
 COMPUTED = {"steatosis": ("signal_fat_fraction_pct", "liver_attenuation_index")}
@@ -99,7 +100,7 @@ def _blocks(request, actor, donor, evaluation: ws.Evaluation, bound: dict) -> li
             key=key, title=title, owners=_owners(kind, sub), latest=latest,
             rows=_rows(latest, names) if latest else [],
             earlier=[(r, _rows(r, names)) for r in records[1:]], form=form,
-            action=reverse("donors:workup_record", args=[donor.pk, key]),
+            action=reverse("workup:workup_record", args=[donor.pk, key]),
         ))
     return blocks
 
@@ -150,7 +151,7 @@ def _render_workup(request, actor, donor, *, bound=None, decision_form=None, sig
         "blocks": _blocks(request, actor, donor, evaluation, bound or {}),
         **_decision_context(actor, donor, evaluation, decision_form, sign_form),
     }
-    return render(request, "donors/workup.html", context, status=status)
+    return render(request, "workup/workup.html", context, status=status)
 
 
 def _threshold_rows(thresholds: criteria.Thresholds) -> list[tuple[str, str, str]]:
@@ -197,7 +198,7 @@ def workup_record(request, pk, key):
         else:
             which = f" ({sub.replace('_', ' ')})" if sub else ""
             messages.success(request, f"Saved: {wsv.KINDS[kind].title.lower()}{which}")
-            return redirect(reverse("donors:workup", args=[donor.pk]) + f"#{key}")
+            return redirect(reverse("workup:workup", args=[donor.pk]) + f"#{key}")
     return _render_workup(request, actor, donor, bound={key: form}, status=status)
 
 
@@ -222,7 +223,7 @@ def workup_decision(request, pk):
         else:
             messages.success(request, "Decision proposed; it takes effect when the radiologist, the hepatologist "
                                       "and the surgeon have signed.")
-            return redirect(reverse("donors:workup", args=[donor.pk]) + "#decision")
+            return redirect(reverse("workup:workup", args=[donor.pk]) + "#decision")
     return _render_workup(request, actor, donor, decision_form=form, status=status)
 
 
@@ -246,7 +247,7 @@ def workup_sign(request, pk):
             status = error.status_code
         else:
             messages.success(request, "Signed.")
-            return redirect(reverse("donors:workup", args=[donor.pk]) + "#decision")
+            return redirect(reverse("workup:workup", args=[donor.pk]) + "#decision")
     return _render_workup(request, actor, donor, sign_form=form, status=status)
 
 
@@ -274,7 +275,7 @@ def thresholds(request):
                 status = error.status_code
             else:
                 messages.success(request, "Thresholds saved.")
-                return redirect("donors:thresholds")
+                return redirect("workup:thresholds")
     elif editable:
         form = ThresholdsForm(instance=instance, initial={"version": row.version if row else 0})
     now, defaults = _threshold_rows(current), _threshold_rows(criteria.DEFAULT_THRESHOLDS)
@@ -287,4 +288,4 @@ def thresholds(request):
         "form": form,
         "editable": editable,
     }
-    return render(request, "donors/thresholds.html", context, status=status)
+    return render(request, "workup/thresholds.html", context, status=status)
