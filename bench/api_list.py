@@ -5,6 +5,7 @@ API request at page sizes 10, 50 and 200 (target: the same count at every size).
 
     python bench/api_list.py [--donors 10000] [--seconds 8] [--rounds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,16 +30,34 @@ def seed(count: int):
     rng = random.Random(1)
     # Benchmark fixture only: rows are loaded in bulk, not through the audited services.
     recipients = Recipient.objects.bulk_create(
-        Recipient(centre=centre, code=f"R{n:05d}", age_years=40, weight_kg=Decimal("70.0"), abo="A",
-                  diagnosis="viral_hepatitis", own_duct_usable=True)
+        Recipient(
+            centre=centre,
+            code=f"R{n:05d}",
+            age_years=40,
+            weight_kg=Decimal("70.0"),
+            abo="A",
+            diagnosis="viral_hepatitis",
+            own_duct_usable=True,
+        )
         for n in range(count)
     )
     Donor.objects.bulk_create(
         (
-            Donor(centre=centre, code=f"B{n:05d}", mrn=f"M{n:06d}", given_name="Name", family_name=f"Family{n}",
-                  date_of_birth=datetime.date(1980 + n % 20, 1 + n % 12, 1 + n % 28), sex=rng.choice(["female", "male"]),
-                  height_cm=Decimal("170.0"), weight_kg=Decimal("70.0"), abo=rng.choice("OAB"),
-                  relationship="sibling", planned_graft="right_lobe", recipient=recipients[n])
+            Donor(
+                centre=centre,
+                code=f"B{n:05d}",
+                mrn=f"M{n:06d}",
+                given_name="Name",
+                family_name=f"Family{n}",
+                date_of_birth=datetime.date(1980 + n % 20, 1 + n % 12, 1 + n % 28),
+                sex=rng.choice(["female", "male"]),
+                height_cm=Decimal("170.0"),
+                weight_kg=Decimal("70.0"),
+                abo=rng.choice("OAB"),
+                relationship="sibling",
+                planned_graft="right_lobe",
+                recipient=recipients[n],
+            )
             for n in range(count)
         ),
         batch_size=2000,
@@ -84,8 +103,12 @@ def main() -> None:
     setup_django(url, DJANGO_ROOT_URLCONF="bench.bench_urls")
     user = seed(args.donors)
     cookie = session_cookie(user)
-    print(f"donors: {args.donors}, gunicorn 2 sync workers, 4 keep-alive clients, {args.rounds} rounds x {args.seconds:.0f} s each")
-    print("queries per API request: " + ", ".join(f"page size {n}: {queries_per_request(user, n)}" for n in (10, 50, 200)))
+    print(
+        f"donors: {args.donors}, gunicorn 2 sync workers, 4 keep-alive clients, {args.rounds} rounds x {args.seconds:.0f} s each"
+    )
+    print(
+        "queries per API request: " + ", ".join(f"page size {n}: {queries_per_request(user, n)}" for n in (10, 50, 200))
+    )
 
     server = start_gunicorn(url, port=args.port, env={"DJANGO_ROOT_URLCONF": "bench.bench_urls"})
     try:

@@ -6,6 +6,7 @@ and enqueue-to-stored latency p50/p95 for the worker path.
 
     python bench/classify.py [--annotations 10000] [--batch 200] [--concurrency 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,23 @@ def seed(count: int) -> list[int]:
     names = [name for name, preset in PRESETS.items() if preset["document"]["graft"] == "right_lobe"]
     # Benchmark fixture only: rows are loaded in bulk, not through the audited services.
     donors = Donor.objects.bulk_create(
-        (Donor(centre=centre, code=f"C{n:05d}", mrn=f"M{n:06d}", given_name="N", family_name=f"F{n}",
-               date_of_birth=datetime.date(1985, 1, 1), sex="female", height_cm=Decimal("165.0"),
-               weight_kg=Decimal("60.0"), abo="O", relationship="sibling", planned_graft="right_lobe")
-         for n in range(count)),
+        (
+            Donor(
+                centre=centre,
+                code=f"C{n:05d}",
+                mrn=f"M{n:06d}",
+                given_name="N",
+                family_name=f"F{n}",
+                date_of_birth=datetime.date(1985, 1, 1),
+                sex="female",
+                height_cm=Decimal("165.0"),
+                weight_kg=Decimal("60.0"),
+                abo="O",
+                relationship="sibling",
+                planned_graft="right_lobe",
+            )
+            for n in range(count)
+        ),
         batch_size=2000,
     )
     annotations = []
@@ -48,8 +62,15 @@ def seed(count: int) -> list[int]:
         for duct in document["ducts"]:
             if duct["id"] == "RHD" and duct.get("length_mm") is not None:
                 duct["length_mm"] = round(rng.uniform(2, 20), 1)
-        annotations.append(Annotation(donor=donor, document=document, document_sha256=document_hash(document),
-                                      created_by=user, updated_by=user))
+        annotations.append(
+            Annotation(
+                donor=donor,
+                document=document,
+                document_sha256=document_hash(document),
+                created_by=user,
+                updated_by=user,
+            )
+        )
     created = Annotation.objects.bulk_create(annotations, batch_size=2000)
     return [annotation.pk for annotation in created]
 
@@ -63,7 +84,7 @@ def forget_results() -> None:
 
 
 def batches(ids: list[int], size: int):
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def in_process(ids: list[int], batch: int) -> float:
@@ -82,8 +103,11 @@ def with_workers(ids: list[int], batch: int, concurrency: int, database_url: str
     from classification.tasks import classify_annotations_task
     from tests.conftest import start_worker, stop_worker
 
-    worker = start_worker(concurrency=concurrency, queue="bench-classify",
-                          extra_env={"DATABASE_URL": database_url, "CELERY_BROKER_URL": BROKER})
+    worker = start_worker(
+        concurrency=concurrency,
+        queue="bench-classify",
+        extra_env={"DATABASE_URL": database_url, "CELERY_BROKER_URL": BROKER},
+    )
     try:
         enqueued_at: dict[int, datetime.datetime] = {}
         started = time.perf_counter()

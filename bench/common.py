@@ -1,4 +1,5 @@
 """Helpers shared by the benchmarks: a scratch PostgreSQL database, gunicorn, a load loop."""
+
 from __future__ import annotations
 
 import http.client
@@ -45,9 +46,21 @@ def setup_django(database_url: str, **env) -> None:
 def start_gunicorn(database_url: str, *, port: int, workers: int = 2, env: dict | None = None) -> subprocess.Popen:
     environment = os.environ | {"DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)} | (env or {})
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, env=environment, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=environment,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ series' pixel bytes. Targets: at most 2x the floor, peak memory at most 3x the s
 
     python bench/ingest.py [--slices 160] [--size 384] [--rounds 3] [--orthanc URL]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,15 +50,38 @@ def generate(folder: Path, *, slices: int, size: int, seed: int, patient_id: str
     from classification.presets import preset_document
     from imaging.dicom import generate_series
 
-    return generate_series(preset_document("typical_right_lobe"), folder, slices=slices, rows=size, columns=size,
-                           seed=seed, patient_id=patient_id, patient_name="Bench^Donor")
+    return generate_series(
+        preset_document("typical_right_lobe"),
+        folder,
+        slices=slices,
+        rows=size,
+        columns=size,
+        seed=seed,
+        patient_id=patient_id,
+        patient_name="Bench^Donor",
+    )
 
 
 def start_worker(env: dict) -> subprocess.Popen:
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", QUEUE, "--loglevel=WARNING",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=os.environ | env | {"PYTHONPATH": str(ROOT)}, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            QUEUE,
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=os.environ | env | {"PYTHONPATH": str(ROOT)},
+        start_new_session=True,
     )
     from donors.tasks import ping
 
@@ -101,9 +125,18 @@ def make_donor(centre, code: str):
     from donors.models import Donor
 
     return Donor.objects.create(
-        centre=centre, code=code, mrn=f"M-{code}", given_name="Donor", family_name="Bench",
-        date_of_birth=datetime.date(1990, 1, 1), sex="female", height_cm=165, weight_kg=60, abo="O",
-        relationship="sibling", planned_graft="right_lobe",
+        centre=centre,
+        code=code,
+        mrn=f"M-{code}",
+        given_name="Donor",
+        family_name="Bench",
+        date_of_birth=datetime.date(1990, 1, 1),
+        sex="female",
+        height_cm=165,
+        weight_kg=60,
+        abo="O",
+        relationship="sibling",
+        planned_graft="right_lobe",
     )
 
 
@@ -141,8 +174,13 @@ def upload_and_wait(client, donor, paths, *, in_process: bool) -> tuple[float, f
         time.sleep(0.05)
     series = Series.objects.get(study__donor=donor)
     assert upload.accepted == len(paths) and series.render_state == "done" and series.mip_path, upload.__dict__
-    PHASES.append((upload.started_at.timestamp() - accepted_wall, (upload.finished_at - upload.started_at).total_seconds(),
-                   (series.updated_at - upload.finished_at).total_seconds()))
+    PHASES.append(
+        (
+            upload.started_at.timestamp() - accepted_wall,
+            (upload.finished_at - upload.started_at).total_seconds(),
+            (series.updated_at - upload.finished_at).total_seconds(),
+        )
+    )
     return accepted - started, series.updated_at.timestamp() - accepted_wall
 
 
@@ -154,8 +192,9 @@ def orthanc_store(url: str, paths) -> float:
 
     started = time.perf_counter()
     for path in paths:
-        request = urllib.request.Request(f"{url}/instances", data=path.read_bytes(), method="POST",
-                                         headers={"Content-Type": "application/dicom"})
+        request = urllib.request.Request(
+            f"{url}/instances", data=path.read_bytes(), method="POST", headers={"Content-Type": "application/dicom"}
+        )
         with urllib.request.urlopen(request) as response:
             response.read()
     return time.perf_counter() - started
@@ -196,8 +235,10 @@ def main() -> None:
         services.queue_ingest = lambda upload_id: None  # run by upload_and_wait after the 202 instead
     worker = start_worker(env | {"DATABASE_URL": url, "DATABASE_CONN_MAX_AGE": "60"}) if with_worker else None
     series_bytes = args.slices * args.size * args.size * 2
-    print(f"series: {args.slices} slices of {args.size} x {args.size}, 16-bit: {series_bytes / 1e6:.1f} MB of pixels; "
-          f"import {'in a Celery worker (solo pool) on Redis + PostgreSQL' if with_worker else 'in-process (SQLite, eager tasks)'}")
+    print(
+        f"series: {args.slices} slices of {args.size} x {args.size}, 16-bit: {series_bytes / 1e6:.1f} MB of pixels; "
+        f"import {'in a Celery worker (solo pool) on Redis + PostgreSQL' if with_worker else 'in-process (SQLite, eager tasks)'}"
+    )
     floors, requests, ingests, peaks, orthanc = [], [], [], [], []
     try:
         for round_number in range(args.rounds + 1):  # round 0 warms up caches, imports and the worker
@@ -239,23 +280,35 @@ def main() -> None:
         if worker is not None:
             stop_worker(worker)
     floor_median, ingest_median, request_median = (statistics.median(v) for v in (floors, ingests, requests))
-    print(f"floor (pydicom read + numpy MIP, one process): {floor_median:6.3f} s   rounds {[round(v, 3) for v in floors]}")
-    print(f"app, upload accepted -> MIP ready:             {ingest_median:6.3f} s   rounds {[round(v, 3) for v in ingests]}")
-    print(f"app, the upload request itself (before 202):   {request_median:6.3f} s   rounds {[round(v, 3) for v in requests]}")
+    print(
+        f"floor (pydicom read + numpy MIP, one process): {floor_median:6.3f} s   rounds {[round(v, 3) for v in floors]}"
+    )
+    print(
+        f"app, upload accepted -> MIP ready:             {ingest_median:6.3f} s   rounds {[round(v, 3) for v in ingests]}"
+    )
+    print(
+        f"app, the upload request itself (before 202):   {request_median:6.3f} s   rounds {[round(v, 3) for v in requests]}"
+    )
     waits, imports, renders = zip(*PHASES[1:])
-    print(f"  of which: waiting for the task {statistics.median(waits):.3f} s, importing {statistics.median(imports):.3f} s, "
-          f"rendering {statistics.median(renders):.3f} s (medians, from the database's timestamps)")
-    print(f"ratio app / floor: {ingest_median / floor_median:.2f} (target <= 2.0); "
-          f"including the request: {(ingest_median + request_median) / floor_median:.2f}")
+    print(
+        f"  of which: waiting for the task {statistics.median(waits):.3f} s, importing {statistics.median(imports):.3f} s, "
+        f"rendering {statistics.median(renders):.3f} s (medians, from the database's timestamps)"
+    )
+    print(
+        f"ratio app / floor: {ingest_median / floor_median:.2f} (target <= 2.0); "
+        f"including the request: {(ingest_median + request_median) / floor_median:.2f}"
+    )
     if peaks:
         how = "worker peak RSS growth (VmHWM)" if worker is not None else "tracemalloc peak during the import"
         peak = max(peaks)
         print(f"peak memory, {how}: {peak / 1e6:.1f} MB = {peak / series_bytes:.2f} x the series (target <= 3.0)")
     if orthanc:
         stored = statistics.median(orthanc)
-        print(f"Orthanc, storing the same files through its REST API: {stored:6.3f} s = {args.slices / stored:.0f} files/s; "
-              f"the app, upload request + import + MIP: {request_median + ingest_median:6.3f} s = "
-              f"{args.slices / (request_median + ingest_median):.0f} files/s")
+        print(
+            f"Orthanc, storing the same files through its REST API: {stored:6.3f} s = {args.slices / stored:.0f} files/s; "
+            f"the app, upload request + import + MIP: {request_median + ingest_median:6.3f} s = "
+            f"{args.slices / (request_median + ingest_median):.0f} files/s"
+        )
 
 
 if __name__ == "__main__":

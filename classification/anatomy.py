@@ -18,10 +18,10 @@ Choices where the format leaves room:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterator, TypeVar
+from typing import Any, TypeVar
 
 CHD = "CHD"
 CYSTIC = "CYSTIC"
@@ -37,9 +37,7 @@ GRAFT_NAMES: dict[str, str] = {
     "left_lateral_segment": "left lateral segment",
     "left_lobe": "left lobe",
 }
-RESERVED_IDS = frozenset(
-    {"CHD", "RAHD", "RPHD", "RHD", "LHD", "B23", "CYSTIC"} | {f"B{n}" for n in range(1, 9)}
-)
+RESERVED_IDS = frozenset({"CHD", "RAHD", "RPHD", "RHD", "LHD", "B23", "CYSTIC"} | {f"B{n}" for n in range(1, 9)})
 RIGHT_DUCTS = frozenset({"RAHD", "RPHD", "RHD"})
 RIGHT_SEGMENTS = frozenset({5, 6, 7, 8})
 LEFT_SEGMENTS = frozenset({2, 3, 4})

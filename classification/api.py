@@ -1,4 +1,5 @@
 """REST: the stateless classifier, annotations and their results, surgical outcomes."""
+
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
@@ -6,11 +7,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from donors import selectors as donor_selectors
-from donors import services as donor_services
 from core.api_common import ActorMixin, ErrorDetailSerializer, error_body
 from core.errors import NotFound
 from core.roles import Action
+from donors import selectors as donor_selectors
+from donors import services as donor_services
 
 from . import selectors, services
 from .diagram import diagram_svg
@@ -27,23 +28,58 @@ RESULT_EXAMPLE = OpenApiExample(
     "Result",
     response_only=True,
     value={
-        "valid": True, "errors": [],
-        "results": {"proposed": {"type": "1", "graft_ducts": 1, "exits": ["RHD"], "rule": "one exit, RHD 7 mm >= 5 mm",
-                                 "unrepresented": [], "provisional": False, "exit_lengths": {"RHD": 7}, "flags": []},
-                    "huang": {"type": "1", "rule": "RAHD and RPHD join to form the RHD", "unrepresented": [], "provisional": False}},
-        "prediction": {"anastomoses": 1, "suitability": "suitable", "technique": "end-to-end",
-                       "technique_basis": "no recipient given: duct-to-duct assumed",
-                       "probability": {"value": 0.816, "ci95": [0.68, 0.92], "prior_cases": 36, "prior_matched": 30,
-                                       "local_cases": 0, "local_matched": 0, "model": "beta-binomial"}},
+        "valid": True,
+        "errors": [],
+        "results": {
+            "proposed": {
+                "type": "1",
+                "graft_ducts": 1,
+                "exits": ["RHD"],
+                "rule": "one exit, RHD 7 mm >= 5 mm",
+                "unrepresented": [],
+                "provisional": False,
+                "exit_lengths": {"RHD": 7},
+                "flags": [],
+            },
+            "huang": {
+                "type": "1",
+                "rule": "RAHD and RPHD join to form the RHD",
+                "unrepresented": [],
+                "provisional": False,
+            },
+        },
+        "prediction": {
+            "anastomoses": 1,
+            "suitability": "suitable",
+            "technique": "end-to-end",
+            "technique_basis": "no recipient given: duct-to-duct assumed",
+            "probability": {
+                "value": 0.816,
+                "ci95": [0.68, 0.92],
+                "prior_cases": 36,
+                "prior_matched": 30,
+                "local_cases": 0,
+                "local_matched": 0,
+                "model": "beta-binomial",
+            },
+        },
     },
 )
 INVALID_EXAMPLE = OpenApiExample(
     "Invalid document",
     response_only=True,
     status_codes=["400"],
-    value={"valid": False, "errors": ["RHD.length_mm: needed to classify (single graft duct)"], "results": None,
-           "prediction": None, "error": {"code": "invalid", "message": "RHD.length_mm: needed to classify (single graft duct)",
-                                         "fields": {"RHD.length_mm": ["needed to classify (single graft duct)"]}}},
+    value={
+        "valid": False,
+        "errors": ["RHD.length_mm: needed to classify (single graft duct)"],
+        "results": None,
+        "prediction": None,
+        "error": {
+            "code": "invalid",
+            "message": "RHD.length_mm: needed to classify (single graft duct)",
+            "fields": {"RHD.length_mm": ["needed to classify (single graft duct)"]},
+        },
+    },
 )
 
 ResultDocument = inline_serializer(
@@ -86,11 +122,22 @@ class ClassifyView(ActorMixin, APIView):
     technique for that donor's recipient."""
 
     @extend_schema(
-        request=inline_serializer("AnatomyDocument", fields={"format": serializers.CharField(), "graft": serializers.CharField(), "ducts": serializers.ListField(child=serializers.DictField())}),
+        request=inline_serializer(
+            "AnatomyDocument",
+            fields={
+                "format": serializers.CharField(),
+                "graft": serializers.CharField(),
+                "ducts": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
         responses={200: ResultDocument, 400: InvalidResultDocument},
         parameters=[
-            OpenApiParameter("include", str, description="`diagram` adds `diagram_svg`, the duct diagram", required=False),
-            OpenApiParameter("donor", int, description="a donor of your centre: its recipient decides the technique", required=False),
+            OpenApiParameter(
+                "include", str, description="`diagram` adds `diagram_svg`, the duct diagram", required=False
+            ),
+            OpenApiParameter(
+                "donor", int, description="a donor of your centre: its recipient decides the technique", required=False
+            ),
         ],
         examples=[CLASSIFY_EXAMPLE, RESULT_EXAMPLE, INVALID_EXAMPLE],
     )
@@ -133,8 +180,22 @@ class AnnotationOut(serializers.ModelSerializer):
 
     class Meta:
         model = Annotation
-        fields = ["id", "donor", "donor_code", "document", "revision", "state", "study_uid", "classification",
-                  "classification_error", "finalised_at", "version", "created_at", "updated_at", "current_run"]
+        fields = [
+            "id",
+            "donor",
+            "donor_code",
+            "document",
+            "revision",
+            "state",
+            "study_uid",
+            "classification",
+            "classification_error",
+            "finalised_at",
+            "version",
+            "created_at",
+            "updated_at",
+            "current_run",
+        ]
 
     def get_current_run(self, annotation) -> dict | None:
         run = selectors.current_run(annotation)
@@ -162,8 +223,12 @@ def _annotation(actor, pk) -> Annotation:
     if annotation is None or annotation.donor.centre_id != actor.centre_id:
         if annotation is not None:
             donor_services.record_refused_access(
-                actor=actor, record_type="classification.Annotation", record_id=pk,
-                target_centre_id=annotation.donor.centre_id, donor_id=annotation.donor_id)
+                actor=actor,
+                record_type="classification.Annotation",
+                record_id=pk,
+                target_centre_id=annotation.donor.centre_id,
+                donor_id=annotation.donor_id,
+            )
         raise NotFound(f"no annotation {pk} in your centre")
     return selectors.annotation_of(actor=actor, donor=annotation.donor)
 
@@ -180,8 +245,11 @@ class AnnotationList(ActorMixin, APIView):
         record_reads(actor=actor, donors=[a.donor for a in annotations], summary="listed anatomy annotations")
         return Response(AnnotationOut(annotations, many=True).data)
 
-    @extend_schema(request=AnnotationIn, responses={201: AnnotationOut}, examples=[
-        OpenApiExample("Record anatomy", value={"donor": 1, "document": TYPICAL}, request_only=True)])
+    @extend_schema(
+        request=AnnotationIn,
+        responses={201: AnnotationOut},
+        examples=[OpenApiExample("Record anatomy", value={"donor": 1, "document": TYPICAL}, request_only=True)],
+    )
     def post(self, request):
         actor = self.actor
         serializer = AnnotationIn(data=request.data)
@@ -190,10 +258,16 @@ class AnnotationList(ActorMixin, APIView):
         donor = donor_selectors.donor_for(actor=actor, pk=data["donor"], action=Action.RECORD_ANATOMY)
         if Annotation.objects.filter(donor=donor).exists():
             return Response(
-                error_body("conflict", "the donor already has an annotation: update it instead",
-                           {"donor": ["already annotated"]}), status=409)
-        services.save_annotation(actor=actor, donor=donor, document=data["document"],
-                                 study_uid=data.get("study_uid", ""))
+                error_body(
+                    "conflict",
+                    "the donor already has an annotation: update it instead",
+                    {"donor": ["already annotated"]},
+                ),
+                status=409,
+            )
+        services.save_annotation(
+            actor=actor, donor=donor, document=data["document"], study_uid=data.get("study_uid", "")
+        )
         return Response(AnnotationOut(selectors.annotation_of(actor=actor, donor=donor)).data, status=201)
 
 
@@ -213,8 +287,13 @@ class AnnotationDetail(ActorMixin, APIView):
         serializer = AnnotationUpdateIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        services.save_annotation(actor=actor, donor=annotation.donor, document=data["document"],
-                                 expected_version=data.get("version"), study_uid=data.get("study_uid", ""))
+        services.save_annotation(
+            actor=actor,
+            donor=annotation.donor,
+            document=data["document"],
+            expected_version=data.get("version"),
+            study_uid=data.get("study_uid", ""),
+        )
         return Response(AnnotationOut(selectors.annotation_of(actor=actor, donor=annotation.donor)).data)
 
 
@@ -228,7 +307,9 @@ class AnnotationFinalise(ActorMixin, APIView):
         annotation = _annotation(actor, pk)
         serializer = VersionIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.finalise_annotation(actor=actor, annotation=annotation, expected_version=serializer.validated_data["version"])
+        services.finalise_annotation(
+            actor=actor, annotation=annotation, expected_version=serializer.validated_data["version"]
+        )
         return Response(AnnotationOut(selectors.annotation_of(actor=actor, donor=annotation.donor)).data)
 
 
@@ -248,14 +329,26 @@ class OutcomeIO(serializers.ModelSerializer):
     anastomoses = serializers.IntegerField(help_text="Number of biliary anastomoses done (1-8).")
     version = serializers.IntegerField(required=False)
     operated_on = serializers.DateField(
-        required=False, allow_null=True,
+        required=False,
+        allow_null=True,
         help_text="Date of the operation: required when the outcome is first recorded (it sets the donor to "
-                  "donated); not before 1900-01-01, not in the future, not before the team's decision.")
+        "donated); not before 1900-01-01, not in the future, not before the team's decision.",
+    )
 
     class Meta:
         model = SurgicalOutcome
-        fields = ["operated_on", "anastomoses", "technique", "ductoplasty", "complications", "version",
-                  "proposed_type", "predicted_anastomoses", "source", "recorded_at"]
+        fields = [
+            "operated_on",
+            "anastomoses",
+            "technique",
+            "ductoplasty",
+            "complications",
+            "version",
+            "proposed_type",
+            "predicted_anastomoses",
+            "source",
+            "recorded_at",
+        ]
         read_only_fields = ["proposed_type", "predicted_anastomoses", "source", "recorded_at"]
 
 
@@ -288,22 +381,36 @@ class DonorOutcome(ActorMixin, APIView):
 class Worklist(ActorMixin, APIView):
     """Donors with a final anatomy: predicted anastomoses, technique, probability, outcome."""
 
-    @extend_schema(responses={200: inline_serializer("WorklistRow", fields={
-        "donor": serializers.IntegerField(), "donor_code": serializers.CharField(),
-        "proposed_type": serializers.CharField(), "prediction": serializers.DictField(),
-        "outcome": serializers.DictField(allow_null=True)}, many=True)})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "WorklistRow",
+                fields={
+                    "donor": serializers.IntegerField(),
+                    "donor_code": serializers.CharField(),
+                    "proposed_type": serializers.CharField(),
+                    "prediction": serializers.DictField(),
+                    "outcome": serializers.DictField(allow_null=True),
+                },
+                many=True,
+            )
+        }
+    )
     def get(self, request):
         actor = self.actor
         rows = selectors.surgical_worklist(actor=actor)
         from core.audit import record_reads
 
         record_reads(actor=actor, donors=[row["donor"] for row in rows], summary="surgical worklist")
-        return Response([
-            {
-                "donor": row["donor"].pk, "donor_code": row["donor"].code,
-                "proposed_type": row["result"]["results"]["proposed"]["type"] if row["result"]["valid"] else None,
-                "prediction": row["result"]["prediction"],
-                "outcome": OutcomeIO(row["outcome"]).data if row["outcome"] else None,
-            }
-            for row in rows
-        ])
+        return Response(
+            [
+                {
+                    "donor": row["donor"].pk,
+                    "donor_code": row["donor"].code,
+                    "proposed_type": row["result"]["results"]["proposed"]["type"] if row["result"]["valid"] else None,
+                    "prediction": row["result"]["prediction"],
+                    "outcome": OutcomeIO(row["outcome"]).data if row["outcome"] else None,
+                }
+                for row in rows
+            ]
+        )

@@ -17,8 +17,8 @@ the anatomy document itself.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 GRAFT_SEGMENTS = {
@@ -34,8 +34,8 @@ GRAFT_NAMES = {
 # Where each segment lies from the viewer's left (patient's right) to the right.
 SEGMENT_X = {7: 0.0, 6: 0.3, 8: 1.2, 5: 1.5, 1: 3.0, 4: 3.5, 3: 5.0, 2: 5.5}
 
-SCALE = 6.0          # px per mm for drops and junction offsets
-COLUMN = 96.0        # px between leaf ducts
+SCALE = 6.0  # px per mm for drops and junction offsets
+COLUMN = 96.0  # px between leaf ducts
 MIN_DROP, MAX_DROP = 42.0, 160.0
 DEFAULT_LENGTH_MM = 10.0
 MARGIN = 20.0
@@ -44,6 +44,7 @@ GRAFT_COLOUR, REMNANT_COLOUR, CUT_COLOUR = "#0f7b6c", "#4a4a4a", "#b00020"
 
 
 # ---------------------------------------------------------------- data
+
 
 @dataclass(frozen=True)
 class Point:
@@ -54,6 +55,7 @@ class Point:
 @dataclass(frozen=True)
 class Node:
     """The upper end of a duct (for CHD: the hilar confluence)."""
+
     id: str
     x: float
     y: float
@@ -62,47 +64,54 @@ class Node:
 @dataclass(frozen=True)
 class Edge:
     """A duct drawn from its upper end (x1, y1) to where it joins (x2, y2)."""
+
     duct: str
     x1: float
     y1: float
     x2: float
     y2: float
-    role: str               # "graft", "remnant", "chd" or "cystic"
+    role: str  # "graft", "remnant", "chd" or "cystic"
     length_mm: float | None
 
 
 @dataclass(frozen=True)
 class LabelBox:
     """A text label's box; x, y is the top-left corner."""
+
     x: float
     y: float
     w: float
     h: float
     text: str
-    kind: str               # "duct", "length" or "junction"
+    kind: str  # "duct", "length" or "junction"
     duct: str
 
-    def overlaps(self, other: "LabelBox", gap: float = 0.0) -> bool:
-        return (self.x < other.x + other.w + gap and other.x < self.x + self.w + gap
-                and self.y < other.y + other.h + gap and other.y < self.y + self.h + gap)
+    def overlaps(self, other: LabelBox, gap: float = 0.0) -> bool:
+        return (
+            self.x < other.x + other.w + gap
+            and other.x < self.x + self.w + gap
+            and self.y < other.y + other.h + gap
+            and other.y < self.y + self.h + gap
+        )
 
-    def moved(self, dx: float, dy: float) -> "LabelBox":
+    def moved(self, dx: float, dy: float) -> LabelBox:
         return LabelBox(self.x + dx, self.y + dy, self.w, self.h, self.text, self.kind, self.duct)
 
 
 @dataclass(frozen=True)
 class ExitMarker:
     """Where the surgeon divides an exit duct: a bar across it at (x, y)."""
+
     duct: str
     x: float
     y: float
     bar: tuple[float, float, float, float]
-    side: tuple[float, float]   # unit vector from the duct towards the scissors mark
+    side: tuple[float, float]  # unit vector from the duct towards the scissors mark
 
 
 @dataclass(frozen=True)
 class LegendItem:
-    kind: str                   # "graft", "remnant", "divide" or "text"
+    kind: str  # "graft", "remnant", "divide" or "text"
     x: float
     y: float
     text: str
@@ -120,11 +129,12 @@ class DiagramLayout:
     labels: tuple[LabelBox, ...]
     exits: tuple[ExitMarker, ...]
     legend: tuple[LegendItem, ...]
-    gallbladder: tuple[float, float, float, float] | None   # cx, cy, rx, ry
-    orientation: tuple[LegendItem, ...]                    # the "R" and "L" marks
+    gallbladder: tuple[float, float, float, float] | None  # cx, cy, rx, ry
+    orientation: tuple[LegendItem, ...]  # the "R" and "L" marks
 
 
 # ---------------------------------------------------------------- anatomy helpers
+
 
 def _tree(document: Mapping) -> tuple[dict[str, dict], dict[str, list[str]]]:
     ducts = {d["id"]: d for d in document["ducts"]}
@@ -155,11 +165,11 @@ def territories(document: Mapping) -> dict[str, frozenset[int]]:
 def graft_ducts(document: Mapping) -> set[str]:
     """Ducts (not CYSTIC) whose territory is non-empty and inside the graft."""
     inside = GRAFT_SEGMENTS[document["graft"]]
-    return {d for d, t in territories(document).items()
-            if d not in ("CHD", "CYSTIC") and t and t <= inside}
+    return {d for d, t in territories(document).items() if d not in ("CHD", "CYSTIC") and t and t <= inside}
 
 
 # ---------------------------------------------------------------- geometry helpers
+
 
 def _text_width(text: str, size: float, bold: bool = False) -> float:
     """A generous estimate of rendered width, so estimated boxes contain the text."""
@@ -190,8 +200,12 @@ def _segment_hits_box(seg: tuple[float, float, float, float], box: LabelBox, pad
     x1, y1, x2, y2 = seg
     dx, dy = x2 - x1, y2 - y1
     t0, t1 = 0.0, 1.0
-    for p, q in ((-dx, x1 - (box.x - pad)), (dx, box.x + box.w + pad - x1),
-                 (-dy, y1 - (box.y - pad)), (dy, box.y + box.h + pad - y1)):
+    for p, q in (
+        (-dx, x1 - (box.x - pad)),
+        (dx, box.x + box.w + pad - x1),
+        (-dy, y1 - (box.y - pad)),
+        (dy, box.y + box.h + pad - y1),
+    ):
         if p == 0:
             if q < 0:
                 return False
@@ -208,8 +222,10 @@ def _segment_hits_box(seg: tuple[float, float, float, float], box: LabelBox, pad
 
 def _crosses(p: tuple[float, float, float, float], q: tuple[float, float, float, float]) -> bool:
     """Do two line segments properly cross?"""
+
     def turn(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> float:
         return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+
     d1 = turn(q[0], q[1], q[2], q[3], p[0], p[1])
     d2 = turn(q[0], q[1], q[2], q[3], p[2], p[3])
     d3 = turn(p[0], p[1], p[2], p[3], q[0], q[1])
@@ -235,8 +251,9 @@ def _spiral(limit: float, step: float = 4.0) -> Iterable[tuple[float, float]]:
         r += step
 
 
-def _place(box: LabelBox, placed: list[LabelBox], lines: list[tuple[float, float, float, float]],
-           gap: float = 3.0) -> LabelBox:
+def _place(
+    box: LabelBox, placed: list[LabelBox], lines: list[tuple[float, float, float, float]], gap: float = 3.0
+) -> LabelBox:
     """Nudge a label to the nearest spot clear of other labels, and of lines if close by.
 
     Label-label overlap is never allowed; lines are only avoided within a short
@@ -259,29 +276,43 @@ def _lerp(a: Point, b: Point, t: float) -> Point:
 
 # ---------------------------------------------------------------- layout
 
-def _mark_box(mark: "ExitMarker") -> LabelBox:
+
+def _mark_box(mark: ExitMarker) -> LabelBox:
     """The area a divide mark's scissors take, kept clear of labels and other marks."""
     sx, sy = mark.x + mark.side[0] * 19, mark.y + mark.side[1] * 19
     return LabelBox(sx - 9, sy - 9, 18, 18, "", "mark", mark.duct)
 
 
-def _exit_marker(duct: str, a: Point, b: Point, start: float, stop: float, centre_x: float,
-                 lines: list[tuple[float, float, float, float]], taken: list[LabelBox]) -> "ExitMarker":
+def _exit_marker(
+    duct: str,
+    a: Point,
+    b: Point,
+    start: float,
+    stop: float,
+    centre_x: float,
+    lines: list[tuple[float, float, float, float]],
+    taken: list[LabelBox],
+) -> ExitMarker:
     """Cut mark at fraction `start` of the duct, moved up towards `stop` and to the
     other side when it would sit on another mark or another duct."""
     length = math.dist((a.x, a.y), (b.x, b.y)) or 1.0
     ux, uy = (b.x - a.x) / length, (b.y - a.y) / length
     nx, ny = -uy, ux
     if nx * ((a.x + b.x) / 2 - centre_x) < 0 or (abs(nx) < 1e-9 and ny > 0):
-        nx, ny = -nx, -ny   # scissors on the outer side by preference
+        nx, ny = -nx, -ny  # scissors on the outer side by preference
     steps = max(1, int((start - stop) / 0.05))
     first = None
     for i in range(steps + 1):
         t = start - (start - stop) * i / steps
         cut = _lerp(a, b, t)
         for side in ((nx, ny), (-nx, -ny)):
-            mark = ExitMarker(duct, cut.x, cut.y, (cut.x - side[0] * 10, cut.y - side[1] * 10,
-                                                   cut.x + side[0] * 10, cut.y + side[1] * 10), side)
+            mark = ExitMarker(
+                duct,
+                cut.x,
+                cut.y,
+                (cut.x - side[0] * 10, cut.y - side[1] * 10, cut.x + side[0] * 10, cut.y + side[1] * 10),
+                side,
+            )
             first = first or mark
             box = _mark_box(mark)
             if any(box.overlaps(o, 2) for o in taken) or any(_segment_hits_box(s, box) for s in lines):
@@ -310,14 +341,15 @@ def _mm(value: float) -> str:
 @dataclass(frozen=True)
 class _Geometry:
     """Where each duct runs before labelling; internal to `layout`."""
+
     ducts: dict[str, dict]
     children: dict[str, list[str]]
     in_graft: set[str]
-    order: list[str]                 # CHD, then the document's ducts
+    order: list[str]  # CHD, then the document's ducts
     top: dict[str, Point]
     bottom: dict[str, Point]
-    attach_t: dict[str, float]       # where a duct joins, as a fraction down its receiving duct
-    centre_x: float                  # the CHD's x
+    attach_t: dict[str, float]  # where a duct joins, as a fraction down its receiving duct
+    centre_x: float  # the CHD's x
 
     def junction(self, d: str) -> float:
         return float(self.ducts[d].get("junction_mm") or 0.0)
@@ -355,7 +387,7 @@ def _place_ducts(document: Mapping) -> _Geometry:
     top_x: dict[str, float] = {d: i * COLUMN for i, d in enumerate(leaves)}
 
     def settle_x(d: str) -> float:
-        if d not in top_x:   # above the tributaries that form it (those joining at its upper end)
+        if d not in top_x:  # above the tributaries that form it (those joining at its upper end)
             kids = [c for c in children[d] if c != "CYSTIC"]
             upper = [c for c in kids if junction(c) == 0] or kids
             top_x[d] = sum(settle_x(c) for c in upper) / len(upper) if upper else 0.0
@@ -388,15 +420,14 @@ def _place_ducts(document: Mapping) -> _Geometry:
         for child in children[parent]:
             low, attach_t[child] = attach(parent, junction(child))
             bottom[child] = low
-            if child == "CYSTIC":   # towards the gallbladder, on the patient's right
+            if child == "CYSTIC":  # towards the gallbladder, on the patient's right
                 top[child] = Point(low.x - 110.0, low.y - 45.0)
             else:
                 top[child] = Point(top_x[child], low.y - drop(child))
             grow(child)
 
     grow("CHD")
-    return _Geometry(ducts, children, graft_ducts(document), ["CHD", *ducts], top, bottom, attach_t,
-                     top_x["CHD"])
+    return _Geometry(ducts, children, graft_ducts(document), ["CHD", *ducts], top, bottom, attach_t, top_x["CHD"])
 
 
 def _exit_marks(geo: _Geometry, exits: Iterable[str], obstacles: list[LabelBox]) -> list[ExitMarker]:
@@ -404,10 +435,10 @@ def _exit_marks(geo: _Geometry, exits: Iterable[str], obstacles: list[LabelBox])
     marks: list[ExitMarker] = []
     for e in sorted(set(exits)):
         kids = geo.children[e]
-        if e in geo.in_graft:   # below every tributary, near the lower end
+        if e in geo.in_graft:  # below every tributary, near the lower end
             lowest = max([geo.attach_t[c] for c in kids] + [0.0])
             start, stop = max(0.75, (lowest + 1.0) / 2), lowest + 0.05
-        else:                   # a shared upper stretch: above the first non-graft tributary
+        else:  # a shared upper stretch: above the first non-graft tributary
             first = min([geo.attach_t[c] for c in kids if c not in geo.in_graft] + [1.0])
             start, stop = max(0.7 * first, 0.08), 0.05
         others = [geo.line(d) for d in geo.order if d != e] + [m.bar for m in marks]
@@ -429,7 +460,7 @@ def _wanted_labels(geo: _Geometry) -> list[tuple[LabelBox, str | None]]:
         text = "cystic duct" if d == "CYSTIC" else _segments_text(duct)
         if d == "CYSTIC":
             names.append((_box(text, mid.x, mid.y + 16, "duct", d), None))
-        elif not geo.children[d]:   # a leaf: named above its upper end
+        elif not geo.children[d]:  # a leaf: named above its upper end
             names.append((_box(text, a.x, a.y - 13, "duct", d), None))
         else:
             probe = _box(text, 0, 0, "duct", d)
@@ -455,9 +486,15 @@ def layout(document: Mapping, exits: Sequence[str]) -> DiagramLayout:
     if unknown:
         raise ValueError(f"exit ducts not in the document: {', '.join(unknown)}")
     geo = _place_ducts(document)
-    edges = [Edge(d, *geo.line(d), "chd" if d == "CHD" else "cystic" if d == "CYSTIC"
-                  else "graft" if d in geo.in_graft else "remnant",
-                  geo.ducts[d].get("length_mm") if d != "CHD" else None) for d in geo.order]
+    edges = [
+        Edge(
+            d,
+            *geo.line(d),
+            "chd" if d == "CHD" else "cystic" if d == "CYSTIC" else "graft" if d in geo.in_graft else "remnant",
+            geo.ducts[d].get("length_mm") if d != "CHD" else None,
+        )
+        for d in geo.order
+    ]
 
     obstacles: list[LabelBox] = []
     marks = _exit_marks(geo, exits, obstacles)
@@ -497,79 +534,98 @@ def layout(document: Mapping, exits: Sequence[str]) -> DiagramLayout:
         ("text", "(for the CHD: below the hilar confluence); drawing not to scale"),
         ("text", "Radiological convention: the patient's right (R) is on the viewer's left."),
     ]
-    legend = tuple(LegendItem(kind, MARGIN, legend_top + i * 18, text)
-                   for i, (kind, text) in enumerate(legend_text))
+    legend = tuple(LegendItem(kind, MARGIN, legend_top + i * 18, text) for i, (kind, text) in enumerate(legend_text))
     drawing_right = max(xs) + dx
-    width = math.ceil(MARGIN + max(
-        [drawing_right, _text_width(title, 15, True) + MARGIN, _text_width(subtitle, 12) + MARGIN]
-        + [MARGIN + (44 if k != "text" else 0) + _text_width(t, 11) for k, t in legend_text]))
+    width = math.ceil(
+        MARGIN
+        + max(
+            [drawing_right, _text_width(title, 15, True) + MARGIN, _text_width(subtitle, 12) + MARGIN]
+            + [MARGIN + (44 if k != "text" else 0) + _text_width(t, 11) for k, t in legend_text]
+        )
+    )
     height = math.ceil(legend_top + len(legend) * 18 + MARGIN)
     return DiagramLayout(
-        width=width, height=height, title=title, subtitle=subtitle, graft=document["graft"],
+        width=width,
+        height=height,
+        title=title,
+        subtitle=subtitle,
+        graft=document["graft"],
         nodes=tuple(Node(d, sx(geo.top[d].x), sy(geo.top[d].y)) for d in geo.order),
         edges=tuple(Edge(e.duct, sx(e.x1), sy(e.y1), sx(e.x2), sy(e.y2), e.role, e.length_mm) for e in edges),
-        labels=tuple(LabelBox(sx(b.x), sy(b.y), round(b.w, 1), round(b.h, 1), b.text, b.kind, b.duct)
-                     for b in placed),
-        exits=tuple(ExitMarker(m.duct, sx(m.x), sy(m.y),
-                               (sx(m.bar[0]), sy(m.bar[1]), sx(m.bar[2]), sy(m.bar[3])), m.side)
-                    for m in marks),
+        labels=tuple(LabelBox(sx(b.x), sy(b.y), round(b.w, 1), round(b.h, 1), b.text, b.kind, b.duct) for b in placed),
+        exits=tuple(
+            ExitMarker(m.duct, sx(m.x), sy(m.y), (sx(m.bar[0]), sy(m.bar[1]), sx(m.bar[2]), sy(m.bar[3])), m.side)
+            for m in marks
+        ),
         legend=legend,
         gallbladder=(sx(gallbladder[0]), sy(gallbladder[1]), *gallbladder[2:]) if gallbladder else None,
-        orientation=(LegendItem("text", MARGIN, head - 8, "R"),
-                     LegendItem("text", drawing_right, head - 8, "L")),
+        orientation=(LegendItem("text", MARGIN, head - 8, "R"), LegendItem("text", drawing_right, head - 8, "L")),
     )
 
 
 # ---------------------------------------------------------------- SVG
 
+
 def _edge_svg(e: Edge) -> list[str]:
     coords = f'x1="{e.x1}" y1="{e.y1}" x2="{e.x2}" y2="{e.y2}"'
     name = escape(e.duct if e.duct != "CYSTIC" else "cystic duct")
     if e.role == "graft":
-        return [f'<g class="duct graft"><title>{name} (graft)</title>',
-                f'<line {coords} stroke="{GRAFT_COLOUR}" stroke-width="7" stroke-linecap="round"/>',
-                f'<line {coords} stroke="#ffffff" stroke-width="2" stroke-dasharray="5 4"/></g>']
+        return [
+            f'<g class="duct graft"><title>{name} (graft)</title>',
+            f'<line {coords} stroke="{GRAFT_COLOUR}" stroke-width="7" stroke-linecap="round"/>',
+            f'<line {coords} stroke="#ffffff" stroke-width="2" stroke-dasharray="5 4"/></g>',
+        ]
     styles = {"chd": (6, REMNANT_COLOUR), "cystic": (3, "#8a8a8a"), "remnant": (4, REMNANT_COLOUR)}
     width, colour = styles[e.role]
-    return [f'<g class="duct {e.role}"><title>{name}</title>',
-            f'<line {coords} stroke="{colour}" stroke-width="{width}" stroke-linecap="round"/></g>']
+    return [
+        f'<g class="duct {e.role}"><title>{name}</title>',
+        f'<line {coords} stroke="{colour}" stroke-width="{width}" stroke-linecap="round"/></g>',
+    ]
 
 
 def _scissors(x: float, y: float, colour: str) -> str:
     """A small drawn scissors mark (no font glyph needed)."""
-    return (f'<g stroke="{colour}" stroke-width="1.6" fill="none">'
-            f'<circle cx="{x - 4:.1f}" cy="{y + 4:.1f}" r="2.6"/>'
-            f'<circle cx="{x + 4:.1f}" cy="{y + 4:.1f}" r="2.6"/>'
-            f'<line x1="{x - 2.4:.1f}" y1="{y + 2:.1f}" x2="{x + 4:.1f}" y2="{y - 7:.1f}"/>'
-            f'<line x1="{x + 2.4:.1f}" y1="{y + 2:.1f}" x2="{x - 4:.1f}" y2="{y - 7:.1f}"/></g>')
+    return (
+        f'<g stroke="{colour}" stroke-width="1.6" fill="none">'
+        f'<circle cx="{x - 4:.1f}" cy="{y + 4:.1f}" r="2.6"/>'
+        f'<circle cx="{x + 4:.1f}" cy="{y + 4:.1f}" r="2.6"/>'
+        f'<line x1="{x - 2.4:.1f}" y1="{y + 2:.1f}" x2="{x + 4:.1f}" y2="{y - 7:.1f}"/>'
+        f'<line x1="{x + 2.4:.1f}" y1="{y + 2:.1f}" x2="{x - 4:.1f}" y2="{y - 7:.1f}"/></g>'
+    )
 
 
 def _label_svg(b: LabelBox) -> str:
     size, bold = _LABEL_STYLE[b.kind]
     colour = "#111111"
     style = ' font-weight="bold"' if bold else (' font-style="italic"' if b.kind == "junction" else "")
-    return (f'<g class="label {b.kind}"><rect x="{b.x}" y="{b.y}" width="{b.w}" height="{b.h}" rx="3" '
-            f'fill="#ffffff" fill-opacity="0.9" stroke="#d0d0d0" stroke-width="0.6"/>'
-            f'<text x="{b.x + b.w / 2:.1f}" y="{b.y + b.h / 2 + size * 0.36:.1f}" font-size="{size:g}" '
-            f'text-anchor="middle" fill="{colour}"{style}>{escape(b.text)}</text></g>')
+    return (
+        f'<g class="label {b.kind}"><rect x="{b.x}" y="{b.y}" width="{b.w}" height="{b.h}" rx="3" '
+        f'fill="#ffffff" fill-opacity="0.9" stroke="#d0d0d0" stroke-width="0.6"/>'
+        f'<text x="{b.x + b.w / 2:.1f}" y="{b.y + b.h / 2 + size * 0.36:.1f}" font-size="{size:g}" '
+        f'text-anchor="middle" fill="{colour}"{style}>{escape(b.text)}</text></g>'
+    )
 
 
 def _line(x1: float, y1: float, x2: float, y2: float, colour: str, width: float, extra: str = "") -> str:
-    return (f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{colour}" '
-            f'stroke-width="{width:g}"{extra}/>')
+    return f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{colour}" stroke-width="{width:g}"{extra}/>'
 
 
 def _legend_svg(item: LegendItem) -> list[str]:
     x, y = item.x, item.y - 4
     out = []
     if item.kind == "graft":
-        out += [_line(x, y, x + 34, y, GRAFT_COLOUR, 7),
-                _line(x, y, x + 34, y, "#ffffff", 2, ' stroke-dasharray="5 4"')]
+        out += [
+            _line(x, y, x + 34, y, GRAFT_COLOUR, 7),
+            _line(x, y, x + 34, y, "#ffffff", 2, ' stroke-dasharray="5 4"'),
+        ]
     elif item.kind == "remnant":
         out.append(_line(x, y, x + 34, y, REMNANT_COLOUR, 4))
     elif item.kind == "divide":
-        out += [_line(x, y, x + 20, y, GRAFT_COLOUR, 5), _line(x + 10, y - 9, x + 10, y + 9, CUT_COLOUR, 3),
-                _scissors(x + 28, y, CUT_COLOUR)]
+        out += [
+            _line(x, y, x + 20, y, GRAFT_COLOUR, 5),
+            _line(x + 10, y - 9, x + 10, y + 9, CUT_COLOUR, 3),
+            _scissors(x + 28, y, CUT_COLOUR),
+        ]
     text_x = x + (44 if item.kind != "text" else 0)
     out.append(f'<text x="{text_x:g}" y="{item.y:g}" font-size="11" fill="#222222">{escape(item.text)}</text>')
     return out
@@ -583,30 +639,36 @@ def render_svg(diagram: DiagramLayout) -> str:
         f'role="img" aria-labelledby="duct-diagram-title duct-diagram-desc" font-family={quoteattr(FONT)}>',
         f'<title id="duct-diagram-title">{escape(diagram.title)}</title>',
         f'<desc id="duct-diagram-desc">{escape(diagram.subtitle)}. '
-        'Radiological convention: patient right on the viewer left.</desc>',
+        "Radiological convention: patient right on the viewer left.</desc>",
         f'<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>',
-        f'<text x="{MARGIN}" y="26" font-size="15" font-weight="bold" fill="#111111">'
-        f'{escape(diagram.title)}</text>',
+        f'<text x="{MARGIN}" y="26" font-size="15" font-weight="bold" fill="#111111">{escape(diagram.title)}</text>',
         f'<text x="{MARGIN}" y="46" font-size="12" fill="#333333">{escape(diagram.subtitle)}</text>',
     ]
     for mark in diagram.orientation:
         anchor = "start" if mark.text == "R" else "end"
-        out.append(f'<text x="{mark.x}" y="{mark.y}" font-size="14" font-weight="bold" fill="#777777" '
-                   f'text-anchor="{anchor}">{escape(mark.text)}</text>')
+        out.append(
+            f'<text x="{mark.x}" y="{mark.y}" font-size="14" font-weight="bold" fill="#777777" '
+            f'text-anchor="{anchor}">{escape(mark.text)}</text>'
+        )
     if diagram.gallbladder:
         cx, cy, rx, ry = diagram.gallbladder
-        out.append(f'<ellipse cx="{cx}" cy="{cy}" rx="{rx}" ry="{ry}" fill="#eeeeee" stroke="#9a9a9a" '
-                   'stroke-width="1.5"><title>gallbladder</title></ellipse>')
+        out.append(
+            f'<ellipse cx="{cx}" cy="{cy}" rx="{rx}" ry="{ry}" fill="#eeeeee" stroke="#9a9a9a" '
+            'stroke-width="1.5"><title>gallbladder</title></ellipse>'
+        )
     for edge in sorted(diagram.edges, key=lambda e: e.role == "graft"):
         out += _edge_svg(edge)
     for node in diagram.nodes:
         out.append(f'<circle cx="{node.x}" cy="{node.y}" r="2.2" fill="#222222"/>')
     for m in diagram.exits:
         x1, y1, x2, y2 = m.bar
-        out += [f'<g class="exit"><title>divide {escape(m.duct)}</title>',
-                f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{CUT_COLOUR}" stroke-width="3.2" '
-                'stroke-linecap="round"/>',
-                _scissors(m.x + m.side[0] * 19, m.y + m.side[1] * 19, CUT_COLOUR), "</g>"]
+        out += [
+            f'<g class="exit"><title>divide {escape(m.duct)}</title>',
+            f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{CUT_COLOUR}" stroke-width="3.2" '
+            'stroke-linecap="round"/>',
+            _scissors(m.x + m.side[0] * 19, m.y + m.side[1] * 19, CUT_COLOUR),
+            "</g>",
+        ]
     out += [_label_svg(b) for b in diagram.labels]
     for item in diagram.legend:
         out += _legend_svg(item)

@@ -28,7 +28,7 @@ TOO_LARGE = f"document: too large (more than {MAX_DOCUMENT_BYTES} bytes; an anat
 
 LocalTallies = Union[
     Mapping[tuple[str, int], OutcomeTally],
-    Callable[[str, int], Union[OutcomeTally, None]],
+    Callable[[str, int], OutcomeTally | None],
 ]
 
 

@@ -79,7 +79,9 @@ def find_exits(anatomy: Anatomy) -> ExitSearch:
             drained |= anatomy.territory(tributary.id)
     missing = graft - drained - trapped
     if missing:
-        flags.append(f"graft segments {describe_segments(missing)} drain through no exit (not recorded in a graft duct)")
+        flags.append(
+            f"graft segments {describe_segments(missing)} drain through no exit (not recorded in a graft duct)"
+        )
     exits.sort(key=lambda e: e.duct)
     return ExitSearch(tuple(exits), tuple(flags))
 

@@ -1,6 +1,7 @@
 """What the classification worker does: the services its tasks call.
 
 Apart from services.py, which queues these jobs, so that services -> tasks -> jobs runs one way."""
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -19,7 +20,8 @@ def classify_annotation(*, annotation_id: int, tallies_by_centre: dict | None = 
     document and rules version is returned as it is, and nothing new is stored."""
     _bounded_lock_wait()
     annotation = (
-        Annotation.objects.select_for_update(of=("self",)).select_related("donor", "donor__recipient")
+        Annotation.objects.select_for_update(of=("self",))
+        .select_related("donor", "donor__recipient")
         .get(pk=annotation_id)
     )
     existing = ClassificationRun.objects.filter(
@@ -34,27 +36,39 @@ def classify_annotation(*, annotation_id: int, tallies_by_centre: dict | None = 
         tallies = tallies_by_centre.setdefault(donor.centre_id, selectors.centre_tallies(donor.centre_id))
     else:
         tallies = selectors.centre_tallies(donor.centre_id)
-    result = classify_document(
-        annotation.document, recipient=selectors.recipient_context(donor), local_tallies=tallies
-    )
+    result = classify_document(annotation.document, recipient=selectors.recipient_context(donor), local_tallies=tallies)
     if not result["valid"]:
-        mark_classification(annotation, Annotation.Classification.FAILED, "the anatomy is invalid: " + "; ".join(result["errors"]))
+        mark_classification(
+            annotation, Annotation.Classification.FAILED, "the anatomy is invalid: " + "; ".join(result["errors"])
+        )
         return None
     run = ClassificationRun.objects.create(
-        annotation=annotation, revision=annotation.revision, document_sha256=annotation.document_sha256,
-        anatomy=annotation.document, rules_version=RULES_VERSION, prediction=result["prediction"],
+        annotation=annotation,
+        revision=annotation.revision,
+        document_sha256=annotation.document_sha256,
+        anatomy=annotation.document,
+        rules_version=RULES_VERSION,
+        prediction=result["prediction"],
     )
     ClassificationResult.objects.bulk_create(
         ClassificationResult(
-            run=run, system=system, type=entry["type"], rule=entry["rule"],
-            provisional=entry.get("provisional", False), detail=entry,
+            run=run,
+            system=system,
+            type=entry["type"],
+            rule=entry["rule"],
+            provisional=entry.get("provisional", False),
+            detail=entry,
         )
         for system, entry in result["results"].items()
     )
     mark_classification(annotation, Annotation.Classification.DONE, "")
     proposed = result["results"]["proposed"]
     record_event(
-        actor=None, kind=AuditEvent.Kind.CREATE, record=run, donor=donor, channel="worker",
+        actor=None,
+        kind=AuditEvent.Kind.CREATE,
+        record=run,
+        donor=donor,
+        channel="worker",
         summary=f"classified anatomy revision {annotation.revision}: proposed type {proposed['type']}, "
         f"{result['prediction']['anastomoses']} anastomosis(es) predicted",
     )

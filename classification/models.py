@@ -1,4 +1,5 @@
 """Biliary anatomy annotations, their classification runs, and surgical outcomes."""
+
 from __future__ import annotations
 
 from django.db import models

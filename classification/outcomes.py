@@ -1,4 +1,5 @@
 """What surgeons record after the operation, and the rules for it. Pure."""
+
 from __future__ import annotations
 
 import datetime
@@ -24,7 +25,9 @@ def outcome_errors(*, anastomoses, technique: str | None) -> dict[str, list[str]
     if isinstance(anastomoses, bool) or not isinstance(anastomoses, int):
         errors["anastomoses"] = ["must be a whole number"]
     elif not MIN_ANASTOMOSES <= anastomoses <= MAX_ANASTOMOSES:
-        errors["anastomoses"] = [f"{anastomoses} is impossible: a graft needs {MIN_ANASTOMOSES} to {MAX_ANASTOMOSES} biliary anastomoses"]
+        errors["anastomoses"] = [
+            f"{anastomoses} is impossible: a graft needs {MIN_ANASTOMOSES} to {MAX_ANASTOMOSES} biliary anastomoses"
+        ]
     if technique:
         if technique not in TECHNIQUE_COUNTS:
             errors["technique"] = [f"unknown technique '{technique}' (one of: {', '.join(TECHNIQUE_COUNTS)})"]
@@ -33,12 +36,16 @@ def outcome_errors(*, anastomoses, technique: str | None) -> dict[str, list[str]
     return errors
 
 
-def operation_date_errors(operated_on, *, decided_on: datetime.date | None, today: datetime.date) -> dict[str, list[str]]:
+def operation_date_errors(
+    operated_on, *, decided_on: datetime.date | None, today: datetime.date
+) -> dict[str, list[str]]:
     """The operation date is required, a plausible past date, and not before the team's decision."""
     if operated_on in (None, ""):
         return {"operated_on": ["the operation date is required"]}
     reason = past_event_date_error(operated_on, today=today)
     if reason is None and decided_on is not None and operated_on < decided_on:
-        reason = (f"{operated_on.isoformat()} is before the team's decision ({decided_on.isoformat()}): "
-                  "the operation follows the decision")
+        reason = (
+            f"{operated_on.isoformat()} is before the team's decision ({decided_on.isoformat()}): "
+            "the operation follows the decision"
+        )
     return {"operated_on": [reason]} if reason else {}

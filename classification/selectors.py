@@ -1,12 +1,13 @@
 """Reads of annotations, classification runs, outcomes and the centre's own evidence."""
+
 from __future__ import annotations
 
 from django.db.models import Count, F, Prefetch, Q
 
-from core.audit import Actor
 from core.access import require
-from donors.models import Donor
+from core.audit import Actor
 from core.roles import Action
+from donors.models import Donor
 
 from .document import RULES_VERSION, classify_document
 from .models import Annotation, ClassificationResult, ClassificationRun, SurgicalOutcome
@@ -68,8 +69,10 @@ def annotation_list(*, actor: Actor, state: str = ""):
     """The centre's annotations with their current runs, optionally only drafts or finals."""
     require(actor, Action.VIEW_DONOR)
     annotations = (
-        Annotation.objects.filter(donor__centre_id=actor.centre_id).select_related("donor")
-        .prefetch_related(_current_runs()).order_by("donor__code")
+        Annotation.objects.filter(donor__centre_id=actor.centre_id)
+        .select_related("donor")
+        .prefetch_related(_current_runs())
+        .order_by("donor__code")
     )
     return annotations.filter(state=state) if state else annotations
 
@@ -117,7 +120,12 @@ def final_proposed_type(donor) -> str | None:
     """
     return (
         ClassificationResult.objects.filter(
-            system="proposed", run__annotation__donor=donor, run__annotation__state=Annotation.State.FINAL,
-            run__rules_version=RULES_VERSION, run__document_sha256=F("run__annotation__document_sha256"),
-        ).values_list("type", flat=True).first()
+            system="proposed",
+            run__annotation__donor=donor,
+            run__annotation__state=Annotation.State.FINAL,
+            run__rules_version=RULES_VERSION,
+            run__document_sha256=F("run__annotation__document_sha256"),
+        )
+        .values_list("type", flat=True)
+        .first()
     )

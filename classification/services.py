@@ -1,4 +1,5 @@
 """Every write of annotations, classification runs and surgical outcomes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -70,13 +71,23 @@ def save_annotation(
     annotation = Annotation.objects.select_for_update().filter(donor=donor).first()
     if annotation is None:
         annotation = Annotation(
-            donor=donor, document=document, document_sha256=digest, study_uid=study_uid or "",
-            created_by=actor.user, updated_by=actor.user,
+            donor=donor,
+            document=document,
+            document_sha256=digest,
+            study_uid=study_uid or "",
+            created_by=actor.user,
+            updated_by=actor.user,
         )
         annotation._history_user = actor.user
         annotation.save()
-        record_event(actor=actor, kind=AuditEvent.Kind.CREATE, record=annotation, donor=donor,
-                     summary="recorded biliary anatomy", changes={"document_sha256": [None, digest]})
+        record_event(
+            actor=actor,
+            kind=AuditEvent.Kind.CREATE,
+            record=annotation,
+            donor=donor,
+            summary="recorded biliary anatomy",
+            changes={"document_sha256": [None, digest]},
+        )
         _queue_classification(annotation.pk)
         return annotation
     if expected_version is None:
@@ -111,9 +122,15 @@ def save_annotation(
     annotation.version += 1
     annotation._history_user = actor.user
     annotation.save()
-    record_event(actor=actor, kind=AuditEvent.Kind.UPDATE, record=annotation, donor=donor,
-                 summary=f"changed biliary anatomy (revision {annotation.revision})"
-                 + ("; final annotation reopened" if reopened else ""), changes=changes)
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.UPDATE,
+        record=annotation,
+        donor=donor,
+        summary=f"changed biliary anatomy (revision {annotation.revision})"
+        + ("; final annotation reopened" if reopened else ""),
+        changes=changes,
+    )
     if annotation.classification == Annotation.Classification.PENDING:
         _queue_classification(annotation.pk)
     return annotation
@@ -126,8 +143,10 @@ def stale_annotation_ids() -> list[int]:
         annotation=OuterRef("pk"), document_sha256=OuterRef("document_sha256"), rules_version=RULES_VERSION
     )
     return list(
-        Annotation.objects.annotate(has_current=Exists(current)).filter(has_current=False)
-        .order_by("pk").values_list("pk", flat=True)
+        Annotation.objects.annotate(has_current=Exists(current))
+        .filter(has_current=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
 
 
@@ -136,7 +155,7 @@ def queue_reclassification(*, batch_size: int = 200) -> int:
     mark them pending so no page shows them as classified meanwhile. Returns how many were queued."""
     annotation_ids = stale_annotation_ids()
     for start in range(0, len(annotation_ids), batch_size):
-        batch = annotation_ids[start:start + batch_size]
+        batch = annotation_ids[start : start + batch_size]
         with transaction.atomic():
             for annotation in Annotation.objects.select_for_update().filter(pk__in=batch):
                 mark_classification(annotation, Annotation.Classification.PENDING, "")
@@ -165,9 +184,14 @@ def finalise_annotation(*, actor: Actor, annotation: Annotation, expected_versio
     annotation.version += 1
     annotation._history_user = actor.user
     annotation.save()
-    record_event(actor=actor, kind=AuditEvent.Kind.UPDATE, record=annotation, donor=annotation.donor,
-                 summary=f"marked biliary anatomy revision {annotation.revision} final",
-                 changes={"state": ["draft", "final"]})
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.UPDATE,
+        record=annotation,
+        donor=annotation.donor,
+        summary=f"marked biliary anatomy revision {annotation.revision} final",
+        changes={"state": ["draft", "final"]},
+    )
     return annotation
 
 
@@ -220,20 +244,29 @@ def record_outcome(*, actor: Actor, donor: Donor, values: dict, expected_version
     # Only what changed, from what to what: two edits of the date are two different rows.
     changes = {
         field: [_as_json(old), _as_json(getattr(outcome, field))]
-        for field, old in before.items() if _as_json(old) != _as_json(getattr(outcome, field))
+        for field, old in before.items()
+        if _as_json(old) != _as_json(getattr(outcome, field))
     }
     changed = ""
     if kind == AuditEvent.Kind.UPDATE:
         changed = f"; changed {', '.join(changes)}" if changes else "; nothing changed"
     record_event(
-        actor=actor, kind=kind, record=outcome, donor=donor,
+        actor=actor,
+        kind=kind,
+        record=outcome,
+        donor=donor,
         summary=f"recorded {outcome.anastomoses} biliary anastomosis(es) ({outcome.technique or 'technique not given'}); "
         f"predicted {outcome.predicted_anastomoses}{changed}",
         changes=changes,
     )
     if donor.status != Status.DONATED:
-        move_status_through(actor=actor, door=Door.OPERATION, donor=donor, to_status=Status.DONATED,
-                            reason=f"operation recorded by the surgeon (operated on {operated_on.isoformat()})")
+        move_status_through(
+            actor=actor,
+            door=Door.OPERATION,
+            donor=donor,
+            to_status=Status.DONATED,
+            reason=f"operation recorded by the surgeon (operated on {operated_on.isoformat()})",
+        )
     return outcome
 
 
@@ -242,8 +275,7 @@ def _accepting_decision(donor: Donor):
 
     Read through the donor's `decisions` relation: the workup sits above this app, which names none
     of its modules."""
-    decision = (donor.decisions.filter(decision_state="complete")
-                .order_by("-completed_at", "-pk").first())
+    decision = donor.decisions.filter(decision_state="complete").order_by("-completed_at", "-pk").first()
     return decision if decision is not None and decision.decision_outcome in OPERABLE else None
 
 
@@ -254,8 +286,10 @@ def _require_operable(donor: Donor, decision) -> None:
         return
     refusal = operation_refusal(donor.status)
     if refusal is None and (decision is None or decision.decision_outcome != donor.status):
-        refusal = (f"this donor is {Status(donor.status).label.lower()} without a completed multidisciplinary "
-                   f"decision saying so: the team proposes and signs the decision (radiologist, hepatologist, "
-                   f"surgeon) before the operation is recorded")
+        refusal = (
+            f"this donor is {Status(donor.status).label.lower()} without a completed multidisciplinary "
+            f"decision saying so: the team proposes and signs the decision (radiologist, hepatologist, "
+            f"surgeon) before the operation is recorded"
+        )
     if refusal is not None:
         raise IllegalState(refusal, fields={"status": [refusal]})

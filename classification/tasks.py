@@ -1,4 +1,5 @@
 """Celery tasks: thin wrappers that call a service."""
+
 from __future__ import annotations
 
 from celery import shared_task
@@ -11,8 +12,15 @@ TRANSIENT = (OperationalError,)
 
 
 @shared_task(
-    bind=True, name="classification.classify_annotation", acks_late=True, reject_on_worker_lost=True,
-    soft_time_limit=30, time_limit=60, autoretry_for=TRANSIENT, max_retries=3, retry_backoff=True,
+    bind=True,
+    name="classification.classify_annotation",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=30,
+    time_limit=60,
+    autoretry_for=TRANSIENT,
+    max_retries=3,
+    retry_backoff=True,
 )
 def classify_annotation_task(self, annotation_id: int) -> bool:
     try:
@@ -25,8 +33,15 @@ def classify_annotation_task(self, annotation_id: int) -> bool:
 
 
 @shared_task(
-    bind=True, name="classification.classify_annotations", acks_late=True, reject_on_worker_lost=True,
-    soft_time_limit=120, time_limit=180, autoretry_for=TRANSIENT, max_retries=3, retry_backoff=True,
+    bind=True,
+    name="classification.classify_annotations",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=120,
+    time_limit=180,
+    autoretry_for=TRANSIENT,
+    max_retries=3,
+    retry_backoff=True,
 )
 def classify_annotations_task(self, annotation_ids: list[int]) -> int:
     """Bulk re-classification: one task per batch keeps broker and commit overhead small."""

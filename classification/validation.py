@@ -84,9 +84,7 @@ def check_top_level(document: dict) -> list[str]:
     errors = []
     for key in document:
         if key not in DOCUMENT_FIELDS:
-            errors.append(
-                f"document.{show_key(key)}: unknown field (allowed: {', '.join(DOCUMENT_FIELDS)})"
-            )
+            errors.append(f"document.{show_key(key)}: unknown field (allowed: {', '.join(DOCUMENT_FIELDS)})")
     fmt = document.get("format")
     if "format" not in document:
         errors.append(f"document.format: required ('{FORMAT}')")
@@ -218,7 +216,9 @@ class DuctListCheck:
             return
         if len(segments) > COUINAUD_SEGMENTS:
             self.fail(
-                label, "segments", f"lists {len(segments)} entries; there are only {COUINAUD_SEGMENTS} Couinaud segments"
+                label,
+                "segments",
+                f"lists {len(segments)} entries; there are only {COUINAUD_SEGMENTS} Couinaud segments",
             )
             return
         wrong = [s for s in segments if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 8]
@@ -230,7 +230,9 @@ class DuctListCheck:
         if repeated:
             self.fail(label, "segments", f"segment {', '.join(map(str, repeated))} listed more than once")
         if label == CYSTIC and segments:
-            self.fail(label, "segments", "the cystic duct drains no liver segment; list the duct that drains into it instead")
+            self.fail(
+                label, "segments", "the cystic duct drains no liver segment; list the duct that drains into it instead"
+            )
 
     def check_course(self, label: str, raw: dict) -> None:
         course = raw.get("course")
@@ -266,7 +268,7 @@ class DuctListCheck:
                 on_path.add(node)
                 node = self.parents[node]
             if node in on_path:
-                loop = path[path.index(node):]
+                loop = path[path.index(node) :]
                 first = min(loop, key=self.first_index.__getitem__)
                 at = loop.index(first)
                 loop = loop[at:] + loop[:at]

@@ -52,6 +52,7 @@ class Variants:
 @found_once
 def find_variants(anatomy: Anatomy) -> Variants:
     """The named variants (predicates) the older systems are written in."""
+
     def target(duct_id: str) -> str | None:
         return anatomy.drains_into(duct_id)
 
@@ -81,9 +82,7 @@ def find_variants(anatomy: Anatomy) -> Variants:
         d.id for d in anatomy.ducts if not d.is_reserved and d.own_territory and d.own_territory <= RIGHT_SEGMENTS
     )
     left_separate = tuple(
-        d.id
-        for d in anatomy.ducts
-        if d.id in left and d.id != "LHD" and d.drains_into in ("RHD", "RAHD", "RPHD", CHD)
+        d.id for d in anatomy.ducts if d.id in left and d.id != "LHD" and d.drains_into in ("RHD", "RAHD", "RPHD", CHD)
     )
     evidence = {
         "rhd_formed": "RAHD and RPHD join to form the RHD",
@@ -100,7 +99,9 @@ def find_variants(anatomy: Anatomy) -> Variants:
             f"drains into {anatomy.drains_into(a)}"
             for a in accessory
         ),
-        "left_separate": "; ".join(f"{d} (left system) drains separately into {anatomy.drains_into(d)}" for d in left_separate),
+        "left_separate": "; ".join(
+            f"{d} (left system) drains separately into {anatomy.drains_into(d)}" for d in left_separate
+        ),
         "no_confluence": "there is neither an LHD nor an RHD",
     }
     features = [Feature(kind, text) for kind, text in feature_texts(rphd, rahd) if found[kind]]
@@ -147,6 +148,6 @@ def other_drainage(anatomy: Anatomy, left: frozenset[str]) -> list[Feature]:
             name = "the cystic duct" if into == CYSTIC else into
             features.append(Feature("other", f"{duct_id} draining into {name}"))
     b2, b3 = anatomy.drains_into("B2"), anatomy.drains_into("B3")
-    if b2 and b3 and b2 != b3 and "B3" != b2 and "B2" != b3:
+    if b2 and b3 and b2 != b3 and b2 != "B3" and b3 != "B2":
         features.append(Feature("other", "B2 and B3 draining separately (no common B23 trunk)"))
     return features

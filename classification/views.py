@@ -1,4 +1,5 @@
 """Pages: the radiologist's anatomy editor and the surgeon's worklist and outcome form."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,13 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from donors import selectors as donor_selectors
-from donors import services as donor_services
 from core.audit import record_reads
 from core.errors import DomainError, InvalidInput
 from core.json_input import check_value
 from core.pages import apply_errors, page_actor
 from core.roles import Action, may
+from donors import selectors as donor_selectors
+from donors import services as donor_services
 
 from . import selectors, services
 from .anatomy import AnatomyInvalid
@@ -47,7 +48,9 @@ def annotation_editor(request, pk):
             version = request.POST.get("version")
             try:
                 services.save_annotation(
-                    actor=actor, donor=donor, document=document,
+                    actor=actor,
+                    donor=donor,
+                    document=document,
                     expected_version=int(version) if version and version.isdigit() else None,
                     study_uid=request.POST.get("study_uid", ""),
                 )
@@ -106,16 +109,18 @@ def outcome(request, pk):
     actor = page_actor(request)
     donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.RECORD_OUTCOME)
     existing = selectors.outcome_of(donor=donor)
-    form = OutcomeForm(request.POST or None, instance=existing,
-                       initial={"version": existing.version if existing else None})
+    form = OutcomeForm(
+        request.POST or None, instance=existing, initial={"version": existing.version if existing else None}
+    )
     status = 200
     if request.method == "POST":
         status = 400
         if form.is_valid():
             values = {k: v for k, v in form.cleaned_data.items() if k != "version"}
             try:
-                services.record_outcome(actor=actor, donor=donor, values=values,
-                                        expected_version=form.cleaned_data.get("version"))
+                services.record_outcome(
+                    actor=actor, donor=donor, values=values, expected_version=form.cleaned_data.get("version")
+                )
             except DomainError as error:
                 apply_errors(form, error)
                 status = error.status_code
@@ -125,5 +130,6 @@ def outcome(request, pk):
         donor_services.record_donor_read(actor=actor, donor=donor, what="surgical outcome form")
     annotation = selectors.annotation_of(actor=actor, donor=donor)
     result = selectors.live_result(donor=donor, annotation=annotation) if annotation else None
-    return render(request, "classification/outcome.html",
-                  {"form": form, "donor": donor, "result": result}, status=status)
+    return render(
+        request, "classification/outcome.html", {"form": form, "donor": donor, "result": result}, status=status
+    )

@@ -1,4 +1,5 @@
 """The Celery application; workers start with `celery -A config worker`."""
+
 import os
 
 from celery import Celery

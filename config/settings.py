@@ -5,6 +5,7 @@ executed in-process, so one command starts it anywhere (without DJANGO_DEBUG=tru
 needs DJANGO_SECRET_KEY). With DATABASE_URL and CELERY_BROKER_URL it runs on
 PostgreSQL, Redis and separate workers (docker-compose, CI, production).
 """
+
 from datetime import timedelta
 from pathlib import Path
 

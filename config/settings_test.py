@@ -2,6 +2,7 @@
 
 The key goes into the environment so the Celery workers and commands the tests start in
 subprocesses load the same settings."""
+
 import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-suite-only-key-" + "n0t-for-real-data-" * 3)

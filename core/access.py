@@ -1,4 +1,5 @@
 """The one access check every service and selector makes before it reads or writes."""
+
 from __future__ import annotations
 
 from .errors import NotPermitted

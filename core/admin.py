@@ -1,5 +1,6 @@
 """Admin shared by every app: the audited read-only admin for clinical records, the audit trail
 and the API tokens (their pages are under /admin/core/)."""
+
 from django.contrib import admin, messages
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -19,8 +20,10 @@ class ReadOnlyAdmin(SimpleHistoryAdmin):
         changelist = getattr(response, "context_data", {}).get("cl") if response.status_code == 200 else None
         if changelist is not None:
             record_admin_read(
-                actor=actor_from_request(request, channel="admin"), records=list(changelist.result_list),
-                model=self.model, view="list",
+                actor=actor_from_request(request, channel="admin"),
+                records=list(changelist.result_list),
+                model=self.model,
+                view="list",
             )
         return response
 
@@ -29,7 +32,10 @@ class ReadOnlyAdmin(SimpleHistoryAdmin):
         shown = getattr(response, "context_data", {}).get("original") if response.status_code == 200 else None
         if shown is not None:
             record_admin_read(
-                actor=actor_from_request(request, channel="admin"), records=[shown], model=self.model, view="record",
+                actor=actor_from_request(request, channel="admin"),
+                records=[shown],
+                model=self.model,
+                view="record",
             )
         return response
 
@@ -39,7 +45,9 @@ class ReadOnlyAdmin(SimpleHistoryAdmin):
         shown = context.get("original") or context.get("object")
         if response.status_code == 200 and shown is not None:
             record_admin_read(
-                actor=actor_from_request(request, channel="admin"), records=[shown], model=self.model,
+                actor=actor_from_request(request, channel="admin"),
+                records=[shown],
+                model=self.model,
                 view="past version" if "original" in context else "history",
             )
         return response

@@ -1,4 +1,5 @@
 """What every API endpoint shares: one error shape, pagination, the actor of a request."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -105,4 +106,3 @@ class ActorMixin:
         from .audit import actor_from_request
 
         return actor_from_request(self.request, channel="api")
-

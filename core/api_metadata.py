@@ -1,5 +1,6 @@
 """What OPTIONS answers. Its own module: DRF reads this class while defining APIView, so the
 module must not import rest_framework.views itself."""
+
 from rest_framework.metadata import SimpleMetadata
 
 

@@ -1,5 +1,6 @@
 """The schema tells the truth about errors: every operation documents the `{"error": ...}` answers
 it can give, and request fields that must always be sent stay required on PATCH as well."""
+
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema

@@ -3,6 +3,7 @@
 Services call `record_event` inside the transaction of the change they make, so the
 change and its audit row commit or roll back together.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """DRF authentication for hospital systems: `Authorization: Token <key>`."""
+
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling

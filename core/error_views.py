@@ -1,5 +1,6 @@
 """Django's error handlers (config/urls.py): under /api/ every error answers in the API's one
 shape, `{"error": {"code", "message", "fields"}}`, never an HTML page; other paths keep the pages."""
+
 from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent

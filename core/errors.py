@@ -1,4 +1,5 @@
 """Domain errors raised by services; views and the API turn them into clear 4xx answers."""
+
 from __future__ import annotations
 
 

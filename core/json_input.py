@@ -7,6 +7,7 @@ Two things a body must not carry, whatever the endpoint:
   on save after everything else was checked).
 Both are refused with InvalidInput naming where in the body the problem is.
 """
+
 from __future__ import annotations
 
 import codecs

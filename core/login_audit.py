@@ -1,4 +1,5 @@
 """Receivers that turn framework signals into audited events (the services decide what is written)."""
+
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.dispatch import receiver

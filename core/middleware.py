@@ -1,4 +1,5 @@
 """Page middleware: domain errors become the right 4xx page (never a 500); answers are never cached."""
+
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 
@@ -15,7 +16,9 @@ class DomainErrorPagesMiddleware:
     def process_exception(self, request, exception):
         if isinstance(exception, DomainError) and not request.path.startswith("/api/"):
             return render(
-                request, "error.html", {"status": exception.status_code, "message": exception.message},
+                request,
+                "error.html",
+                {"status": exception.status_code, "message": exception.message},
                 status=exception.status_code,
             )
         return None

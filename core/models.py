@@ -12,6 +12,7 @@ records the trail's `donor_id` and `donor_code` point at.
 are append-only and auditors search them by that name, so a model that moves between apps keeps the
 name it was audited under (see core.audit.record_type_of); for other models it is the model label.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -70,13 +71,19 @@ class AuditEvent(models.Model):
         DENIED = "denied", "Refused"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     centre = models.ForeignKey(CENTRE_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # A refused attempt on another centre's record is filed under the prober's centre and names
     # the centre whose record it was, so that the auditors of both centres see it.
     target_centre = models.ForeignKey(
-        CENTRE_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        CENTRE_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="For a refused attempt: the centre whose record was asked for.",
     )
     kind = models.CharField(max_length=12, choices=Kind.choices)

@@ -1,4 +1,5 @@
 """What every server-rendered page shares: the actor of a request and errors placed on a form."""
+
 from __future__ import annotations
 
 from .audit import Actor, actor_from_request

@@ -2,6 +2,7 @@
 
 Pure data and one function, so the permission matrix can be tested without a database.
 """
+
 from enum import StrEnum
 
 

@@ -1,4 +1,5 @@
 """Audit events that belong to no one app: reads on the admin pages and refused logins."""
+
 from __future__ import annotations
 
 from django.apps import apps
@@ -42,8 +43,12 @@ def record_admin_read(*, actor: Actor, records: list, model, view: str) -> None:
         record = records[0]
         what = f"audit event {record.pk}" if model is AuditEvent else f"{noun} {record}"
         record_event(
-            actor=actor, kind=AuditEvent.Kind.READ, record=record, donor=donors.get(_admin_donor_id(record)),
-            summary=f"viewed {what} ({view}, admin)", centre_id=centre_of(record),
+            actor=actor,
+            kind=AuditEvent.Kind.READ,
+            record=record,
+            donor=donors.get(_admin_donor_id(record)),
+            summary=f"viewed {what} ({view}, admin)",
+            centre_id=centre_of(record),
         )
         return
     by_centre: dict = {}
@@ -55,14 +60,19 @@ def record_admin_read(*, actor: Actor, records: list, model, view: str) -> None:
         if shown_donors:
             changes |= {"donor_ids": [d.pk for d in shown_donors], "donor_codes": [d.code for d in shown_donors]}
         record_event(
-            actor=actor, kind=AuditEvent.Kind.LIST, record_type=label,
+            actor=actor,
+            kind=AuditEvent.Kind.LIST,
+            record_type=label,
             summary=f"listed {model._meta.verbose_name_plural if model is not AuditEvent else noun} (admin)",
-            changes=changes, centre_id=centre_id,
+            changes=changes,
+            centre_id=centre_id,
         )
 
 
 @transaction.atomic
-def record_login_lockout(*, username: str, ip_address: str | None, failures: int | None, cool_off_minutes: int) -> AuditEvent:
+def record_login_lockout(
+    *, username: str, ip_address: str | None, failures: int | None, cool_off_minutes: int
+) -> AuditEvent:
     """A login refused because of repeated failures, in the trail of the account's centre.
 
     The attempt is anonymous (nobody is logged in); the account it named is the record."""

@@ -1,4 +1,5 @@
 """Per-client API tokens for hospital systems: shown once, stored only as a hash, revocable."""
+
 from __future__ import annotations
 
 import datetime
@@ -42,12 +43,19 @@ def issue_api_client(*, centre, name: str, lifetime_days: int | None = None, act
     key = f"{prefix}.{secrets.token_urlsafe(32)}"
     days = lifetime_days if lifetime_days is not None else settings.API_TOKEN_LIFETIME_DAYS
     client = ApiClient.objects.create(
-        name=name, user=user, key_prefix=prefix, key_hash=_hash(key),
+        name=name,
+        user=user,
+        key_prefix=prefix,
+        key_hash=_hash(key),
         expires_at=timezone.now() + datetime.timedelta(days=days),
     )
     record_event(
-        actor=actor, kind=AuditEvent.Kind.CREATE, record=client, centre_id=centre.pk,
-        summary=f"issued API token {prefix}… for {name}", channel=actor.channel if actor else "command",
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=client,
+        centre_id=centre.pk,
+        summary=f"issued API token {prefix}… for {name}",
+        channel=actor.channel if actor else "command",
     )
     return client, key
 
@@ -59,8 +67,12 @@ def revoke_api_client(*, client: ApiClient, actor: Actor | None = None) -> ApiCl
         client.revoked_at = timezone.now()
         client.save(update_fields=["revoked_at"])
         record_event(
-            actor=actor, kind=AuditEvent.Kind.UPDATE, record=client, centre_id=client.user.centre_id,
-            summary=f"revoked API token {client.key_prefix}…", channel=actor.channel if actor else "command",
+            actor=actor,
+            kind=AuditEvent.Kind.UPDATE,
+            record=client,
+            centre_id=client.user.centre_id,
+            summary=f"revoked API token {client.key_prefix}…",
+            channel=actor.channel if actor else "command",
             changes={"revoked_at": [None, client.revoked_at.isoformat()]},
         )
     return client

@@ -1,4 +1,5 @@
 """Pages of no one app: the login page shown while django-axes refuses a login."""
+
 from django.shortcuts import render
 
 
@@ -15,7 +16,8 @@ def locked_out(request, original_response=None, credentials=None):
     # Unbound: validating the form would try the password once more.
     form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
     return render(
-        request, "registration/login.html",
+        request,
+        "registration/login.html",
         {"form": form, "next": request.POST.get("next", ""), "lockout_message": message},
         status=429,
     )

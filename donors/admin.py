@@ -1,4 +1,5 @@
 """Admin for reference data and accounts; clinical records are changed through the app."""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
@@ -33,5 +34,3 @@ class RecipientAdmin(ReadOnlyAdmin):
 @admin.register(StatusChange)
 class StatusChangeAdmin(ReadOnlyAdmin):
     list_display = ["donor", "from_status", "to_status", "changed_by", "changed_at"]
-
-

@@ -1,8 +1,9 @@
 """REST API for donors, recipients and status changes. Thin: serializers parse, services write."""
+
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
@@ -21,8 +22,18 @@ class RecipientOut(serializers.ModelSerializer):
     class Meta:
         model = Recipient
         fields = [
-            "id", "code", "age_years", "weight_kg", "abo", "diagnosis", "diagnosis_detail",
-            "own_duct_usable", "paediatric", "version", "created_at", "updated_at",
+            "id",
+            "code",
+            "age_years",
+            "weight_kg",
+            "abo",
+            "diagnosis",
+            "diagnosis_detail",
+            "own_duct_usable",
+            "paediatric",
+            "version",
+            "created_at",
+            "updated_at",
         ]
 
 
@@ -48,9 +59,25 @@ class DonorOut(serializers.ModelSerializer):
     class Meta:
         model = Donor
         fields = [
-            "id", "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm",
-            "weight_kg", "bmi", "abo", "relationship", "planned_graft", "status", "status_label",
-            "recipient", "version", "created_at", "updated_at",
+            "id",
+            "code",
+            "mrn",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "sex",
+            "height_cm",
+            "weight_kg",
+            "bmi",
+            "abo",
+            "relationship",
+            "planned_graft",
+            "status",
+            "status_label",
+            "recipient",
+            "version",
+            "created_at",
+            "updated_at",
         ]
 
     def get_status_label(self, donor) -> str:
@@ -64,8 +91,23 @@ def _iso(moment, zone) -> str:
 
 
 LIST_FIELDS = (
-    "id", "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm", "weight_kg", "abo",
-    "relationship", "planned_graft", "status", "recipient_id", "version", "created_at", "updated_at",
+    "id",
+    "code",
+    "mrn",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "height_cm",
+    "weight_kg",
+    "abo",
+    "relationship",
+    "planned_graft",
+    "status",
+    "recipient_id",
+    "version",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -76,17 +118,29 @@ def donor_rows(rows) -> list[dict]:
     out = []
     for d in rows:
         bmi = Donor.bmi_for(height_cm=d["height_cm"], weight_kg=d["weight_kg"])
-        out.append({
-            "id": d["id"], "code": d["code"], "mrn": d["mrn"], "given_name": d["given_name"],
-            "family_name": d["family_name"], "sex": d["sex"],
-            "date_of_birth": d["date_of_birth"].isoformat() if d["date_of_birth"] else None,
-            "height_cm": None if d["height_cm"] is None else f"{d['height_cm']:.1f}",
-            "weight_kg": None if d["weight_kg"] is None else f"{d['weight_kg']:.1f}",
-            "bmi": None if bmi is None else f"{bmi:.1f}", "abo": d["abo"], "relationship": d["relationship"],
-            "planned_graft": d["planned_graft"], "status": d["status"], "status_label": Status(d["status"]).label,
-            "recipient": d["recipient_id"], "version": d["version"],
-            "created_at": _iso(d["created_at"], zone), "updated_at": _iso(d["updated_at"], zone),
-        })
+        out.append(
+            {
+                "id": d["id"],
+                "code": d["code"],
+                "mrn": d["mrn"],
+                "given_name": d["given_name"],
+                "family_name": d["family_name"],
+                "sex": d["sex"],
+                "date_of_birth": d["date_of_birth"].isoformat() if d["date_of_birth"] else None,
+                "height_cm": None if d["height_cm"] is None else f"{d['height_cm']:.1f}",
+                "weight_kg": None if d["weight_kg"] is None else f"{d['weight_kg']:.1f}",
+                "bmi": None if bmi is None else f"{bmi:.1f}",
+                "abo": d["abo"],
+                "relationship": d["relationship"],
+                "planned_graft": d["planned_graft"],
+                "status": d["status"],
+                "status_label": Status(d["status"]).label,
+                "recipient": d["recipient_id"],
+                "version": d["version"],
+                "created_at": _iso(d["created_at"], zone),
+                "updated_at": _iso(d["updated_at"], zone),
+            }
+        )
     return out
 
 
@@ -109,8 +163,18 @@ class DonorIn(serializers.ModelSerializer):
     class Meta:
         model = Donor
         fields = [
-            "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm", "weight_kg",
-            "abo", "relationship", "planned_graft", "recipient",
+            "code",
+            "mrn",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "sex",
+            "height_cm",
+            "weight_kg",
+            "abo",
+            "relationship",
+            "planned_graft",
+            "recipient",
         ]
         validators = []
 
@@ -144,7 +208,9 @@ LIST_FILTERS = {
     "abo": list(AboGroup.values),
 }
 LIST_PARAMETERS = [
-    OpenApiParameter(name, str, enum=choices, required=False, description=f"only donors with this {name.replace('_', ' ')}")
+    OpenApiParameter(
+        name, str, enum=choices, required=False, description=f"only donors with this {name.replace('_', ' ')}"
+    )
     for name, choices in LIST_FILTERS.items()
 ] + [OpenApiParameter("search", str, required=False, description="code, name or MRN contains")]
 
@@ -153,13 +219,16 @@ def list_filters(params) -> dict:
     """The list's query filters, each checked against its choices (a bad one is a 400 naming it)."""
     errors = {
         name: [f"'{params[name]}' is not one of: {', '.join(choices)}"]
-        for name, choices in LIST_FILTERS.items() if params.get(name) and params[name] not in choices
+        for name, choices in LIST_FILTERS.items()
+        if params.get(name) and params[name] not in choices
     }
     if errors:
         raise InvalidInput(next(iter(errors.values()))[0], fields=errors)
     return {
-        "search": params.get("search", "").strip(), "status": params.get("status", ""),
-        "graft": params.get("planned_graft", ""), "abo": params.get("abo", ""),
+        "search": params.get("search", "").strip(),
+        "status": params.get("status", ""),
+        "graft": params.get("planned_graft", ""),
+        "abo": params.get("abo", ""),
     }
 
 
@@ -173,9 +242,18 @@ def _validated(serializer_class, data, *, partial=False, actor=None):
 DONOR_EXAMPLE = OpenApiExample(
     "A right-lobe donor",
     value={
-        "code": "D-2026-014", "mrn": "MRN0042", "given_name": "Ayse", "family_name": "Demir",
-        "date_of_birth": "1990-04-12", "sex": "female", "height_cm": "165.0", "weight_kg": "62.0",
-        "abo": "A", "relationship": "sibling", "planned_graft": "right_lobe", "recipient": None,
+        "code": "D-2026-014",
+        "mrn": "MRN0042",
+        "given_name": "Ayse",
+        "family_name": "Demir",
+        "date_of_birth": "1990-04-12",
+        "sex": "female",
+        "height_cm": "165.0",
+        "weight_kg": "62.0",
+        "abo": "A",
+        "relationship": "sibling",
+        "planned_graft": "right_lobe",
+        "recipient": None,
     },
     request_only=True,
 )
@@ -257,7 +335,11 @@ class DonorTransitions(ActorMixin, generics.GenericAPIView):
     @extend_schema(
         request=TransitionIn,
         responses={201: TransitionOut},
-        examples=[OpenApiExample("Start evaluation", value={"to_status": "in_evaluation", "reason": "consented"}, request_only=True)],
+        examples=[
+            OpenApiExample(
+                "Start evaluation", value={"to_status": "in_evaluation", "reason": "consented"}, request_only=True
+            )
+        ],
     )
     def post(self, request, pk):
         from core.roles import Action
@@ -266,7 +348,10 @@ class DonorTransitions(ActorMixin, generics.GenericAPIView):
         donor = selectors.donor_for(actor=actor, pk=pk, action=Action.CHANGE_STATUS)
         values = _validated(TransitionIn, request.data)
         change = services.transition_donor(
-            actor=actor, donor=donor, to_status=values["to_status"], reason=values["reason"],
+            actor=actor,
+            donor=donor,
+            to_status=values["to_status"],
+            reason=values["reason"],
             expected_version=values.get("version"),
         )
         return Response(TransitionOut(change).data, status=status.HTTP_201_CREATED)

@@ -1,4 +1,5 @@
 """Demo data: a centre, one user per role, 20 donors with recipients. Idempotent."""
+
 from __future__ import annotations
 
 import datetime
@@ -10,16 +11,23 @@ from django.db import transaction
 from core.audit import Actor
 from core.roles import Role
 
-from .models import Centre, Donor, Recipient, User
 from . import services
+from .models import Centre, Donor, Recipient, User
 
 DEMO_PASSWORD = "demo-pass-2026"  # demo only: printed by seed_demo, never used in production
 DEMO_CENTRE = ("Demo Transplant Centre", "demo")
 
 GIVEN = ["Ayse", "Mehmet", "Elif", "Can", "Zeynep", "Emre", "Selin", "Burak", "Deniz", "Hakan"]
 FAMILY = ["Yilmaz", "Kaya", "Demir", "Sahin", "Celik", "Aydin", "Ozturk", "Arslan", "Dogan", "Kilic"]
-DIAGNOSES = ["viral_hepatitis", "hepatocellular_carcinoma", "biliary_atresia", "alcohol_related",
-             "metabolic_steatohepatitis", "primary_sclerosing_cholangitis", "acute_liver_failure"]
+DIAGNOSES = [
+    "viral_hepatitis",
+    "hepatocellular_carcinoma",
+    "biliary_atresia",
+    "alcohol_related",
+    "metabolic_steatohepatitis",
+    "primary_sclerosing_cholangitis",
+    "acute_liver_failure",
+]
 
 
 def ensure_user(*, centre: Centre, username: str, roles: list[str], centre_admin: bool = False) -> User:
@@ -37,10 +45,13 @@ def seed_demo_centre() -> tuple[Centre, dict[str, User]]:
     centre, _ = Centre.objects.get_or_create(code=DEMO_CENTRE[1], defaults={"name": DEMO_CENTRE[0]})
     users = {
         role.value: ensure_user(
-            centre=centre, username=role.value.split("_")[0], roles=[role.value],
+            centre=centre,
+            username=role.value.split("_")[0],
+            roles=[role.value],
             centre_admin=role == Role.COORDINATOR,
         )
-        for role in Role if role != Role.INTEGRATION_CLIENT
+        for role in Role
+        if role != Role.INTEGRATION_CLIENT
     }
     coordinator = users[Role.COORDINATOR.value]
     actor = Actor(user=coordinator, channel="command")
@@ -60,7 +71,8 @@ def seed_demo_centre() -> tuple[Centre, dict[str, User]]:
             "weight_kg": Decimal(str(round(rng.uniform(8, 35) if paediatric else rng.uniform(52, 95), 1))),
             "abo": rng.choice(["O", "A", "B", "AB"]),
             "diagnosis": diagnosis,
-            "own_duct_usable": not paediatric and diagnosis not in ("primary_sclerosing_cholangitis", "biliary_atresia"),
+            "own_duct_usable": not paediatric
+            and diagnosis not in ("primary_sclerosing_cholangitis", "biliary_atresia"),
         }
         recipient = Recipient.objects.filter(centre=centre, code=recipient_values["code"]).first()
         if recipient is None:

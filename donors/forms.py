@@ -12,8 +12,18 @@ class DonorForm(forms.ModelForm):
     class Meta:
         model = Donor
         fields = [
-            "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm", "weight_kg",
-            "abo", "relationship", "planned_graft", "recipient",
+            "code",
+            "mrn",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "sex",
+            "height_cm",
+            "weight_kg",
+            "abo",
+            "relationship",
+            "planned_graft",
+            "recipient",
         ]
         widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
 
@@ -52,7 +62,9 @@ class TransitionForm(forms.Form):
 class DonorSearchForm(forms.Form):
     q = forms.CharField(required=False, label="Search")
     status = forms.ChoiceField(required=False, choices=[("", "Any status")] + [(s.value, s.label) for s in Status])
-    graft = forms.ChoiceField(required=False, choices=[("", "Any graft")] + list(Donor._meta.get_field("planned_graft").choices))
+    graft = forms.ChoiceField(
+        required=False, choices=[("", "Any graft")] + list(Donor._meta.get_field("planned_graft").choices)
+    )
     abo = forms.ChoiceField(required=False, choices=[("", "Any ABO")] + list(Donor._meta.get_field("abo").choices))
 
 

@@ -1,4 +1,5 @@
 """Body measures derived from a donor's record. Pure."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Centres, users, donors, recipients and status history (API clients and the audit trail are in core)."""
+
 from __future__ import annotations
 
 import datetime
@@ -135,9 +136,7 @@ class Donor(models.Model):
     relationship = models.CharField("relationship to the recipient", max_length=20, choices=Relationship.choices)
     planned_graft = models.CharField(max_length=24, choices=Graft.choices)
     status = models.CharField(max_length=24, choices=[(s.value, s.label) for s in Status], default=Status.CANDIDATE)
-    recipient = models.ForeignKey(
-        Recipient, null=True, blank=True, on_delete=models.PROTECT, related_name="donors"
-    )
+    recipient = models.ForeignKey(Recipient, null=True, blank=True, on_delete=models.PROTECT, related_name="donors")
     version = models.PositiveIntegerField(default=1, help_text="Raised by every change; a stale edit is refused.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -189,5 +188,3 @@ class StatusChange(models.Model):
 
     class Meta:
         ordering = ["changed_at", "id"]
-
-

@@ -1,10 +1,11 @@
 """Every read of donors and recipients that pages and the API need, scoped to the actor's centre."""
+
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from core.audit import Actor
 from core.access import require
+from core.audit import Actor
 from core.errors import NotFound
 from core.models import AuditEvent
 from core.roles import Action
@@ -18,8 +19,10 @@ def donor_list(*, actor: Actor, search: str = "", status: str = "", graft: str =
     donors = Donor.objects.filter(centre_id=actor.centre_id)
     if search:
         donors = donors.filter(
-            Q(code__icontains=search) | Q(mrn__icontains=search)
-            | Q(given_name__icontains=search) | Q(family_name__icontains=search)
+            Q(code__icontains=search)
+            | Q(mrn__icontains=search)
+            | Q(given_name__icontains=search)
+            | Q(family_name__icontains=search)
         )
     if status:
         donors = donors.filter(status=status)
@@ -49,8 +52,9 @@ def donor_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Donor:
     except (Donor.DoesNotExist, ValueError, TypeError):
         target_centre = _centre_of(Donor, pk)
         if target_centre is not None:
-            record_refused_access(actor=actor, record_type="donors.Donor", record_id=pk,
-                                  target_centre_id=target_centre, donor_id=int(pk))
+            record_refused_access(
+                actor=actor, record_type="donors.Donor", record_id=pk, target_centre_id=target_centre, donor_id=int(pk)
+            )
         raise NotFound(f"no donor {pk} in your centre") from None
 
 
@@ -66,8 +70,9 @@ def recipient_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Re
     except (Recipient.DoesNotExist, ValueError, TypeError):
         target_centre = _centre_of(Recipient, pk)
         if target_centre is not None:
-            record_refused_access(actor=actor, record_type="donors.Recipient", record_id=pk,
-                                  target_centre_id=target_centre)
+            record_refused_access(
+                actor=actor, record_type="donors.Recipient", record_id=pk, target_centre_id=target_centre
+            )
         raise NotFound(f"no recipient {pk} in your centre") from None
 
 

@@ -1,5 +1,6 @@
 """Every write to donors and recipients: one keyword-only function per action, one
 transaction, one audit event."""
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -15,11 +16,27 @@ from .models import Donor, Recipient, StatusChange
 from .workflow import DecisionProgress, Door, IllegalTransition, check_transition
 
 DONOR_FIELDS = (
-    "code", "mrn", "given_name", "family_name", "date_of_birth", "sex", "height_cm", "weight_kg",
-    "abo", "relationship", "planned_graft", "recipient",
+    "code",
+    "mrn",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "height_cm",
+    "weight_kg",
+    "abo",
+    "relationship",
+    "planned_graft",
+    "recipient",
 )
 RECIPIENT_FIELDS = (
-    "code", "age_years", "weight_kg", "abo", "diagnosis", "diagnosis_detail", "own_duct_usable",
+    "code",
+    "age_years",
+    "weight_kg",
+    "abo",
+    "diagnosis",
+    "diagnosis_detail",
+    "own_duct_usable",
 )
 
 
@@ -60,7 +77,9 @@ def create_donor(*, actor: Actor, values: dict) -> Donor:
     donor._history_user = actor.user
     donor.save()
     record_event(
-        actor=actor, kind=AuditEvent.Kind.CREATE, record=donor,
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=donor,
         summary=f"created donor {donor.code}",
         changes={k: [None, _as_json(v)] for k, v in values.items()},
     )
@@ -109,8 +128,11 @@ def update_donor(*, actor: Actor, donor: Donor, expected_version: int | None, va
         donor._history_user = actor.user
         donor.save()
         record_event(
-            actor=actor, kind=AuditEvent.Kind.UPDATE, record=donor,
-            summary=f"changed {', '.join(sorted(changes))}", changes=changes,
+            actor=actor,
+            kind=AuditEvent.Kind.UPDATE,
+            record=donor,
+            summary=f"changed {', '.join(sorted(changes))}",
+            changes=changes,
         )
     return donor
 
@@ -163,7 +185,9 @@ def _move_status(*, actor: Actor, donor: Donor, to_status: str, reason: str) -> 
     donor._history_user = actor.user
     donor.save()
     record_event(
-        actor=actor, kind=AuditEvent.Kind.TRANSITION, record=donor,
+        actor=actor,
+        kind=AuditEvent.Kind.TRANSITION,
+        record=donor,
         summary=f"status {change.from_status} -> {change.to_status}",
         changes={"status": [change.from_status, change.to_status], "reason": reason.strip()},
     )
@@ -182,7 +206,9 @@ def create_recipient(*, actor: Actor, values: dict) -> Recipient:
     recipient._history_user = actor.user
     recipient.save()
     record_event(
-        actor=actor, kind=AuditEvent.Kind.CREATE, record=recipient,
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=recipient,
         summary=f"created recipient {recipient.code}",
         changes={k: [None, _as_json(v)] for k, v in values.items()},
         centre_id=actor.centre_id,
@@ -207,8 +233,12 @@ def update_recipient(*, actor: Actor, recipient: Recipient, expected_version: in
         recipient._history_user = actor.user
         recipient.save()
         record_event(
-            actor=actor, kind=AuditEvent.Kind.UPDATE, record=recipient,
-            summary=f"changed {', '.join(sorted(changes))}", changes=changes, centre_id=actor.centre_id,
+            actor=actor,
+            kind=AuditEvent.Kind.UPDATE,
+            record=recipient,
+            summary=f"changed {', '.join(sorted(changes))}",
+            changes=changes,
+            centre_id=actor.centre_id,
         )
     return recipient
 
@@ -222,16 +252,24 @@ def record_audit_trail_read(*, actor: Actor, filters: dict, page: int) -> None:
     """Looking at the audit trail is itself recorded, with the filters used."""
     used = {name: str(value) for name, value in filters.items() if value not in (None, "")}
     record_event(
-        actor=actor, kind=AuditEvent.Kind.READ, record_type=record_type_of(AuditEvent),
+        actor=actor,
+        kind=AuditEvent.Kind.READ,
+        record_type=record_type_of(AuditEvent),
         summary="viewed the audit trail" + (f" ({', '.join(f'{k}={v}' for k, v in used.items())})" if used else ""),
-        changes={"filters": used, "page": page}, centre_id=actor.centre_id,
+        changes={"filters": used, "page": page},
+        centre_id=actor.centre_id,
     )
 
 
 def record_recipient_read(*, actor: Actor, recipient: Recipient, what: str = "recipient record") -> None:
     """Reading a recipient's record is recorded as reading a donor's is."""
-    record_event(actor=actor, kind=AuditEvent.Kind.READ, record=recipient, summary=f"viewed {what}",
-                 centre_id=recipient.centre_id)
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.READ,
+        record=recipient,
+        summary=f"viewed {what}",
+        centre_id=recipient.centre_id,
+    )
 
 
 def record_refused_access(
@@ -245,7 +283,12 @@ def record_refused_access(
     prober's centre must not learn. The prober's answer is the same as for a record that does not exist.
     """
     record_event(
-        actor=actor, kind=AuditEvent.Kind.DENIED, record_type=record_type, record_id=record_id,
-        summary="refused: not a record of your centre", centre_id=actor.centre_id,
-        target_centre_id=target_centre_id if target_centre_id != actor.centre_id else None, donor_id=donor_id,
+        actor=actor,
+        kind=AuditEvent.Kind.DENIED,
+        record_type=record_type,
+        record_id=record_id,
+        summary="refused: not a record of your centre",
+        centre_id=actor.centre_id,
+        target_centre_id=target_centre_id if target_centre_id != actor.centre_id else None,
+        donor_id=donor_id,
     )

@@ -1,4 +1,5 @@
 """Celery tasks of the donors app."""
+
 from celery import shared_task
 
 

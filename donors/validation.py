@@ -1,4 +1,5 @@
 """Plausibility rules for demographic values. Pure: dict in, field errors out."""
+
 from __future__ import annotations
 
 import datetime

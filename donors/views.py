@@ -1,4 +1,5 @@
 """Coordinator pages. Views parse and render; services decide and write."""
+
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
@@ -31,8 +32,11 @@ def donor_list(request):
     search = DonorSearchForm(request.GET or None)
     filters = search.cleaned_data if search.is_valid() else {}
     donors = selectors.donor_list(
-        actor=actor, search=filters.get("q", ""), status=filters.get("status", ""),
-        graft=filters.get("graft", ""), abo=filters.get("abo", ""),
+        actor=actor,
+        search=filters.get("q", ""),
+        status=filters.get("status", ""),
+        graft=filters.get("graft", ""),
+        abo=filters.get("abo", ""),
     ).select_related("recipient")
     page = Paginator(donors, 25).get_page(request.GET.get("page"))
     record_reads(actor=actor, donors=list(page.object_list), summary="listed donors (page)")
@@ -63,7 +67,9 @@ def donor_create(request):
 def donor_edit(request, pk):
     actor = page_actor(request)
     donor = selectors.donor_for(actor=actor, pk=pk, action=Action.EDIT_DEMOGRAPHICS)
-    form = DonorForm(request.POST or None, instance=donor, centre_id=actor.centre_id, initial={"version": donor.version})
+    form = DonorForm(
+        request.POST or None, instance=donor, centre_id=actor.centre_id, initial={"version": donor.version}
+    )
     status = 200
     if request.method == "POST":
         status = 400
@@ -80,7 +86,9 @@ def donor_edit(request, pk):
                 return redirect("donors:detail", pk=donor.pk)
     else:
         services.record_donor_read(actor=actor, donor=donor, what="donor edit form")
-    return render(request, "donors/form.html", {"form": form, "title": f"Edit {donor.code}", "donor": donor}, status=status)
+    return render(
+        request, "donors/form.html", {"form": form, "title": f"Edit {donor.code}", "donor": donor}, status=status
+    )
 
 
 @login_required
@@ -110,8 +118,11 @@ def donor_transition(request, pk):
     if form.is_valid():
         try:
             services.transition_donor(
-                actor=actor, donor=donor, to_status=form.cleaned_data["to_status"],
-                reason=form.cleaned_data["reason"], expected_version=form.cleaned_data["version"],
+                actor=actor,
+                donor=donor,
+                to_status=form.cleaned_data["to_status"],
+                reason=form.cleaned_data["reason"],
+                expected_version=form.cleaned_data["version"],
             )
         except DomainError as error:
             apply_errors(form, error)
@@ -120,7 +131,8 @@ def donor_transition(request, pk):
             return redirect("donors:detail", pk=donor.pk)
     form.fields["to_status"].choices = TransitionForm(targets=allowed_targets(donor.status)).fields["to_status"].choices
     context = {
-        "donor": donor, "history": selectors.status_history(donor=donor),
+        "donor": donor,
+        "history": selectors.status_history(donor=donor),
         "transition_form": form,
         "status_label": Status(donor.status).label,
     }
@@ -140,7 +152,9 @@ def recipient_create(request):
             apply_errors(form, error)
         else:
             return redirect("donors:create")
-    return render(request, "donors/form.html", {"form": form, "title": "New recipient"}, status=400 if form.errors else 200)
+    return render(
+        request, "donors/form.html", {"form": form, "title": "New recipient"}, status=400 if form.errors else 200
+    )
 
 
 @login_required
@@ -149,8 +163,11 @@ def audit_trail(request):
     form = AuditSearchForm(request.GET or None)
     criteria = form.cleaned_data if form.is_valid() else {}
     events = selectors.audit_trail(
-        actor=actor, donor_code=criteria.get("donor_code", ""), username=criteria.get("username", ""),
-        date_from=criteria.get("date_from"), date_to=criteria.get("date_to"),
+        actor=actor,
+        donor_code=criteria.get("donor_code", ""),
+        username=criteria.get("username", ""),
+        date_from=criteria.get("date_from"),
+        date_to=criteria.get("date_to"),
     )
     if criteria.get("kind"):
         events = events.filter(kind=criteria["kind"])

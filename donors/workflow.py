@@ -4,6 +4,7 @@ A status is reached through one door only: a coordinator's status change (with a
 is not a clinical decision, the completed multidisciplinary decision for suitable, suitable with
 conditions and not suitable, and the surgeon's record of the operation for donated.
 """
+
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -37,13 +38,12 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 
 
-
 class Door(StrEnum):
     """How a status change comes about."""
 
-    MANUAL = "manual"          # a coordinator's status change with a reason
-    DECISION = "decision"      # the last sign-off of the multidisciplinary decision
-    OPERATION = "operation"    # the surgeon records the operation
+    MANUAL = "manual"  # a coordinator's status change with a reason
+    DECISION = "decision"  # the last sign-off of the multidisciplinary decision
+    OPERATION = "operation"  # the surgeon records the operation
 
 
 def door_of(target: Status) -> Door:
@@ -87,8 +87,7 @@ def decision_missing(target: Status, progress: DecisionProgress | None) -> str:
         proposed = ""
         if progress is not None and progress.outcome:
             proposed = f" (the open decision proposes {Status(progress.outcome).label.lower()})"
-        return (f"a decision proposing {target.label.lower()}{proposed}, then sign-offs by the "
-                f"{_listed(SIGNING_ROLES)}")
+        return f"a decision proposing {target.label.lower()}{proposed}, then sign-offs by the {_listed(SIGNING_ROLES)}"
     unsigned = [role for role in SIGNING_ROLES if role not in progress.signed]
     return "sign-offs by the " + _listed(unsigned)
 
@@ -97,13 +96,19 @@ def wrong_door_message(current: Status, target: Status, progress: DecisionProgre
     """Why a status change cannot set `target`, what is missing and who provides it."""
     label = target.label.lower()
     if door_of(target) == Door.DECISION:
-        message = (f"{label} is set only by the completed multidisciplinary decision, not by a status change: "
-                   f"it needs {decision_missing(target, progress)} on the workup page")
+        message = (
+            f"{label} is set only by the completed multidisciplinary decision, not by a status change: "
+            f"it needs {decision_missing(target, progress)} on the workup page"
+        )
         if current != Status.IN_EVALUATION:
-            message += f"; the donor is {current.label.lower()} and must first be in evaluation (a coordinator moves it)"
+            message += (
+                f"; the donor is {current.label.lower()} and must first be in evaluation (a coordinator moves it)"
+            )
         return message
-    message = ("donated is set only when the surgeon records the operation, for a donor whose decision is "
-               "suitable or suitable with conditions")
+    message = (
+        "donated is set only when the surgeon records the operation, for a donor whose decision is "
+        "suitable or suitable with conditions"
+    )
     if current not in OPERABLE:
         message += f"; this donor is {current.label.lower()}"
     return message
@@ -116,11 +121,13 @@ def operation_refusal(current: str) -> str | None:
         return None
     if status == Status.DONATED:
         return "the operation of this donor is already recorded"
-    needs = ("the team's decision (sign-offs by the " + _listed(SIGNING_ROLES) + ") must accept the donor first")
+    needs = "the team's decision (sign-offs by the " + _listed(SIGNING_ROLES) + ") must accept the donor first"
     if status == Status.NOT_SUITABLE:
         needs = "the team decided not suitable"
-    return (f"an operation is recorded only for a donor whose multidisciplinary decision is suitable or "
-            f"suitable with conditions; this donor is {status.label.lower()}: {needs}")
+    return (
+        f"an operation is recorded only for a donor whose multidisciplinary decision is suitable or "
+        f"suitable with conditions; this donor is {status.label.lower()}: {needs}"
+    )
 
 
 def check_transition(
@@ -144,8 +151,7 @@ def check_transition(
     if target_status not in TRANSITIONS[current_status]:
         allowed = ", ".join(sorted(s.label.lower() for s in TRANSITIONS[current_status])) or "none"
         raise IllegalTransition(
-            f"cannot move from {current_status.label.lower()} to {target_status.label.lower()} "
-            f"(allowed: {allowed})"
+            f"cannot move from {current_status.label.lower()} to {target_status.label.lower()} (allowed: {allowed})"
         )
     if not reason or not reason.strip():
         raise IllegalTransition("a reason is required for every status change")

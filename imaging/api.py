@@ -3,6 +3,7 @@
 Pictures (MIPs, slices, thumbnails) and DICOM files are served by the permission-checked
 views of `imaging.views`; the JSON here gives their addresses.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -14,11 +15,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from donors import selectors as donor_selectors
-from donors import services as donor_services
 from core.api_common import ActorMixin
 from core.errors import InvalidInput, NotFound
 from core.roles import Action
+from donors import selectors as donor_selectors
+from donors import services as donor_services
 
 from . import selectors, services
 from .models import Measurement, Series, Study, Upload, UploadFile
@@ -47,10 +48,31 @@ class SeriesOut(serializers.ModelSerializer):
 
     class Meta:
         model = Series
-        fields = ["id", "series_uid", "series_number", "description", "protocol", "modality", "echo_time",
-                  "instances", "mrcp", "is_mrcp", "mrcp_reasons", "mrcp_override", "warnings", "rows", "columns",
-                  "pixel_spacing", "slice_spacing", "orientation", "render_state", "render_error", "viewer_url",
-                  "thumbnail_url", "mip_url"]
+        fields = [
+            "id",
+            "series_uid",
+            "series_number",
+            "description",
+            "protocol",
+            "modality",
+            "echo_time",
+            "instances",
+            "mrcp",
+            "is_mrcp",
+            "mrcp_reasons",
+            "mrcp_override",
+            "warnings",
+            "rows",
+            "columns",
+            "pixel_spacing",
+            "slice_spacing",
+            "orientation",
+            "render_state",
+            "render_error",
+            "viewer_url",
+            "thumbnail_url",
+            "mip_url",
+        ]
 
     def get_viewer_url(self, series) -> str:
         return reverse("imaging:viewer", args=[series.pk])
@@ -65,17 +87,37 @@ class SeriesOut(serializers.ModelSerializer):
 class StudyOut(serializers.ModelSerializer):
     study_uid = serializers.CharField(source="study_instance_uid")
     identity_open = serializers.BooleanField(
-        help_text="The identity is unresolved: a radiologist must confirm the study is the donor's or detach it.")
-    identity_resolved_by = serializers.CharField(source="identity_acknowledged_by.username", allow_null=True,
-                                                 default=None, help_text="Who confirmed or detached the study.")
+        help_text="The identity is unresolved: a radiologist must confirm the study is the donor's or detach it."
+    )
+    identity_resolved_by = serializers.CharField(
+        source="identity_acknowledged_by.username",
+        allow_null=True,
+        default=None,
+        help_text="Who confirmed or detached the study.",
+    )
     identity_resolved_at = serializers.DateTimeField(source="identity_acknowledged_at", allow_null=True)
     series = SeriesOut(many=True)
 
     class Meta:
         model = Study
-        fields = ["id", "study_uid", "donor", "description", "study_date", "patient_id", "patient_name",
-                  "identity_state", "identity_warning", "identity_open", "identity_reason", "identity_resolved_by",
-                  "identity_resolved_at", "detached_from", "created_at", "series"]
+        fields = [
+            "id",
+            "study_uid",
+            "donor",
+            "description",
+            "study_date",
+            "patient_id",
+            "patient_name",
+            "identity_state",
+            "identity_warning",
+            "identity_open",
+            "identity_reason",
+            "identity_resolved_by",
+            "identity_resolved_at",
+            "detached_from",
+            "created_at",
+            "series",
+        ]
 
 
 class UploadOut(serializers.ModelSerializer):
@@ -87,9 +129,26 @@ class UploadOut(serializers.ModelSerializer):
 
     class Meta:
         model = Upload
-        fields = ["id", "donor", "state", "error", "received_files", "received_bytes", "expected_files", "processed",
-                  "accepted", "duplicates", "rejected", "created_at", "started_at", "finished_at", "ready",
-                  "identity_warnings", "files", "series"]
+        fields = [
+            "id",
+            "donor",
+            "state",
+            "error",
+            "received_files",
+            "received_bytes",
+            "expected_files",
+            "processed",
+            "accepted",
+            "duplicates",
+            "rejected",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "ready",
+            "identity_warnings",
+            "files",
+            "series",
+        ]
 
     def _series(self, upload) -> list[Series]:
         if not hasattr(upload, "_series_cache"):
@@ -104,15 +163,28 @@ class UploadOut(serializers.ModelSerializer):
     def get_series(self, upload):
         return SeriesOut(self._series(upload), many=True).data
 
-    @extend_schema_field(inline_serializer("IdentityWarning", fields={
-        "study": serializers.IntegerField(), "warning": serializers.CharField(), "open": serializers.BooleanField()},
-        many=True))
+    @extend_schema_field(
+        inline_serializer(
+            "IdentityWarning",
+            fields={
+                "study": serializers.IntegerField(),
+                "warning": serializers.CharField(),
+                "open": serializers.BooleanField(),
+            },
+            many=True,
+        )
+    )
     def get_identity_warnings(self, upload):
         studies = {s.study for s in self._series(upload)}
-        return [{"study": study.pk, "warning": study.identity_warning, "open": study.identity_open}
-                for study in sorted(studies, key=lambda s: s.pk) if study.identity_warning]
+        return [
+            {"study": study.pk, "warning": study.identity_warning, "open": study.identity_open}
+            for study in sorted(studies, key=lambda s: s.pk)
+            if study.identity_warning
+        ]
 
-    @extend_schema_field(serializers.BooleanField(help_text="Imported and every series' pictures rendered (or failed)."))
+    @extend_schema_field(
+        serializers.BooleanField(help_text="Imported and every series' pictures rendered (or failed).")
+    )
     def get_ready(self, upload):
         if upload.state == Upload.State.FAILED:
             return True
@@ -141,16 +213,21 @@ class UploadCreate(ActorMixin, APIView):
             received = request.FILES.getlist("files")
         except (TooManyFilesSent, RequestDataTooBig):
             limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
-            raise InvalidInput(f"files: too many files in one request (at most {limit}); upload a zip or send them in parts",
-                               fields={"files": [f"at most {limit} files per request"]}) from None
+            raise InvalidInput(
+                f"files: too many files in one request (at most {limit}); upload a zip or send them in parts",
+                fields={"files": [f"at most {limit} files per request"]},
+            ) from None
         if not str(donor_id or "").isdigit():
             raise InvalidInput("donor: the donor's id is required", fields={"donor": ["the donor's id is required"]})
         donor = donor_selectors.donor_for(actor=actor, pk=int(donor_id), action=Action.UPLOAD_IMAGES)
         files = [services.Incoming(f.name, f.size, f) for f in received]
         upload = services.create_upload(actor=actor, donor=donor, files=files, channel=actor.channel)
         url = reverse("api-upload", args=[upload.pk])
-        return Response({"id": upload.pk, "state": upload.state, "status_url": url}, status=status.HTTP_202_ACCEPTED,
-                        headers={"Location": url})
+        return Response(
+            {"id": upload.pk, "state": upload.state, "status_url": url},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": url},
+        )
 
 
 class UploadDetail(ActorMixin, APIView):
@@ -160,7 +237,9 @@ class UploadDetail(ActorMixin, APIView):
     def get(self, request, pk):
         actor = self.actor
         upload = selectors.upload_for(actor=actor, pk=pk)
-        selectors.record_image_read(actor=actor, donor=upload.donor, record=upload, what=f"DICOM upload {upload.pk} report")
+        selectors.record_image_read(
+            actor=actor, donor=upload.donor, record=upload, what=f"DICOM upload {upload.pk} report"
+        )
         return Response(UploadOut(upload).data)
 
 
@@ -219,8 +298,9 @@ class StudyAttach(ActorMixin, APIView):
         serializer = AttachIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            donor = donor_selectors.donor_for(actor=actor, pk=serializer.validated_data["donor"],
-                                              action=Action.RESOLVE_IMAGE_IDENTITY)
+            donor = donor_selectors.donor_for(
+                actor=actor, pk=serializer.validated_data["donor"], action=Action.RESOLVE_IMAGE_IDENTITY
+            )
         except NotFound as missing:
             raise InvalidInput(missing.message, fields={"donor": [missing.message]}) from None
         study = services.attach_study(actor=actor, study=study, donor=donor)
@@ -298,8 +378,10 @@ class SeriesRender(ActorMixin, APIView):
         return Response(SeriesOut(series).data, status=status.HTTP_202_ACCEPTED)
 
 
-POINTS_HELP = ("Two points. kind 'slices': {slice, row, col} each (row and column may be fractional, 0 is a pixel "
-               "centre; the slices may differ); kind 'mip': {row, col} on the MIP array (see mip_shape).")
+POINTS_HELP = (
+    "Two points. kind 'slices': {slice, row, col} each (row and column may be fractional, 0 is a pixel "
+    "centre; the slices may differ); kind 'mip': {row, col} on the MIP array (see mip_shape)."
+)
 
 
 class DistanceIn(serializers.Serializer):
@@ -333,14 +415,25 @@ class MeasurementOut(serializers.ModelSerializer):
 
     class Meta:
         model = Measurement
-        fields = ["id", "label", "length_mm", "series", "series_description", "kind", "points", "patient_points",
-                  "created_by", "created_at"]
+        fields = [
+            "id",
+            "label",
+            "length_mm",
+            "series",
+            "series_description",
+            "kind",
+            "points",
+            "patient_points",
+            "created_by",
+            "created_at",
+        ]
 
 
 class MeasurementIn(DistanceIn):
     series = serializers.IntegerField()
-    label = serializers.CharField(required=False, allow_blank=True, max_length=40,
-                                  help_text="What was measured, e.g. RHD")
+    label = serializers.CharField(
+        required=False, allow_blank=True, max_length=40, help_text="What was measured, e.g. RHD"
+    )
 
 
 class DonorMeasurements(ActorMixin, APIView):
@@ -355,11 +448,22 @@ class DonorMeasurements(ActorMixin, APIView):
         donor_services.record_donor_read(actor=actor, donor=donor, what="MRCP measurements")
         return Response(MeasurementOut(selectors.measurements_of(donor=donor), many=True).data)
 
-    @extend_schema(request=MeasurementIn, responses={201: MeasurementOut}, examples=[OpenApiExample(
-        "Right hepatic duct on two slices", request_only=True,
-        value={"series": 12, "kind": "slices", "label": "RHD",
-               "points": [{"slice": 30, "row": 120.5, "col": 140.0}, {"slice": 33, "row": 126.0, "col": 151.5}]},
-    )])
+    @extend_schema(
+        request=MeasurementIn,
+        responses={201: MeasurementOut},
+        examples=[
+            OpenApiExample(
+                "Right hepatic duct on two slices",
+                request_only=True,
+                value={
+                    "series": 12,
+                    "kind": "slices",
+                    "label": "RHD",
+                    "points": [{"slice": 30, "row": 120.5, "col": 140.0}, {"slice": 33, "row": 126.0, "col": 151.5}],
+                },
+            )
+        ],
+    )
     def post(self, request, pk):
         actor = self.actor
         donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.MEASURE_IMAGES)
@@ -370,6 +474,10 @@ class DonorMeasurements(ActorMixin, APIView):
         if series.study.donor_id != donor.pk:
             raise InvalidInput("series: not a series of this donor", fields={"series": ["not a series of this donor"]})
         measurement = services.save_measurement(
-            actor=actor, series=series, kind=data["kind"], points=data["points"], label=data.get("label", ""),
+            actor=actor,
+            series=series,
+            kind=data["kind"],
+            points=data["points"],
+            label=data.get("label", ""),
         )
         return Response(MeasurementOut(measurement).data, status=status.HTTP_201_CREATED)

@@ -7,6 +7,7 @@ several times what storing the rows does; COPY streams the same rows as text.
 Only for plain rows: a model with a field history is refused, since its writes belong to
 the service that records them. Primary keys are not read back.
 """
+
 from __future__ import annotations
 
 import io
@@ -51,11 +52,11 @@ def insert_rows(objects: Sequence[models.Model]) -> None:
 
 
 @cache
-def _columns(model: type[models.Model]) -> list[tuple[models.Field, Callable[[models.Model], object],
-                                                      Callable[[object], str]]]:
+def _columns(
+    model: type[models.Model],
+) -> list[tuple[models.Field, Callable[[models.Model], object], Callable[[object], str]]]:
     """Every column but the generated primary key: the field, how to get its value, how to write it."""
-    return [(field, _getter(field), _writer(field)) for field in model._meta.concrete_fields
-            if not field.primary_key]
+    return [(field, _getter(field), _writer(field)) for field in model._meta.concrete_fields if not field.primary_key]
 
 
 def _getter(field: models.Field) -> Callable[[models.Model], object]:
@@ -70,8 +71,17 @@ def _writer(field: models.Field) -> Callable[[object], str]:
         return _writer(field.target_field)
     if kind in ("CharField", "TextField"):
         return lambda value: str(value).translate(_TEXT_ESCAPES)
-    if kind in ("AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "PositiveIntegerField",
-                "PositiveSmallIntegerField", "SmallIntegerField", "BigIntegerField", "PositiveBigIntegerField"):
+    if kind in (
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "SmallIntegerField",
+        "BigIntegerField",
+        "PositiveBigIntegerField",
+    ):
         return lambda value: str(int(value))
     if kind == "FloatField":
         return lambda value: repr(float(value))

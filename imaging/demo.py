@@ -2,6 +2,7 @@
 
 The anatomy each phantom draws comes from the caller (the demo seeding in reports/ picks it from the
 classification presets, which sit above this app)."""
+
 from __future__ import annotations
 
 import tempfile
@@ -28,12 +29,20 @@ def seed_phantom_series(*, centre, users, series: list[tuple[str, dict, int]]) -
             continue
         with tempfile.TemporaryDirectory(prefix="ldlt-demo-mrcp-") as folder:
             phantom = generate_series(
-                document, Path(folder) / "series", slices=SLICES, rows=MATRIX, columns=MATRIX, seed=seed,
-                patient_id=donor.mrn, patient_name=f"{donor.family_name}^{donor.given_name}",
+                document,
+                Path(folder) / "series",
+                slices=SLICES,
+                rows=MATRIX,
+                columns=MATRIX,
+                seed=seed,
+                patient_id=donor.mrn,
+                patient_name=f"{donor.family_name}^{donor.given_name}",
             )
             archive = write_zip(phantom.paths, Path(folder) / "mrcp.zip")
             upload = services.create_upload(
-                actor=actor, donor=donor, channel="command",
+                actor=actor,
+                donor=donor,
+                channel="command",
                 files=[services.Incoming("mrcp.zip", archive.stat().st_size, archive)],
             )
             jobs.ingest_upload(upload_id=upload.pk, channel="command")  # no-op when a task already did it
@@ -42,4 +51,3 @@ def seed_phantom_series(*, centre, users, series: list[tuple[str, dict, int]]) -
     if not made:
         return "MRCP phantoms: already present"
     return f"MRCP phantoms: {', '.join(made)} ({images} images, imported through the upload service)"
-

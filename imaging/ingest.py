@@ -13,14 +13,15 @@ How an import survives failures:
 * Stored files have deterministic names, so a file written just before a crash is simply
   written again. Raw files are deleted only after the batch that read them has committed.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Iterator
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -96,8 +97,7 @@ class Result:
     upload: Upload | None = None
     # Each series a finished import added to: the series, its slices in order, and the MIP
     # built while reading its files (None when that could not be done; rendering reads them).
-    series: list[tuple[Series, list[Instance], tuple[IncrementalMip, list[str]] | None]] = field(
-        default_factory=list)
+    series: list[tuple[Series, list[Instance], tuple[IncrementalMip, list[str]] | None]] = field(default_factory=list)
 
 
 def claim(upload_id: int) -> Upload | str:
@@ -223,8 +223,11 @@ class IngestRun:
                     )
                 handle.seek(0)
                 members = iter_zip_members(
-                    handle, max_files=max(files_left, 0), max_total_bytes=max(bytes_left, 0),
-                    max_member_bytes=self.limits["max_file_bytes"], max_ratio=self.limits["max_ratio"],
+                    handle,
+                    max_files=max(files_left, 0),
+                    max_total_bytes=max(bytes_left, 0),
+                    max_member_bytes=self.limits["max_file_bytes"],
+                    max_ratio=self.limits["max_ratio"],
                 )
                 for member in members:
                     name = f"{source.name}/{member.name}"[:400]
@@ -253,9 +256,10 @@ class IngestRun:
         if source.kind == UploadSource.Kind.FILE:
             if source.pk in self._kept_sources:
                 return
-            if source.name not in self._reported_here and UploadFile.objects.filter(
-                source=source, outcome=UploadFile.Outcome.ACCEPTED
-            ).exists():
+            if (
+                source.name not in self._reported_here
+                and UploadFile.objects.filter(source=source, outcome=UploadFile.Outcome.ACCEPTED).exists()
+            ):
                 return  # accepted by an earlier run: its instance keeps the file
         self._after_commit.append(source.path)
 
@@ -328,20 +332,40 @@ class IngestRun:
 
     # ------------------------------------------------------------------ one file
 
-    def _line(self, item: Item, outcome: str, reason: str = "", *, warnings=(), sop_uid: str = "",
-              series_id: int | None = None) -> None:
+    def _line(
+        self,
+        item: Item,
+        outcome: str,
+        reason: str = "",
+        *,
+        warnings=(),
+        sop_uid: str = "",
+        series_id: int | None = None,
+    ) -> None:
         self._reported_here.add(item.name)
-        self._lines.append(UploadFile(
-            upload_id=self.upload.pk, source=item.source, name=item.name, size=item.size, outcome=outcome,
-            reason=reason[:300], warnings=list(warnings), sop_instance_uid=sop_uid, series_id=series_id,
-        ))
+        self._lines.append(
+            UploadFile(
+                upload_id=self.upload.pk,
+                source=item.source,
+                name=item.name,
+                size=item.size,
+                outcome=outcome,
+                reason=reason[:300],
+                warnings=list(warnings),
+                sop_instance_uid=sop_uid,
+                series_id=series_id,
+            )
+        )
 
     def _ingest(self, item: Item) -> None:
         data = item.data
         if data is None:
             if item.size > self.limits["max_file_bytes"]:
-                self._line(item, UploadFile.Outcome.REJECTED,
-                           f"file too large ({item.size} bytes; the limit is {self.limits['max_file_bytes']})")
+                self._line(
+                    item,
+                    UploadFile.Outcome.REJECTED,
+                    f"file too large ({item.size} bytes; the limit is {self.limits['max_file_bytes']})",
+                )
                 return
             with default_storage.open(item.source.path, "rb") as handle:
                 data = handle.read()
@@ -352,31 +376,49 @@ class IngestRun:
             return
         uid = header.sop_instance_uid
         if self._foreign_study(header.study_instance_uid):
-            self._line(item, UploadFile.Outcome.REJECTED,
-                       "this study is already filed under another donor or among the centre's unmatched studies; "
-                       "it cannot be added to this donor too (a radiologist attaches an unmatched study)",
-                       sop_uid=uid)
+            self._line(
+                item,
+                UploadFile.Outcome.REJECTED,
+                "this study is already filed under another donor or among the centre's unmatched studies; "
+                "it cannot be added to this donor too (a radiologist attaches an unmatched study)",
+                sop_uid=uid,
+            )
             return
         if uid in self.known_sops:
-            self._line(item, UploadFile.Outcome.DUPLICATE, "already stored (same SOP Instance UID)",
-                       sop_uid=uid, series_id=self.known_sops[uid])
+            self._line(
+                item,
+                UploadFile.Outcome.DUPLICATE,
+                "already stored (same SOP Instance UID)",
+                sop_uid=uid,
+                series_id=self.known_sops[uid],
+            )
             return
         notes = header_warnings(header)
         study = self._study(header)
         series = self._series(study, header)
         self._check_identity(study, header)
         path = self._store(item, uid, data)
-        self._instances.append(Instance(  # ids rather than objects: nothing here follows the relations
-            series_id=series.pk, donor_id=self.donor.pk, upload_id=self.upload.pk, sop_instance_uid=uid,
-            sop_class_uid=header.sop_class_uid, instance_number=header.instance_number,
-            rows=header.rows, columns=header.columns, frames=header.number_of_frames,
-            position=list(header.image_position) if header.image_position else None,
-            orientation=list(header.image_orientation) if header.image_orientation else None,
-            pixel_spacing=list(header.pixel_spacing) if header.pixel_spacing else None,
-            slice_thickness=header.slice_thickness,
-            window=[header.window_center, header.window_width] if header.window_width else None,
-            transfer_syntax=header.transfer_syntax_uid, file=path, file_size=len(data),
-        ))
+        self._instances.append(
+            Instance(  # ids rather than objects: nothing here follows the relations
+                series_id=series.pk,
+                donor_id=self.donor.pk,
+                upload_id=self.upload.pk,
+                sop_instance_uid=uid,
+                sop_class_uid=header.sop_class_uid,
+                instance_number=header.instance_number,
+                rows=header.rows,
+                columns=header.columns,
+                frames=header.number_of_frames,
+                position=list(header.image_position) if header.image_position else None,
+                orientation=list(header.image_orientation) if header.image_orientation else None,
+                pixel_spacing=list(header.pixel_spacing) if header.pixel_spacing else None,
+                slice_thickness=header.slice_thickness,
+                window=[header.window_center, header.window_width] if header.window_width else None,
+                transfer_syntax=header.transfer_syntax_uid,
+                file=path,
+                file_size=len(data),
+            )
+        )
         self._line(item, UploadFile.Outcome.ACCEPTED, warnings=notes, sop_uid=uid, series_id=series.pk)
         if item.data is None:
             self._kept_sources.add(item.source.pk)
@@ -405,9 +447,14 @@ class IngestRun:
         study = self.studies.get(header.study_instance_uid)
         if study is None:
             study, _ = Study.objects.get_or_create(
-                donor=self.donor, study_instance_uid=header.study_instance_uid,
-                defaults={"centre_id": self.donor.centre_id, "description": header.study_description[:200], "patient_id": header.patient_id[:64],
-                          "patient_name": header.patient_name[:200]},
+                donor=self.donor,
+                study_instance_uid=header.study_instance_uid,
+                defaults={
+                    "centre_id": self.donor.centre_id,
+                    "description": header.study_description[:200],
+                    "patient_id": header.patient_id[:64],
+                    "patient_name": header.patient_name[:200],
+                },
             )
             self.studies[header.study_instance_uid] = study
         return study
@@ -418,12 +465,19 @@ class IngestRun:
         if series is None:
             mrcp, reasons = looks_like_mrcp(header)
             series, _ = Series.objects.get_or_create(
-                study=study, series_instance_uid=header.series_instance_uid,
+                study=study,
+                series_instance_uid=header.series_instance_uid,
                 defaults={
-                    "series_number": header.series_number, "description": header.series_description[:200],
-                    "protocol": header.protocol_name[:200], "modality": header.modality[:16],
-                    "echo_time": header.echo_time, "acquisition": header.mr_acquisition_type[:4],
-                    "is_mrcp": mrcp, "mrcp_reasons": reasons, "rows": header.rows, "columns": header.columns,
+                    "series_number": header.series_number,
+                    "description": header.series_description[:200],
+                    "protocol": header.protocol_name[:200],
+                    "modality": header.modality[:16],
+                    "echo_time": header.echo_time,
+                    "acquisition": header.mr_acquisition_type[:4],
+                    "is_mrcp": mrcp,
+                    "mrcp_reasons": reasons,
+                    "rows": header.rows,
+                    "columns": header.columns,
                     "pixel_spacing": list(header.pixel_spacing) if header.pixel_spacing else None,
                 },
             )
@@ -436,8 +490,11 @@ class IngestRun:
             return
         self.identities_checked.add(key)
         problems = identity_problems(
-            patient_id=header.patient_id, patient_name=header.patient_name, mrn=self.donor.mrn,
-            given_name=self.donor.given_name, family_name=self.donor.family_name,
+            patient_id=header.patient_id,
+            patient_name=header.patient_name,
+            mrn=self.donor.mrn,
+            given_name=self.donor.given_name,
+            family_name=self.donor.family_name,
         )
         study = Study.objects.select_for_update().get(pk=study.pk)
         known = [line for line in study.identity_warning.splitlines() if line]
@@ -481,7 +538,9 @@ class IngestRun:
             adding.setdefault(instance.series_id, []).append(instance)
         series_ids = set(adding) | self._series_with_accepted_files()
         all_series = list(
-            Series.objects.select_for_update(of=("self",)).select_related("study").filter(pk__in=series_ids)
+            Series.objects.select_for_update(of=("self",))
+            .select_related("study")
+            .filter(pk__in=series_ids)
             .order_by("pk")
         )
         placed = {series.pk: self._order(series, adding.get(series.pk, ())) for series in all_series}
@@ -496,21 +555,29 @@ class IngestRun:
         upload.finished_at = timezone.now()
         upload.lease_until = None
         upload.save()
-        summary = (f"imported DICOM upload {upload.pk}: {upload.accepted} accepted, "
-                   f"{upload.duplicates} already stored, {upload.rejected} rejected")
+        summary = (
+            f"imported DICOM upload {upload.pk}: {upload.accepted} accepted, "
+            f"{upload.duplicates} already stored, {upload.rejected} rejected"
+        )
         if self.identity_notes:
             summary += "; identity warning: " + "; ".join(self.identity_notes)
         record_event(
-            actor=None, kind=AuditEvent.Kind.CREATE, record=upload, donor=self.donor, channel=channel,
-            summary=summary, changes=totals | {"series": sorted(series_ids), "identity": self.identity_notes},
+            actor=None,
+            kind=AuditEvent.Kind.CREATE,
+            record=upload,
+            donor=self.donor,
+            channel=channel,
+            summary=summary,
+            changes=totals | {"series": sorted(series_ids), "identity": self.identity_notes},
         )
         return upload
 
     def _series_with_accepted_files(self) -> set[int]:
         """The series this upload's written report lines say it added to."""
         return set(
-            UploadFile.objects.filter(upload=self.upload, outcome=UploadFile.Outcome.ACCEPTED, series__isnull=False)
-            .values_list("series_id", flat=True)
+            UploadFile.objects.filter(
+                upload=self.upload, outcome=UploadFile.Outcome.ACCEPTED, series__isnull=False
+            ).values_list("series_id", flat=True)
         )
 
     def _order(self, series: Series, adding=()) -> list[Instance]:
@@ -547,5 +614,12 @@ def fail_upload(*, upload_id: int, reason: str) -> None:
         upload.lease_until = None
         upload.finished_at = timezone.now()
         upload.save()
-        record_event(actor=None, kind=AuditEvent.Kind.UPDATE, record=upload, donor=upload.donor, channel="worker",
-                     summary=f"DICOM upload {upload.pk} stopped: {reason}"[:300], changes=changes)
+        record_event(
+            actor=None,
+            kind=AuditEvent.Kind.UPDATE,
+            record=upload,
+            donor=upload.donor,
+            channel="worker",
+            summary=f"DICOM upload {upload.pk} stopped: {reason}"[:300],
+            changes=changes,
+        )

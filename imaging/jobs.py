@@ -1,6 +1,7 @@
 """What the imaging worker does: the services its tasks call.
 
 Apart from services.py, which queues these jobs, so that services -> tasks -> jobs runs one way."""
+
 from __future__ import annotations
 
 from . import ingest, rendering

@@ -3,6 +3,7 @@
 Files (the DICOM instances, rendered MIPs and thumbnails) live in Django's default storage
 under a donor-specific folder and leave the server only through permission-checked views.
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -113,7 +114,11 @@ class Study(models.Model):
 
     centre = models.ForeignKey(Centre, on_delete=models.PROTECT, related_name="studies")
     donor = models.ForeignKey(
-        Donor, null=True, blank=True, on_delete=models.PROTECT, related_name="studies",
+        Donor,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="studies",
         help_text="Empty for a study detached from a donor: it waits among the centre's unmatched studies.",
     )
     study_instance_uid = models.CharField(max_length=64)
@@ -129,12 +134,20 @@ class Study(models.Model):
         max_length=300, blank=True, help_text="Why the radiologist confirmed or detached the study."
     )
     identity_acknowledged_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="Who confirmed or detached the study.",
     )
     identity_acknowledged_at = models.DateTimeField(null=True, blank=True)
     detached_from = models.ForeignKey(
-        Donor, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        Donor,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="The donor the study was last detached from.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -145,8 +158,10 @@ class Study(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["donor", "study_instance_uid"], name="study_uid_unique_per_donor"),
             models.CheckConstraint(
-                condition=(models.Q(donor__isnull=True, identity_state="detached")
-                           | (models.Q(donor__isnull=False) & ~models.Q(identity_state="detached"))),
+                condition=(
+                    models.Q(donor__isnull=True, identity_state="detached")
+                    | (models.Q(donor__isnull=False) & ~models.Q(identity_state="detached"))
+                ),
                 name="study_detached_iff_no_donor",
             ),
         ]
@@ -232,7 +247,11 @@ class Instance(models.Model):
 
     series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="instances")
     donor = models.ForeignKey(
-        Donor, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        Donor,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="The donor of the series' study; empty while the study is detached.",
     )
     upload = models.ForeignKey(Upload, null=True, blank=True, on_delete=models.SET_NULL, related_name="instances")

@@ -6,6 +6,7 @@ row and column its maximum came from (to re-window it and to map clicks back to 
 patient). Slices are rendered on request from the stored file: reading one file, windowing
 and encoding a PNG takes a few milliseconds, and the browser caches each answer.
 """
+
 from __future__ import annotations
 
 import io
@@ -62,8 +63,9 @@ def render_series(*, series_id: int) -> Series:
     return render(series)
 
 
-def render(series: Series, *, instances: list[Instance] | None = None,
-           mip: tuple[IncrementalMip, list[str]] | None = None) -> Series:
+def render(
+    series: Series, *, instances: list[Instance] | None = None, mip: tuple[IncrementalMip, list[str]] | None = None
+) -> Series:
     """Render a series already read (with its study); returns it updated.
 
     The import passes the series' slices in order (`instances`) and the projection it built
@@ -91,8 +93,11 @@ def _render(series: Series, instances: list[Instance], mip) -> dict:
     middle_pixels = instance_pixels(middle)
     slice_window = [round(v, 2) for v in auto_window(middle_pixels)]
     values = {"slice_window": slice_window}
-    projectable = series.used_as_mrcp and all(i.has_geometry and i.frames == 1 for i in instances) and not any(
-        "not parallel" in w for w in series.warnings or [])
+    projectable = (
+        series.used_as_mrcp
+        and all(i.has_geometry and i.frames == 1 for i in instances)
+        and not any("not parallel" in w for w in series.warnings or [])
+    )
     if not projectable:
         spacing = tuple(middle.pixel_spacing) if middle.pixel_spacing else None
         picture = thumbnail(window(middle_pixels, *slice_window), THUMBNAIL_PX, pixel_spacing=spacing)
@@ -107,22 +112,29 @@ def _render(series: Series, instances: list[Instance], mip) -> dict:
     shown = window(image, center, width)
     data = io.BytesIO()
     np.savez(
-        data, image=image.astype(np.float32), slice_index=_compact(to_slice[result.slice_index]),
-        row_index=_compact(result.row_index), col_index=_compact(result.col_index),
+        data,
+        image=image.astype(np.float32),
+        slice_index=_compact(to_slice[result.slice_index]),
+        row_index=_compact(result.row_index),
+        col_index=_compact(result.col_index),
         pixel_spacing=np.array(result.pixel_spacing),
     )
     values.update(
         mip_path=_put(f"{folder}/mip.png", to_png(shown, pixel_spacing=result.pixel_spacing)),
-        thumbnail_path=_put(f"{folder}/thumbnail.png", thumbnail(shown, THUMBNAIL_PX, pixel_spacing=result.pixel_spacing)),
+        thumbnail_path=_put(
+            f"{folder}/thumbnail.png", thumbnail(shown, THUMBNAIL_PX, pixel_spacing=result.pixel_spacing)
+        ),
         mip_data_path=_put(f"{folder}/mip.npz", data.getvalue()),
-        mip_shape=list(image.shape), mip_spacing=list(result.pixel_spacing), mip_window=[round(center, 2), round(width, 2)],
+        mip_shape=list(image.shape),
+        mip_spacing=list(result.pixel_spacing),
+        mip_window=[round(center, 2), round(width, 2)],
     )
     return values
 
 
 def _compact(indices: np.ndarray) -> np.ndarray:
     """Indices in 16 bits when they fit (they nearly always do): a third less to write and keep."""
-    if indices.size and 0 <= indices.min() and indices.max() <= np.iinfo(np.uint16).max:
+    if indices.size and indices.min() >= 0 and indices.max() <= np.iinfo(np.uint16).max:
         return indices.astype(np.uint16)
     return indices.astype(np.int32)
 
@@ -145,9 +157,8 @@ def _projection(instances: list[Instance], mip):
 def load_mip_data(series: Series) -> dict[str, np.ndarray]:
     if not series.mip_data_path:
         raise FileNotFoundError("the series has no MIP")
-    with default_storage.open(series.mip_data_path, "rb") as handle:
-        with np.load(io.BytesIO(handle.read())) as data:
-            return {key: data[key] for key in data.files}
+    with default_storage.open(series.mip_data_path, "rb") as handle, np.load(io.BytesIO(handle.read())) as data:
+        return {key: data[key] for key in data.files}
 
 
 def mip_png(series: Series, center: float | None, width: float | None) -> bytes:
@@ -180,5 +191,3 @@ def needs_render(series: Series) -> bool:
     return series.render_state in (Series.Render.PENDING, Series.Render.FAILED) or (
         series.render_state == Series.Render.DONE and series.rendered_instances != series.instance_count
     )
-
-

@@ -8,6 +8,7 @@ through a series does not write an event per slice: one event per series (or upl
 per user per minute (`IMAGE_READ_AUDIT_SECONDS`). Viewer page loads and file downloads
 are recorded every time.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -41,8 +42,13 @@ def _scoped(actor: Actor, queryset: QuerySet, pk, action: Action, label: str, ow
     if record is None or owner_centre != actor.centre_id:
         if record is not None:
             owner_donor_id = owner.pk if isinstance(owner, Donor) else getattr(owner, "donor_id", None)
-            record_refused_access(actor=actor, record_type=record_type_of(queryset.model), record_id=pk,
-                                  target_centre_id=owner_centre, donor_id=owner_donor_id)
+            record_refused_access(
+                actor=actor,
+                record_type=record_type_of(queryset.model),
+                record_id=pk,
+                target_centre_id=owner_centre,
+                donor_id=owner_donor_id,
+            )
         raise NotFound(f"no {label} {pk} in your centre")
     return record
 
@@ -60,8 +66,9 @@ def series_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Seri
 
 
 def instance_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Instance:
-    return _scoped(actor, Instance.objects.select_related("donor", "series__study"), pk, action, "image",
-                   "series.study")
+    return _scoped(
+        actor, Instance.objects.select_related("donor", "series__study"), pk, action, "image", "series.study"
+    )
 
 
 def studies_of(*, donor: Donor) -> list[Study]:
@@ -78,14 +85,16 @@ def unmatched_studies(*, actor: Actor) -> list[Study]:
     return list(
         Study.objects.filter(centre_id=actor.centre_id, donor__isnull=True)
         .select_related("detached_from", "identity_acknowledged_by")
-        .prefetch_related("series").order_by("-identity_acknowledged_at", "-pk")
+        .prefetch_related("series")
+        .order_by("-identity_acknowledged_at", "-pk")
     )
 
 
 def unresolved_series(donor: Donor) -> list[Series]:
     return list(
         Series.objects.filter(study__donor=donor, study__identity_state=Study.Identity.UNRESOLVED)
-        .select_related("study").order_by("study__created_at", "study_id", "series_number", "pk")
+        .select_related("study")
+        .order_by("study__created_at", "study_id", "series_number", "pk")
     )
 
 
@@ -96,8 +105,10 @@ def identity_blockers(donor: Donor) -> list[str]:
     for series in unresolved_series(donor):
         what = "; ".join(line for line in series.study.identity_warning.splitlines() if line)
         name = series.description or series.series_instance_uid
-        blockers.append(f"series '{name}' (study '{series.study}'): {what or 'identity not checked'}; "
-                        "a radiologist must confirm it is the donor's or detach it")
+        blockers.append(
+            f"series '{name}' (study '{series.study}'): {what or 'identity not checked'}; "
+            "a radiologist must confirm it is the donor's or detach it"
+        )
     return blockers
 
 
@@ -108,8 +119,10 @@ def refuse_while_images_unresolved(donor: Donor, *, cannot: str) -> None:
     of the donor may not be the donor's."""
     blockers = identity_blockers(donor)
     if blockers:
-        raise IllegalState(f"cannot {cannot}: the files of {len(blockers)} series may not be the donor's: "
-                           + "; ".join(blockers), fields={"images": blockers})
+        raise IllegalState(
+            f"cannot {cannot}: the files of {len(blockers)} series may not be the donor's: " + "; ".join(blockers),
+            fields={"images": blockers},
+        )
 
 
 def reportable_series(donor: Donor) -> QuerySet[Series]:
@@ -124,7 +137,8 @@ def mrcp_mip_series(*, donor: Donor, study_uid: str = "") -> Series | None:
     """The series whose MIP the donor's report shows: a rendered MRCP of a matched or confirmed study
     (the annotated study's first), or None."""
     candidates = (
-        reportable_series(donor).filter(render_state=Series.Render.DONE, modality="MR")
+        reportable_series(donor)
+        .filter(render_state=Series.Render.DONE, modality="MR")
         .filter(Q(mrcp_override=True) | Q(mrcp_override__isnull=True, is_mrcp=True))
         .exclude(mip_path="")
         .select_related("study")
@@ -157,21 +171,28 @@ def record_image_read(*, actor: Actor, donor: Donor, record, what: str) -> bool:
     """Record a read of images, at most once per record per user per minute. True if recorded."""
     since = timezone.now() - timedelta(seconds=IMAGE_READ_AUDIT_SECONDS)
     recent = AuditEvent.objects.filter(
-        user=actor.user, kind=AuditEvent.Kind.READ, record_type=record_type_of(record), record_id=str(record.pk),
+        user=actor.user,
+        kind=AuditEvent.Kind.READ,
+        record_type=record_type_of(record),
+        record_id=str(record.pk),
         at__gte=since,
     ).exists()
     if recent:
         return False
     record_event(
-        actor=actor, kind=AuditEvent.Kind.READ, record=record, donor=donor,
+        actor=actor,
+        kind=AuditEvent.Kind.READ,
+        record=record,
+        donor=donor,
         summary=f"viewed {what} (further reads within {IMAGE_READ_AUDIT_SECONDS} s not recorded)"[:300],
     )
     return True
 
 
 def record_download(*, actor: Actor, donor: Donor, record, what: str) -> None:
-    record_event(actor=actor, kind=AuditEvent.Kind.DOWNLOAD, record=record, donor=donor,
-                 summary=f"downloaded {what}"[:300])
+    record_event(
+        actor=actor, kind=AuditEvent.Kind.DOWNLOAD, record=record, donor=donor, summary=f"downloaded {what}"[:300]
+    )
 
 
 def record_series_read(*, actor: Actor, series: Series, what: str) -> None:
@@ -180,13 +201,23 @@ def record_series_read(*, actor: Actor, series: Series, what: str) -> None:
     if study.donor is not None:
         record_event(actor=actor, kind=AuditEvent.Kind.READ, record=study.donor, summary=f"viewed {what}")
     else:
-        record_event(actor=actor, kind=AuditEvent.Kind.READ, record=study, centre_id=study.centre_id,
-                     summary=f"viewed {what} (unmatched study)"[:300])
+        record_event(
+            actor=actor,
+            kind=AuditEvent.Kind.READ,
+            record=study,
+            centre_id=study.centre_id,
+            summary=f"viewed {what} (unmatched study)"[:300],
+        )
 
 
 def record_unmatched_list_read(*, actor: Actor, count: int) -> None:
-    record_event(actor=actor, kind=AuditEvent.Kind.READ, record_type="imaging.Study", centre_id=actor.centre_id,
-                 summary=f"viewed the centre's unmatched studies ({count})")
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.READ,
+        record_type="imaging.Study",
+        centre_id=actor.centre_id,
+        summary=f"viewed the centre's unmatched studies ({count})",
+    )
 
 
 def donor_to_attach(*, actor: Actor, code: str) -> Donor:

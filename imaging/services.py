@@ -3,6 +3,7 @@
 Keyword-only functions, one transaction and one audit event each (the import writes one
 event when it finishes; see `imaging.ingest` for how it survives failures).
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,8 @@ from django.utils import timezone
 from core.audit import Actor, record_event
 from core.errors import IllegalState, InvalidInput, NotPermitted
 from core.models import AuditEvent
-from donors.models import Donor
 from core.roles import Action, Role
+from donors.models import Donor
 from donors.services import require
 
 from . import ingest, rendering
@@ -83,8 +84,11 @@ def create_upload(*, actor: Actor | None, donor: Donor, files: list[Incoming], c
     try:
         with transaction.atomic():
             upload = Upload.objects.create(
-                donor=donor, uploaded_by=actor.user if actor else None, channel=channel,
-                received_files=len(files), received_bytes=sum(f.size for f in files),
+                donor=donor,
+                uploaded_by=actor.user if actor else None,
+                channel=channel,
+                received_files=len(files),
+                received_bytes=sum(f.size for f in files),
             )
             folder = f"{donor_folder(donor.pk)}/upload-{upload.pk}"
             seen: set[str] = set()
@@ -106,7 +110,11 @@ def create_upload(*, actor: Actor | None, donor: Donor, files: list[Incoming], c
             upload.expected_files = len(refused) + sum(_report_lines(source) for source in sources)
             upload.save(update_fields=["rejected", "expected_files"])
             record_event(
-                actor=actor, kind=AuditEvent.Kind.CREATE, record=upload, donor=donor, channel=channel,
+                actor=actor,
+                kind=AuditEvent.Kind.CREATE,
+                record=upload,
+                donor=donor,
+                channel=channel,
                 summary=f"uploaded {len(files)} file(s), {upload.received_bytes} bytes, for DICOM import"
                 + (f"; {len(refused)} refused at once" if refused else ""),
             )
@@ -129,13 +137,20 @@ def _keep(upload, folder, index, name, size, handle, used_bytes, limits, refused
     elif used_bytes + size > limits["max_upload_bytes"]:
         reason = f"not read: the upload is larger than {limits['max_upload_bytes']} bytes"
     if reason:
-        refused.append(UploadFile(upload=upload, name=name, size=size, outcome=UploadFile.Outcome.REJECTED,
-                                  reason=reason))
+        refused.append(
+            UploadFile(upload=upload, name=name, size=size, outcome=UploadFile.Outcome.REJECTED, reason=reason)
+        )
         return None
     content = handle if isinstance(handle, File) else File(handle, name=name)
     path = default_storage.save(f"{folder}/{index:05d}{'.zip' if is_zip else '.dcm'}", content)
-    return UploadSource(upload=upload, index=index, name=name, size=size, path=path,
-                        kind=UploadSource.Kind.ZIP if is_zip else UploadSource.Kind.FILE)
+    return UploadSource(
+        upload=upload,
+        index=index,
+        name=name,
+        size=size,
+        path=path,
+        kind=UploadSource.Kind.ZIP if is_zip else UploadSource.Kind.FILE,
+    )
 
 
 def _report_lines(source: UploadSource) -> int:
@@ -161,8 +176,9 @@ def _require_person(actor: Actor, action: Action) -> None:
 def _identity_reason(reason: str, field: str = "reason") -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidInput(f"{field}: say how the identity was checked",
-                           fields={field: ["required: say how the identity was checked"]})
+        raise InvalidInput(
+            f"{field}: say how the identity was checked", fields={field: ["required: say how the identity was checked"]}
+        )
     if len(reason) > 300:
         raise InvalidInput(f"{field}: at most 300 characters", fields={field: ["at most 300 characters"]})
     return reason
@@ -182,8 +198,10 @@ def confirm_identity(*, actor: Actor, study: Study, reason: str) -> Study:
     study = _locked_study(actor, study)
     reason = _identity_reason(reason)
     if study.identity_state != Study.Identity.UNRESOLVED:
-        raise IllegalState(f"the study's identity is not in doubt ({study.get_identity_state_display().lower()}); "
-                           "there is nothing to confirm")
+        raise IllegalState(
+            f"the study's identity is not in doubt ({study.get_identity_state_display().lower()}); "
+            "there is nothing to confirm"
+        )
     study.identity_state = Study.Identity.CONFIRMED
     study.identity_reason = reason
     study.identity_acknowledged_by = actor.user
@@ -191,10 +209,16 @@ def confirm_identity(*, actor: Actor, study: Study, reason: str) -> Study:
     study._history_user = actor.user
     study.save()
     record_event(
-        actor=actor, kind=AuditEvent.Kind.UPDATE, record=study, donor=study.donor,
+        actor=actor,
+        kind=AuditEvent.Kind.UPDATE,
+        record=study,
+        donor=study.donor,
         summary=f"confirmed study {study.study_instance_uid} is the donor's despite its identity warning"[:300],
-        changes={"identity_state": ["unresolved", "confirmed"], "identity_warning": study.identity_warning,
-                 "reason": reason},
+        changes={
+            "identity_state": ["unresolved", "confirmed"],
+            "identity_warning": study.identity_warning,
+            "reason": reason,
+        },
     )
     return study
 
@@ -212,7 +236,9 @@ def detach_study(*, actor: Actor, study: Study, reason: str) -> Study:
     if measured:
         raise IllegalState(
             f"{measured} measurement(s) of the donor were made on this study's series; a study with the donor's "
-            "measurements cannot be detached", fields={"study": ["has measurements of the donor"]})
+            "measurements cannot be detached",
+            fields={"study": ["has measurements of the donor"]},
+        )
     before = study.identity_state
     study.donor = None
     study.detached_from = donor
@@ -225,11 +251,18 @@ def detach_study(*, actor: Actor, study: Study, reason: str) -> Study:
     # Instances carry the donor for the per-donor uniqueness of their UIDs; the files stay where they are.
     Instance.objects.filter(series__study=study).update(donor=None)
     record_event(
-        actor=actor, kind=AuditEvent.Kind.UPDATE, record=study, donor=donor,
+        actor=actor,
+        kind=AuditEvent.Kind.UPDATE,
+        record=study,
+        donor=donor,
         summary=f"detached study {study.study_instance_uid} from the donor ({study.series.count()} series kept "
         "among the centre's unmatched studies)"[:300],
-        changes={"identity_state": [before, "detached"], "donor": [donor.code, None],
-                 "identity_warning": study.identity_warning, "reason": reason},
+        changes={
+            "identity_state": [before, "detached"],
+            "donor": [donor.code, None],
+            "identity_warning": study.identity_warning,
+            "reason": reason,
+        },
     )
     return study
 
@@ -243,14 +276,23 @@ def attach_study(*, actor: Actor, study: Study, donor: Donor) -> Study:
     if donor.centre_id != actor.centre_id:
         raise NotPermitted("not a donor of your centre")
     if Study.objects.filter(donor=donor, study_instance_uid=study.study_instance_uid).exists():
-        raise IllegalState(f"donor {donor.code} already has a study with this Study Instance UID",
-                           fields={"donor": ["already has this study"]})
+        raise IllegalState(
+            f"donor {donor.code} already has a study with this Study Instance UID",
+            fields={"donor": ["already has this study"]},
+        )
     uids = Instance.objects.filter(series__study=study).values("sop_instance_uid")
     if Instance.objects.filter(donor=donor, sop_instance_uid__in=uids).exists():
-        raise IllegalState(f"donor {donor.code} already has images of this study",
-                           fields={"donor": ["already has images of this study"]})
-    problems = identity_problems(patient_id=study.patient_id, patient_name=study.patient_name, mrn=donor.mrn,
-                                 given_name=donor.given_name, family_name=donor.family_name)
+        raise IllegalState(
+            f"donor {donor.code} already has images of this study",
+            fields={"donor": ["already has images of this study"]},
+        )
+    problems = identity_problems(
+        patient_id=study.patient_id,
+        patient_name=study.patient_name,
+        mrn=donor.mrn,
+        given_name=donor.given_name,
+        family_name=donor.family_name,
+    )
     study.donor = donor
     study.identity_warning = "\n".join(problems)
     study.identity_state = Study.Identity.UNRESOLVED if problems else Study.Identity.MATCHED
@@ -261,11 +303,17 @@ def attach_study(*, actor: Actor, study: Study, donor: Donor) -> Study:
     study.save()
     Instance.objects.filter(series__study=study).update(donor=donor)
     record_event(
-        actor=actor, kind=AuditEvent.Kind.UPDATE, record=study, donor=donor,
+        actor=actor,
+        kind=AuditEvent.Kind.UPDATE,
+        record=study,
+        donor=donor,
         summary=f"attached unmatched study {study.study_instance_uid} to the donor"
         + (f"; identity warning: {'; '.join(problems)}" if problems else "; its identity matches the donor"),
-        changes={"identity_state": ["detached", study.identity_state], "donor": [None, donor.code],
-                 "detached_from": study.detached_from.code if study.detached_from else None},
+        changes={
+            "identity_state": ["detached", study.identity_state],
+            "donor": [None, donor.code],
+            "detached_from": study.detached_from.code if study.detached_from else None,
+        },
     )
     return study
 
@@ -292,7 +340,10 @@ def set_mrcp_override(*, actor: Actor, series: Series, mrcp: bool | None) -> Ser
         series.render_state = Series.Render.PENDING
     series.save()
     record_event(
-        actor=actor, kind=AuditEvent.Kind.UPDATE, record=series, donor=series.study.donor,
+        actor=actor,
+        kind=AuditEvent.Kind.UPDATE,
+        record=series,
+        donor=series.study.donor,
         summary=f"MRCP call for series {series.description or series.pk}: "
         f"{'automatic' if mrcp is None else ('MRCP' if mrcp else 'not MRCP')}",
         changes={"mrcp_override": [before, mrcp]},
@@ -319,7 +370,10 @@ def render_again(*, actor: Actor, series: Series) -> Series:
     series.save(update_fields=["render_state", "render_error", "updated_at"])
     del series.skip_history_when_saving
     record_event(
-        actor=actor, kind=AuditEvent.Kind.UPDATE, record=series, donor=series.study.donor,
+        actor=actor,
+        kind=AuditEvent.Kind.UPDATE,
+        record=series,
+        donor=series.study.donor,
         summary=f"asked for the pictures of series {series.description or series.pk} to be made again",
         changes={"render_state": [before, series.render_state]},
     )
@@ -384,8 +438,12 @@ def measure(*, series: Series, kind: str, points) -> dict:
     located = [locate(series=series, kind=kind, point=p, field=f"points[{i}]") for i, p in enumerate(points)]
     stored = [s for s, _ in located]
     patient = [list(p) for _, p in located]
-    return {"kind": kind, "points": stored, "patient_points": patient,
-            "length_mm": round(distance_mm(patient[0], patient[1]), 2)}
+    return {
+        "kind": kind,
+        "points": stored,
+        "patient_points": patient,
+        "length_mm": round(distance_mm(patient[0], patient[1]), 2),
+    }
 
 
 @transaction.atomic
@@ -395,8 +453,10 @@ def save_measurement(*, actor: Actor, series: Series, kind: str, points, label: 
     if series.study.donor_id is None:
         raise IllegalState("the study is detached from its donor: attach it to a donor before measuring on it")
     if series.study.identity_open:
-        raise IllegalState("the study's patient identity is unresolved: a radiologist must confirm it is the "
-                           "donor's (or detach it) before measuring on it")
+        raise IllegalState(
+            "the study's patient identity is unresolved: a radiologist must confirm it is the "
+            "donor's (or detach it) before measuring on it"
+        )
     label = (label or "").strip()
     if len(label) > 40:
         raise InvalidInput("label: at most 40 characters", fields={"label": ["at most 40 characters"]})
@@ -405,13 +465,22 @@ def save_measurement(*, actor: Actor, series: Series, kind: str, points, label: 
         raise InvalidInput("points: the two points are the same", fields={"points": ["the two points are the same"]})
     donor = series.study.donor
     measurement = Measurement(
-        donor=donor, series=series, kind=kind, points=result["points"], patient_points=result["patient_points"],
-        length_mm=result["length_mm"], label=label, created_by=actor.user,
+        donor=donor,
+        series=series,
+        kind=kind,
+        points=result["points"],
+        patient_points=result["patient_points"],
+        length_mm=result["length_mm"],
+        label=label,
+        created_by=actor.user,
     )
     measurement._history_user = actor.user
     measurement.save()
     record_event(
-        actor=actor, kind=AuditEvent.Kind.CREATE, record=measurement, donor=donor,
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=measurement,
+        donor=donor,
         summary=f"measured {label or 'a distance'}: {measurement.length_mm:.1f} mm on series "
         f"{series.description or series.pk}"[:300],
         changes={"length_mm": [None, measurement.length_mm], "label": [None, label], "kind": [None, kind]},

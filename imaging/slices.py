@@ -1,4 +1,5 @@
 """A series' slices in order, and the geometry summary shown to people."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -12,8 +13,21 @@ from .models import Instance, Series
 
 _PARALLEL = 0.999
 # What ordering and rendering a series read of its instances (the rest stays in the database).
-SLICE_FIELDS = ("id", "series", "sop_instance_uid", "instance_number", "slice_index", "depth", "rows", "columns",
-                "frames", "position", "orientation", "pixel_spacing", "file")
+SLICE_FIELDS = (
+    "id",
+    "series",
+    "sop_instance_uid",
+    "instance_number",
+    "slice_index",
+    "depth",
+    "rows",
+    "columns",
+    "frames",
+    "position",
+    "orientation",
+    "pixel_spacing",
+    "file",
+)
 _ROWS_PER_STATEMENT = 1000  # 3 parameters a row stays far below SQLite's limit of 32766
 
 
@@ -102,7 +116,7 @@ def _store_places(instances: list[Instance]) -> None:
     row = "(CAST(%s AS INTEGER), CAST(%s AS INTEGER), CAST(%s AS DOUBLE PRECISION))"
     with connection.cursor() as cursor:
         for start in range(0, len(instances), _ROWS_PER_STATEMENT):
-            chunk = instances[start:start + _ROWS_PER_STATEMENT]
+            chunk = instances[start : start + _ROWS_PER_STATEMENT]
             cursor.execute(
                 f"WITH places (id, slice_index, depth) AS (VALUES {', '.join([row] * len(chunk))}) "
                 f"UPDATE {table} SET slice_index = places.slice_index, depth = places.depth "

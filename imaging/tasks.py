@@ -5,6 +5,7 @@ its own continuation, so a large upload never runs into the time limits or the b
 visibility timeout. A task that finds another worker importing the same upload retries
 later (the other worker may die; its lease then runs out and this task takes over).
 """
+
 from __future__ import annotations
 
 from celery import shared_task
@@ -18,9 +19,15 @@ INGEST_TIME_BUDGET = 240
 
 
 @shared_task(
-    bind=True, name="imaging.ingest_upload", acks_late=True, reject_on_worker_lost=True,
-    soft_time_limit=INGEST_TIME_BUDGET + 60, time_limit=INGEST_TIME_BUDGET + 120,
-    autoretry_for=TRANSIENT, max_retries=5, retry_backoff=True,
+    bind=True,
+    name="imaging.ingest_upload",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=INGEST_TIME_BUDGET + 60,
+    time_limit=INGEST_TIME_BUDGET + 120,
+    autoretry_for=TRANSIENT,
+    max_retries=5,
+    retry_backoff=True,
 )
 def ingest_upload_task(self, upload_id: int) -> str:
     try:
@@ -49,8 +56,14 @@ def ingest_upload_task(self, upload_id: int) -> str:
 
 
 @shared_task(
-    bind=True, name="imaging.render_series", acks_late=True, reject_on_worker_lost=True,
-    soft_time_limit=120, time_limit=rendering.RENDER_STALE_SECONDS, autoretry_for=TRANSIENT, max_retries=3,
+    bind=True,
+    name="imaging.render_series",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=120,
+    time_limit=rendering.RENDER_STALE_SECONDS,
+    autoretry_for=TRANSIENT,
+    max_retries=3,
     retry_backoff=True,
 )
 def render_series_task(self, series_id: int) -> str:

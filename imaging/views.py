@@ -3,6 +3,7 @@
 Every picture is served here after the role and centre checks, never from MEDIA_URL, and
 audited as a read of the donor's record (see `selectors` for how reads are aggregated).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,11 +18,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from donors import selectors as donor_selectors
-from donors import services as donor_services
 from core.errors import InvalidInput, NotFound
 from core.pages import page_actor
 from core.roles import Action, may
+from donors import selectors as donor_selectors
+from donors import services as donor_services
 
 from . import rendering, selectors, services
 from .models import Series
@@ -54,10 +55,13 @@ def upload_report(request, pk):
     upload = selectors.upload_for(actor=actor, pk=pk)
     donor_services.record_donor_read(actor=actor, donor=upload.donor, what=f"DICOM upload {upload.pk} report")
     files = list(upload.files.all())
-    context = {"upload": upload, "donor": upload.donor,
-               "files": [f for f in files if f.outcome != "accepted" or f.warnings]
-               + [f for f in files if f.outcome == "accepted" and not f.warnings],
-               "series": selectors.upload_series(upload) if upload.finished else []}
+    context = {
+        "upload": upload,
+        "donor": upload.donor,
+        "files": [f for f in files if f.outcome != "accepted" or f.warnings]
+        + [f for f in files if f.outcome == "accepted" and not f.warnings],
+        "series": selectors.upload_series(upload) if upload.finished else [],
+    }
     return render(request, "imaging/upload_report.html", context)
 
 
@@ -91,7 +95,8 @@ def viewer(request, pk):
         "config": config,
         "measurements": selectors.measurements_of(donor=donor, series=series) if donor else [],
         "other_series": Series.objects.filter(study__donor=donor).exclude(pk=series.pk).select_related("study")
-        if donor else Series.objects.filter(study=study).exclude(pk=series.pk).select_related("study"),
+        if donor
+        else Series.objects.filter(study=study).exclude(pk=series.pk).select_related("study"),
         "may_override": may(actor.roles, Action.MEASURE_IMAGES),
         "may_render_again": may(actor.roles, Action.UPLOAD_IMAGES) and rendering.needs_render(series),
         "may_resolve_identity": may(actor.roles, Action.RESOLVE_IMAGE_IDENTITY),
@@ -124,8 +129,9 @@ def render_again(request, pk):
 
 def _back(request, default: str):
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(target)
     return redirect(default)
 
@@ -209,8 +215,9 @@ def mip_image(request, pk):
     if not series.mip_path:
         raise NotFound("this series has no MIP")
     center, width = _window(request)
-    selectors.record_image_read(actor=actor, donor=series.study.donor, record=series,
-                                what=f"MRCP images of series {series.pk}")
+    selectors.record_image_read(
+        actor=actor, donor=series.study.donor, record=series, what=f"MRCP images of series {series.pk}"
+    )
     key = f"mip:{series.pk}:{series.mip_path}:{series.updated_at.isoformat()}:{center}:{width}"
     return _image(request, key, lambda: rendering.mip_png(series, center, width))
 
@@ -222,8 +229,9 @@ def thumbnail_image(request, pk):
     series = selectors.series_for(actor=actor, pk=pk)
     if not series.thumbnail_path:
         raise NotFound("this series has no thumbnail yet")
-    selectors.record_image_read(actor=actor, donor=series.study.donor, record=series,
-                                what=f"MRCP images of series {series.pk}")
+    selectors.record_image_read(
+        actor=actor, donor=series.study.donor, record=series, what=f"MRCP images of series {series.pk}"
+    )
     key = f"thumb:{series.pk}:{series.thumbnail_path}:{series.updated_at.isoformat()}"
     return _image(request, key, lambda: rendering.stored_bytes(series.thumbnail_path))
 
@@ -239,8 +247,9 @@ def slice_image(request, pk, index):
     center, width = _window(request)
     if center is None:
         center, width = series.slice_window or rendering.auto_window(rendering.instance_pixels(instance))
-    selectors.record_image_read(actor=actor, donor=series.study.donor, record=series,
-                                what=f"MRCP images of series {series.pk}")
+    selectors.record_image_read(
+        actor=actor, donor=series.study.donor, record=series, what=f"MRCP images of series {series.pk}"
+    )
     key = f"slice:{instance.pk}:{instance.file}:{center}:{width}"
     return _image(request, key, lambda: rendering.slice_png(instance, center, width))
 
@@ -250,7 +259,13 @@ def slice_image(request, pk, index):
 def instance_file(request, pk):
     actor = page_actor(request)
     instance = selectors.instance_for(actor=actor, pk=pk)
-    selectors.record_download(actor=actor, donor=instance.donor, record=instance,
-                              what=f"DICOM file {instance.sop_instance_uid}")
-    return _image(request, f"file:{instance.pk}:{instance.file}", lambda: rendering.stored_bytes(instance.file),
-                  content_type="application/dicom", filename=f"{instance.sop_instance_uid}.dcm")
+    selectors.record_download(
+        actor=actor, donor=instance.donor, record=instance, what=f"DICOM file {instance.sop_instance_uid}"
+    )
+    return _image(
+        request,
+        f"file:{instance.pk}:{instance.file}",
+        lambda: rendering.stored_bytes(instance.file),
+        content_type="application/dicom",
+        filename=f"{instance.sop_instance_uid}.dcm",
+    )

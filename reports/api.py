@@ -1,5 +1,6 @@
 """REST: a donor's suitability report (current content, issuing), issued versions and their
 PDF, and the centre's cohort statistics."""
+
 from __future__ import annotations
 
 from django.http import FileResponse
@@ -9,9 +10,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from donors import selectors as donor_selectors
 from core.api_common import ActorMixin, ErrorSerializer
 from core.roles import Action
+from donors import selectors as donor_selectors
 from donors.services import require
 
 from . import cohort, selectors, services
@@ -20,31 +21,46 @@ from .models import ReportVersion
 
 ErrorOut = ErrorSerializer
 
-ReportContentOut = inline_serializer("SuitabilityReportContent", fields={
-    "format": serializers.CharField(help_text="ldlt-suitability-report/1"),
-    "generated_at": serializers.DateTimeField(),
-    "identity": serializers.DictField(help_text="Pseudonymous donor code, centre, status and the linked recipient."),
-    "versions": serializers.DictField(help_text="Rules version, anatomy revision, report version (null until issued)."),
-    "demographics": serializers.DictField(help_text="Sex, age, height, weight, BMI, BSA (with its formula), graft."),
-    "abo": serializers.DictField(),
-    "labs": serializers.DictField(help_text="Latest laboratory values with APRI and FIB-4."),
-    "steatosis": serializers.DictField(help_text="Every modality recorded and the one that decides."),
-    "volumetry": serializers.DictField(help_text="Graft, remnant, GRWR with the density factor used."),
-    "vascular": serializers.DictField(),
-    "biliary": serializers.DictField(help_text="All six classifications with the rule behind each, the diagram (SVG) "
-                                               "and the MRCP series whose MIP is shown."),
-    "prediction": serializers.DictField(allow_null=True, help_text="Predicted anastomoses, technique, probability "
-                                                                  "and the number of local cases behind it."),
-    "outcome": serializers.DictField(allow_null=True),
-    "checks": serializers.ListField(child=serializers.DictField(), help_text="Every check: pass, borderline, fail "
-                                                                             "or missing against the centre's threshold."),
-    "counts": serializers.DictField(child=serializers.IntegerField()),
-    "outstanding": serializers.ListField(child=serializers.DictField()),
-    "thresholds": serializers.DictField(),
-    "decision": serializers.DictField(allow_null=True, help_text="The team's decision and the three sign-offs."),
-    "conclusion": serializers.DictField(),
-    "issued": serializers.DictField(required=False, help_text="Only in issued versions: number, by, at."),
-})
+ReportContentOut = inline_serializer(
+    "SuitabilityReportContent",
+    fields={
+        "format": serializers.CharField(help_text="ldlt-suitability-report/1"),
+        "generated_at": serializers.DateTimeField(),
+        "identity": serializers.DictField(
+            help_text="Pseudonymous donor code, centre, status and the linked recipient."
+        ),
+        "versions": serializers.DictField(
+            help_text="Rules version, anatomy revision, report version (null until issued)."
+        ),
+        "demographics": serializers.DictField(
+            help_text="Sex, age, height, weight, BMI, BSA (with its formula), graft."
+        ),
+        "abo": serializers.DictField(),
+        "labs": serializers.DictField(help_text="Latest laboratory values with APRI and FIB-4."),
+        "steatosis": serializers.DictField(help_text="Every modality recorded and the one that decides."),
+        "volumetry": serializers.DictField(help_text="Graft, remnant, GRWR with the density factor used."),
+        "vascular": serializers.DictField(),
+        "biliary": serializers.DictField(
+            help_text="All six classifications with the rule behind each, the diagram (SVG) "
+            "and the MRCP series whose MIP is shown."
+        ),
+        "prediction": serializers.DictField(
+            allow_null=True,
+            help_text="Predicted anastomoses, technique, probability and the number of local cases behind it.",
+        ),
+        "outcome": serializers.DictField(allow_null=True),
+        "checks": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="Every check: pass, borderline, fail or missing against the centre's threshold.",
+        ),
+        "counts": serializers.DictField(child=serializers.IntegerField()),
+        "outstanding": serializers.ListField(child=serializers.DictField()),
+        "thresholds": serializers.DictField(),
+        "decision": serializers.DictField(allow_null=True, help_text="The team's decision and the three sign-offs."),
+        "conclusion": serializers.DictField(),
+        "issued": serializers.DictField(required=False, help_text="Only in issued versions: number, by, at."),
+    },
+)
 
 
 class VersionOut(serializers.ModelSerializer):
@@ -55,8 +71,21 @@ class VersionOut(serializers.ModelSerializer):
 
     class Meta:
         model = ReportVersion
-        fields = ["id", "donor", "donor_code", "number", "content_sha256", "rules_version", "annotation_revision",
-                  "issued_by", "issued_at", "pdf_state", "pdf_error", "pdf_sha256", "pdf_url"]
+        fields = [
+            "id",
+            "donor",
+            "donor_code",
+            "number",
+            "content_sha256",
+            "rules_version",
+            "annotation_revision",
+            "issued_by",
+            "issued_at",
+            "pdf_state",
+            "pdf_error",
+            "pdf_sha256",
+            "pdf_url",
+        ]
 
     def get_pdf_url(self, version) -> str | None:
         if version.pdf_state != ReportVersion.PdfState.READY:
@@ -72,10 +101,17 @@ class VersionDetailOut(VersionOut):
 
 
 NOT_FINAL_EXAMPLE = OpenApiExample(
-    "Anatomy not final", response_only=True, status_codes=["409"],
-    value={"error": {"code": "illegal_state", "message": "cannot issue the report: the biliary anatomy (revision 1) "
-                     "is a draft: the radiologist must mark it final before a report is issued",
-                     "fields": {"annotation": ["the biliary anatomy (revision 1) is a draft: ..."]}}},
+    "Anatomy not final",
+    response_only=True,
+    status_codes=["409"],
+    value={
+        "error": {
+            "code": "illegal_state",
+            "message": "cannot issue the report: the biliary anatomy (revision 1) "
+            "is a draft: the radiologist must mark it final before a report is issued",
+            "fields": {"annotation": ["the biliary anatomy (revision 1) is a draft: ..."]},
+        }
+    },
 )
 
 
@@ -94,8 +130,11 @@ class DonorReport(ActorMixin, APIView):
 class IssueReport(ActorMixin, APIView):
     """Freeze the report as the donor's next version; its PDF is rendered in the background."""
 
-    @extend_schema(request=None, responses={201: VersionOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
-                   examples=[NOT_FINAL_EXAMPLE])
+    @extend_schema(
+        request=None,
+        responses={201: VersionOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut},
+        examples=[NOT_FINAL_EXAMPLE],
+    )
     def post(self, request, pk):
         actor = self.actor
         donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.ISSUE_REPORT)
@@ -122,10 +161,14 @@ class ReportVersionPdf(ActorMixin, APIView):
         # The PDF is a file response; errors stay JSON even for `Accept: application/pdf`.
         return super().perform_content_negotiation(request, force=True)
 
-    @extend_schema(responses={
-        (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF"),
-        403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
-    })
+    @extend_schema(
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The PDF"),
+            403: ErrorOut,
+            404: ErrorOut,
+            409: ErrorOut,
+        }
+    )
     def get(self, request, pk):
         actor = self.actor
         version = selectors.version_for(actor=actor, pk=pk)
@@ -136,33 +179,42 @@ def pdf_response(actor, version: ReportVersion) -> FileResponse:
     selectors.require_pdf_ready(version)
     handle = version.pdf.open("rb")
     services.record_pdf_download(actor=actor, version=version)
-    response = FileResponse(handle, content_type="application/pdf", as_attachment=True,
-                            filename=f"suitability-report-{version.donor.code}-v{version.number}.pdf")
+    response = FileResponse(
+        handle,
+        content_type="application/pdf",
+        as_attachment=True,
+        filename=f"suitability-report-{version.donor.code}-v{version.number}.pdf",
+    )
     response["Cache-Control"] = "private, no-store"
     return response
 
 
-CohortOut = inline_serializer("CohortStatistics", fields={
-    "centre": serializers.DictField(child=serializers.CharField()),
-    "rules_version": serializers.CharField(),
-    "table4": serializers.DictField(help_text='{"type1": {"single": n, "multiple": n}, "type2": {...}, "type3": {...}}'),
-    "n": serializers.IntegerField(help_text="Donors in the 2 x 2 test (types 1 and 2)."),
-    "chi2": serializers.FloatField(allow_null=True),
-    "chi2_p": serializers.FloatField(allow_null=True),
-    "chi2_yates": serializers.FloatField(allow_null=True),
-    "chi2_yates_p": serializers.FloatField(allow_null=True),
-    "fisher_p": serializers.FloatField(allow_null=True),
-    "odds_ratio": serializers.FloatField(allow_null=True),
-    "type1_single": serializers.DictField(help_text="k, n, proportion and its Wilson 95 % interval."),
-    "type2_double": serializers.DictField(),
-    "type3": serializers.DictField(),
-    "outcomes": serializers.DictField(child=serializers.IntegerField()),
-    "prediction_agreement": serializers.DictField(),
-    "techniques": serializers.ListField(child=serializers.DictField()),
-    "annotated_donors": serializers.IntegerField(),
-    "systems": serializers.DictField(help_text="Per system: label and donors per type (final annotations)."),
-    "study_table4": serializers.DictField(),
-})
+CohortOut = inline_serializer(
+    "CohortStatistics",
+    fields={
+        "centre": serializers.DictField(child=serializers.CharField()),
+        "rules_version": serializers.CharField(),
+        "table4": serializers.DictField(
+            help_text='{"type1": {"single": n, "multiple": n}, "type2": {...}, "type3": {...}}'
+        ),
+        "n": serializers.IntegerField(help_text="Donors in the 2 x 2 test (types 1 and 2)."),
+        "chi2": serializers.FloatField(allow_null=True),
+        "chi2_p": serializers.FloatField(allow_null=True),
+        "chi2_yates": serializers.FloatField(allow_null=True),
+        "chi2_yates_p": serializers.FloatField(allow_null=True),
+        "fisher_p": serializers.FloatField(allow_null=True),
+        "odds_ratio": serializers.FloatField(allow_null=True),
+        "type1_single": serializers.DictField(help_text="k, n, proportion and its Wilson 95 % interval."),
+        "type2_double": serializers.DictField(),
+        "type3": serializers.DictField(),
+        "outcomes": serializers.DictField(child=serializers.IntegerField()),
+        "prediction_agreement": serializers.DictField(),
+        "techniques": serializers.ListField(child=serializers.DictField()),
+        "annotated_donors": serializers.IntegerField(),
+        "systems": serializers.DictField(help_text="Per system: label and donors per type (final annotations)."),
+        "study_table4": serializers.DictField(),
+    },
+)
 
 
 class CohortStatistics(ActorMixin, APIView):

@@ -5,6 +5,7 @@ Types come from final annotations' current classification runs only. Outcomes ar
 imported historical outcomes together with the ones surgeons recorded for donors whose anatomy is
 final. Three queries, whatever the size of the centre.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,11 @@ TYPE_ORDER: dict[str, list[str]] = {
 UNCLASSIFIED = "unclassified"
 NOT_DETERMINED = "not determined"  # a length the rule needs is missing
 
-STUDY_TABLE4 = {"type1": {"single": 30, "multiple": 6}, "type2": {"single": 27, "multiple": 29},
-                "type3": {"single": 0, "multiple": 1}}
+STUDY_TABLE4 = {
+    "type1": {"single": 30, "multiple": 6},
+    "type2": {"single": 27, "multiple": 29},
+    "type3": {"single": 0, "multiple": 1},
+}
 
 
 def _type_counts(centre_id: int) -> tuple[dict[str, list[dict]], int]:
@@ -61,16 +65,20 @@ def _type_counts(centre_id: int) -> tuple[dict[str, list[dict]], int]:
             labels.append(NOT_DETERMINED)
         total = sum(counter.values())
         annotated = max(annotated, total)
-        systems[system] = [{"type": label, "count": counter.get(label, 0),
-                            "share": counter.get(label, 0) / total if total else None} for label in labels]
+        systems[system] = [
+            {"type": label, "count": counter.get(label, 0), "share": counter.get(label, 0) / total if total else None}
+            for label in labels
+        ]
     return systems, annotated
 
 
 def _outcomes(centre_id: int) -> list[dict]:
     return list(
         SurgicalOutcome.objects.filter(donor__centre_id=centre_id)
-        .filter(Q(source=SurgicalOutcome.Source.IMPORTED)
-                | Q(source=SurgicalOutcome.Source.RECORDED, donor__annotation__state=Annotation.State.FINAL))
+        .filter(
+            Q(source=SurgicalOutcome.Source.IMPORTED)
+            | Q(source=SurgicalOutcome.Source.RECORDED, donor__annotation__state=Annotation.State.FINAL)
+        )
         .exclude(proposed_type="")
         .values("proposed_type", "anastomoses", "predicted_anastomoses", "technique", "source")
     )
@@ -97,11 +105,16 @@ def cohort_statistics(centre) -> dict:
             "imported": sum(1 for o in outcomes if o["source"] == SurgicalOutcome.Source.IMPORTED),
         },
         "prediction_agreement": agreement,
-        "techniques": [{"technique": name, "count": techniques.get(name, 0)}
-                       for name in [*TECHNIQUE_COUNTS, "not given"] if techniques.get(name, 0) or name in TECHNIQUE_COUNTS],
+        "techniques": [
+            {"technique": name, "count": techniques.get(name, 0)}
+            for name in [*TECHNIQUE_COUNTS, "not given"]
+            if techniques.get(name, 0) or name in TECHNIQUE_COUNTS
+        ],
         "annotated_donors": annotated,
-        "systems": {system: {"label": SYSTEMS[system]["label"] if system in SYSTEMS else system, "types": rows}
-                    for system, rows in systems.items()},
+        "systems": {
+            system: {"label": SYSTEMS[system]["label"] if system in SYSTEMS else system, "types": rows}
+            for system, rows in systems.items()
+        },
         "study_table4": STUDY_TABLE4,
     }
 
@@ -111,13 +124,20 @@ def charts(stats: dict) -> dict[str, str]:
     out = {}
     for system, info in stats["systems"].items():
         out[system] = statistics.svg_bar_chart(
-            [(row["type"], row["count"]) for row in info["types"]], title=f"{info['label']}: donors per type")
+            [(row["type"], row["count"]) for row in info["types"]], title=f"{info['label']}: donors per type"
+        )
     t = stats["table4"]
     out["table4"] = statistics.svg_bar_chart(
-        [("type 1, one", t["type1"]["single"]), ("type 1, two or more", t["type1"]["multiple"]),
-         ("type 2, one", t["type2"]["single"]), ("type 2, two or more", t["type2"]["multiple"]),
-         ("type 3, one", t["type3"]["single"]), ("type 3, two or more", t["type3"]["multiple"])],
-        title="Anastomoses done by proposed type")
+        [
+            ("type 1, one", t["type1"]["single"]),
+            ("type 1, two or more", t["type1"]["multiple"]),
+            ("type 2, one", t["type2"]["single"]),
+            ("type 2, two or more", t["type2"]["multiple"]),
+            ("type 3, one", t["type3"]["single"]),
+            ("type 3, two or more", t["type3"]["multiple"]),
+        ],
+        title="Anastomoses done by proposed type",
+    )
     return out
 
 

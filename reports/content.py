@@ -7,6 +7,7 @@ for the page and the PDF, returned by the API, and frozen as the content of an i
 
 The donor must already be scoped to the reader's centre (`donors.selectors.donor_for`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,7 +49,10 @@ SUITABILITY = {
 
 # When several steatosis measures are recorded, the most direct one decides.
 STEATOSIS_PRECEDENCE = (
-    SteatosisModality.BIOPSY, SteatosisModality.MRI_PDFF, SteatosisModality.DUAL_ECHO, SteatosisModality.CT,
+    SteatosisModality.BIOPSY,
+    SteatosisModality.MRI_PDFF,
+    SteatosisModality.DUAL_ECHO,
+    SteatosisModality.CT,
 )
 STEATOSIS_CHECK = {
     SteatosisModality.BIOPSY: "steatosis_biopsy",
@@ -59,6 +63,7 @@ STEATOSIS_CHECK = {
 
 
 # ---------------------------------------------------------------- plain values
+
 
 def plain(value: Any) -> Any:
     """Model values -> JSON values (Decimal -> float, dates -> ISO text), recursively."""
@@ -82,11 +87,16 @@ def person(user) -> str | None:
 
 
 def _record_meta(record) -> dict:
-    return {"measured_on": record.measured_on, "recorded_by": person(record.recorded_by),
-            "recorded_at": record.recorded_at, "note": record.note}
+    return {
+        "measured_on": record.measured_on,
+        "recorded_by": person(record.recorded_by),
+        "recorded_at": record.recorded_at,
+        "note": record.note,
+    }
 
 
 # ---------------------------------------------------------------- reads (fixed number of queries)
+
 
 def _annotation(donor: Donor) -> Annotation | None:
     """The donor's annotation with the runs of the current rules and their results: 3 queries."""
@@ -128,6 +138,7 @@ def mrcp_series(donor: Donor, study_uid: str = ""):
 
 # ---------------------------------------------------------------- sections
 
+
 def _demographics(donor: Donor, items: dict, thresholds: criteria.Thresholds) -> dict:
     height, weight = donor.height_cm, donor.weight_kg
     bsa = None
@@ -156,21 +167,36 @@ def _abo(donor: Donor, items: dict) -> dict:
             compatibility = criteria.abo_compatibility(donor.abo, recipient.abo)
         except ValueError:
             compatibility = None
-    return {"donor": donor.abo or None, "recipient": recipient.abo if recipient else None,
-            "compatibility": compatibility, "check": _check(items, "abo")}
+    return {
+        "donor": donor.abo or None,
+        "recipient": recipient.abo if recipient else None,
+        "compatibility": compatibility,
+        "check": _check(items, "abo"),
+    }
 
 
 def _labs(records: ws.LatestRecords, items: dict) -> dict:
     labs = records.labs
-    out = {"recorded": labs is not None, "values": [], "serology": "",
-           "apri": _check(items, "apri"), "fib4": _check(items, "fib4")}
+    out = {
+        "recorded": labs is not None,
+        "values": [],
+        "serology": "",
+        "apri": _check(items, "apri"),
+        "fib4": _check(items, "fib4"),
+    }
     if labs is None:
         return out
-    rows = [("AST", labs.ast, "U/L"), ("AST upper limit of normal", labs.ast_uln, "U/L"),
-            ("ALT", labs.alt, "U/L"), ("ALT upper limit of normal", labs.alt_uln, "U/L"),
-            ("Platelets", labs.platelets, "10^9/L"), ("Total bilirubin", labs.bilirubin_mg_dl, "mg/dL"),
-            ("Albumin", labs.albumin_g_dl, "g/dL"), ("INR", labs.inr, ""),
-            ("Creatinine", labs.creatinine_mg_dl, "mg/dL")]
+    rows = [
+        ("AST", labs.ast, "U/L"),
+        ("AST upper limit of normal", labs.ast_uln, "U/L"),
+        ("ALT", labs.alt, "U/L"),
+        ("ALT upper limit of normal", labs.alt_uln, "U/L"),
+        ("Platelets", labs.platelets, "10^9/L"),
+        ("Total bilirubin", labs.bilirubin_mg_dl, "mg/dL"),
+        ("Albumin", labs.albumin_g_dl, "g/dL"),
+        ("INR", labs.inr, ""),
+        ("Creatinine", labs.creatinine_mg_dl, "mg/dL"),
+    ]
     out["values"] = [{"label": label, "value": value, "unit": unit} for label, value, unit in rows]
     out["serology"] = labs.serology
     out |= _record_meta(labs)
@@ -188,17 +214,26 @@ def _steatosis(records: ws.LatestRecords, items: dict) -> dict:
         elif modality == SteatosisModality.MRI_PDFF:
             measure = [("proton density fat fraction", record.pdff_pct, "%")]
         elif modality == SteatosisModality.DUAL_ECHO:
-            measure = [("in-phase signal", record.in_phase_signal, ""),
-                       ("opposed-phase signal", record.opposed_phase_signal, ""),
-                       ("signal fat fraction", record.signal_fat_fraction_pct, "%")]
+            measure = [
+                ("in-phase signal", record.in_phase_signal, ""),
+                ("opposed-phase signal", record.opposed_phase_signal, ""),
+                ("signal fat fraction", record.signal_fat_fraction_pct, "%"),
+            ]
         else:
-            measure = [("liver attenuation", record.liver_hu, "HU"), ("spleen attenuation", record.spleen_hu, "HU"),
-                       ("liver attenuation index", record.liver_attenuation_index, "HU")]
-        assessments.append({
-            "modality": modality.value, "label": modality.label,
-            "measures": [{"label": label, "value": value, "unit": unit} for label, value, unit in measure],
-            "check": _check(items, STEATOSIS_CHECK[modality]),
-        } | _record_meta(record))
+            measure = [
+                ("liver attenuation", record.liver_hu, "HU"),
+                ("spleen attenuation", record.spleen_hu, "HU"),
+                ("liver attenuation index", record.liver_attenuation_index, "HU"),
+            ]
+        assessments.append(
+            {
+                "modality": modality.value,
+                "label": modality.label,
+                "measures": [{"label": label, "value": value, "unit": unit} for label, value, unit in measure],
+                "check": _check(items, STEATOSIS_CHECK[modality]),
+            }
+            | _record_meta(record)
+        )
     deciding = assessments[0] if assessments else None
     return {
         "assessments": assessments,
@@ -206,14 +241,18 @@ def _steatosis(records: ws.LatestRecords, items: dict) -> dict:
         "deciding_label": deciding["label"] if deciding else None,
         "deciding_state": deciding["check"]["state"] if deciding else "missing",
         "basis": "the most direct measure recorded decides: biopsy, then MRI-PDFF, then dual echo, then CT; "
-                 "each is judged on its own scale and never converted",
+        "each is judged on its own scale and never converted",
     }
 
 
 def _volumetry(records: ws.LatestRecords, items: dict, donor: Donor) -> dict:
     volumetry = records.volumetry
-    out = {"recorded": volumetry is not None, "grwr": _check(items, "grwr"),
-           "remnant": _check(items, "remnant"), "gv_slv": _check(items, "gv_slv")}
+    out = {
+        "recorded": volumetry is not None,
+        "grwr": _check(items, "grwr"),
+        "remnant": _check(items, "remnant"),
+        "gv_slv": _check(items, "gv_slv"),
+    }
     if volumetry is None:
         return out
     factor = volumetry.density_factor
@@ -226,7 +265,8 @@ def _volumetry(records: ws.LatestRecords, items: dict, donor: Donor) -> dict:
         "total_liver_volume_ml": volumetry.total_liver_volume_ml,
         "graft_volume_ml": volumetry.graft_volume_ml,
         "graft_includes_mhv": volumetry.graft_includes_mhv,
-        "remnant_volume_ml": remnant if remnant is not None
+        "remnant_volume_ml": remnant
+        if remnant is not None
         else volumetry.total_liver_volume_ml - volumetry.graft_volume_ml,
         "remnant_derived": remnant is None,
         "density_factor": factor,
@@ -241,18 +281,31 @@ def _volumetry(records: ws.LatestRecords, items: dict, donor: Donor) -> dict:
 def _vascular(records: ws.LatestRecords, items: dict) -> dict:
     artery, portal, veins = records.hepatic_artery, records.portal_vein, records.hepatic_veins
     return {
-        "hepatic_artery": None if artery is None else {
-            "michels_type": artery.michels_type, "label": artery.get_michels_type_display(),
+        "hepatic_artery": None
+        if artery is None
+        else {
+            "michels_type": artery.michels_type,
+            "label": artery.get_michels_type_display(),
             "unclassified_description": artery.unclassified_description,
             "segment4_origin": artery.get_segment4_origin_display() if artery.segment4_origin else None,
-        } | _record_meta(artery),
-        "portal_vein": None if portal is None else {
-            "scheme": portal.get_portal_scheme_display(), "type": portal.portal_type,
-        } | _record_meta(portal),
-        "hepatic_veins": None if veins is None else {
-            "mhv_with_graft": veins.mhv_with_graft, "v5_mm": veins.v5_mm, "v8_mm": veins.v8_mm,
+        }
+        | _record_meta(artery),
+        "portal_vein": None
+        if portal is None
+        else {
+            "scheme": portal.get_portal_scheme_display(),
+            "type": portal.portal_type,
+        }
+        | _record_meta(portal),
+        "hepatic_veins": None
+        if veins is None
+        else {
+            "mhv_with_graft": veins.mhv_with_graft,
+            "v5_mm": veins.v5_mm,
+            "v8_mm": veins.v8_mm,
             "inferior_right_hv_mm": veins.inferior_right_hv_mm,
-        } | _record_meta(veins),
+        }
+        | _record_meta(veins),
         "checks": {key: _check(items, key) for key in ("hepatic_artery", "portal_vein", "hepatic_veins")},
     }
 
@@ -264,8 +317,17 @@ def _check(items: dict, key: str) -> dict | None:
 
 def _biliary(annotation: Annotation | None, run, result: dict | None) -> dict:
     if annotation is None:
-        return {"recorded": False, "state": None, "final": False, "systems": [], "proposed": None,
-                "diagram_svg": "", "rules_version": RULES_VERSION, "revision": None, "classification": None}
+        return {
+            "recorded": False,
+            "state": None,
+            "final": False,
+            "systems": [],
+            "proposed": None,
+            "diagram_svg": "",
+            "rules_version": RULES_VERSION,
+            "revision": None,
+            "classification": None,
+        }
     out = {
         "recorded": True,
         "state": annotation.state,
@@ -285,8 +347,10 @@ def _biliary(annotation: Annotation | None, run, result: dict | None) -> dict:
         "diagram_svg": "",
     }
     if run is not None:
-        entries = {r.system: r.detail | {"type": r.type, "rule": r.rule, "provisional": r.provisional}
-                   for r in run.results.all()}
+        entries = {
+            r.system: r.detail | {"type": r.type, "rule": r.rule, "provisional": r.provisional}
+            for r in run.results.all()
+        }
     elif result is not None and result["valid"]:
         entries = result["results"]
     else:
@@ -295,16 +359,25 @@ def _biliary(annotation: Annotation | None, run, result: dict | None) -> dict:
         entry = entries.get(system)
         if entry is None:
             continue
-        out["systems"].append({
-            "system": system, "label": info["label"], "scale": info["scale"], "type": entry.get("type"),
-            "rule": entry.get("rule", ""), "provisional": bool(entry.get("provisional")),
-            "unrepresented": entry.get("unrepresented") or [], "flags": entry.get("flags") or [],
-        })
+        out["systems"].append(
+            {
+                "system": system,
+                "label": info["label"],
+                "scale": info["scale"],
+                "type": entry.get("type"),
+                "rule": entry.get("rule", ""),
+                "provisional": bool(entry.get("provisional")),
+                "unrepresented": entry.get("unrepresented") or [],
+                "flags": entry.get("flags") or [],
+            }
+        )
     proposed = entries.get("proposed")
     if proposed is not None:
         out["proposed"] = {
-            "type": proposed.get("type"), "exits": proposed.get("exits") or [],
-            "exit_lengths": proposed.get("exit_lengths") or {}, "graft_ducts": proposed.get("graft_ducts"),
+            "type": proposed.get("type"),
+            "exits": proposed.get("exits") or [],
+            "exit_lengths": proposed.get("exit_lengths") or {},
+            "graft_ducts": proposed.get("graft_ducts"),
             "flags": proposed.get("flags") or [],
         }
         try:
@@ -368,7 +441,8 @@ def _evaluation(donor: Donor, annotation, run) -> ws.Evaluation:
     if imported_placeholder(donor):
         # The placeholder birth date means "unknown": the age is not judged.
         unknown = dataclasses.replace(
-            criteria.check_age(None, evaluation.thresholds), detail="not recorded: imported donor, age unknown")
+            criteria.check_age(None, evaluation.thresholds), detail="not recorded: imported donor, age unknown"
+        )
         items = [ws.build_items([unknown])[0] if item.key == "age" else item for item in items]
     if not any(item.key == "biliary" for item in items):
         items.append(biliary)
@@ -384,13 +458,16 @@ def _decision(donor: Donor) -> dict | None:
     sign_offs = []
     for role in SIGNING_ROLES:
         sign_off = signed.get(role.value)
-        sign_offs.append({
-            "role": role.value, "role_label": role.label,
-            "signed": sign_off is not None,
-            "by": person(sign_off.user) if sign_off else None,
-            "at": sign_off.signed_at if sign_off else None,
-            "comment": sign_off.comment if sign_off else "",
-        })
+        sign_offs.append(
+            {
+                "role": role.value,
+                "role_label": role.label,
+                "signed": sign_off is not None,
+                "by": person(sign_off.user) if sign_off else None,
+                "at": sign_off.signed_at if sign_off else None,
+                "comment": sign_off.comment if sign_off else "",
+            }
+        )
     field = "decision_outcome" if hasattr(decision, "decision_outcome") else "outcome"
     outcome = getattr(decision, field)
     return {
@@ -414,14 +491,18 @@ def _decision(donor: Donor) -> dict | None:
 
 def _conclusion(decision: dict | None, counts: dict, biliary: dict, prediction: dict | None) -> dict:
     if decision is not None and decision["complete"]:
-        text = (f"{decision['outcome_label']}: multidisciplinary decision signed by the radiologist, "
-                f"the hepatologist and the surgeon.")
+        text = (
+            f"{decision['outcome_label']}: multidisciplinary decision signed by the radiologist, "
+            f"the hepatologist and the surgeon."
+        )
         if decision["conditions"]:
             text += f" Conditions: {decision['conditions']}"
         state = decision["outcome"]
     elif decision is not None:
-        text = (f"Proposed: {decision['outcome_label'].lower()}, awaiting the sign-off of "
-                f"{', '.join(r.lower() for r in decision['awaiting'])}.")
+        text = (
+            f"Proposed: {decision['outcome_label'].lower()}, awaiting the sign-off of "
+            f"{', '.join(r.lower() for r in decision['awaiting'])}."
+        )
         state = "open"
     else:
         text = "No multidisciplinary decision yet."
@@ -441,12 +522,15 @@ def _conclusion(decision: dict | None, counts: dict, biliary: dict, prediction: 
         text += " The biliary anatomy is not final."
     elif prediction is not None:
         proposed = (biliary.get("proposed") or {}).get("type")
-        text += (f" Biliary type {proposed}: {prediction['suitability_label']}; "
-                 f"{prediction['anastomoses']} anastomosis(es) predicted.")
+        text += (
+            f" Biliary type {proposed}: {prediction['suitability_label']}; "
+            f"{prediction['anastomoses']} anastomosis(es) predicted."
+        )
     return {"state": state, "text": text}
 
 
 # ---------------------------------------------------------------- the report
+
 
 def report_content(donor: Donor, *, now: datetime.datetime | None = None) -> dict:
     """Everything the suitability report states, as JSON values. About 20 queries, always."""
@@ -461,11 +545,18 @@ def report_content(donor: Donor, *, now: datetime.datetime | None = None) -> dic
     recipient = donor.recipient if donor.recipient_id else None
     biliary = _biliary(annotation, run, result)
     series = mrcp_series(donor, annotation.study_uid if annotation is not None else "")
-    biliary["mip"] = None if series is None else {
-        "series_id": series.pk, "study_uid": series.study.study_instance_uid,
-        "study_date": series.study.study_date, "series_number": series.series_number,
-        "description": series.description or series.protocol, "rendered_at": series.updated_at,
-    }
+    biliary["mip"] = (
+        None
+        if series is None
+        else {
+            "series_id": series.pk,
+            "study_uid": series.study.study_instance_uid,
+            "study_date": series.study.study_date,
+            "series_number": series.series_number,
+            "description": series.description or series.protocol,
+            "rendered_at": series.updated_at,
+        }
+    )
     prediction = _prediction(result)
     outcome = SurgicalOutcome.objects.filter(donor=donor).first()
     decision = _decision(donor)
@@ -474,12 +565,22 @@ def report_content(donor: Donor, *, now: datetime.datetime | None = None) -> dic
         "format": FORMAT,
         "generated_at": now,
         "identity": {
-            "donor_id": donor.pk, "donor_code": donor.code, "centre": donor.centre.name,
-            "centre_code": donor.centre.code, "status": donor.status, "status_label": Status(donor.status).label,
-            "recipient": None if recipient is None else {
-                "code": recipient.code, "age_years": recipient.age_years, "paediatric": recipient.paediatric,
-                "weight_kg": recipient.weight_kg, "abo": recipient.abo,
-                "diagnosis": recipient.get_diagnosis_display(), "own_duct_usable": recipient.own_duct_usable,
+            "donor_id": donor.pk,
+            "donor_code": donor.code,
+            "centre": donor.centre.name,
+            "centre_code": donor.centre.code,
+            "status": donor.status,
+            "status_label": Status(donor.status).label,
+            "recipient": None
+            if recipient is None
+            else {
+                "code": recipient.code,
+                "age_years": recipient.age_years,
+                "paediatric": recipient.paediatric,
+                "weight_kg": recipient.weight_kg,
+                "abo": recipient.abo,
+                "diagnosis": recipient.get_diagnosis_display(),
+                "own_duct_usable": recipient.own_duct_usable,
             },
         },
         "versions": {
@@ -498,15 +599,23 @@ def report_content(donor: Donor, *, now: datetime.datetime | None = None) -> dic
         "vascular": _vascular(evaluation.records, items),
         "biliary": biliary,
         "prediction": prediction,
-        "outcome": None if outcome is None else {
-            "anastomoses": outcome.anastomoses, "technique": outcome.technique, "source": outcome.source,
-            "predicted_anastomoses": outcome.predicted_anastomoses, "operated_on": outcome.operated_on,
+        "outcome": None
+        if outcome is None
+        else {
+            "anastomoses": outcome.anastomoses,
+            "technique": outcome.technique,
+            "source": outcome.source,
+            "predicted_anastomoses": outcome.predicted_anastomoses,
+            "operated_on": outcome.operated_on,
         },
         "checks": [item.as_dict() for item in evaluation.items],
         "counts": counts,
         "outstanding": [{"title": o.title, "owner": o.owner, "what": o.what} for o in evaluation.outstanding],
-        "thresholds": {"basis": evaluation.thresholds_basis, "values": ws.thresholds_snapshot(evaluation.thresholds),
-                       "sources": criteria.Thresholds.sources()},
+        "thresholds": {
+            "basis": evaluation.thresholds_basis,
+            "values": ws.thresholds_snapshot(evaluation.thresholds),
+            "sources": criteria.Thresholds.sources(),
+        },
         "decision": decision,
     }
     content["conclusion"] = _conclusion(decision, counts, biliary, prediction)

@@ -13,6 +13,7 @@ annotation: an illustrative document from the presets that has the donor's propo
 (the paper does not publish the donors' anatomy; the other systems' counts are therefore only
 illustrative, unlike Table 4).
 """
+
 from __future__ import annotations
 
 import copy
@@ -71,7 +72,9 @@ def _with_rhd(mm: float) -> dict:
 def _three_right_ducts() -> dict:
     """RAHD into the CHD, RPHD into the LHD and an accessory segment 6 duct: three exits."""
     document = preset_document("rphd_into_lhd")
-    document["ducts"].append({"id": "ACC1", "drains_into": "CHD", "segments": [6], "length_mm": 9.0, "junction_mm": 8.0})
+    document["ducts"].append(
+        {"id": "ACC1", "drains_into": "CHD", "segments": [6], "length_mm": 9.0, "junction_mm": 8.0}
+    )
     return document
 
 
@@ -79,8 +82,17 @@ def _three_right_ducts() -> dict:
 ANATOMY_CHOICES = {
     ("1", "right_lobe"): [_with_rhd(7.0), _with_rhd(12.0), preset_document("rhd_into_cystic")],
     ("1", "left_lateral_segment"): [preset_document("lls_typical_trunk")],
-    ("2", "right_lobe"): [preset_document(name) for name in (
-        "trifurcation", "rphd_into_lhd", "rphd_into_chd", "rahd_into_chd", "rphd_into_cystic", "accessory_duct")]
+    ("2", "right_lobe"): [
+        preset_document(name)
+        for name in (
+            "trifurcation",
+            "rphd_into_lhd",
+            "rphd_into_chd",
+            "rahd_into_chd",
+            "rphd_into_cystic",
+            "accessory_duct",
+        )
+    ]
     + [_with_rhd(4.0)],
     ("2", "left_lateral_segment"): [preset_document("lls_b2_separate")],
     ("3", "right_lobe"): [_three_right_ducts()],
@@ -94,8 +106,11 @@ def _annotate_study_donors(study: Centre, radiologist) -> int:
 
     actor = Actor(user=radiologist, channel="command")
     cycles = {key: itertools.cycle(documents) for key, documents in ANATOMY_CHOICES.items()}
-    donors = (Donor.objects.filter(centre=study, surgical_outcome__isnull=False, annotation__isnull=True)
-              .select_related("surgical_outcome").order_by("code"))
+    donors = (
+        Donor.objects.filter(centre=study, surgical_outcome__isnull=False, annotation__isnull=True)
+        .select_related("surgical_outcome")
+        .order_by("code")
+    )
     made = 0
     for donor in donors:
         key = (donor.surgical_outcome.proposed_type, donor.planned_graft)
@@ -106,8 +121,9 @@ def _annotate_study_donors(study: Centre, radiologist) -> int:
         # Classified here and now (a queued task finds the run done and does nothing).
         classification_jobs.classify_annotation(annotation_id=annotation.pk)
         annotation = Annotation.objects.get(pk=annotation.pk)
-        classification_services.finalise_annotation(actor=actor, annotation=annotation,
-                                                    expected_version=annotation.version)
+        classification_services.finalise_annotation(
+            actor=actor, annotation=annotation, expected_version=annotation.version
+        )
         made += 1
     return made
 
@@ -123,16 +139,21 @@ def seed_study_cohort(*, centre=None, users=None) -> str:
     if not SurgicalOutcome.objects.filter(donor__centre=study).exists():
         result = import_outcomes(centre_name=study.name, text=study_cohort_csv(), source_name="the study's Table 4")
         imported = result.outcomes_created
-    staff = {role: ensure_user(centre=study, username=f"study-{role.value}", roles=[role.value])
-             for role in CLINICAL_ROLES}
+    staff = {
+        role: ensure_user(centre=study, username=f"study-{role.value}", roles=[role.value]) for role in CLINICAL_ROLES
+    }
     names = [user.username for user in staff.values()]
     annotated = _annotate_study_donors(study, staff[Role.RADIOLOGIST])
     total = SurgicalOutcome.objects.filter(donor__centre=study).count()
-    done = f"imported {imported} outcomes, {annotated} illustrative anatomies" if imported or annotated \
+    done = (
+        f"imported {imported} outcomes, {annotated} illustrative anatomies"
+        if imported or annotated
         else "already loaded"
-    return (f"Study cohort ({done}): {total} operated donors in '{study.name}'; its cohort page at /reports/cohort/ "
-            f"for {', '.join(names)} (password {DEMO_PASSWORD})")
-
+    )
+    return (
+        f"Study cohort ({done}): {total} operated donors in '{study.name}'; its cohort page at /reports/cohort/ "
+        f"for {', '.join(names)} (password {DEMO_PASSWORD})"
+    )
 
 
 # (donor code, anatomy preset, seed) of the demo centre's phantom MRCP series.

@@ -1,6 +1,7 @@
 """What the reports worker does: the services its tasks call.
 
 Apart from services.py, which queues these jobs, so that services -> tasks -> jobs runs one way."""
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,12 @@ def render_pdf(*, version_id: int) -> bool:
         version.pdf_rendered_at = timezone.now()
         version.save(update_fields=["pdf", "pdf_sha256", "pdf_state", "pdf_error", "pdf_attempts", "pdf_rendered_at"])
         record_event(
-            actor=None, kind=AuditEvent.Kind.CREATE, record_type="reports.ReportVersion.pdf", record_id=version.pk,
-            donor=version.donor, channel="worker",
+            actor=None,
+            kind=AuditEvent.Kind.CREATE,
+            record_type="reports.ReportVersion.pdf",
+            record_id=version.pk,
+            donor=version.donor,
+            channel="worker",
             summary=f"rendered the PDF of suitability report version {version.number} ({len(data)} bytes)",
             changes={"pdf_sha256": version.pdf_sha256},
         )

@@ -1,4 +1,5 @@
 """Issued suitability reports: one frozen version per issue, with its PDF in storage."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -13,7 +14,7 @@ IMPORTED_MRN = "IMPORTED"
 IMPORTED_GIVEN_NAME = "Imported"
 
 
-def pdf_upload_to(version: "ReportVersion", filename: str) -> str:
+def pdf_upload_to(version: ReportVersion, filename: str) -> str:
     return f"reports/donor-{version.donor_id}/{filename}"
 
 

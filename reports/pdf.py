@@ -6,6 +6,7 @@ fontconfig. `LocalOnlyFetcher` refuses every URL that is not a `data:` URI or a 
 project's static folders, so a stray link in the template can never make the worker fetch
 anything over the network.
 """
+
 from __future__ import annotations
 
 import base64
@@ -55,12 +56,15 @@ def data_uri(data: bytes, media_type: str) -> str:
 
 def report_html(content: dict, *, mip_png: bytes | None = None) -> str:
     """The report template as a standalone print document for the given content."""
-    return render_to_string(TEMPLATE, {
-        "layout": "reports/print_base.html",
-        "c": content,
-        "pdf": True,
-        "mip_src": data_uri(mip_png, "image/png") if mip_png else "",
-    })
+    return render_to_string(
+        TEMPLATE,
+        {
+            "layout": "reports/print_base.html",
+            "c": content,
+            "pdf": True,
+            "mip_src": data_uri(mip_png, "image/png") if mip_png else "",
+        },
+    )
 
 
 def html_to_pdf(html: str, *, fetcher: LocalOnlyFetcher | None = None) -> bytes:

@@ -1,4 +1,5 @@
 """Reads of issued report versions, scoped to the actor's centre."""
+
 from __future__ import annotations
 
 from django.core.files.storage import default_storage
@@ -19,12 +20,18 @@ def version_for(*, actor: Actor, pk, action: Action = Action.VIEW_REPORT) -> Rep
     require(actor, action)
     version = (
         ReportVersion.objects.select_related("donor", "donor__centre", "issued_by").filter(pk=pk).first()
-        if str(pk).isdigit() else None
+        if str(pk).isdigit()
+        else None
     )
     if version is None or version.donor.centre_id != actor.centre_id:
         if version is not None:
-            record_refused_access(actor=actor, record_type="reports.ReportVersion", record_id=pk,
-                                  target_centre_id=version.donor.centre_id, donor_id=version.donor_id)
+            record_refused_access(
+                actor=actor,
+                record_type="reports.ReportVersion",
+                record_id=pk,
+                target_centre_id=version.donor.centre_id,
+                donor_id=version.donor_id,
+            )
         raise NotFound(f"no report {pk} in your centre")
     return version
 
@@ -44,7 +51,9 @@ def record_changes_since(*, donor, version: ReportVersion | None) -> list[AuditE
         return []
     return list(
         AuditEvent.objects.filter(donor_id=donor.pk, kind__in=RECORD_CHANGES, at__gt=version.issued_at)
-        .exclude(record_type__startswith="reports.").select_related("user").order_by("at", "id")
+        .exclude(record_type__startswith="reports.")
+        .select_related("user")
+        .order_by("at", "id")
     )
 
 

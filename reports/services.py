@@ -5,6 +5,7 @@ Issuing freezes the content dict of `reports.content.report_content` into a new 
 (one transaction, one audit event); the PDF is rendered afterwards by a worker from exactly that
 frozen content, so later changes to the donor never alter an issued report.
 """
+
 from __future__ import annotations
 
 import csv
@@ -44,6 +45,7 @@ def content_hash(content: dict) -> str:
 
 # ---------------------------------------------------------------- issuing
 
+
 def _queue_pdf(version_id: int) -> None:
     transaction.on_commit(lambda: render_report_pdf_task.delay(version_id))
 
@@ -52,8 +54,10 @@ def _not_final_reason(annotation: Annotation | None) -> str | None:
     if annotation is None:
         return "no biliary anatomy is recorded: the radiologist records it and marks it final first"
     if annotation.state != Annotation.State.FINAL:
-        return (f"the biliary anatomy (revision {annotation.revision}) is a draft: the radiologist must mark "
-                "it final before a report is issued")
+        return (
+            f"the biliary anatomy (revision {annotation.revision}) is a draft: the radiologist must mark "
+            "it final before a report is issued"
+        )
     return None
 
 
@@ -89,15 +93,28 @@ def issue_report(*, actor: Actor, donor: Donor) -> ReportVersion:
         else:
             biliary["mip"] = None
     content["versions"]["report_version"] = number
-    content["issued"] = {"number": number, "by": actor.user.get_full_name().strip() or actor.user.username,
-                         "username": actor.user.username, "at": now.isoformat()}
+    content["issued"] = {
+        "number": number,
+        "by": actor.user.get_full_name().strip() or actor.user.username,
+        "username": actor.user.username,
+        "at": now.isoformat(),
+    }
     version = ReportVersion.objects.create(
-        donor=donor, number=number, content=content, content_sha256=content_hash(content),
-        rules_version=biliary["rules_version"], annotation_revision=biliary["revision"], mip_path=mip_path,
-        issued_by=actor.user, issued_at=now,
+        donor=donor,
+        number=number,
+        content=content,
+        content_sha256=content_hash(content),
+        rules_version=biliary["rules_version"],
+        annotation_revision=biliary["revision"],
+        mip_path=mip_path,
+        issued_by=actor.user,
+        issued_at=now,
     )
     record_event(
-        actor=actor, kind=AuditEvent.Kind.CREATE, record=version, donor=donor,
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=version,
+        donor=donor,
         summary=f"issued suitability report version {number} (anatomy revision {biliary['revision']}, "
         f"rules {biliary['rules_version']})",
         changes={"number": number, "content_sha256": version.content_sha256},
@@ -132,38 +149,62 @@ def retry_pdf(*, actor: Actor, version: ReportVersion) -> ReportVersion:
     version = ReportVersion.objects.select_for_update().get(pk=version.pk)
     if version.pdf_state != ReportVersion.PdfState.FAILED:
         raise IllegalState(f"the PDF is {version.get_pdf_state_display().lower()}; only a failed PDF is rendered again")
-    changes = {"pdf_state": [version.pdf_state, ReportVersion.PdfState.PENDING.value], "pdf_error": [version.pdf_error, ""]}
+    changes = {
+        "pdf_state": [version.pdf_state, ReportVersion.PdfState.PENDING.value],
+        "pdf_error": [version.pdf_error, ""],
+    }
     version.pdf_state = ReportVersion.PdfState.PENDING
     version.pdf_error = ""
     version.save(update_fields=["pdf_state", "pdf_error"])
-    record_event(actor=actor, kind=AuditEvent.Kind.UPDATE, record=version, donor=version.donor,
-                 summary=f"asked to render the PDF of report version {version.number} again", changes=changes)
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.UPDATE,
+        record=version,
+        donor=version.donor,
+        summary=f"asked to render the PDF of report version {version.number} again",
+        changes=changes,
+    )
     _queue_pdf(version.pk)
     return version
 
 
 # ---------------------------------------------------------------- audit of reads
 
+
 def record_report_read(*, actor: Actor, donor: Donor, what: str = "suitability report") -> None:
     record_event(actor=actor, kind=AuditEvent.Kind.READ, record=donor, summary=f"viewed {what}")
 
 
 def record_version_read(*, actor: Actor, version: ReportVersion, what: str = "") -> None:
-    record_event(actor=actor, kind=AuditEvent.Kind.READ, record=version, donor=version.donor,
-                 summary=f"viewed {what + ' of ' if what else ''}issued suitability report version {version.number}")
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.READ,
+        record=version,
+        donor=version.donor,
+        summary=f"viewed {what + ' of ' if what else ''}issued suitability report version {version.number}",
+    )
 
 
 def record_pdf_download(*, actor: Actor, version: ReportVersion) -> None:
     record_event(
-        actor=actor, kind=AuditEvent.Kind.DOWNLOAD, record=version, donor=version.donor,
+        actor=actor,
+        kind=AuditEvent.Kind.DOWNLOAD,
+        record=version,
+        donor=version.donor,
         summary=f"downloaded the PDF of suitability report version {version.number}",
         changes={"pdf_sha256": version.pdf_sha256},
     )
 
 
 def record_cohort_download(*, actor: Actor, what: str) -> None:
-    record_event(actor=actor, kind=AuditEvent.Kind.DOWNLOAD, record_type="reports.Cohort",
-                 record_id=actor.centre_id or "", summary=f"downloaded {what}", centre_id=actor.centre_id)
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.DOWNLOAD,
+        record_type="reports.Cohort",
+        record_id=actor.centre_id or "",
+        summary=f"downloaded {what}",
+        centre_id=actor.centre_id,
+    )
 
 
 # ---------------------------------------------------------------- importing historical outcomes
@@ -298,8 +339,9 @@ def import_outcomes(*, centre_name: str, text: str, source_name: str = "", actor
     codes = [row.donor_code for row in result.rows]
     existing: dict[str, Donor] = {}
     if centre is not None and codes:
-        existing = {d.code: d for d in Donor.objects.filter(centre=centre, code__in=codes)
-                    .select_related("surgical_outcome")}
+        existing = {
+            d.code: d for d in Donor.objects.filter(centre=centre, code__in=codes).select_related("surgical_outcome")
+        }
     for row in result.rows:
         donor = existing.get(row.donor_code)
         if donor is None:
@@ -307,12 +349,18 @@ def import_outcomes(*, centre_name: str, text: str, source_name: str = "", actor
         if getattr(donor, "surgical_outcome", None) is not None:
             result.refused.append((row.line, f"donor {row.donor_code} already has an outcome"))
         elif donor.status != Status.DONATED:
-            result.refused.append((row.line, f"donor {row.donor_code} is {Status(donor.status).label.lower()}, not "
-                                             "donated: a known donor's operation is recorded by the surgeon after "
-                                             "the team's decision, not imported"))
+            result.refused.append(
+                (
+                    row.line,
+                    f"donor {row.donor_code} is {Status(donor.status).label.lower()}, not "
+                    "donated: a known donor's operation is recorded by the surgeon after "
+                    "the team's decision, not imported",
+                )
+            )
         elif donor.planned_graft != row.graft:
-            result.refused.append((row.line, f"donor {row.donor_code} is planned for {donor.planned_graft}, "
-                                             f"not {row.graft}"))
+            result.refused.append(
+                (row.line, f"donor {row.donor_code} is planned for {donor.planned_graft}, not {row.graft}")
+            )
     if not result.rows and not result.refused:
         result.refused.append((2, "no rows to import"))
     if result.refused:
@@ -322,39 +370,75 @@ def import_outcomes(*, centre_name: str, text: str, source_name: str = "", actor
     if centre is None:
         centre = Centre.objects.create(name=centre_name, code=centre_code_for(centre_name))
         result.centre_created = True
-        record_event(actor=actor, kind=AuditEvent.Kind.CREATE, record=centre, centre_id=centre.pk,
-                     channel="command", summary=f"created centre {centre.name} ({centre.code}) importing outcomes{source}")
+        record_event(
+            actor=actor,
+            kind=AuditEvent.Kind.CREATE,
+            record=centre,
+            centre_id=centre.pk,
+            channel="command",
+            summary=f"created centre {centre.name} ({centre.code}) importing outcomes{source}",
+        )
     result.centre = centre
     for row in result.rows:
         donor = existing.get(row.donor_code)
         if donor is None:
             donor = Donor(
-                centre=centre, code=row.donor_code, mrn=IMPORTED_MRN, given_name=IMPORTED_GIVEN_NAME,
-                family_name=row.donor_code, date_of_birth=None, sex="", height_cm=None,
-                weight_kg=None, abo="", relationship="", planned_graft=row.graft, status=Status.DONATED,
+                centre=centre,
+                code=row.donor_code,
+                mrn=IMPORTED_MRN,
+                given_name=IMPORTED_GIVEN_NAME,
+                family_name=row.donor_code,
+                date_of_birth=None,
+                sex="",
+                height_cm=None,
+                weight_kg=None,
+                abo="",
+                relationship="",
+                planned_graft=row.graft,
+                status=Status.DONATED,
             )
             donor._history_user = actor.user if actor else None
             donor.save()
             result.donors_created += 1
             record_event(
-                actor=actor, kind=AuditEvent.Kind.CREATE, record=donor, channel="command",
+                actor=actor,
+                kind=AuditEvent.Kind.CREATE,
+                record=donor,
+                channel="command",
                 summary=f"created imported donor {donor.code} (placeholder demographics){source}",
-                changes={"code": [None, donor.code], "planned_graft": [None, row.graft], "status": [None, "donated"],
-                         "mrn": [None, IMPORTED_MRN]},
+                changes={
+                    "code": [None, donor.code],
+                    "planned_graft": [None, row.graft],
+                    "status": [None, "donated"],
+                    "mrn": [None, IMPORTED_MRN],
+                },
             )
         outcome = SurgicalOutcome(
-            donor=donor, anastomoses=row.anastomoses, technique=row.technique, proposed_type=row.proposed_type,
-            predicted_anastomoses=TYPICAL_COUNT[row.proposed_type], source=SurgicalOutcome.Source.IMPORTED,
+            donor=donor,
+            anastomoses=row.anastomoses,
+            technique=row.technique,
+            proposed_type=row.proposed_type,
+            predicted_anastomoses=TYPICAL_COUNT[row.proposed_type],
+            source=SurgicalOutcome.Source.IMPORTED,
             recorded_by=actor.user if actor else None,
         )
         outcome._history_user = actor.user if actor else None
         outcome.save()
         result.outcomes_created += 1
         record_event(
-            actor=actor, kind=AuditEvent.Kind.CREATE, record=outcome, donor=donor, channel="command",
+            actor=actor,
+            kind=AuditEvent.Kind.CREATE,
+            record=outcome,
+            donor=donor,
+            channel="command",
             summary=f"imported outcome{source} (line {row.line}): type {row.proposed_type}, "
             f"{row.anastomoses} anastomosis(es){', ' + row.technique if row.technique else ''}",
-            changes={"proposed_type": row.proposed_type, "anastomoses": row.anastomoses, "technique": row.technique,
-                     "predicted_anastomoses": outcome.predicted_anastomoses, "source": "imported"},
+            changes={
+                "proposed_type": row.proposed_type,
+                "anastomoses": row.anastomoses,
+                "technique": row.technique,
+                "predicted_anastomoses": outcome.predicted_anastomoses,
+                "source": "imported",
+            },
         )
     return result

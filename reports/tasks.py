@@ -1,4 +1,5 @@
 """Celery tasks: thin wrappers that call a service."""
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,15 @@ TRANSIENT = (OperationalError,)
 
 
 @shared_task(
-    bind=True, name="reports.render_report_pdf", acks_late=True, reject_on_worker_lost=True,
-    soft_time_limit=90, time_limit=120, autoretry_for=TRANSIENT, max_retries=3, retry_backoff=True,
+    bind=True,
+    name="reports.render_report_pdf",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=90,
+    time_limit=120,
+    autoretry_for=TRANSIENT,
+    max_retries=3,
+    retry_backoff=True,
 )
 def render_report_pdf_task(self, version_id: int) -> bool:
     """Render an issued report's PDF from its frozen content (idempotent: a ready PDF is kept)."""

@@ -1,4 +1,5 @@
 """Pages: a donor's suitability report, issued versions and their PDF, the cohort statistics."""
+
 from __future__ import annotations
 
 from django.contrib import messages

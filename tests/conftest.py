@@ -3,6 +3,7 @@
 Integration tests (marker `integration`) need PostgreSQL, Redis and a Celery worker. Outside
 CI they are skipped when those are absent; with CI=true a missing service is a failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -121,26 +122,45 @@ def start_worker(
     *, concurrency: int = 1, pool: str = "prefork", queue: str | None = None, extra_env: dict | None = None
 ) -> subprocess.Popen:
     """Start `celery worker` against the test database and return once it answers a ping."""
+    from celery import current_app
     from django.conf import settings
 
-    from celery import current_app
-
     queue = queue or current_app.conf.task_default_queue
-    env = os.environ | {
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "DATABASE_URL": _database_url_for_worker(),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "DATABASE_CONN_MAX_AGE": "0",
-        "PYTHONPATH": str(ROOT),
-    } | (extra_env or {})
+    env = (
+        os.environ
+        | {
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
+            "DATABASE_URL": _database_url_for_worker(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "DATABASE_CONN_MAX_AGE": "0",
+            "PYTHONPATH": str(ROOT),
+        }
+        | (extra_env or {})
+    )
     import tempfile
 
     log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
-         f"--concurrency={concurrency}", f"--pool={pool}", "-Q", queue,
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            f"--pool={pool}",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     from donors.tasks import ping

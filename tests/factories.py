@@ -76,12 +76,17 @@ def accept_donor(donor, *, outcome="suitable", signers=None):
         signers.setdefault(role, UserFactory(centre=donor.centre, roles=[role]))
     donor.refresh_from_db()
     if donor.status == "candidate":
-        transition_donor(actor=Actor(user=signers["coordinator"]), donor=donor, to_status="in_evaluation",
-                         reason="consent signed")
+        transition_donor(
+            actor=Actor(user=signers["coordinator"]), donor=donor, to_status="in_evaluation", reason="consent signed"
+        )
     decision = propose_decision(
-        actor=Actor(user=signers["surgeon"]), donor=donor, outcome=outcome, reasons="team meeting",
+        actor=Actor(user=signers["surgeon"]),
+        donor=donor,
+        outcome=outcome,
+        reasons="team meeting",
         conditions="follow-up clinic" if outcome == "suitable_with_conditions" else "",
-        override_reason="accepted by the team despite the open checks")
+        override_reason="accepted by the team despite the open checks",
+    )
     for role in ("radiologist", "hepatologist", "surgeon"):
         sign_decision(actor=Actor(user=signers[role]), donor=donor, decision_id=decision.pk, signed_as=role)
     donor.refresh_from_db()

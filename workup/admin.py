@@ -1,4 +1,5 @@
 """The workup's records in the admin: read-only and audited, like the donors' (changes go through the app)."""
+
 from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin
@@ -16,6 +17,16 @@ from .models import (
     Volumetry,
 )
 
-for workup_model in (LabResult, Volumetry, SteatosisAssessment, HepaticArteryAnatomy, PortalVeinAnatomy,
-                     HepaticVeinAnatomy, Clearance, Decision, DecisionSignOff, CentreThresholds):
+for workup_model in (
+    LabResult,
+    Volumetry,
+    SteatosisAssessment,
+    HepaticArteryAnatomy,
+    PortalVeinAnatomy,
+    HepaticVeinAnatomy,
+    Clearance,
+    Decision,
+    DecisionSignOff,
+    CentreThresholds,
+):
     admin.site.register(workup_model, ReadOnlyAdmin)

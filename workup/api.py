@@ -3,6 +3,7 @@
 Thin like donors/api.py: serializers parse, services write, selectors read; every
 read of a donor's workup is audited as a read of the donor's record.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,7 +44,8 @@ class _RecordOut(serializers.ModelSerializer):
 
 class _RecordIn(serializers.ModelSerializer):
     supersedes = serializers.IntegerField(
-        required=False, allow_null=True,
+        required=False,
+        allow_null=True,
         help_text="Id of the latest record of this kind you read (null: none). When sent and a newer "
         "record was entered meanwhile, the write is refused with 409.",
     )
@@ -57,7 +59,10 @@ def _blank_choices_out(model, names) -> dict:
         field = next((f for f in model._meta.concrete_fields if f.name == name), None)
         if field is not None and field.choices and field.blank:
             fields[name] = serializers.ChoiceField(
-                choices=field.choices, allow_blank=True, read_only=True, help_text=str(field.help_text or ""),
+                choices=field.choices,
+                allow_blank=True,
+                read_only=True,
+                help_text=str(field.help_text or ""),
                 label=str(field.verbose_name).capitalize(),
             )
     return fields
@@ -67,12 +72,18 @@ def _serializers_for(spec: wsv.RecordKind):
     name = spec.model.__name__
     out_fields = ["id", "donor", *spec.fields, *COMPUTED.get(spec.slug, ()), "recorded_by", "recorded_at", "current"]
     out_meta = type("Meta", (), {"model": spec.model, "fields": out_fields, "read_only_fields": out_fields})
-    record_out = type(f"{name}Out", (_RecordOut,), {"Meta": out_meta, "__module__": __name__,
-                                                    **_blank_choices_out(spec.model, out_fields)})
+    record_out = type(
+        f"{name}Out",
+        (_RecordOut,),
+        {"Meta": out_meta, "__module__": __name__, **_blank_choices_out(spec.model, out_fields)},
+    )
     # The density factor defaults to the centre's setting when not sent.
     extra = {"density_factor": {"required": False}} if spec.slug == "volumetry" else {}
-    in_meta = type("Meta", (), {"model": spec.model, "fields": [*spec.fields, "supersedes"], "validators": [],
-                                "extra_kwargs": extra})
+    in_meta = type(
+        "Meta",
+        (),
+        {"model": spec.model, "fields": [*spec.fields, "supersedes"], "validators": [], "extra_kwargs": extra},
+    )
     record_in = type(f"{name}In", (_RecordIn,), {"Meta": in_meta, "__module__": __name__})
     return record_out, record_in
 
@@ -80,18 +91,44 @@ def _serializers_for(spec: wsv.RecordKind):
 RECORD_SERIALIZERS = {slug: _serializers_for(spec) for slug, spec in wsv.KINDS.items()}
 
 EXAMPLES = {
-    "labs": {"measured_on": "2026-03-02", "ast": "24", "ast_uln": "40", "alt": "30", "alt_uln": "41",
-             "platelets": "250", "bilirubin_mg_dl": "0.6", "albumin_g_dl": "4.4", "inr": "1.0",
-             "creatinine_mg_dl": "0.8", "serology": "HBsAg, anti-HBc, anti-HCV, HIV negative"},
-    "volumetry": {"measured_on": "2026-03-04", "total_liver_volume_ml": "1500", "graft_volume_ml": "900",
-                  "graft_includes_mhv": False, "remnant_volume_ml": "600", "density_factor": "1.0",
-                  "recipient_weight_kg": "70", "recipient_height_cm": "172"},
-    "steatosis": {"measured_on": "2026-03-04", "modality": "dual_echo", "in_phase_signal": "400",
-                  "opposed_phase_signal": "360"},
+    "labs": {
+        "measured_on": "2026-03-02",
+        "ast": "24",
+        "ast_uln": "40",
+        "alt": "30",
+        "alt_uln": "41",
+        "platelets": "250",
+        "bilirubin_mg_dl": "0.6",
+        "albumin_g_dl": "4.4",
+        "inr": "1.0",
+        "creatinine_mg_dl": "0.8",
+        "serology": "HBsAg, anti-HBc, anti-HCV, HIV negative",
+    },
+    "volumetry": {
+        "measured_on": "2026-03-04",
+        "total_liver_volume_ml": "1500",
+        "graft_volume_ml": "900",
+        "graft_includes_mhv": False,
+        "remnant_volume_ml": "600",
+        "density_factor": "1.0",
+        "recipient_weight_kg": "70",
+        "recipient_height_cm": "172",
+    },
+    "steatosis": {
+        "measured_on": "2026-03-04",
+        "modality": "dual_echo",
+        "in_phase_signal": "400",
+        "opposed_phase_signal": "360",
+    },
     "hepatic-artery": {"measured_on": "2026-03-04", "michels_type": "I", "segment4_origin": "left_hepatic"},
     "portal-vein": {"measured_on": "2026-03-04", "portal_scheme": "nakamura", "portal_type": "A"},
-    "hepatic-veins": {"measured_on": "2026-03-04", "mhv_with_graft": False, "v5_mm": "6", "v8_mm": "3",
-                      "inferior_right_hv_mm": "0"},
+    "hepatic-veins": {
+        "measured_on": "2026-03-04",
+        "mhv_with_graft": False,
+        "v5_mm": "6",
+        "v8_mm": "3",
+        "inferior_right_hv_mm": "0",
+    },
     "clearances": {"measured_on": "2026-03-05", "clearance_kind": "psychosocial", "clearance_status": "cleared"},
 }
 
@@ -122,8 +159,12 @@ class WorkupRecordsView(ActorMixin, generics.GenericAPIView):
         actor = self.actor
         donor = selectors.donor_for(actor=actor, pk=pk)
         services.record_donor_read(actor=actor, donor=donor, what=f"{wsv.KINDS[self.kind].title.lower()} records")
-        records = (wsv.KINDS[self.kind].model.objects.filter(donor=donor)
-                   .select_related("recorded_by").order_by("-recorded_at", "-pk"))
+        records = (
+            wsv.KINDS[self.kind]
+            .model.objects.filter(donor=donor)
+            .select_related("recorded_by")
+            .order_by("-recorded_at", "-pk")
+        )
         out = RECORD_SERIALIZERS[self.kind][0]
         return Response(out(records, many=True, context={"current_ids": self._current_ids(donor)}).data)
 
@@ -152,16 +193,21 @@ def _record_view(slug: str) -> type:
         return self.list_records(request, pk)
 
     @extend_schema(
-        tags=tag, summary=f"{spec.title}: add a record (recorded by the {spec.owners})",
-        request=record_in, responses={201: record_out},
+        tags=tag,
+        summary=f"{spec.title}: add a record (recorded by the {spec.owners})",
+        request=record_in,
+        responses={201: record_out},
         examples=[OpenApiExample(spec.title, value=EXAMPLES[slug], request_only=True)],
     )
     def post(self, request, pk):
         return self.create_record(request, pk)
 
     name = "".join(part.capitalize() for part in slug.split("-")) + "Records"
-    return type(name, (WorkupRecordsView,), {"kind": slug, "get": get, "post": post, "__module__": __name__,
-                                             "__doc__": WorkupRecordsView.__doc__})
+    return type(
+        name,
+        (WorkupRecordsView,),
+        {"kind": slug, "get": get, "post": post, "__module__": __name__, "__doc__": WorkupRecordsView.__doc__},
+    )
 
 
 RECORD_VIEWS = {slug: _record_view(slug) for slug in wsv.KINDS}
@@ -253,9 +299,23 @@ class DecisionOut(serializers.ModelSerializer):
     class Meta:
         model = Decision
         fields = [
-            "id", "donor", "decision_outcome", "reasons", "conditions", "override_reason", "overridden", "biliary_type",
-            "decision_state", "proposed_by", "proposed_at", "completed_at", "sign_offs", "awaiting",
-            "checks_snapshot", "thresholds_snapshot", "version",
+            "id",
+            "donor",
+            "decision_outcome",
+            "reasons",
+            "conditions",
+            "override_reason",
+            "overridden",
+            "biliary_type",
+            "decision_state",
+            "proposed_by",
+            "proposed_at",
+            "completed_at",
+            "sign_offs",
+            "awaiting",
+            "checks_snapshot",
+            "thresholds_snapshot",
+            "version",
         ]
 
     def get_awaiting(self, decision) -> list[str]:
@@ -266,8 +326,9 @@ class DecisionOut(serializers.ModelSerializer):
 class DecisionStateOut(serializers.Serializer):
     current = DecisionOut(allow_null=True, help_text="The latest decision not replaced (open or complete).")
     previous = DecisionOut(many=True)
-    can_sign_as = serializers.ListField(child=serializers.CharField(),
-                                        help_text="Roles you could sign the open decision in.")
+    can_sign_as = serializers.ListField(
+        child=serializers.CharField(), help_text="Roles you could sign the open decision in."
+    )
     override_needed_if_accepted = serializers.ListField(
         child=serializers.CharField(), help_text="What accepting the donor now would override (needs a reason)."
     )
@@ -282,11 +343,15 @@ class DecisionIn(serializers.Serializer):
     reasons = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     conditions = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     override_reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)
-    replaces = serializers.IntegerField(required=False, allow_null=True,
-                                        help_text="Propose: the open decision this one replaces.")
+    replaces = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Propose: the open decision this one replaces."
+    )
     decision = serializers.IntegerField(required=False, help_text="Sign: the id of the decision you sign.")
-    signed_as = serializers.ChoiceField(choices=[(r.value, r.label) for r in SIGNING_ROLES], required=False,
-                                        help_text="Sign: your role (needed only when you hold several).")
+    signed_as = serializers.ChoiceField(
+        choices=[(r.value, r.label) for r in SIGNING_ROLES],
+        required=False,
+        help_text="Sign: your role (needed only when you hold several).",
+    )
     comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
     def validate(self, attrs):
@@ -335,14 +400,24 @@ class DonorDecision(ActorMixin, generics.GenericAPIView):
         return Response(DecisionStateOut(decision_state_payload(actor, donor)).data)
 
     @extend_schema(
-        tags=["workup"], request=DecisionIn, responses={201: DecisionOut, 409: None},
+        tags=["workup"],
+        request=DecisionIn,
+        responses={201: DecisionOut, 409: None},
         examples=[
-            OpenApiExample("Propose", request_only=True, value={
-                "decision_action": "propose", "decision_outcome": "suitable_with_conditions",
-                "reasons": "adequate remnant and GRWR", "conditions": "repeat MRI-PDFF after weight loss",
-                "override_reason": ""}),
-            OpenApiExample("Sign", request_only=True, value={"decision_action": "sign", "decision": 12,
-                                                             "signed_as": "surgeon"}),
+            OpenApiExample(
+                "Propose",
+                request_only=True,
+                value={
+                    "decision_action": "propose",
+                    "decision_outcome": "suitable_with_conditions",
+                    "reasons": "adequate remnant and GRWR",
+                    "conditions": "repeat MRI-PDFF after weight loss",
+                    "override_reason": "",
+                },
+            ),
+            OpenApiExample(
+                "Sign", request_only=True, value={"decision_action": "sign", "decision": 12, "signed_as": "surgeon"}
+            ),
         ],
     )
     def post(self, request, pk):
@@ -353,13 +428,20 @@ class DonorDecision(ActorMixin, generics.GenericAPIView):
         values = serializer.validated_data
         if values["decision_action"] == "propose":
             decision = wsv.propose_decision(
-                actor=actor, donor=donor, outcome=values["decision_outcome"], reasons=values["reasons"],
-                conditions=values.get("conditions", ""), override_reason=values.get("override_reason", ""),
+                actor=actor,
+                donor=donor,
+                outcome=values["decision_outcome"],
+                reasons=values["reasons"],
+                conditions=values.get("conditions", ""),
+                override_reason=values.get("override_reason", ""),
                 replaces=values.get("replaces"),
             )
         else:
             sign_off = wsv.sign_decision(
-                actor=actor, donor=donor, decision_id=values["decision"], signed_as=values.get("signed_as"),
+                actor=actor,
+                donor=donor,
+                decision_id=values["decision"],
+                signed_as=values.get("signed_as"),
                 comment=values.get("comment", ""),
             )
             decision = sign_off.decision
@@ -369,8 +451,10 @@ class DonorDecision(ActorMixin, generics.GenericAPIView):
 
 # ---------------------------------------------------------------- thresholds
 
-_FORMULAS = {"slv_formula": [("urata", "Urata"), ("vauthey", "Vauthey")],
-             "bsa_formula": [("mosteller", "Mosteller"), ("dubois", "DuBois")]}
+_FORMULAS = {
+    "slv_formula": [("urata", "Urata"), ("vauthey", "Vauthey")],
+    "bsa_formula": [("mosteller", "Mosteller"), ("dubois", "DuBois")],
+}
 
 
 def _threshold_fields(*, for_input: bool) -> dict:
@@ -396,11 +480,14 @@ def _threshold_fields(*, for_input: bool) -> dict:
     return fields
 
 
-ThresholdsOut = type("CentreThresholdsOut", (serializers.Serializer,), {**_threshold_fields(for_input=False),
-                                                                        "__module__": __name__})
-ThresholdsIn = type("CentreThresholdsIn", (serializers.Serializer,), {**_threshold_fields(for_input=True),
-                                                                      "always_required": ("version",),
-                                                                      "__module__": __name__})
+ThresholdsOut = type(
+    "CentreThresholdsOut", (serializers.Serializer,), {**_threshold_fields(for_input=False), "__module__": __name__}
+)
+ThresholdsIn = type(
+    "CentreThresholdsIn",
+    (serializers.Serializer,),
+    {**_threshold_fields(for_input=True), "always_required": ("version",), "__module__": __name__},
+)
 
 
 def thresholds_payload(actor) -> dict:

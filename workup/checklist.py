@@ -3,6 +3,7 @@
 The states come from the latest workup records; `workup_steps(...).summary` also carries the
 evaluated checks (counts, failing, still missing) for the donor page's workup section.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -76,10 +77,13 @@ def _imaging_step(records) -> Step:
 
 def _clearance_step(records) -> Step:
     title = "Psychosocial evaluation and donor advocate"
-    statuses = {kind: records.clearances[kind].clearance_status if kind in records.clearances else None
-                for kind in ClearanceKind.values}
-    detail = "; ".join(f"{ClearanceKind(k).label.lower()}: {(s or 'not recorded').replace('_', ' ')}"
-                       for k, s in statuses.items())
+    statuses = {
+        kind: records.clearances[kind].clearance_status if kind in records.clearances else None
+        for kind in ClearanceKind.values
+    }
+    detail = "; ".join(
+        f"{ClearanceKind(k).label.lower()}: {(s or 'not recorded').replace('_', ' ')}" for k, s in statuses.items()
+    )
     if any(s == ClearanceStatus.NOT_CLEARED for s in statuses.values()):
         return Step(title, Role.COORDINATOR, "fail", detail)
     if all(s == ClearanceStatus.CLEARED for s in statuses.values()):
@@ -92,12 +96,20 @@ def _decision_step(donor, decision) -> Step:
     if decision is None:
         return Step(title, Role.SURGEON, "missing", "no decision proposed")
     if decision.decision_state == DecisionState.COMPLETE:
-        current = "" if donor.status == decision.decision_outcome else f" (the donor is now {donor.status.replace('_', ' ')})"
-        return Step(title, Role.SURGEON, "done", f"{decision.get_decision_outcome_display().lower()}, signed by all{current}")
+        current = (
+            "" if donor.status == decision.decision_outcome else f" (the donor is now {donor.status.replace('_', ' ')})"
+        )
+        return Step(
+            title, Role.SURGEON, "done", f"{decision.get_decision_outcome_display().lower()}, signed by all{current}"
+        )
     signed = {s.signed_as for s in decision.sign_offs.all()}
     awaiting = ", ".join(r.label.lower() for r in SIGNING_ROLES if r.value not in signed)
-    return Step(title, Role.SURGEON, "missing",
-                f"proposed: {decision.get_decision_outcome_display().lower()}; awaiting {awaiting}")
+    return Step(
+        title,
+        Role.SURGEON,
+        "missing",
+        f"proposed: {decision.get_decision_outcome_display().lower()}; awaiting {awaiting}",
+    )
 
 
 def workup_steps(*, donor) -> WorkupSteps:
@@ -105,19 +117,32 @@ def workup_steps(*, donor) -> WorkupSteps:
     evaluation = ws.evaluate(donor)
     records = evaluation.records
     decision = ws.current_decision(donor)
-    steps = WorkupSteps([
-        Step("Contact, questionnaire, ABO group, consent", Role.COORDINATOR,
-             "done" if donor.abo else "missing", f"ABO {donor.abo}" if donor.abo else ""),
-        Step("Recipient linked", Role.COORDINATOR,
-             "done" if donor.recipient_id else "missing", donor.recipient.code if donor.recipient_id else ""),
-        _labs_step(records.labs),
-        _imaging_step(records),
-        Step("MRCP biliary anatomy", Role.RADIOLOGIST,
-             "done" if evaluation.biliary_type else "missing",
-             f"proposed type {evaluation.biliary_type}" if evaluation.biliary_type else "no proposed biliary type"),
-        _clearance_step(records),
-        _decision_step(donor, decision),
-    ])
+    steps = WorkupSteps(
+        [
+            Step(
+                "Contact, questionnaire, ABO group, consent",
+                Role.COORDINATOR,
+                "done" if donor.abo else "missing",
+                f"ABO {donor.abo}" if donor.abo else "",
+            ),
+            Step(
+                "Recipient linked",
+                Role.COORDINATOR,
+                "done" if donor.recipient_id else "missing",
+                donor.recipient.code if donor.recipient_id else "",
+            ),
+            _labs_step(records.labs),
+            _imaging_step(records),
+            Step(
+                "MRCP biliary anatomy",
+                Role.RADIOLOGIST,
+                "done" if evaluation.biliary_type else "missing",
+                f"proposed type {evaluation.biliary_type}" if evaluation.biliary_type else "no proposed biliary type",
+            ),
+            _clearance_step(records),
+            _decision_step(donor, decision),
+        ]
+    )
     steps.summary = Summary(
         counts=evaluation.counts,
         failing=evaluation.failing,

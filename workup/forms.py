@@ -1,5 +1,6 @@
 """Forms of the workup page: one per record kind (one per steatosis modality and per clearance),
 the decision, the sign-off and the centre's thresholds. Forms parse; services decide."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -155,10 +156,16 @@ RECORD_FORMS: dict[str, tuple[type[RecordForm], str, str | None]] = {
 class DecisionForm(forms.Form):
     decision_outcome = forms.ChoiceField(label="Outcome", choices=DecisionOutcome.choices, widget=forms.RadioSelect)
     reasons = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)
-    conditions = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, required=False,
-                                 help_text="Required for suitable with conditions.")
+    conditions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        required=False,
+        help_text="Required for suitable with conditions.",
+    )
     override_reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        required=False,
         help_text="Required to accept a donor with biliary type 3, a failing check or a missing one.",
     )
     replaces = forms.IntegerField(widget=forms.HiddenInput, required=False)
@@ -177,8 +184,10 @@ class SignForm(forms.Form):
 class ThresholdsForm(forms.ModelForm):
     version = forms.IntegerField(widget=forms.HiddenInput)
     portal_vein_flag_types = forms.MultipleChoiceField(
-        choices=[(c, c.replace(":", " ")) for c in wsv.PORTAL_FLAG_CHOICES], required=False,
-        widget=forms.CheckboxSelectMultiple, label="Portal vein types flagged as borderline",
+        choices=[(c, c.replace(":", " ")) for c in wsv.PORTAL_FLAG_CHOICES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Portal vein types flagged as borderline",
     )
 
     class Meta:

@@ -4,6 +4,7 @@ Every record belongs to a donor (and so to the donor's centre), carries the date
 examination, who entered it and when, and keeps its history. Records are never edited: a new
 record of the same kind supersedes the previous one, which stays on file; the latest counts.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -16,10 +17,25 @@ from donors.workflow import Status
 from . import criteria
 
 __all__ = [
-    "LabResult", "Volumetry", "SteatosisAssessment", "SteatosisModality", "HepaticArteryAnatomy",
-    "MichelsType", "Segment4Origin", "PortalVeinAnatomy", "PortalScheme", "HepaticVeinAnatomy",
-    "Clearance", "ClearanceKind", "ClearanceStatus", "CentreThresholds", "Decision", "DecisionOutcome",
-    "DecisionState", "DecisionSignOff", "SIGNING_ROLES",
+    "LabResult",
+    "Volumetry",
+    "SteatosisAssessment",
+    "SteatosisModality",
+    "HepaticArteryAnatomy",
+    "MichelsType",
+    "Segment4Origin",
+    "PortalVeinAnatomy",
+    "PortalScheme",
+    "HepaticVeinAnatomy",
+    "Clearance",
+    "ClearanceKind",
+    "ClearanceStatus",
+    "CentreThresholds",
+    "Decision",
+    "DecisionOutcome",
+    "DecisionState",
+    "DecisionSignOff",
+    "SIGNING_ROLES",
 ]
 
 
@@ -48,13 +64,21 @@ class LabResult(WorkupRecord):
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="lab_results")
     ast = models.DecimalField("AST (U/L)", max_digits=7, decimal_places=1, null=True, blank=True)
     ast_uln = models.DecimalField(
-        "AST upper limit of normal (U/L)", max_digits=6, decimal_places=1, null=True, blank=True,
+        "AST upper limit of normal (U/L)",
+        max_digits=6,
+        decimal_places=1,
+        null=True,
+        blank=True,
         help_text="The laboratory's upper limit; APRI is computed with it.",
     )
     alt = models.DecimalField("ALT (U/L)", max_digits=7, decimal_places=1, null=True, blank=True)
-    alt_uln = models.DecimalField("ALT upper limit of normal (U/L)", max_digits=6, decimal_places=1, null=True, blank=True)
+    alt_uln = models.DecimalField(
+        "ALT upper limit of normal (U/L)", max_digits=6, decimal_places=1, null=True, blank=True
+    )
     platelets = models.DecimalField("platelets (10^9/L)", max_digits=6, decimal_places=1, null=True, blank=True)
-    bilirubin_mg_dl = models.DecimalField("total bilirubin (mg/dL)", max_digits=5, decimal_places=2, null=True, blank=True)
+    bilirubin_mg_dl = models.DecimalField(
+        "total bilirubin (mg/dL)", max_digits=5, decimal_places=2, null=True, blank=True
+    )
     albumin_g_dl = models.DecimalField("albumin (g/dL)", max_digits=4, decimal_places=2, null=True, blank=True)
     inr = models.DecimalField("INR", max_digits=4, decimal_places=2, null=True, blank=True)
     creatinine_mg_dl = models.DecimalField("creatinine (mg/dL)", max_digits=5, decimal_places=2, null=True, blank=True)
@@ -77,23 +101,38 @@ class Volumetry(WorkupRecord):
     total_liver_volume_ml = models.DecimalField("total liver volume (mL)", max_digits=6, decimal_places=1)
     graft_volume_ml = models.DecimalField("graft volume (mL)", max_digits=6, decimal_places=1)
     graft_includes_mhv = models.BooleanField(
-        "graft volume includes the middle hepatic vein", default=False,
+        "graft volume includes the middle hepatic vein",
+        default=False,
         help_text="Whether the graft volume was measured with the middle hepatic vein.",
     )
     remnant_volume_ml = models.DecimalField(
-        "remnant volume (mL)", max_digits=6, decimal_places=1, null=True, blank=True,
+        "remnant volume (mL)",
+        max_digits=6,
+        decimal_places=1,
+        null=True,
+        blank=True,
         help_text="Leave empty to use total - graft.",
     )
     density_factor = models.DecimalField(
-        "density factor (g/mL)", max_digits=4, decimal_places=3,
+        "density factor (g/mL)",
+        max_digits=4,
+        decimal_places=3,
         help_text="Graft weight = CT volume x this factor (1.0; some centres use 0.85).",
     )
     recipient_weight_kg = models.DecimalField(
-        "recipient weight (kg)", max_digits=5, decimal_places=1, null=True, blank=True,
+        "recipient weight (kg)",
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
         help_text="Weight used for the GRWR; empty uses the recipient's registered weight.",
     )
     recipient_height_cm = models.DecimalField(
-        "recipient height (cm)", max_digits=4, decimal_places=1, null=True, blank=True,
+        "recipient height (cm)",
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
         help_text="Needed for the recipient's standard liver volume (GV/SLV).",
     )
     history = HistoricalRecords(table_name="donors_historicalvolumetry")
@@ -127,13 +166,23 @@ class SteatosisAssessment(WorkupRecord):
         "opposed-phase ROI signal", max_digits=9, decimal_places=2, null=True, blank=True
     )
     signal_fat_fraction_pct = models.DecimalField(
-        "signal fat fraction (%)", max_digits=5, decimal_places=2, null=True, blank=True, editable=False,
+        "signal fat fraction (%)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        editable=False,
         help_text="(in-phase - opposed-phase) / (2 x in-phase), computed by the app.",
     )
     liver_hu = models.DecimalField("liver attenuation (HU)", max_digits=5, decimal_places=1, null=True, blank=True)
     spleen_hu = models.DecimalField("spleen attenuation (HU)", max_digits=5, decimal_places=1, null=True, blank=True)
     liver_attenuation_index = models.DecimalField(
-        "liver attenuation index (HU)", max_digits=5, decimal_places=1, null=True, blank=True, editable=False,
+        "liver attenuation index (HU)",
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        editable=False,
         help_text="Liver HU - spleen HU on unenhanced CT, computed by the app.",
     )
     history = HistoricalRecords(table_name="donors_historicalsteatosisassessment")
@@ -166,7 +215,6 @@ class Segment4Origin(models.TextChoices):
 
 
 class HepaticArteryAnatomy(WorkupRecord):
-
     audit_record_type = "donors.HepaticArteryAnatomy"  # audited under this name since before the workup app
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="hepatic_artery_records")
     michels_type = models.CharField("Michels type", max_length=12, choices=MichelsType.choices)
@@ -197,7 +245,8 @@ class PortalVeinAnatomy(WorkupRecord):
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="portal_vein_records")
     portal_scheme = models.CharField("scheme", max_length=10, choices=PortalScheme.choices)
     portal_type = models.CharField(
-        "portal vein type", max_length=4,
+        "portal vein type",
+        max_length=4,
         choices=[(t, f"Nakamura {t}") for t in criteria.PORTAL_SCHEMES["nakamura"]]
         + [(t, f"Cheng {t}") for t in criteria.PORTAL_SCHEMES["cheng"]],
         help_text="Nakamura A-E or Cheng I-IV, matching the scheme.",
@@ -211,16 +260,31 @@ class PortalVeinAnatomy(WorkupRecord):
 
 
 class HepaticVeinAnatomy(WorkupRecord):
-
     audit_record_type = "donors.HepaticVeinAnatomy"  # audited under this name since before the workup app
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="hepatic_vein_records")
     mhv_with_graft = models.BooleanField("middle hepatic vein with the graft")
-    v5_mm = models.DecimalField("V5 diameter (mm)", max_digits=3, decimal_places=1, null=True, blank=True,
-                                help_text="0 when absent; empty when not assessed.")
-    v8_mm = models.DecimalField("V8 diameter (mm)", max_digits=3, decimal_places=1, null=True, blank=True,
-                                help_text="0 when absent; empty when not assessed.")
+    v5_mm = models.DecimalField(
+        "V5 diameter (mm)",
+        max_digits=3,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="0 when absent; empty when not assessed.",
+    )
+    v8_mm = models.DecimalField(
+        "V8 diameter (mm)",
+        max_digits=3,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="0 when absent; empty when not assessed.",
+    )
     inferior_right_hv_mm = models.DecimalField(
-        "inferior right hepatic vein diameter (mm)", max_digits=3, decimal_places=1, null=True, blank=True,
+        "inferior right hepatic vein diameter (mm)",
+        max_digits=3,
+        decimal_places=1,
+        null=True,
+        blank=True,
         help_text="The largest inferior right hepatic vein; 0 when there is none.",
     )
     history = HistoricalRecords(table_name="donors_historicalhepaticveinanatomy")
@@ -280,11 +344,13 @@ class CentreThresholds(models.Model):
     remnant_margin = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.remnant_margin)
     graft_density = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.graft_density)
     slv_formula = models.CharField(
-        max_length=10, choices=[("urata", "Urata"), ("vauthey", "Vauthey")],
+        max_length=10,
+        choices=[("urata", "Urata"), ("vauthey", "Vauthey")],
         default=criteria.DEFAULT_THRESHOLDS.slv_formula,
     )
     bsa_formula = models.CharField(
-        max_length=10, choices=[("mosteller", "Mosteller"), ("dubois", "DuBois")],
+        max_length=10,
+        choices=[("mosteller", "Mosteller"), ("dubois", "DuBois")],
         default=criteria.DEFAULT_THRESHOLDS.bsa_formula,
     )
     biopsy_ideal_below = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.biopsy_ideal_below)
@@ -299,11 +365,14 @@ class CentreThresholds(models.Model):
     fib4_flag = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.fib4_flag)
     vein_reconstruct_mm = models.FloatField(default=criteria.DEFAULT_THRESHOLDS.vein_reconstruct_mm)
     portal_vein_flag_types = models.JSONField(
-        default=default_portal_vein_flag_types, blank=True,
+        default=default_portal_vein_flag_types,
+        blank=True,
         help_text='"scheme:type" pairs flagged as borderline, e.g. "nakamura:D".',
     )
     version = models.PositiveIntegerField(default=1, help_text="Raised by every change; a stale edit is refused.")
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords(table_name="donors_historicalcentrethresholds")
 

@@ -4,6 +4,7 @@ evaluated checklist built from them with `criteria.evaluate_workup`.
 Callers pass a donor already fetched through `selectors.donor_for`, which scopes it to the
 actor's centre and checks the role.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -79,9 +80,16 @@ class WorkupItem:
 
     def as_dict(self) -> dict:
         return {
-            "check": self.key, "title": self.title, "state": self.state, "value": self.value, "unit": self.unit,
-            "threshold": self.threshold, "source": self.source, "detail": self.detail,
-            "owner": self.owner_label, "optional": self.optional,
+            "check": self.key,
+            "title": self.title,
+            "state": self.state,
+            "value": self.value,
+            "unit": self.unit,
+            "threshold": self.threshold,
+            "source": self.source,
+            "detail": self.detail,
+            "owner": self.owner_label,
+            "optional": self.optional,
         }
 
 
@@ -95,6 +103,7 @@ class Outstanding:
 
 
 # ---------------------------------------------------------------- pure rules
+
 
 def check_clearance(kind: str, status: str | None) -> criteria.CheckResult:
     """Cleared passes, not cleared fails, pending or unrecorded is missing."""
@@ -116,8 +125,9 @@ def build_items(results: list[criteria.CheckResult]) -> list[WorkupItem]:
     for r in results:
         title, owners = CHECK_INFO.get(r.check, (r.check.replace("_", " ").capitalize(), ()))
         optional = any_steatosis and r.check in STEATOSIS_CHECKS and r.state == "missing"
-        items.append(WorkupItem(r.check, title, r.state, r.value, r.unit, r.threshold, r.source, r.detail,
-                                owners, optional))
+        items.append(
+            WorkupItem(r.check, title, r.state, r.value, r.unit, r.threshold, r.source, r.detail, owners, optional)
+        )
     return items
 
 
@@ -130,8 +140,13 @@ def outstanding(items: list[WorkupItem]) -> list[Outstanding]:
             continue
         needed.append(Outstanding(item.title, item.owner_label, item.detail))
     if steatosis_missing and len(steatosis_missing) == len([i for i in items if i.key in STEATOSIS_CHECKS]):
-        needed.append(Outstanding("Steatosis (any one modality)", "radiologist (biopsy: hepatologist or radiologist)",
-                                  "not recorded: biopsy, MRI-PDFF, dual echo or unenhanced CT"))
+        needed.append(
+            Outstanding(
+                "Steatosis (any one modality)",
+                "radiologist (biopsy: hepatologist or radiologist)",
+                "not recorded: biopsy, MRI-PDFF, dual echo or unenhanced CT",
+            )
+        )
     return needed
 
 
@@ -174,6 +189,7 @@ def thresholds_from_row(row: CentreThresholds | None) -> criteria.Thresholds:
 
 
 # ---------------------------------------------------------------- reads
+
 
 def thresholds_row(centre_id) -> CentreThresholds | None:
     return CentreThresholds.objects.filter(centre_id=centre_id).select_related("updated_by").first()
@@ -350,6 +366,7 @@ def evaluate(donor) -> Evaluation:
 
 
 # ---------------------------------------------------------------- decisions
+
 
 def decisions_for(donor):
     return (

@@ -4,6 +4,7 @@ One keyword-only function per action, one transaction, and the audit event writt
 The plausibility rules at the top are pure (dict in, field errors out) so pages, the API and the
 tests share them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,17 +67,37 @@ EXTRA_RANGES = {
 
 # Record field -> the criteria.PLAUSIBLE_RANGES name holding its range.
 CRITERIA_NAMES = {
-    "ast": "ast", "alt": "alt", "ast_uln": "ast_uln", "platelets": "platelets",
-    "total_liver_volume_ml": "total_liver_volume_ml", "graft_volume_ml": "graft_volume_ml",
-    "remnant_volume_ml": "remnant_volume_ml", "recipient_weight_kg": "recipient_weight_kg",
-    "recipient_height_cm": "recipient_height_cm", "macrovesicular_pct": "biopsy_macrovesicular_pct",
-    "pdff_pct": "pdff_pct", "in_phase_signal": "dual_echo_in_phase", "opposed_phase_signal": "dual_echo_opposed_phase",
-    "liver_hu": "ct_liver_hu", "spleen_hu": "ct_spleen_hu", "v5_mm": "v5_mm", "v8_mm": "v8_mm",
+    "ast": "ast",
+    "alt": "alt",
+    "ast_uln": "ast_uln",
+    "platelets": "platelets",
+    "total_liver_volume_ml": "total_liver_volume_ml",
+    "graft_volume_ml": "graft_volume_ml",
+    "remnant_volume_ml": "remnant_volume_ml",
+    "recipient_weight_kg": "recipient_weight_kg",
+    "recipient_height_cm": "recipient_height_cm",
+    "macrovesicular_pct": "biopsy_macrovesicular_pct",
+    "pdff_pct": "pdff_pct",
+    "in_phase_signal": "dual_echo_in_phase",
+    "opposed_phase_signal": "dual_echo_opposed_phase",
+    "liver_hu": "ct_liver_hu",
+    "spleen_hu": "ct_spleen_hu",
+    "v5_mm": "v5_mm",
+    "v8_mm": "v8_mm",
     "inferior_right_hv_mm": "inferior_right_hv_mm",
 }
 
-LAB_VALUES = ("ast", "ast_uln", "alt", "alt_uln", "platelets", "bilirubin_mg_dl", "albumin_g_dl", "inr",
-              "creatinine_mg_dl")
+LAB_VALUES = (
+    "ast",
+    "ast_uln",
+    "alt",
+    "alt_uln",
+    "platelets",
+    "bilirubin_mg_dl",
+    "albumin_g_dl",
+    "inr",
+    "creatinine_mg_dl",
+)
 STEATOSIS_FIELDS = {
     SteatosisModality.BIOPSY: ("macrovesicular_pct",),
     SteatosisModality.MRI_PDFF: ("pdff_pct",),
@@ -144,23 +165,34 @@ def lab_errors(values: dict) -> Errors:
 
 
 def volumetry_errors(values: dict) -> Errors:
-    names = ("total_liver_volume_ml", "graft_volume_ml", "remnant_volume_ml", "density_factor",
-             "recipient_weight_kg", "recipient_height_cm")
+    names = (
+        "total_liver_volume_ml",
+        "graft_volume_ml",
+        "remnant_volume_ml",
+        "density_factor",
+        "recipient_weight_kg",
+        "recipient_height_cm",
+    )
     errors = range_errors(values, names)
     for required in ("total_liver_volume_ml", "graft_volume_ml", "density_factor"):
         if not _present(values, required):
             _add(errors, required, "this value is required")
-    total, graft, remnant = (None if name in errors else _number(values.get(name))
-                             for name in ("total_liver_volume_ml", "graft_volume_ml", "remnant_volume_ml"))
+    total, graft, remnant = (
+        None if name in errors else _number(values.get(name))
+        for name in ("total_liver_volume_ml", "graft_volume_ml", "remnant_volume_ml")
+    )
     if total is not None and graft is not None and graft > total:
         _add(errors, "graft_volume_ml", f"{graft} mL is larger than the total liver volume ({total} mL)")
     if total is not None and remnant is not None:
         if remnant > total:
             _add(errors, "remnant_volume_ml", f"{remnant} mL is larger than the total liver volume ({total} mL)")
         elif graft is not None and graft <= total and graft + remnant > total:
-            _add(errors, "remnant_volume_ml",
-                 f"graft {graft} mL + remnant {remnant} mL = {graft + remnant} mL exceed the total liver volume "
-                 f"({total} mL)")
+            _add(
+                errors,
+                "remnant_volume_ml",
+                f"graft {graft} mL + remnant {remnant} mL = {graft + remnant} mL exceed the total liver volume "
+                f"({total} mL)",
+            )
     return errors
 
 
@@ -185,9 +217,12 @@ def steatosis_errors(values: dict) -> Errors:
     if modality == SteatosisModality.DUAL_ECHO and not errors:
         in_phase, opposed = _number(values["in_phase_signal"]), _number(values["opposed_phase_signal"])
         if opposed > in_phase * OPPOSED_OVER_IN_PHASE_MAX:
-            _add(errors, "opposed_phase_signal",
-                 f"{opposed} is more than 10 % above the in-phase signal ({in_phase}): check the ROIs "
-                 "(in-phase and opposed-phase swapped?)")
+            _add(
+                errors,
+                "opposed_phase_signal",
+                f"{opposed} is more than 10 % above the in-phase signal ({in_phase}): check the ROIs "
+                "(in-phase and opposed-phase swapped?)",
+            )
     return errors
 
 
@@ -246,15 +281,16 @@ def clearance_errors(values: dict) -> Errors:
 
 # ---------------------------------------------------------------- record kinds
 
+
 @dataclass(frozen=True)
 class RecordKind:
     slug: str
     model: type
     title: str
     fields: tuple[str, ...]
-    actions: tuple[Action, ...]          # any of these may record it
-    check: object                        # values -> field errors
-    sub_field: str | None = None         # records of one kind superseding each other per this field
+    actions: tuple[Action, ...]  # any of these may record it
+    check: object  # values -> field errors
+    sub_field: str | None = None  # records of one kind superseding each other per this field
 
     @property
     def owners(self) -> str:
@@ -269,29 +305,87 @@ def _role_may(role: Role, action: Action) -> bool:
 
 
 COMMON_FIELDS = ("measured_on", "note")
-KINDS: dict[str, RecordKind] = {k.slug: k for k in (
-    RecordKind("labs", LabResult, "Laboratory results", COMMON_FIELDS + LAB_VALUES + ("serology",),
-               (Action.RECORD_LABS,), lab_errors),
-    RecordKind("volumetry", Volumetry, "CT volumetry",
-               COMMON_FIELDS + ("total_liver_volume_ml", "graft_volume_ml", "graft_includes_mhv", "remnant_volume_ml",
-                                "density_factor", "recipient_weight_kg", "recipient_height_cm"),
-               (Action.RECORD_IMAGING_FINDINGS,), volumetry_errors),
-    RecordKind("steatosis", SteatosisAssessment, "Steatosis",
-               COMMON_FIELDS + ("modality", "macrovesicular_pct", "pdff_pct", "in_phase_signal", "opposed_phase_signal",
-                                "liver_hu", "spleen_hu"),
-               (Action.RECORD_IMAGING_FINDINGS, Action.RECORD_LABS), steatosis_errors, sub_field="modality"),
-    RecordKind("hepatic-artery", HepaticArteryAnatomy, "Hepatic artery",
-               COMMON_FIELDS + ("michels_type", "unclassified_description", "segment4_origin"),
-               (Action.RECORD_IMAGING_FINDINGS,), hepatic_artery_errors),
-    RecordKind("portal-vein", PortalVeinAnatomy, "Portal vein", COMMON_FIELDS + ("portal_scheme", "portal_type"),
-               (Action.RECORD_IMAGING_FINDINGS,), portal_vein_errors),
-    RecordKind("hepatic-veins", HepaticVeinAnatomy, "Hepatic veins",
-               COMMON_FIELDS + ("mhv_with_graft", "v5_mm", "v8_mm", "inferior_right_hv_mm"),
-               (Action.RECORD_IMAGING_FINDINGS,), hepatic_vein_errors),
-    RecordKind("clearances", Clearance, "Psychosocial and donor advocate clearance",
-               COMMON_FIELDS + ("clearance_kind", "clearance_status"),
-               (Action.RECORD_CLEARANCE,), clearance_errors, sub_field="clearance_kind"),
-)}
+KINDS: dict[str, RecordKind] = {
+    k.slug: k
+    for k in (
+        RecordKind(
+            "labs",
+            LabResult,
+            "Laboratory results",
+            COMMON_FIELDS + LAB_VALUES + ("serology",),
+            (Action.RECORD_LABS,),
+            lab_errors,
+        ),
+        RecordKind(
+            "volumetry",
+            Volumetry,
+            "CT volumetry",
+            COMMON_FIELDS
+            + (
+                "total_liver_volume_ml",
+                "graft_volume_ml",
+                "graft_includes_mhv",
+                "remnant_volume_ml",
+                "density_factor",
+                "recipient_weight_kg",
+                "recipient_height_cm",
+            ),
+            (Action.RECORD_IMAGING_FINDINGS,),
+            volumetry_errors,
+        ),
+        RecordKind(
+            "steatosis",
+            SteatosisAssessment,
+            "Steatosis",
+            COMMON_FIELDS
+            + (
+                "modality",
+                "macrovesicular_pct",
+                "pdff_pct",
+                "in_phase_signal",
+                "opposed_phase_signal",
+                "liver_hu",
+                "spleen_hu",
+            ),
+            (Action.RECORD_IMAGING_FINDINGS, Action.RECORD_LABS),
+            steatosis_errors,
+            sub_field="modality",
+        ),
+        RecordKind(
+            "hepatic-artery",
+            HepaticArteryAnatomy,
+            "Hepatic artery",
+            COMMON_FIELDS + ("michels_type", "unclassified_description", "segment4_origin"),
+            (Action.RECORD_IMAGING_FINDINGS,),
+            hepatic_artery_errors,
+        ),
+        RecordKind(
+            "portal-vein",
+            PortalVeinAnatomy,
+            "Portal vein",
+            COMMON_FIELDS + ("portal_scheme", "portal_type"),
+            (Action.RECORD_IMAGING_FINDINGS,),
+            portal_vein_errors,
+        ),
+        RecordKind(
+            "hepatic-veins",
+            HepaticVeinAnatomy,
+            "Hepatic veins",
+            COMMON_FIELDS + ("mhv_with_graft", "v5_mm", "v8_mm", "inferior_right_hv_mm"),
+            (Action.RECORD_IMAGING_FINDINGS,),
+            hepatic_vein_errors,
+        ),
+        RecordKind(
+            "clearances",
+            Clearance,
+            "Psychosocial and donor advocate clearance",
+            COMMON_FIELDS + ("clearance_kind", "clearance_status"),
+            (Action.RECORD_CLEARANCE,),
+            clearance_errors,
+            sub_field="clearance_kind",
+        ),
+    )
+}
 
 
 def may_record(roles, kind: str, sub: str | None = None) -> bool:
@@ -309,8 +403,9 @@ def require_record(actor: Actor, kind: str, sub: str | None = None) -> None:
         return
     if kind == "steatosis" and sub and sub != SteatosisModality.BIOPSY and may_record(actor.roles, kind):
         raise NotPermitted("only a radiologist records imaging steatosis measurements (a biopsy also the hepatologist)")
-    raise NotPermitted(f"your role does not allow this (record {KINDS[kind].title.lower()}; "
-                       f"recorded by the {KINDS[kind].owners})")
+    raise NotPermitted(
+        f"your role does not allow this (record {KINDS[kind].title.lower()}; recorded by the {KINDS[kind].owners})"
+    )
 
 
 def record_errors(kind: str, values: dict) -> Errors:
@@ -374,8 +469,12 @@ def record_workup(*, actor: Actor, donor: Donor, kind: str, values: dict, supers
     if previous is not None:
         changes["supersedes"] = previous.pk
     record_event(
-        actor=actor, kind=AuditEvent.Kind.CREATE, record=record, donor=donor,
-        summary=f"recorded {spec.title.lower()}" + (f" ({sub})" if sub else ""), changes=changes,
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=record,
+        donor=donor,
+        summary=f"recorded {spec.title.lower()}" + (f" ({sub})" if sub else ""),
+        changes=changes,
     )
     return record
 
@@ -385,12 +484,28 @@ def record_workup(*, actor: Actor, donor: Donor, kind: str, values: dict, supers
 THRESHOLD_FIELDS = tuple(f.name for f in dataclasses.fields(criteria.Thresholds))
 # Settable range of each numeric threshold; wide enough for any centre's practice.
 THRESHOLD_RANGES = {
-    "age_min": (16, 80), "age_max": (16, 80), "bmi_min": (10, 25), "bmi_max": (15, 45), "bmi_max_without_biopsy": (15, 45),
-    "grwr_pass": (0.3, 2), "grwr_fail_below": (0.3, 2), "gv_slv_pass": (10, 100), "gv_slv_fail_below": (10, 100),
-    "remnant_min": (10, 60), "remnant_margin": (0, 20), "graft_density": (0.5, 1.5),
-    "biopsy_ideal_below": (0, 100), "biopsy_reject_above": (0, 100), "pdff_flag": (0, 100), "pdff_reject": (0, 100),
-    "dual_echo_flag": (0, 50), "dual_echo_reject": (0, 50), "ct_lai_pass_above": (-50, 50),
-    "ct_lai_fail_below": (-50, 50), "apri_flag_above": (0.05, 5), "fib4_flag": (0.1, 10),
+    "age_min": (16, 80),
+    "age_max": (16, 80),
+    "bmi_min": (10, 25),
+    "bmi_max": (15, 45),
+    "bmi_max_without_biopsy": (15, 45),
+    "grwr_pass": (0.3, 2),
+    "grwr_fail_below": (0.3, 2),
+    "gv_slv_pass": (10, 100),
+    "gv_slv_fail_below": (10, 100),
+    "remnant_min": (10, 60),
+    "remnant_margin": (0, 20),
+    "graft_density": (0.5, 1.5),
+    "biopsy_ideal_below": (0, 100),
+    "biopsy_reject_above": (0, 100),
+    "pdff_flag": (0, 100),
+    "pdff_reject": (0, 100),
+    "dual_echo_flag": (0, 50),
+    "dual_echo_reject": (0, 50),
+    "ct_lai_pass_above": (-50, 50),
+    "ct_lai_fail_below": (-50, 50),
+    "apri_flag_above": (0.05, 5),
+    "fib4_flag": (0.1, 10),
     "vein_reconstruct_mm": (1, 15),
 }
 PORTAL_FLAG_CHOICES = tuple(f"{scheme}:{t}" for scheme, types in criteria.PORTAL_SCHEMES.items() for t in types)
@@ -419,8 +534,13 @@ def threshold_errors(values: dict) -> Errors:
             _add(errors, name, f"choose {' or '.join(allowed)}")
     if not errors:
         try:
-            criteria.Thresholds(**{k: tuple(v) if k == "portal_vein_flag_types" else v for k, v in values.items()
-                                   if k in THRESHOLD_FIELDS})
+            criteria.Thresholds(
+                **{
+                    k: tuple(v) if k == "portal_vein_flag_types" else v
+                    for k, v in values.items()
+                    if k in THRESHOLD_FIELDS
+                }
+            )
         except ValueError as error:
             text = str(error)
             field = text.split()[0].rstrip(":")
@@ -462,9 +582,12 @@ def update_thresholds(*, actor: Actor, expected_version: int | None, values: dic
     row._history_user = actor.user
     row.save()
     record_event(
-        actor=actor, kind=AuditEvent.Kind.CREATE if created else AuditEvent.Kind.UPDATE, record=row,
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE if created else AuditEvent.Kind.UPDATE,
+        record=row,
         summary="changed workup thresholds: " + (", ".join(sorted(changes)) or "saved the defaults"),
-        changes=changes, centre_id=actor.centre_id,
+        changes=changes,
+        centre_id=actor.centre_id,
     )
     return row
 
@@ -485,7 +608,13 @@ def _require_in_evaluation(donor: Donor) -> None:
 
 @transaction.atomic
 def propose_decision(
-    *, actor: Actor, donor: Donor, outcome: str, reasons: str, conditions: str = "", override_reason: str = "",
+    *,
+    actor: Actor,
+    donor: Donor,
+    outcome: str,
+    reasons: str,
+    conditions: str = "",
+    override_reason: str = "",
     replaces: int | None = None,
 ) -> Decision:
     """Record the team's proposed decision with the checks and thresholds it is based on.
@@ -519,18 +648,25 @@ def propose_decision(
             fields={"replaces": [f"decision {open_decision.pk} is open"]},
         )
     if open_decision is None and replaces is not None:
-        raise Conflict(f"decision {replaces} is no longer awaiting sign-offs; reload",
-                       fields={"replaces": ["no open decision to replace"]})
+        raise Conflict(
+            f"decision {replaces} is no longer awaiting sign-offs; reload",
+            fields={"replaces": ["no open decision to replace"]},
+        )
     if open_decision is not None:
         open_decision.decision_state = DecisionState.SUPERSEDED
         open_decision.version += 1
         open_decision._history_user = actor.user
         open_decision.save()
     decision = Decision(
-        donor=donor, decision_outcome=outcome, reasons=reasons.strip(), conditions=(conditions or "").strip(),
+        donor=donor,
+        decision_outcome=outcome,
+        reasons=reasons.strip(),
+        conditions=(conditions or "").strip(),
         override_reason=(override_reason or "").strip() if overridden else "",
-        overridden=overridden, biliary_type=evaluation.biliary_type or "",
-        checks_snapshot=ws.snapshot_of(evaluation.items), thresholds_snapshot=evaluation.thresholds_snapshot,
+        overridden=overridden,
+        biliary_type=evaluation.biliary_type or "",
+        checks_snapshot=ws.snapshot_of(evaluation.items),
+        thresholds_snapshot=evaluation.thresholds_snapshot,
         proposed_by=actor.user,
     )
     decision._history_user = actor.user
@@ -542,7 +678,10 @@ def propose_decision(
     if open_decision is not None:
         changes["replaces"] = open_decision.pk
     record_event(
-        actor=actor, kind=AuditEvent.Kind.CREATE, record=decision, donor=donor,
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=decision,
+        donor=donor,
         summary=f"proposed decision: {DecisionOutcome(outcome).label.lower()}"
         + (" (override)" if decision.override_reason else ""),
         changes=changes,
@@ -557,8 +696,9 @@ def signing_roles_of(actor_roles) -> list[Role]:
 def _changed_since(decision: Decision, evaluation: ws.Evaluation) -> list[str]:
     now = evaluation.fingerprint()
     then_checks = {item["check"]: [item["state"], item["value"]] for item in decision.checks_snapshot}
-    changed = [key for key in sorted(set(now["checks"]) | set(then_checks))
-               if now["checks"].get(key) != then_checks.get(key)]
+    changed = [
+        key for key in sorted(set(now["checks"]) | set(then_checks)) if now["checks"].get(key) != then_checks.get(key)
+    ]
     if now["thresholds"] != decision.thresholds_snapshot.get("values"):
         changed.append("thresholds")
     if (now["biliary_type"] or "") != decision.biliary_type:
@@ -588,8 +728,10 @@ def sign_decision(
         )
     signed = {s.signed_as: s for s in decision.sign_offs.select_related("user")}
     if any(s.user_id == actor.user.pk for s in signed.values()):
-        raise Conflict("you have already signed this decision; each role is signed by a different person",
-                       fields={"signed_as": ["already signed by you"]})
+        raise Conflict(
+            "you have already signed this decision; each role is signed by a different person",
+            fields={"signed_as": ["already signed by you"]},
+        )
     if role in (None, ""):
         unsigned = [r for r in mine if r.value not in signed] if len(mine) > 1 else mine
         if len(unsigned) != 1:
@@ -601,8 +743,10 @@ def sign_decision(
     if role not in {r.value for r in mine}:
         raise NotPermitted(f"you do not hold the {role} role")
     if role in signed:
-        raise Conflict(f"the {role}'s sign-off is already recorded (by {signed[role].user.username})",
-                       fields={"signed_as": ["already signed"]})
+        raise Conflict(
+            f"the {role}'s sign-off is already recorded (by {signed[role].user.username})",
+            fields={"signed_as": ["already signed"]},
+        )
     refuse_while_images_unresolved(donor, cannot="sign the decision")
     evaluation = ws.evaluate(donor)
     changed = _changed_since(decision, evaluation)
@@ -624,7 +768,10 @@ def sign_decision(
     sign_off._history_user = actor.user
     sign_off.save()
     record_event(
-        actor=actor, kind=AuditEvent.Kind.CREATE, record=sign_off, donor=donor,
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=sign_off,
+        donor=donor,
         summary=f"signed decision {decision.pk} as {role}" + (" (complete)" if completes else ""),
         changes={"decision": decision.pk, "signed_as": role, "decision_outcome": decision.decision_outcome},
     )

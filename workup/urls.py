@@ -1,4 +1,5 @@
 """Pages of the donor workup and the centre's thresholds (included under /donors/)."""
+
 from django.urls import path
 
 from . import views as workup_views

@@ -3,6 +3,7 @@
 Views parse and render; services decide and write. Every rendering of the workup page is
 audited as a read of the donor's record.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -96,12 +97,18 @@ def _blocks(request, actor, donor, evaluation: ws.Evaluation, bound: dict) -> li
                     extra["density"] = thresholds.graft_density if not latest else latest.density_factor
                     extra["recipient_weight"] = donor.recipient.weight_kg if donor.recipient_id else None
                 form = form_class(latest=latest, prefix=key, **extra)
-        blocks.append(Block(
-            key=key, title=title, owners=_owners(kind, sub), latest=latest,
-            rows=_rows(latest, names) if latest else [],
-            earlier=[(r, _rows(r, names)) for r in records[1:]], form=form,
-            action=reverse("workup:workup_record", args=[donor.pk, key]),
-        ))
+        blocks.append(
+            Block(
+                key=key,
+                title=title,
+                owners=_owners(kind, sub),
+                latest=latest,
+                rows=_rows(latest, names) if latest else [],
+                earlier=[(r, _rows(r, names)) for r in records[1:]],
+                form=form,
+                action=reverse("workup:workup_record", args=[donor.pk, key]),
+            )
+        )
     return blocks
 
 
@@ -213,16 +220,23 @@ def workup_decision(request, pk):
         values = form.cleaned_data
         try:
             wsv.propose_decision(
-                actor=actor, donor=donor, outcome=values["decision_outcome"], reasons=values["reasons"],
-                conditions=values["conditions"], override_reason=values["override_reason"],
+                actor=actor,
+                donor=donor,
+                outcome=values["decision_outcome"],
+                reasons=values["reasons"],
+                conditions=values["conditions"],
+                override_reason=values["override_reason"],
                 replaces=values.get("replaces"),
             )
         except DomainError as error:
             apply_errors(form, error)
             status = error.status_code
         else:
-            messages.success(request, "Decision proposed; it takes effect when the radiologist, the hepatologist "
-                                      "and the surgeon have signed.")
+            messages.success(
+                request,
+                "Decision proposed; it takes effect when the radiologist, the hepatologist "
+                "and the surgeon have signed.",
+            )
             return redirect(reverse("workup:workup", args=[donor.pk]) + "#decision")
     return _render_workup(request, actor, donor, decision_form=form, status=status)
 
@@ -239,8 +253,11 @@ def workup_sign(request, pk):
     if form.is_valid():
         try:
             wsv.sign_decision(
-                actor=actor, donor=donor, decision_id=form.cleaned_data["decision"],
-                signed_as=form.cleaned_data["signed_as"], comment=form.cleaned_data["comment"],
+                actor=actor,
+                donor=donor,
+                decision_id=form.cleaned_data["decision"],
+                signed_as=form.cleaned_data["signed_as"],
+                comment=form.cleaned_data["comment"],
             )
         except DomainError as error:
             apply_errors(form, error)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from classification.anatomy import CHD, Anatomy
 from classification.results import SystemResult
-from classification.systems.common import classify_by_rules, Rule, unrepresented
+from classification.systems.common import Rule, classify_by_rules, unrepresented
 from classification.variants import find_variants
 
 DISPLAY = "Karakas"
@@ -25,10 +25,14 @@ def classify(anatomy: Anatomy) -> SystemResult:
     if variants.rhd_formed:
         return by_rhd_length(anatomy)
     if variants.trifurcation:
-        return classify_by_rules(anatomy, system="karakas", display=DISPLAY, rules=(Rule("K2b", "trifurcation"),), looks_for=LOOKS_FOR)
+        return classify_by_rules(
+            anatomy, system="karakas", display=DISPLAY, rules=(Rule("K2b", "trifurcation"),), looks_for=LOOKS_FOR
+        )
     if variants.rphd_left:
         return by_left_distance(anatomy)
-    return classify_by_rules(anatomy, system="karakas", display=DISPLAY, rules=(Rule("K4", "rphd_chd"),), looks_for=LOOKS_FOR)
+    return classify_by_rules(
+        anatomy, system="karakas", display=DISPLAY, rules=(Rule("K4", "rphd_chd"),), looks_for=LOOKS_FOR
+    )
 
 
 def by_rhd_length(anatomy: Anatomy) -> SystemResult:

@@ -21,8 +21,7 @@ RULES = (
     Rule("F", "rphd_cystic"),
 )
 LOOKS_FOR = (
-    "the typical confluence, a trifurcation, RPHD into the CHD or the left system, "
-    "or RHD or RPHD into the cystic duct"
+    "the typical confluence, a trifurcation, RPHD into the CHD or the left system, or RHD or RPHD into the cystic duct"
 )
 
 

@@ -1,4 +1,5 @@
 """Template helpers for the imaging pages."""
+
 import json
 
 from django import template

@@ -1,4 +1,5 @@
 """Headless Chromium from the system (/usr/bin/chromium) driven by Playwright."""
+
 import os
 import shutil
 
@@ -24,8 +25,15 @@ def browser():
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         yield browser
         browser.close()
@@ -38,7 +46,10 @@ def page(browser):
     page = context.new_page()
     page.set_default_timeout(15000)
     violations = []
-    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     yield page
     context.close()
     assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)

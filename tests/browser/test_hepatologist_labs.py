@@ -16,8 +16,9 @@ def no_biliary_type(monkeypatch):
 
 def test_hepatologist_enters_labs_and_sees_apri_and_fib4_flags(page, live_server, login, make_user, centre):
     today = datetime.date.today()
-    donor = DonorFactory(centre=centre, code="BR-LAB", status="in_evaluation",
-                         date_of_birth=datetime.date(today.year - 40, 1, 1))   # 40 years old
+    donor = DonorFactory(
+        centre=centre, code="BR-LAB", status="in_evaluation", date_of_birth=datetime.date(today.year - 40, 1, 1)
+    )  # 40 years old
     make_user("hepatologist", username="hep")
     login("hep")
     page.goto(f"{live_server.url}/donors/{donor.pk}/")

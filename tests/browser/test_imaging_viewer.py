@@ -1,5 +1,6 @@
 """A radiologist uploads a zipped MRCP, watches the progress bar, opens the viewer, scrolls,
 switches to the MIP and measures a duct whose length is known."""
+
 from __future__ import annotations
 
 import re

@@ -6,7 +6,9 @@ from tests.browser.conftest import wait_until
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_preset_edit_changes_the_proposed_type_live_and_saves(page, live_server, login, make_user, donor, eager_tasks, tmp_path):
+def test_preset_edit_changes_the_proposed_type_live_and_saves(
+    page, live_server, login, make_user, donor, eager_tasks, tmp_path
+):
     make_user("radiologist", username="rad")
     login("rad")
     page.goto(f"{live_server.url}/anatomy/donors/{donor.pk}/")
@@ -42,7 +44,13 @@ def _measurement(donor, user, label, length_mm):
     study, _ = Study.objects.get_or_create(donor=donor, centre=donor.centre, study_instance_uid="1.2.840.99")
     series, _ = Series.objects.get_or_create(study=study, series_instance_uid="1.2.840.99.1")
     return Measurement.objects.create(
-        donor=donor, series=series, kind="mip", points=[], patient_points=[], length_mm=length_mm, label=label,
+        donor=donor,
+        series=series,
+        kind="mip",
+        points=[],
+        patient_points=[],
+        length_mm=length_mm,
+        label=label,
         created_by=user,
     )
 
@@ -65,7 +73,17 @@ def test_measurements_offer_the_ducts_on_screen_and_start_on_the_duct_their_labe
     page.click("#load-preset")
     page.locator("[data-testid=proposed-type]").filter(has_text="1").wait_for()
     assert rphd_item.locator("select option").all_inner_texts() == [
-        "choose a duct", "RAHD", "RPHD", "RHD", "B2", "B3", "B23", "B4", "LHD", "CYSTIC"]
+        "choose a duct",
+        "RAHD",
+        "RPHD",
+        "RHD",
+        "B2",
+        "B3",
+        "B23",
+        "B4",
+        "LHD",
+        "CYSTIC",
+    ]
     assert rphd_item.locator("select").input_value() == "RPHD"
     assert unnamed_item.locator("select").input_value() == ""
     assert unnamed_item.locator("button").is_disabled()
@@ -85,7 +103,12 @@ def test_measurements_offer_the_ducts_on_screen_and_start_on_the_duct_their_labe
     page.click("button:has-text('Save anatomy')")
     page.wait_for_load_state("networkidle")
     assert Annotation.objects.get(donor=donor).document["ducts"][1] == {
-        "id": "RPHD", "drains_into": "RHD", "segments": [6, 7], "length_mm": 21.4, "course": "supraportal"}
+        "id": "RPHD",
+        "drains_into": "RHD",
+        "segments": [6, 7],
+        "length_mm": 21.4,
+        "course": "supraportal",
+    }
 
     # After the save each measurement again starts on its own duct (or none), never on RAHD.
     page.goto(f"{live_server.url}/anatomy/donors/{donor.pk}/")

@@ -1,5 +1,6 @@
 """Pages under the Content-Security-Policy (the page fixture fails on any violation), the lockout
 message, the auditor's first page, and the API docs with no internet."""
+
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,8 +46,16 @@ def test_the_api_docs_work_without_internet(page, live_server, login, make_user)
 def test_main_pages_pass_the_content_security_policy(page, live_server, login, make_user, donor):
     make_user("coordinator", "radiologist", "hepatologist", "surgeon", username="team")
     login("team")
-    for path in ("/donors/", f"/donors/{donor.pk}/", f"/donors/{donor.pk}/workup/", f"/anatomy/donors/{donor.pk}/",
-                 "/anatomy/worklist/", f"/imaging/donors/{donor.pk}/upload/", f"/reports/donors/{donor.pk}/", "/reports/cohort/"):
+    for path in (
+        "/donors/",
+        f"/donors/{donor.pk}/",
+        f"/donors/{donor.pk}/workup/",
+        f"/anatomy/donors/{donor.pk}/",
+        "/anatomy/worklist/",
+        f"/imaging/donors/{donor.pk}/upload/",
+        f"/reports/donors/{donor.pk}/",
+        "/reports/cohort/",
+    ):
         response = page.goto(f"{live_server.url}{path}")
         page.wait_for_load_state("networkidle")
         assert response.status < 400, path

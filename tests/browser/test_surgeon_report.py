@@ -1,5 +1,6 @@
 """A surgeon opens a donor's suitability report, sees the duct diagram and the MIP, issues the
 report and downloads its PDF."""
+
 import subprocess
 
 import pytest
@@ -24,10 +25,13 @@ class _NoCapture:
 
 
 def test_surgeon_opens_the_report_sees_the_diagram_and_downloads_the_pdf(
-        page, live_server, login, make_user, centre, settings, tmp_path, eager_tasks):
+    page, live_server, login, make_user, centre, settings, tmp_path, eager_tasks
+):
     settings.MEDIA_ROOT = tmp_path
-    staff = {role: make_user(role, username=f"{role}-b", first_name=role.capitalize(), last_name="Browser")
-             for role in ("coordinator", "radiologist", "hepatologist", "surgeon")}
+    staff = {
+        role: make_user(role, username=f"{role}-b", first_name=role.capitalize(), last_name="Browser")
+        for role in ("coordinator", "radiologist", "hepatologist", "surgeon")
+    }
     donor = worked_up_donor(centre, staff, _NoCapture(), code="BR-REPORT")
 
     login("surgeon-b")
@@ -64,11 +68,14 @@ def test_surgeon_opens_the_report_sees_the_diagram_and_downloads_the_pdf(
     assert "BR-REPORT" in text and "Predicted anastomoses" in text
     from core.models import AuditEvent
 
-    assert AuditEvent.objects.filter(kind="download", record_id=str(version.pk), user__username="surgeon-b").count() == 1
+    assert (
+        AuditEvent.objects.filter(kind="download", record_id=str(version.pk), user__username="surgeon-b").count() == 1
+    )
 
 
 def test_a_report_cannot_be_issued_while_a_series_of_another_patient_is_unresolved(
-        browser, page, live_server, login, make_user, centre, settings, tmp_path, eager_tasks):
+    browser, page, live_server, login, make_user, centre, settings, tmp_path, eager_tasks
+):
     from core.audit import Actor
     from imaging import jobs as imaging_jobs
     from imaging import services as imaging_services
@@ -76,13 +83,17 @@ def test_a_report_cannot_be_issued_while_a_series_of_another_patient_is_unresolv
     from tests.integration.imaging_support import phantom
 
     settings.MEDIA_ROOT = tmp_path
-    staff = {role: make_user(role, username=f"{role}-b", first_name=role.capitalize(), last_name="Browser")
-             for role in ("coordinator", "radiologist", "hepatologist", "surgeon")}
+    staff = {
+        role: make_user(role, username=f"{role}-b", first_name=role.capitalize(), last_name="Browser")
+        for role in ("coordinator", "radiologist", "hepatologist", "surgeon")
+    }
     donor = worked_up_donor(centre, staff, _NoCapture(), code="BR-WRONG", with_mip=False)
     wrong = phantom(tmp_path / "wrong", slices=6, size=32, patient_id="MRN555555", patient_name="Wrong^Patient")
     upload = imaging_services.create_upload(
-        actor=Actor(user=staff["coordinator"]), donor=donor,
-        files=[imaging_services.Incoming(p.name, p.stat().st_size, p) for p in wrong.paths])
+        actor=Actor(user=staff["coordinator"]),
+        donor=donor,
+        files=[imaging_services.Incoming(p.name, p.stat().st_size, p) for p in wrong.paths],
+    )
     imaging_jobs.ingest_upload(upload_id=upload.pk)  # already run on commit; a second call does nothing
     study = Study.objects.get(donor=donor)
     assert study.identity_state == "unresolved" and study.series.get().mip_path

@@ -1,4 +1,5 @@
 """Helpers shared by the imaging tests: phantom series, uploads through the API, pydicom's files."""
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,14 @@ from imaging.dicom import generate_series
 
 TEST_FILES = Path(pydicom.data.__file__).parent / "test_files"
 MR_VARIANTS = [
-    "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm", "MR_small_expb.dcm", "MR_small_implicit.dcm",
-    "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_padded.dcm",
+    "MR_small.dcm",
+    "MR_small_RLE.dcm",
+    "MR_small_bigendian.dcm",
+    "MR_small_expb.dcm",
+    "MR_small_implicit.dcm",
+    "MR_small_jp2klossless.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+    "MR_small_padded.dcm",
 ]
 
 
@@ -24,8 +31,9 @@ def shipped(name: str) -> Path:
     return path
 
 
-def phantom(folder: Path, *, donor=None, preset: str = "typical_right_lobe", slices: int = 24, size: int = 96,
-            **kwargs):
+def phantom(
+    folder: Path, *, donor=None, preset: str = "typical_right_lobe", slices: int = 24, size: int = 96, **kwargs
+):
     """A small phantom series whose patient matches the donor (unless told otherwise)."""
     if donor is not None:
         kwargs.setdefault("patient_id", donor.mrn)

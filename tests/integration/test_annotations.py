@@ -1,6 +1,6 @@
 """Annotations through the API and the services: validation, classification runs, finalising,
 outcomes and the local update of the prediction."""
-import copy
+
 import datetime
 import json
 
@@ -46,7 +46,9 @@ def create(api, donor, document, django_capture_on_commit_callbacks):
     return response
 
 
-def test_saving_classifies_and_stores_one_result_per_system(radiologist_api, donor, eager_tasks, django_capture_on_commit_callbacks):
+def test_saving_classifies_and_stores_one_result_per_system(
+    radiologist_api, donor, eager_tasks, django_capture_on_commit_callbacks
+):
     response = create(radiologist_api, donor, typical(), django_capture_on_commit_callbacks)
     assert response.status_code == 201, response.content
     annotation = Annotation.objects.get(donor=donor)
@@ -54,7 +56,8 @@ def test_saving_classifies_and_stores_one_result_per_system(radiologist_api, don
     run = ClassificationRun.objects.get(annotation=annotation)
     assert run.rules_version == RULES_VERSION and run.anatomy == typical()
     assert sorted(run.results.values_list("system", flat=True)) == sorted(
-        ["proposed", "couinaud", "huang", "choi", "karakas", "ohkubo"])
+        ["proposed", "couinaud", "huang", "choi", "karakas", "ohkubo"]
+    )
     assert run.results.get(system="proposed").type == "1"
     assert run.prediction["anastomoses"] == 1
     body = radiologist_api.get(f"/api/v1/annotations/{annotation.pk}/").json()
@@ -62,12 +65,17 @@ def test_saving_classifies_and_stores_one_result_per_system(radiologist_api, don
     assert AuditEvent.objects.filter(kind="create", record_type="classification.ClassificationRun").count() == 1
 
 
-def test_a_changed_annotation_makes_new_results_and_keeps_the_old(radiologist_api, donor, eager_tasks, django_capture_on_commit_callbacks):
+def test_a_changed_annotation_makes_new_results_and_keeps_the_old(
+    radiologist_api, donor, eager_tasks, django_capture_on_commit_callbacks
+):
     create(radiologist_api, donor, typical(7), django_capture_on_commit_callbacks)
     annotation = Annotation.objects.get(donor=donor)
     with django_capture_on_commit_callbacks(execute=True):
-        response = radiologist_api.put(f"/api/v1/annotations/{annotation.pk}/",
-                                       {"document": typical(4), "version": annotation.version}, format="json")
+        response = radiologist_api.put(
+            f"/api/v1/annotations/{annotation.pk}/",
+            {"document": typical(4), "version": annotation.version},
+            format="json",
+        )
     assert response.status_code == 200, response.content
     runs = radiologist_api.get(f"/api/v1/annotations/{annotation.pk}/results/").json()
     assert [run["results"]["proposed"]["type"] for run in runs] == ["2", "1"]
@@ -77,14 +85,22 @@ def test_a_changed_annotation_makes_new_results_and_keeps_the_old(radiologist_ap
     assert current["results"]["proposed"]["type"] == "2"
 
 
-def test_classifying_twice_stores_nothing_new(donor, make_user, actor_for, eager_tasks, django_capture_on_commit_callbacks):
+def test_classifying_twice_stores_nothing_new(
+    donor, make_user, actor_for, eager_tasks, django_capture_on_commit_callbacks
+):
     from classification import jobs, services
 
     with django_capture_on_commit_callbacks(execute=True):
-        annotation = services.save_annotation(actor=actor_for(make_user("radiologist")), donor=donor, document=typical())
+        annotation = services.save_annotation(
+            actor=actor_for(make_user("radiologist")), donor=donor, document=typical()
+        )
     before = (ClassificationRun.objects.count(), ClassificationResult.objects.count(), AuditEvent.objects.count())
     assert jobs.classify_annotation(annotation_id=annotation.pk) is None
-    assert (ClassificationRun.objects.count(), ClassificationResult.objects.count(), AuditEvent.objects.count()) == before
+    assert (
+        ClassificationRun.objects.count(),
+        ClassificationResult.objects.count(),
+        AuditEvent.objects.count(),
+    ) == before
 
 
 @pytest.mark.parametrize(
@@ -96,12 +112,16 @@ def test_classifying_twice_stores_nothing_new(donor, make_user, actor_for, eager
         (lambda d: next(x for x in d["ducts"] if x["id"] == "RHD").update(length_mm=900), "RHD.length_mm", ""),
         (lambda d: d.update(graft="left_lobe"), "document.graft", "not the donor's planned graft"),
         (lambda d: d.pop("ducts"), "document.ducts", ""),
-        (lambda d: next(x for x in d["ducts"] if x["id"] == "RPHD").update(junction_mm=7.5), "RPHD.junction_mm",
-         "7.5 mm is beyond the end of RHD (RHD.length_mm is 7 mm)"),
+        (
+            lambda d: next(x for x in d["ducts"] if x["id"] == "RPHD").update(junction_mm=7.5),
+            "RPHD.junction_mm",
+            "7.5 mm is beyond the end of RHD (RHD.length_mm is 7 mm)",
+        ),
     ],
 )
-def test_bad_anatomy_is_refused_per_field_and_nothing_stored(radiologist_api, donor, mutate, field, fragment,
-                                                              eager_tasks, django_capture_on_commit_callbacks):
+def test_bad_anatomy_is_refused_per_field_and_nothing_stored(
+    radiologist_api, donor, mutate, field, fragment, eager_tasks, django_capture_on_commit_callbacks
+):
     document = typical()
     mutate(document)
     response = create(radiologist_api, donor, document, django_capture_on_commit_callbacks)
@@ -120,7 +140,8 @@ def test_loops_are_refused(radiologist_api, donor, eager_tasks, django_capture_o
     response = create(radiologist_api, donor, document, django_capture_on_commit_callbacks)
     assert response.status_code == 400
     assert "loop" in response.json()["error"]["message"].lower() or any(
-        "loop" in " ".join(reasons) for reasons in response.json()["error"]["fields"].values())
+        "loop" in " ".join(reasons) for reasons in response.json()["error"]["fields"].values()
+    )
 
 
 def test_not_json_body_is_a_clear_400(radiologist_api):
@@ -175,7 +196,8 @@ def finalise(api, annotation):
 
 
 def test_finalise_then_surgeon_records_outcome_and_it_feeds_the_prediction(
-        radiologist_api, surgeon_api, centre, eager_tasks, django_capture_on_commit_callbacks):
+    radiologist_api, surgeon_api, centre, eager_tasks, django_capture_on_commit_callbacks
+):
     donors = [DonorFactory(centre=centre) for _ in range(3)]
     for donor in donors:
         create(radiologist_api, donor, typical(7), django_capture_on_commit_callbacks)
@@ -193,10 +215,17 @@ def test_finalise_then_surgeon_records_outcome_and_it_feeds_the_prediction(
     assert before["value"] == pytest.approx(31 / 38)
 
     accept_donor(donors[0])
-    ok = surgeon_api.post(f"/api/v1/donors/{donors[0].pk}/outcome/",
-                          {"operated_on": str(datetime.date.today()),
-                           "anastomoses": 2, "technique": "double end-to-end", "ductoplasty": False,
-                           "complications": "bile leak day 5"}, format="json")
+    ok = surgeon_api.post(
+        f"/api/v1/donors/{donors[0].pk}/outcome/",
+        {
+            "operated_on": str(datetime.date.today()),
+            "anastomoses": 2,
+            "technique": "double end-to-end",
+            "ductoplasty": False,
+            "complications": "bile leak day 5",
+        },
+        format="json",
+    )
     assert ok.status_code == 201, ok.content
     assert ok.json()["predicted_anastomoses"] == 1 and ok.json()["proposed_type"] == "1"
     after = surgeon_api.get("/api/v1/surgical-worklist/").json()[1]["prediction"]["probability"]
@@ -216,8 +245,9 @@ def test_finalise_then_surgeon_records_outcome_and_it_feeds_the_prediction(
         ({"anastomoses": 2, "technique": "stapled"}, "technique"),
     ],
 )
-def test_impossible_outcomes_are_refused(radiologist_api, surgeon_api, donor, payload, field,
-                                         eager_tasks, django_capture_on_commit_callbacks):
+def test_impossible_outcomes_are_refused(
+    radiologist_api, surgeon_api, donor, payload, field, eager_tasks, django_capture_on_commit_callbacks
+):
     create(radiologist_api, donor, typical(), django_capture_on_commit_callbacks)
     finalise(radiologist_api, Annotation.objects.get(donor=donor))
     response = surgeon_api.post(f"/api/v1/donors/{donor.pk}/outcome/", payload, format="json")
@@ -233,7 +263,11 @@ def test_editing_a_final_annotation_reopens_it(radiologist_api, donor, eager_tas
     annotation.refresh_from_db()
     assert annotation.state == "final"
     with django_capture_on_commit_callbacks(execute=True):
-        radiologist_api.put(f"/api/v1/annotations/{annotation.pk}/", {"document": typical(12), "version": annotation.version}, format="json")
+        radiologist_api.put(
+            f"/api/v1/annotations/{annotation.pk}/",
+            {"document": typical(12), "version": annotation.version},
+            format="json",
+        )
     annotation.refresh_from_db()
     assert annotation.state == "draft" and annotation.revision == 2
 
@@ -251,10 +285,18 @@ def test_stale_annotation_edit_conflicts(radiologist_api, donor, eager_tasks, dj
 def test_other_roles_and_centres(make_user, donor, foreign_donor, eager_tasks, django_capture_on_commit_callbacks):
     surgeon = APIClient()
     surgeon.force_authenticate(make_user("surgeon"))
-    assert surgeon.post("/api/v1/annotations/", {"donor": donor.pk, "document": typical()}, format="json").status_code == 403
+    assert (
+        surgeon.post("/api/v1/annotations/", {"donor": donor.pk, "document": typical()}, format="json").status_code
+        == 403
+    )
     radiologist = APIClient()
     radiologist.force_authenticate(make_user("radiologist"))
-    assert radiologist.post("/api/v1/annotations/", {"donor": foreign_donor.pk, "document": typical()}, format="json").status_code == 404
+    assert (
+        radiologist.post(
+            "/api/v1/annotations/", {"donor": foreign_donor.pk, "document": typical()}, format="json"
+        ).status_code
+        == 404
+    )
     auditor = APIClient()
     auditor.force_authenticate(make_user("auditor"))
     assert auditor.post("/api/v1/classify/", typical(), format="json").status_code == 403

@@ -1,4 +1,5 @@
 """Bad requests that once gave 500s: each is a clear 4xx in the API's one error shape and changes nothing."""
+
 import json
 
 import pytest
@@ -16,8 +17,16 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
 DEEP = "[" * 1000 + "]" * 1000
 VALID_DONOR = {
-    "code": "D-100", "mrn": "MRN100", "given_name": "Can", "family_name": "Aydin", "date_of_birth": "1985-06-30",
-    "sex": "male", "height_cm": "180.0", "weight_kg": "81.0", "abo": "O", "relationship": "sibling",
+    "code": "D-100",
+    "mrn": "MRN100",
+    "given_name": "Can",
+    "family_name": "Aydin",
+    "date_of_birth": "1985-06-30",
+    "sex": "male",
+    "height_cm": "180.0",
+    "weight_kg": "81.0",
+    "abo": "O",
+    "relationship": "sibling",
     "planned_graft": "right_lobe",
 }
 
@@ -58,7 +67,8 @@ def test_deeply_nested_json_is_a_400_naming_the_body(api, url):
 def test_nesting_just_past_the_limit_is_refused_and_within_it_parses(api):
     too_deep = "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)
     assert error_of(api.post("/api/v1/classify/", too_deep, content_type="application/json"), 400)["fields"] == {
-        "body": [f"nested deeper than {MAX_JSON_DEPTH} levels"]}
+        "body": [f"nested deeper than {MAX_JSON_DEPTH} levels"]
+    }
     # At the limit the body is read, and the classifier answers about the document itself.
     at_limit = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
     response = api.post("/api/v1/classify/", at_limit, content_type="application/json")
@@ -80,11 +90,14 @@ def test_nul_in_a_json_key_is_refused(api):
     assert error["fields"] == {"body": ["a key must not contain NUL characters (\\u0000)"]}
 
 
-@pytest.mark.parametrize("url,name", [
-    ("/api/v1/donors/?search=a%00b", "search"),
-    ("/api/v1/annotations/?state=a%00b", "state"),
-    ("/api/v1/donors/?page=1&abo=A%00", "abo"),
-])
+@pytest.mark.parametrize(
+    "url,name",
+    [
+        ("/api/v1/donors/?search=a%00b", "search"),
+        ("/api/v1/annotations/?state=a%00b", "state"),
+        ("/api/v1/donors/?page=1&abo=A%00", "abo"),
+    ],
+)
 def test_nul_in_a_query_parameter_is_a_400_naming_it(api, url, name):
     error = error_of(api.get(url), 400)
     assert error["fields"] == {name: ["must not contain NUL characters (%00)"]}
@@ -176,7 +189,8 @@ def test_version_is_required_on_put_and_patch(api, donor):
 
 
 def test_zero_pixel_spacing_is_ignored_with_a_warning_and_the_slice_view_works(
-        make_user, donor, settings, tmp_path, eager_tasks, django_capture_on_commit_callbacks):
+    make_user, donor, settings, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     from imaging.models import Instance
     from tests.integration.imaging_support import named, report, rewritten, upload
 
@@ -188,12 +202,15 @@ def test_zero_pixel_spacing_is_ignored_with_a_warning_and_the_slice_view_works(
     def zero_spacing(dataset):
         dataset.PixelSpacing = [0, 0]
 
-    body = upload(api, donor, [named("zero.dcm", rewritten("MR_small.dcm", zero_spacing))],
-                  django_capture_on_commit_callbacks)
+    body = upload(
+        api, donor, [named("zero.dcm", rewritten("MR_small.dcm", zero_spacing))], django_capture_on_commit_callbacks
+    )
     line = report(api, body["id"])["files"][0]
     assert line["outcome"] == "accepted"
-    assert "pixel spacing 0\\0 is not two positive numbers: ignored, distances cannot be measured on this image" \
+    assert (
+        "pixel spacing 0\\0 is not two positive numbers: ignored, distances cannot be measured on this image"
         in line["warnings"]
+    )
     instance = Instance.objects.get()
     assert instance.pixel_spacing is None
     # A row stored before such spacings were refused still renders.

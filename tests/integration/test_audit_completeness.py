@@ -2,6 +2,7 @@
 endpoint and page (API, pages, pictures, files, admin, the audit trail itself), one event each.
 Refused attempts on another centre's records are seen by the auditors of both centres, and an
 update says which fields changed, from what to what."""
+
 from __future__ import annotations
 
 import datetime
@@ -40,8 +41,10 @@ def fast_passwords(settings, tmp_path):
 
 @pytest.fixture
 def staff(make_user):
-    people = {role: make_user(role, username=f"{role}-a") for role in
-              ("coordinator", "radiologist", "hepatologist", "surgeon", "auditor", "integration_client")}
+    people = {
+        role: make_user(role, username=f"{role}-a")
+        for role in ("coordinator", "radiologist", "hepatologist", "surgeon", "auditor", "integration_client")
+    }
     people["admin"] = make_user(username="site-admin", is_staff=True, is_superuser=True)
     return people
 
@@ -58,7 +61,8 @@ def world(centre, staff, eager_tasks, django_capture_on_commit_callbacks, monkey
         version = issue_report(actor=Actor(user=staff["surgeon"]), donor=donor)
     donor.refresh_from_db()
     classification_services.record_outcome(
-        actor=Actor(user=staff["surgeon"]), donor=donor,
+        actor=Actor(user=staff["surgeon"]),
+        donor=donor,
         values={"operated_on": TODAY, "anastomoses": 1, "technique": "end-to-end"},
     )
     truth = phantom(tmp_path / "series", donor=donor, slices=3, size=32)
@@ -69,11 +73,16 @@ def world(centre, staff, eager_tasks, django_capture_on_commit_callbacks, monkey
     series = Series.objects.exclude(study__study_instance_uid="1.2.3.4").get(study__donor=donor)
     donor = Donor.objects.get(pk=donor.pk)
     return {
-        "donor": donor.pk, "recipient": donor.recipient_id, "annotation": Annotation.objects.get(donor=donor).pk,
-        "version": ReportVersion.objects.get(pk=version.pk).pk, "upload": upload.pk, "series": series.pk,
+        "donor": donor.pk,
+        "recipient": donor.recipient_id,
+        "annotation": Annotation.objects.get(donor=donor).pk,
+        "version": ReportVersion.objects.get(pk=version.pk).pk,
+        "upload": upload.pk,
+        "series": series.pk,
         "instance": Instance.objects.filter(series=series).first().pk,
         "report_series": Series.objects.get(study__donor=donor, study__study_instance_uid="1.2.3.4").pk,
-        "history": donor.history.first().history_id, "donor_code": donor.code,
+        "history": donor.history.first().history_id,
+        "donor_code": donor.code,
     }
 
 
@@ -83,32 +92,90 @@ API = [
     ("donor list", "surgeon", "get", "/api/v1/donors/", None, "list", "donors.Donor", "donor_ids"),
     ("donor", "surgeon", "get", "/api/v1/donors/{donor}/", None, "read", "donors.Donor", "donor"),
     ("status history", "surgeon", "get", "/api/v1/donors/{donor}/transitions/", None, "read", "donors.Donor", "donor"),
-    ("recipient list", "coordinator", "get", "/api/v1/recipients/", None, "list", "donors.Recipient",
-     "recipient_ids"),
-    ("recipient", "coordinator", "get", "/api/v1/recipients/{recipient}/", None, "read", "donors.Recipient",
-     "recipient"),
-    *[(f"workup {slug}", "hepatologist", "get", f"/api/v1/donors/{{donor}}/{slug}/", None, "read", "donors.Donor",
-       "donor") for slug in RECORD_VIEWS],
+    ("recipient list", "coordinator", "get", "/api/v1/recipients/", None, "list", "donors.Recipient", "recipient_ids"),
+    (
+        "recipient",
+        "coordinator",
+        "get",
+        "/api/v1/recipients/{recipient}/",
+        None,
+        "read",
+        "donors.Recipient",
+        "recipient",
+    ),
+    *[
+        (
+            f"workup {slug}",
+            "hepatologist",
+            "get",
+            f"/api/v1/donors/{{donor}}/{slug}/",
+            None,
+            "read",
+            "donors.Donor",
+            "donor",
+        )
+        for slug in RECORD_VIEWS
+    ],
     ("workup checks", "hepatologist", "get", "/api/v1/donors/{donor}/checks/", None, "read", "donors.Donor", "donor"),
     ("decision", "hepatologist", "get", "/api/v1/donors/{donor}/decision/", None, "read", "donors.Donor", "donor"),
-    ("classify for a donor", "surgeon", "post", "/api/v1/classify/?donor={donor}",
-     preset_document("typical_right_lobe"), "read", "donors.Donor", "donor"),
+    (
+        "classify for a donor",
+        "surgeon",
+        "post",
+        "/api/v1/classify/?donor={donor}",
+        preset_document("typical_right_lobe"),
+        "read",
+        "donors.Donor",
+        "donor",
+    ),
     ("annotation list", "radiologist", "get", "/api/v1/annotations/", None, "list", "donors.Donor", "donor_ids"),
     ("annotation", "radiologist", "get", "/api/v1/annotations/{annotation}/", None, "read", "donors.Donor", "donor"),
-    ("classification results", "radiologist", "get", "/api/v1/annotations/{annotation}/results/", None, "read",
-     "donors.Donor", "donor"),
+    (
+        "classification results",
+        "radiologist",
+        "get",
+        "/api/v1/annotations/{annotation}/results/",
+        None,
+        "read",
+        "donors.Donor",
+        "donor",
+    ),
     ("outcome", "surgeon", "get", "/api/v1/donors/{donor}/outcome/", None, "read", "donors.Donor", "donor"),
     ("surgical worklist", "surgeon", "get", "/api/v1/surgical-worklist/", None, "list", "donors.Donor", "donor_ids"),
     ("upload status", "radiologist", "get", "/api/v1/uploads/{upload}/", None, "read", "imaging.Upload", "upload"),
     ("studies", "radiologist", "get", "/api/v1/donors/{donor}/studies/", None, "read", "donors.Donor", "donor"),
     ("series", "radiologist", "get", "/api/v1/series/{series}/", None, "read", "donors.Donor", "donor"),
-    ("measurements", "radiologist", "get", "/api/v1/donors/{donor}/measurements/", None, "read", "donors.Donor",
-     "donor"),
+    (
+        "measurements",
+        "radiologist",
+        "get",
+        "/api/v1/donors/{donor}/measurements/",
+        None,
+        "read",
+        "donors.Donor",
+        "donor",
+    ),
     ("report", "surgeon", "get", "/api/v1/donors/{donor}/report/", None, "read", "donors.Donor", "donor"),
-    ("report version", "surgeon", "get", "/api/v1/reports/{version}/", None, "read", "reports.ReportVersion",
-     "version"),
-    ("report pdf", "surgeon", "get", "/api/v1/reports/{version}/pdf/", None, "download", "reports.ReportVersion",
-     "version"),
+    (
+        "report version",
+        "surgeon",
+        "get",
+        "/api/v1/reports/{version}/",
+        None,
+        "read",
+        "reports.ReportVersion",
+        "version",
+    ),
+    (
+        "report pdf",
+        "surgeon",
+        "get",
+        "/api/v1/reports/{version}/pdf/",
+        None,
+        "download",
+        "reports.ReportVersion",
+        "version",
+    ),
 ]
 
 PAGES = [
@@ -122,42 +189,144 @@ PAGES = [
     ("upload page", "radiologist", "get", "/imaging/donors/{donor}/upload/", None, "read", "donors.Donor", "donor"),
     ("upload report", "radiologist", "get", "/imaging/uploads/{upload}/", None, "read", "donors.Donor", "donor"),
     ("viewer", "radiologist", "get", "/imaging/series/{series}/", None, "read", "donors.Donor", "donor"),
-    ("series mip", "radiologist", "get", "/imaging/series/{series}/mip.png", None, "read", "imaging.Series",
-     "series"),
-    ("series thumbnail", "radiologist", "get", "/imaging/series/{series}/thumbnail.png", None, "read",
-     "imaging.Series", "series"),
-    ("slice", "radiologist", "get", "/imaging/series/{series}/slices/1.png", None, "read", "imaging.Series",
-     "series"),
-    ("dicom file", "radiologist", "get", "/imaging/instances/{instance}/file.dcm", None, "download",
-     "imaging.Instance", "instance"),
+    ("series mip", "radiologist", "get", "/imaging/series/{series}/mip.png", None, "read", "imaging.Series", "series"),
+    (
+        "series thumbnail",
+        "radiologist",
+        "get",
+        "/imaging/series/{series}/thumbnail.png",
+        None,
+        "read",
+        "imaging.Series",
+        "series",
+    ),
+    ("slice", "radiologist", "get", "/imaging/series/{series}/slices/1.png", None, "read", "imaging.Series", "series"),
+    (
+        "dicom file",
+        "radiologist",
+        "get",
+        "/imaging/instances/{instance}/file.dcm",
+        None,
+        "download",
+        "imaging.Instance",
+        "instance",
+    ),
     ("report page", "surgeon", "get", "/reports/donors/{donor}/", None, "read", "donors.Donor", "donor"),
-    ("report mip", "surgeon", "get", "/reports/donors/{donor}/mip.png", None, "read", "imaging.Series",
-     "report_series"),
-    ("version page", "surgeon", "get", "/reports/versions/{version}/", None, "read", "reports.ReportVersion",
-     "version"),
-    ("version pdf", "surgeon", "get", "/reports/versions/{version}/pdf/", None, "download", "reports.ReportVersion",
-     "version"),
-    ("version mip", "surgeon", "get", "/reports/versions/{version}/mip.png", None, "read", "reports.ReportVersion",
-     "version"),
-    ("audit trail", "auditor", "get", "/donors/audit/?donor_code={donor_code}", None, "read", "donors.AuditEvent",
-     None),
+    (
+        "report mip",
+        "surgeon",
+        "get",
+        "/reports/donors/{donor}/mip.png",
+        None,
+        "read",
+        "imaging.Series",
+        "report_series",
+    ),
+    (
+        "version page",
+        "surgeon",
+        "get",
+        "/reports/versions/{version}/",
+        None,
+        "read",
+        "reports.ReportVersion",
+        "version",
+    ),
+    (
+        "version pdf",
+        "surgeon",
+        "get",
+        "/reports/versions/{version}/pdf/",
+        None,
+        "download",
+        "reports.ReportVersion",
+        "version",
+    ),
+    (
+        "version mip",
+        "surgeon",
+        "get",
+        "/reports/versions/{version}/mip.png",
+        None,
+        "read",
+        "reports.ReportVersion",
+        "version",
+    ),
+    (
+        "audit trail",
+        "auditor",
+        "get",
+        "/donors/audit/?donor_code={donor_code}",
+        None,
+        "read",
+        "donors.AuditEvent",
+        None,
+    ),
 ]
 
 ADMIN = [
     ("admin donor list", "admin", "get", "/admin/donors/donor/", None, "list", "donors.Donor", "donor_ids"),
     ("admin donor", "admin", "get", "/admin/donors/donor/{donor}/change/", None, "read", "donors.Donor", "donor"),
-    ("admin donor history", "admin", "get", "/admin/donors/donor/{donor}/history/", None, "read", "donors.Donor",
-     "donor"),
-    ("admin donor past version", "admin", "get", "/admin/donors/donor/{donor}/history/{history}/", None, "read",
-     "donors.Donor", "donor"),
-    ("admin recipient list", "admin", "get", "/admin/donors/recipient/", None, "list", "donors.Recipient",
-     "record_ids:recipient"),
-    ("admin recipient", "admin", "get", "/admin/donors/recipient/{recipient}/change/", None, "read",
-     "donors.Recipient", "recipient"),
-    ("admin recipient history", "admin", "get", "/admin/donors/recipient/{recipient}/history/", None, "read",
-     "donors.Recipient", "recipient"),
-    ("admin status changes", "admin", "get", "/admin/donors/statuschange/", None, "list", "donors.StatusChange",
-     "donor_ids"),
+    (
+        "admin donor history",
+        "admin",
+        "get",
+        "/admin/donors/donor/{donor}/history/",
+        None,
+        "read",
+        "donors.Donor",
+        "donor",
+    ),
+    (
+        "admin donor past version",
+        "admin",
+        "get",
+        "/admin/donors/donor/{donor}/history/{history}/",
+        None,
+        "read",
+        "donors.Donor",
+        "donor",
+    ),
+    (
+        "admin recipient list",
+        "admin",
+        "get",
+        "/admin/donors/recipient/",
+        None,
+        "list",
+        "donors.Recipient",
+        "record_ids:recipient",
+    ),
+    (
+        "admin recipient",
+        "admin",
+        "get",
+        "/admin/donors/recipient/{recipient}/change/",
+        None,
+        "read",
+        "donors.Recipient",
+        "recipient",
+    ),
+    (
+        "admin recipient history",
+        "admin",
+        "get",
+        "/admin/donors/recipient/{recipient}/history/",
+        None,
+        "read",
+        "donors.Recipient",
+        "recipient",
+    ),
+    (
+        "admin status changes",
+        "admin",
+        "get",
+        "/admin/donors/statuschange/",
+        None,
+        "list",
+        "donors.StatusChange",
+        "donor_ids",
+    ),
     ("admin lab results", "admin", "get", "/admin/workup/labresult/", None, "list", "donors.LabResult", "donor_ids"),
     ("admin decisions", "admin", "get", "/admin/workup/decision/", None, "list", "donors.Decision", "donor_ids"),
     ("admin audit events", "admin", "get", "/admin/core/auditevent/", None, "list", "donors.AuditEvent", None),
@@ -232,16 +401,25 @@ def test_an_admin_list_of_two_centres_is_filed_under_each(world, staff, centre, 
 
 # ---------------------------------------------------------------- refused attempts
 
+
 def auditor_sees(auditor, **filters) -> list[AuditEvent]:
     from donors import selectors
 
     return list(selectors.audit_trail(actor=Actor(user=auditor), **filters).filter(kind="denied"))
 
 
-@pytest.mark.parametrize("url", [
-    "/api/v1/donors/{donor}/", "/api/v1/recipients/{recipient}/", "/api/v1/annotations/{annotation}/",
-    "/api/v1/series/{series}/", "/api/v1/reports/{version}/", "/donors/{donor}/", "/reports/versions/{version}/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/donors/{donor}/",
+        "/api/v1/recipients/{recipient}/",
+        "/api/v1/annotations/{annotation}/",
+        "/api/v1/series/{series}/",
+        "/api/v1/reports/{version}/",
+        "/donors/{donor}/",
+        "/reports/versions/{version}/",
+    ],
+)
 def test_a_refused_attempt_is_seen_by_both_centres_auditors(world, staff, make_user, other_centre, url):
     prober = make_user("surgeon", centre_obj=other_centre, username="prober")
     prober_auditor = make_user("auditor", centre_obj=other_centre, username="prober-auditor")
@@ -254,7 +432,8 @@ def test_a_refused_attempt_is_seen_by_both_centres_auditors(world, staff, make_u
     assert auditor_sees(staff["auditor"]) == [event]
     # The target centre's auditor finds it by the donor's code; the prober's auditor cannot.
     assert auditor_sees(staff["auditor"], donor_code=world["donor_code"]) == (
-        [event] if "recipients" not in url else [])
+        [event] if "recipients" not in url else []
+    )
     assert auditor_sees(prober_auditor, donor_code=world["donor_code"]) == []
     page = Client()
     page.force_login(staff["auditor"])
@@ -282,6 +461,7 @@ def test_a_missing_record_writes_no_refusal(staff):
 
 # ---------------------------------------------------------------- what an update changed
 
+
 def test_two_edits_of_the_operation_date_are_two_different_rows(world, staff):
     client = APIClient()
     client.force_authenticate(staff["surgeon"])
@@ -295,9 +475,13 @@ def test_two_edits_of_the_operation_date_are_two_different_rows(world, staff):
     Decision.objects.filter(donor_id=world["donor"]).update(completed_at=timezone.now() - datetime.timedelta(days=7))
     version = client.get(url).json()["version"]
     body = {"anastomoses": 1, "technique": "end-to-end"}
-    assert client.post(url, body | {"operated_on": str(first_day), "version": version}, format="json").status_code == 200
-    assert client.post(url, body | {"operated_on": str(second_day), "version": version + 1},
-                       format="json").status_code == 200
+    assert (
+        client.post(url, body | {"operated_on": str(first_day), "version": version}, format="json").status_code == 200
+    )
+    assert (
+        client.post(url, body | {"operated_on": str(second_day), "version": version + 1}, format="json").status_code
+        == 200
+    )
     updates = AuditEvent.objects.filter(kind="update", record_type="classification.SurgicalOutcome").order_by("pk")
     assert [e.changes for e in updates] == [
         {"operated_on": [str(TODAY), str(first_day)]},
@@ -329,9 +513,11 @@ def test_a_changed_anatomy_names_what_changed(centre, staff, eager_tasks, django
         annotation = classification_services.save_annotation(actor=actor, donor=donor, document=typical())
         first_sha = annotation.document_sha256
         annotation = classification_services.save_annotation(
-            actor=actor, donor=donor, document=typical(), expected_version=annotation.version, study_uid="9.8.7")
+            actor=actor, donor=donor, document=typical(), expected_version=annotation.version, study_uid="9.8.7"
+        )
         annotation = classification_services.save_annotation(
-            actor=actor, donor=donor, document=typical(4.0), expected_version=annotation.version)
+            actor=actor, donor=donor, document=typical(4.0), expected_version=annotation.version
+        )
     updates = AuditEvent.objects.filter(kind="update", record_type="classification.Annotation").order_by("pk")
     assert [e.changes for e in updates] == [
         {"study_uid": ["", "9.8.7"]},
@@ -354,7 +540,8 @@ def test_a_stopped_upload_names_the_state_change(world, staff, tmp_path):
     truth = phantom(tmp_path / "again", slices=1, size=16)
     files = [imaging_services.Incoming(p.name, p.stat().st_size, p) for p in truth.paths]
     upload = imaging_services.create_upload(
-        actor=Actor(user=staff["radiologist"]), donor=Donor.objects.get(pk=world["donor"]), files=files)
+        actor=Actor(user=staff["radiologist"]), donor=Donor.objects.get(pk=world["donor"]), files=files
+    )
     state = Upload.objects.get(pk=upload.pk).state
     fail_upload(upload_id=upload.pk, reason="the worker stopped three times")
     event = AuditEvent.objects.get(kind="update", record_type="imaging.Upload")

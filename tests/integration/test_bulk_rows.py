@@ -1,4 +1,5 @@
 """insert_rows writes exactly what bulk_create writes (COPY on PostgreSQL), awkward values included."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,18 @@ from tests.factories import DonorFactory
 
 pytestmark = pytest.mark.django_db
 
-AWKWARD_TEXT = ["plain", "", "tab\there", "line\nbreak", "carriage\rreturn", "back\\slash", "\\N", "\\.",
-                "ünïcødé ✓", "ends with backslash\\"]
+AWKWARD_TEXT = [
+    "plain",
+    "",
+    "tab\there",
+    "line\nbreak",
+    "carriage\rreturn",
+    "back\\slash",
+    "\\N",
+    "\\.",
+    "ünïcødé ✓",
+    "ends with backslash\\",
+]
 
 
 @pytest.fixture
@@ -22,14 +33,22 @@ def series(centre):
 
 
 def _columns(model, row):
-    return {f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields
-            if f.attname not in ("id", "created_at")}
+    return {
+        f.attname: getattr(row, f.attname) for f in model._meta.concrete_fields if f.attname not in ("id", "created_at")
+    }
 
 
 def _report_lines(upload, tag):
     return [
-        UploadFile(upload=upload, name=f"{tag}-{i}-{text}", size=i, outcome="rejected", reason=text,
-                   warnings=[text, {"nested": text, "n": i, "none": None}], sop_instance_uid="" if i % 2 else "1.2")
+        UploadFile(
+            upload=upload,
+            name=f"{tag}-{i}-{text}",
+            size=i,
+            outcome="rejected",
+            reason=text,
+            warnings=[text, {"nested": text, "n": i, "none": None}],
+            sop_instance_uid="" if i % 2 else "1.2",
+        )
         for i, text in enumerate(AWKWARD_TEXT)
     ]
 
@@ -52,11 +71,30 @@ def test_instances_with_nulls_and_special_floats_round_trip_like_bulk_create(ser
 
     def instances(prefix):
         return [
-            Instance(series=series, donor=donor, sop_instance_uid=f"{prefix}.1", rows=2, columns=3,
-                     position=[1.5, -2.25, 1e-7], orientation=None, slice_thickness=float("nan"), depth=None,
-                     window=[40.0, 400.0], instance_number=-3, file="a/b.dcm", file_size=2**40),
-            Instance(series=series, donor=donor, sop_instance_uid=f"{prefix}.2", rows=2, columns=3,
-                     slice_thickness=float("inf"), depth=-0.1),
+            Instance(
+                series=series,
+                donor=donor,
+                sop_instance_uid=f"{prefix}.1",
+                rows=2,
+                columns=3,
+                position=[1.5, -2.25, 1e-7],
+                orientation=None,
+                slice_thickness=float("nan"),
+                depth=None,
+                window=[40.0, 400.0],
+                instance_number=-3,
+                file="a/b.dcm",
+                file_size=2**40,
+            ),
+            Instance(
+                series=series,
+                donor=donor,
+                sop_instance_uid=f"{prefix}.2",
+                rows=2,
+                columns=3,
+                slice_thickness=float("inf"),
+                depth=-0.1,
+            ),
         ]
 
     insert_rows(instances("1"))
@@ -80,8 +118,15 @@ def test_a_duplicate_is_an_integrity_error_and_the_batch_leaves_nothing(series):
 
 
 def test_models_with_a_history_are_refused(series, make_user):
-    measurement = Measurement(donor=series.study.donor, series=series, kind="mip", points=[], patient_points=[],
-                              length_mm=1.0, created_by=make_user("radiologist"))
+    measurement = Measurement(
+        donor=series.study.donor,
+        series=series,
+        kind="mip",
+        points=[],
+        patient_points=[],
+        length_mm=1.0,
+        created_by=make_user("radiologist"),
+    )
     with pytest.raises(TypeError, match="keeps a history"):
         insert_rows([measurement])
     assert not Measurement.objects.exists()

@@ -1,4 +1,5 @@
 """A real worker on Redis answers: the harness later issues' worker tests stand on."""
+
 import pytest
 
 from donors.tasks import ping

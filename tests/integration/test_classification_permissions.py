@@ -1,4 +1,5 @@
 """Every role on every anatomy, classification and outcome endpoint and page."""
+
 import datetime
 
 import pytest
@@ -19,7 +20,9 @@ ALL_ROLES = [role.value for role in Role]
 def final_annotation(donor, make_user, eager_tasks, django_capture_on_commit_callbacks):
     radiologist = Actor(user=make_user("radiologist", username="rad-owner"))
     with django_capture_on_commit_callbacks(execute=True):
-        annotation = services.save_annotation(actor=radiologist, donor=donor, document=preset_document("typical_right_lobe"))
+        annotation = services.save_annotation(
+            actor=radiologist, donor=donor, document=preset_document("typical_right_lobe")
+        )
     annotation.refresh_from_db()
     final = services.finalise_annotation(actor=radiologist, annotation=annotation, expected_version=annotation.version)
     # The operation is recorded only for a donor the team's signed decision accepted.
@@ -34,7 +37,13 @@ API = [
     ("annotation results", "get", "/api/v1/annotations/{annotation}/results/", None, CLINICAL | {"integration_client"}),
     ("update annotation", "put", "/api/v1/annotations/{annotation}/", "update", {"radiologist"}),
     ("worklist", "get", "/api/v1/surgical-worklist/", None, CLINICAL | {"integration_client"}),
-    ("record outcome", "post", "/api/v1/donors/{donor}/outcome/", {"anastomoses": 1, "technique": "end-to-end", "operated_on": str(datetime.date.today())}, {"surgeon"}),
+    (
+        "record outcome",
+        "post",
+        "/api/v1/donors/{donor}/outcome/",
+        {"anastomoses": 1, "technique": "end-to-end", "operated_on": str(datetime.date.today())},
+        {"surgeon"},
+    ),
 ]
 PAGES = [
     ("anatomy page", "get", "/anatomy/donors/{donor}/", CLINICAL | {"integration_client"}),
@@ -56,8 +65,18 @@ def _payload(kind, annotation):
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ALL_ROLES)
 @pytest.mark.parametrize("name,method,template,payload,allowed", API, ids=[a[0] for a in API])
-def test_api_matrix(role, name, method, template, payload, allowed, make_user, donor, final_annotation,
-                    django_capture_on_commit_callbacks):
+def test_api_matrix(
+    role,
+    name,
+    method,
+    template,
+    payload,
+    allowed,
+    make_user,
+    donor,
+    final_annotation,
+    django_capture_on_commit_callbacks,
+):
     client = APIClient()
     client.force_authenticate(make_user(role))
     url = template.format(donor=donor.pk, annotation=final_annotation.pk)
@@ -114,7 +133,9 @@ def test_outcome_page_refuses_impossible_counts_next_to_the_field(make_user, don
     response = client.post(f"/anatomy/donors/{donor.pk}/outcome/", {"anastomoses": 1, "technique": "double Roux-en-Y"})
     assert response.status_code == 400
     assert "joins 2 duct(s), not 1" in response.context["form"].errors["technique"][0]
-    response = client.post(f"/anatomy/donors/{donor.pk}/outcome/", {"anastomoses": 2, "technique": "double Roux-en-Y",
-                                                                    "operated_on": datetime.date.today().isoformat()})
+    response = client.post(
+        f"/anatomy/donors/{donor.pk}/outcome/",
+        {"anastomoses": 2, "technique": "double Roux-en-Y", "operated_on": datetime.date.today().isoformat()},
+    )
     assert response.status_code == 302
     assert SurgicalOutcome.objects.get(donor=donor).predicted_anastomoses == 1

@@ -1,5 +1,6 @@
 """A real Celery worker on Redis and PostgreSQL classifies saved annotations: once, even when
 the message is delivered twice, and still after a worker is killed mid-task."""
+
 import time
 
 import psycopg2
@@ -43,7 +44,9 @@ def test_worker_classifies_a_saved_annotation_once(celery_worker, donor, make_us
     assert ClassificationResult.objects.filter(run__annotation=annotation).count() == 6
 
 
-def test_worker_killed_mid_task_leaves_the_annotation_classified_after_restart(donor, make_user, actor_for, monkeypatch):
+def test_worker_killed_mid_task_leaves_the_annotation_classified_after_restart(
+    donor, make_user, actor_for, monkeypatch
+):
     from django.conf import settings
 
     # Save without queueing, then send the message to a queue only the doomed worker listens to.
@@ -52,8 +55,9 @@ def test_worker_killed_mid_task_leaves_the_annotation_classified_after_restart(d
         actor=actor_for(make_user("radiologist")), donor=donor, document=preset_document("trifurcation")
     )
     s = connection.settings_dict
-    blocker = psycopg2.connect(dbname=s["NAME"], user=s["USER"] or "postgres", host=s["HOST"] or "127.0.0.1",
-                               port=s["PORT"] or 5432)
+    blocker = psycopg2.connect(
+        dbname=s["NAME"], user=s["USER"] or "postgres", host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432
+    )
     blocker.autocommit = False
     queue_env = {"CELERY_VISIBILITY_TIMEOUT": "3"}
     doomed = None
@@ -66,8 +70,9 @@ def test_worker_killed_mid_task_leaves_the_annotation_classified_after_restart(d
         def task_waiting_on_lock():
             # Asked on another connection: statistics views are frozen inside a transaction.
             with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s",
-                               [s["NAME"]])
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s", [s["NAME"]]
+                )
                 return cursor.fetchone()[0] > 0
 
         assert wait_for(task_waiting_on_lock, timeout=30), "the task never started"

@@ -1,4 +1,5 @@
 """`manage.py classify_anatomy`: one JSON line per file, no database, exit 0 even for bad files."""
+
 import json
 import os
 import subprocess
@@ -17,7 +18,11 @@ def run(*files):
     }
     return subprocess.run(
         [sys.executable, "manage.py", "classify_anatomy", *map(str, files)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

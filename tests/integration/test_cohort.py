@@ -1,5 +1,6 @@
 """The cohort statistics: the study's Table 4 reproduced, agreement with scipy, which outcomes and
 annotations count, the page, the API, the CSV, the command and the demo centre."""
+
 from __future__ import annotations
 
 import csv
@@ -26,8 +27,11 @@ from tests.integration.test_reports import actor, annotate, typical
 
 pytestmark = pytest.mark.django_db
 
-STUDY_TABLE4 = {"type1": {"single": 30, "multiple": 6}, "type2": {"single": 27, "multiple": 29},
-                "type3": {"single": 0, "multiple": 1}}
+STUDY_TABLE4 = {
+    "type1": {"single": 30, "multiple": 6},
+    "type2": {"single": 27, "multiple": 29},
+    "type3": {"single": 0, "multiple": 1},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +64,13 @@ def test_the_study_cohort_gives_the_published_statistics(study):
     assert stats["type2_double"]["proportion"] == pytest.approx(29 / 56)
     assert stats["outcomes"] == {"total": 93, "recorded": 0, "imported": 93}
     assert {r["technique"]: r["count"] for r in stats["techniques"]} == {
-        "end-to-end": 20, "Roux-en-Y": 37, "double end-to-end": 12, "double Roux-en-Y": 23, "triple Roux-en-Y": 1,
-        "other": 0}
+        "end-to-end": 20,
+        "Roux-en-Y": 37,
+        "double end-to-end": 12,
+        "double Roux-en-Y": 23,
+        "triple Roux-en-Y": 1,
+        "other": 0,
+    }
     agreement = stats["prediction_agreement"]
     assert (agreement["agree"], agreement["n"]) == (30 + 29 + 1, 93)
     assert agreement["confusion"]["2"] == {"1": 27, "2": 29, "3": 0}
@@ -72,7 +81,12 @@ def test_the_command_prints_the_statistics_as_json(study, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["table4"] == STUDY_TABLE4
     assert {k: round(out[k], 4) for k in ("chi2", "chi2_p", "chi2_yates", "chi2_yates_p", "fisher_p")} == {
-        "chi2": 11.4662, "chi2_p": 0.0007, "chi2_yates": 10.0247, "chi2_yates_p": 0.0015, "fisher_p": 0.0009}
+        "chi2": 11.4662,
+        "chi2_p": 0.0007,
+        "chi2_yates": 10.0247,
+        "chi2_yates_p": 0.0015,
+        "fisher_p": 0.0009,
+    }
     call_command("cohort_report", "--centre", study.code)
     text = capsys.readouterr().out
     assert "chi-square 11.466 (p 0.0007); Yates 10.025 (p 0.0015); Fisher p 0.0009" in text
@@ -115,45 +129,58 @@ def test_table4_tests_agree_with_scipy_on_random_tables(centre, seed):
 
 
 def test_recorded_outcomes_count_only_while_the_anatomy_is_final(
-        centre, make_user, eager_tasks, django_capture_on_commit_callbacks):
+    centre, make_user, eager_tasks, django_capture_on_commit_callbacks
+):
     radiologist, surgeon = make_user("radiologist"), make_user("surgeon")
     donor = DonorFactory(centre=centre)
     annotation = annotate(donor, radiologist, django_capture_on_commit_callbacks)
     accept_donor(donor, signers={"surgeon": surgeon, "radiologist": radiologist})
-    classification_services.record_outcome(actor=actor(surgeon), donor=donor,
-                                           values={"anastomoses": 2, "technique": "double end-to-end",
-                                                   "operated_on": datetime.date.today()})
+    classification_services.record_outcome(
+        actor=actor(surgeon),
+        donor=donor,
+        values={"anastomoses": 2, "technique": "double end-to-end", "operated_on": datetime.date.today()},
+    )
     stats = cohort_statistics(centre)
     assert stats["table4"]["type1"] == {"single": 0, "multiple": 1} and stats["outcomes"]["recorded"] == 1
     # The radiologist reopens the anatomy (a draft again): the outcome no longer counts.
     annotation.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        classification_services.save_annotation(actor=actor(radiologist), donor=donor, document=typical(12.0),
-                                                expected_version=annotation.version)
+        classification_services.save_annotation(
+            actor=actor(radiologist), donor=donor, document=typical(12.0), expected_version=annotation.version
+        )
     stats = cohort_statistics(centre)
     assert stats["outcomes"]["total"] == 0 and stats["table4"]["type1"] == {"single": 0, "multiple": 0}
 
 
 def test_types_per_system_come_from_final_annotations_current_runs(
-        centre, other_centre, make_user, eager_tasks, django_capture_on_commit_callbacks):
+    centre, other_centre, make_user, eager_tasks, django_capture_on_commit_callbacks
+):
     from classification.presets import preset_document
 
     radiologist = make_user("radiologist")
     annotate(DonorFactory(centre=centre), radiologist, django_capture_on_commit_callbacks)  # type 1, Huang 1
-    annotate(DonorFactory(centre=centre), radiologist, django_capture_on_commit_callbacks,
-             document=preset_document("rphd_into_lhd"))  # type 2, Huang 3
+    annotate(
+        DonorFactory(centre=centre),
+        radiologist,
+        django_capture_on_commit_callbacks,
+        document=preset_document("rphd_into_lhd"),
+    )  # type 2, Huang 3
     annotate(DonorFactory(centre=centre), radiologist, django_capture_on_commit_callbacks, final=False)  # draft
     # A final annotation changed to another type: only its current run counts.
     changed = DonorFactory(centre=centre)
     annotation = annotate(changed, radiologist, django_capture_on_commit_callbacks)
     annotation.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        classification_services.save_annotation(actor=actor(radiologist), donor=changed,
-                                                document=preset_document("trifurcation"),
-                                                expected_version=annotation.version)
+        classification_services.save_annotation(
+            actor=actor(radiologist),
+            donor=changed,
+            document=preset_document("trifurcation"),
+            expected_version=annotation.version,
+        )
     annotation.refresh_from_db()
-    classification_services.finalise_annotation(actor=actor(radiologist), annotation=annotation,
-                                                expected_version=annotation.version)
+    classification_services.finalise_annotation(
+        actor=actor(radiologist), annotation=annotation, expected_version=annotation.version
+    )
     other_radiologist = make_user("radiologist", centre_obj=other_centre)
     annotate(DonorFactory(centre=other_centre), other_radiologist, django_capture_on_commit_callbacks)
 
@@ -193,8 +220,17 @@ def test_the_page_the_api_and_the_csv(study, make_user, other_centre):
     assert "Other Centre" in other and 'data-testid="chi2">' not in other
 
 
-@pytest.mark.parametrize("role,status", [("coordinator", 200), ("radiologist", 200), ("hepatologist", 200),
-                                         ("surgeon", 200), ("auditor", 200), ("integration_client", 403)])
+@pytest.mark.parametrize(
+    "role,status",
+    [
+        ("coordinator", 200),
+        ("radiologist", 200),
+        ("hepatologist", 200),
+        ("surgeon", 200),
+        ("auditor", 200),
+        ("integration_client", 403),
+    ],
+)
 def test_cohort_permissions(study, make_user, role, status):
     user = make_user(role)
     assert browser(user).get("/reports/cohort/").status_code == status
@@ -226,6 +262,7 @@ def test_the_seed_demo_command_seeds_the_demo_centre_its_images_and_the_study_on
     assert demo.donors.count() == 20
     assert Annotation.objects.filter(donor__centre__code="study", state="final").count() == 93
 
+
 def test_the_demo_seeder_loads_the_study_centre_once_and_its_users_see_numbers(db, eager_tasks):
     first = seed_study_cohort(centre=None, users={})
     second = seed_study_cohort(centre=None, users={})
@@ -243,5 +280,9 @@ def test_the_demo_seeder_loads_the_study_centre_once_and_its_users_see_numbers(d
     stats = cohort_statistics(study)
     assert stats["annotated_donors"] == 93
     assert {r["type"]: r["count"] for r in stats["systems"]["proposed"]["types"]} == {
-        "1": 36, "2": 56, "3": 1, "unclassified": 0}
+        "1": 36,
+        "2": 56,
+        "3": 1,
+        "unclassified": 0,
+    }
     assert stats["table4"] == STUDY_TABLE4 and stats["outcomes"]["recorded"] == 0

@@ -5,16 +5,23 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.models import AuditEvent
-
-from donors.models import Donor
 from core.tokens import issue_api_client, revoke_api_client
+from donors.models import Donor
 from tests.factories import DonorFactory
 
 pytestmark = pytest.mark.django_db
 
 VALID = {
-    "code": "D-100", "mrn": "MRN100", "given_name": "Can", "family_name": "Aydin", "date_of_birth": "1985-06-30",
-    "sex": "male", "height_cm": "180.0", "weight_kg": "81.0", "abo": "O", "relationship": "sibling",
+    "code": "D-100",
+    "mrn": "MRN100",
+    "given_name": "Can",
+    "family_name": "Aydin",
+    "date_of_birth": "1985-06-30",
+    "sex": "male",
+    "height_cm": "180.0",
+    "weight_kg": "81.0",
+    "abo": "O",
+    "relationship": "sibling",
     "planned_graft": "right_lobe",
 }
 
@@ -97,7 +104,10 @@ def test_edit_without_version_is_refused(coordinator_api, donor):
 
 def test_transitions_record_who_when_why(coordinator_api, donor):
     url = f"/api/v1/donors/{donor.pk}/transitions/"
-    assert coordinator_api.post(url, {"to_status": "in_evaluation", "reason": "consent signed"}, format="json").status_code == 201
+    assert (
+        coordinator_api.post(url, {"to_status": "in_evaluation", "reason": "consent signed"}, format="json").status_code
+        == 201
+    )
     refused = coordinator_api.post(url, {"to_status": "donated", "reason": "?"}, format="json")
     assert refused.status_code == 409
     assert "donated is set only when the surgeon records the operation" in refused.json()["error"]["message"]
@@ -131,8 +141,14 @@ def test_list_filters_search_and_paginates(coordinator_api, centre):
 def test_recipient_rules(coordinator_api):
     response = coordinator_api.post(
         "/api/v1/recipients/",
-        {"code": "R1", "age_years": 30, "weight_kg": "60.0", "abo": "A", "diagnosis": "primary_sclerosing_cholangitis",
-         "own_duct_usable": True},
+        {
+            "code": "R1",
+            "age_years": 30,
+            "weight_kg": "60.0",
+            "abo": "A",
+            "diagnosis": "primary_sclerosing_cholangitis",
+            "own_duct_usable": True,
+        },
         format="json",
     )
     assert response.status_code == 400

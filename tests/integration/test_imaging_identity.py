@@ -2,6 +2,7 @@
 radiologist confirms the study is the donor's (with a reason) or detaches it to the centre's unmatched
 studies. While any series is unresolved the anatomy is not marked final, the decision is not signed and
 no report is issued; no report shows images of an unresolved or detached series."""
+
 from __future__ import annotations
 
 import pytest
@@ -44,8 +45,10 @@ def media(settings, tmp_path, monkeypatch):
 
 @pytest.fixture
 def staff(make_user):
-    return {role: make_user(role, username=f"{role}-q", first_name=role.capitalize(), last_name="Tester")
-            for role in ("coordinator", "radiologist", "hepatologist", "surgeon")}
+    return {
+        role: make_user(role, username=f"{role}-q", first_name=role.capitalize(), last_name="Tester")
+        for role in ("coordinator", "radiologist", "hepatologist", "surgeon")
+    }
 
 
 def ingest_study(donor, uploader, folder, **patient) -> Study:
@@ -62,17 +65,25 @@ def wrong_patient_study(donor, staff, folder) -> Study:
 
 
 def sign(user, donor, decision, role):
-    return api(user).post(f"/api/v1/donors/{donor.pk}/decision/",
-                          {"decision_action": "sign", "decision": decision.pk, "signed_as": role}, format="json")
+    return api(user).post(
+        f"/api/v1/donors/{donor.pk}/decision/",
+        {"decision_action": "sign", "decision": decision.pk, "signed_as": role},
+        format="json",
+    )
 
 
 def test_an_unresolved_series_blocks_finalising_signing_and_issuing_until_confirmed(
-        centre, staff, tmp_path, eager_tasks, django_capture_on_commit_callbacks):
+    centre, staff, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     capture = django_capture_on_commit_callbacks
     donor = worked_up_donor(centre, staff, capture, code="D-WRONG", with_mip=False, decision=False)
     decision = workup_services.propose_decision(
-        actor=actor(staff["surgeon"]), donor=donor, outcome="suitable", reasons="complete workup",
-        override_reason="biliary type from the final anatomy: type 1")
+        actor=actor(staff["surgeon"]),
+        donor=donor,
+        outcome="suitable",
+        reasons="complete workup",
+        override_reason="biliary type from the final anatomy: type 1",
+    )
     study = wrong_patient_study(donor, staff, tmp_path / "wrong")
     series = study.series.get()
     assert study.identity_state == "unresolved" and series.mip_path  # rendered, but not the donor's for sure
@@ -88,8 +99,9 @@ def test_an_unresolved_series_blocks_finalising_signing_and_issuing_until_confir
     assert error["message"].startswith("cannot sign the decision") and WRONG_MRN in error["message"]
     assert error["fields"]["images"] == [blocker]
     with pytest.raises(IllegalState) as signing:
-        workup_services.sign_decision(actor=actor(staff["surgeon"]), donor=donor, decision_id=decision.pk,
-                                      signed_as="surgeon")
+        workup_services.sign_decision(
+            actor=actor(staff["surgeon"]), donor=donor, decision_id=decision.pk, signed_as="surgeon"
+        )
     assert signing.value.status_code == 409
     assert not decision.sign_offs.exists()
 
@@ -108,24 +120,28 @@ def test_an_unresolved_series_blocks_finalising_signing_and_issuing_until_confir
     # A changed anatomy cannot be marked final again.
     annotation = Annotation.objects.get(donor=donor)
     with capture(execute=True):
-        classification_services.save_annotation(actor=actor(staff["radiologist"]), donor=donor,
-                                                document=typical(8.0), expected_version=annotation.version)
+        classification_services.save_annotation(
+            actor=actor(staff["radiologist"]), donor=donor, document=typical(8.0), expected_version=annotation.version
+        )
     annotation.refresh_from_db()
     assert annotation.state == "draft"
-    refused = api(staff["radiologist"]).post(f"/api/v1/annotations/{annotation.pk}/finalise/",
-                                             {"version": annotation.version}, format="json")
+    refused = api(staff["radiologist"]).post(
+        f"/api/v1/annotations/{annotation.pk}/finalise/", {"version": annotation.version}, format="json"
+    )
     assert refused.status_code == 409
     assert refused.json()["error"]["message"].startswith("cannot mark the anatomy final")
     annotation.refresh_from_db()
     assert annotation.state == "draft"
 
     # The radiologist confirms with a reason; everything goes on, and the report shows the confirmed series.
-    confirmed = api(staff["radiologist"]).post(f"/api/v1/studies/{study.pk}/confirm/",
-                                               {"reason": "same person: MRN merged in the HIS"}, format="json")
+    confirmed = api(staff["radiologist"]).post(
+        f"/api/v1/studies/{study.pk}/confirm/", {"reason": "same person: MRN merged in the HIS"}, format="json"
+    )
     assert confirmed.status_code == 200 and confirmed.json()["identity_state"] == "confirmed"
     assert identity_blockers(donor) == []
     annotation = classification_services.finalise_annotation(
-        actor=actor(staff["radiologist"]), annotation=annotation, expected_version=annotation.version)
+        actor=actor(staff["radiologist"]), annotation=annotation, expected_version=annotation.version
+    )
     assert annotation.state == "final"
     for role in ("radiologist", "hepatologist", "surgeon"):
         assert sign(staff[role], donor, decision, role).status_code in (200, 201)
@@ -136,7 +152,8 @@ def test_an_unresolved_series_blocks_finalising_signing_and_issuing_until_confir
 
 
 def test_detaching_keeps_the_files_among_the_unmatched_studies_and_attaching_checks_again(
-        centre, staff, tmp_path, eager_tasks, django_capture_on_commit_callbacks):
+    centre, staff, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     donor = DonorFactory(centre=centre, code="D-FIRST")
     study = wrong_patient_study(donor, staff, tmp_path / "wrong")
     files = list(Instance.objects.filter(series__study=study).values_list("file", flat=True))
@@ -144,10 +161,15 @@ def test_detaching_keeps_the_files_among_the_unmatched_studies_and_attaching_che
 
     missing = radiologist.post(f"/api/v1/studies/{study.pk}/detach/", {}, format="json")
     assert missing.status_code == 400 and "reason" in missing.json()["error"]["fields"]
-    assert api(staff["coordinator"]).post(f"/api/v1/studies/{study.pk}/detach/", {"reason": "x"},
-                                          format="json").status_code == 403
-    response = radiologist.post(f"/api/v1/studies/{study.pk}/detach/",
-                                {"reason": "another patient's MRCP sent by mistake"}, format="json")
+    assert (
+        api(staff["coordinator"])
+        .post(f"/api/v1/studies/{study.pk}/detach/", {"reason": "x"}, format="json")
+        .status_code
+        == 403
+    )
+    response = radiologist.post(
+        f"/api/v1/studies/{study.pk}/detach/", {"reason": "another patient's MRCP sent by mistake"}, format="json"
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["identity_state"] == "detached" and body["donor"] is None and body["detached_from"] == donor.pk
@@ -170,12 +192,15 @@ def test_detaching_keeps_the_files_among_the_unmatched_studies_and_attaching_che
     series = study.series.get()
     viewer = page.get(f"/imaging/series/{series.pk}/")
     assert viewer.status_code == 200 and "unmatched study" in viewer.content.decode()
-    assert AuditEvent.objects.filter(kind="read", record_type="imaging.Study", record_id=str(study.pk),
-                                     donor_id=None).exists()
+    assert AuditEvent.objects.filter(
+        kind="read", record_type="imaging.Study", record_id=str(study.pk), donor_id=None
+    ).exists()
     point = {"slice": 1, "row": 5, "col": 5}
-    measured = radiologist.post(f"/api/v1/donors/{donor.pk}/measurements/",
-                                {"series": series.pk, "kind": "slices", "points": [point, point | {"col": 9}]},
-                                format="json")
+    measured = radiologist.post(
+        f"/api/v1/donors/{donor.pk}/measurements/",
+        {"series": series.pk, "kind": "slices", "points": [point, point | {"col": 9}]},
+        format="json",
+    )
     assert measured.status_code == 400  # no longer a series of this donor
 
     # Attached to another donor whose record does not match either: unresolved again, and blocking there.
@@ -201,7 +226,8 @@ def test_detaching_keeps_the_files_among_the_unmatched_studies_and_attaching_che
 
 
 def test_a_study_of_another_centre_cannot_be_attached_or_seen(
-        centre, other_centre, staff, make_user, tmp_path, eager_tasks):
+    centre, other_centre, staff, make_user, tmp_path, eager_tasks
+):
     donor = DonorFactory(centre=centre)
     study = wrong_patient_study(donor, staff, tmp_path / "wrong")
     services.detach_study(actor=actor(staff["radiologist"]), study=study, reason="wrong patient")
@@ -211,18 +237,28 @@ def test_a_study_of_another_centre_cannot_be_attached_or_seen(
     foreign_donor = DonorFactory(centre=other_centre)
     response = client.post(f"/api/v1/studies/{study.pk}/attach/", {"donor": foreign_donor.pk}, format="json")
     assert response.status_code == 404
-    assert api(staff["radiologist"]).post(f"/api/v1/studies/{study.pk}/attach/", {"donor": foreign_donor.pk},
-                                          format="json").status_code == 400
+    assert (
+        api(staff["radiologist"])
+        .post(f"/api/v1/studies/{study.pk}/attach/", {"donor": foreign_donor.pk}, format="json")
+        .status_code
+        == 400
+    )
     study.refresh_from_db()
     assert study.donor is None
 
 
 def test_an_issued_version_stops_showing_the_mip_of_a_series_detached_later(
-        centre, staff, tmp_path, eager_tasks, django_capture_on_commit_callbacks):
+    centre, staff, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     capture = django_capture_on_commit_callbacks
     donor = worked_up_donor(centre, staff, capture, code="D-LATER", with_mip=False)
-    study = ingest_study(donor, staff["coordinator"], tmp_path / "right", patient_id=donor.mrn,
-                         patient_name=f"{donor.family_name}^{donor.given_name}")
+    study = ingest_study(
+        donor,
+        staff["coordinator"],
+        tmp_path / "right",
+        patient_id=donor.mrn,
+        patient_name=f"{donor.family_name}^{donor.given_name}",
+    )
     assert study.identity_state == "matched"
     with capture(execute=True):
         response = browser(staff["surgeon"]).post(f"/reports/donors/{donor.pk}/issue/")
@@ -243,8 +279,13 @@ def test_a_study_with_measurements_of_the_donor_is_not_detached(centre, staff, t
     study = wrong_patient_study(donor, staff, tmp_path / "wrong")
     services.confirm_identity(actor=actor(staff["radiologist"]), study=study, reason="checked with PACS")
     point = {"slice": 1, "row": 5, "col": 5}
-    services.save_measurement(actor=actor(staff["radiologist"]), series=study.series.get(), kind="slices",
-                              points=[point, point | {"col": 9}], label="RHD")
+    services.save_measurement(
+        actor=actor(staff["radiologist"]),
+        series=study.series.get(),
+        kind="slices",
+        points=[point, point | {"col": 9}],
+        label="RHD",
+    )
     with pytest.raises(IllegalState) as refused:
         services.detach_study(actor=actor(staff["radiologist"]), study=study, reason="after all, not the donor")
     assert "measurement" in refused.value.message
@@ -253,14 +294,24 @@ def test_a_study_with_measurements_of_the_donor_is_not_detached(centre, staff, t
 
 
 def test_new_files_naming_someone_else_make_a_confirmed_study_unresolved_again(
-        centre, staff, tmp_path, eager_tasks, django_capture_on_commit_callbacks):
-    donor = worked_up_donor(centre, staff, django_capture_on_commit_callbacks, code="D-AGAIN", with_mip=False,
-                            decision=False)
+    centre, staff, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
+    donor = worked_up_donor(
+        centre, staff, django_capture_on_commit_callbacks, code="D-AGAIN", with_mip=False, decision=False
+    )
     study = wrong_patient_study(donor, staff, tmp_path / "wrong")
     services.confirm_identity(actor=actor(staff["radiologist"]), study=study, reason="checked")
     assert identity_blockers(donor) == []
-    truth = phantom(tmp_path / "more", slices=2, size=32, patient_id="SOMEONE-3", patient_name="Third^Person",
-                    study_uid=study.study_instance_uid, series_number=2, seed=7)
+    truth = phantom(
+        tmp_path / "more",
+        slices=2,
+        size=32,
+        patient_id="SOMEONE-3",
+        patient_name="Third^Person",
+        study_uid=study.study_instance_uid,
+        series_number=2,
+        seed=7,
+    )
     files = [services.Incoming(p.name, p.stat().st_size, p) for p in truth.paths]
     upload = services.create_upload(actor=actor(staff["coordinator"]), donor=donor, files=files)
     jobs.ingest_upload(upload_id=upload.pk)

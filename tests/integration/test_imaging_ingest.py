@@ -1,5 +1,6 @@
 """DICOM ingest through the upload API and the import command: what is accepted, what is
 rejected and why, duplicates, resuming after a crash, identity checks."""
+
 from __future__ import annotations
 
 import io
@@ -55,8 +56,9 @@ def stored_files(media):
     return sorted(p.relative_to(media).as_posix() for p in media.rglob("*") if p.is_file())
 
 
-def test_a_generated_series_is_ingested_ordered_and_rendered(client, donor, tmp_path, media, eager_tasks,
-                                                             django_capture_on_commit_callbacks):
+def test_a_generated_series_is_ingested_ordered_and_rendered(
+    client, donor, tmp_path, media, eager_tasks, django_capture_on_commit_callbacks
+):
     series_files = phantom(tmp_path / "s", donor=donor, slices=20)
     shuffled = list(reversed(series_files.paths))  # arrival order must not matter
     body = upload(client, donor, as_uploads(shuffled), django_capture_on_commit_callbacks)
@@ -82,8 +84,9 @@ def test_a_generated_series_is_ingested_ordered_and_rendered(client, donor, tmp_
     assert "20 accepted" in event.summary and event.donor_id == donor.pk
 
 
-def test_a_zip_upload_reports_each_member(client, donor, tmp_path, media, eager_tasks,
-                                          django_capture_on_commit_callbacks):
+def test_a_zip_upload_reports_each_member(
+    client, donor, tmp_path, media, eager_tasks, django_capture_on_commit_callbacks
+):
     series_files = phantom(tmp_path / "s", donor=donor, slices=8)
     archive = write_zip(series_files.paths, tmp_path / "mrcp.zip")
     body = upload(client, donor, as_uploads([archive]), django_capture_on_commit_callbacks)
@@ -96,8 +99,9 @@ def test_a_zip_upload_reports_each_member(client, donor, tmp_path, media, eager_
 
 
 @pytest.mark.parametrize("variant", MR_VARIANTS)
-def test_every_mr_small_variant_is_accepted(variant, client, centre, tmp_path, eager_tasks,
-                                            django_capture_on_commit_callbacks):
+def test_every_mr_small_variant_is_accepted(
+    variant, client, centre, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     donor = DonorFactory(centre=centre, mrn="4MR1", given_name="MR1", family_name="CompressedSamples")
     body = upload(client, donor, as_uploads([shipped(variant)]), django_capture_on_commit_callbacks)
     result = report(client, body["id"])
@@ -107,17 +111,22 @@ def test_every_mr_small_variant_is_accepted(variant, client, centre, tmp_path, e
     assert not series.study.identity_warning  # MRN 4MR1, name CompressedSamples^MR1 match the donor
 
 
-def test_real_files_in_one_upload_duplicates_truncation_and_missing_header(client, donor, eager_tasks,
-                                                                         django_capture_on_commit_callbacks):
-    files = as_uploads([shipped(v) for v in MR_VARIANTS] + [shipped("MR_truncated.dcm"), shipped("no_meta.dcm"),
-                                                            shipped("ExplVR_LitEndNoMeta.dcm")])
+def test_real_files_in_one_upload_duplicates_truncation_and_missing_header(
+    client, donor, eager_tasks, django_capture_on_commit_callbacks
+):
+    files = as_uploads(
+        [shipped(v) for v in MR_VARIANTS]
+        + [shipped("MR_truncated.dcm"), shipped("no_meta.dcm"), shipped("ExplVR_LitEndNoMeta.dcm")]
+    )
     body = upload(client, donor, files, django_capture_on_commit_callbacks)
     result = lines(report(client, body["id"]))
     assert result["MR_small.dcm"]["outcome"] == "accepted"
     # The variants are the same instance (same SOP Instance UID) in other encodings.
     assert {result[v]["outcome"] for v in MR_VARIANTS[1:]} == {"duplicate"}
-    assert result["MR_truncated.dcm"] == result["MR_truncated.dcm"] | {"outcome": "rejected",
-                                                                      "reason": "file is truncated"}
+    assert result["MR_truncated.dcm"] == result["MR_truncated.dcm"] | {
+        "outcome": "rejected",
+        "reason": "file is truncated",
+    }
     assert result["no_meta.dcm"]["reason"].startswith("not a DICOM file")
     assert result["ExplVR_LitEndNoMeta.dcm"]["reason"] == (
         "not a DICOM file: it has no DICOM file header (preamble and 'DICM' marker); "
@@ -126,8 +135,9 @@ def test_real_files_in_one_upload_duplicates_truncation_and_missing_header(clien
     assert Instance.objects.filter(donor=donor).count() == 1
 
 
-def test_bad_files_are_rejected_with_reasons_and_the_rest_proceeds(client, donor, tmp_path, media, settings,
-                                                                   eager_tasks, django_capture_on_commit_callbacks):
+def test_bad_files_are_rejected_with_reasons_and_the_rest_proceeds(
+    client, donor, tmp_path, media, settings, eager_tasks, django_capture_on_commit_callbacks
+):
     good = phantom(tmp_path / "s", donor=donor, slices=4)
 
     def drop(keyword):
@@ -177,15 +187,18 @@ def _zip(members: dict[str, bytes], method=zipfile.ZIP_DEFLATED) -> bytes:
     return buffer.getvalue()
 
 
-def test_zip_path_traversal_and_zip_bombs_are_refused(client, donor, tmp_path, media, eager_tasks,
-                                                      django_capture_on_commit_callbacks):
+def test_zip_path_traversal_and_zip_bombs_are_refused(
+    client, donor, tmp_path, media, eager_tasks, django_capture_on_commit_callbacks
+):
     good = phantom(tmp_path / "s", donor=donor, slices=2)
-    archive = _zip({
-        "ok/IM1.dcm": good.paths[0].read_bytes(),
-        "../../etc/evil.dcm": good.paths[1].read_bytes(),
-        "/abs.dcm": b"x",
-        "bomb.dcm": b"\0" * (8 * 1024 * 1024),  # compresses about 1000:1
-    })
+    archive = _zip(
+        {
+            "ok/IM1.dcm": good.paths[0].read_bytes(),
+            "../../etc/evil.dcm": good.paths[1].read_bytes(),
+            "/abs.dcm": b"x",
+            "bomb.dcm": b"\0" * (8 * 1024 * 1024),  # compresses about 1000:1
+        }
+    )
     body = upload(client, donor, [named("export.zip", archive)], django_capture_on_commit_callbacks)
     by_name = lines(report(client, body["id"]))
     assert by_name["export.zip/ok/IM1.dcm"]["outcome"] == "accepted"
@@ -209,7 +222,9 @@ def test_limits_on_files_and_bytes(client, donor, tmp_path, settings, eager_task
     settings.DICOM_MAX_FILE_BYTES = size - 1
     other = DonorFactory(centre=donor.centre)  # a new donor needs a new study: a study belongs to one donor
     fresh = phantom(tmp_path / "t", donor=other, slices=3)
-    result = report(client, upload(client, other, as_uploads(fresh.paths[:1]), django_capture_on_commit_callbacks)["id"])
+    result = report(
+        client, upload(client, other, as_uploads(fresh.paths[:1]), django_capture_on_commit_callbacks)["id"]
+    )
     fresh_size = fresh.paths[0].stat().st_size
     assert lines(result)["IM0001.dcm"]["reason"] == f"file too large ({fresh_size} bytes; the limit is {size - 1})"
 
@@ -217,7 +232,10 @@ def test_limits_on_files_and_bytes(client, donor, tmp_path, settings, eager_task
     settings.DICOM_MAX_UPLOAD_BYTES = 2 * fresh_size + 10
     result = report(client, upload(client, other, as_uploads(fresh.paths), django_capture_on_commit_callbacks)["id"])
     assert {name: line["outcome"] for name, line in lines(result).items()} == {
-        "IM0001.dcm": "accepted", "IM0002.dcm": "accepted", "IM0003.dcm": "rejected"}
+        "IM0001.dcm": "accepted",
+        "IM0002.dcm": "accepted",
+        "IM0003.dcm": "rejected",
+    }
     assert lines(result)["IM0003.dcm"]["reason"] == f"not read: the upload is larger than {2 * fresh_size + 10} bytes"
     # A zip whose directory says it expands past the upload limit is refused as a whole.
     archive = write_zip(good.paths, tmp_path / "big.zip")
@@ -228,7 +246,8 @@ def test_limits_on_files_and_bytes(client, donor, tmp_path, settings, eager_task
     assert [(line["name"], line["outcome"]) for line in result["files"]] == [("big.zip", "rejected")]
     assert lines(result)["big.zip"]["reason"] == (
         f"zip archive refused: it expands to {sum(p.stat().st_size for p in good.paths)} bytes, more than the {limit} "
-        "left in this upload")
+        "left in this upload"
+    )
 
 
 def test_a_request_with_more_files_than_django_accepts_gets_a_clear_answer(client, donor, tmp_path, settings):
@@ -248,13 +267,16 @@ def test_upload_to_another_centres_donor_is_refused_and_audited(client, foreign_
     assert AuditEvent.objects.filter(kind="denied", user=radiologist, record_id=str(foreign_donor.pk)).exists()
 
 
-def test_uploading_the_same_files_again_adds_nothing(client, donor, tmp_path, eager_tasks,
-                                                      django_capture_on_commit_callbacks):
+def test_uploading_the_same_files_again_adds_nothing(
+    client, donor, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     series_files = phantom(tmp_path / "s", donor=donor, slices=6)
     upload(client, donor, as_uploads(series_files.paths), django_capture_on_commit_callbacks)
     counts = (Study.objects.count(), Series.objects.count(), Instance.objects.count())
     mip_before = Series.objects.get().mip_path
-    again = report(client, upload(client, donor, as_uploads(series_files.paths), django_capture_on_commit_callbacks)["id"])
+    again = report(
+        client, upload(client, donor, as_uploads(series_files.paths), django_capture_on_commit_callbacks)["id"]
+    )
     assert (again["accepted"], again["duplicates"], again["rejected"]) == (0, 6, 0)
     assert {line["reason"] for line in again["files"]} == {"already stored (same SOP Instance UID)"}
     assert (Study.objects.count(), Series.objects.count(), Instance.objects.count()) == counts
@@ -262,7 +284,8 @@ def test_uploading_the_same_files_again_adds_nothing(client, donor, tmp_path, ea
 
 
 def test_instances_another_upload_stored_meanwhile_become_duplicates_and_the_order_holds(
-        donor, radiologist, tmp_path, media, monkeypatch):
+    donor, radiologist, tmp_path, media, monkeypatch
+):
     series_files = phantom(tmp_path / "s", donor=donor, slices=8)
     files = [services.Incoming(p.name, p.stat().st_size, p) for p in series_files.paths]
     monkeypatch.setattr(services, "queue_ingest", lambda upload_id: None)
@@ -274,9 +297,15 @@ def test_instances_another_upload_stored_meanwhile_become_duplicates_and_the_ord
         # Between reading and writing, another upload stores slice 3 of the same series.
         series = Series.objects.get(series_instance_uid=series_files.series_uid)
         Instance.objects.create(
-            series=series, donor=donor, sop_instance_uid=taken.sop_instance_uid, rows=taken.rows,
-            columns=taken.columns, position=list(taken.image_position), orientation=list(taken.image_orientation),
-            pixel_spacing=list(taken.pixel_spacing), file="elsewhere/other.dcm",
+            series=series,
+            donor=donor,
+            sop_instance_uid=taken.sop_instance_uid,
+            rows=taken.rows,
+            columns=taken.columns,
+            position=list(taken.image_position),
+            orientation=list(taken.image_orientation),
+            pixel_spacing=list(taken.pixel_spacing),
+            file="elsewhere/other.dcm",
         )
         return original(self)
 
@@ -300,8 +329,9 @@ class Crash(BaseException):
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["files", "zip"])
-def test_an_import_that_dies_midway_resumes_with_a_correct_report(packed, donor, radiologist, tmp_path, media,
-                                                                  monkeypatch, settings):
+def test_an_import_that_dies_midway_resumes_with_a_correct_report(
+    packed, donor, radiologist, tmp_path, media, monkeypatch, settings
+):
     series_files = phantom(tmp_path / "s", donor=donor, slices=17)
     if packed:
         archive = write_zip(series_files.paths, tmp_path / "mrcp.zip", folder="")
@@ -345,10 +375,14 @@ def test_an_import_that_dies_midway_resumes_with_a_correct_report(packed, donor,
     series = Series.objects.get()
     assert series.instance_count == 17 and series.render_state == "done"
     assert list(series.instances.order_by("slice_index").values_list("sop_instance_uid", flat=True)) == list(
-        series_files.sop_instance_uids)
+        series_files.sop_instance_uids
+    )
     # Every stored file is an instance's: the raw files of the crashed batch were not left behind.
     assert set(stored_files(media)) == {i.file for i in Instance.objects.all()} | {
-        series.mip_path, series.mip_data_path, series.thumbnail_path}
+        series.mip_path,
+        series.mip_data_path,
+        series.thumbnail_path,
+    }
     # A second delivery of the finished upload does nothing.
     assert jobs.ingest_upload(upload_id=created.pk) == ingest.FINISHED
     assert UploadFile.objects.filter(upload=upload_row).count() == 18
@@ -360,8 +394,9 @@ def _text_file(tmp_path):
     return path
 
 
-def test_identity_warning_must_be_confirmed_by_a_radiologist(client, api_as, donor, tmp_path, make_user, eager_tasks,
-                                                             django_capture_on_commit_callbacks):
+def test_identity_warning_must_be_confirmed_by_a_radiologist(
+    client, api_as, donor, tmp_path, make_user, eager_tasks, django_capture_on_commit_callbacks
+):
     series_files = phantom(tmp_path / "s", slices=6, patient_id="OTHER-99", patient_name="Somebody^Else")
     upload(client, donor, as_uploads(series_files.paths), django_capture_on_commit_callbacks)
     study = Study.objects.get()
@@ -372,8 +407,11 @@ def test_identity_warning_must_be_confirmed_by_a_radiologist(client, api_as, don
     assert "identity warning" in event.summary
     series = Series.objects.get()
     point = {"slice": 2, "row": 40, "col": 40}
-    refused = client.post(f"/api/v1/donors/{donor.pk}/measurements/",
-                          {"series": series.pk, "kind": "slices", "points": [point, point | {"col": 50}]}, format="json")
+    refused = client.post(
+        f"/api/v1/donors/{donor.pk}/measurements/",
+        {"series": series.pk, "kind": "slices", "points": [point, point | {"col": 50}]},
+        format="json",
+    )
     assert refused.status_code == 409 and "identity" in refused.json()["error"]["message"]
     url = f"/api/v1/studies/{study.pk}/confirm/"
     assert api_as(make_user("integration_client")).post(url, {"reason": "x"}, format="json").status_code == 403
@@ -389,18 +427,25 @@ def test_identity_warning_must_be_confirmed_by_a_radiologist(client, api_as, don
     event = AuditEvent.objects.get(record_type="imaging.Study", kind="update")
     assert event.changes["reason"] == "checked with the hospital's PACS" and event.donor_id == donor.pk
     assert study.history.count() == 3  # created, warned, confirmed
-    accepted = client.post(f"/api/v1/donors/{donor.pk}/measurements/",
-                           {"series": series.pk, "kind": "slices", "points": [point, point | {"col": 50}]},
-                           format="json")
+    accepted = client.post(
+        f"/api/v1/donors/{donor.pk}/measurements/",
+        {"series": series.pk, "kind": "slices", "points": [point, point | {"col": 50}]},
+        format="json",
+    )
     assert accepted.status_code == 201
 
 
-def test_confirming_on_the_donor_page(client, donor, tmp_path, make_user, eager_tasks,
-                                      django_capture_on_commit_callbacks):
+def test_confirming_on_the_donor_page(
+    client, donor, tmp_path, make_user, eager_tasks, django_capture_on_commit_callbacks
+):
     from django.test import Client
 
-    upload(client, donor, as_uploads(phantom(tmp_path / "s", slices=3, patient_id="X1").paths),
-           django_capture_on_commit_callbacks)
+    upload(
+        client,
+        donor,
+        as_uploads(phantom(tmp_path / "s", slices=3, patient_id="X1").paths),
+        django_capture_on_commit_callbacks,
+    )
     study = Study.objects.get()
     page = Client()
     page.force_login(make_user("radiologist"))
@@ -415,8 +460,9 @@ def test_confirming_on_the_donor_page(client, donor, tmp_path, make_user, eager_
     assert "confirm-identity" not in seen_by_coordinator and "detach-study" not in seen_by_coordinator
     refused = page.post(f"/imaging/studies/{study.pk}/confirm/", {"next": f"/donors/{donor.pk}/"})
     assert refused.status_code == 400 and "reason" in refused.content.decode()
-    response = page.post(f"/imaging/studies/{study.pk}/confirm/",
-                         {"next": f"/donors/{donor.pk}/", "reason": "same person, old MRN"})
+    response = page.post(
+        f"/imaging/studies/{study.pk}/confirm/", {"next": f"/donors/{donor.pk}/", "reason": "same person, old MRN"}
+    )
     assert response.status_code == 302 and response["Location"] == f"/donors/{donor.pk}/"
     study.refresh_from_db()
     assert not study.identity_open and study.identity_reason == "same person, old MRN"
@@ -428,7 +474,9 @@ def test_import_command_prints_the_report_as_json(donor, tmp_path, media, capsys
     call_command("import_dicom", str(tmp_path / "s"), "--donor", donor.code, "--centre", donor.centre.code, "--json")
     first = json.loads(capsys.readouterr().out)
     assert first == {
-        "accepted": 5, "duplicates": 0, "rejected": [{"file": "readme.txt", "reason": "not a DICOM file"}],
+        "accepted": 5,
+        "duplicates": 0,
+        "rejected": [{"file": "readme.txt", "reason": "not a DICOM file"}],
         "series": [{"series_uid": series_files.series_uid, "description": "MRCP 3D", "instances": 5, "mrcp": True}],
     }
     archive = write_zip(series_files.paths, tmp_path / "again.zip")
@@ -438,8 +486,9 @@ def test_import_command_prints_the_report_as_json(donor, tmp_path, media, capsys
     assert AuditEvent.objects.filter(record_type="imaging.Upload", channel="command").count() == 4
 
 
-def test_mip_pixels_match_a_plain_numpy_projection(client, donor, tmp_path, eager_tasks,
-                                                   django_capture_on_commit_callbacks):
+def test_mip_pixels_match_a_plain_numpy_projection(
+    client, donor, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     import pydicom
 
     from imaging.rendering import load_mip_data
@@ -465,8 +514,9 @@ def test_demo_seeder_is_idempotent(settings, tmp_path):
     assert Series.objects.filter(render_state="done", mip_path__gt="").count() == 3
 
 
-def test_a_series_sent_in_two_uploads_is_one_series_projected_from_all_slices(client, donor, tmp_path, eager_tasks,
-                                                                             django_capture_on_commit_callbacks):
+def test_a_series_sent_in_two_uploads_is_one_series_projected_from_all_slices(
+    client, donor, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     import pydicom
 
     from imaging.rendering import load_mip_data
@@ -480,7 +530,8 @@ def test_a_series_sent_in_two_uploads_is_one_series_projected_from_all_slices(cl
     series = Series.objects.get()
     assert series.instance_count == 12 and series.rendered_instances == 12 and series.render_state == "done"
     assert list(series.instances.order_by("slice_index").values_list("sop_instance_uid", flat=True)) == list(
-        series_files.sop_instance_uids)
+        series_files.sop_instance_uids
+    )
     expected = np.max([pydicom.dcmread(p).pixel_array.astype(np.float32) for p in paths], axis=0)
     data = load_mip_data(series)
     assert np.array_equal(data["image"], expected)

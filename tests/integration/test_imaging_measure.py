@@ -1,5 +1,6 @@
 """Measuring on a phantom whose duct lengths are known: the API's distance in patient space
 agrees with the document's length within one pixel spacing."""
+
 from __future__ import annotations
 
 import math
@@ -47,16 +48,19 @@ def click(series: Series, point) -> dict:
     return {"slice": index, "row": round(row, 2), "col": round(col, 2)}
 
 
-def test_a_duct_measured_on_the_slices_matches_its_documented_length(client, donor, tmp_path, eager_tasks,
-                                                                     django_capture_on_commit_callbacks):
+def test_a_duct_measured_on_the_slices_matches_its_documented_length(
+    client, donor, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     truth, series = ingest(client, donor, tmp_path, django_capture_on_commit_callbacks, slices=40, size=192)
     spacing = max(truth.pixel_spacing)
     for duct_id in ("RHD", "RPHD", "LHD"):
         duct = truth.ducts[duct_id]
         points = [click(series, duct.start), click(series, duct.end)]
-        response = client.post(f"/api/v1/donors/{donor.pk}/measurements/",
-                               {"series": series.pk, "kind": "slices", "points": points, "label": duct_id},
-                               format="json")
+        response = client.post(
+            f"/api/v1/donors/{donor.pk}/measurements/",
+            {"series": series.pk, "kind": "slices", "points": points, "label": duct_id},
+            format="json",
+        )
         assert response.status_code == 201, response.content
         body = response.json()
         assert abs(body["length_mm"] - duct.length_mm) <= spacing, (duct_id, body["length_mm"], duct.length_mm)
@@ -68,16 +72,25 @@ def test_a_duct_measured_on_the_slices_matches_its_documented_length(client, don
     assert AuditEvent.objects.filter(record_type="imaging.Measurement", kind="create").count() == 3
 
 
-def test_a_duct_crossing_axial_slices_is_measured_in_patient_space(client, donor, tmp_path, eager_tasks,
-                                                                   django_capture_on_commit_callbacks):
+def test_a_duct_crossing_axial_slices_is_measured_in_patient_space(
+    client, donor, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     # Axial slices 2 mm apart with rectangular pixels: the CHD runs through many slices.
-    truth, series = ingest(client, donor, tmp_path, django_capture_on_commit_callbacks, slices=60, size=160,
-                           orientation="axial", slice_thickness=2.0, pixel_spacing=(1.6, 1.4))
+    truth, series = ingest(
+        client,
+        donor,
+        tmp_path,
+        django_capture_on_commit_callbacks,
+        slices=60,
+        size=160,
+        orientation="axial",
+        slice_thickness=2.0,
+        pixel_spacing=(1.6, 1.4),
+    )
     chd = truth.structures["CHD"]
     points = [click(series, chd.start), click(series, chd.end)]
     assert abs(points[0]["slice"] - points[1]["slice"]) > 10
-    response = client.post(f"/api/v1/series/{series.pk}/distance/", {"kind": "slices", "points": points},
-                           format="json")
+    response = client.post(f"/api/v1/series/{series.pk}/distance/", {"kind": "slices", "points": points}, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
     # The nearest slice is at most half a slice gap from each end.
@@ -97,8 +110,11 @@ def test_a_duct_measured_on_the_mip(client, donor, tmp_path, eager_tasks, django
     for end in (duct.start, duct.end):
         row, col, _ = patient_to_pixel(geometry, end)  # coronal: the MIP has the slices' rows and columns
         points.append({"row": round(row), "col": round(col)})
-    response = client.post(f"/api/v1/donors/{donor.pk}/measurements/",
-                           {"series": series.pk, "kind": "mip", "points": points, "label": "RPHD"}, format="json")
+    response = client.post(
+        f"/api/v1/donors/{donor.pk}/measurements/",
+        {"series": series.pk, "kind": "mip", "points": points, "label": "RPHD"},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     # Each MIP point takes the depth of the brightest voxel on its ray: inside the duct, near its axis.
@@ -110,11 +126,23 @@ def test_bad_points_are_refused_clearly(client, donor, tmp_path, eager_tasks, dj
     _, series = ingest(client, donor, tmp_path, django_capture_on_commit_callbacks, slices=6)
     url = f"/api/v1/donors/{donor.pk}/measurements/"
     cases = [
-        ({"kind": "slices", "points": [{"slice": 99, "row": 1, "col": 1}, {"slice": 0, "row": 1, "col": 2}]}, "no slice 99"),
-        ({"kind": "slices", "points": [{"slice": 0, "row": -9, "col": 1}, {"slice": 0, "row": 1, "col": 2}]}, "outside the image"),
-        ({"kind": "slices", "points": [{"slice": 0, "row": 1, "col": 1}, {"slice": 0, "row": 1, "col": 1}]}, "the same"),
+        (
+            {"kind": "slices", "points": [{"slice": 99, "row": 1, "col": 1}, {"slice": 0, "row": 1, "col": 2}]},
+            "no slice 99",
+        ),
+        (
+            {"kind": "slices", "points": [{"slice": 0, "row": -9, "col": 1}, {"slice": 0, "row": 1, "col": 2}]},
+            "outside the image",
+        ),
+        (
+            {"kind": "slices", "points": [{"slice": 0, "row": 1, "col": 1}, {"slice": 0, "row": 1, "col": 1}]},
+            "the same",
+        ),
         ({"kind": "mip", "points": [{"row": 500, "col": 1}, {"row": 1, "col": 1}]}, "outside the MIP"),
-        ({"kind": "slices", "points": [{"slice": 0, "row": "x", "col": 1}, {"slice": 0, "row": 1, "col": 1}]}, "not a number"),
+        (
+            {"kind": "slices", "points": [{"slice": 0, "row": "x", "col": 1}, {"slice": 0, "row": 1, "col": 1}]},
+            "not a number",
+        ),
     ]
     for payload, reason in cases:
         response = client.post(url, payload | {"series": series.pk}, format="json")
@@ -123,16 +151,19 @@ def test_bad_points_are_refused_clearly(client, donor, tmp_path, eager_tasks, dj
     assert not Measurement.objects.exists()
 
 
-def test_a_series_of_another_donor_cannot_carry_this_donors_measurement(client, donor, centre, tmp_path, eager_tasks,
-                                                                         django_capture_on_commit_callbacks):
+def test_a_series_of_another_donor_cannot_carry_this_donors_measurement(
+    client, donor, centre, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
     from tests.factories import DonorFactory
 
     _, series = ingest(client, donor, tmp_path, django_capture_on_commit_callbacks, slices=4)
     other = DonorFactory(centre=centre)
     point = {"slice": 0, "row": 10, "col": 10}
-    response = client.post(f"/api/v1/donors/{other.pk}/measurements/",
-                           {"series": series.pk, "kind": "slices", "points": [point, point | {"col": 20}]},
-                           format="json")
+    response = client.post(
+        f"/api/v1/donors/{other.pk}/measurements/",
+        {"series": series.pk, "kind": "slices", "points": [point, point | {"col": 20}]},
+        format="json",
+    )
     assert response.status_code == 400 and "not a series of this donor" in response.json()["error"]["message"]
 
 

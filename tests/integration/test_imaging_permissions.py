@@ -1,5 +1,6 @@
 """Every imaging endpoint and page, by role and by centre: exactly the allowed roles of the
 donor's own centre get through; another centre's records are not found, and audited."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,11 +37,17 @@ def build(donor, make_user, folder):
     series = Series.objects.get(study__donor=donor)
     Study.objects.filter(pk=series.study_id).update(identity_state=Study.Identity.CONFIRMED)
     point = {"slice": 0, "row": 3, "col": 3}
-    services.save_measurement(actor=Actor(user=radiologist), series=series, kind="slices",
-                              points=[point, point | {"col": 9}], label="RHD")
+    services.save_measurement(
+        actor=Actor(user=radiologist), series=series, kind="slices", points=[point, point | {"col": 9}], label="RHD"
+    )
     Study.objects.filter(pk=series.study_id).update(identity_state=Study.Identity.UNRESOLVED)
-    return {"donor": donor.pk, "series": series.pk, "study": series.study_id, "upload": upload.pk,
-            "instance": Instance.objects.filter(series=series).first().pk}
+    return {
+        "donor": donor.pk,
+        "series": series.pk,
+        "study": series.study_id,
+        "upload": upload.pk,
+        "instance": Instance.objects.filter(series=series).first().pk,
+    }
 
 
 @pytest.fixture
@@ -69,16 +76,40 @@ API = [
     ("series", "get", "/api/v1/series/{series}/", None, CLINICAL, {200}),
     ("distance", "post", "/api/v1/series/{series}/distance/", {"kind": "slices", "points": POINTS}, CLINICAL, {200}),
     ("list measurements", "get", "/api/v1/donors/{donor}/measurements/", None, CLINICAL, {200}),
-    ("save measurement", "post", "/api/v1/donors/{donor}/measurements/",
-     {"series": "{series}", "kind": "slices", "points": POINTS, "label": "LHD"}, {"radiologist"}, {201, 409}),
+    (
+        "save measurement",
+        "post",
+        "/api/v1/donors/{donor}/measurements/",
+        {"series": "{series}", "kind": "slices", "points": POINTS, "label": "LHD"},
+        {"radiologist"},
+        {201, 409},
+    ),
     ("mrcp override", "post", "/api/v1/series/{series}/mrcp/", {"mrcp": False}, {"radiologist"}, {200}),
     ("render again", "post", "/api/v1/series/{series}/render/", None, UPLOADERS, {409}),  # up to date: refused
-    ("confirm identity", "post", "/api/v1/studies/{study}/confirm/", {"reason": "checked with PACS"},
-     {"radiologist"}, {200}),
-    ("detach study", "post", "/api/v1/studies/{study}/detach/", {"reason": "not the donor"},
-     {"radiologist"}, {409}),  # a measurement of the donor was made on it: refused
-    ("attach study", "post", "/api/v1/studies/{study}/attach/", {"donor": "{donor}"},
-     {"radiologist"}, {409}),  # filed under a donor already: refused
+    (
+        "confirm identity",
+        "post",
+        "/api/v1/studies/{study}/confirm/",
+        {"reason": "checked with PACS"},
+        {"radiologist"},
+        {200},
+    ),
+    (
+        "detach study",
+        "post",
+        "/api/v1/studies/{study}/detach/",
+        {"reason": "not the donor"},
+        {"radiologist"},
+        {409},
+    ),  # a measurement of the donor was made on it: refused
+    (
+        "attach study",
+        "post",
+        "/api/v1/studies/{study}/attach/",
+        {"donor": "{donor}"},
+        {"radiologist"},
+        {409},
+    ),  # filed under a donor already: refused
     ("unmatched studies", "get", "/api/v1/studies/unmatched/", None, {"radiologist"}, {200}),
 ]
 
@@ -93,8 +124,14 @@ PAGES = [
     ("dicom file", "get", "/imaging/instances/{instance}/file.dcm", None, CLINICAL, {200}),
     ("mrcp form", "post", "/imaging/series/{series}/mrcp/", {"mrcp": "no"}, {"radiologist"}, {302}),
     ("render again form", "post", "/imaging/series/{series}/render/", None, UPLOADERS, {409}),
-    ("confirm form", "post", "/imaging/studies/{study}/confirm/", {"reason": "checked with PACS"},
-     {"radiologist"}, {302}),
+    (
+        "confirm form",
+        "post",
+        "/imaging/studies/{study}/confirm/",
+        {"reason": "checked with PACS"},
+        {"radiologist"},
+        {302},
+    ),
     ("detach form", "post", "/imaging/studies/{study}/detach/", {"reason": "not the donor"}, {"radiologist"}, {409}),
     ("unmatched page", "get", "/imaging/studies/unmatched/", None, {"radiologist"}, {200}),
 ]
@@ -132,8 +169,20 @@ def client_for(user, *, api):
 
 @pytest.mark.parametrize("role", ALL_ROLES)
 @pytest.mark.parametrize("name,method,template,payload,allowed,ok", API + PAGES, ids=[e[0] for e in API + PAGES])
-def test_role_matrix(role, name, method, template, payload, allowed, ok, records, make_user, tmp_path, eager_tasks,
-                     django_capture_on_commit_callbacks):
+def test_role_matrix(
+    role,
+    name,
+    method,
+    template,
+    payload,
+    allowed,
+    ok,
+    records,
+    make_user,
+    tmp_path,
+    eager_tasks,
+    django_capture_on_commit_callbacks,
+):
     api = template.startswith("/api/")
     client = client_for(make_user(role), api=api)
     with django_capture_on_commit_callbacks(execute=True):
@@ -150,16 +199,24 @@ def test_role_matrix(role, name, method, template, payload, allowed, ok, records
 NOT_OF_A_RECORD = {"upload", "unmatched studies", "unmatched page"}  # lists of the actor's own centre
 
 
-@pytest.mark.parametrize("name,method,template,payload,allowed,ok",
-                         [e for e in API + PAGES if e[0] not in NOT_OF_A_RECORD],
-                         ids=[e[0] for e in API + PAGES if e[0] not in NOT_OF_A_RECORD])
-def test_another_centres_records_are_not_found_and_audited(name, method, template, payload, allowed, ok,
-                                                           foreign_records, make_user, tmp_path):
+@pytest.mark.parametrize(
+    "name,method,template,payload,allowed,ok",
+    [e for e in API + PAGES if e[0] not in NOT_OF_A_RECORD],
+    ids=[e[0] for e in API + PAGES if e[0] not in NOT_OF_A_RECORD],
+)
+def test_another_centres_records_are_not_found_and_audited(
+    name, method, template, payload, allowed, ok, foreign_records, make_user, tmp_path
+):
     api = template.startswith("/api/")
     role = sorted(allowed)[0] if "integration_client" not in allowed else "coordinator"
     user = make_user(role)  # home centre; the records belong to the other centre
-    response = call(client_for(user, api=api), method, fill(template, foreign_records),
-                    payload_for(payload, foreign_records, tmp_path), api=api)
+    response = call(
+        client_for(user, api=api),
+        method,
+        fill(template, foreign_records),
+        payload_for(payload, foreign_records, tmp_path),
+        api=api,
+    )
     assert response.status_code == 404, (name, response.status_code)
     assert AuditEvent.objects.filter(user=user, kind="denied").exists()
 
@@ -167,8 +224,9 @@ def test_another_centres_records_are_not_found_and_audited(name, method, templat
 def test_upload_to_another_centres_donor_is_not_found(foreign_donor, make_user, tmp_path):
     user = make_user("coordinator")
     client = client_for(user, api=True)
-    response = client.post("/api/v1/uploads/", upload_payload(tmp_path, {"donor": foreign_donor.pk}),
-                           format="multipart")
+    response = client.post(
+        "/api/v1/uploads/", upload_payload(tmp_path, {"donor": foreign_donor.pk}), format="multipart"
+    )
     assert response.status_code == 404
     assert AuditEvent.objects.filter(user=user, kind="denied", record_id=str(foreign_donor.pk)).exists()
     assert not Upload.objects.exists()
@@ -176,8 +234,12 @@ def test_upload_to_another_centres_donor_is_not_found(foreign_donor, make_user, 
 
 def test_anonymous_requests_get_nothing(records):
     page = Client()
-    for url in ("/imaging/series/{series}/", "/imaging/series/{series}/mip.png", "/imaging/series/{series}/slices/0.png",
-                "/imaging/instances/{instance}/file.dcm"):
+    for url in (
+        "/imaging/series/{series}/",
+        "/imaging/series/{series}/mip.png",
+        "/imaging/series/{series}/slices/0.png",
+        "/imaging/instances/{instance}/file.dcm",
+    ):
         response = page.get(fill(url, records))
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert APIClient().get(fill("/api/v1/series/{series}/", records)).status_code in (401, 403)

@@ -1,5 +1,6 @@
 """Pictures that failed, or whose worker died while making them, can be made again; up-to-date
 pictures are left alone. Every request is audited."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -33,8 +34,11 @@ def imported(donor, radiologist, tmp_path, monkeypatch):
     """An imported series whose pictures failed (the renderer broke), and the upload."""
     truth = phantom(tmp_path / "s", donor=donor, slices=6, size=48)
     monkeypatch.setattr(services, "queue_ingest", lambda upload_id: None)
-    upload = services.create_upload(actor=Actor(user=radiologist), donor=donor, files=[
-        services.Incoming(p.name, p.stat().st_size, p) for p in truth.paths])
+    upload = services.create_upload(
+        actor=Actor(user=radiologist),
+        donor=donor,
+        files=[services.Incoming(p.name, p.stat().st_size, p) for p in truth.paths],
+    )
     working = rendering._render
 
     def failing(*args):
@@ -49,12 +53,14 @@ def imported(donor, radiologist, tmp_path, monkeypatch):
 
 
 def requests_to_render(series):
-    return AuditEvent.objects.filter(record_type="imaging.Series", record_id=str(series.pk),
-                                     summary__contains="made again")
+    return AuditEvent.objects.filter(
+        record_type="imaging.Series", record_id=str(series.pk), summary__contains="made again"
+    )
 
 
-def test_failed_pictures_are_made_again_on_request(imported, radiologist, api_as, eager_tasks,
-                                                   django_capture_on_commit_callbacks):
+def test_failed_pictures_are_made_again_on_request(
+    imported, radiologist, api_as, eager_tasks, django_capture_on_commit_callbacks
+):
     _, series = imported
     with django_capture_on_commit_callbacks(execute=True):
         response = api_as(radiologist).post(f"/api/v1/series/{series.pk}/render/")
@@ -66,8 +72,9 @@ def test_failed_pictures_are_made_again_on_request(imported, radiologist, api_as
     assert event.user == radiologist and event.changes == {"render_state": ["failed", "pending"]}
 
 
-def test_up_to_date_pictures_are_left_alone(imported, radiologist, api_as, eager_tasks,
-                                            django_capture_on_commit_callbacks):
+def test_up_to_date_pictures_are_left_alone(
+    imported, radiologist, api_as, eager_tasks, django_capture_on_commit_callbacks
+):
     _, series = imported
     with django_capture_on_commit_callbacks(execute=True):
         services.render_again(actor=Actor(user=radiologist), series=series)
@@ -80,8 +87,9 @@ def test_up_to_date_pictures_are_left_alone(imported, radiologist, api_as, eager
     assert requests_to_render(series).count() == 1
 
 
-def test_a_render_whose_worker_died_can_be_made_again_once_it_is_stale(imported, radiologist, api_as, eager_tasks,
-                                                                       django_capture_on_commit_callbacks):
+def test_a_render_whose_worker_died_can_be_made_again_once_it_is_stale(
+    imported, radiologist, api_as, eager_tasks, django_capture_on_commit_callbacks
+):
     _, series = imported
     Series.objects.filter(pk=series.pk).update(render_state="rendering", updated_at=timezone.now())
     response = api_as(radiologist).post(f"/api/v1/series/{series.pk}/render/")
@@ -103,8 +111,9 @@ def test_a_repeated_import_delivery_finishes_a_render_its_worker_left(imported, 
     assert Series.objects.get(pk=series.pk).render_state == "done"
 
 
-def test_the_viewer_offers_the_button_only_when_the_pictures_need_it(imported, radiologist, client, eager_tasks,
-                                                                     django_capture_on_commit_callbacks):
+def test_the_viewer_offers_the_button_only_when_the_pictures_need_it(
+    imported, radiologist, client, eager_tasks, django_capture_on_commit_callbacks
+):
     _, series = imported
     client.force_login(radiologist)
     page = client.get(f"/imaging/series/{series.pk}/").content.decode()
@@ -116,8 +125,9 @@ def test_the_viewer_offers_the_button_only_when_the_pictures_need_it(imported, r
     assert 'data-testid="render-again"' not in page and "being made again" in page
 
 
-def test_a_second_delivery_of_the_render_task_leaves_up_to_date_pictures_alone(imported, radiologist, eager_tasks,
-                                                                               django_capture_on_commit_callbacks):
+def test_a_second_delivery_of_the_render_task_leaves_up_to_date_pictures_alone(
+    imported, radiologist, eager_tasks, django_capture_on_commit_callbacks
+):
     _, series = imported
     with django_capture_on_commit_callbacks(execute=True):
         services.render_again(actor=Actor(user=radiologist), series=series)

@@ -1,5 +1,6 @@
 """A real Celery worker on Redis and PostgreSQL imports uploads: once, even when the message is
 delivered twice, and to the end after a worker is killed in the middle of an import."""
+
 from __future__ import annotations
 
 import shutil
@@ -55,8 +56,9 @@ def test_the_worker_imports_an_upload_once(celery_worker, worker_donor, make_use
     archive = write_zip(truth.paths, tmp_path / "mrcp.zip")
     client = APIClient()
     client.force_authenticate(make_user("coordinator"))
-    response = client.post("/api/v1/uploads/", {"donor": worker_donor.pk, "files": as_uploads([archive])},
-                           format="multipart")
+    response = client.post(
+        "/api/v1/uploads/", {"donor": worker_donor.pk, "files": as_uploads([archive])}, format="multipart"
+    )
     assert response.status_code == 202
     upload_id = response.json()["id"]
     assert wait_for(lambda: ready(upload_id)), "the worker did not import and render the upload"
@@ -72,24 +74,32 @@ def test_the_worker_imports_an_upload_once(celery_worker, worker_donor, make_use
     assert Instance.objects.filter(donor=worker_donor).count() == 30
 
 
-def test_a_worker_killed_mid_import_leaves_an_upload_another_worker_finishes(worker_donor, make_user, tmp_path,
-                                                                              monkeypatch):
+def test_a_worker_killed_mid_import_leaves_an_upload_another_worker_finishes(
+    worker_donor, make_user, tmp_path, monkeypatch
+):
     first = phantom(tmp_path / "a", donor=worker_donor, slices=60, size=64, seed=1)
     second = phantom(tmp_path / "b", donor=worker_donor, slices=10, size=64, seed=2)
     actor = Actor(user=make_user("radiologist"))
     monkeypatch.setattr(services, "queue_ingest", lambda upload_id: None)
     # Study B exists already, so the import must lock its row when it reaches B's files.
-    early = services.create_upload(actor=actor, donor=worker_donor, files=[
-        services.Incoming(second.paths[0].name, second.paths[0].stat().st_size, second.paths[0])])
+    early = services.create_upload(
+        actor=actor,
+        donor=worker_donor,
+        files=[services.Incoming(second.paths[0].name, second.paths[0].stat().st_size, second.paths[0])],
+    )
     jobs.ingest_upload(upload_id=early.pk)
     study_b = Study.objects.get(study_instance_uid=second.study_uid)
     paths = list(first.paths) + list(second.paths[1:])
-    upload = services.create_upload(actor=actor, donor=worker_donor, files=[
-        services.Incoming(f"{i:03d}-{p.name}", p.stat().st_size, p) for i, p in enumerate(paths)])
+    upload = services.create_upload(
+        actor=actor,
+        donor=worker_donor,
+        files=[services.Incoming(f"{i:03d}-{p.name}", p.stat().st_size, p) for i, p in enumerate(paths)],
+    )
 
     s = connection.settings_dict
-    blocker = psycopg2.connect(dbname=s["NAME"], user=s["USER"] or "postgres", host=s["HOST"] or "127.0.0.1",
-                               port=s["PORT"] or 5432)
+    blocker = psycopg2.connect(
+        dbname=s["NAME"], user=s["USER"] or "postgres", host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432
+    )
     blocker.autocommit = False
     quick = {"CELERY_VISIBILITY_TIMEOUT": "3", "DICOM_INGEST_LEASE_SECONDS": "3", "DICOM_INGEST_BATCH_FILES": "20"}
     doomed = None
@@ -100,8 +110,9 @@ def test_a_worker_killed_mid_import_leaves_an_upload_another_worker_finishes(wor
 
         def waiting_on_lock():
             with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s",
-                               [s["NAME"]])
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = %s", [s["NAME"]]
+                )
                 return cursor.fetchone()[0] > 0
 
         assert wait_for(waiting_on_lock, timeout=60), "the import never reached study B"
@@ -120,8 +131,9 @@ def test_a_worker_killed_mid_import_leaves_an_upload_another_worker_finishes(wor
         # observe); a second delivery stands for it here. Arriving while the dead worker's lease
         # may still run, it waits for the lease to end, then takes over.
         ingest_upload_task.apply_async(args=[upload.pk], queue=KILL_QUEUE)
-        assert wait_for(lambda: Upload.objects.get(pk=upload.pk).state == "done", timeout=120), \
+        assert wait_for(lambda: Upload.objects.get(pk=upload.pk).state == "done", timeout=120), (
             "the import was not taken over"
+        )
         assert wait_for(lambda: ready(upload.pk), timeout=60)
     finally:
         stop_worker(replacement)
@@ -129,9 +141,11 @@ def test_a_worker_killed_mid_import_leaves_an_upload_another_worker_finishes(wor
     assert (done.accepted, done.duplicates, done.rejected) == (len(paths), 0, 0)
     assert done.attempts >= 2
     assert sorted(UploadFile.objects.filter(upload=done).values_list("name", flat=True)) == sorted(
-        f"{i:03d}-{p.name}" for i, p in enumerate(paths))
+        f"{i:03d}-{p.name}" for i, p in enumerate(paths)
+    )
     assert Instance.objects.filter(donor=worker_donor).count() == len(paths) + 1
     for series in Series.objects.filter(study__donor=worker_donor):
         assert series.instance_count == series.instances.count()
         assert list(series.instances.order_by("slice_index").values_list("slice_index", flat=True)) == list(
-            range(series.instance_count))
+            range(series.instance_count)
+        )

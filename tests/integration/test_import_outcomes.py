@@ -1,4 +1,5 @@
 """`manage.py import_outcomes`: the whole file or nothing, every refused line named with its reason."""
+
 from __future__ import annotations
 
 from io import StringIO
@@ -56,8 +57,9 @@ def test_a_good_file_creates_the_centre_donors_and_outcomes(tmp_path):
     assert placeholder.sex == "" and placeholder.abo == "" and placeholder.age_years is None
     assert placeholder.planned_graft == "left_lateral_segment" and placeholder.status == "donated"
     outcomes = {o.donor.code: o for o in SurgicalOutcome.objects.select_related("donor")}
-    assert {c: (o.proposed_type, o.anastomoses, o.predicted_anastomoses, o.technique, o.source)
-            for c, o in outcomes.items()} == {
+    assert {
+        c: (o.proposed_type, o.anastomoses, o.predicted_anastomoses, o.technique, o.source) for c, o in outcomes.items()
+    } == {
         "H-001": ("1", 1, 1, "end-to-end", "imported"),
         "H-002": ("2", 2, 2, "double Roux-en-Y", "imported"),
         "H-003": ("2", 1, 2, "", "imported"),
@@ -127,8 +129,9 @@ def test_a_known_donor_with_another_graft_is_refused(tmp_path, centre):
     assert not SurgicalOutcome.objects.exists()
 
 
-@pytest.mark.parametrize("header", ["donor,graft,type,anastomoses,technique", "donor_code,graft,proposed_type,anastomoses",
-                                    ""])
+@pytest.mark.parametrize(
+    "header", ["donor,graft,type,anastomoses,technique", "donor_code,graft,proposed_type,anastomoses", ""]
+)
 def test_a_wrong_header_refuses_the_file(tmp_path, header):
     path = write(tmp_path, [header] + GOOD)
     message, err = refused(path)

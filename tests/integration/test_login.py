@@ -1,5 +1,6 @@
 """Logging in: lockout after repeated failures (per user name and per address), the first page
 after login, API token throttling, and the headers every answer with patient data carries."""
+
 import datetime
 
 import pytest
@@ -106,9 +107,7 @@ def test_the_lockout_ends_after_the_cool_off_or_when_an_administrator_unlocks(ma
             log_in(who, "wrong-password", address=f"10.0.4.{n}")
         assert log_in(who, PASSWORD, address="10.0.4.100")[1].status_code == 429
 
-    AccessAttempt.objects.filter(username="nurse").update(
-        attempt_time=timezone.now() - datetime.timedelta(minutes=16)
-    )
+    AccessAttempt.objects.filter(username="nurse").update(attempt_time=timezone.now() - datetime.timedelta(minutes=16))
     client, _ = log_in("nurse", PASSWORD, address="10.0.4.100")
     assert logged_in(client)
 

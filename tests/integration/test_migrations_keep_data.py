@@ -9,6 +9,7 @@ At the end the database is back at the latest state, whatever happened.
 A further move adds its app to BEFORE_MOVES, a row (or more) to `write_rows` and one line per moved
 model to MOVED.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -51,25 +52,52 @@ def write_rows(old_apps) -> dict:
     rows: dict = {}
     rows["centre"] = model("donors", "Centre").objects.create(name="Migration Centre", code="migr")
     rows["user"] = model("donors", "User").objects.create(
-        username="migr-coordinator", centre=rows["centre"], roles=["coordinator"], is_centre_admin=True,
+        username="migr-coordinator",
+        centre=rows["centre"],
+        roles=["coordinator"],
+        is_centre_admin=True,
     )
     rows["donor"] = model("donors", "Donor").objects.create(
-        centre=rows["centre"], code="MIG-001", mrn="MRN-MIG-1", given_name="Ada", family_name="Moved",
-        date_of_birth=datetime.date(1988, 3, 4), sex="female", height_cm=Decimal("168.0"),
-        weight_kg=Decimal("61.5"), abo="A", relationship="sibling", planned_graft="right_lobe",
+        centre=rows["centre"],
+        code="MIG-001",
+        mrn="MRN-MIG-1",
+        given_name="Ada",
+        family_name="Moved",
+        date_of_birth=datetime.date(1988, 3, 4),
+        sex="female",
+        height_cm=Decimal("168.0"),
+        weight_kg=Decimal("61.5"),
+        abo="A",
+        relationship="sibling",
+        planned_graft="right_lobe",
     )
     service_user = model("donors", "User").objects.create(
-        username="api-migr-1", centre=rows["centre"], roles=["integration_client"],
+        username="api-migr-1",
+        centre=rows["centre"],
+        roles=["integration_client"],
     )
     rows["api_client"] = model("donors", "ApiClient").objects.create(
-        name="Hospital system", user=service_user, key_prefix="a1b2c3d4", key_hash="f" * 64,
-        expires_at=now + datetime.timedelta(days=365), last_used_at=now,
+        name="Hospital system",
+        user=service_user,
+        key_prefix="a1b2c3d4",
+        key_hash="f" * 64,
+        expires_at=now + datetime.timedelta(days=365),
+        last_used_at=now,
     )
     rows["audit_event"] = model("donors", "AuditEvent").objects.create(
-        user=service_user, api_client=rows["api_client"], centre=rows["centre"], target_centre=rows["centre"],
-        kind="update", record_type="donors.ApiClient", record_id=str(rows["api_client"].pk),
-        donor_id=rows["donor"].pk, donor_code="MIG-001", channel="api", ip_address="10.1.2.3",
-        summary="revoked API token a1b2c3d4…", changes={"revoked_at": [None, now.isoformat()]},
+        user=service_user,
+        api_client=rows["api_client"],
+        centre=rows["centre"],
+        target_centre=rows["centre"],
+        kind="update",
+        record_type="donors.ApiClient",
+        record_id=str(rows["api_client"].pk),
+        donor_id=rows["donor"].pk,
+        donor_code="MIG-001",
+        channel="api",
+        ip_address="10.1.2.3",
+        summary="revoked API token a1b2c3d4…",
+        changes={"revoked_at": [None, now.isoformat()]},
     )
     return rows
 
@@ -110,7 +138,9 @@ def test_rows_written_before_the_moves_are_found_after_them(database_before_the_
         app_label, model_name = label_then.lower().split(".")
         content_type, _ = old_content_type.objects.get_or_create(app_label=app_label, model=model_name)
         old_permission.objects.get_or_create(
-            content_type=content_type, codename=f"view_{model_name}", defaults={"name": f"Can view {model_name}"},
+            content_type=content_type,
+            codename=f"view_{model_name}",
+            defaults={"name": f"Can view {model_name}"},
         )
         content_types_before[key] = content_type.pk
     values_before = {key: _field_values(row) for key, row in rows.items()}
@@ -142,7 +172,8 @@ def test_moved_models_keep_the_record_type_their_events_were_filed_under(databas
     revoke_api_client(client=client)
     events = AuditEvent.objects.filter(record_type=record_type_of(ApiClient), record_id=str(client.pk))
     assert [(e.pk == rows["audit_event"].pk, e.summary) for e in events.order_by("pk")] == [
-        (True, "revoked API token a1b2c3d4…"), (False, "revoked API token a1b2c3d4…"),
+        (True, "revoked API token a1b2c3d4…"),
+        (False, "revoked API token a1b2c3d4…"),
     ]
     for label_then, label_now in MOVED.values():
         assert record_type_of(current_apps.get_model(label_now)) == label_then

@@ -1,4 +1,5 @@
 """Every role tries every donor endpoint and page; exactly the allowed ones succeed."""
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -11,27 +12,59 @@ ALL_ROLES = [role.value for role in Role]
 
 def donor_payload(code):
     return {
-        "code": code, "mrn": "MRN-77", "given_name": "Elif", "family_name": "Kaya", "date_of_birth": "1988-02-03",
-        "sex": "female", "height_cm": "160.0", "weight_kg": "58.0", "abo": "B", "relationship": "parent",
+        "code": code,
+        "mrn": "MRN-77",
+        "given_name": "Elif",
+        "family_name": "Kaya",
+        "date_of_birth": "1988-02-03",
+        "sex": "female",
+        "height_cm": "160.0",
+        "weight_kg": "58.0",
+        "abo": "B",
+        "relationship": "parent",
         "planned_graft": "left_lateral_segment",
     }
 
 
-RECIPIENT = {"code": "R-NEW", "age_years": 3, "weight_kg": "14.0", "abo": "B", "diagnosis": "biliary_atresia",
-             "own_duct_usable": False}
+RECIPIENT = {
+    "code": "R-NEW",
+    "age_years": 3,
+    "weight_kg": "14.0",
+    "abo": "B",
+    "diagnosis": "biliary_atresia",
+    "own_duct_usable": False,
+}
 
 # (name, method, url template, payload, roles that may)
 API_ENDPOINTS = [
     ("list donors", "get", "/api/v1/donors/", None, CLINICAL | {"integration_client"}),
     ("create donor", "post", "/api/v1/donors/", donor_payload("D-NEW"), {"coordinator", "integration_client"}),
     ("read donor", "get", "/api/v1/donors/{donor}/", None, CLINICAL | {"integration_client"}),
-    ("edit donor", "patch", "/api/v1/donors/{donor}/", {"weight_kg": "63.0", "version": 1}, {"coordinator", "integration_client"}),
+    (
+        "edit donor",
+        "patch",
+        "/api/v1/donors/{donor}/",
+        {"weight_kg": "63.0", "version": 1},
+        {"coordinator", "integration_client"},
+    ),
     ("status history", "get", "/api/v1/donors/{donor}/transitions/", None, CLINICAL | {"integration_client"}),
-    ("change status", "post", "/api/v1/donors/{donor}/transitions/", {"to_status": "in_evaluation", "reason": "consented"}, {"coordinator"}),
+    (
+        "change status",
+        "post",
+        "/api/v1/donors/{donor}/transitions/",
+        {"to_status": "in_evaluation", "reason": "consented"},
+        {"coordinator"},
+    ),
     ("list recipients", "get", "/api/v1/recipients/", None, CLINICAL | {"integration_client"}),
     ("create recipient", "post", "/api/v1/recipients/", RECIPIENT, {"coordinator", "integration_client"}),
     ("read recipient", "get", "/api/v1/recipients/{recipient}/", None, CLINICAL | {"integration_client"}),
-    ("edit recipient", "patch", "/api/v1/recipients/{recipient}/", {"weight_kg": "71.0", "version": 1}, {"coordinator", "integration_client"}),
+    (
+        "edit recipient",
+        "patch",
+        "/api/v1/recipients/{recipient}/",
+        {"weight_kg": "71.0", "version": 1},
+        {"coordinator", "integration_client"},
+    ),
 ]
 
 PAGES = [
@@ -39,7 +72,13 @@ PAGES = [
     ("new donor form", "get", "/donors/new/", None, {"coordinator", "integration_client"}),
     ("donor page", "get", "/donors/{donor}/", None, CLINICAL | {"integration_client"}),
     ("edit form", "get", "/donors/{donor}/edit/", None, {"coordinator", "integration_client"}),
-    ("status form", "post", "/donors/{donor}/status/", {"to_status": "in_evaluation", "reason": "consented", "version": 1}, {"coordinator"}),
+    (
+        "status form",
+        "post",
+        "/donors/{donor}/status/",
+        {"to_status": "in_evaluation", "reason": "consented", "version": 1},
+        {"coordinator"},
+    ),
     ("audit trail", "get", "/donors/audit/", None, {"auditor"}),
 ]
 
@@ -83,7 +122,11 @@ def test_api_refuses_anonymous(name, method, template, payload, allowed, donor):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name,method,template,payload,allowed", API_ENDPOINTS[2:6] + API_ENDPOINTS[8:], ids=[e[0] for e in API_ENDPOINTS[2:6] + API_ENDPOINTS[8:]])
+@pytest.mark.parametrize(
+    "name,method,template,payload,allowed",
+    API_ENDPOINTS[2:6] + API_ENDPOINTS[8:],
+    ids=[e[0] for e in API_ENDPOINTS[2:6] + API_ENDPOINTS[8:]],
+)
 def test_other_centres_records_are_not_found(name, method, template, payload, allowed, make_user, foreign_donor):
     client = APIClient()
     client.force_authenticate(make_user("coordinator"))

@@ -1,5 +1,6 @@
 """The suitability report: its content, the page, issuing frozen versions, the PDF, permissions
 and the audit of reads and downloads."""
+
 from __future__ import annotations
 
 import datetime
@@ -39,6 +40,7 @@ SYSTEM_LABELS = ["Proposed", "Couinaud", "Huang", "Choi", "Karakas", "Ohkubo"]
 
 # ---------------------------------------------------------------- builders (used by the other report tests)
 
+
 def actor(user, channel="page"):
     return Actor(user=user, channel=channel, ip_address="10.0.0.9")
 
@@ -55,12 +57,14 @@ def annotate(donor, radiologist, capture, document=None, *, final=True) -> Annot
     """Record the anatomy (classified in-process) and mark it final."""
     with capture(execute=True):
         annotation = classification_services.save_annotation(
-            actor=actor(radiologist), donor=donor, document=document or typical(), study_uid="1.2.3.4")
+            actor=actor(radiologist), donor=donor, document=document or typical(), study_uid="1.2.3.4"
+        )
     annotation.refresh_from_db()
     assert annotation.classification == "done", annotation.classification_error
     if final:
         annotation = classification_services.finalise_annotation(
-            actor=actor(radiologist), annotation=annotation, expected_version=annotation.version)
+            actor=actor(radiologist), annotation=annotation, expected_version=annotation.version
+        )
     return annotation
 
 
@@ -79,12 +83,20 @@ def add_mip(donor, study_uid="1.2.3.4"):
     """A rendered MRCP series with its MIP PNG in storage (as the imaging app leaves it)."""
     from imaging.models import Series, Study
 
-    study = Study.objects.create(donor=donor, centre=donor.centre, study_instance_uid=study_uid, description="MRCP",
-                                 study_date="20240105")
+    study = Study.objects.create(
+        donor=donor, centre=donor.centre, study_instance_uid=study_uid, description="MRCP", study_date="20240105"
+    )
     path = default_storage.save(f"imaging/donor-{donor.pk}/series-test/mip.png", ContentFile(png_bytes()))
     return Series.objects.create(
-        study=study, series_instance_uid=study_uid + ".1", series_number=5, description="3D MRCP coronal",
-        modality="MR", is_mrcp=True, render_state=Series.Render.DONE, mip_path=path, instance_count=40,
+        study=study,
+        series_instance_uid=study_uid + ".1",
+        series_number=5,
+        description="3D MRCP coronal",
+        modality="MR",
+        is_mrcp=True,
+        render_state=Series.Render.DONE,
+        mip_path=path,
+        instance_count=40,
     )
 
 
@@ -92,33 +104,83 @@ def work_up(donor, staff, *, labs_records=1):
     """Every workup record of a passing workup, as the hepatologist, radiologist and coordinator enter them."""
     record = workup_services.record_workup
     for n in range(labs_records):
-        record(actor=actor(staff["hepatologist"]), donor=donor, kind="labs", values={
-            "measured_on": DAY, "ast": Decimal(20 + n), "ast_uln": Decimal(40), "alt": Decimal(25), "alt_uln": Decimal(41),
-            "platelets": Decimal(250), "bilirubin_mg_dl": Decimal("0.7"), "albumin_g_dl": Decimal("4.3"),
-            "inr": Decimal("1.05"), "creatinine_mg_dl": Decimal("0.8"), "serology": "HBsAg, anti-HCV, HIV negative"})
+        record(
+            actor=actor(staff["hepatologist"]),
+            donor=donor,
+            kind="labs",
+            values={
+                "measured_on": DAY,
+                "ast": Decimal(20 + n),
+                "ast_uln": Decimal(40),
+                "alt": Decimal(25),
+                "alt_uln": Decimal(41),
+                "platelets": Decimal(250),
+                "bilirubin_mg_dl": Decimal("0.7"),
+                "albumin_g_dl": Decimal("4.3"),
+                "inr": Decimal("1.05"),
+                "creatinine_mg_dl": Decimal("0.8"),
+                "serology": "HBsAg, anti-HCV, HIV negative",
+            },
+        )
     radiologist = actor(staff["radiologist"])
-    record(actor=radiologist, donor=donor, kind="volumetry", values={
-        "measured_on": DAY, "total_liver_volume_ml": Decimal(1500), "graft_volume_ml": Decimal(900),
-        "graft_includes_mhv": False, "remnant_volume_ml": Decimal(600), "density_factor": Decimal("1.0"),
-        "recipient_weight_kg": Decimal(70), "recipient_height_cm": Decimal(160)})
-    record(actor=radiologist, donor=donor, kind="steatosis",
-           values={"measured_on": DAY, "modality": "mri_pdff", "pdff_pct": Decimal(3)})
+    record(
+        actor=radiologist,
+        donor=donor,
+        kind="volumetry",
+        values={
+            "measured_on": DAY,
+            "total_liver_volume_ml": Decimal(1500),
+            "graft_volume_ml": Decimal(900),
+            "graft_includes_mhv": False,
+            "remnant_volume_ml": Decimal(600),
+            "density_factor": Decimal("1.0"),
+            "recipient_weight_kg": Decimal(70),
+            "recipient_height_cm": Decimal(160),
+        },
+    )
+    record(
+        actor=radiologist,
+        donor=donor,
+        kind="steatosis",
+        values={"measured_on": DAY, "modality": "mri_pdff", "pdff_pct": Decimal(3)},
+    )
     record(actor=radiologist, donor=donor, kind="hepatic-artery", values={"measured_on": DAY, "michels_type": "I"})
-    record(actor=radiologist, donor=donor, kind="portal-vein",
-           values={"measured_on": DAY, "portal_scheme": "nakamura", "portal_type": "A"})
-    record(actor=radiologist, donor=donor, kind="hepatic-veins", values={
-        "measured_on": DAY, "mhv_with_graft": False, "v5_mm": Decimal(3), "v8_mm": Decimal(2),
-        "inferior_right_hv_mm": Decimal(0)})
+    record(
+        actor=radiologist,
+        donor=donor,
+        kind="portal-vein",
+        values={"measured_on": DAY, "portal_scheme": "nakamura", "portal_type": "A"},
+    )
+    record(
+        actor=radiologist,
+        donor=donor,
+        kind="hepatic-veins",
+        values={
+            "measured_on": DAY,
+            "mhv_with_graft": False,
+            "v5_mm": Decimal(3),
+            "v8_mm": Decimal(2),
+            "inferior_right_hv_mm": Decimal(0),
+        },
+    )
     for kind in ("psychosocial", "donor_advocate"):
-        record(actor=actor(staff["coordinator"]), donor=donor, kind="clearances",
-               values={"measured_on": DAY, "clearance_kind": kind, "clearance_status": "cleared"})
+        record(
+            actor=actor(staff["coordinator"]),
+            donor=donor,
+            kind="clearances",
+            values={"measured_on": DAY, "clearance_kind": kind, "clearance_status": "cleared"},
+        )
 
 
 def decide(donor, staff):
     """The team's decision, signed by the radiologist, the hepatologist and the surgeon."""
     decision = workup_services.propose_decision(
-        actor=actor(staff["surgeon"]), donor=donor, outcome="suitable", reasons="complete workup, typical anatomy",
-        override_reason="biliary type from the final anatomy: type 1")
+        actor=actor(staff["surgeon"]),
+        donor=donor,
+        outcome="suitable",
+        reasons="complete workup, typical anatomy",
+        override_reason="biliary type from the final anatomy: type 1",
+    )
     for role in ("radiologist", "hepatologist", "surgeon"):
         workup_services.sign_decision(actor=actor(staff[role]), donor=donor, decision_id=decision.pk, signed_as=role)
     return decision
@@ -126,8 +188,14 @@ def decide(donor, staff):
 
 def worked_up_donor(centre, staff, capture, *, code="D-REPORT", labs_records=1, with_mip=True, decision=True):
     recipient = RecipientFactory(centre=centre, weight_kg=Decimal("70.0"), abo="A", code=f"R-{code}")
-    donor = DonorFactory(centre=centre, code=code, recipient=recipient, status="in_evaluation",
-                         date_of_birth=datetime.date(TODAY.year - 40, 1, 1), abo="O")
+    donor = DonorFactory(
+        centre=centre,
+        code=code,
+        recipient=recipient,
+        status="in_evaluation",
+        date_of_birth=datetime.date(TODAY.year - 40, 1, 1),
+        abo="O",
+    )
     annotate(donor, staff["radiologist"], capture)
     work_up(donor, staff, labs_records=labs_records)
     if with_mip:
@@ -151,8 +219,10 @@ def fast_passwords(settings):
 
 @pytest.fixture
 def staff(make_user):
-    return {role: make_user(role, username=f"{role}-r", first_name=role.capitalize(), last_name="Tester")
-            for role in ("coordinator", "radiologist", "hepatologist", "surgeon", "auditor", "integration_client")}
+    return {
+        role: make_user(role, username=f"{role}-r", first_name=role.capitalize(), last_name="Tester")
+        for role in ("coordinator", "radiologist", "hepatologist", "surgeon", "auditor", "integration_client")
+    }
 
 
 @pytest.fixture
@@ -181,8 +251,10 @@ def donor_from_fixture(donor):
 
 # ---------------------------------------------------------------- content
 
+
 def test_content_shows_all_six_classifications_with_their_rules_and_missing_checks_as_missing(
-        centre, staff, media, eager_tasks, django_capture_on_commit_callbacks):
+    centre, staff, media, eager_tasks, django_capture_on_commit_callbacks
+):
     donor = DonorFactory(centre=centre, code="D-BARE")
     annotate(donor, staff["radiologist"], django_capture_on_commit_callbacks, document=preset_document("rphd_into_lhd"))
     content = report_content(donor_from_fixture(donor))
@@ -190,15 +262,25 @@ def test_content_shows_all_six_classifications_with_their_rules_and_missing_chec
     systems = {s["system"]: s for s in content["biliary"]["systems"]}
     assert list(systems) == ["proposed", "couinaud", "huang", "choi", "karakas", "ohkubo"]
     assert {k: v["type"] for k, v in systems.items()} == {
-        "proposed": "2", "couinaud": "D1", "huang": "3", "choi": "3A", "karakas": "K3b", "ohkubo": "D"}
+        "proposed": "2",
+        "couinaud": "D1",
+        "huang": "3",
+        "choi": "3A",
+        "karakas": "K3b",
+        "ohkubo": "D",
+    }
     assert all(s["rule"] for s in systems.values())
     assert "RPHD drains into LHD" in systems["huang"]["rule"]
     assert systems["karakas"]["provisional"] and systems["ohkubo"]["provisional"]
     assert content["biliary"]["diagram_svg"].startswith("<svg")
     assert content["biliary"]["mip"] is None
     assert content["prediction"]["anastomoses"] == 2 and content["prediction"]["local_cases"] == 0
-    assert content["versions"] == content["versions"] | {"rules_version": "2024.2", "annotation_revision": 1,
-                                                          "annotation_state": "final", "report_version": None}
+    assert content["versions"] == content["versions"] | {
+        "rules_version": "2024.2",
+        "annotation_revision": 1,
+        "annotation_state": "final",
+        "report_version": None,
+    }
     checks = {c["check"]: c for c in content["checks"]}
     for key in ("grwr", "remnant", "apri", "fib4", "portal_vein", "hepatic_artery", "psychosocial"):
         assert checks[key]["state"] == "missing" and checks[key]["value"] is None, key
@@ -216,8 +298,9 @@ def test_content_shows_all_six_classifications_with_their_rules_and_missing_chec
     assert "No MRCP image" in html and "No laboratory results recorded" in html
 
 
-def test_a_draft_anatomy_leaves_the_biliary_check_missing(centre, staff, media, eager_tasks,
-                                                          django_capture_on_commit_callbacks):
+def test_a_draft_anatomy_leaves_the_biliary_check_missing(
+    centre, staff, media, eager_tasks, django_capture_on_commit_callbacks
+):
     donor = DonorFactory(centre=centre)
     annotate(donor, staff["radiologist"], django_capture_on_commit_callbacks, final=False)
     content = report_content(donor_from_fixture(donor))
@@ -238,7 +321,10 @@ def test_the_report_page_of_a_worked_up_donor(centre, staff, media, eager_tasks,
     assert content["labs"]["apri"]["state"] == "pass"
     assert content["counts"]["missing"] == 0 and content["counts"]["fail"] == 0
     assert content["decision"]["complete"] and [s["by"] for s in content["decision"]["sign_offs"]] == [
-        "Radiologist Tester", "Hepatologist Tester", "Surgeon Tester"]
+        "Radiologist Tester",
+        "Hepatologist Tester",
+        "Surgeon Tester",
+    ]
     assert content["conclusion"]["state"] == "suitable"
     assert content["biliary"]["mip"]["series_number"] == 5
 
@@ -253,9 +339,9 @@ def test_the_report_page_of_a_worked_up_donor(centre, staff, media, eager_tasks,
     assert read.count() == 1 and read.get().user == staff["surgeon"]
 
 
-def test_report_content_takes_a_constant_number_of_queries(centre, staff, media, eager_tasks,
-                                                           django_capture_on_commit_callbacks,
-                                                           django_assert_max_num_queries):
+def test_report_content_takes_a_constant_number_of_queries(
+    centre, staff, media, eager_tasks, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
     small = worked_up_donor(centre, staff, django_capture_on_commit_callbacks, code="D-SMALL")
     big = worked_up_donor(centre, staff, django_capture_on_commit_callbacks, code="D-BIG", labs_records=6)
     # More records and more runs (three revisions of the anatomy) for the big donor.
@@ -263,11 +349,13 @@ def test_report_content_takes_a_constant_number_of_queries(centre, staff, media,
     for rhd in (4.0, 9.0):
         annotation.refresh_from_db()
         with django_capture_on_commit_callbacks(execute=True):
-            classification_services.save_annotation(actor=actor(staff["radiologist"]), donor=big,
-                                                    document=typical(rhd), expected_version=annotation.version)
+            classification_services.save_annotation(
+                actor=actor(staff["radiologist"]), donor=big, document=typical(rhd), expected_version=annotation.version
+            )
     annotation.refresh_from_db()
-    classification_services.finalise_annotation(actor=actor(staff["radiologist"]), annotation=annotation,
-                                                expected_version=annotation.version)
+    classification_services.finalise_annotation(
+        actor=actor(staff["radiologist"]), annotation=annotation, expected_version=annotation.version
+    )
     assert annotation.runs.count() == 3
 
     counts = []
@@ -283,13 +371,15 @@ def test_report_content_takes_a_constant_number_of_queries(centre, staff, media,
 
 # ---------------------------------------------------------------- issuing
 
+
 def issue_api(user, donor, capture):
     with capture(execute=True):
         return api(user).post(f"/api/v1/donors/{donor.pk}/report/issue/")
 
 
 def test_issued_versions_never_change_and_a_reissue_makes_version_two(
-        centre, staff, media, eager_tasks, django_capture_on_commit_callbacks):
+    centre, staff, media, eager_tasks, django_capture_on_commit_callbacks
+):
     donor = worked_up_donor(centre, staff, django_capture_on_commit_callbacks)
     response = issue_api(staff["surgeon"], donor, django_capture_on_commit_callbacks)
     assert response.status_code == 201, response.content
@@ -299,7 +389,8 @@ def test_issued_versions_never_change_and_a_reissue_makes_version_two(
     version = ReportVersion.objects.get(pk=body["id"])
     assert version.pdf_state == "ready"
     assert api(staff["surgeon"]).get(f"/api/v1/reports/{version.pk}/").json()["pdf_url"] == (
-        f"/api/v1/reports/{version.pk}/pdf/")
+        f"/api/v1/reports/{version.pk}/pdf/"
+    )
     frozen, sha = version.content, version.content_sha256
     pdf_bytes = version.pdf.open("rb").read()
     assert version.mip_path and default_storage.open(version.mip_path).read() == png_bytes()
@@ -312,12 +403,17 @@ def test_issued_versions_never_change_and_a_reissue_makes_version_two(
     assert "version 1" in text
 
     # The donor changes afterwards: weight, a new lab result, the anatomy reopened and changed.
-    donor_services.update_donor(actor=actor(staff["coordinator"]), donor=donor, expected_version=donor.version,
-                                values={"weight_kg": Decimal("80.0")})
+    donor_services.update_donor(
+        actor=actor(staff["coordinator"]),
+        donor=donor,
+        expected_version=donor.version,
+        values={"weight_kg": Decimal("80.0")},
+    )
     annotation = Annotation.objects.get(donor=donor)
     with django_capture_on_commit_callbacks(execute=True):
-        classification_services.save_annotation(actor=actor(staff["radiologist"]), donor=donor,
-                                                document=typical(4.0), expected_version=annotation.version)
+        classification_services.save_annotation(
+            actor=actor(staff["radiologist"]), donor=donor, document=typical(4.0), expected_version=annotation.version
+        )
     # Re-running the render is a no-op; the stored content and PDF are byte-identical.
     from reports.tasks import render_report_pdf_task
 
@@ -335,8 +431,9 @@ def test_issued_versions_never_change_and_a_reissue_makes_version_two(
     refused = issue_api(staff["hepatologist"], donor, django_capture_on_commit_callbacks)
     assert refused.status_code == 409 and "draft" in refused.json()["error"]["message"]
     annotation.refresh_from_db()
-    classification_services.finalise_annotation(actor=actor(staff["radiologist"]), annotation=annotation,
-                                                expected_version=annotation.version)
+    classification_services.finalise_annotation(
+        actor=actor(staff["radiologist"]), annotation=annotation, expected_version=annotation.version
+    )
     second = issue_api(staff["hepatologist"], donor, django_capture_on_commit_callbacks)
     assert second.status_code == 201 and second.json()["number"] == 2
     v2 = ReportVersion.objects.get(pk=second.json()["id"])
@@ -347,8 +444,9 @@ def test_issued_versions_never_change_and_a_reissue_makes_version_two(
 
 
 @pytest.mark.parametrize("state", ["none", "draft"])
-def test_issuing_is_refused_while_the_anatomy_is_not_final(centre, staff, media, eager_tasks, state,
-                                                           django_capture_on_commit_callbacks):
+def test_issuing_is_refused_while_the_anatomy_is_not_final(
+    centre, staff, media, eager_tasks, state, django_capture_on_commit_callbacks
+):
     donor = DonorFactory(centre=centre)
     if state == "draft":
         annotate(donor, staff["radiologist"], django_capture_on_commit_callbacks, final=False)
@@ -364,7 +462,8 @@ def test_issuing_is_refused_while_the_anatomy_is_not_final(centre, staff, media,
 
 
 def test_the_pdf_page_link_downloads_and_every_download_is_audited(
-        centre, staff, media, eager_tasks, django_capture_on_commit_callbacks):
+    centre, staff, media, eager_tasks, django_capture_on_commit_callbacks
+):
     donor = worked_up_donor(centre, staff, django_capture_on_commit_callbacks, with_mip=False, decision=False)
     surgeon = browser(staff["surgeon"])
     with django_capture_on_commit_callbacks(execute=True):
@@ -396,9 +495,12 @@ def test_a_pdf_not_ready_is_a_409(centre, staff, media, eager_tasks, django_capt
 
 def test_the_pdf_renderer_fetches_nothing_from_outside():
     fetcher = report_pdf.LocalOnlyFetcher()
-    html = ('<html><body><p>x</p><img src="http://127.0.0.1:9/x.png"><img src="https://example.org/y.png">'
-            '<img src="file:///etc/passwd"><img src="data:image/png;base64,' + __import__("base64").b64encode(
-                png_bytes()).decode() + '"></body></html>')
+    html = (
+        '<html><body><p>x</p><img src="http://127.0.0.1:9/x.png"><img src="https://example.org/y.png">'
+        '<img src="file:///etc/passwd"><img src="data:image/png;base64,'
+        + __import__("base64").b64encode(png_bytes()).decode()
+        + '"></body></html>'
+    )
     data = report_pdf.html_to_pdf(html, fetcher=fetcher)
     assert data.startswith(b"%PDF")
     assert fetcher.refused == ["http://127.0.0.1:9/x.png", "https://example.org/y.png", "file:///etc/passwd"]
@@ -406,8 +508,18 @@ def test_the_pdf_renderer_fetches_nothing_from_outside():
 
 # ---------------------------------------------------------------- permissions
 
-ENDPOINTS = ["api-report", "api-issue", "api-version", "api-pdf", "page-report", "page-issue", "page-version",
-             "page-pdf", "page-mip", "page-version-mip"]
+ENDPOINTS = [
+    "api-report",
+    "api-issue",
+    "api-version",
+    "api-pdf",
+    "page-report",
+    "page-issue",
+    "page-version",
+    "page-pdf",
+    "page-mip",
+    "page-version-mip",
+]
 
 
 def call(user, endpoint, donor, version):
@@ -453,8 +565,12 @@ def issued(centre, staff, media, eager_tasks, django_capture_on_commit_callbacks
 
 EXPECTED = {
     # role: (read endpoints, issue endpoints)
-    "coordinator": (200, 403), "radiologist": (200, 403), "hepatologist": (200, 201), "surgeon": (200, 201),
-    "auditor": (403, 403), "integration_client": (403, 403),
+    "coordinator": (200, 403),
+    "radiologist": (200, 403),
+    "hepatologist": (200, 201),
+    "surgeon": (200, 201),
+    "auditor": (403, 403),
+    "integration_client": (403, 403),
 }
 
 
@@ -475,7 +591,8 @@ def test_every_report_endpoint_checks_the_role(issued, staff, role, endpoint, dj
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_another_centres_reports_are_not_found_and_the_attempt_audited(
-        issued, make_user, other_centre, endpoint, django_capture_on_commit_callbacks):
+    issued, make_user, other_centre, endpoint, django_capture_on_commit_callbacks
+):
     donor, version = issued
     stranger = make_user("surgeon", centre_obj=other_centre, username="stranger")
     response = call(stranger, endpoint, donor, version)
@@ -491,9 +608,13 @@ def test_report_reads_are_audited_on_every_channel(issued, staff):
     api(staff["radiologist"]).get(f"/api/v1/reports/{version.pk}/")
     browser(staff["radiologist"]).get(f"/reports/versions/{version.pk}/")
     events = AuditEvent.objects.filter(kind="read", user=staff["radiologist"], donor_id=donor.pk)
-    assert sorted(e.summary for e in events) == sorted([
-        "viewed suitability report", "viewed issued suitability report version 1",
-        "viewed issued suitability report version 1"])
+    assert sorted(e.summary for e in events) == sorted(
+        [
+            "viewed suitability report",
+            "viewed issued suitability report version 1",
+            "viewed issued suitability report version 1",
+        ]
+    )
 
 
 def test_the_issued_version_page_keeps_the_issued_mip(issued, staff):
@@ -512,6 +633,7 @@ def test_the_donor_page_links_the_report(issued, staff):
 
 # ---------------------------------------------------------------- the real worker
 
+
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_renders_the_issued_pdf(celery_worker, centre, make_user):
@@ -523,8 +645,9 @@ def test_a_real_worker_renders_the_issued_pdf(celery_worker, centre, make_user):
         time.sleep(0.2)
         annotation.refresh_from_db()
     assert annotation.classification == "done"
-    classification_services.finalise_annotation(actor=actor(radiologist), annotation=annotation,
-                                                expected_version=annotation.version)
+    classification_services.finalise_annotation(
+        actor=actor(radiologist), annotation=annotation, expected_version=annotation.version
+    )
     version = issue_report(actor=actor(surgeon), donor=donor)
     try:
         deadline = time.monotonic() + 90
@@ -535,8 +658,12 @@ def test_a_real_worker_renders_the_issued_pdf(celery_worker, centre, make_user):
         assert version.pdf_attempts == 1
         text = pdf_text(version.pdf.open("rb").read())
         assert "D-WORKER" in text and "Predicted anastomoses" in text
-        assert AuditEvent.objects.filter(record_type="reports.ReportVersion.pdf", channel="worker",
-                                         donor_id=donor.pk).count() == 1
+        assert (
+            AuditEvent.objects.filter(
+                record_type="reports.ReportVersion.pdf", channel="worker", donor_id=donor.pk
+            ).count()
+            == 1
+        )
     finally:
         import os
 
@@ -551,7 +678,8 @@ def test_a_real_worker_renders_the_issued_pdf(celery_worker, centre, make_user):
 
 
 def test_the_biliary_type_answers_only_for_a_final_anatomy(
-        centre, staff, media, eager_tasks, django_capture_on_commit_callbacks, monkeypatch):
+    centre, staff, media, eager_tasks, django_capture_on_commit_callbacks, monkeypatch
+):
     from classification.selectors import final_proposed_type
     from workup import selectors as workup_selectors
 
@@ -559,8 +687,9 @@ def test_the_biliary_type_answers_only_for_a_final_anatomy(
     assert final_proposed_type(donor) is None
     annotation = annotate(donor, staff["radiologist"], django_capture_on_commit_callbacks, final=False)
     assert final_proposed_type(donor) is None
-    classification_services.finalise_annotation(actor=actor(staff["radiologist"]), annotation=annotation,
-                                                expected_version=annotation.version)
+    classification_services.finalise_annotation(
+        actor=actor(staff["radiologist"]), annotation=annotation, expected_version=annotation.version
+    )
     assert final_proposed_type(donor) == "1"
     # The workup checklist reads the classification app's selector, so it sees the same type as the report.
     assert workup_selectors.evaluate(donor).biliary_type == "1"

@@ -1,5 +1,6 @@
 """The decision cannot be taken by the wrong door, outcomes only for accepted donors, plausible
 dates and BMI, and reports that say when the records changed since an issued version."""
+
 from __future__ import annotations
 
 import datetime
@@ -37,11 +38,13 @@ def in_evaluation(centre, **values):
 
 # ---------------------------------------------------------------- the manual status change
 
+
 @pytest.mark.parametrize("target", ["suitable", "suitable_with_conditions", "not_suitable"])
 def test_a_coordinator_cannot_set_a_decision_status_and_is_told_what_is_missing(centre, staff, target):
     donor = in_evaluation(centre)
-    response = api(staff["coordinator"]).post(f"/api/v1/donors/{donor.pk}/transitions/",
-                                              {"to_status": target, "reason": "looks fine"}, format="json")
+    response = api(staff["coordinator"]).post(
+        f"/api/v1/donors/{donor.pk}/transitions/", {"to_status": target, "reason": "looks fine"}, format="json"
+    )
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "illegal_state"
@@ -56,12 +59,19 @@ def test_a_coordinator_cannot_set_a_decision_status_and_is_told_what_is_missing(
 
 def test_the_refusal_names_the_sign_offs_still_missing(centre, staff):
     donor = in_evaluation(centre)
-    decision = workup_services.propose_decision(actor=actor(staff["surgeon"]), donor=donor, outcome="suitable",
-                                                reasons="good volumes", override_reason="checks open")
-    workup_services.sign_decision(actor=actor(staff["radiologist"]), donor=donor, decision_id=decision.pk,
-                                  signed_as="radiologist")
-    response = api(staff["coordinator"]).post(f"/api/v1/donors/{donor.pk}/transitions/",
-                                              {"to_status": "suitable", "reason": "team agreed"}, format="json")
+    decision = workup_services.propose_decision(
+        actor=actor(staff["surgeon"]),
+        donor=donor,
+        outcome="suitable",
+        reasons="good volumes",
+        override_reason="checks open",
+    )
+    workup_services.sign_decision(
+        actor=actor(staff["radiologist"]), donor=donor, decision_id=decision.pk, signed_as="radiologist"
+    )
+    response = api(staff["coordinator"]).post(
+        f"/api/v1/donors/{donor.pk}/transitions/", {"to_status": "suitable", "reason": "team agreed"}, format="json"
+    )
     assert response.status_code == 409
     assert "it needs sign-offs by the hepatologist and surgeon" in response.json()["error"]["message"]
 
@@ -91,10 +101,14 @@ def test_the_completed_decision_sets_the_status_and_a_coordinator_may_reopen_it(
     refused = coordinator.post(url, {"to_status": "donated", "reason": "operated"}, format="json")
     assert refused.status_code == 409
     assert "donated is set only when the surgeon records the operation" in refused.json()["error"]["message"]
-    assert coordinator.post(url, {"to_status": "in_evaluation", "reason": "new findings"}, format="json").status_code == 201
+    assert (
+        coordinator.post(url, {"to_status": "in_evaluation", "reason": "new findings"}, format="json").status_code
+        == 201
+    )
 
 
 # ---------------------------------------------------------------- the operation
+
 
 def outcome_post(staff, donor, **values):
     body = {"anastomoses": 1, "technique": "end-to-end", "operated_on": TODAY.isoformat()} | values
@@ -102,8 +116,9 @@ def outcome_post(staff, donor, **values):
 
 
 @pytest.mark.parametrize("status", ["candidate", "in_evaluation", "withdrawn"])
-def test_no_outcome_for_a_donor_the_team_did_not_accept(centre, staff, status, eager_tasks,
-                                                        django_capture_on_commit_callbacks):
+def test_no_outcome_for_a_donor_the_team_did_not_accept(
+    centre, staff, status, eager_tasks, django_capture_on_commit_callbacks
+):
     donor = DonorFactory(centre=centre, status=status)
     annotate(donor, staff["radiologist"], django_capture_on_commit_callbacks)
     response = outcome_post(staff, donor)
@@ -124,8 +139,9 @@ def test_no_outcome_for_a_donor_decided_not_suitable(centre, staff, eager_tasks,
     assert not SurgicalOutcome.objects.exists()
 
 
-def test_a_suitable_status_without_a_signed_decision_is_not_enough(centre, staff, eager_tasks,
-                                                                   django_capture_on_commit_callbacks):
+def test_a_suitable_status_without_a_signed_decision_is_not_enough(
+    centre, staff, eager_tasks, django_capture_on_commit_callbacks
+):
     # A status set before decisions were required (a wrong door since closed) does not count.
     donor = DonorFactory(centre=centre, status="suitable")
     annotate(donor, staff["radiologist"], django_capture_on_commit_callbacks)
@@ -145,7 +161,10 @@ def test_recording_the_operation_sets_donated(centre, staff, eager_tasks, django
     change = StatusChange.objects.get(donor=donor, to_status="donated")
     assert (change.from_status, change.changed_by) == ("suitable", staff["surgeon"])
     assert f"operated on {TODAY.isoformat()}" in change.reason
-    assert AuditEvent.objects.filter(donor_id=donor.pk, kind="transition", summary="status suitable -> donated").count() == 1
+    assert (
+        AuditEvent.objects.filter(donor_id=donor.pk, kind="transition", summary="status suitable -> donated").count()
+        == 1
+    )
     # The surgeon may correct the record of a donated donor; the status stays.
     version = response.json()["version"]
     again = outcome_post(staff, donor, anastomoses=2, technique="double end-to-end", version=version)
@@ -153,14 +172,18 @@ def test_recording_the_operation_sets_donated(centre, staff, eager_tasks, django
     assert StatusChange.objects.filter(donor=donor, to_status="donated").count() == 1
 
 
-@pytest.mark.parametrize("operated_on,reason", [
-    ("0001-01-01", "0001-01-01 is before 1900-01-01: check the year"),
-    ((TODAY + datetime.timedelta(days=1)).isoformat(), "is in the future"),
-    ((TODAY - datetime.timedelta(days=1)).isoformat(), "is before the team's decision"),
-    (None, "the operation date is required"),
-])
-def test_implausible_operation_dates_are_refused(centre, staff, operated_on, reason, eager_tasks,
-                                                 django_capture_on_commit_callbacks):
+@pytest.mark.parametrize(
+    "operated_on,reason",
+    [
+        ("0001-01-01", "0001-01-01 is before 1900-01-01: check the year"),
+        ((TODAY + datetime.timedelta(days=1)).isoformat(), "is in the future"),
+        ((TODAY - datetime.timedelta(days=1)).isoformat(), "is before the team's decision"),
+        (None, "the operation date is required"),
+    ],
+)
+def test_implausible_operation_dates_are_refused(
+    centre, staff, operated_on, reason, eager_tasks, django_capture_on_commit_callbacks
+):
     donor = in_evaluation(centre)
     annotate(donor, staff["radiologist"], django_capture_on_commit_callbacks)
     accept_donor(donor, signers=signers(staff))
@@ -173,15 +196,20 @@ def test_implausible_operation_dates_are_refused(centre, staff, operated_on, rea
 
 # ---------------------------------------------------------------- plausible values
 
-@pytest.mark.parametrize("day,reason", [
-    ("0001-01-01", "0001-01-01 is before 1900-01-01: check the year"),
-    ("1899-12-31", "1899-12-31 is before 1900-01-01: check the year"),
-    ((TODAY + datetime.timedelta(days=1)).isoformat(), "is in the future"),
-])
+
+@pytest.mark.parametrize(
+    "day,reason",
+    [
+        ("0001-01-01", "0001-01-01 is before 1900-01-01: check the year"),
+        ("1899-12-31", "1899-12-31 is before 1900-01-01: check the year"),
+        ((TODAY + datetime.timedelta(days=1)).isoformat(), "is in the future"),
+    ],
+)
 def test_a_lab_dated_before_1900_or_in_the_future_is_refused(centre, staff, day, reason):
     donor = in_evaluation(centre)
-    response = api(staff["hepatologist"]).post(f"/api/v1/donors/{donor.pk}/labs/",
-                                               {"measured_on": day, "ast": "20", "ast_uln": "40"}, format="json")
+    response = api(staff["hepatologist"]).post(
+        f"/api/v1/donors/{donor.pk}/labs/", {"measured_on": day, "ast": "20", "ast_uln": "40"}, format="json"
+    )
     assert response.status_code == 400, response.content
     assert reason in response.json()["error"]["fields"]["measured_on"][0]
     assert not LabResult.objects.exists()
@@ -206,8 +234,10 @@ def test_an_underweight_donor_fails_the_bmi_check(centre, staff):
 
 # ---------------------------------------------------------------- reports that say they are out of date
 
-def test_draft_and_issued_versions_say_when_the_records_changed(centre, staff, media, eager_tasks,
-                                                                django_capture_on_commit_callbacks):
+
+def test_draft_and_issued_versions_say_when_the_records_changed(
+    centre, staff, media, eager_tasks, django_capture_on_commit_callbacks
+):
     donor = in_evaluation(centre)
     annotate(donor, staff["radiologist"], django_capture_on_commit_callbacks)
     client = browser(staff["surgeon"])
@@ -217,8 +247,12 @@ def test_draft_and_issued_versions_say_when_the_records_changed(centre, staff, m
     draft = client.get(f"/reports/donors/{donor.pk}/").content.decode()
     assert 'data-testid="unchanged-since-issue"' in draft and 'data-testid="changed-since-issue"' not in draft
 
-    workup_services.record_workup(actor=actor(staff["hepatologist"]), donor=donor, kind="labs",
-                                  values={"measured_on": TODAY, "ast": Decimal(20), "ast_uln": Decimal(40)})
+    workup_services.record_workup(
+        actor=actor(staff["hepatologist"]),
+        donor=donor,
+        kind="labs",
+        values={"measured_on": TODAY, "ast": Decimal(20), "ast_uln": Decimal(40)},
+    )
     draft = client.get(f"/reports/donors/{donor.pk}/").content.decode()
     assert "The records changed since version 1 was issued" in draft
     assert "recorded laboratory results" in draft

@@ -1,5 +1,6 @@
 """The donor workup end to end: stored records -> evaluated checklist, per-centre thresholds,
 bad input, the team's decision with its sign-offs, and the audit trail of it all."""
+
 from __future__ import annotations
 
 import datetime
@@ -36,19 +37,48 @@ DAY = (TODAY - datetime.timedelta(days=3)).isoformat()
 # Born on 1 January forty years ago: 40 years old on any day of this year.
 BORN_FORTY_YEARS_AGO = datetime.date(TODAY.year - 40, 1, 1)
 
-LABS = {"measured_on": DAY, "ast": "60", "ast_uln": "40", "alt": "36", "alt_uln": "41", "platelets": "150",
-        "bilirubin_mg_dl": "0.7", "albumin_g_dl": "4.3", "inr": "1.05", "creatinine_mg_dl": "0.8",
-        "serology": "HBsAg, anti-HBc, anti-HCV, HIV negative"}
+LABS = {
+    "measured_on": DAY,
+    "ast": "60",
+    "ast_uln": "40",
+    "alt": "36",
+    "alt_uln": "41",
+    "platelets": "150",
+    "bilirubin_mg_dl": "0.7",
+    "albumin_g_dl": "4.3",
+    "inr": "1.05",
+    "creatinine_mg_dl": "0.8",
+    "serology": "HBsAg, anti-HBc, anti-HCV, HIV negative",
+}
 GOOD_LABS = LABS | {"ast": "20", "alt": "25", "platelets": "250"}
-VOLUMETRY = {"measured_on": DAY, "total_liver_volume_ml": "1500", "graft_volume_ml": "900",
-             "graft_includes_mhv": False, "remnant_volume_ml": "600", "density_factor": "1.0",
-             "recipient_weight_kg": "70", "recipient_height_cm": "160"}
-KIND_OWNER = {"labs": "hepatologist", "volumetry": "radiologist", "steatosis": "radiologist",
-              "hepatic-artery": "radiologist", "portal-vein": "radiologist", "hepatic-veins": "radiologist",
-              "clearances": "coordinator"}
-MODELS = {"labs": LabResult, "volumetry": Volumetry, "steatosis": SteatosisAssessment,
-          "hepatic-artery": HepaticArteryAnatomy, "portal-vein": PortalVeinAnatomy,
-          "hepatic-veins": HepaticVeinAnatomy, "clearances": Clearance}
+VOLUMETRY = {
+    "measured_on": DAY,
+    "total_liver_volume_ml": "1500",
+    "graft_volume_ml": "900",
+    "graft_includes_mhv": False,
+    "remnant_volume_ml": "600",
+    "density_factor": "1.0",
+    "recipient_weight_kg": "70",
+    "recipient_height_cm": "160",
+}
+KIND_OWNER = {
+    "labs": "hepatologist",
+    "volumetry": "radiologist",
+    "steatosis": "radiologist",
+    "hepatic-artery": "radiologist",
+    "portal-vein": "radiologist",
+    "hepatic-veins": "radiologist",
+    "clearances": "coordinator",
+}
+MODELS = {
+    "labs": LabResult,
+    "volumetry": Volumetry,
+    "steatosis": SteatosisAssessment,
+    "hepatic-artery": HepaticArteryAnatomy,
+    "portal-vein": PortalVeinAnatomy,
+    "hepatic-veins": HepaticVeinAnatomy,
+    "clearances": Clearance,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +90,7 @@ def no_biliary_type(monkeypatch):
 @pytest.fixture
 def biliary_type(monkeypatch):
     """Simulate the classification app: its selector answers the given type for every donor."""
+
     def set_type(value):
         monkeypatch.setattr(ws, "final_proposed_type", lambda donor: value)
 
@@ -70,14 +101,15 @@ def biliary_type(monkeypatch):
 def donor40(centre):
     """A 40-year-old O donor (165 cm, 62 kg) for an A recipient of 70 kg, in evaluation."""
     recipient = RecipientFactory(centre=centre, weight_kg=Decimal("70.0"), abo="A")
-    return DonorFactory(centre=centre, date_of_birth=BORN_FORTY_YEARS_AGO, recipient=recipient,
-                        status="in_evaluation")
+    return DonorFactory(centre=centre, date_of_birth=BORN_FORTY_YEARS_AGO, recipient=recipient, status="in_evaluation")
 
 
 @pytest.fixture
 def staff(make_user):
-    return {role: make_user(role, username=f"{role}-w") for role in
-            ("coordinator", "radiologist", "hepatologist", "surgeon", "auditor")}
+    return {
+        role: make_user(role, username=f"{role}-w")
+        for role in ("coordinator", "radiologist", "hepatologist", "surgeon", "auditor")
+    }
 
 
 def api(user):
@@ -108,13 +140,18 @@ def complete_passing_workup(staff, donor):
     record(staff, donor, "steatosis", {"measured_on": DAY, "modality": "mri_pdff", "pdff_pct": "3"})
     record(staff, donor, "hepatic-artery", {"measured_on": DAY, "michels_type": "I"})
     record(staff, donor, "portal-vein", {"measured_on": DAY, "portal_scheme": "nakamura", "portal_type": "A"})
-    record(staff, donor, "hepatic-veins", {"measured_on": DAY, "mhv_with_graft": False, "v5_mm": "3", "v8_mm": "2",
-                                           "inferior_right_hv_mm": "0"})
+    record(
+        staff,
+        donor,
+        "hepatic-veins",
+        {"measured_on": DAY, "mhv_with_graft": False, "v5_mm": "3", "v8_mm": "2", "inferior_right_hv_mm": "0"},
+    )
     for kind in ("psychosocial", "donor_advocate"):
         record(staff, donor, "clearances", {"measured_on": DAY, "clearance_kind": kind, "clearance_status": "cleared"})
 
 
 # ---------------------------------------------------------------- records -> checks
+
 
 def test_nothing_recorded_is_missing_never_pass(staff, donor40):
     result = checks(staff["surgeon"], donor40)
@@ -182,8 +219,10 @@ def test_volumetry_gives_grwr_remnant_and_gv_slv_by_hand(staff, donor40):
 
 def test_density_factor_defaults_to_the_centres_setting(staff, donor40, make_user):
     admin = make_user("radiologist", is_centre_admin=True)
-    assert api(admin).patch("/api/v1/centre/thresholds/", {"graft_density": 0.85, "version": 0},
-                            format="json").status_code == 200
+    assert (
+        api(admin).patch("/api/v1/centre/thresholds/", {"graft_density": 0.85, "version": 0}, format="json").status_code
+        == 200
+    )
     body = record(staff, donor40, "volumetry", {k: v for k, v in VOLUMETRY.items() if k != "density_factor"})
     assert body["density_factor"] == "0.850"
     # 900 x 0.85 / 70 / 10 = 1.0929
@@ -191,8 +230,12 @@ def test_density_factor_defaults_to_the_centres_setting(staff, donor40, make_use
 
 
 def test_recipient_weight_falls_back_to_the_registered_one(staff, donor40):
-    record(staff, donor40, "volumetry", VOLUMETRY | {"recipient_weight_kg": None, "graft_volume_ml": "560",
-                                                     "remnant_volume_ml": None})
+    record(
+        staff,
+        donor40,
+        "volumetry",
+        VOLUMETRY | {"recipient_weight_kg": None, "graft_volume_ml": "560", "remnant_volume_ml": None},
+    )
     result = checks(staff["surgeon"], donor40)
     # 560 g / 70 kg (registered weight) / 10 = 0.8 %: exactly the pass threshold passes
     assert result["grwr"]["value"] == 0.8 and result["grwr"]["state"] == "pass"
@@ -200,19 +243,28 @@ def test_recipient_weight_falls_back_to_the_registered_one(staff, donor40):
     assert result["remnant"]["value"] == 62.7 and "(total - graft)" in result["remnant"]["detail"]
 
 
-@pytest.mark.parametrize("graft,total,remnant,state", [
-    ("700", "1000", "300", "borderline"),   # 300 / 1000 = 30.0 %: at the minimum, within the 5-point margin
-    ("701", "1000", "299", "fail"),         # 29.9 % < 30
-    ("650", "1000", "350", "pass"),         # 35.0 %: minimum + margin passes
-    ("651", "1000", "349", "borderline"),   # 34.9 %
-])
+@pytest.mark.parametrize(
+    "graft,total,remnant,state",
+    [
+        ("700", "1000", "300", "borderline"),  # 300 / 1000 = 30.0 %: at the minimum, within the 5-point margin
+        ("701", "1000", "299", "fail"),  # 29.9 % < 30
+        ("650", "1000", "350", "pass"),  # 35.0 %: minimum + margin passes
+        ("651", "1000", "349", "borderline"),  # 34.9 %
+    ],
+)
 def test_remnant_boundaries(staff, donor40, graft, total, remnant, state):
-    record(staff, donor40, "volumetry", VOLUMETRY | {"graft_volume_ml": graft, "total_liver_volume_ml": total,
-                                                     "remnant_volume_ml": remnant})
+    record(
+        staff,
+        donor40,
+        "volumetry",
+        VOLUMETRY | {"graft_volume_ml": graft, "total_liver_volume_ml": total, "remnant_volume_ml": remnant},
+    )
     assert checks(staff["surgeon"], donor40)["remnant"]["state"] == state
 
 
-@pytest.mark.parametrize("graft,state", [("560", "pass"), ("559", "borderline"), ("490", "borderline"), ("489", "fail")])
+@pytest.mark.parametrize(
+    "graft,state", [("560", "pass"), ("559", "borderline"), ("490", "borderline"), ("489", "fail")]
+)
 def test_grwr_boundaries(staff, donor40, graft, state):
     # 560 / 70 / 10 = 0.8 (pass); 559 -> 0.7986; 490 -> 0.7 (borderline from 0.7); 489 -> 0.6986 (fail)
     record(staff, donor40, "volumetry", VOLUMETRY | {"graft_volume_ml": graft, "remnant_volume_ml": None})
@@ -220,8 +272,12 @@ def test_grwr_boundaries(staff, donor40, graft, state):
 
 
 def test_steatosis_modalities_each_on_their_own_scale(staff, donor40):
-    body = record(staff, donor40, "steatosis", {"measured_on": DAY, "modality": "dual_echo",
-                                                "in_phase_signal": "400", "opposed_phase_signal": "360"})
+    body = record(
+        staff,
+        donor40,
+        "steatosis",
+        {"measured_on": DAY, "modality": "dual_echo", "in_phase_signal": "400", "opposed_phase_signal": "360"},
+    )
     # signal fat fraction = (400 - 360) / (2 x 400) = 40 / 800 = 5.0 %: at the flag
     assert body["signal_fat_fraction_pct"] == "5.00"
     result = checks(staff["surgeon"], donor40)
@@ -231,28 +287,44 @@ def test_steatosis_modalities_each_on_their_own_scale(staff, donor40):
     outstanding = api(staff["surgeon"]).get(f"/api/v1/donors/{donor40.pk}/checks/").json()["outstanding"]
     assert not any("Steatosis" in o["title"] for o in outstanding)
 
-    body = record(staff, donor40, "steatosis", {"measured_on": DAY, "modality": "ct", "liver_hu": "48", "spleen_hu": "60"})
+    body = record(
+        staff, donor40, "steatosis", {"measured_on": DAY, "modality": "ct", "liver_hu": "48", "spleen_hu": "60"}
+    )
     # liver attenuation index = 48 - 60 = -12 HU < -10: fail
     assert body["liver_attenuation_index"] == "-12.0"
     assert checks(staff["surgeon"], donor40)["steatosis_ct"]["state"] == "fail"
     record(staff, donor40, "steatosis", {"measured_on": DAY, "modality": "ct", "liver_hu": "60", "spleen_hu": "54"})
     # 60 - 54 = 6 HU > 5: pass; the biopsy by the hepatologist: 12 % is between 10 and 30: borderline
-    response = post(staff["hepatologist"], donor40, "steatosis",
-                    {"measured_on": DAY, "modality": "biopsy", "macrovesicular_pct": "12"})
+    response = post(
+        staff["hepatologist"],
+        donor40,
+        "steatosis",
+        {"measured_on": DAY, "modality": "biopsy", "macrovesicular_pct": "12"},
+    )
     assert response.status_code == 201, response.content
     result = checks(staff["surgeon"], donor40)
     assert result["steatosis_ct"]["state"] == "pass" and result["steatosis_biopsy"]["state"] == "borderline"
     # The hepatologist may not enter an imaging measurement.
-    response = post(staff["hepatologist"], donor40, "steatosis", {"measured_on": DAY, "modality": "mri_pdff", "pdff_pct": "4"})
+    response = post(
+        staff["hepatologist"], donor40, "steatosis", {"measured_on": DAY, "modality": "mri_pdff", "pdff_pct": "4"}
+    )
     assert response.status_code == 403
 
 
 def test_vascular_anatomy_checks(staff, donor40):
     record(staff, donor40, "portal-vein", {"measured_on": DAY, "portal_scheme": "nakamura", "portal_type": "D"})
-    record(staff, donor40, "hepatic-artery", {"measured_on": DAY, "michels_type": "unclassified",
-                                              "unclassified_description": "replaced RHA from the aorta"})
-    record(staff, donor40, "hepatic-veins", {"measured_on": DAY, "mhv_with_graft": False, "v5_mm": "6",
-                                             "v8_mm": "4.9", "inferior_right_hv_mm": "0"})
+    record(
+        staff,
+        donor40,
+        "hepatic-artery",
+        {"measured_on": DAY, "michels_type": "unclassified", "unclassified_description": "replaced RHA from the aorta"},
+    )
+    record(
+        staff,
+        donor40,
+        "hepatic-veins",
+        {"measured_on": DAY, "mhv_with_graft": False, "v5_mm": "6", "v8_mm": "4.9", "inferior_right_hv_mm": "0"},
+    )
     result = checks(staff["surgeon"], donor40)
     assert result["portal_vein"]["state"] == "borderline" and result["portal_vein"]["value"] == "Nakamura D"
     assert result["hepatic_artery"]["state"] == "pass" and "replaced RHA" in result["hepatic_artery"]["detail"]
@@ -264,13 +336,27 @@ def test_vascular_anatomy_checks(staff, donor40):
 
 
 def test_clearances_pass_fail_and_pending(staff, donor40):
-    record(staff, donor40, "clearances", {"measured_on": DAY, "clearance_kind": "psychosocial", "clearance_status": "pending"})
-    record(staff, donor40, "clearances", {"measured_on": DAY, "clearance_kind": "donor_advocate",
-                                          "clearance_status": "not_cleared"})
+    record(
+        staff,
+        donor40,
+        "clearances",
+        {"measured_on": DAY, "clearance_kind": "psychosocial", "clearance_status": "pending"},
+    )
+    record(
+        staff,
+        donor40,
+        "clearances",
+        {"measured_on": DAY, "clearance_kind": "donor_advocate", "clearance_status": "not_cleared"},
+    )
     result = checks(staff["surgeon"], donor40)
     assert result["psychosocial"]["state"] == "missing" and result["psychosocial"]["detail"] == "pending"
     assert result["donor_advocate"]["state"] == "fail"
-    record(staff, donor40, "clearances", {"measured_on": DAY, "clearance_kind": "psychosocial", "clearance_status": "cleared"})
+    record(
+        staff,
+        donor40,
+        "clearances",
+        {"measured_on": DAY, "clearance_kind": "psychosocial", "clearance_status": "cleared"},
+    )
     assert checks(staff["surgeon"], donor40)["psychosocial"]["state"] == "pass"
     assert checks(staff["surgeon"], donor40)["donor_advocate"]["state"] == "fail"
 
@@ -305,22 +391,28 @@ BAD_INPUT = [
     ("labs", LABS | {"platelets": "0"}, "platelets"),
     ("labs", LABS | {"ast": "-5"}, "ast"),
     ("labs", {k: v for k, v in LABS.items() if k != "ast_uln"}, "ast_uln"),
-    ("labs", LABS | {"albumin_g_dl": "43"}, "albumin_g_dl"),      # g/L entered as g/dL
+    ("labs", LABS | {"albumin_g_dl": "43"}, "albumin_g_dl"),  # g/L entered as g/dL
     ("labs", LABS | {"ast": "abc"}, "ast"),
     ("labs", LABS | {"measured_on": FUTURE}, "measured_on"),
     ("labs", {"measured_on": DAY}, "non_field_errors"),
-    ("volumetry", VOLUMETRY | {"total_liver_volume_ml": "50", "graft_volume_ml": "40", "remnant_volume_ml": None},
-     "total_liver_volume_ml"),
+    (
+        "volumetry",
+        VOLUMETRY | {"total_liver_volume_ml": "50", "graft_volume_ml": "40", "remnant_volume_ml": None},
+        "total_liver_volume_ml",
+    ),
     ("volumetry", VOLUMETRY | {"total_liver_volume_ml": "5000"}, "total_liver_volume_ml"),
     ("volumetry", VOLUMETRY | {"graft_volume_ml": "1600"}, "graft_volume_ml"),
-    ("volumetry", VOLUMETRY | {"remnant_volume_ml": "700"}, "remnant_volume_ml"),    # 900 + 700 > 1500
+    ("volumetry", VOLUMETRY | {"remnant_volume_ml": "700"}, "remnant_volume_ml"),  # 900 + 700 > 1500
     ("volumetry", VOLUMETRY | {"density_factor": "10"}, "density_factor"),
     ("volumetry", VOLUMETRY | {"recipient_weight_kg": "0.5"}, "recipient_weight_kg"),
     ("steatosis", {"measured_on": DAY, "modality": "mri_pdff", "pdff_pct": "101"}, "pdff_pct"),
     ("steatosis", {"measured_on": DAY, "modality": "mri_pdff"}, "pdff_pct"),
     ("steatosis", {"measured_on": DAY, "modality": "mri_pdff", "pdff_pct": "5", "liver_hu": "50"}, "liver_hu"),
-    ("steatosis", {"measured_on": DAY, "modality": "dual_echo", "in_phase_signal": "300",
-                   "opposed_phase_signal": "400"}, "opposed_phase_signal"),
+    (
+        "steatosis",
+        {"measured_on": DAY, "modality": "dual_echo", "in_phase_signal": "300", "opposed_phase_signal": "400"},
+        "opposed_phase_signal",
+    ),
     ("steatosis", {"measured_on": DAY, "modality": "ct", "liver_hu": "500", "spleen_hu": "50"}, "liver_hu"),
     ("portal-vein", {"measured_on": DAY, "portal_scheme": "cheng", "portal_type": "D"}, "portal_type"),
     ("portal-vein", {"measured_on": DAY, "portal_type": "A"}, "portal_scheme"),
@@ -328,8 +420,11 @@ BAD_INPUT = [
     ("hepatic-artery", {"measured_on": DAY, "michels_type": "XI"}, "michels_type"),
     ("hepatic-veins", {"measured_on": DAY, "mhv_with_graft": True, "v5_mm": "-1"}, "v5_mm"),
     ("hepatic-veins", {"measured_on": DAY, "v5_mm": "3"}, "mhv_with_graft"),
-    ("clearances", {"measured_on": DAY, "clearance_kind": "psychosocial", "clearance_status": "maybe"},
-     "clearance_status"),
+    (
+        "clearances",
+        {"measured_on": DAY, "clearance_kind": "psychosocial", "clearance_status": "maybe"},
+        "clearance_status",
+    ),
 ]
 
 
@@ -363,6 +458,7 @@ def test_bad_input_on_the_page_is_shown_next_to_the_field(staff, donor40):
 
 
 # ---------------------------------------------------------------- pages
+
 
 def test_workup_page_shows_checks_records_and_forms_for_the_owner(staff, donor40):
     record(staff, donor40, "labs", LABS)
@@ -415,8 +511,9 @@ def test_reads_and_writes_are_audited(staff, donor40):
     assert event.record_id == str(body["id"]) and event.donor_id == donor40.pk and event.user == staff["hepatologist"]
     assert event.changes["platelets"] == [None, "150.0"] and event.channel == "api"
     api(staff["surgeon"]).get(f"/api/v1/donors/{donor40.pk}/checks/")
-    assert AuditEvent.objects.filter(kind="read", donor_id=donor40.pk, user=staff["surgeon"],
-                                     summary="viewed workup checks").exists()
+    assert AuditEvent.objects.filter(
+        kind="read", donor_id=donor40.pk, user=staff["surgeon"], summary="viewed workup checks"
+    ).exists()
     api(staff["surgeon"]).get(f"/api/v1/donors/{donor40.pk}/labs/")
     api(staff["surgeon"]).get(f"/api/v1/donors/{donor40.pk}/decision/")
     client = Client()
@@ -425,10 +522,14 @@ def test_reads_and_writes_are_audited(staff, donor40):
     summaries = set(AuditEvent.objects.filter(kind="read", donor_id=donor40.pk).values_list("summary", flat=True))
     assert {"viewed laboratory results records", "viewed workup decision", "viewed workup"} <= summaries
     second = record(staff, donor40, "labs", GOOD_LABS)
-    assert AuditEvent.objects.get(record_id=str(second["id"]), record_type="donors.LabResult").changes["supersedes"] == body["id"]
+    assert (
+        AuditEvent.objects.get(record_id=str(second["id"]), record_type="donors.LabResult").changes["supersedes"]
+        == body["id"]
+    )
 
 
 # ---------------------------------------------------------------- thresholds
+
 
 def test_thresholds_default_until_a_centre_admin_changes_them(staff, donor40, make_user):
     body = api(staff["surgeon"]).get("/api/v1/centre/thresholds/").json()
@@ -450,16 +551,18 @@ def test_thresholds_default_until_a_centre_admin_changes_them(staff, donor40, ma
     assert CentreThresholds.objects.get().history.count() == 1
 
     # Vauthey: SLV = 1267.28 x 1.7638 - 794.41 = 1440.8 mL; GV/SLV = 1000 / 1440.8 = 69.4 %
-    assert checks(staff["surgeon"], donor40)["gv_slv"]["value"] == 80.1   # Urata: 1000 / 1248.0
+    assert checks(staff["surgeon"], donor40)["gv_slv"]["value"] == 80.1  # Urata: 1000 / 1248.0
     response = api(admin).patch("/api/v1/centre/thresholds/", {"slv_formula": "vauthey", "version": 1}, format="json")
     assert response.status_code == 200
     assert checks(staff["surgeon"], donor40)["gv_slv"]["value"] == 69.4
     assert AuditEvent.objects.filter(record_type="donors.CentreThresholds", kind="update").get().changes == {
-        "slv_formula": ["urata", "vauthey"]}
+        "slv_formula": ["urata", "vauthey"]
+    }
     # DuBois with Urata: BSA = 0.007184 x 70^0.425 x 160^0.725 = 0.007184 x 6.08368 x 39.62662 = 1.73189 m2;
     # SLV = 706.2 x 1.73189 + 2.4 = 1225.46 mL; GV/SLV = 1000 / 1225.46 = 81.6 %
-    response = api(admin).patch("/api/v1/centre/thresholds/", {"slv_formula": "urata", "bsa_formula": "dubois",
-                                                               "version": 2}, format="json")
+    response = api(admin).patch(
+        "/api/v1/centre/thresholds/", {"slv_formula": "urata", "bsa_formula": "dubois", "version": 2}, format="json"
+    )
     assert response.status_code == 200
     result = checks(staff["surgeon"], donor40)["gv_slv"]
     assert result["value"] == 81.6 and "BSA 1.73 m2 by dubois" in result["detail"]
@@ -467,11 +570,13 @@ def test_thresholds_default_until_a_centre_admin_changes_them(staff, donor40, ma
 
 def test_thresholds_refuse_stale_bad_and_unauthorised_changes(staff, make_user, other_centre):
     admin = make_user("coordinator", is_centre_admin=True)
-    assert api(admin).patch("/api/v1/centre/thresholds/", {"age_max": 55, "version": 0}, format="json").status_code == 200
+    assert (
+        api(admin).patch("/api/v1/centre/thresholds/", {"age_max": 55, "version": 0}, format="json").status_code == 200
+    )
     response = api(admin).patch("/api/v1/centre/thresholds/", {"age_max": 58, "version": 0}, format="json")
     assert response.status_code == 409 and "version" in response.json()["error"]["fields"]
     for payload, field in [
-        ({"age_min": 70, "version": 1}, "age_min"),               # above age_max 55
+        ({"age_min": 70, "version": 1}, "age_min"),  # above age_max 55
         ({"pdff_flag": 150, "version": 1}, "pdff_flag"),
         ({"portal_vein_flag_types": ["nakamura:Z"], "version": 1}, "portal_vein_flag_types"),
         ({"slv_formula": "heinemann", "version": 1}, "slv_formula"),
@@ -486,7 +591,9 @@ def test_thresholds_refuse_stale_bad_and_unauthorised_changes(staff, make_user, 
     foreign_admin = make_user("coordinator", centre_obj=other_centre, is_centre_admin=True)
     assert api(foreign_admin).get("/api/v1/centre/thresholds/").json()["age_max"] == 60
     full = api(admin).get("/api/v1/centre/thresholds/").json()
-    put = {k: v for k, v in full.items() if k not in ("basis", "updated_by", "updated_at", "editable")} | {"fib4_flag": 2.67}
+    put = {k: v for k, v in full.items() if k not in ("basis", "updated_by", "updated_at", "editable")} | {
+        "fib4_flag": 2.67
+    }
     response = api(admin).put("/api/v1/centre/thresholds/", put, format="json")
     assert response.status_code == 200 and response.json()["fib4_flag"] == 2.67 and response.json()["version"] == 2
 
@@ -520,6 +627,7 @@ def test_every_criteria_threshold_has_a_centre_setting():
 
 
 # ---------------------------------------------------------------- the decision
+
 
 def propose(user, donor, **values):
     payload = {"decision_action": "propose", "decision_outcome": "suitable", "reasons": "meets the criteria"} | values
@@ -562,7 +670,9 @@ def test_complete_decision_moves_the_donor(staff, donor40, biliary_type):
     donor40.refresh_from_db()
     assert donor40.status == "suitable" and donor40.version == 2
     change = StatusChange.objects.get(donor=donor40)
-    assert change.changed_by == staff["surgeon"] and change.reason.startswith(f"multidisciplinary decision {decision['id']}")
+    assert change.changed_by == staff["surgeon"] and change.reason.startswith(
+        f"multidisciplinary decision {decision['id']}"
+    )
     assert Decision.objects.get().status_change == change
     assert AuditEvent.objects.filter(kind="transition", donor_id=donor40.pk).count() == 1
     assert AuditEvent.objects.filter(kind="create", record_type="donors.DecisionSignOff").count() == 3
@@ -586,31 +696,45 @@ def test_biliary_type_3_acceptance_needs_a_written_override(staff, donor40, bili
     open_id = Decision.objects.get().pk
     response = propose(staff["surgeon"], donor40, override_reason="two ducts joined within 3 mm at surgery planning")
     assert response.status_code == 409 and "replaces" in response.json()["error"]["fields"]
-    response = propose(staff["surgeon"], donor40, replaces=open_id,
-                       override_reason="two ducts joined within 3 mm at surgery planning")
+    response = propose(
+        staff["surgeon"], donor40, replaces=open_id, override_reason="two ducts joined within 3 mm at surgery planning"
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["overridden"] == ["biliary type 3 (not suitable by the study's rule)"]
     assert body["biliary_type"] == "3" and body["override_reason"].startswith("two ducts")
     assert Decision.objects.get(pk=open_id).decision_state == "superseded"
-    assert AuditEvent.objects.get(record_type="donors.Decision", record_id=str(body["id"])).changes["replaces"] == open_id
+    assert (
+        AuditEvent.objects.get(record_type="donors.Decision", record_id=str(body["id"])).changes["replaces"] == open_id
+    )
     client = Client()
     client.force_login(staff["hepatologist"])
     html = client.get(f"/donors/{donor40.pk}/workup/").content.decode()
     assert 'data-testid="override"' in html and "two ducts joined" in html and "biliary type 3" in html
-    assert "remnant_min" in html   # the thresholds stored with the decision are shown
+    assert "remnant_min" in html  # the thresholds stored with the decision are shown
 
 
 def test_failing_or_missing_checks_need_an_override_to_accept(staff, donor40, biliary_type):
     biliary_type("1")
     complete_passing_workup(staff, donor40)
-    record(staff, donor40, "clearances", {"measured_on": DAY, "clearance_kind": "donor_advocate",
-                                          "clearance_status": "not_cleared"})
-    response = propose(staff["surgeon"], donor40, decision_outcome="suitable_with_conditions", conditions="advocate review")
+    record(
+        staff,
+        donor40,
+        "clearances",
+        {"measured_on": DAY, "clearance_kind": "donor_advocate", "clearance_status": "not_cleared"},
+    )
+    response = propose(
+        staff["surgeon"], donor40, decision_outcome="suitable_with_conditions", conditions="advocate review"
+    )
     assert response.status_code == 400
     assert "Living donor advocate fails" in response.json()["error"]["fields"]["override_reason"][0]
     biliary_type(None)
-    record(staff, donor40, "clearances", {"measured_on": DAY, "clearance_kind": "donor_advocate", "clearance_status": "cleared"})
+    record(
+        staff,
+        donor40,
+        "clearances",
+        {"measured_on": DAY, "clearance_kind": "donor_advocate", "clearance_status": "cleared"},
+    )
     response = propose(staff["surgeon"], donor40)
     assert response.status_code == 400
     assert "Biliary anatomy (proposed type) is missing" in response.json()["error"]["fields"]["override_reason"][0]
@@ -621,7 +745,9 @@ def test_failing_or_missing_checks_need_an_override_to_accept(staff, donor40, bi
 def test_signing_rules(staff, donor40, make_user, biliary_type):
     biliary_type("1")
     complete_passing_workup(staff, donor40)
-    decision_id = propose(staff["surgeon"], donor40, decision_outcome="not_suitable", reasons="family request").json()["id"]
+    decision_id = propose(staff["surgeon"], donor40, decision_outcome="not_suitable", reasons="family request").json()[
+        "id"
+    ]
     both = make_user("radiologist", "hepatologist", username="both")
     response = sign(both, donor40, decision_id)
     assert response.status_code == 400 and "signed_as" in response.json()["error"]["fields"]
@@ -641,7 +767,7 @@ def test_a_changed_workup_invalidates_the_proposal(staff, donor40, biliary_type)
     complete_passing_workup(staff, donor40)
     decision_id = propose(staff["surgeon"], donor40).json()["id"]
     assert sign(staff["radiologist"], donor40, decision_id).status_code == 201
-    record(staff, donor40, "labs", LABS)   # APRI and FIB-4 now flagged
+    record(staff, donor40, "labs", LABS)  # APRI and FIB-4 now flagged
     response = sign(staff["hepatologist"], donor40, decision_id)
     assert response.status_code == 409
     assert "apri" in response.json()["error"]["message"] and "fib4" in response.json()["error"]["message"]
@@ -654,8 +780,9 @@ def test_final_sign_off_refused_when_the_donor_left_evaluation(staff, donor40, b
     decision_id = propose(staff["surgeon"], donor40).json()["id"]
     sign(staff["radiologist"], donor40, decision_id)
     sign(staff["hepatologist"], donor40, decision_id)
-    response = api(staff["coordinator"]).post(f"/api/v1/donors/{donor40.pk}/transitions/",
-                                               {"to_status": "withdrawn", "reason": "changed mind"}, format="json")
+    response = api(staff["coordinator"]).post(
+        f"/api/v1/donors/{donor40.pk}/transitions/", {"to_status": "withdrawn", "reason": "changed mind"}, format="json"
+    )
     assert response.status_code == 201
     response = sign(staff["surgeon"], donor40, decision_id)
     assert response.status_code == 409 and "in evaluation" in response.json()["error"]["message"]
@@ -670,11 +797,15 @@ def test_decision_through_the_page(staff, donor40, biliary_type):
     client.force_login(staff["surgeon"])
     html = client.get(f"/donors/{donor40.pk}/workup/").content.decode()
     assert 'data-testid="override-needed"' in html
-    response = client.post(f"/donors/{donor40.pk}/workup/decision/", {"decision_outcome": "suitable", "reasons": "good volumes"})
+    response = client.post(
+        f"/donors/{donor40.pk}/workup/decision/", {"decision_outcome": "suitable", "reasons": "good volumes"}
+    )
     assert response.status_code == 400
     assert 'data-field="override_reason"' in response.content.decode() and Decision.objects.count() == 0
-    response = client.post(f"/donors/{donor40.pk}/workup/decision/", {
-        "decision_outcome": "suitable", "reasons": "good volumes", "override_reason": "ducts reconstructable as one"})
+    response = client.post(
+        f"/donors/{donor40.pk}/workup/decision/",
+        {"decision_outcome": "suitable", "reasons": "good volumes", "override_reason": "ducts reconstructable as one"},
+    )
     assert response.status_code == 302
     decision = Decision.objects.get()
     for role in ("radiologist", "hepatologist", "surgeon"):
@@ -692,6 +823,10 @@ def test_service_actor_from_another_centre_cannot_write(staff, foreign_donor, ma
     from core.errors import NotFound
 
     with pytest.raises(NotFound):
-        wsv.record_workup(actor=actor, donor=foreign_donor, kind="labs",
-                          values={"measured_on": TODAY, "ast": Decimal("20"), "ast_uln": Decimal("40")})
+        wsv.record_workup(
+            actor=actor,
+            donor=foreign_donor,
+            kind="labs",
+            values={"measured_on": TODAY, "ast": Decimal("20"), "ast_uln": Decimal("40")},
+        )
     assert LabResult.objects.count() == 0

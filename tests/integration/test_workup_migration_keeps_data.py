@@ -1,6 +1,7 @@
 """Moving the workup's models from `donors` to `workup` keeps their rows: a database holding data from
 before the move (built with the historical models of that state) is migrated forward, and every row is
 found again through workup.models, with its history and its content type."""
+
 from __future__ import annotations
 
 import datetime
@@ -59,26 +60,60 @@ def _rows_from_before_the_move(apps) -> dict:
     surgeon = User.objects.create(username="old-surgeon", centre=centre, roles=["surgeon"])
     hepatologist = User.objects.create(username="old-hepatologist", centre=centre, roles=["hepatologist"])
     donor = Donor.objects.create(
-        centre=centre, code="OLD-001", mrn="M-OLD-1", given_name="Ada", family_name="Old", sex="female",
-        abo="O", relationship="sibling", planned_graft="right_lobe", status="in_evaluation",
+        centre=centre,
+        code="OLD-001",
+        mrn="M-OLD-1",
+        given_name="Ada",
+        family_name="Old",
+        sex="female",
+        abo="O",
+        relationship="sibling",
+        planned_graft="right_lobe",
+        status="in_evaluation",
     )
     labs = LabResult.objects.create(
-        donor=donor, measured_on=datetime.date(2026, 11, 1), recorded_by=hepatologist, ast=Decimal("31.0"),
-        alt=Decimal("28.0"), platelets=Decimal("240.0"), serology="HBsAg negative",
+        donor=donor,
+        measured_on=datetime.date(2026, 11, 1),
+        recorded_by=hepatologist,
+        ast=Decimal("31.0"),
+        alt=Decimal("28.0"),
+        platelets=Decimal("240.0"),
+        serology="HBsAg negative",
     )
     HistoricalLabResult.objects.create(
-        id=labs.pk, donor=donor, measured_on=labs.measured_on, recorded_by=hepatologist, recorded_at=labs.recorded_at,
-        ast=labs.ast, alt=labs.alt, platelets=labs.platelets, serology=labs.serology, note="",
-        history_date=labs.recorded_at, history_type="+", history_user=hepatologist,
+        id=labs.pk,
+        donor=donor,
+        measured_on=labs.measured_on,
+        recorded_by=hepatologist,
+        recorded_at=labs.recorded_at,
+        ast=labs.ast,
+        alt=labs.alt,
+        platelets=labs.platelets,
+        serology=labs.serology,
+        note="",
+        history_date=labs.recorded_at,
+        history_type="+",
+        history_user=hepatologist,
     )
     thresholds = CentreThresholds.objects.create(centre=centre, age_max=55, updated_by=surgeon, version=2)
     decision = Decision.objects.create(
-        donor=donor, decision_outcome="suitable", reasons="team meeting", proposed_by=surgeon, biliary_type="1",
+        donor=donor,
+        decision_outcome="suitable",
+        reasons="team meeting",
+        proposed_by=surgeon,
+        biliary_type="1",
     )
     sign_off = DecisionSignOff.objects.create(decision=decision, signed_as="surgeon", user=surgeon, comment="agreed")
     lab_type, _ = ContentType.objects.get_or_create(app_label="donors", model="labresult")
-    return {"donor": donor.pk, "labs": labs.pk, "thresholds": thresholds.pk, "decision": decision.pk,
-            "sign_off": sign_off.pk, "surgeon": surgeon.pk, "lab_content_type": lab_type.pk}
+    return {
+        "donor": donor.pk,
+        "labs": labs.pk,
+        "thresholds": thresholds.pk,
+        "decision": decision.pk,
+        "sign_off": sign_off.pk,
+        "surgeon": surgeon.pk,
+        "lab_content_type": lab_type.pk,
+    }
 
 
 def test_the_workup_rows_are_found_through_workup_models_after_the_move(old_database):
@@ -92,7 +127,11 @@ def test_the_workup_rows_are_found_through_workup_models_after_the_move(old_data
 
     labs = LabResult.objects.get(pk=before["labs"])
     assert (labs.donor_id, labs.ast, labs.platelets, labs.serology) == (
-        before["donor"], Decimal("31.0"), Decimal("240.0"), "HBsAg negative")
+        before["donor"],
+        Decimal("31.0"),
+        Decimal("240.0"),
+        "HBsAg negative",
+    )
     past = labs.history.get()
     assert (past.history_type, past.ast, past.history_user.username) == ("+", Decimal("31.0"), "old-hepatologist")
 
@@ -102,7 +141,8 @@ def test_the_workup_rows_are_found_through_workup_models_after_the_move(old_data
     decision = Decision.objects.get(pk=before["decision"])
     assert (decision.donor_id, decision.decision_outcome, decision.biliary_type) == (before["donor"], "suitable", "1")
     assert [(s.pk, s.signed_as, s.user_id) for s in decision.sign_offs.all()] == [
-        (before["sign_off"], "surgeon", before["surgeon"])]
+        (before["sign_off"], "surgeon", before["surgeon"])
+    ]
     assert list(decision.donor.decisions.all()) == [decision]
 
     # The content type moved with the model (same row), so what points at it still does.
@@ -119,6 +159,8 @@ def test_the_move_is_undone_without_losing_the_rows(old_database):
     apps = executor.loader.project_state([LAST_BEFORE_THE_MOVE]).apps
 
     assert apps.get_model("donors", "LabResult").objects.filter(pk=before["labs"]).exists()
-    assert apps.get_model("donors", "DecisionSignOff").objects.get(pk=before["sign_off"]).decision_id == before["decision"]
+    assert (
+        apps.get_model("donors", "DecisionSignOff").objects.get(pk=before["sign_off"]).decision_id == before["decision"]
+    )
     ContentType = apps.get_model("contenttypes", "ContentType")
     assert ContentType.objects.get(app_label="donors", model="labresult").pk == before["lab_content_type"]

@@ -1,5 +1,6 @@
 """Every role tries every workup endpoint and page; exactly the allowed ones succeed. Another
 centre's donor is not found, and anonymous requests are refused."""
+
 import datetime
 
 import pytest
@@ -25,10 +26,14 @@ RECORDS = {
     "steatosis": ({"measured_on": DAY, "modality": "mri_pdff", "pdff_pct": "4"}, {"radiologist"}),
     "hepatic-artery": ({"measured_on": DAY, "michels_type": "III"}, {"radiologist"}),
     "portal-vein": ({"measured_on": DAY, "portal_scheme": "cheng", "portal_type": "II"}, {"radiologist"}),
-    "hepatic-veins": ({"measured_on": DAY, "mhv_with_graft": True, "v5_mm": "0", "v8_mm": "0",
-                       "inferior_right_hv_mm": "0"}, {"radiologist"}),
-    "clearances": ({"measured_on": DAY, "clearance_kind": "donor_advocate", "clearance_status": "cleared"},
-                   {"coordinator"}),
+    "hepatic-veins": (
+        {"measured_on": DAY, "mhv_with_graft": True, "v5_mm": "0", "v8_mm": "0", "inferior_right_hv_mm": "0"},
+        {"radiologist"},
+    ),
+    "clearances": (
+        {"measured_on": DAY, "clearance_kind": "donor_advocate", "clearance_status": "cleared"},
+        {"coordinator"},
+    ),
 }
 BIOPSY = {"measured_on": DAY, "modality": "biopsy", "macrovesicular_pct": "5"}
 PROPOSE = {"decision_action": "propose", "decision_outcome": "not_suitable", "reasons": "portal vein anatomy"}
@@ -36,8 +41,10 @@ PROPOSE = {"decision_action": "propose", "decision_outcome": "not_suitable", "re
 # (name, method, url template, payload, roles that may)
 API_ENDPOINTS = [
     *[(f"list {kind}", "get", f"/api/v1/donors/{{donor}}/{kind}/", None, READERS) for kind in RECORDS],
-    *[(f"record {kind}", "post", f"/api/v1/donors/{{donor}}/{kind}/", payload, allowed)
-      for kind, (payload, allowed) in RECORDS.items()],
+    *[
+        (f"record {kind}", "post", f"/api/v1/donors/{{donor}}/{kind}/", payload, allowed)
+        for kind, (payload, allowed) in RECORDS.items()
+    ],
     ("record biopsy", "post", "/api/v1/donors/{donor}/steatosis/", BIOPSY, {"radiologist", "hepatologist"}),
     ("checks", "get", "/api/v1/donors/{donor}/checks/", None, READERS),
     ("decision", "get", "/api/v1/donors/{donor}/decision/", None, READERS),
@@ -57,18 +64,51 @@ def _form(prefix, payload):
 PAGES = [
     ("workup page", "get", "/donors/{donor}/workup/", None, READERS),
     ("labs form", "post", "/donors/{donor}/workup/record/labs/", _form("labs", LABS), {"hepatologist"}),
-    ("volumetry form", "post", "/donors/{donor}/workup/record/volumetry/", _form("volumetry", VOLUMETRY), {"radiologist"}),
-    ("biopsy form", "post", "/donors/{donor}/workup/record/steatosis-biopsy/", _form("steatosis-biopsy", BIOPSY),
-     {"radiologist", "hepatologist"}),
-    ("PDFF form", "post", "/donors/{donor}/workup/record/steatosis-mri_pdff/",
-     _form("steatosis-mri_pdff", {"measured_on": DAY, "modality": "mri_pdff", "pdff_pct": "4"}), {"radiologist"}),
-    ("portal vein form", "post", "/donors/{donor}/workup/record/portal-vein/",
-     _form("portal-vein", {"measured_on": DAY, "portal_scheme": "nakamura", "portal_type": "B"}), {"radiologist"}),
-    ("clearance form", "post", "/donors/{donor}/workup/record/clearances-psychosocial/",
-     _form("clearances-psychosocial", {"measured_on": DAY, "clearance_kind": "psychosocial", "clearance_status": "pending"}),
-     {"coordinator"}),
-    ("decision form", "post", "/donors/{donor}/workup/decision/",
-     {"decision_outcome": "not_suitable", "reasons": "portal vein anatomy"}, CLINICAL),
+    (
+        "volumetry form",
+        "post",
+        "/donors/{donor}/workup/record/volumetry/",
+        _form("volumetry", VOLUMETRY),
+        {"radiologist"},
+    ),
+    (
+        "biopsy form",
+        "post",
+        "/donors/{donor}/workup/record/steatosis-biopsy/",
+        _form("steatosis-biopsy", BIOPSY),
+        {"radiologist", "hepatologist"},
+    ),
+    (
+        "PDFF form",
+        "post",
+        "/donors/{donor}/workup/record/steatosis-mri_pdff/",
+        _form("steatosis-mri_pdff", {"measured_on": DAY, "modality": "mri_pdff", "pdff_pct": "4"}),
+        {"radiologist"},
+    ),
+    (
+        "portal vein form",
+        "post",
+        "/donors/{donor}/workup/record/portal-vein/",
+        _form("portal-vein", {"measured_on": DAY, "portal_scheme": "nakamura", "portal_type": "B"}),
+        {"radiologist"},
+    ),
+    (
+        "clearance form",
+        "post",
+        "/donors/{donor}/workup/record/clearances-psychosocial/",
+        _form(
+            "clearances-psychosocial",
+            {"measured_on": DAY, "clearance_kind": "psychosocial", "clearance_status": "pending"},
+        ),
+        {"coordinator"},
+    ),
+    (
+        "decision form",
+        "post",
+        "/donors/{donor}/workup/decision/",
+        {"decision_outcome": "not_suitable", "reasons": "portal vein anatomy"},
+        CLINICAL,
+    ),
     ("thresholds page", "get", "/donors/thresholds/", None, set(ALL_ROLES)),
     ("thresholds form", "post", "/donors/thresholds/", {"version": 0, "age_max": 55}, set()),
 ]
@@ -128,8 +168,11 @@ def test_only_the_three_signing_roles_sign(role, make_user, evaluating):
     decision = proposer.post(f"/api/v1/donors/{evaluating.pk}/decision/", PROPOSE, format="json").json()
     client = APIClient()
     client.force_authenticate(make_user(role))
-    response = client.post(f"/api/v1/donors/{evaluating.pk}/decision/",
-                           {"decision_action": "sign", "decision": decision["id"]}, format="json")
+    response = client.post(
+        f"/api/v1/donors/{evaluating.pk}/decision/",
+        {"decision_action": "sign", "decision": decision["id"]},
+        format="json",
+    )
     expected = 201 if role in ("radiologist", "hepatologist", "surgeon") else 403
     assert response.status_code == expected, (role, response.content)
 
@@ -160,8 +203,9 @@ def test_pages_send_anonymous_to_login(name, method, template, payload, allowed,
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name,method,template,payload,allowed", DONOR_API, ids=[e[0] for e in DONOR_API])
-def test_other_centres_donor_is_not_found_and_audited(name, method, template, payload, allowed, make_user,
-                                                      foreign_evaluating):
+def test_other_centres_donor_is_not_found_and_audited(
+    name, method, template, payload, allowed, make_user, foreign_evaluating
+):
     user = make_user(*sorted(allowed))
     client = APIClient()
     client.force_authenticate(user)

@@ -63,7 +63,7 @@ def remnant_percent(remnant_ml: float, total_ml: float) -> float:
 
 
 def abo_compatibility(donor: str, recipient: str) -> str:
-    """"identical", "compatible" or "incompatible" by red-cell transfusion rules."""
+    """ "identical", "compatible" or "incompatible" by red-cell transfusion rules."""
     donor, recipient = donor.strip().upper(), recipient.strip().upper()
     for group in (donor, recipient):
         if group not in ABO_GROUPS:
@@ -85,16 +85,19 @@ def check_age(age: float | None, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
     return CheckResult("age", state, float(age), "years", threshold, SOURCES["age"], detail)
 
 
-def check_bmi(weight_kg: float | None, height_cm: float | None, biopsy_done: bool | None = None,
-              thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_bmi(
+    weight_kg: float | None,
+    height_cm: float | None,
+    biopsy_done: bool | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> CheckResult:
     """Below bmi_min fails (underweight); up to bmi_max_without_biopsy passes; above it a biopsy
     is needed up to bmi_max.
 
     An unknown biopsy status counts as "not done" (the stricter limit).
     """
     t = thresholds
-    threshold = (f"{_fmt(t.bmi_min)} to {_fmt(t.bmi_max)} kg/m2 "
-                 f"(<= {_fmt(t.bmi_max_without_biopsy)} without biopsy)")
+    threshold = f"{_fmt(t.bmi_min)} to {_fmt(t.bmi_max)} kg/m2 (<= {_fmt(t.bmi_max_without_biopsy)} without biopsy)"
     if _absent(weight_kg, height_cm):
         return _missing("bmi", "kg/m2", threshold, "donor weight and height")
     if height_cm <= 0:
@@ -115,8 +118,12 @@ def check_bmi(weight_kg: float | None, height_cm: float | None, biopsy_done: boo
     return CheckResult("bmi", state, shown, "kg/m2", threshold, SOURCES["bmi"], detail)
 
 
-def check_abo(donor: str | None, recipient: str | None, desensitisation_plan: bool | None = None,
-              thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_abo(
+    donor: str | None,
+    recipient: str | None,
+    desensitisation_plan: bool | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> CheckResult:
     threshold = "identical or compatible; incompatible only with a desensitisation plan"
     if _absent(donor, recipient):
         return _missing("abo", "", threshold, "donor and recipient ABO groups")
@@ -131,8 +138,9 @@ def check_abo(donor: str | None, recipient: str | None, desensitisation_plan: bo
     return CheckResult("abo", state, match, "", threshold, SOURCES["abo"], detail)
 
 
-def check_grwr(graft_volume_ml: float | None, recipient_weight_kg: float | None,
-               thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_grwr(
+    graft_volume_ml: float | None, recipient_weight_kg: float | None, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> CheckResult:
     t = thresholds
     threshold = f">= {_fmt(t.grwr_pass)} % (borderline from {_fmt(t.grwr_fail_below)} %)"
     if _absent(graft_volume_ml, recipient_weight_kg):
@@ -142,8 +150,10 @@ def check_grwr(graft_volume_ml: float | None, recipient_weight_kg: float | None,
     grams = graft_weight_g(graft_volume_ml, t.graft_density)
     value = grwr_percent(grams, recipient_weight_kg)
     shown = round(value, 2)
-    basis = (f"graft {_fmt(round(grams, 1))} g (CT {_fmt(graft_volume_ml)} mL x density "
-             f"{_fmt(t.graft_density)}) / recipient {_fmt(recipient_weight_kg)} kg")
+    basis = (
+        f"graft {_fmt(round(grams, 1))} g (CT {_fmt(graft_volume_ml)} mL x density "
+        f"{_fmt(t.graft_density)}) / recipient {_fmt(recipient_weight_kg)} kg"
+    )
     if _near(value) >= t.grwr_pass:
         state = "pass"
     elif _near(value) >= t.grwr_fail_below:
@@ -153,9 +163,12 @@ def check_grwr(graft_volume_ml: float | None, recipient_weight_kg: float | None,
     return CheckResult("grwr", state, shown, "%", threshold, SOURCES["grwr"], f"GRWR {shown} %: {basis}")
 
 
-def check_gv_slv(graft_volume_ml: float | None, recipient_height_cm: float | None,
-                 recipient_weight_kg: float | None,
-                 thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_gv_slv(
+    graft_volume_ml: float | None,
+    recipient_height_cm: float | None,
+    recipient_weight_kg: float | None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> CheckResult:
     """Graft volume as % of the recipient's standard liver volume."""
     t = thresholds
     threshold = f">= {_fmt(t.gv_slv_pass)} % (borderline from {_fmt(t.gv_slv_fail_below)} %)"
@@ -166,8 +179,9 @@ def check_gv_slv(graft_volume_ml: float | None, recipient_height_cm: float | Non
     bsa = body_surface_area(recipient_height_cm, recipient_weight_kg, t.bsa_formula)
     slv = standard_liver_volume(bsa, t.slv_formula)
     if slv <= 0:
-        return _uncomputable("gv_slv", "%", threshold,
-                             f"standard liver volume not positive for BSA {bsa:.2f} m2 ({t.slv_formula})")
+        return _uncomputable(
+            "gv_slv", "%", threshold, f"standard liver volume not positive for BSA {bsa:.2f} m2 ({t.slv_formula})"
+        )
     value = graft_volume_ml / slv * 100
     shown = round(value, 1)
     if _near(value) >= t.gv_slv_pass:
@@ -176,14 +190,19 @@ def check_gv_slv(graft_volume_ml: float | None, recipient_height_cm: float | Non
         state = "borderline"
     else:
         state = "fail"
-    detail = (f"graft {_fmt(graft_volume_ml)} mL / recipient SLV {slv:.0f} mL "
-              f"({t.slv_formula}, BSA {bsa:.2f} m2 by {t.bsa_formula})")
+    detail = (
+        f"graft {_fmt(graft_volume_ml)} mL / recipient SLV {slv:.0f} mL "
+        f"({t.slv_formula}, BSA {bsa:.2f} m2 by {t.bsa_formula})"
+    )
     return CheckResult("gv_slv", state, shown, "%", threshold, SOURCES["gv_slv"], detail)
 
 
-def check_remnant(remnant_volume_ml: float | None, total_liver_volume_ml: float | None,
-                  graft_volume_ml: float | None = None,
-                  thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_remnant(
+    remnant_volume_ml: float | None,
+    total_liver_volume_ml: float | None,
+    graft_volume_ml: float | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> CheckResult:
     """Remnant share of the total liver; derived as total - graft when not given."""
     t = thresholds
     upper = t.remnant_min + t.remnant_margin

@@ -4,9 +4,10 @@ check, the small helpers that word it, and the plausible range of each recorded 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 State = Literal["pass", "borderline", "fail", "missing"]
 
@@ -97,10 +98,15 @@ class Thresholds:
         if self.bsa_formula not in ("mosteller", "dubois"):
             raise ValueError(f"bsa_formula: unknown formula {self.bsa_formula!r}")
         ordered = [
-            ("age_min", "age_max"), ("bmi_min", "bmi_max_without_biopsy"), ("bmi_max_without_biopsy", "bmi_max"),
-            ("grwr_fail_below", "grwr_pass"), ("gv_slv_fail_below", "gv_slv_pass"),
-            ("biopsy_ideal_below", "biopsy_reject_above"), ("pdff_flag", "pdff_reject"),
-            ("dual_echo_flag", "dual_echo_reject"), ("ct_lai_fail_below", "ct_lai_pass_above"),
+            ("age_min", "age_max"),
+            ("bmi_min", "bmi_max_without_biopsy"),
+            ("bmi_max_without_biopsy", "bmi_max"),
+            ("grwr_fail_below", "grwr_pass"),
+            ("gv_slv_fail_below", "gv_slv_pass"),
+            ("biopsy_ideal_below", "biopsy_reject_above"),
+            ("pdff_flag", "pdff_reject"),
+            ("dual_echo_flag", "dual_echo_reject"),
+            ("ct_lai_fail_below", "ct_lai_pass_above"),
         ]
         for low, high in ordered:
             if getattr(self, low) > getattr(self, high):
@@ -132,6 +138,7 @@ class CheckResult:
 
 # ---------------------------------------------------------------- helpers
 
+
 def _near(x: float) -> float:
     """Drop float noise (0.1 + 0.2) before comparing with a threshold."""
     return round(x, 9)
@@ -159,8 +166,9 @@ def _band_text(flag: float, reject: float, unit: str) -> str:
     return f"< {flag_text} pass; {flag_text} to < {reject_text} borderline; >= {reject_text} fail"
 
 
-def _three_band(check: str, value: float, unit: str, flag: float, reject: float,
-                label: str, digits: int = 1) -> CheckResult:
+def _three_band(
+    check: str, value: float, unit: str, flag: float, reject: float, label: str, digits: int = 1
+) -> CheckResult:
     """pass below flag, borderline from flag, fail from reject."""
     threshold = _band_text(flag, reject, unit)
     shown = round(value, digits)
@@ -175,12 +183,13 @@ def _three_band(check: str, value: float, unit: str, flag: float, reject: float,
 
 # ---------------------------------------------------------------- plausibility
 
+
 @dataclass(frozen=True)
 class Range:
     low: float
     high: float
     unit: str
-    low_open: bool = False   # True: the value must be strictly above low
+    low_open: bool = False  # True: the value must be strictly above low
     high_open: bool = False  # True: the value must be strictly below high
 
     def reason(self, value: float) -> str | None:

@@ -26,10 +26,10 @@ class WorkupInputs:
     recipient_height_cm: float | None = None
     recipient_weight_kg: float | None = None
     abo_desensitisation_plan: bool | None = None
-    ast: float | None = None            # U/L
-    alt: float | None = None            # U/L
-    ast_uln: float | None = None        # U/L, the laboratory's upper limit
-    platelets: float | None = None      # 10^9/L
+    ast: float | None = None  # U/L
+    alt: float | None = None  # U/L
+    ast_uln: float | None = None  # U/L, the laboratory's upper limit
+    platelets: float | None = None  # 10^9/L
     graft: str | None = None
     total_liver_volume_ml: float | None = None
     graft_volume_ml: float | None = None
@@ -78,7 +78,6 @@ def evaluate_workup(inputs: WorkupInputs, thresholds: Thresholds = DEFAULT_THRES
         check_fib4(i.donor_age, i.ast, i.alt, i.platelets, t),
         check_hepatic_veins(i.v5_mm, i.v8_mm, i.inferior_right_hv_mm, i.mhv_with_graft, t),
         check_portal_vein(i.portal_vein_scheme, i.portal_vein_type, t),
-        check_hepatic_artery(i.hepatic_artery_michels, i.graft, i.segment4_artery_origin,
-                             i.hepatic_artery_note, t),
+        check_hepatic_artery(i.hepatic_artery_michels, i.graft, i.segment4_artery_origin, i.hepatic_artery_note, t),
         check_biliary_type(i.biliary_type, t),
     ]

@@ -17,8 +17,9 @@ def fib4(age: float, ast: float, alt: float, platelets: float) -> float:
     return age * ast / (platelets * math.sqrt(alt))
 
 
-def check_apri(ast: float | None, ast_uln: float | None, platelets: float | None,
-               thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_apri(
+    ast: float | None, ast_uln: float | None, platelets: float | None, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> CheckResult:
     """APRI is a flag, never a fail."""
     t = thresholds
     threshold = f"> {_fmt(t.apri_flag_above)} flagged"
@@ -33,8 +34,13 @@ def check_apri(ast: float | None, ast_uln: float | None, platelets: float | None
     return CheckResult("apri", state, shown, "", threshold, SOURCES["apri"], detail)
 
 
-def check_fib4(age: float | None, ast: float | None, alt: float | None, platelets: float | None,
-               thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_fib4(
+    age: float | None,
+    ast: float | None,
+    alt: float | None,
+    platelets: float | None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> CheckResult:
     """FIB-4 is a flag only: it is validated in patients, not in healthy donors."""
     t = thresholds
     threshold = f">= {_fmt(t.fib4_flag)} flagged"

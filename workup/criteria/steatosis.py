@@ -30,11 +30,13 @@ def liver_attenuation_index(liver_hu: float, spleen_hu: float) -> float:
     return liver_hu - spleen_hu
 
 
-def check_biopsy_steatosis(macrovesicular_pct: float | None,
-                           thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_biopsy_steatosis(
+    macrovesicular_pct: float | None, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> CheckResult:
     t = thresholds
-    threshold = (f"< {_fmt(t.biopsy_ideal_below)} % pass; > {_fmt(t.biopsy_reject_above)} % fail "
-                 "(macrovesicular, biopsy)")
+    threshold = (
+        f"< {_fmt(t.biopsy_ideal_below)} % pass; > {_fmt(t.biopsy_reject_above)} % fail (macrovesicular, biopsy)"
+    )
     if macrovesicular_pct is None:
         return _missing("steatosis_biopsy", "%", threshold, "biopsy macrovesicular steatosis")
     value = float(macrovesicular_pct)
@@ -44,8 +46,15 @@ def check_biopsy_steatosis(macrovesicular_pct: float | None,
         state = "borderline"
     else:
         state = "pass"
-    return CheckResult("steatosis_biopsy", state, value, "%", threshold, SOURCES["steatosis_biopsy"],
-                       f"biopsy macrovesicular steatosis {_fmt(value)} %")
+    return CheckResult(
+        "steatosis_biopsy",
+        state,
+        value,
+        "%",
+        threshold,
+        SOURCES["steatosis_biopsy"],
+        f"biopsy macrovesicular steatosis {_fmt(value)} %",
+    )
 
 
 def check_pdff(pdff_pct: float | None, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
@@ -55,8 +64,9 @@ def check_pdff(pdff_pct: float | None, thresholds: Thresholds = DEFAULT_THRESHOL
     return _three_band("steatosis_pdff", float(pdff_pct), "%", t.pdff_flag, t.pdff_reject, "MRI-PDFF")
 
 
-def check_dual_echo(in_phase: float | None, opposed_phase: float | None,
-                    thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_dual_echo(
+    in_phase: float | None, opposed_phase: float | None, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> CheckResult:
     """Dual-echo signal fat fraction in %; a signal ratio, not a PDFF."""
     t = thresholds
     threshold = _band_text(t.dual_echo_flag, t.dual_echo_reject, "%")
@@ -65,15 +75,19 @@ def check_dual_echo(in_phase: float | None, opposed_phase: float | None,
     if in_phase <= 0:
         return _uncomputable("steatosis_dual_echo", "%", threshold, "in-phase signal must be positive")
     value = signal_fat_fraction(in_phase, opposed_phase) * 100
-    return _three_band("steatosis_dual_echo", value, "%", t.dual_echo_flag, t.dual_echo_reject,
-                       "dual-echo signal fat fraction")
+    return _three_band(
+        "steatosis_dual_echo", value, "%", t.dual_echo_flag, t.dual_echo_reject, "dual-echo signal fat fraction"
+    )
 
 
-def check_ct_steatosis(liver_hu: float | None, spleen_hu: float | None,
-                       thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_ct_steatosis(
+    liver_hu: float | None, spleen_hu: float | None, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> CheckResult:
     t = thresholds
-    threshold = (f"> {_fmt(t.ct_lai_pass_above)} HU pass; {_fmt(t.ct_lai_fail_below)} to "
-                 f"{_fmt(t.ct_lai_pass_above)} HU borderline; < {_fmt(t.ct_lai_fail_below)} HU fail")
+    threshold = (
+        f"> {_fmt(t.ct_lai_pass_above)} HU pass; {_fmt(t.ct_lai_fail_below)} to "
+        f"{_fmt(t.ct_lai_pass_above)} HU borderline; < {_fmt(t.ct_lai_fail_below)} HU fail"
+    )
     if _absent(liver_hu, spleen_hu):
         return _missing("steatosis_ct", "HU", threshold, "unenhanced liver and spleen attenuation")
     value = liver_attenuation_index(liver_hu, spleen_hu)

@@ -19,9 +19,13 @@ from .common import (
 )
 
 
-def check_hepatic_veins(v5_mm: float | None, v8_mm: float | None, inferior_right_mm: float | None,
-                        mhv_with_graft: bool | None = None,
-                        thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_hepatic_veins(
+    v5_mm: float | None,
+    v8_mm: float | None,
+    inferior_right_mm: float | None,
+    mhv_with_graft: bool | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> CheckResult:
     """Veins at or above the limit need reconstruction: borderline with the list.
 
     Record 0 for a vein that is absent; an unrecorded vein keeps the check
@@ -30,22 +34,38 @@ def check_hepatic_veins(v5_mm: float | None, v8_mm: float | None, inferior_right
     t = thresholds
     threshold = f"reconstruct if >= {_fmt(t.vein_reconstruct_mm)} mm"
     veins = {"V5": v5_mm, "V8": v8_mm, "inferior right hepatic vein": inferior_right_mm}
-    large = [f"{name} {_fmt(mm)} mm" for name, mm in veins.items()
-             if mm is not None and _near(mm) >= t.vein_reconstruct_mm]
+    large = [
+        f"{name} {_fmt(mm)} mm" for name, mm in veins.items() if mm is not None and _near(mm) >= t.vein_reconstruct_mm
+    ]
     unrecorded = [name for name, mm in veins.items() if mm is None]
     mhv = {True: "; MHV with the graft", False: "; MHV stays with the donor", None: ""}[mhv_with_graft]
     largest = max((mm for mm in veins.values() if mm is not None), default=None)
     if large:
-        return CheckResult("hepatic_veins", "borderline", float(largest), "mm", threshold,
-                           SOURCES["hepatic_veins"], "reconstruct " + ", ".join(large) + mhv)
+        return CheckResult(
+            "hepatic_veins",
+            "borderline",
+            float(largest),
+            "mm",
+            threshold,
+            SOURCES["hepatic_veins"],
+            "reconstruct " + ", ".join(large) + mhv,
+        )
     if unrecorded:
         return _missing("hepatic_veins", "mm", threshold, ", ".join(unrecorded))
-    return CheckResult("hepatic_veins", "pass", float(largest), "mm", threshold, SOURCES["hepatic_veins"],
-                       f"no vein >= {_fmt(t.vein_reconstruct_mm)} mm" + mhv)
+    return CheckResult(
+        "hepatic_veins",
+        "pass",
+        float(largest),
+        "mm",
+        threshold,
+        SOURCES["hepatic_veins"],
+        f"no vein >= {_fmt(t.vein_reconstruct_mm)} mm" + mhv,
+    )
 
 
-def check_portal_vein(scheme: str | None, portal_type: str | None,
-                      thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_portal_vein(
+    scheme: str | None, portal_type: str | None, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> CheckResult:
     """A flagged type is borderline, "a common reason to reject"; the team decides."""
     flagged = ", ".join(thresholds.portal_vein_flag_types) or "none"
     threshold = f"flagged types: {flagged}"
@@ -65,9 +85,13 @@ def check_portal_vein(scheme: str | None, portal_type: str | None,
     return CheckResult("portal_vein", state, label, "", threshold, SOURCES["portal_vein"], detail)
 
 
-def check_hepatic_artery(michels_type: str | None, graft: str | None = None,
-                         segment4_origin: str | None = None, note: str = "",
-                         thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+def check_hepatic_artery(
+    michels_type: str | None,
+    graft: str | None = None,
+    segment4_origin: str | None = None,
+    note: str = "",
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> CheckResult:
     """Recorded anatomy passes; a left graft also needs the segment 4 artery origin."""
     threshold = "Michels type recorded; segment 4 artery origin for a left graft"
     if michels_type is None:

@@ -1,4 +1,5 @@
 """Template helpers for the workup sections of other apps' pages (the donor page)."""
+
 from django import template
 
 from workup.checklist import workup_steps as steps_of

@@ -1,4 +1,5 @@
 """Classify again every anatomy whose stored runs predate the current rules version."""
+
 from django.core.management.base import BaseCommand
 
 from classification.document import RULES_VERSION

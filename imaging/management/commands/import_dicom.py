@@ -1,4 +1,5 @@
 """Import a folder of DICOM files or a zip for a donor, through the same service as uploads."""
+
 from __future__ import annotations
 
 import json
@@ -52,13 +53,16 @@ class Command(BaseCommand):
         if json:
             self.stdout.write(_json(report))
             return
-        self.stdout.write(f"{report['accepted']} accepted, {report['duplicates']} already stored, "
-                          f"{len(report['rejected'])} rejected")
+        self.stdout.write(
+            f"{report['accepted']} accepted, {report['duplicates']} already stored, {len(report['rejected'])} rejected"
+        )
         for line in report["rejected"]:
             self.stdout.write(f"  rejected {line['file']}: {line['reason']}")
         for series in report["series"]:
-            self.stdout.write(f"  series {series['series_uid']} {series['description']!r}: "
-                              f"{series['instances']} images{', MRCP' if series['mrcp'] else ''}")
+            self.stdout.write(
+                f"  series {series['series_uid']} {series['description']!r}: "
+                f"{series['instances']} images{', MRCP' if series['mrcp'] else ''}"
+            )
 
 
 def _report(upload: Upload) -> dict:
@@ -68,8 +72,12 @@ def _report(upload: Upload) -> dict:
         "duplicates": upload.duplicates,
         "rejected": [{"file": f.name, "reason": f.reason} for f in rejected],
         "series": [
-            {"series_uid": s.series_instance_uid, "description": s.description, "instances": s.instance_count,
-             "mrcp": s.used_as_mrcp}
+            {
+                "series_uid": s.series_instance_uid,
+                "description": s.description,
+                "instances": s.instance_count,
+                "mrcp": s.used_as_mrcp,
+            }
             for s in upload_series(upload)
         ],
     }

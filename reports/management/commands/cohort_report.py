@@ -1,4 +1,5 @@
 """Print a centre's cohort statistics (Table 4 with its tests, types per system, prediction agreement)."""
+
 from __future__ import annotations
 
 import json
@@ -26,16 +27,20 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(stats, sort_keys=False))
             return
         t = stats["table4"]
-        self.stdout.write(f"{centre.name}: {stats['outcomes']['total']} operated donors "
-                          f"({stats['outcomes']['recorded']} recorded, {stats['outcomes']['imported']} imported)")
+        self.stdout.write(
+            f"{centre.name}: {stats['outcomes']['total']} operated donors "
+            f"({stats['outcomes']['recorded']} recorded, {stats['outcomes']['imported']} imported)"
+        )
         self.stdout.write("type   one  two+")
         for key in ("type1", "type2", "type3"):
             self.stdout.write(f"{key}  {t[key]['single']:4d}  {t[key]['multiple']:4d}")
         if stats["chi2"] is None:
             self.stdout.write("chi-square: not defined (an empty row or column)")
         else:
-            self.stdout.write(f"chi-square {stats['chi2']:.3f} (p {stats['chi2_p']:.4f}); Yates {stats['chi2_yates']:.3f} "
-                              f"(p {stats['chi2_yates_p']:.4f}); Fisher p {stats['fisher_p']:.4f}")
+            self.stdout.write(
+                f"chi-square {stats['chi2']:.3f} (p {stats['chi2_p']:.4f}); Yates {stats['chi2_yates']:.3f} "
+                f"(p {stats['chi2_yates_p']:.4f}); Fisher p {stats['fisher_p']:.4f}"
+            )
         agreement = stats["prediction_agreement"]
         if agreement["n"]:
             self.stdout.write(f"predicted count matched: {agreement['agree']} of {agreement['n']}")

@@ -1,4 +1,5 @@
 """Import historical surgical outcomes from a CSV file into a centre (all rows or none)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +42,9 @@ class Command(BaseCommand):
             ) from None
         centre = result.centre
         created = " (new centre)" if result.centre_created else ""
-        self.stdout.write(self.style.SUCCESS(
-            f"imported {result.outcomes_created} outcome(s) into {centre.name} [{centre.code}]{created}; "
-            f"{result.donors_created} donor(s) created with placeholder demographics; all rows accepted"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"imported {result.outcomes_created} outcome(s) into {centre.name} [{centre.code}]{created}; "
+                f"{result.donors_created} donor(s) created with placeholder demographics; all rows accepted"
+            )
+        )

@@ -8,7 +8,8 @@ from itertools import combinations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as hs
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from classification import diagram as dg
 
@@ -39,8 +40,8 @@ def assert_sound(document: dict, exits: list[str]) -> tuple[dg.DiagramLayout, ET
     for a, b in combinations(diagram.labels, 2):
         assert not a.overlaps(b), (a, b)
     for box in diagram.labels:
-        assert 0 <= box.x and box.x + box.w <= diagram.width
-        assert 0 <= box.y and box.y + box.h <= diagram.height
+        assert box.x >= 0 and box.x + box.w <= diagram.width
+        assert box.y >= 0 and box.y + box.h <= diagram.height
     # every listed duct is drawn and named
     ids = {d["id"] for d in document["ducts"]}
     assert ids | {"CHD"} == set(edges)
@@ -86,7 +87,7 @@ def test_graft_ducts_by_territory():
     document, _ = load(CASES / "typical_lls_trunk_8mm.json")
     assert dg.graft_ducts(document) == {"B2", "B3", "B23"}
     document, _ = load(CASES / "lls_b2_separate.json")
-    assert dg.graft_ducts(document) == {"B2", "B3"}   # B34 also drains segment 4
+    assert dg.graft_ducts(document) == {"B2", "B3"}  # B34 also drains segment 4
 
 
 def test_right_ducts_on_the_viewers_left():
@@ -96,7 +97,7 @@ def test_right_ducts_on_the_viewers_left():
 
 
 def test_lower_junction_joins_lower_on_the_chd():
-    document, exits = load(CASES / "rphd_to_chd.json")   # RPHD joins 9 mm below the confluence
+    document, exits = load(CASES / "rphd_to_chd.json")  # RPHD joins 9 mm below the confluence
     edges = {e.duct: e for e in dg.layout(document, exits).edges}
     chd = edges["CHD"]
     assert edges["RAHD"].y2 == pytest.approx(chd.y1)
@@ -115,20 +116,24 @@ def test_exit_mark_sits_near_the_lower_end():
 
 def test_shared_upper_stretch_is_cut_above_the_other_tributary():
     # A segment IV duct joins the RHD 7 mm below its origin; the graft exit is RHD's upper stretch.
-    document = {"format": "biliary-anatomy/1", "graft": "right_lobe", "ducts": [
-        {"id": "RAHD", "segments": [5, 8], "drains_into": "RHD", "length_mm": 12},
-        {"id": "RPHD", "segments": [6, 7], "drains_into": "RHD", "length_mm": 15},
-        {"id": "B4", "segments": [4], "drains_into": "RHD", "junction_mm": 7},
-        {"id": "RHD", "drains_into": "CHD", "length_mm": 14},
-        {"id": "B2", "segments": [2], "drains_into": "LHD"},
-        {"id": "B3", "segments": [3], "drains_into": "LHD"},
-        {"id": "LHD", "drains_into": "CHD", "length_mm": 15},
-    ]}
+    document = {
+        "format": "biliary-anatomy/1",
+        "graft": "right_lobe",
+        "ducts": [
+            {"id": "RAHD", "segments": [5, 8], "drains_into": "RHD", "length_mm": 12},
+            {"id": "RPHD", "segments": [6, 7], "drains_into": "RHD", "length_mm": 15},
+            {"id": "B4", "segments": [4], "drains_into": "RHD", "junction_mm": 7},
+            {"id": "RHD", "drains_into": "CHD", "length_mm": 14},
+            {"id": "B2", "segments": [2], "drains_into": "LHD"},
+            {"id": "B3", "segments": [3], "drains_into": "LHD"},
+            {"id": "LHD", "drains_into": "CHD", "length_mm": 15},
+        ],
+    }
     diagram, _, _ = assert_sound(document, ["RHD"])
     edges = {e.duct: e for e in diagram.edges}
     (mark,) = diagram.exits
     assert "RHD" not in dg.graft_ducts(document)
-    assert edges["RHD"].y1 < mark.y < edges["B4"].y2     # between RHD's origin and B4's junction
+    assert edges["RHD"].y1 < mark.y < edges["B4"].y2  # between RHD's origin and B4's junction
 
 
 def test_unknown_exit_rejected():
@@ -145,6 +150,7 @@ def test_text_is_escaped():
 
 
 # ---------------------------------------------------------------- random trees
+
 
 @hs.composite
 def documents(draw):

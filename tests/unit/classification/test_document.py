@@ -74,8 +74,10 @@ def test_json_bytes():
     assert bad_json["errors"][0].startswith("document: not valid JSON (line 1 column 2: ")
     assert classify_json_bytes(b"\xff\xfe")["errors"] == ["document: not UTF-8 text (byte 0)"]
     assert classify_json_bytes(b"[" * 100000)["valid"] is False
-    nan = classify_json_bytes(b'{"format": "biliary-anatomy/1", "graft": "right_lobe", "ducts": '
-                              b'[{"id": "RHD", "drains_into": "CHD", "segments": [5], "length_mm": NaN}]}')
+    nan = classify_json_bytes(
+        b'{"format": "biliary-anatomy/1", "graft": "right_lobe", "ducts": '
+        b'[{"id": "RHD", "drains_into": "CHD", "segments": [5], "length_mm": NaN}]}'
+    )
     assert nan["errors"] == ["RHD.length_mm: must be a finite number of mm (got nan)"]
 
 
@@ -113,8 +115,11 @@ def test_long_numbers_in_any_form(literal, error):
 
 def test_long_numbers_in_other_fields_and_as_the_whole_document():
     long = "7" * 5000
-    document = {"format": "biliary-anatomy/1", "graft": "right_lobe",
-                "ducts": [{"id": "RHD", "drains_into": "CHD", "segments": [5, 0], "length_mm": 5}]}
+    document = {
+        "format": "biliary-anatomy/1",
+        "graft": "right_lobe",
+        "ducts": [{"id": "RHD", "drains_into": "CHD", "segments": [5, 0], "length_mm": 5}],
+    }
     text = json.dumps(document).replace("[5, 0]", f"[5, {long}]").replace('"graft": "right_lobe"', f'"graft": {long}')
     assert classify_json_bytes(text.encode())["errors"] == [
         "document.graft: must be one of left_lateral_segment, left_lobe, right_lobe (got a number 5000 characters long)",

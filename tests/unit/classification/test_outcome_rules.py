@@ -8,12 +8,18 @@ TODAY = datetime.date(2026, 3, 10)
 DECIDED = datetime.date(2026, 2, 1)
 
 
-@pytest.mark.parametrize("operated_on,reason", [
-    (None, "the operation date is required"),
-    (datetime.date(1, 1, 1), "0001-01-01 is before 1900-01-01: check the year"),
-    (datetime.date(2026, 3, 11), "2026-03-11 is in the future"),
-    (datetime.date(2026, 1, 31), "2026-01-31 is before the team's decision (2026-02-01): the operation follows the decision"),
-])
+@pytest.mark.parametrize(
+    "operated_on,reason",
+    [
+        (None, "the operation date is required"),
+        (datetime.date(1, 1, 1), "0001-01-01 is before 1900-01-01: check the year"),
+        (datetime.date(2026, 3, 11), "2026-03-11 is in the future"),
+        (
+            datetime.date(2026, 1, 31),
+            "2026-01-31 is before the team's decision (2026-02-01): the operation follows the decision",
+        ),
+    ],
+)
 def test_implausible_operation_dates_are_refused(operated_on, reason):
     assert operation_date_errors(operated_on, decided_on=DECIDED, today=TODAY) == {"operated_on": [reason]}
 

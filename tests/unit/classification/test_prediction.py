@@ -123,7 +123,13 @@ def test_prediction_as_dict():
     entry = predict(proposed("1", "RHD"), graft="right_lobe").as_dict()
     assert set(entry) == {"anastomoses", "suitability", "technique", "technique_basis", "probability"}
     assert set(entry["probability"]) == {
-        "value", "ci95", "prior_cases", "prior_matched", "local_cases", "local_matched", "model",
+        "value",
+        "ci95",
+        "prior_cases",
+        "prior_matched",
+        "local_cases",
+        "local_matched",
+        "model",
     }
 
 

@@ -112,9 +112,7 @@ def test_splitting_a_graft_duct_off_into_its_own_exit_never_lowers_the_exits(doc
         anatomy = parse_anatomy(document)
     except AnatomyInvalid:
         return
-    inner = sorted(
-        d.id for d in anatomy.ducts if d.id in anatomy.graft_ducts and d.drains_into in anatomy.graft_ducts
-    )
+    inner = sorted(d.id for d in anatomy.ducts if d.id in anatomy.graft_ducts and d.drains_into in anatomy.graft_ducts)
     if not inner:
         return
     chosen = data.draw(st.sampled_from(inner))

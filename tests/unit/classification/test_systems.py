@@ -60,7 +60,12 @@ def test_registry_names_and_order():
 # --- the older systems, rule by rule ----------------------------------------------
 def test_typical():
     assert types(tree(*formed_rhd(12), *left(), CYSTIC)) == {
-        "proposed": "1", "couinaud": "A", "huang": "1", "choi": "1", "karakas": "K1", "ohkubo": "A",
+        "proposed": "1",
+        "couinaud": "A",
+        "huang": "1",
+        "choi": "1",
+        "karakas": "K1",
+        "ohkubo": "A",
     }
 
 
@@ -91,7 +96,12 @@ def test_karakas_type_is_null_when_rhd_length_is_missing():
 def test_trifurcation():
     anatomy = tree(duct("RAHD", "CHD", [5, 8], 14), duct("RPHD", "CHD", [6, 7], 18), *left())
     assert types(anatomy) == {
-        "proposed": "2", "couinaud": "B", "huang": "2", "choi": "2", "karakas": "K2b", "ohkubo": "B",
+        "proposed": "2",
+        "couinaud": "B",
+        "huang": "2",
+        "choi": "2",
+        "karakas": "K2b",
+        "ohkubo": "B",
     }
 
 
@@ -107,7 +117,12 @@ def rphd_into(target, junction, lhd=12.0, *more):
 def test_rphd_into_the_left_system():
     anatomy = rphd_into("LHD", 4, 12.0)
     assert types(anatomy) == {
-        "proposed": "2", "couinaud": "D1", "huang": "3", "choi": "3A", "karakas": "K3b", "ohkubo": "D",
+        "proposed": "2",
+        "couinaud": "D1",
+        "huang": "3",
+        "choi": "3A",
+        "karakas": "K3b",
+        "ohkubo": "D",
     }
     result = karakas.classify(anatomy)
     assert result.provisional is True
@@ -131,7 +146,12 @@ def test_karakas_k3_is_null_when_a_left_length_is_missing():
 
 def test_rphd_into_the_chd():
     assert types(rphd_into("CHD", 9)) == {
-        "proposed": "2", "couinaud": "C2", "huang": "4", "choi": "3B", "karakas": "K4", "ohkubo": "C",
+        "proposed": "2",
+        "couinaud": "C2",
+        "huang": "4",
+        "choi": "3B",
+        "karakas": "K4",
+        "ohkubo": "C",
     }
     assert huang.classify(rphd_into("CHD", 9)).rule == "RPHD drains into the CHD 9 mm below the confluence -> Huang 4"
 
@@ -139,7 +159,12 @@ def test_rphd_into_the_chd():
 def test_rphd_into_the_cystic_duct():
     anatomy = rphd_into("CYSTIC", 4, 12.0, CYSTIC)
     assert types(anatomy) == {
-        "proposed": "2", "couinaud": "F", "huang": "5", "choi": "3C", "karakas": "unclassified", "ohkubo": "F",
+        "proposed": "2",
+        "couinaud": "F",
+        "huang": "5",
+        "choi": "3C",
+        "karakas": "unclassified",
+        "ohkubo": "F",
     }
     assert karakas.classify(anatomy).unrepresented == ("RPHD draining into the cystic duct not represented in Karakas",)
 
@@ -147,8 +172,12 @@ def test_rphd_into_the_cystic_duct():
 def test_rahd_into_the_chd():
     anatomy = tree(duct("RPHD", "CHD", [6, 7], 20), duct("RAHD", "CHD", [5, 8], 16, 6), *left())
     assert types(anatomy) == {
-        "proposed": "2", "couinaud": "C1", "huang": "unclassified", "choi": "unclassified",
-        "karakas": "unclassified", "ohkubo": "unclassified",
+        "proposed": "2",
+        "couinaud": "C1",
+        "huang": "unclassified",
+        "choi": "unclassified",
+        "karakas": "unclassified",
+        "ohkubo": "unclassified",
     }
     result = huang.classify(anatomy)
     assert result.rule.startswith("no Huang rule matches")
@@ -167,7 +196,12 @@ def test_rahd_into_the_left_system_and_couinaud_label_swap():
 def test_rhd_into_the_cystic_duct():
     anatomy = tree(*formed_rhd(10, into="CYSTIC", junction=5), *left(), CYSTIC)
     assert types(anatomy) == {
-        "proposed": "1", "couinaud": "unclassified", "huang": "1", "choi": "4", "karakas": "K1", "ohkubo": "E",
+        "proposed": "1",
+        "couinaud": "unclassified",
+        "huang": "1",
+        "choi": "4",
+        "karakas": "K1",
+        "ohkubo": "E",
     }
     assert huang.classify(anatomy).unrepresented == ("RHD draining into the cystic duct not represented in Huang",)
 

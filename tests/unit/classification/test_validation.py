@@ -102,9 +102,7 @@ def test_notes_optional_text():
 
 
 def test_unknown_top_level_field():
-    assert errors_of(typical(colour="red")) == [
-        "document.colour: unknown field (allowed: format, graft, ducts, notes)"
-    ]
+    assert errors_of(typical(colour="red")) == ["document.colour: unknown field (allowed: format, graft, ducts, notes)"]
 
 
 def test_duct_must_be_an_object():
@@ -402,4 +400,6 @@ def test_segments_list_longer_than_the_segments_is_refused_at_once():
 
 
 def test_repeated_segments_are_named_once_each():
-    assert errors_of(with_duct("RAHD", segments=[8, 5, 8, 5, 8])) == ["RAHD.segments: segment 5, 8 listed more than once"]
+    assert errors_of(with_duct("RAHD", segments=[8, 5, 8, 5, 8])) == [
+        "RAHD.segments: segment 5, 8 listed more than once"
+    ]

@@ -1,4 +1,5 @@
 """Settings refuse to serve real data with a guessable key, and take the HTTPS values from the environment."""
+
 import os
 import subprocess
 import sys
@@ -16,7 +17,9 @@ SHOW = (
 def load_settings(**env):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     clean |= {"DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONPATH": str(ROOT)} | env
-    return subprocess.run([sys.executable, "-c", SHOW], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", SHOW], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_without_debug_the_app_refuses_to_start_without_a_secret_key():
@@ -34,8 +37,12 @@ def test_debug_runs_with_a_local_key_and_the_plain_http_defaults():
 
 def test_the_https_values_come_from_the_environment():
     result = load_settings(
-        DJANGO_SECRET_KEY="k" * 60, DJANGO_SECURE_SSL_REDIRECT="true", DJANGO_SECURE_HSTS_SECONDS="31536000",
-        DJANGO_SECURE_COOKIES="true", DJANGO_SECURE_PROXY_SSL_HEADER="true", DJANGO_USE_X_FORWARDED_FOR="true",
+        DJANGO_SECRET_KEY="k" * 60,
+        DJANGO_SECURE_SSL_REDIRECT="true",
+        DJANGO_SECURE_HSTS_SECONDS="31536000",
+        DJANGO_SECURE_COOKIES="true",
+        DJANGO_SECURE_PROXY_SSL_HEADER="true",
+        DJANGO_USE_X_FORWARDED_FOR="true",
         DJANGO_SESSION_COOKIE_AGE="3600",
     )
     assert result.returncode == 0, result.stderr

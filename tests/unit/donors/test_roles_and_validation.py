@@ -59,9 +59,12 @@ def test_impossible_donor_values_name_the_field(values, field, fragment):
 
 
 def test_plausible_donor_values_pass():
-    assert donor_errors(
-        {"height_cm": 165, "weight_kg": 62, "date_of_birth": datetime.date(1990, 4, 12), "code": "D1"}, today=TODAY
-    ) == {}
+    assert (
+        donor_errors(
+            {"height_cm": 165, "weight_kg": 62, "date_of_birth": datetime.date(1990, 4, 12), "code": "D1"}, today=TODAY
+        )
+        == {}
+    )
 
 
 @pytest.mark.parametrize(
@@ -80,14 +83,17 @@ def test_recipient_duct_usable_for_adult_hepatitis():
     assert recipient_errors({"diagnosis": "viral_hepatitis", "own_duct_usable": True, "age_years": 50}) == {}
 
 
-@pytest.mark.parametrize("day,reason", [
-    (datetime.date(1, 1, 1), "0001-01-01 is before 1900-01-01: check the year"),
-    (datetime.date(1899, 12, 31), "1899-12-31 is before 1900-01-01: check the year"),
-    (datetime.date(1900, 1, 1), None),
-    (datetime.date(2026, 3, 10), None),
-    (datetime.date(2026, 3, 11), "2026-03-11 is in the future"),
-    ("2026-03-01", "must be a date (YYYY-MM-DD)"),
-    (datetime.datetime(2026, 3, 1, 10, 0), "must be a date (YYYY-MM-DD)"),
-])
+@pytest.mark.parametrize(
+    "day,reason",
+    [
+        (datetime.date(1, 1, 1), "0001-01-01 is before 1900-01-01: check the year"),
+        (datetime.date(1899, 12, 31), "1899-12-31 is before 1900-01-01: check the year"),
+        (datetime.date(1900, 1, 1), None),
+        (datetime.date(2026, 3, 10), None),
+        (datetime.date(2026, 3, 11), "2026-03-11 is in the future"),
+        ("2026-03-01", "must be a date (YYYY-MM-DD)"),
+        (datetime.datetime(2026, 3, 1, 10, 0), "must be a date (YYYY-MM-DD)"),
+    ],
+)
 def test_dates_of_past_events_are_plausible(day, reason):
     assert validation.past_event_date_error(day, today=datetime.date(2026, 3, 10)) == reason

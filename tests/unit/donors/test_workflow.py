@@ -1,7 +1,13 @@
 import pytest
 
 from donors.workflow import (
-    DecisionProgress, Door, IllegalTransition, Status, WrongDoor, allowed_targets, check_transition,
+    DecisionProgress,
+    Door,
+    IllegalTransition,
+    Status,
+    WrongDoor,
+    allowed_targets,
+    check_transition,
     operation_refusal,
 )
 
@@ -85,7 +91,10 @@ def test_the_manual_status_change_offers_no_clinical_decision():
     assert allowed_targets("candidate") == [Status.IN_EVALUATION, Status.WITHDRAWN]
     assert allowed_targets("withdrawn") == [Status.CANDIDATE]
     assert allowed_targets("in_evaluation", Door.DECISION) == [
-        Status.SUITABLE, Status.SUITABLE_WITH_CONDITIONS, Status.NOT_SUITABLE]
+        Status.SUITABLE,
+        Status.SUITABLE_WITH_CONDITIONS,
+        Status.NOT_SUITABLE,
+    ]
     assert allowed_targets("suitable", Door.OPERATION) == [Status.DONATED]
 
 
@@ -94,8 +103,11 @@ def test_the_manual_status_change_offers_no_clinical_decision():
     [
         ("suitable", None),
         ("suitable_with_conditions", None),
-        ("in_evaluation", "this donor is in evaluation: the team's decision (sign-offs by the radiologist, "
-                          "hepatologist and surgeon) must accept the donor first"),
+        (
+            "in_evaluation",
+            "this donor is in evaluation: the team's decision (sign-offs by the radiologist, "
+            "hepatologist and surgeon) must accept the donor first",
+        ),
         ("not_suitable", "this donor is not suitable: the team decided not suitable"),
         ("donated", "the operation of this donor is already recorded"),
     ],
@@ -130,7 +142,7 @@ def test_donated_is_final():
 
 
 def test_the_signing_roles_are_the_decision_models():
-    from donors.workflow import SIGNING_ROLES
     from core.roles import Role
+    from donors.workflow import SIGNING_ROLES
 
-    assert SIGNING_ROLES == tuple(r.value for r in (Role.RADIOLOGIST, Role.HEPATOLOGIST, Role.SURGEON))
+    assert tuple(r.value for r in (Role.RADIOLOGIST, Role.HEPATOLOGIST, Role.SURGEON)) == SIGNING_ROLES

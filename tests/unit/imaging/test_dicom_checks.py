@@ -26,9 +26,7 @@ def header():
 
 def test_named_mrcp_is_recognised(header):
     for description in ("MRCP 3D", "cor mrcp thick slab", "Cholangiography 3D", "MR CHOLANGIO"):
-        is_mrcp, reasons = looks_like_mrcp(
-            dataclasses.replace(header, series_description=description)
-        )
+        is_mrcp, reasons = looks_like_mrcp(dataclasses.replace(header, series_description=description))
         assert is_mrcp, description
         assert reasons[0].startswith("series description")
     is_mrcp, _ = looks_like_mrcp(dataclasses.replace(header, protocol_name="t2_space_mrcp_tra"))
@@ -36,9 +34,7 @@ def test_named_mrcp_is_recognised(header):
 
 
 def test_heavy_t2_3d_is_recognised_without_a_name(header):
-    unnamed = dataclasses.replace(
-        header, echo_time=650.0, mr_acquisition_type="3D", series_description="t2_spc_cor"
-    )
+    unnamed = dataclasses.replace(header, echo_time=650.0, mr_acquisition_type="3D", series_description="t2_spc_cor")
     is_mrcp, reasons = looks_like_mrcp(unnamed)
     assert is_mrcp
     assert "echo time 650 ms is long (>= 400 ms): heavily T2-weighted" in reasons
@@ -46,9 +42,7 @@ def test_heavy_t2_3d_is_recognised_without_a_name(header):
 
 
 def test_ordinary_t2_is_not_mrcp(header):
-    haste = dataclasses.replace(
-        header, echo_time=90.0, mr_acquisition_type="2D", series_description="T2 HASTE cor"
-    )
+    haste = dataclasses.replace(header, echo_time=90.0, mr_acquisition_type="2D", series_description="T2 HASTE cor")
     is_mrcp, reasons = looks_like_mrcp(haste)
     assert not is_mrcp
     assert "echo time 90 ms is short for MRCP (< 400 ms)" in reasons

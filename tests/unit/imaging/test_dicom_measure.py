@@ -11,9 +11,7 @@ from hypothesis import strategies as st
 from imaging.dicom import Geometry, distance_mm, nearest_pixel, patient_to_pixel, pixel_to_patient
 
 
-def geometry(
-    position=(10.0, 20.0, 30.0), rows=(0.0, 1.0, 0.0), columns=(0.0, 0.0, -1.0), spacing=(2.0, 0.5)
-):
+def geometry(position=(10.0, 20.0, 30.0), rows=(0.0, 1.0, 0.0), columns=(0.0, 0.0, -1.0), spacing=(2.0, 0.5)):
     return Geometry(position, rows, columns, spacing, rows=100, columns=200)
 
 
@@ -30,9 +28,7 @@ def test_pixel_spacing_order_and_directions_by_hand():
 def test_oblique_plane_by_hand():
     c = math.cos(math.radians(30))
     s = math.sin(math.radians(30))
-    plane = Geometry(
-        (0.0, 0.0, 0.0), (c, s, 0.0), (0.0, 0.0, -1.0), (1.5, 1.0), rows=10, columns=10
-    )
+    plane = Geometry((0.0, 0.0, 0.0), (c, s, 0.0), (0.0, 0.0, -1.0), (1.5, 1.0), rows=10, columns=10)
     x, y, z = pixel_to_patient(plane, 2, 10)
     assert (x, y, z) == pytest.approx((10 * c, 10 * s, -3.0))
     assert plane.normal == pytest.approx((-s, c, 0.0))

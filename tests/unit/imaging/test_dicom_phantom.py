@@ -123,16 +123,10 @@ def test_document_lengths_are_the_distance_between_duct_ends(series):
         assert distance_mm(duct.start, duct.end) == pytest.approx(duct.length_mm, abs=1e-9)
         if document[duct_id].get("length_mm") is not None:
             assert duct.length_documented and duct.length_mm == document[duct_id]["length_mm"]
-        receiving = (
-            series.structures["CHD"]
-            if duct.drains_into == "CHD"
-            else series.ducts[duct.drains_into]
-        )
+        receiving = series.structures["CHD"] if duct.drains_into == "CHD" else series.ducts[duct.drains_into]
         # The junction lies on the receiving duct, junction_mm below its upper end.
         junction = document[duct_id].get("junction_mm") or 0.0
-        assert distance_mm(receiving.start, duct.end) == pytest.approx(
-            min(junction, receiving.length_mm), abs=1e-9
-        )
+        assert distance_mm(receiving.start, duct.end) == pytest.approx(min(junction, receiving.length_mm), abs=1e-9)
 
 
 def test_ducts_are_bright_and_the_liver_is_dark(series, headers):
@@ -157,22 +151,14 @@ def test_measuring_between_clicked_pixels_gives_the_documented_length(case, tmp_
     for duct in documented:
         clicks = []
         for end in (duct.start, duct.end):
-            index, row, col = nearest_pixel(
-                geometries, end
-            )  # the pixel centre a reader would click
+            index, row, col = nearest_pixel(geometries, end)  # the pixel centre a reader would click
             clicks.append(pixel_to_patient(geometries[index], row, col))
         assert abs(distance_mm(*clicks) - duct.length_mm) <= tolerance, duct.id
         # Sub-pixel clicks on one plane: the in-plane part of the length, exactly.
         plane = geometries[0]
-        (row_a, col_a, depth_a), (row_b, col_b, depth_b) = (
-            patient_to_pixel(plane, e) for e in (duct.start, duct.end)
-        )
-        in_plane = distance_mm(
-            pixel_to_patient(plane, row_a, col_a), pixel_to_patient(plane, row_b, col_b)
-        )
-        assert in_plane == pytest.approx(
-            np.sqrt(duct.length_mm**2 - (depth_a - depth_b) ** 2), abs=1e-3
-        )
+        (row_a, col_a, depth_a), (row_b, col_b, depth_b) = (patient_to_pixel(plane, e) for e in (duct.start, duct.end))
+        in_plane = distance_mm(pixel_to_patient(plane, row_a, col_a), pixel_to_patient(plane, row_b, col_b))
+        assert in_plane == pytest.approx(np.sqrt(duct.length_mm**2 - (depth_a - depth_b) ** 2), abs=1e-3)
 
 
 def test_clicking_the_mip_finds_the_duct_in_depth(series, headers):
@@ -228,25 +214,19 @@ def test_other_transfer_syntaxes_hold_the_same_pixels(syntax, tmp_path):
 def test_rescale_is_written_and_undone_by_the_reader(tmp_path):
     kwargs = dict(slices=2, rows=48, columns=48, series_uid="1.2.3.4", noise_sd=0.0)
     plain = generate_series(anatomy(), tmp_path / "plain", **kwargs)
-    scaled = generate_series(
-        anatomy(), tmp_path / "scaled", rescale_slope=2.0, rescale_intercept=-10.0, **kwargs
-    )
+    scaled = generate_series(anatomy(), tmp_path / "scaled", rescale_slope=2.0, rescale_intercept=-10.0, **kwargs)
     header, pixels = read_instance(scaled.paths[1], name="x")
     assert (header.rescale_slope, header.rescale_intercept) == (2.0, -10.0)
     np.testing.assert_allclose(pixels, read_instance(plain.paths[1], name="y")[1], atol=1.0)
 
 
 def test_oblique_and_axial_series(tmp_path):
-    oblique = generate_series(
-        anatomy(), tmp_path / "oblique", slices=8, rows=64, columns=64, oblique_degrees=25.0
-    )
+    oblique = generate_series(anatomy(), tmp_path / "oblique", slices=8, rows=64, columns=64, oblique_degrees=25.0)
     header = read_header(oblique.paths[0], name="x")
     np.testing.assert_allclose(
         header.image_orientation[:3], [np.cos(np.radians(25)), np.sin(np.radians(25)), 0], atol=1e-6
     )
-    axial = generate_series(
-        anatomy(), tmp_path / "axial", slices=100, rows=96, columns=96, orientation="axial"
-    )
+    axial = generate_series(anatomy(), tmp_path / "axial", slices=100, rows=96, columns=96, orientation="axial")
     headers = [read_header(p, name=p.name) for p in axial.paths]
     geometries = [Geometry.from_header(h) for h in headers]
     volume = stack([load_pixels(p, h) for p, h in zip(axial.paths, headers)])
@@ -276,9 +256,7 @@ def test_write_zip_round_trips_through_the_safe_reader(series, tmp_path):
     with zipfile.ZipFile(archive) as opened:
         assert opened.namelist() == [f"MRCP/{p.name}" for p in series.paths[:5]]
     members = list(
-        iter_zip_members(
-            archive, max_files=10, max_total_bytes=10**8, max_member_bytes=10**7, max_ratio=200
-        )
+        iter_zip_members(archive, max_files=10, max_total_bytes=10**8, max_member_bytes=10**7, max_ratio=200)
     )
     assert [m.name for m in members] == [f"MRCP/{p.name}" for p in series.paths[:5]]
     header = read_header(members[0].data, name=members[0].name)

@@ -130,13 +130,10 @@ def test_truncated_file_from_pydicom_is_rejected_as_truncated():
 
 def test_a_file_cut_anywhere_before_its_end_is_rejected():
     data = shipped("MR_small.dcm").read_bytes()
-    pixel_element = pydicom.dcmread(shipped("MR_small.dcm"), defer_size=1024).get_item(
-        0x7FE00010, keep_deferred=True
-    )
+    pixel_element = pydicom.dcmread(shipped("MR_small.dcm"), defer_size=1024).get_item(0x7FE00010, keep_deferred=True)
     pixel_end = pixel_element.value_tell + pixel_element.length
     cuts = sorted(
-        set(range(0, pixel_end, 53))
-        | set(range(pixel_element.value_tell - 16, pixel_element.value_tell + 4))
+        set(range(0, pixel_end, 53)) | set(range(pixel_element.value_tell - 16, pixel_element.value_tell + 4))
     )
     for cut in cuts:
         with pytest.raises(DicomRejected) as caught:
@@ -161,9 +158,7 @@ def test_elements_out_of_order_are_read_and_cut_ones_still_refused():
         assert reason_of(data[:cut]) == "file is truncated", cut
 
 
-@pytest.mark.parametrize(
-    "variant", ["MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm"]
-)
+@pytest.mark.parametrize("variant", ["MR_small_RLE.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm"])
 def test_compressed_file_cut_short_is_rejected(variant):
     data = shipped(variant).read_bytes()
     delimiter = data.rindex(b"\xfe\xff\xdd\xe0")  # end of the encapsulated pixel data
@@ -184,9 +179,7 @@ def test_compressed_file_cut_short_is_rejected(variant):
 
 def test_files_without_the_dicom_file_header_are_rejected():
     # Policy: pydicom's normal rules (force=False) need the 128-byte preamble and 'DICM'.
-    assert reason_of(shipped("ExplVR_LitEndNoMeta.dcm")).startswith(
-        "not a DICOM file: it has no DICOM file header"
-    )
+    assert reason_of(shipped("ExplVR_LitEndNoMeta.dcm")).startswith("not a DICOM file: it has no DICOM file header")
     assert reason_of(shipped("no_meta.dcm")).startswith("not a DICOM file")
     data = shipped("MR_small.dcm").read_bytes()
     assert reason_of(data[128:]).startswith("not a DICOM file")  # 'DICM' but no preamble
@@ -223,9 +216,7 @@ def test_malformed_uid_is_rejected():
 
 
 def test_missing_pixel_data_is_rejected():
-    assert (
-        reason_of(rewritten("MR_small.dcm", lambda ds: delattr(ds, "PixelData"))) == "no pixel data"
-    )
+    assert reason_of(rewritten("MR_small.dcm", lambda ds: delattr(ds, "PixelData"))) == "no pixel data"
     assert reason_of(shipped("rtplan.dcm")) == "no pixel data"
 
 
@@ -265,10 +256,7 @@ def test_a_compression_nobody_can_decode_is_rejected_by_name():
 
 
 def test_missing_transfer_syntax_is_rejected():
-    assert (
-        reason_of(shipped("meta_missing_tsyntax.dcm"))
-        == "the DICOM file header has no transfer syntax"
-    )
+    assert reason_of(shipped("meta_missing_tsyntax.dcm")) == "the DICOM file header has no transfer syntax"
 
 
 def test_ct_is_kept_with_a_warning():

@@ -72,17 +72,13 @@ def test_stack_and_mip_equal_numpy_max():
     volume = stack(slices)
     assert volume.shape == (5, 4, 6) and volume.dtype == np.float32
     for axis in range(3):
-        np.testing.assert_array_equal(
-            maximum_intensity_projection(volume, axis), np.max(volume, axis=axis)
-        )
+        np.testing.assert_array_equal(maximum_intensity_projection(volume, axis), np.max(volume, axis=axis))
     with pytest.raises(ValueError):
         stack([slices[0], np.zeros((5, 6))])
 
 
 def test_coronal_axis_follows_the_orientation():
-    assert [
-        coronal_axis(Geometry.from_header(headers_for(o)[0])) for o in (CORONAL, AXIAL, SAGITTAL)
-    ] == [0, 1, 2]
+    assert [coronal_axis(Geometry.from_header(headers_for(o)[0])) for o in (CORONAL, AXIAL, SAGITTAL)] == [0, 1, 2]
 
 
 def test_incremental_mip_of_coronal_slices_is_the_max_through_the_slices():
@@ -125,10 +121,7 @@ def test_mip_is_displayed_head_up_and_patient_right_on_the_left(orientation):
     volume = np.random.default_rng(3).random((4, 4, 6)).astype(np.float32)
     mip = coronal_mip(volume, geometries)
     points = np.array(
-        [
-            [mip_point_to_patient(mip, r, c) for c in range(mip.image.shape[1])]
-            for r in range(mip.image.shape[0])
-        ]
+        [[mip_point_to_patient(mip, r, c) for c in range(mip.image.shape[1])] for r in range(mip.image.shape[0])]
     )
     assert np.all(np.diff(points[:, :, 2], axis=0) < 0)  # down the image = towards the feet
     assert np.all(np.diff(points[:, :, 0], axis=1) > 0)  # across = towards the patient's left

@@ -6,7 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import scipy.stats as st
-from hypothesis import given, settings, strategies as hs
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from reports import statistics as s
 
@@ -15,11 +16,14 @@ STUDY = [("1", 1)] * 30 + [("1", 2)] * 6 + [("2", 1)] * 27 + [("2", 2)] * 29 + [
 
 # ---------------------------------------------------------------- the study
 
+
 def test_table4_reproduces_the_study():
     out = s.table4(STUDY)
-    assert out["table4"] == {"type1": {"single": 30, "multiple": 6},
-                             "type2": {"single": 27, "multiple": 29},
-                             "type3": {"single": 0, "multiple": 1}}
+    assert out["table4"] == {
+        "type1": {"single": 30, "multiple": 6},
+        "type2": {"single": 27, "multiple": 29},
+        "type3": {"single": 0, "multiple": 1},
+    }
     assert out["n"] == 92
     assert round(out["chi2"], 3) == 11.466
     assert f"{out['chi2_p']:.2g}" == "0.00071"
@@ -46,7 +50,7 @@ def test_table4_undefined_statistics_are_none():
     only_type1 = s.table4([("1", 1), ("1", 2)])
     assert only_type1["chi2"] is None and only_type1["chi2_p"] is None
     assert only_type1["chi2_yates"] is None and only_type1["odds_ratio"] is None
-    assert only_type1["fisher_p"] == 1.0           # only one table is possible
+    assert only_type1["fisher_p"] == 1.0  # only one table is possible
     assert only_type1["type2_double"] == {"k": 0, "n": 0, "proportion": None, "ci95": None}
     empty = s.table4([])
     assert empty["chi2"] is None and empty["fisher_p"] is None and empty["odds_ratio"] is None
@@ -65,6 +69,7 @@ def test_table4_counts_three_as_multiple():
 
 
 # ---------------------------------------------------------------- against scipy
+
 
 def _check_against_scipy(a: int, b: int, c: int, d: int) -> None:
     table = [[a, b], [c, d]]
@@ -98,8 +103,9 @@ def test_hypothesis_tables_match_scipy(a, b, c, d):
     _check_against_scipy(a, b, c, d)
 
 
-@pytest.mark.parametrize("table", [[[0, 0], [0, 0]], [[3, 0], [0, 3]], [[0, 5], [5, 0]], [[1, 1], [1, 1]],
-                                   [[500, 3], [2, 450]]])
+@pytest.mark.parametrize(
+    "table", [[[0, 0], [0, 0]], [[3, 0], [0, 3]], [[0, 5], [5, 0]], [[1, 1], [1, 1]], [[500, 3], [2, 450]]]
+)
 def test_edge_tables(table):
     if sum(map(sum, table)) == 0:
         assert s.chi2_2x2(table) is None and s.fisher_exact_p(table) == 1.0
@@ -114,6 +120,7 @@ def test_chi2_p_value_matches_distribution():
 
 # ---------------------------------------------------------------- intervals
 
+
 def test_wilson_by_hand():
     # k 30, n 36, z^2 = 3.841459: centre = (0.833333 + 0.053354) / 1.106707 = 0.801193
     # half = 1.959964 / 1.106707 x sqrt(0.833333 x 0.166667 / 36 + 3.841459 / 5184)
@@ -127,7 +134,7 @@ def test_wilson_by_hand():
 def test_wilson_solves_the_score_equation(k, n):
     # The Wilson bounds are the roots pi of (k/n - pi)^2 = z^2 pi (1 - pi) / n, i.e.
     # (1 + z^2/n) pi^2 - (2 k/n + z^2/n) pi + (k/n)^2 = 0.
-    z2 = 1.959963984540054 ** 2
+    z2 = 1.959963984540054**2
     p = k / n
     qa, qb, qc = 1 + z2 / n, -(2 * p + z2 / n), p * p
     root = math.sqrt(qb * qb - 4 * qa * qc)
@@ -157,6 +164,7 @@ def test_beta_cdf_matches_scipy():
 
 # ---------------------------------------------------------------- agreement and charts
 
+
 def test_prediction_agreement():
     pairs = [(1, 1), (1, 1), (2, 1), (2, 2), (3, 3)]
     out = s.prediction_agreement(pairs)
@@ -171,8 +179,7 @@ def test_prediction_agreement():
 
 
 def test_svg_bar_chart_is_self_contained_and_escaped():
-    svg = s.svg_bar_chart([("type 1", 58), ("type <2> & more", 136), ("type 3", 7)],
-                          title='Proposed types "all" <201>')
+    svg = s.svg_bar_chart([("type 1", 58), ("type <2> & more", 136), ("type 3", 7)], title='Proposed types "all" <201>')
     root = ET.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"
     assert root.tag == ns + "svg"
@@ -183,7 +190,7 @@ def test_svg_bar_chart_is_self_contained_and_escaped():
     assert "<script" not in svg and "href" not in svg and "url(" not in svg
     bars = [r for r in root.iter(ns + "rect")]
     widths = [float(r.get("width")) for r in bars]
-    assert widths[1] == max(widths)      # the largest count has the longest bar
+    assert widths[1] == max(widths)  # the largest count has the longest bar
 
 
 def test_svg_bar_chart_empty_and_zero():

@@ -13,6 +13,7 @@ T = Thresholds()
 
 # ---------------------------------------------------------------- formulas
 
+
 def test_bmi_by_hand():
     # 70 kg / (1.75 m)^2 = 70 / 3.0625 = 22.857...
     assert c.bmi(70, 175) == pytest.approx(22.857142857, rel=1e-9)
@@ -35,17 +36,17 @@ def test_bsa_dubois_by_hand():
 
 
 def test_standard_liver_volume_by_hand():
-    assert c.standard_liver_volume(2.0, "urata") == pytest.approx(1414.8)      # 1412.4 + 2.4
-    assert c.standard_liver_volume(2.0, "vauthey") == pytest.approx(1740.15)   # 2534.56 - 794.41
+    assert c.standard_liver_volume(2.0, "urata") == pytest.approx(1414.8)  # 1412.4 + 2.4
+    assert c.standard_liver_volume(2.0, "vauthey") == pytest.approx(1740.15)  # 2534.56 - 794.41
     with pytest.raises(ValueError):
         c.standard_liver_volume(2.0, "heinemann")
 
 
 def test_graft_weight_and_grwr_by_hand():
-    assert c.graft_weight_g(800, 0.85) == pytest.approx(680.0)   # 800 x 0.85
-    assert c.graft_weight_g(800) == pytest.approx(800.0)         # default factor 1.0
-    assert c.grwr_percent(680, 85) == pytest.approx(0.8)         # 680 / 85 = 8, / 10
-    assert c.grwr_percent(1000, 80) == pytest.approx(1.25)       # 12.5 / 10
+    assert c.graft_weight_g(800, 0.85) == pytest.approx(680.0)  # 800 x 0.85
+    assert c.graft_weight_g(800) == pytest.approx(800.0)  # default factor 1.0
+    assert c.grwr_percent(680, 85) == pytest.approx(0.8)  # 680 / 85 = 8, / 10
+    assert c.grwr_percent(1000, 80) == pytest.approx(1.25)  # 12.5 / 10
 
 
 def test_remnant_percent_by_hand():
@@ -73,13 +74,27 @@ def test_liver_attenuation_index_by_hand():
     assert c.liver_attenuation_index(50, 55) == pytest.approx(-5)
 
 
-@pytest.mark.parametrize("donor,recipient,expected", [
-    ("O", "O", "identical"), ("O", "A", "compatible"), ("O", "B", "compatible"), ("O", "AB", "compatible"),
-    ("A", "A", "identical"), ("A", "AB", "compatible"), ("A", "O", "incompatible"), ("A", "B", "incompatible"),
-    ("B", "B", "identical"), ("B", "AB", "compatible"), ("B", "O", "incompatible"), ("B", "A", "incompatible"),
-    ("AB", "AB", "identical"), ("AB", "O", "incompatible"), ("AB", "A", "incompatible"),
-    ("AB", "B", "incompatible"),
-])
+@pytest.mark.parametrize(
+    "donor,recipient,expected",
+    [
+        ("O", "O", "identical"),
+        ("O", "A", "compatible"),
+        ("O", "B", "compatible"),
+        ("O", "AB", "compatible"),
+        ("A", "A", "identical"),
+        ("A", "AB", "compatible"),
+        ("A", "O", "incompatible"),
+        ("A", "B", "incompatible"),
+        ("B", "B", "identical"),
+        ("B", "AB", "compatible"),
+        ("B", "O", "incompatible"),
+        ("B", "A", "incompatible"),
+        ("AB", "AB", "identical"),
+        ("AB", "O", "incompatible"),
+        ("AB", "A", "incompatible"),
+        ("AB", "B", "incompatible"),
+    ],
+)
 def test_abo_compatibility_table(donor, recipient, expected):
     assert c.abo_compatibility(donor, recipient) == expected
 
@@ -91,6 +106,7 @@ def test_abo_unknown_group():
 
 # ---------------------------------------------------------------- checks at boundaries
 
+
 @pytest.mark.parametrize("age,state", [(17, "fail"), (18, "pass"), (60, "pass"), (61, "fail")])
 def test_age_boundaries(age, state):
     assert c.check_age(age, T).state == state
@@ -101,15 +117,18 @@ def test_age_centre_limit():
 
 
 # height 200 cm: BMI = weight / 4
-@pytest.mark.parametrize("weight,biopsy,state", [
-    (112, False, "pass"),        # 28.0: at the limit without biopsy
-    (113, False, "borderline"),  # 28.25: a biopsy is needed
-    (113, None, "borderline"),   # unknown biopsy counts as not done
-    (120, False, "borderline"),  # 30.0
-    (120, True, "pass"),         # 30.0 with biopsy
-    (121, True, "fail"),         # 30.25 above every limit
-    (121, False, "fail"),
-])
+@pytest.mark.parametrize(
+    "weight,biopsy,state",
+    [
+        (112, False, "pass"),  # 28.0: at the limit without biopsy
+        (113, False, "borderline"),  # 28.25: a biopsy is needed
+        (113, None, "borderline"),  # unknown biopsy counts as not done
+        (120, False, "borderline"),  # 30.0
+        (120, True, "pass"),  # 30.0 with biopsy
+        (121, True, "fail"),  # 30.25 above every limit
+        (121, False, "fail"),
+    ],
+)
 def test_bmi_boundaries(weight, biopsy, state):
     assert c.check_bmi(weight, 200, biopsy, T).state == state
 
@@ -120,10 +139,13 @@ def test_bmi_centre_limit():
     assert c.check_bmi(132, 200, True, Thresholds(bmi_max=33)).state == "pass"
 
 
-@pytest.mark.parametrize("weight,state", [
-    (73.9, "fail"),   # 18.475: underweight
-    (74, "pass"),     # 18.5: at the WHO limit
-])
+@pytest.mark.parametrize(
+    "weight,state",
+    [
+        (73.9, "fail"),  # 18.475: underweight
+        (74, "pass"),  # 18.5: at the WHO limit
+    ],
+)
 def test_bmi_lower_limit(weight, state):
     result = c.check_bmi(weight, 200, False, T)
     assert result.state == state
@@ -137,7 +159,7 @@ def test_the_demo_donor_of_189_cm_and_53_kg_fails():
 
 
 def test_bmi_lower_limit_is_a_centre_threshold_with_its_source():
-    assert c.check_bmi(70, 200, False, Thresholds(bmi_min=17)).state == "pass"   # 17.5
+    assert c.check_bmi(70, 200, False, Thresholds(bmi_min=17)).state == "pass"  # 17.5
     assert Thresholds.sources()["bmi_min"] == c.SOURCES["bmi"]
     with pytest.raises(ValueError, match="bmi_min must not exceed bmi_max_without_biopsy"):
         Thresholds(bmi_min=29)
@@ -151,8 +173,7 @@ def test_abo_check_states():
 
 
 # recipient 100 kg: GRWR = volume / 100 / 10 = volume / 1000 (density 1.0)
-@pytest.mark.parametrize("volume,state", [(800, "pass"), (799, "borderline"), (700, "borderline"),
-                                          (699, "fail")])
+@pytest.mark.parametrize("volume,state", [(800, "pass"), (799, "borderline"), (700, "borderline"), (699, "fail")])
 def test_grwr_boundaries(volume, state):
     assert c.check_grwr(volume, 100, T).state == state
 
@@ -168,12 +189,15 @@ def test_grwr_density_and_centre_threshold():
 
 
 # recipient 160 cm, 90 kg: BSA (Mosteller) 2.0 m2; Urata SLV 1414.8 mL
-@pytest.mark.parametrize("volume,state", [
-    (565.92, "pass"),        # 565.92 / 1414.8 = 40 %
-    (565.0, "borderline"),   # 39.93 %
-    (495.18, "borderline"),  # 35 %
-    (495.0, "fail"),         # 34.99 %
-])
+@pytest.mark.parametrize(
+    "volume,state",
+    [
+        (565.92, "pass"),  # 565.92 / 1414.8 = 40 %
+        (565.0, "borderline"),  # 39.93 %
+        (495.18, "borderline"),  # 35 %
+        (495.0, "fail"),  # 34.99 %
+    ],
+)
 def test_gv_slv_boundaries(volume, state):
     assert c.check_gv_slv(volume, 160, 90, T).state == state
 
@@ -186,8 +210,7 @@ def test_gv_slv_formula_choice_changes_result():
 
 
 # total 1000 mL: remnant % = remnant / 10
-@pytest.mark.parametrize("remnant,state", [(299, "fail"), (300, "borderline"), (349, "borderline"),
-                                           (350, "pass")])
+@pytest.mark.parametrize("remnant,state", [(299, "fail"), (300, "borderline"), (349, "borderline"), (350, "pass")])
 def test_remnant_boundaries(remnant, state):
     assert c.check_remnant(remnant, 1000, None, T).state == state
 
@@ -204,14 +227,12 @@ def test_remnant_derived_from_graft():
     assert "total - graft" in result.detail
 
 
-@pytest.mark.parametrize("pct,state", [(9.9, "pass"), (10, "borderline"), (30, "borderline"),
-                                       (30.1, "fail")])
+@pytest.mark.parametrize("pct,state", [(9.9, "pass"), (10, "borderline"), (30, "borderline"), (30.1, "fail")])
 def test_biopsy_boundaries(pct, state):
     assert c.check_biopsy_steatosis(pct, T).state == state
 
 
-@pytest.mark.parametrize("pct,state", [(4.9, "pass"), (5, "borderline"), (9.9, "borderline"),
-                                       (10, "fail")])
+@pytest.mark.parametrize("pct,state", [(4.9, "pass"), (5, "borderline"), (9.9, "borderline"), (10, "fail")])
 def test_pdff_boundaries(pct, state):
     assert c.check_pdff(pct, T).state == state
 
@@ -221,8 +242,9 @@ def test_pdff_centre_reject():
 
 
 # in-phase 100: fraction % = (100 - OP) / 200 x 100 = (100 - OP) / 2
-@pytest.mark.parametrize("op,state,value", [(92, "pass", 4.0), (90, "borderline", 5.0),
-                                            (81, "borderline", 9.5), (80, "fail", 10.0)])
+@pytest.mark.parametrize(
+    "op,state,value", [(92, "pass", 4.0), (90, "borderline", 5.0), (81, "borderline", 9.5), (80, "fail", 10.0)]
+)
 def test_dual_echo_boundaries(op, state, value):
     result = c.check_dual_echo(100, op, T)
     assert (result.state, result.value) == (state, value)
@@ -231,15 +253,14 @@ def test_dual_echo_boundaries(op, state, value):
 
 
 # spleen 55 HU: index = liver - 55
-@pytest.mark.parametrize("liver,state", [(61, "pass"), (60, "borderline"), (45, "borderline"),
-                                         (44, "fail")])
+@pytest.mark.parametrize("liver,state", [(61, "pass"), (60, "borderline"), (45, "borderline"), (44, "fail")])
 def test_ct_boundaries(liver, state):
     assert c.check_ct_steatosis(liver, 55, T).state == state
 
 
 def test_apri_is_a_flag_never_a_fail():
-    assert c.check_apri(20, 40, 100, T).state == "pass"         # 0.5 / 100 x 100 = 0.5: not above
-    assert c.check_apri(22, 40, 100, T).state == "borderline"   # 0.55
+    assert c.check_apri(20, 40, 100, T).state == "pass"  # 0.5 / 100 x 100 = 0.5: not above
+    assert c.check_apri(22, 40, 100, T).state == "borderline"  # 0.55
     assert c.check_apri(4000, 40, 10, T).state == "borderline"  # 1000
 
 
@@ -274,7 +295,7 @@ def test_portal_vein():
     assert result.state == "borderline" and "reject" in result.detail
     assert c.check_portal_vein("nakamura", "E", T).state == "borderline"
     assert c.check_portal_vein("cheng", "II", T).state == "pass"
-    assert c.check_portal_vein(None, "D", T).state == "missing"     # the scheme is part of the type
+    assert c.check_portal_vein(None, "D", T).state == "missing"  # the scheme is part of the type
     centre = Thresholds(portal_vein_flag_types=("nakamura:C",))
     assert c.check_portal_vein("nakamura", "C", centre).state == "borderline"
     assert c.check_portal_vein("nakamura", "D", centre).state == "pass"
@@ -300,9 +321,24 @@ def test_biliary_type(kind, state):
 
 # ---------------------------------------------------------------- whole workup
 
-CHECKS = ["age", "bmi", "abo", "grwr", "gv_slv", "remnant", "steatosis_biopsy", "steatosis_pdff",
-          "steatosis_dual_echo", "steatosis_ct", "apri", "fib4", "hepatic_veins", "portal_vein",
-          "hepatic_artery", "biliary"]
+CHECKS = [
+    "age",
+    "bmi",
+    "abo",
+    "grwr",
+    "gv_slv",
+    "remnant",
+    "steatosis_biopsy",
+    "steatosis_pdff",
+    "steatosis_dual_echo",
+    "steatosis_ct",
+    "apri",
+    "fib4",
+    "hepatic_veins",
+    "portal_vein",
+    "hepatic_artery",
+    "biliary",
+]
 
 
 def test_empty_workup_is_all_missing():
@@ -314,18 +350,49 @@ def test_empty_workup_is_all_missing():
 
 def test_full_workup():
     inputs = WorkupInputs(
-        donor_age=34, donor_height_cm=175, donor_weight_kg=70, donor_abo="O", recipient_abo="A",
-        recipient_height_cm=160, recipient_weight_kg=90, ast=20, alt=25, ast_uln=40, platelets=250,
-        graft="right_lobe", total_liver_volume_ml=1500, graft_volume_ml=900, pdff_pct=3,
-        hepatic_artery_michels="I", portal_vein_scheme="nakamura", portal_vein_type="A",
-        v5_mm=3, v8_mm=2, inferior_right_hv_mm=0, biliary_type="1")
+        donor_age=34,
+        donor_height_cm=175,
+        donor_weight_kg=70,
+        donor_abo="O",
+        recipient_abo="A",
+        recipient_height_cm=160,
+        recipient_weight_kg=90,
+        ast=20,
+        alt=25,
+        ast_uln=40,
+        platelets=250,
+        graft="right_lobe",
+        total_liver_volume_ml=1500,
+        graft_volume_ml=900,
+        pdff_pct=3,
+        hepatic_artery_michels="I",
+        portal_vein_scheme="nakamura",
+        portal_vein_type="A",
+        v5_mm=3,
+        v8_mm=2,
+        inferior_right_hv_mm=0,
+        biliary_type="1",
+    )
     results = {r.check: r for r in c.evaluate_workup(inputs, T)}
     # GRWR 900 / 90 / 10 = 1.0; GV/SLV 900 / 1414.8 = 63.6 %; remnant 600 / 1500 = 40 %
     assert results["grwr"].value == 1.0
     assert results["gv_slv"].value == pytest.approx(63.6)
     assert results["remnant"].value == 40.0
-    for name in ("age", "bmi", "abo", "grwr", "gv_slv", "remnant", "steatosis_pdff", "apri", "fib4",
-                 "hepatic_veins", "portal_vein", "hepatic_artery", "biliary"):
+    for name in (
+        "age",
+        "bmi",
+        "abo",
+        "grwr",
+        "gv_slv",
+        "remnant",
+        "steatosis_pdff",
+        "apri",
+        "fib4",
+        "hepatic_veins",
+        "portal_vein",
+        "hepatic_artery",
+        "biliary",
+    ):
         assert results[name].state == "pass", name
     # one steatosis measure never stands in for another
     for other in ("steatosis_biopsy", "steatosis_dual_echo", "steatosis_ct"):
@@ -359,8 +426,10 @@ def test_every_threshold_carries_a_source():
     assert all(sources.values())
 
 
-@pytest.mark.parametrize("kwargs", [{"slv_formula": "x"}, {"bsa_formula": "y"},
-                                    {"grwr_fail_below": 0.9}, {"pdff_flag": 20}, {"graft_density": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"slv_formula": "x"}, {"bsa_formula": "y"}, {"grwr_fail_below": 0.9}, {"pdff_flag": 20}, {"graft_density": 0}],
+)
 def test_inconsistent_thresholds_rejected(kwargs):
     with pytest.raises(ValueError):
         Thresholds(**kwargs)
@@ -368,16 +437,34 @@ def test_inconsistent_thresholds_rejected(kwargs):
 
 # ---------------------------------------------------------------- plausibility
 
-@pytest.mark.parametrize("field,value,bad", [
-    ("platelets", 0, True), ("platelets", 0.5, False), ("platelets", 2000, False), ("platelets", 2001, True),
-    ("ast", -1, True), ("ast", 0, False), ("ast", 9999, False), ("ast", 10000, True),
-    ("alt", 10000, True),
-    ("total_liver_volume_ml", 499, True), ("total_liver_volume_ml", 500, False),
-    ("total_liver_volume_ml", 4000, False), ("total_liver_volume_ml", 4001, True),
-    ("pdff_pct", -0.1, True), ("pdff_pct", 100, False), ("pdff_pct", 100.1, True),
-    ("donor_height_cm", 99, True), ("donor_height_cm", 230, False), ("donor_height_cm", 231, True),
-    ("donor_weight_kg", 29, True), ("donor_weight_kg", 250, False), ("donor_weight_kg", 251, True),
-])
+
+@pytest.mark.parametrize(
+    "field,value,bad",
+    [
+        ("platelets", 0, True),
+        ("platelets", 0.5, False),
+        ("platelets", 2000, False),
+        ("platelets", 2001, True),
+        ("ast", -1, True),
+        ("ast", 0, False),
+        ("ast", 9999, False),
+        ("ast", 10000, True),
+        ("alt", 10000, True),
+        ("total_liver_volume_ml", 499, True),
+        ("total_liver_volume_ml", 500, False),
+        ("total_liver_volume_ml", 4000, False),
+        ("total_liver_volume_ml", 4001, True),
+        ("pdff_pct", -0.1, True),
+        ("pdff_pct", 100, False),
+        ("pdff_pct", 100.1, True),
+        ("donor_height_cm", 99, True),
+        ("donor_height_cm", 230, False),
+        ("donor_height_cm", 231, True),
+        ("donor_weight_kg", 29, True),
+        ("donor_weight_kg", 250, False),
+        ("donor_weight_kg", 251, True),
+    ],
+)
 def test_validate_ranges_boundaries(field, value, bad):
     problems = c.validate_ranges({field: value})
     assert (field in problems) == bad
@@ -386,8 +473,17 @@ def test_validate_ranges_boundaries(field, value, bad):
 
 
 def test_validate_ranges_names_field_and_reason():
-    problems = c.validate_ranges({"platelets": 0, "ast": 30, "pdff_pct": None, "notes": "x",
-                                  "donor_weight_kg": "heavy", "alt": True, "v5_mm": Decimal("31")})
+    problems = c.validate_ranges(
+        {
+            "platelets": 0,
+            "ast": 30,
+            "pdff_pct": None,
+            "notes": "x",
+            "donor_weight_kg": "heavy",
+            "alt": True,
+            "v5_mm": Decimal("31"),
+        }
+    )
     assert set(problems) == {"platelets", "donor_weight_kg", "alt", "v5_mm"}
     assert "above 0" in problems["platelets"]
     assert "not a number" in problems["donor_weight_kg"]
