@@ -55,6 +55,9 @@ class WorkupRecord(models.Model):
         abstract = True
         ordering = ["-recorded_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} {self.pk} of donor {self.donor_id} ({self.measured_on})"
+
 
 class LabResult(WorkupRecord):
     """Blood tests and serology (hepatologist)."""
@@ -458,3 +461,6 @@ class DecisionSignOff(models.Model):
             models.UniqueConstraint(fields=["decision", "signed_as"], name="one_signoff_per_role"),
             models.UniqueConstraint(fields=["decision", "user"], name="one_signoff_per_person"),
         ]
+
+    def __str__(self) -> str:
+        return f"sign-off {self.pk} of decision {self.decision_id} as {self.signed_as}"

@@ -22,7 +22,7 @@ Threshold choices not fixed by the workup document:
 
 from __future__ import annotations
 
-from .anthropometry import (  # noqa: F401
+from .anthropometry import (
     abo_compatibility,
     bmi,
     body_surface_area,
@@ -39,10 +39,10 @@ from .anthropometry import (  # noqa: F401
     remnant_percent,
     standard_liver_volume,
 )
-from .biliary import (  # noqa: F401
+from .biliary import (
     check_biliary_type,
 )
-from .common import (  # noqa: F401
+from .common import (
     A4_ORIGINS,
     ABO_GROUPS,
     DEFAULT_THRESHOLDS,
@@ -59,17 +59,17 @@ from .common import (  # noqa: F401
     Value,
     validate_ranges,
 )
-from .evaluation import (  # noqa: F401
+from .evaluation import (
     WorkupInputs,
     evaluate_workup,
 )
-from .labs import (  # noqa: F401
+from .labs import (
     apri,
     check_apri,
     check_fib4,
     fib4,
 )
-from .steatosis import (  # noqa: F401
+from .steatosis import (
     check_biopsy_steatosis,
     check_ct_steatosis,
     check_dual_echo,
@@ -77,8 +77,57 @@ from .steatosis import (  # noqa: F401
     liver_attenuation_index,
     signal_fat_fraction,
 )
-from .vascular import (  # noqa: F401
+from .vascular import (
     check_hepatic_artery,
     check_hepatic_veins,
     check_portal_vein,
 )
+
+__all__ = [
+    "A4_ORIGINS",
+    "ABO_GROUPS",
+    "CheckResult",
+    "DEFAULT_THRESHOLDS",
+    "GRAFTS",
+    "LEFT_GRAFTS",
+    "MICHELS_TYPES",
+    "PLAUSIBLE_RANGES",
+    "PORTAL_SCHEMES",
+    "Range",
+    "SOURCES",
+    "State",
+    "Thresholds",
+    "Value",
+    "WorkupInputs",
+    "abo_compatibility",
+    "apri",
+    "bmi",
+    "body_surface_area",
+    "bsa_dubois",
+    "bsa_mosteller",
+    "check_abo",
+    "check_age",
+    "check_apri",
+    "check_biliary_type",
+    "check_biopsy_steatosis",
+    "check_bmi",
+    "check_ct_steatosis",
+    "check_dual_echo",
+    "check_fib4",
+    "check_grwr",
+    "check_gv_slv",
+    "check_hepatic_artery",
+    "check_hepatic_veins",
+    "check_pdff",
+    "check_portal_vein",
+    "check_remnant",
+    "evaluate_workup",
+    "fib4",
+    "graft_weight_g",
+    "grwr_percent",
+    "liver_attenuation_index",
+    "remnant_percent",
+    "signal_fat_fraction",
+    "standard_liver_volume",
+    "validate_ranges",
+]

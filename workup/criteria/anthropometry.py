@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import math
 
-from donors.measures import bmi  # the donor record derives it too
+from donors.measures import bmi as bmi  # the donor record derives it too; re-exported by workup.criteria
 
 from .common import (
     ABO_GROUPS,
     DEFAULT_THRESHOLDS,
     SOURCES,
     CheckResult,
+    State,
     Thresholds,
-    _absent,
     _fmt,
     _missing,
     _near,
@@ -28,7 +28,9 @@ def bsa_mosteller(height_cm: float, weight_kg: float) -> float:
 
 def bsa_dubois(height_cm: float, weight_kg: float) -> float:
     """Body surface area (m2), DuBois: 0.007184 x weight^0.425 x height^0.725."""
-    return 0.007184 * weight_kg**0.425 * height_cm**0.725
+    # float ** float is typed Any (a negative base gives a complex); the weight and height are positive.
+    area: float = 0.007184 * weight_kg**0.425 * height_cm**0.725
+    return area
 
 
 def body_surface_area(height_cm: float, weight_kg: float, formula: str = "mosteller") -> float:
@@ -80,7 +82,7 @@ def check_age(age: float | None, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
     threshold = f"{_fmt(t.age_min)} to {_fmt(t.age_max)} years"
     if age is None:
         return _missing("age", "years", threshold, "donor age")
-    state = "pass" if t.age_min <= age <= t.age_max else "fail"
+    state: State = "pass" if t.age_min <= age <= t.age_max else "fail"
     detail = f"age {_fmt(age)}" + ("" if state == "pass" else f" outside {threshold}")
     return CheckResult("age", state, float(age), "years", threshold, SOURCES["age"], detail)
 
@@ -98,12 +100,13 @@ def check_bmi(
     """
     t = thresholds
     threshold = f"{_fmt(t.bmi_min)} to {_fmt(t.bmi_max)} kg/m2 (<= {_fmt(t.bmi_max_without_biopsy)} without biopsy)"
-    if _absent(weight_kg, height_cm):
+    if weight_kg is None or height_cm is None:
         return _missing("bmi", "kg/m2", threshold, "donor weight and height")
     if height_cm <= 0:
         return _uncomputable("bmi", "kg/m2", threshold, "height must be positive")
     value = bmi(weight_kg, height_cm)
     shown = round(value, 1)
+    state: State
     if _near(value) < t.bmi_min:
         state, detail = "fail", f"BMI {shown} below {_fmt(t.bmi_min)} (underweight)"
     elif _near(value) > t.bmi_max:
@@ -125,10 +128,11 @@ def check_abo(
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> CheckResult:
     threshold = "identical or compatible; incompatible only with a desensitisation plan"
-    if _absent(donor, recipient):
+    if donor is None or recipient is None:
         return _missing("abo", "", threshold, "donor and recipient ABO groups")
     match = abo_compatibility(donor, recipient)
     pair = f"donor {donor} to recipient {recipient}"
+    state: State
     if match != "incompatible":
         state, detail = "pass", f"{pair}: {match}"
     elif desensitisation_plan:
@@ -143,7 +147,7 @@ def check_grwr(
 ) -> CheckResult:
     t = thresholds
     threshold = f">= {_fmt(t.grwr_pass)} % (borderline from {_fmt(t.grwr_fail_below)} %)"
-    if _absent(graft_volume_ml, recipient_weight_kg):
+    if graft_volume_ml is None or recipient_weight_kg is None:
         return _missing("grwr", "%", threshold, "graft volume and recipient weight")
     if recipient_weight_kg <= 0:
         return _uncomputable("grwr", "%", threshold, "recipient weight must be positive")
@@ -154,6 +158,7 @@ def check_grwr(
         f"graft {_fmt(round(grams, 1))} g (CT {_fmt(graft_volume_ml)} mL x density "
         f"{_fmt(t.graft_density)}) / recipient {_fmt(recipient_weight_kg)} kg"
     )
+    state: State
     if _near(value) >= t.grwr_pass:
         state = "pass"
     elif _near(value) >= t.grwr_fail_below:
@@ -172,7 +177,7 @@ def check_gv_slv(
     """Graft volume as % of the recipient's standard liver volume."""
     t = thresholds
     threshold = f">= {_fmt(t.gv_slv_pass)} % (borderline from {_fmt(t.gv_slv_fail_below)} %)"
-    if _absent(graft_volume_ml, recipient_height_cm, recipient_weight_kg):
+    if graft_volume_ml is None or recipient_height_cm is None or recipient_weight_kg is None:
         return _missing("gv_slv", "%", threshold, "graft volume and recipient height and weight")
     if recipient_height_cm <= 0 or recipient_weight_kg <= 0:
         return _uncomputable("gv_slv", "%", threshold, "recipient height and weight must be positive")
@@ -184,6 +189,7 @@ def check_gv_slv(
         )
     value = graft_volume_ml / slv * 100
     shown = round(value, 1)
+    state: State
     if _near(value) >= t.gv_slv_pass:
         state = "pass"
     elif _near(value) >= t.gv_slv_fail_below:
@@ -207,15 +213,17 @@ def check_remnant(
     t = thresholds
     upper = t.remnant_min + t.remnant_margin
     threshold = f">= {_fmt(t.remnant_min)} % (borderline below {_fmt(upper)} %)"
-    derived = remnant_volume_ml is None and not _absent(total_liver_volume_ml, graft_volume_ml)
-    if derived:
+    derived = False
+    if remnant_volume_ml is None and total_liver_volume_ml is not None and graft_volume_ml is not None:
         remnant_volume_ml = total_liver_volume_ml - graft_volume_ml
-    if _absent(remnant_volume_ml, total_liver_volume_ml):
+        derived = True
+    if remnant_volume_ml is None or total_liver_volume_ml is None:
         return _missing("remnant", "%", threshold, "remnant (or graft) and total liver volume")
     if total_liver_volume_ml <= 0:
         return _uncomputable("remnant", "%", threshold, "total liver volume must be positive")
     value = remnant_percent(remnant_volume_ml, total_liver_volume_ml)
     shown = round(value, 1)
+    state: State
     if _near(value) < t.remnant_min:
         state = "fail"
     elif _near(value) < upper:

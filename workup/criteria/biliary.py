@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import DEFAULT_THRESHOLDS, SOURCES, CheckResult, Thresholds, _missing
+from .common import DEFAULT_THRESHOLDS, SOURCES, CheckResult, State, Thresholds, _missing
 
 
 def check_biliary_type(proposed_type: str | None, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
@@ -11,7 +11,7 @@ def check_biliary_type(proposed_type: str | None, thresholds: Thresholds = DEFAU
     if proposed_type is None:
         return _missing("biliary", "", threshold, "proposed biliary type")
     proposed_type = str(proposed_type).strip()
-    states = {
+    states: dict[str, tuple[State, str]] = {
         "1": ("pass", "one duct >= 5 mm: one anastomosis expected"),
         "2": ("borderline", "may need an additional anastomosis"),
         "3": ("fail", "three or more ducts: not suitable by the study's rule"),

@@ -152,10 +152,6 @@ def _missing(check: str, unit: str, threshold: str, what: str) -> CheckResult:
     return CheckResult(check, "missing", None, unit, threshold, SOURCES[check], f"not recorded: {what}")
 
 
-def _absent(*values: Any) -> bool:
-    return any(v is None for v in values)
-
-
 def _uncomputable(check: str, unit: str, threshold: str, why: str) -> CheckResult:
     """Inputs present but the formula is undefined (a zero divisor): not a pass either."""
     return CheckResult(check, "missing", None, unit, threshold, SOURCES[check], f"cannot compute: {why}")
@@ -172,6 +168,7 @@ def _three_band(
     """pass below flag, borderline from flag, fail from reject."""
     threshold = _band_text(flag, reject, unit)
     shown = round(value, digits)
+    state: State
     if _near(value) >= reject:
         state, detail = "fail", f"{label} {shown} {unit} at or above the reject value {_fmt(reject)}"
     elif _near(value) >= flag:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .common import DEFAULT_THRESHOLDS, SOURCES, CheckResult, Thresholds, _absent, _fmt, _missing, _near, _uncomputable
+from .common import DEFAULT_THRESHOLDS, SOURCES, CheckResult, State, Thresholds, _fmt, _missing, _near, _uncomputable
 
 
 def apri(ast: float, ast_uln: float, platelets: float) -> float:
@@ -23,13 +23,13 @@ def check_apri(
     """APRI is a flag, never a fail."""
     t = thresholds
     threshold = f"> {_fmt(t.apri_flag_above)} flagged"
-    if _absent(ast, ast_uln, platelets):
+    if ast is None or ast_uln is None or platelets is None:
         return _missing("apri", "", threshold, "AST, its upper limit of normal and platelets")
     if ast_uln <= 0 or platelets <= 0:
         return _uncomputable("apri", "", threshold, "upper limit and platelets must be positive")
     value = apri(ast, ast_uln, platelets)
     shown = round(value, 2)
-    state = "borderline" if _near(value) > t.apri_flag_above else "pass"
+    state: State = "borderline" if _near(value) > t.apri_flag_above else "pass"
     detail = f"APRI {shown} (AST {_fmt(ast)}, upper limit {_fmt(ast_uln)}, platelets {_fmt(platelets)})"
     return CheckResult("apri", state, shown, "", threshold, SOURCES["apri"], detail)
 
@@ -44,11 +44,11 @@ def check_fib4(
     """FIB-4 is a flag only: it is validated in patients, not in healthy donors."""
     t = thresholds
     threshold = f">= {_fmt(t.fib4_flag)} flagged"
-    if _absent(age, ast, alt, platelets):
+    if age is None or ast is None or alt is None or platelets is None:
         return _missing("fib4", "", threshold, "age, AST, ALT and platelets")
     if alt <= 0 or platelets <= 0:
         return _uncomputable("fib4", "", threshold, "ALT and platelets must be positive")
     value = fib4(age, ast, alt, platelets)
     shown = round(value, 2)
-    state = "borderline" if _near(value) >= t.fib4_flag else "pass"
+    state: State = "borderline" if _near(value) >= t.fib4_flag else "pass"
     return CheckResult("fib4", state, shown, "", threshold, SOURCES["fib4"], f"FIB-4 {shown} (flag only)")

@@ -7,8 +7,8 @@ from .common import (
     DEFAULT_THRESHOLDS,
     SOURCES,
     CheckResult,
+    State,
     Thresholds,
-    _absent,
     _band_text,
     _fmt,
     _missing,
@@ -40,6 +40,7 @@ def check_biopsy_steatosis(
     if macrovesicular_pct is None:
         return _missing("steatosis_biopsy", "%", threshold, "biopsy macrovesicular steatosis")
     value = float(macrovesicular_pct)
+    state: State
     if value > t.biopsy_reject_above:
         state = "fail"
     elif value >= t.biopsy_ideal_below:
@@ -70,7 +71,7 @@ def check_dual_echo(
     """Dual-echo signal fat fraction in %; a signal ratio, not a PDFF."""
     t = thresholds
     threshold = _band_text(t.dual_echo_flag, t.dual_echo_reject, "%")
-    if _absent(in_phase, opposed_phase):
+    if in_phase is None or opposed_phase is None:
         return _missing("steatosis_dual_echo", "%", threshold, "in-phase and opposed-phase signal")
     if in_phase <= 0:
         return _uncomputable("steatosis_dual_echo", "%", threshold, "in-phase signal must be positive")
@@ -88,10 +89,11 @@ def check_ct_steatosis(
         f"> {_fmt(t.ct_lai_pass_above)} HU pass; {_fmt(t.ct_lai_fail_below)} to "
         f"{_fmt(t.ct_lai_pass_above)} HU borderline; < {_fmt(t.ct_lai_fail_below)} HU fail"
     )
-    if _absent(liver_hu, spleen_hu):
+    if liver_hu is None or spleen_hu is None:
         return _missing("steatosis_ct", "HU", threshold, "unenhanced liver and spleen attenuation")
     value = liver_attenuation_index(liver_hu, spleen_hu)
     shown = round(value, 1)
+    state: State
     if _near(value) > t.ct_lai_pass_above:
         state = "pass"
     elif _near(value) >= t.ct_lai_fail_below:

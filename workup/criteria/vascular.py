@@ -11,8 +11,8 @@ from .common import (
     PORTAL_SCHEMES,
     SOURCES,
     CheckResult,
+    State,
     Thresholds,
-    _absent,
     _fmt,
     _missing,
     _near,
@@ -39,12 +39,12 @@ def check_hepatic_veins(
     ]
     unrecorded = [name for name, mm in veins.items() if mm is None]
     mhv = {True: "; MHV with the graft", False: "; MHV stays with the donor", None: ""}[mhv_with_graft]
-    largest = max((mm for mm in veins.values() if mm is not None), default=None)
+    recorded = [mm for mm in veins.values() if mm is not None]
     if large:
         return CheckResult(
             "hepatic_veins",
             "borderline",
-            float(largest),
+            float(max(recorded)),  # a vein needing reconstruction is recorded
             "mm",
             threshold,
             SOURCES["hepatic_veins"],
@@ -55,7 +55,7 @@ def check_hepatic_veins(
     return CheckResult(
         "hepatic_veins",
         "pass",
-        float(largest),
+        float(max(recorded)),  # every vein is recorded here
         "mm",
         threshold,
         SOURCES["hepatic_veins"],
@@ -69,7 +69,7 @@ def check_portal_vein(
     """A flagged type is borderline, "a common reason to reject"; the team decides."""
     flagged = ", ".join(thresholds.portal_vein_flag_types) or "none"
     threshold = f"flagged types: {flagged}"
-    if _absent(scheme, portal_type):
+    if scheme is None or portal_type is None:
         return _missing("portal_vein", "", threshold, "portal vein scheme and type")
     scheme = scheme.strip().lower()
     if scheme not in PORTAL_SCHEMES:
@@ -78,6 +78,7 @@ def check_portal_vein(
     if portal_type not in PORTAL_SCHEMES[scheme]:
         raise ValueError(f"unknown {scheme} portal vein type {portal_type!r}")
     label = f"{scheme.capitalize()} {portal_type}"
+    state: State
     if f"{scheme}:{portal_type}" in thresholds.portal_vein_flag_types:
         state, detail = "borderline", f"{label}: a common reason to reject"
     else:
@@ -107,7 +108,7 @@ def check_hepatic_artery(
         raise ValueError(f"unknown segment 4 artery origin {segment4_origin!r}")
     label = "unclassified" if michels_type == "unclassified" else f"Michels {michels_type}"
     detail = label + (f" ({note.strip()})" if note.strip() else "")
-    state = "pass"
+    state: State = "pass"
     if graft in LEFT_GRAFTS:
         if segment4_origin is None:
             state, detail = "borderline", detail + "; segment 4 artery origin not recorded (left graft)"
