@@ -114,6 +114,10 @@ class Anatomy:
         """The listed duct with this id; None for CHD and unknown ids."""
         return self._by_id.get(duct_id)
 
+    def listed(self, duct_id: str) -> Duct:
+        """The listed duct with this id, for an id known to be listed (KeyError otherwise)."""
+        return self._by_id[duct_id]
+
     def drains_into(self, duct_id: str) -> str | None:
         duct = self._by_id.get(duct_id)
         return duct.drains_into if duct else None
@@ -225,12 +229,13 @@ def found_once(find: Callable[[Anatomy], Found]) -> Callable[[Anatomy], Found]:
     def once(anatomy: Anatomy) -> Found:
         if find not in anatomy._found:
             anatomy._found[find] = find(anatomy)
-        return anatomy._found[find]
+        found: Found = anatomy._found[find]  # what `find` returned for this anatomy
+        return found
 
     return once
 
 
-def build_anatomy(document: dict) -> Anatomy:
+def build_anatomy(document: dict[str, Any]) -> Anatomy:
     """Build the tree from a document that `check_document` accepted."""
     ducts = []
     for raw in document["ducts"]:

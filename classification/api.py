@@ -230,7 +230,10 @@ def _annotation(actor, pk) -> Annotation:
                 donor_id=annotation.donor_id,
             )
         raise NotFound(f"no annotation {pk} in your centre")
-    return selectors.annotation_of(actor=actor, donor=annotation.donor)
+    found = selectors.annotation_of(actor=actor, donor=annotation.donor)
+    if found is None:  # removed since the read above
+        raise NotFound(f"no annotation {pk} in your centre")
+    return found
 
 
 class AnnotationList(ActorMixin, APIView):

@@ -19,7 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
+
+# An anatomy document as stored (parsed JSON that validation accepted) and one of its ducts.
+Document = Mapping[str, Any]
+RawDuct = dict[str, Any]
 
 GRAFT_SEGMENTS = {
     "right_lobe": frozenset({5, 6, 7, 8}),
@@ -136,7 +141,7 @@ class DiagramLayout:
 # ---------------------------------------------------------------- anatomy helpers
 
 
-def _tree(document: Mapping) -> tuple[dict[str, dict], dict[str, list[str]]]:
+def _tree(document: Document) -> tuple[dict[str, RawDuct], dict[str, list[str]]]:
     ducts = {d["id"]: d for d in document["ducts"]}
     children: dict[str, list[str]] = {"CHD": [], **{i: [] for i in ducts}}
     for duct in document["ducts"]:
@@ -144,7 +149,7 @@ def _tree(document: Mapping) -> tuple[dict[str, dict], dict[str, list[str]]]:
     return ducts, children
 
 
-def territories(document: Mapping) -> dict[str, frozenset[int]]:
+def territories(document: Document) -> dict[str, frozenset[int]]:
     """Each duct's own segments plus its tributaries' (segment 1 ignored)."""
     ducts, children = _tree(document)
     memo: dict[str, frozenset[int]] = {}
@@ -162,7 +167,7 @@ def territories(document: Mapping) -> dict[str, frozenset[int]]:
     return memo
 
 
-def graft_ducts(document: Mapping) -> set[str]:
+def graft_ducts(document: Document) -> set[str]:
     """Ducts (not CYSTIC) whose territory is non-empty and inside the graft."""
     inside = GRAFT_SEGMENTS[document["graft"]]
     return {d for d, t in territories(document).items() if d not in ("CHD", "CYSTIC") and t and t <= inside}
@@ -301,7 +306,7 @@ def _exit_marker(
     if nx * ((a.x + b.x) / 2 - centre_x) < 0 or (abs(nx) < 1e-9 and ny > 0):
         nx, ny = -nx, -ny  # scissors on the outer side by preference
     steps = max(1, int((start - stop) / 0.05))
-    first = None
+    first: ExitMarker | None = None
     for i in range(steps + 1):
         t = start - (start - stop) * i / steps
         cut = _lerp(a, b, t)
@@ -324,14 +329,16 @@ def _exit_marker(
             if any(_distance(cut, s) < 16 for s in lines):
                 continue
             return mark
+    assert first is not None  # the loop above runs at least once
     return first
 
 
-def _segments_text(duct: Mapping) -> str:
+def _segments_text(duct: RawDuct) -> str:
+    duct_id: str = duct["id"]
     segments = sorted(set(duct.get("segments", [])))
-    if not segments or duct["id"] == f"B{segments[0]}" and len(segments) == 1:
-        return duct["id"]
-    return f"{duct['id']} ({','.join(map(str, segments))})"
+    if not segments or duct_id == f"B{segments[0]}" and len(segments) == 1:
+        return duct_id
+    return f"{duct_id} ({','.join(map(str, segments))})"
 
 
 def _mm(value: float) -> str:
@@ -342,7 +349,7 @@ def _mm(value: float) -> str:
 class _Geometry:
     """Where each duct runs before labelling; internal to `layout`."""
 
-    ducts: dict[str, dict]
+    ducts: dict[str, RawDuct]
     children: dict[str, list[str]]
     in_graft: set[str]
     order: list[str]  # CHD, then the document's ducts
@@ -358,7 +365,7 @@ class _Geometry:
         return (self.top[d].x, self.top[d].y, self.bottom[d].x, self.bottom[d].y)
 
 
-def _place_ducts(document: Mapping) -> _Geometry:
+def _place_ducts(document: Document) -> _Geometry:  # noqa: C901 - one layout pass; its helpers share its state
     """Leaves get columns by where their segments lie; every duct runs from its
     upper end down to the point on its receiving duct where it joins."""
     ducts, children = _tree(document)
@@ -450,7 +457,9 @@ def _exit_marks(geo: _Geometry, exits: Iterable[str], obstacles: list[LabelBox])
 
 def _wanted_labels(geo: _Geometry) -> list[tuple[LabelBox, str | None]]:
     """Each label at its ideal spot, in placing order, with the duct line it may sit on."""
-    names, lengths, junctions = [], [], []
+    names: list[tuple[LabelBox, str | None]] = []
+    lengths: list[tuple[LabelBox, str | None]] = []
+    junctions: list[tuple[LabelBox, str | None]] = []
     chd_end = geo.bottom["CHD"]
     names.append((_box("CHD", chd_end.x, chd_end.y + 14, "duct", "CHD"), None))
     for d, duct in geo.ducts.items():
@@ -480,7 +489,7 @@ def _wanted_labels(geo: _Geometry) -> list[tuple[LabelBox, str | None]]:
     return names + lengths + junctions
 
 
-def layout(document: Mapping, exits: Sequence[str]) -> DiagramLayout:
+def layout(document: Document, exits: Sequence[str]) -> DiagramLayout:
     """Place every duct, label and exit mark; coordinates are final SVG pixels."""
     unknown = [e for e in exits if e not in {d["id"] for d in document["ducts"]}]
     if unknown:
@@ -676,6 +685,6 @@ def render_svg(diagram: DiagramLayout) -> str:
     return "\n".join(out)
 
 
-def diagram_svg(document: Mapping, exits: Sequence[str]) -> str:
+def diagram_svg(document: Document, exits: Sequence[str]) -> str:
     """Layout and render in one call, for views and report templates."""
     return render_svg(layout(document, exits))

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from classification.anatomy import AnatomyInvalid
-from classification.prediction import OutcomeTally, RecipientContext, predict
+from classification.prediction import OutcomeTally, RecipientContext, predict, predicted_anastomoses
 from classification.systems import classify_all
 from classification.validation import MAX_NUMBER_CHARS, OversizedNumber, check_document, describe, parse_anatomy
 
@@ -26,10 +26,7 @@ RULES_VERSION = "2024.2"
 MAX_DOCUMENT_BYTES = 1_000_000
 TOO_LARGE = f"document: too large (more than {MAX_DOCUMENT_BYTES} bytes; an anatomy document takes a few kB)"
 
-LocalTallies = Union[
-    Mapping[tuple[str, int], OutcomeTally],
-    Callable[[str, int], OutcomeTally | None],
-]
+LocalTallies = Mapping[tuple[str, int], OutcomeTally] | Callable[[str, int], OutcomeTally | None]
 
 
 def classify_document(
@@ -51,7 +48,7 @@ def classify_document(
         return invalid_result(invalid.errors)
     results = classify_all(anatomy)
     proposed = results["proposed"]
-    count = len(proposed.exits)
+    count = predicted_anastomoses(proposed)
     local = find_tally(local_tallies, proposed.type, count)
     prediction = predict(proposed, graft=anatomy.graft, recipient=recipient, local=local)
     return {
@@ -66,8 +63,8 @@ def invalid_result(errors: list[str]) -> dict[str, Any]:
     return {"valid": False, "errors": list(errors), "results": None, "prediction": None}
 
 
-def find_tally(local_tallies: LocalTallies | None, graft_type: str, count: int) -> OutcomeTally | None:
-    if local_tallies is None:
+def find_tally(local_tallies: LocalTallies | None, graft_type: str | None, count: int) -> OutcomeTally | None:
+    if local_tallies is None or graft_type is None:  # no tally is kept for an undecided type
         return None
     if callable(local_tallies):
         return local_tallies(graft_type, count)

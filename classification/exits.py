@@ -63,11 +63,11 @@ def find_exits(anatomy: Anatomy) -> ExitSearch:
         if stretch:
             exits.append(stretch)
             flags.append(describe_stretch(anatomy, stretch))
-            drained |= anatomy.duct(receiving).own_territory
+            drained |= anatomy.listed(receiving).own_territory
             from_graft = [t for t in from_graft if t.id not in stretch.covers]
             drained.update(*(anatomy.territory(c) for c in stretch.covers))
         elif receiving not in (CHD, CYSTIC):
-            shared = anatomy.duct(receiving).own_territory & graft
+            shared = anatomy.listed(receiving).own_territory & graft
             if shared:
                 trapped |= shared
                 flags.append(
@@ -90,7 +90,7 @@ def shared_stretch(anatomy: Anatomy, duct_id: str) -> Exit | None:
     """The upper stretch of a non-graft duct as one exit, when it begins with graft bile only."""
     if duct_id in (CHD, CYSTIC):
         return None
-    duct = anatomy.duct(duct_id)
+    duct = anatomy.listed(duct_id)
     # Own segments as recorded, caudate included: the caudate is remnant bile.
     if not set(duct.segments) <= anatomy.graft_segments:
         return None
@@ -116,7 +116,7 @@ def is_empty_cystic(anatomy: Anatomy, duct_id: str) -> bool:
 
 def describe_stretch(anatomy: Anatomy, stretch: Exit) -> str:
     parts = list(stretch.covers)
-    own = anatomy.duct(stretch.duct).own_territory
+    own = anatomy.listed(stretch.duct).own_territory
     if own:
         parts.append(f"segments {describe_segments(own)}")
     return (

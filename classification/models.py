@@ -39,6 +39,8 @@ class Annotation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
+    skip_history_when_saving: bool  # set around a save that is not a clinical change
 
     def __str__(self) -> str:
         return f"anatomy of {self.donor.code} r{self.revision}"
@@ -64,11 +66,14 @@ class ClassificationRun(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"run of annotation {self.annotation_id} r{self.revision} ({self.rules_version})"
+
 
 class ClassificationResult(models.Model):
     run = models.ForeignKey(ClassificationRun, on_delete=models.PROTECT, related_name="results")
     system = models.CharField(max_length=12)
-    type = models.CharField(max_length=16, null=True, blank=True)
+    type = models.CharField(max_length=16, null=True, blank=True)  # noqa: DJ001 - None: a needed length is missing
     rule = models.TextField()
     provisional = models.BooleanField(default=False)
     detail = models.JSONField(help_text="The system's whole result entry.")
@@ -76,6 +81,9 @@ class ClassificationResult(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["run", "system"], name="one_result_per_system_and_run")]
+
+    def __str__(self) -> str:
+        return f"{self.system}: {self.type} (run {self.run_id})"
 
 
 class SurgicalOutcome(models.Model):
@@ -99,6 +107,10 @@ class SurgicalOutcome(models.Model):
     recorded_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1)
     history = HistoricalRecords()
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
+
+    def __str__(self) -> str:
+        return f"outcome of donor {self.donor_id}: {self.anastomoses} anastomosis(es)"
 
     @property
     def matched_prediction(self) -> bool | None:

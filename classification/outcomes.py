@@ -20,7 +20,7 @@ MIN_ANASTOMOSES, MAX_ANASTOMOSES = 1, 8
 TYPICAL_COUNT = {"1": 1, "2": 2, "3": 3}
 
 
-def outcome_errors(*, anastomoses, technique: str | None) -> dict[str, list[str]]:
+def outcome_errors(*, anastomoses: object, technique: str | None) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if isinstance(anastomoses, bool) or not isinstance(anastomoses, int):
         errors["anastomoses"] = ["must be a whole number"]
@@ -37,13 +37,19 @@ def outcome_errors(*, anastomoses, technique: str | None) -> dict[str, list[str]
 
 
 def operation_date_errors(
-    operated_on, *, decided_on: datetime.date | None, today: datetime.date
+    operated_on: object, *, decided_on: datetime.date | None, today: datetime.date
 ) -> dict[str, list[str]]:
     """The operation date is required, a plausible past date, and not before the team's decision."""
     if operated_on in (None, ""):
         return {"operated_on": ["the operation date is required"]}
     reason = past_event_date_error(operated_on, today=today)
-    if reason is None and decided_on is not None and operated_on < decided_on:
+    # No reason: `operated_on` is a date (the isinstance check only tells the type checker).
+    if (
+        reason is None
+        and decided_on is not None
+        and isinstance(operated_on, datetime.date)
+        and operated_on < decided_on
+    ):
         reason = (
             f"{operated_on.isoformat()} is before the team's decision ({decided_on.isoformat()}): "
             "the operation follows the decision"

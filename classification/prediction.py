@@ -109,6 +109,8 @@ def predict(
 
 def predicted_anastomoses(proposed: SystemResult) -> int:
     """One per exit; a single short duct (type 2) still needs one."""
+    if proposed.exits is None:
+        raise ValueError(f"{proposed.system} reports no exits: only the proposed system's result has them")
     return len(proposed.exits)
 
 

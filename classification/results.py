@@ -43,7 +43,7 @@ class SystemResult:
         }
         if self.type is None:
             entry["reason"] = self.reason
-        if self.is_proposed:
+        if self.exits is not None:  # the proposed system
             entry["graft_ducts"] = self.graft_ducts
             entry["exits"] = list(self.exits)
             entry["exit_lengths"] = dict(self.exit_lengths or {})

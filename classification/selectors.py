@@ -26,10 +26,12 @@ def centre_tallies(centre_id: int) -> dict[tuple[str, int], OutcomeTally]:
         .values("proposed_type", "predicted_anastomoses")
         .annotate(total=Count("id"), matched=Count("id", filter=Q(anastomoses=F("predicted_anastomoses"))))
     )
-    return {
-        (row["proposed_type"], row["predicted_anastomoses"]): OutcomeTally(matched=row["matched"], total=row["total"])
-        for row in rows
-    }
+    tallies: dict[tuple[str, int], OutcomeTally] = {}
+    for row in rows:
+        predicted = row["predicted_anastomoses"]
+        if predicted is not None:  # always, by the filter above
+            tallies[(row["proposed_type"], predicted)] = OutcomeTally(matched=row["matched"], total=row["total"])
+    return tallies
 
 
 def recipient_context(donor: Donor) -> RecipientContext | None:
@@ -68,8 +70,11 @@ def _current_runs():
 def annotation_list(*, actor: Actor, state: str = ""):
     """The centre's annotations with their current runs, optionally only drafts or finals."""
     require(actor, Action.VIEW_DONOR)
+    centre_id = actor.centre_id
+    if centre_id is None:  # `require` refuses such an actor; no donor is without a centre
+        return Annotation.objects.none()
     annotations = (
-        Annotation.objects.filter(donor__centre_id=actor.centre_id)
+        Annotation.objects.filter(donor__centre_id=centre_id)
         .select_related("donor")
         .prefetch_related(_current_runs())
         .order_by("donor__code")
@@ -93,13 +98,16 @@ def live_result(*, donor: Donor, annotation: Annotation, tallies=None) -> dict:
 def surgical_worklist(*, actor: Actor):
     """Donors whose anatomy is final, with the current prediction and any recorded outcome."""
     require(actor, Action.VIEW_DONOR)
+    centre_id = actor.centre_id
+    if centre_id is None:  # `require` refuses such an actor; no donor is without a centre
+        return []
     annotations = (
-        Annotation.objects.filter(donor__centre_id=actor.centre_id, state=Annotation.State.FINAL)
+        Annotation.objects.filter(donor__centre_id=centre_id, state=Annotation.State.FINAL)
         .select_related("donor", "donor__recipient", "donor__surgical_outcome")
         .prefetch_related(_current_runs())
         .order_by("donor__code")
     )
-    tallies = centre_tallies(actor.centre_id)
+    tallies = centre_tallies(centre_id)
     rows = []
     for annotation in annotations:
         result = live_result(donor=annotation.donor, annotation=annotation, tallies=tallies)

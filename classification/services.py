@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import functools
 import hashlib
 import json
 
@@ -101,7 +103,7 @@ def save_annotation(
     if digest == annotation.document_sha256 and (study_uid or "") == annotation.study_uid:
         return annotation
     reopened = annotation.state == Annotation.State.FINAL and digest != annotation.document_sha256
-    changes = {}
+    changes: dict[str, list[object]] = {}
     if digest != annotation.document_sha256:
         changes["document_sha256"] = [annotation.document_sha256, digest]
         changes["revision"] = [annotation.revision, annotation.revision + 1]
@@ -159,7 +161,7 @@ def queue_reclassification(*, batch_size: int = 200) -> int:
         with transaction.atomic():
             for annotation in Annotation.objects.select_for_update().filter(pk__in=batch):
                 mark_classification(annotation, Annotation.Classification.PENDING, "")
-            transaction.on_commit(lambda batch=batch: classify_annotations_task.delay(batch))
+            transaction.on_commit(functools.partial(classify_annotations_task.delay, batch))
     return len(annotation_ids)
 
 
@@ -218,11 +220,12 @@ def record_outcome(*, actor: Actor, donor: Donor, values: dict, expected_version
     proposed_type = run.results.get(system="proposed").type
     outcome = SurgicalOutcome.objects.select_for_update().filter(donor=donor).first()
     frozen = ("proposed_type", "predicted_anastomoses")
-    operated_on = values["operated_on"] if "operated_on" in values else (outcome.operated_on if outcome else None)
+    operated_on = values.get("operated_on", outcome.operated_on if outcome else None)
     decided_on = timezone.localdate(decision.completed_at) if decision and decision.completed_at else None
     errors = operation_date_errors(operated_on, decided_on=decided_on, today=timezone.localdate())
     if errors:
         raise InvalidInput(errors["operated_on"][0], fields=errors)
+    assert isinstance(operated_on, datetime.date)  # operation_date_errors refuses anything else
     if outcome is None:
         outcome = SurgicalOutcome(donor=donor, recorded_by=actor.user, **values)
         kind, before = AuditEvent.Kind.CREATE, dict.fromkeys((*values, *frozen))
@@ -255,8 +258,8 @@ def record_outcome(*, actor: Actor, donor: Donor, values: dict, expected_version
         kind=kind,
         record=outcome,
         donor=donor,
-        summary=f"recorded {outcome.anastomoses} biliary anastomosis(es) ({outcome.technique or 'technique not given'}); "
-        f"predicted {outcome.predicted_anastomoses}{changed}",
+        summary=f"recorded {outcome.anastomoses} biliary anastomosis(es) "
+        f"({outcome.technique or 'technique not given'}); predicted {outcome.predicted_anastomoses}{changed}",
         changes=changes,
     )
     if donor.status != Status.DONATED:

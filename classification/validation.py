@@ -80,7 +80,7 @@ def check_document(document: Any) -> list[str]:
     return errors
 
 
-def check_top_level(document: dict) -> list[str]:
+def check_top_level(document: dict[str, Any]) -> list[str]:
     errors = []
     for key in document:
         if key not in DOCUMENT_FIELDS:
@@ -114,7 +114,7 @@ def check_top_level(document: dict) -> list[str]:
 class DuctListCheck:
     """Checks on the `ducts` list: each duct's fields, then the tree they form."""
 
-    def __init__(self, ducts: list):
+    def __init__(self, ducts: list[Any]):
         self.ducts = ducts
         self.errors: list[str] = []
         self.shape_known = True
@@ -167,7 +167,7 @@ class DuctListCheck:
             if length is not None and not check_mm(length):
                 self.lengths[label] = float(length)
 
-    def check_id(self, index: int, raw: dict) -> str:
+    def check_id(self, index: int, raw: dict[str, Any]) -> str:
         """The duct's label for messages: its id when usable, else `ducts[i]`."""
         duct_id = raw.get("id")
         place = f"ducts[{index}]"
@@ -191,7 +191,7 @@ class DuctListCheck:
         self.shape_known = False
         return duct_id if duct_id == CHD or (isinstance(duct_id, str) and duct_id in self.ids) else place
 
-    def check_drains_into(self, index: int, label: str, raw: dict) -> None:
+    def check_drains_into(self, index: int, label: str, raw: dict[str, Any]) -> None:
         target = raw.get("drains_into")
         if "drains_into" not in raw or target is None:
             self.fail(label, "drains_into", "required (a listed duct or CHD)")
@@ -205,7 +205,7 @@ class DuctListCheck:
             return
         self.shape_known = False
 
-    def check_segments(self, label: str, raw: dict) -> None:
+    def check_segments(self, label: str, raw: dict[str, Any]) -> None:
         segments = raw.get("segments")
         if segments is None:
             self.has_segments.setdefault(label, False)
@@ -234,7 +234,7 @@ class DuctListCheck:
                 label, "segments", "the cystic duct drains no liver segment; list the duct that drains into it instead"
             )
 
-    def check_course(self, label: str, raw: dict) -> None:
+    def check_course(self, label: str, raw: dict[str, Any]) -> None:
         course = raw.get("course")
         if course is None:
             return
@@ -347,7 +347,7 @@ def check_mm(value: Any) -> str | None:
         finite = False
     if not finite:
         return f"must be a finite number of mm (got {show_number(value)})"
-    if not 0 <= value <= MAX_MM:
+    if value < 0 or not value <= MAX_MM:  # numbers.Real declares only < and <=
         return f"must be between 0 and {MAX_MM} mm (got {show_number(value)})"
     return None
 

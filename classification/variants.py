@@ -95,7 +95,7 @@ def find_variants(anatomy: Anatomy) -> Variants:
         "rphd_cystic": "RPHD drains into the cystic duct",
         "rhd_cystic": "RHD drains into the cystic duct",
         "accessory": "; ".join(
-            f"accessory duct {a} (segment {describe_segments(anatomy.duct(a).own_territory)}) "
+            f"accessory duct {a} (segment {describe_segments(anatomy.listed(a).own_territory)}) "
             f"drains into {anatomy.drains_into(a)}"
             for a in accessory
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from typing import TypedDict
 
 from django.db.models import Count, F, Q
 
@@ -72,7 +73,17 @@ def _type_counts(centre_id: int) -> tuple[dict[str, list[dict]], int]:
     return systems, annotated
 
 
-def _outcomes(centre_id: int) -> list[dict]:
+class OutcomeRow(TypedDict):
+    """One outcome as `_outcomes` reads it."""
+
+    proposed_type: str
+    anastomoses: int
+    predicted_anastomoses: int | None
+    technique: str
+    source: str
+
+
+def _outcomes(centre_id: int) -> list[OutcomeRow]:
     return list(
         SurgicalOutcome.objects.filter(donor__centre_id=centre_id)
         .filter(

@@ -15,6 +15,7 @@ import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db import models
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
@@ -259,7 +260,7 @@ def _volumetry(records: ws.LatestRecords, items: dict, donor: Donor) -> dict:
     remnant = volumetry.remnant_volume_ml
     recipient_weight = volumetry.recipient_weight_kg
     weight_basis = "entered with the volumetry"
-    if recipient_weight is None and donor.recipient_id:
+    if recipient_weight is None and donor.recipient is not None:
         recipient_weight, weight_basis = donor.recipient.weight_kg, "the recipient's registered weight"
     out |= {
         "total_liver_volume_ml": volumetry.total_liver_volume_ml,
@@ -470,10 +471,12 @@ def _decision(donor: Donor) -> dict | None:
         )
     field = "decision_outcome" if hasattr(decision, "decision_outcome") else "outcome"
     outcome = getattr(decision, field)
+    model_field = decision._meta.get_field(field)
+    labels = dict(model_field.choices or ()) if isinstance(model_field, models.Field) else {}
     return {
         "id": decision.pk,
         "outcome": outcome,
-        "outcome_label": dict(decision._meta.get_field(field).choices).get(outcome, outcome),
+        "outcome_label": labels.get(outcome, outcome),
         "state": decision.decision_state,
         "state_label": decision.get_decision_state_display(),
         "complete": decision.decision_state == "complete",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Callable
 
 from classification.models import Annotation, SurgicalOutcome
 from classification.presets import preset_document
@@ -171,4 +172,4 @@ def seed_imaging(*, centre, users) -> str:
 
 
 # What `manage.py seed_demo` adds after the demo centre and its users, in this order.
-SEEDERS = [seed_imaging, seed_study_cohort]
+SEEDERS: list[Callable[..., str]] = [seed_imaging, seed_study_cohort]  # called with centre= and users=

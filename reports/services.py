@@ -69,7 +69,12 @@ def issue_report(*, actor: Actor, donor: Donor) -> ReportVersion:
     """
     require(actor, Action.ISSUE_REPORT)
     # The donor row lock serialises issuing, so version numbers never collide.
-    locked = Donor.objects.select_for_update(of=("self",)).filter(pk=donor.pk, centre_id=actor.centre_id).first()
+    centre_id = actor.centre_id  # never None past `require`; no donor is without a centre
+    locked = (
+        Donor.objects.select_for_update(of=("self",)).filter(pk=donor.pk, centre_id=centre_id).first()
+        if centre_id is not None
+        else None
+    )
     if locked is None:
         raise NotFound(f"no donor {donor.pk} in your centre")
     donor = Donor.objects.select_related("recipient", "centre").get(pk=locked.pk)
@@ -284,40 +289,68 @@ def parse_outcome_rows(text: str) -> tuple[list[ImportRow], list[tuple[int, str]
             refused.append((line, f"{len(cells)} fields, expected {len(HEADER)} ({','.join(HEADER)})"))
             continue
         code, graft, proposed_type, count_text, technique_text = (c.strip() for c in cells)
-        reasons = []
-        if not code:
-            reasons.append("donor_code is empty")
-        elif len(code) > 40:
-            reasons.append("donor_code is longer than 40 characters")
-        elif code in seen:
-            reasons.append(f"duplicate donor_code {code!r} (first on line {seen[code]})")
-        if graft not in Graft.values:
-            reasons.append(f"unknown graft {graft!r} (one of: {', '.join(Graft.values)})")
-        if proposed_type not in TYPICAL_COUNT:
-            reasons.append(f"unknown proposed_type {proposed_type!r} (1, 2 or 3)")
-        anastomoses = None
-        if not re.fullmatch(r"[0-9]+", count_text):
-            reasons.append(f"anastomoses {count_text!r} is not a whole number")
-        else:
-            anastomoses = int(count_text)
-            if not MIN_ANASTOMOSES <= anastomoses <= MAX_ANASTOMOSES:
-                reasons.append(f"anastomoses {anastomoses} is impossible ({MIN_ANASTOMOSES} to {MAX_ANASTOMOSES})")
-        technique = ""
-        if technique_text:
-            technique = _canonical_technique(technique_text) or ""
-            if not technique:
-                reasons.append(f"unknown technique {technique_text!r} (one of: {', '.join(TECHNIQUE_COUNTS)})")
-            elif anastomoses is not None and MIN_ANASTOMOSES <= anastomoses <= MAX_ANASTOMOSES:
-                errors = outcome_errors(anastomoses=anastomoses, technique=technique)
-                if "technique" in errors:
-                    reasons.append(errors["technique"][0])
+        reasons = _identity_reasons(code, graft, proposed_type, seen)
+        anastomoses, technique = _parse_count_and_technique(count_text, technique_text, reasons)
         if code and code not in seen:
             seen[code] = line
-        if reasons:
+        if reasons or anastomoses is None:  # no count always comes with a reason
             refused.append((line, "; ".join(reasons)))
         else:
             rows.append(ImportRow(line, code, graft, proposed_type, anastomoses, technique))
     return rows, refused
+
+
+def _identity_reasons(code: str, graft: str, proposed_type: str, seen: dict[str, int]) -> list[str]:
+    """What is wrong with a row's donor code, graft and proposed type."""
+    reasons = []
+    if not code:
+        reasons.append("donor_code is empty")
+    elif len(code) > 40:
+        reasons.append("donor_code is longer than 40 characters")
+    elif code in seen:
+        reasons.append(f"duplicate donor_code {code!r} (first on line {seen[code]})")
+    if graft not in Graft.values:
+        reasons.append(f"unknown graft {graft!r} (one of: {', '.join(Graft.values)})")
+    if proposed_type not in TYPICAL_COUNT:
+        reasons.append(f"unknown proposed_type {proposed_type!r} (1, 2 or 3)")
+    return reasons
+
+
+def _parse_count_and_technique(count_text: str, technique_text: str, reasons: list[str]) -> tuple[int | None, str]:
+    """A row's anastomosis count (None when it is not a whole number) and canonical technique;
+    what is wrong with them is added to `reasons`."""
+    anastomoses = None
+    if not re.fullmatch(r"[0-9]+", count_text):
+        reasons.append(f"anastomoses {count_text!r} is not a whole number")
+    else:
+        anastomoses = int(count_text)
+        if not MIN_ANASTOMOSES <= anastomoses <= MAX_ANASTOMOSES:
+            reasons.append(f"anastomoses {anastomoses} is impossible ({MIN_ANASTOMOSES} to {MAX_ANASTOMOSES})")
+    technique = ""
+    if technique_text:
+        technique = _canonical_technique(technique_text) or ""
+        if not technique:
+            reasons.append(f"unknown technique {technique_text!r} (one of: {', '.join(TECHNIQUE_COUNTS)})")
+        elif anastomoses is not None and MIN_ANASTOMOSES <= anastomoses <= MAX_ANASTOMOSES:
+            errors = outcome_errors(anastomoses=anastomoses, technique=technique)
+            if "technique" in errors:
+                reasons.append(errors["technique"][0])
+    return anastomoses, technique
+
+
+def _known_donor_refusal(donor: Donor, row: ImportRow) -> str | None:
+    """Why a row cannot give an outcome to a donor the centre already has, or None."""
+    if getattr(donor, "surgical_outcome", None) is not None:
+        return f"donor {row.donor_code} already has an outcome"
+    if donor.status != Status.DONATED:
+        return (
+            f"donor {row.donor_code} is {Status(donor.status).label.lower()}, not "
+            "donated: a known donor's operation is recorded by the surgeon after "
+            "the team's decision, not imported"
+        )
+    if donor.planned_graft != row.graft:
+        return f"donor {row.donor_code} is planned for {donor.planned_graft}, not {row.graft}"
+    return None
 
 
 @transaction.atomic
@@ -344,23 +377,9 @@ def import_outcomes(*, centre_name: str, text: str, source_name: str = "", actor
         }
     for row in result.rows:
         donor = existing.get(row.donor_code)
-        if donor is None:
-            continue
-        if getattr(donor, "surgical_outcome", None) is not None:
-            result.refused.append((row.line, f"donor {row.donor_code} already has an outcome"))
-        elif donor.status != Status.DONATED:
-            result.refused.append(
-                (
-                    row.line,
-                    f"donor {row.donor_code} is {Status(donor.status).label.lower()}, not "
-                    "donated: a known donor's operation is recorded by the surgeon after "
-                    "the team's decision, not imported",
-                )
-            )
-        elif donor.planned_graft != row.graft:
-            result.refused.append(
-                (row.line, f"donor {row.donor_code} is planned for {donor.planned_graft}, not {row.graft}")
-            )
+        reason = _known_donor_refusal(donor, row) if donor is not None else None
+        if reason:
+            result.refused.append((row.line, reason))
     if not result.rows and not result.refused:
         result.refused.append((2, "no rows to import"))
     if result.refused:

@@ -16,7 +16,10 @@ RULES = (
     Rule("4", "rphd_chd"),
     Rule("5", "rphd_cystic"),
 )
-LOOKS_FOR = "RAHD and RPHD forming the RHD, a trifurcation, or the RPHD draining into the left system, the CHD or the cystic duct"
+LOOKS_FOR = (
+    "RAHD and RPHD forming the RHD, a trifurcation, or the RPHD draining into the left system, the CHD "
+    "or the cystic duct"
+)
 
 
 def classify(anatomy: Anatomy) -> SystemResult:

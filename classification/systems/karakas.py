@@ -37,7 +37,7 @@ def classify(anatomy: Anatomy) -> SystemResult:
 
 def by_rhd_length(anatomy: Anatomy) -> SystemResult:
     variants = find_variants(anatomy)
-    length = anatomy.duct("RHD").length_mm
+    length = anatomy.listed("RHD").length_mm
     formed = variants.evidence["rhd_formed"]
     missing = unrepresented(variants, frozenset(), DISPLAY)
     if length is None:
@@ -88,9 +88,9 @@ def distance_to_chd(anatomy: Anatomy, duct_id: str) -> tuple[float | None, str |
     """From where `duct_id` joins its receiving duct down to the CHD, in mm; or
     (None, id of the first duct on the way whose length is not recorded)."""
     distance = 0.0
-    duct = anatomy.duct(duct_id)
+    duct = anatomy.listed(duct_id)
     while duct.drains_into != CHD:
-        below = anatomy.duct(duct.drains_into)
+        below = anatomy.listed(duct.drains_into)
         if below.length_mm is None:
             return None, below.id
         distance += max(0.0, below.length_mm - duct.junction_mm)

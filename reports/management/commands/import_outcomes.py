@@ -41,6 +41,7 @@ class Command(BaseCommand):
                 f"{len(refused.result.refused)} row(s) refused: nothing imported (the file is imported as a whole)"
             ) from None
         centre = result.centre
+        assert centre is not None  # a successful import names its centre
         created = " (new centre)" if result.centre_created else ""
         self.stdout.write(
             self.style.SUCCESS(

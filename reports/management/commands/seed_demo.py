@@ -11,7 +11,7 @@ class Command(BaseCommand):
         centre, users = seed_demo_centre()
         extra = [seeder(centre=centre, users=users) or "" for seeder in SEEDERS]
         self.stdout.write(self.style.SUCCESS(f"Demo centre: {centre.name}"))
-        self.stdout.write("Demo users (demo only; password for all: %s):" % DEMO_PASSWORD)
+        self.stdout.write(f"Demo users (demo only; password for all: {DEMO_PASSWORD}):")
         for role, user in users.items():
             self.stdout.write(f"  {user.username:14s} {role}")
         for line in extra:
