@@ -21,7 +21,7 @@ from core.errors import IllegalState, InvalidInput, NotFound
 from core.models import AuditEvent
 from core.roles import Action
 from donors.models import Donor
-from donors.services import record_refused_access, require
+from donors.services import actor_centre_id, record_refused_access, require
 
 from .models import Instance, Measurement, Series, Study, Upload
 
@@ -83,7 +83,7 @@ def unmatched_studies(*, actor: Actor) -> list[Study]:
     """The centre's studies detached from a donor, waiting to be attached to the right one."""
     require(actor, Action.RESOLVE_IMAGE_IDENTITY)
     return list(
-        Study.objects.filter(centre_id=actor.centre_id, donor__isnull=True)
+        Study.objects.filter(centre_id=actor_centre_id(actor), donor__isnull=True)
         .select_related("detached_from", "identity_acknowledged_by")
         .prefetch_related("series")
         .order_by("-identity_acknowledged_at", "-pk")
@@ -224,7 +224,7 @@ def donor_to_attach(*, actor: Actor, code: str) -> Donor:
     """The donor of the actor's centre with this code, for attaching an unmatched study."""
     require(actor, Action.RESOLVE_IMAGE_IDENTITY)
     code = (code or "").strip()
-    donor = Donor.objects.filter(centre_id=actor.centre_id, code=code).first() if code else None
+    donor = Donor.objects.filter(centre_id=actor_centre_id(actor), code=code).first() if code else None
     if donor is None:
         reason = f"no donor '{code}' in your centre" if code else "give the donor's code"
         raise InvalidInput(f"donor: {reason}", fields={"donor": [reason]})
