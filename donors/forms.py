@@ -64,9 +64,7 @@ class TransitionForm(forms.Form):
 class DonorSearchForm(forms.Form):
     q = forms.CharField(required=False, label="Search")
     status = forms.ChoiceField(required=False, choices=[("", "Any status")] + [(s.value, s.label) for s in Status])
-    graft = forms.ChoiceField(
-        required=False, choices=[("", "Any graft")] + Graft.choices
-    )
+    graft = forms.ChoiceField(required=False, choices=[("", "Any graft")] + Graft.choices)
     abo = forms.ChoiceField(required=False, choices=[("", "Any ABO")] + AboGroup.choices)
 
 

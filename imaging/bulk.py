@@ -46,7 +46,9 @@ def insert_rows(objects: Sequence[models.Model]) -> None:
     buffer = io.StringIO()
     for obj in objects:
         values = (value_of(obj) for _, value_of, _ in columns)
-        line = "\t".join(_NULL if value is None else text(value) for value, (_, _, text) in zip(values, columns, strict=True))
+        line = "\t".join(
+            _NULL if value is None else text(value) for value, (_, _, text) in zip(values, columns, strict=True)
+        )
         buffer.write(line + "\n")
     buffer.seek(0)
     names = ", ".join(connection.ops.quote_name(column) for column, _, _ in columns)

@@ -167,7 +167,7 @@ def upload_series(upload: Upload) -> list[Series]:
     return list(Series.objects.filter(pk__in=ids).select_related("study").order_by("series_number", "pk"))
 
 
-def record_image_read(*, actor: Actor, donor: Donor, record, what: str) -> bool:
+def record_image_read(*, actor: Actor, donor: Donor | None, record, what: str) -> bool:
     """Record a read of images, at most once per record per user per minute. True if recorded."""
     since = timezone.now() - timedelta(seconds=IMAGE_READ_AUDIT_SECONDS)
     recent = AuditEvent.objects.filter(
@@ -189,7 +189,7 @@ def record_image_read(*, actor: Actor, donor: Donor, record, what: str) -> bool:
     return True
 
 
-def record_download(*, actor: Actor, donor: Donor, record, what: str) -> None:
+def record_download(*, actor: Actor, donor: Donor | None, record, what: str) -> None:
     record_event(
         actor=actor, kind=AuditEvent.Kind.DOWNLOAD, record=record, donor=donor, summary=f"downloaded {what}"[:300]
     )
