@@ -9,6 +9,7 @@ from django.http import Http404
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import DomainError
@@ -86,7 +87,9 @@ def exception_handler(exc, context):
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="invalid, not_found, forbidden, conflict, illegal_state, ...")
     message = serializers.CharField(help_text="What is wrong, in a sentence.")
-    fields = serializers.DictField(
+    # DRF's serializer metaclass takes declared fields out of the class, so this field does not
+    # replace the `Serializer.fields` property; the stubs cannot express that.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Each field (or query parameter) at fault, with its reasons; empty when none is.",
     )
@@ -98,7 +101,7 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
 
 
-class ActorMixin:
+class ActorMixin(APIView):
     """Gives API views `self.actor`, the authenticated person or hospital system."""
 
     @property

@@ -25,7 +25,7 @@ class ApiAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        codes = ERRORS_OF_EVERY_OPERATION
+        codes: tuple[str, ...] = ERRORS_OF_EVERY_OPERATION
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):
             codes += ERRORS_OF_WRITES
         for code in codes:

@@ -17,7 +17,10 @@ class CentreAdmin(admin.ModelAdmin):
 class UserAdmin(BaseUserAdmin):
     list_display = ["username", "centre", "roles", "is_centre_admin", "is_active"]
     list_filter = ["centre", "is_active"]
-    fieldsets = BaseUserAdmin.fieldsets + (("Centre and roles", {"fields": ("centre", "roles", "is_centre_admin")}),)
+    fieldsets = (
+        *(BaseUserAdmin.fieldsets or ()),
+        ("Centre and roles", {"fields": ("centre", "roles", "is_centre_admin")}),
+    )
 
 
 @admin.register(Donor)

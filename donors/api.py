@@ -6,6 +6,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
+from rest_framework.validators import UniqueTogetherValidator
 
 from core.api_common import ActorMixin
 from core.audit import record_reads, record_recipient_reads
@@ -41,7 +42,7 @@ class RecipientIn(serializers.ModelSerializer):
     class Meta:
         model = Recipient
         fields = ["code", "age_years", "weight_kg", "abo", "diagnosis", "diagnosis_detail", "own_duct_usable"]
-        validators = []
+        validators: list[UniqueTogetherValidator] = []  # codes are unique per centre: the service checks
 
 
 class RecipientUpdateIn(RecipientIn):
@@ -151,7 +152,10 @@ class CentreRecipientField(serializers.PrimaryKeyRelatedField):
     default_error_messages = {"does_not_exist": "no recipient {pk_value} in your centre"}
 
     def get_queryset(self):
-        return Recipient.objects.filter(centre_id=self.context.get("centre_id"))
+        centre_id = self.context.get("centre_id")
+        if centre_id is None:  # no requesting centre: no recipient is one of its own
+            return Recipient.objects.none()
+        return Recipient.objects.filter(centre_id=centre_id)
 
 
 class DonorIn(serializers.ModelSerializer):
@@ -176,7 +180,7 @@ class DonorIn(serializers.ModelSerializer):
             "planned_graft",
             "recipient",
         ]
-        validators = []
+        validators: list[UniqueTogetherValidator] = []  # codes are unique per centre: the service checks
 
 
 class DonorUpdateIn(DonorIn):

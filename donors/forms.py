@@ -1,8 +1,10 @@
+from typing import cast
+
 from django import forms
 
 from core.models import AuditEvent
 
-from .models import Donor, Recipient
+from .models import AboGroup, Donor, Graft, Recipient
 from .workflow import Status
 
 
@@ -29,7 +31,7 @@ class DonorForm(forms.ModelForm):
 
     def __init__(self, *args, centre_id=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["recipient"].queryset = Recipient.objects.filter(centre_id=centre_id)
+        cast(forms.ModelChoiceField, self.fields["recipient"]).queryset = Recipient.objects.filter(centre_id=centre_id)
         self.fields["height_cm"].help_text = "cm"
         self.fields["weight_kg"].help_text = "kg"
         for name in ("date_of_birth", "height_cm", "weight_kg"):
@@ -56,16 +58,14 @@ class TransitionForm(forms.Form):
 
     def __init__(self, *args, targets=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["to_status"].choices = [(s.value, Status(s).label) for s in targets]
+        cast(forms.ChoiceField, self.fields["to_status"]).choices = [(s.value, Status(s).label) for s in targets]
 
 
 class DonorSearchForm(forms.Form):
     q = forms.CharField(required=False, label="Search")
     status = forms.ChoiceField(required=False, choices=[("", "Any status")] + [(s.value, s.label) for s in Status])
-    graft = forms.ChoiceField(
-        required=False, choices=[("", "Any graft")] + list(Donor._meta.get_field("planned_graft").choices)
-    )
-    abo = forms.ChoiceField(required=False, choices=[("", "Any ABO")] + list(Donor._meta.get_field("abo").choices))
+    graft = forms.ChoiceField(required=False, choices=[("", "Any graft")] + Graft.choices)
+    abo = forms.ChoiceField(required=False, choices=[("", "Any ABO")] + AboGroup.choices)
 
 
 class AuditSearchForm(forms.Form):

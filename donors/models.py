@@ -17,7 +17,7 @@ from .workflow import Status
 
 
 class AboGroup(models.TextChoices):
-    O = "O", "O"
+    O = "O", "O"  # noqa: E741 - the blood group's name
     A = "A", "A"
     B = "B", "B"
     AB = "AB", "AB"
@@ -107,6 +107,7 @@ class Recipient(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
 
     class Meta:
         ordering = ["code"]
@@ -141,6 +142,7 @@ class Donor(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
 
     class Meta:
         ordering = ["code"]
@@ -188,3 +190,6 @@ class StatusChange(models.Model):
 
     class Meta:
         ordering = ["changed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} -> {self.to_status}"

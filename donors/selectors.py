@@ -11,12 +11,12 @@ from core.models import AuditEvent
 from core.roles import Action
 
 from .models import Donor, Recipient
-from .services import record_refused_access
+from .services import actor_centre_id, record_refused_access
 
 
 def donor_list(*, actor: Actor, search: str = "", status: str = "", graft: str = "", abo: str = "") -> QuerySet[Donor]:
     require(actor, Action.VIEW_DONOR)
-    donors = Donor.objects.filter(centre_id=actor.centre_id)
+    donors = Donor.objects.filter(centre_id=actor_centre_id(actor))
     if search:
         donors = donors.filter(
             Q(code__icontains=search)
@@ -48,7 +48,7 @@ def donor_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Donor:
     """
     require(actor, action)
     try:
-        return Donor.objects.select_related("recipient", "centre").get(pk=pk, centre_id=actor.centre_id)
+        return Donor.objects.select_related("recipient", "centre").get(pk=pk, centre_id=actor_centre_id(actor))
     except (Donor.DoesNotExist, ValueError, TypeError):
         target_centre = _centre_of(Donor, pk)
         if target_centre is not None:
@@ -60,13 +60,13 @@ def donor_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Donor:
 
 def recipient_list(*, actor: Actor) -> QuerySet[Recipient]:
     require(actor, Action.VIEW_DONOR)
-    return Recipient.objects.filter(centre_id=actor.centre_id).order_by("code", "pk")
+    return Recipient.objects.filter(centre_id=actor_centre_id(actor)).order_by("code", "pk")
 
 
 def recipient_for(*, actor: Actor, pk, action: Action = Action.VIEW_DONOR) -> Recipient:
     require(actor, action)
     try:
-        return Recipient.objects.get(pk=pk, centre_id=actor.centre_id)
+        return Recipient.objects.get(pk=pk, centre_id=actor_centre_id(actor))
     except (Recipient.DoesNotExist, ValueError, TypeError):
         target_centre = _centre_of(Recipient, pk)
         if target_centre is not None:
@@ -83,7 +83,7 @@ def status_history(*, donor: Donor):
 def audit_trail(*, actor: Actor, donor_code: str = "", username: str = "", date_from=None, date_to=None):
     """The centre's events, and refused attempts on its records made from another centre."""
     require(actor, Action.VIEW_AUDIT)
-    centre_id = actor.centre_id
+    centre_id = actor_centre_id(actor)
     events = AuditEvent.objects.filter(Q(centre_id=centre_id) | Q(target_centre_id=centre_id))
     events = events.select_related("user", "api_client", "centre")
     if donor_code:

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from core.access import require
 from core.audit import Actor, record_event, record_type_of
-from core.errors import Conflict, IllegalState, InvalidInput
+from core.errors import Conflict, IllegalState, InvalidInput, NotPermitted
 from core.models import AuditEvent
 from core.roles import Action
 
@@ -38,6 +38,15 @@ RECIPIENT_FIELDS = (
     "diagnosis_detail",
     "own_duct_usable",
 )
+
+
+def actor_centre_id(actor: Actor) -> int:
+    """The centre the actor works for, once `require` has let the actor through (it refuses an actor
+    without a centre, so the refusal here is never reached after it)."""
+    centre_id = actor.centre_id
+    if centre_id is None:
+        raise NotPermitted("you do not belong to a centre")
+    return centre_id
 
 
 def _as_json(value):
@@ -73,7 +82,7 @@ def create_donor(*, actor: Actor, values: dict) -> Donor:
         raise InvalidInput("some values are not acceptable", fields=errors)
     _check_recipient_in_centre(actor, values)
     _check_unique_code(Donor, actor, values)
-    donor = Donor(centre_id=actor.centre_id, **values)
+    donor = Donor(centre_id=actor_centre_id(actor), **values)
     donor._history_user = actor.user
     donor.save()
     record_event(
@@ -202,7 +211,7 @@ def create_recipient(*, actor: Actor, values: dict) -> Recipient:
     if errors:
         raise InvalidInput("some values are not acceptable", fields=errors)
     _check_unique_code(Recipient, actor, values)
-    recipient = Recipient(centre_id=actor.centre_id, **values)
+    recipient = Recipient(centre_id=actor_centre_id(actor), **values)
     recipient._history_user = actor.user
     recipient.save()
     record_event(

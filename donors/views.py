@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
@@ -129,7 +132,8 @@ def donor_transition(request, pk):
             status = error.status_code
         else:
             return redirect("donors:detail", pk=donor.pk)
-    form.fields["to_status"].choices = TransitionForm(targets=allowed_targets(donor.status)).fields["to_status"].choices
+    allowed = TransitionForm(targets=allowed_targets(donor.status)).fields["to_status"]
+    cast(forms.ChoiceField, form.fields["to_status"]).choices = cast(forms.ChoiceField, allowed).choices
     context = {
         "donor": donor,
         "history": selectors.status_history(donor=donor),

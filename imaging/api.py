@@ -431,7 +431,9 @@ class MeasurementOut(serializers.ModelSerializer):
 
 class MeasurementIn(DistanceIn):
     series = serializers.IntegerField()
-    label = serializers.CharField(
+    # DRF's serializer metaclass takes declared fields out of the class, so this field does not
+    # replace `Field.label`; the stubs cannot express that.
+    label = serializers.CharField(  # type: ignore[assignment]
         required=False, allow_blank=True, max_length=40, help_text="What was measured, e.g. RHD"
     )
 

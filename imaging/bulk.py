@@ -16,11 +16,15 @@ import operator
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from django.db import connections, models, router
 
 _TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 _NULL = "\\N"
+
+# Writes a column's value as COPY text; what the value is (int, str, datetime, ...) depends on the field.
+_Writer = Callable[[Any], str]
 
 
 def insert_rows(objects: Sequence[models.Model]) -> None:
@@ -42,10 +46,12 @@ def insert_rows(objects: Sequence[models.Model]) -> None:
     buffer = io.StringIO()
     for obj in objects:
         values = (value_of(obj) for _, value_of, _ in columns)
-        line = "\t".join(_NULL if value is None else text(value) for value, (_, _, text) in zip(values, columns))
+        line = "\t".join(
+            _NULL if value is None else text(value) for value, (_, _, text) in zip(values, columns, strict=True)
+        )
         buffer.write(line + "\n")
     buffer.seek(0)
-    names = ", ".join(connection.ops.quote_name(field.column) for field, _, _ in columns)
+    names = ", ".join(connection.ops.quote_name(column) for column, _, _ in columns)
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor, connection.wrap_database_errors:
         cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN", buffer)
@@ -54,9 +60,13 @@ def insert_rows(objects: Sequence[models.Model]) -> None:
 @cache
 def _columns(
     model: type[models.Model],
-) -> list[tuple[models.Field, Callable[[models.Model], object], Callable[[object], str]]]:
-    """Every column but the generated primary key: the field, how to get its value, how to write it."""
-    return [(field, _getter(field), _writer(field)) for field in model._meta.concrete_fields if not field.primary_key]
+) -> list[tuple[str, Callable[[models.Model], object], _Writer]]:
+    """Every column but the generated primary key: its name, how to get its value, how to write it."""
+    return [
+        (field.column, _getter(field), _writer(field))
+        for field in model._meta.concrete_fields
+        if not field.primary_key and field.column is not None  # a concrete field always has a column
+    ]
 
 
 def _getter(field: models.Field) -> Callable[[models.Model], object]:
@@ -65,9 +75,9 @@ def _getter(field: models.Field) -> Callable[[models.Model], object]:
     return operator.attrgetter(field.attname)
 
 
-def _writer(field: models.Field) -> Callable[[object], str]:
+def _writer(field: models.Field) -> _Writer:
     kind = field.get_internal_type()
-    if kind == "ForeignKey":
+    if kind == "ForeignKey" and isinstance(field, models.ForeignKey):
         return _writer(field.target_field)
     if kind in ("CharField", "TextField"):
         return lambda value: str(value).translate(_TEXT_ESCAPES)
@@ -87,7 +97,7 @@ def _writer(field: models.Field) -> Callable[[object], str]:
         return lambda value: repr(float(value))
     if kind == "BooleanField":
         return lambda value: "t" if value else "f"
-    if kind == "JSONField":
+    if kind == "JSONField" and isinstance(field, models.JSONField):
         encoder = field.encoder
         return lambda value: json.dumps(value, cls=encoder).translate(_TEXT_ESCAPES)
     if kind == "DateTimeField":

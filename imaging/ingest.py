@@ -79,7 +79,7 @@ def limits() -> dict:
 
 @dataclass
 class Item:
-    source: UploadSource | None
+    source: UploadSource  # the stored file it is, or the zip it came from
     name: str
     size: int
     data: bytes | None = None  # None: read the source's stored file

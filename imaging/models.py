@@ -78,6 +78,9 @@ class UploadSource(models.Model):
         ordering = ["index"]
         constraints = [models.UniqueConstraint(fields=["upload", "index"], name="one_source_per_index")]
 
+    def __str__(self) -> str:
+        return self.name
+
 
 class UploadFile(models.Model):
     """One line of the upload's report: what happened to one DICOM file (or zip member)."""
@@ -101,6 +104,9 @@ class UploadFile(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["upload", "name"], name="one_report_line_per_file")]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.outcome}"
 
 
 class Study(models.Model):
@@ -152,6 +158,7 @@ class Study(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -223,6 +230,8 @@ class Series(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
+    skip_history_when_saving: bool  # set while saving a change that is not a clinical one
 
     class Meta:
         ordering = ["series_number", "id"]
@@ -305,6 +314,7 @@ class Measurement(models.Model):
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -29,7 +29,10 @@ THUMBNAIL_PX = 160
 
 def series_folder(series: Series) -> str:
     study = series.study  # a detached study keeps its pictures beside its files, under the donor it came from
-    return f"{donor_folder(study.donor_id or study.detached_from_id)}/series-{series.pk}"
+    donor_id = study.donor_id or study.detached_from_id
+    if donor_id is None:
+        raise ValueError(f"study {study.pk} has no donor and was detached from none")
+    return f"{donor_folder(donor_id)}/series-{series.pk}"
 
 
 def instance_pixels(instance: Instance) -> np.ndarray:
@@ -85,14 +88,14 @@ def render(
     return series
 
 
-def _render(series: Series, instances: list[Instance], mip) -> dict:
+def _render(series: Series, instances: list[Instance], mip) -> dict[str, object]:
     if not instances:
         raise ValueError("the series has no images")
     folder = series_folder(series)
     middle = instances[len(instances) // 2]
     middle_pixels = instance_pixels(middle)
     slice_window = [round(v, 2) for v in auto_window(middle_pixels)]
-    values = {"slice_window": slice_window}
+    values: dict[str, object] = {"slice_window": slice_window}
     projectable = (
         series.used_as_mrcp
         and all(i.has_geometry and i.frames == 1 for i in instances)
@@ -149,7 +152,10 @@ def _projection(instances: list[Instance], mip):
     builder = IncrementalMip()
     uids = []
     for instance in instances:
-        builder.add(instance_pixels(instance), geometry_of(instance))
+        geometry = geometry_of(instance)
+        if geometry is None:
+            raise ValueError(f"instance {instance.sop_instance_uid} has no usable position and orientation")
+        builder.add(instance_pixels(instance), geometry)
         uids.append(instance.sop_instance_uid)
     return builder.result(), uids
 

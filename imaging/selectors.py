@@ -21,7 +21,7 @@ from core.errors import IllegalState, InvalidInput, NotFound
 from core.models import AuditEvent
 from core.roles import Action
 from donors.models import Donor
-from donors.services import record_refused_access, require
+from donors.services import actor_centre_id, record_refused_access, require
 
 from .models import Instance, Measurement, Series, Study, Upload
 
@@ -83,7 +83,7 @@ def unmatched_studies(*, actor: Actor) -> list[Study]:
     """The centre's studies detached from a donor, waiting to be attached to the right one."""
     require(actor, Action.RESOLVE_IMAGE_IDENTITY)
     return list(
-        Study.objects.filter(centre_id=actor.centre_id, donor__isnull=True)
+        Study.objects.filter(centre_id=actor_centre_id(actor), donor__isnull=True)
         .select_related("detached_from", "identity_acknowledged_by")
         .prefetch_related("series")
         .order_by("-identity_acknowledged_at", "-pk")
@@ -167,7 +167,7 @@ def upload_series(upload: Upload) -> list[Series]:
     return list(Series.objects.filter(pk__in=ids).select_related("study").order_by("series_number", "pk"))
 
 
-def record_image_read(*, actor: Actor, donor: Donor, record, what: str) -> bool:
+def record_image_read(*, actor: Actor, donor: Donor | None, record, what: str) -> bool:
     """Record a read of images, at most once per record per user per minute. True if recorded."""
     since = timezone.now() - timedelta(seconds=IMAGE_READ_AUDIT_SECONDS)
     recent = AuditEvent.objects.filter(
@@ -189,7 +189,7 @@ def record_image_read(*, actor: Actor, donor: Donor, record, what: str) -> bool:
     return True
 
 
-def record_download(*, actor: Actor, donor: Donor, record, what: str) -> None:
+def record_download(*, actor: Actor, donor: Donor | None, record, what: str) -> None:
     record_event(
         actor=actor, kind=AuditEvent.Kind.DOWNLOAD, record=record, donor=donor, summary=f"downloaded {what}"[:300]
     )
@@ -224,7 +224,7 @@ def donor_to_attach(*, actor: Actor, code: str) -> Donor:
     """The donor of the actor's centre with this code, for attaching an unmatched study."""
     require(actor, Action.RESOLVE_IMAGE_IDENTITY)
     code = (code or "").strip()
-    donor = Donor.objects.filter(centre_id=actor.centre_id, code=code).first() if code else None
+    donor = Donor.objects.filter(centre_id=actor_centre_id(actor), code=code).first() if code else None
     if donor is None:
         reason = f"no donor '{code}' in your centre" if code else "give the donor's code"
         raise InvalidInput(f"donor: {reason}", fields={"donor": [reason]})

@@ -412,9 +412,10 @@ def locate(*, series: Series, kind: str, point: dict, field: str = "points") -> 
         instance = series.instances.filter(slice_index=index).first()
         stored = {"row": r, "col": c, "slice": index, "source_row": source_row, "source_col": source_col}
     elif kind == Measurement.Kind.SLICES:
-        index = point.get("slice")
-        if not isinstance(index, int) or isinstance(index, bool):
+        slice_number = point.get("slice")
+        if not isinstance(slice_number, int) or isinstance(slice_number, bool):
             raise InvalidInput(f"{field}.slice: a whole number", fields={f"{field}.slice": ["a whole number"]})
+        index = slice_number
         instance = series.instances.filter(slice_index=index).first()
         if instance is None:
             raise InvalidInput(f"{field}.slice: no slice {index}", fields={f"{field}.slice": [f"no slice {index}"]})

@@ -32,16 +32,17 @@ _ROWS_PER_STATEMENT = 1000  # 3 parameters a row stays far below SQLite's limit 
 
 
 def geometry_of(instance: Instance) -> Geometry | None:
-    if not instance.has_geometry:
+    position, orientation, spacing = instance.position, instance.orientation, instance.pixel_spacing
+    if not (position and orientation and spacing):  # the instance's has_geometry
         return None
     from .dicom.geometry import _unit
 
     try:
         return Geometry(
-            position=tuple(instance.position),
-            row_direction=_unit(instance.orientation[:3], instance.sop_instance_uid),
-            column_direction=_unit(instance.orientation[3:], instance.sop_instance_uid),
-            pixel_spacing=tuple(instance.pixel_spacing),
+            position=tuple(position),
+            row_direction=_unit(orientation[:3], instance.sop_instance_uid),
+            column_direction=_unit(orientation[3:], instance.sop_instance_uid),
+            pixel_spacing=tuple(spacing),
             rows=instance.rows,
             columns=instance.columns,
         )
@@ -67,9 +68,9 @@ def finalise_series(series: Series, *, extra_warnings=(), adding: Sequence[Insta
     before = {i.pk: (i.slice_index, i.depth) for i in stored}
     instances = stored + list(adding)
     arrival = {id(instance): number for number, instance in enumerate(instances)}  # new ones have no pk yet
-    geometries = {id(i): geometry_of(i) for i in instances}
+    geometries = {id(i): geometry for i in instances if (geometry := geometry_of(i)) is not None}
     warnings = set(series.warnings or []) | set(extra_warnings)
-    placed = [i for i in instances if geometries[id(i)] is not None]
+    placed = [i for i in instances if id(i) in geometries]
     first = geometries[id(placed[0])] if placed else None
     if first is not None and len(placed) == len(instances):
         normal = first.normal
@@ -81,8 +82,9 @@ def finalise_series(series: Series, *, extra_warnings=(), adding: Sequence[Insta
         instances.sort(key=lambda i: (i.depth, i.instance_number or 0, arrival[id(i)]))
         depths = np.array([i.depth for i in instances])
         gaps = np.diff(depths)
-        series.slice_spacing = float(np.median(gaps)) if len(gaps) else None
-        if len(gaps) and (np.any(gaps < 1e-3) or np.ptp(gaps) > 0.1 * max(abs(series.slice_spacing), 1e-3)):
+        spacing = float(np.median(gaps)) if len(gaps) else None
+        series.slice_spacing = spacing
+        if spacing is not None and (np.any(gaps < 1e-3) or np.ptp(gaps) > 0.1 * max(abs(spacing), 1e-3)):
             warnings.add("slices are unevenly spaced or repeated: check the series")
         series.orientation = orientation_label(normal)
         series.pixel_spacing = list(first.pixel_spacing)

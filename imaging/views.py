@@ -110,10 +110,10 @@ def mrcp_override(request, pk):
     actor = page_actor(request)
     series = selectors.series_for(actor=actor, pk=pk, action=Action.MEASURE_IMAGES)
     choice = request.POST.get("mrcp", "")
-    value = {"yes": True, "no": False, "auto": None}.get(choice, "bad")
-    if value == "bad":
+    choices: dict[str, bool | None] = {"yes": True, "no": False, "auto": None}
+    if choice not in choices:
         raise InvalidInput("choose yes, no or auto", fields={"mrcp": ["choose yes, no or auto"]})
-    services.set_mrcp_override(actor=actor, series=series, mrcp=value)
+    services.set_mrcp_override(actor=actor, series=series, mrcp=choices[choice])
     return redirect("imaging:viewer", pk=series.pk)
 
 
@@ -196,6 +196,7 @@ def _window(request) -> tuple[float | None, float | None]:
 def _image(request, data_key: str, produce, content_type: str = "image/png", filename: str = ""):
     """Answer with the picture, letting the browser keep it (private) and revalidate by ETag."""
     etag = '"' + hashlib.sha256(data_key.encode()).hexdigest()[:32] + '"'
+    response: HttpResponse
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponseNotModified()
     else:
@@ -245,7 +246,7 @@ def slice_image(request, pk, index):
     if instance is None:
         raise NotFound("no such slice")
     center, width = _window(request)
-    if center is None:
+    if center is None or width is None:  # _window gives both or neither
         center, width = series.slice_window or rendering.auto_window(rendering.instance_pixels(instance))
     selectors.record_image_read(
         actor=actor, donor=series.study.donor, record=series, what=f"MRCP images of series {series.pk}"

@@ -41,7 +41,7 @@ class Command(BaseCommand):
         try:
             incoming = [
                 services.Incoming(str(p.relative_to(root)) if root.is_dir() else p.name, p.stat().st_size, handle)
-                for p, handle in zip(paths, handles)
+                for p, handle in zip(paths, handles, strict=True)
             ]
             upload = services.create_upload(actor=None, donor=found[0], files=incoming, channel="command")
         finally:
