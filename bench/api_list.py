@@ -104,7 +104,8 @@ def main() -> None:
     user = seed(args.donors)
     cookie = session_cookie(user)
     print(
-        f"donors: {args.donors}, gunicorn 2 sync workers, 4 keep-alive clients, {args.rounds} rounds x {args.seconds:.0f} s each"
+        f"donors: {args.donors}, gunicorn 2 sync workers, 4 keep-alive clients, "
+        f"{args.rounds} rounds x {args.seconds:.0f} s each"
     )
     print(
         "queries per API request: " + ", ".join(f"page size {n}: {queries_per_request(user, n)}" for n in (10, 50, 200))

@@ -235,9 +235,12 @@ def main() -> None:
         services.queue_ingest = lambda upload_id: None  # run by upload_and_wait after the 202 instead
     worker = start_worker(env | {"DATABASE_URL": url, "DATABASE_CONN_MAX_AGE": "60"}) if with_worker else None
     series_bytes = args.slices * args.size * args.size * 2
+    where = (
+        "in a Celery worker (solo pool) on Redis + PostgreSQL" if with_worker else "in-process (SQLite, eager tasks)"
+    )
     print(
         f"series: {args.slices} slices of {args.size} x {args.size}, 16-bit: {series_bytes / 1e6:.1f} MB of pixels; "
-        f"import {'in a Celery worker (solo pool) on Redis + PostgreSQL' if with_worker else 'in-process (SQLite, eager tasks)'}"
+        f"import {where}"
     )
     floors, requests, ingests, peaks, orthanc = [], [], [], [], []
     try:
@@ -284,14 +287,17 @@ def main() -> None:
         f"floor (pydicom read + numpy MIP, one process): {floor_median:6.3f} s   rounds {[round(v, 3) for v in floors]}"
     )
     print(
-        f"app, upload accepted -> MIP ready:             {ingest_median:6.3f} s   rounds {[round(v, 3) for v in ingests]}"
+        f"app, upload accepted -> MIP ready:             {ingest_median:6.3f} s   "
+        f"rounds {[round(v, 3) for v in ingests]}"
     )
     print(
-        f"app, the upload request itself (before 202):   {request_median:6.3f} s   rounds {[round(v, 3) for v in requests]}"
+        f"app, the upload request itself (before 202):   {request_median:6.3f} s   "
+        f"rounds {[round(v, 3) for v in requests]}"
     )
-    waits, imports, renders = zip(*PHASES[1:])
+    waits, imports, renders = zip(*PHASES[1:], strict=True)
     print(
-        f"  of which: waiting for the task {statistics.median(waits):.3f} s, importing {statistics.median(imports):.3f} s, "
+        f"  of which: waiting for the task {statistics.median(waits):.3f} s, "
+        f"importing {statistics.median(imports):.3f} s, "
         f"rendering {statistics.median(renders):.3f} s (medians, from the database's timestamps)"
     )
     print(
@@ -305,7 +311,8 @@ def main() -> None:
     if orthanc:
         stored = statistics.median(orthanc)
         print(
-            f"Orthanc, storing the same files through its REST API: {stored:6.3f} s = {args.slices / stored:.0f} files/s; "
+            f"Orthanc, storing the same files through its REST API: {stored:6.3f} s = "
+            f"{args.slices / stored:.0f} files/s; "
             f"the app, upload request + import + MIP: {request_median + ingest_median:6.3f} s = "
             f"{args.slices / (request_median + ingest_median):.0f} files/s"
         )

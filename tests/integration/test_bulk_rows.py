@@ -60,7 +60,7 @@ def test_report_lines_round_trip_like_bulk_create(series):
     copied = UploadFile.objects.filter(name__startswith="copied").order_by("size")
     created = UploadFile.objects.filter(name__startswith="created").order_by("size")
     assert len(copied) == len(AWKWARD_TEXT)
-    for a, b in zip(copied, created):
+    for a, b in zip(copied, created, strict=True):
         expected = _columns(UploadFile, b) | {"name": b.name.replace("created", "copied", 1)}
         assert _columns(UploadFile, a) == expected
         assert a.created_at is not None

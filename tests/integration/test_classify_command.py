@@ -45,7 +45,7 @@ def test_every_case_file_gives_its_expected_result(tmp_path):
     assert completed.returncode == 0, completed.stderr
     lines = [json.loads(line) for line in completed.stdout.splitlines()]
     assert len(lines) == len(CASES) + 2
-    for case, path, line in zip(CASES, paths, lines):
+    for case, path, line in zip(CASES, paths, lines, strict=False):
         assert list(line)[0] == "file" and line["file"] == str(path)
         assert subset_matches(line, json.loads(case.read_text())["expected"]), (case.name, line)
     assert lines[-2]["valid"] is False and "not valid JSON" in lines[-2]["errors"][0]

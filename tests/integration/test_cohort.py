@@ -107,7 +107,7 @@ def test_table4_tests_agree_with_scipy_on_random_tables(centre, seed):
         cells = [3, 0, 4, 2]  # a zero cell
     rows = ["donor_code,graft,proposed_type,anastomoses,technique"]
     number = 0
-    for (kind, count), n in zip([("1", 1), ("1", 2), ("2", 1), ("2", 2)], cells):
+    for (kind, count), n in zip([("1", 1), ("1", 2), ("2", 1), ("2", 2)], cells, strict=True):
         for _ in range(n):
             number += 1
             rows.append(f"R-{number:03d},right_lobe,{kind},{count if count == 1 else rng.choice([2, 3])},")

@@ -95,7 +95,7 @@ def test_a_duct_crossing_axial_slices_is_measured_in_patient_space(
     body = response.json()
     # The nearest slice is at most half a slice gap from each end.
     assert abs(body["length_mm"] - chd.length_mm) <= max(1.6, 2.0)
-    for expected, got in zip((chd.start, chd.end), body["patient_points"]):
+    for expected, got in zip((chd.start, chd.end), body["patient_points"], strict=True):
         assert math.dist(expected, got) <= 1.0 + 0.01  # half a gap, plus the rounding of the click
     assert not Measurement.objects.exists()  # the preview saves nothing
 

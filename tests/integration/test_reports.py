@@ -217,20 +217,6 @@ def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture
-def staff(make_user):
-    return {
-        role: make_user(role, username=f"{role}-r", first_name=role.capitalize(), last_name="Tester")
-        for role in ("coordinator", "radiologist", "hepatologist", "surgeon", "auditor", "integration_client")
-    }
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
 def api(user):
     client = APIClient()
     client.force_authenticate(user)

@@ -14,7 +14,7 @@ from core.models import AuditEvent
 from donors.models import Donor, StatusChange
 from reports.services import issue_report
 from tests.factories import DonorFactory, accept_donor
-from tests.integration.test_reports import actor, annotate, api, browser, media, staff  # noqa: F401 (fixtures)
+from tests.integration.test_reports import actor, annotate, api, browser
 from workup import services as workup_services
 from workup.models import LabResult
 

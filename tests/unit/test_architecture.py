@@ -132,13 +132,30 @@ def imports_against_the_order(imports: list[Import]) -> list[str]:
     return wrong
 
 
-def module_circles(modules: Iterable[str], imports: list[Import]) -> list[list[str]]:
-    """The strongly connected groups of two or more modules (Tarjan), each as one circle through the group
-    when there is a simple one, else the group's modules; sorted."""
+def import_edges(modules: Iterable[str], imports: list[Import]) -> dict[str, set[str]]:
+    """Each module's imported modules among `modules`, leaving out a module importing itself."""
     edges: dict[str, set[str]] = {module: set() for module in modules}
     for found in imports:
         if found.target in edges and found.target != found.source:
             edges[found.source].add(found.target)
+    return edges
+
+
+def pop_group(stack: list[str], on_stack: set[str], root: str) -> list[str]:
+    """Take Tarjan's stack down to and including `root`: the members of root's group."""
+    group = []
+    while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        group.append(member)
+        if member == root:
+            return group
+
+
+def module_circles(modules: Iterable[str], imports: list[Import]) -> list[list[str]]:
+    """The strongly connected groups of two or more modules (Tarjan), each as one circle through the group
+    when there is a simple one, else the group's modules; sorted."""
+    edges = import_edges(modules, imports)
     index: dict[str, int] = {}
     lowest: dict[str, int] = {}
     stack: list[str] = []
@@ -167,13 +184,7 @@ def module_circles(modules: Iterable[str], imports: list[Import]) -> list[list[s
                 if work:
                     lowest[work[-1][0]] = min(lowest[work[-1][0]], lowest[node])
                 if lowest[node] == index[node]:
-                    group = []
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        group.append(member)
-                        if member == node:
-                            break
+                    group = pop_group(stack, on_stack, node)
                     if len(group) > 1:
                         groups.append(sorted(group))
 
@@ -280,7 +291,9 @@ def test_the_checks_find_what_they_look_for(tmp_path):
             "donors/models.py": "def late():\n    from reports import content\n",
             "reports/__init__.py": "",
             "reports/content.py": "from ..donors import models\nfrom . import statistics\n",
-            "reports/statistics.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .helpers import x\n",
+            "reports/statistics.py": (
+                "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .helpers import x\n"
+            ),
             "reports/helpers.py": "import django.db\n",
         },
     )

@@ -122,7 +122,8 @@ def test_long_numbers_in_other_fields_and_as_the_whole_document():
     }
     text = json.dumps(document).replace("[5, 0]", f"[5, {long}]").replace('"graft": "right_lobe"', f'"graft": {long}')
     assert classify_json_bytes(text.encode())["errors"] == [
-        "document.graft: must be one of left_lateral_segment, left_lobe, right_lobe (got a number 5000 characters long)",
+        "document.graft: must be one of left_lateral_segment, left_lobe, right_lobe"
+        " (got a number 5000 characters long)",
         "RHD.segments: must list Couinaud segments as whole numbers 1-8 (got a number 5000 characters long)",
     ]
     assert classify_json_bytes(long.encode())["errors"] == [

@@ -20,7 +20,7 @@ junctions = st.one_of(st.none(), st.just(0), st.integers(1, 40), st.floats(0.5, 
 
 
 @st.composite
-def duct_trees(draw):
+def duct_trees(draw):  # noqa: C901 - one recursive generator; its closures share the draws and the tree
     """A document whose tree obeys every structural rule; it may still lack an
     exit or the single exit's length, which validation must then report."""
     ducts = []

@@ -131,7 +131,7 @@ def test_document_lengths_are_the_distance_between_duct_ends(series):
 
 def test_ducts_are_bright_and_the_liver_is_dark(series, headers):
     geometries = [Geometry.from_header(h) for h in headers]
-    volume = stack([load_pixels(p, h) for p, h in zip(series.paths, headers)])
+    volume = stack([load_pixels(p, h) for p, h in zip(series.paths, headers, strict=True)])
     for duct in list(series.ducts.values()) + [series.structures["CHD"], series.structures["CBD"]]:
         middle = np.add(duct.start, duct.end) / 2
         index, row, col = nearest_pixel(geometries, middle)
@@ -164,7 +164,7 @@ def test_measuring_between_clicked_pixels_gives_the_documented_length(case, tmp_
 def test_clicking_the_mip_finds_the_duct_in_depth(series, headers):
     geometries = [Geometry.from_header(h) for h in headers]
     builder = IncrementalMip()
-    for path, header, geometry in zip(series.paths, headers, geometries):
+    for path, header, geometry in zip(series.paths, headers, geometries, strict=True):
         builder.add(load_pixels(path, header), geometry)
     mip = builder.result()
     chd = series.structures["CHD"]
@@ -185,7 +185,7 @@ def test_same_inputs_give_the_same_pixels(tmp_path):
     first = generate_series(anatomy(), tmp_path / "a", **kwargs)
     second = generate_series(anatomy(), tmp_path / "b", **kwargs)
     assert first.sop_instance_uids == second.sop_instance_uids
-    for a, b in zip(first.paths, second.paths):
+    for a, b in zip(first.paths, second.paths, strict=True):
         assert pydicom.dcmread(a).PixelData == pydicom.dcmread(b).PixelData
     other_seed = generate_series(anatomy(), tmp_path / "c", **{**kwargs, "seed": 8})
     assert other_seed.ducts == first.ducts  # the document's ducts never depend on the seed
@@ -205,7 +205,7 @@ def test_other_transfer_syntaxes_hold_the_same_pixels(syntax, tmp_path):
     kwargs = dict(slices=3, rows=48, columns=48, series_uid="1.2.3.4", seed=3)
     plain = generate_series(anatomy(), tmp_path / "plain", **kwargs)
     other = generate_series(anatomy(), tmp_path / "other", transfer_syntax=syntax, **kwargs)
-    for a, b in zip(plain.paths, other.paths):
+    for a, b in zip(plain.paths, other.paths, strict=True):
         header, pixels = read_instance(b, name=b.name)
         assert header.transfer_syntax_uid == syntax
         np.testing.assert_array_equal(pixels, read_instance(a, name=a.name)[1])
@@ -229,7 +229,7 @@ def test_oblique_and_axial_series(tmp_path):
     axial = generate_series(anatomy(), tmp_path / "axial", slices=100, rows=96, columns=96, orientation="axial")
     headers = [read_header(p, name=p.name) for p in axial.paths]
     geometries = [Geometry.from_header(h) for h in headers]
-    volume = stack([load_pixels(p, h) for p, h in zip(axial.paths, headers)])
+    volume = stack([load_pixels(p, h) for p, h in zip(axial.paths, headers, strict=True)])
     mip = coronal_mip(volume, geometries)
     assert mip.projection == "along rows" and mip.image.shape == (100, 96)
     # Superior at the top: the hilum (high) appears above the ampulla (low).
