@@ -101,7 +101,8 @@ LAB_VALUES = (
     "inr",
     "creatinine_mg_dl",
 )
-STEATOSIS_FIELDS = {
+# Keyed by the modality's value: the keys are str enum members, looked up with plain strings.
+STEATOSIS_FIELDS: dict[str, tuple[str, ...]] = {
     SteatosisModality.BIOPSY: ("macrovesicular_pct",),
     SteatosisModality.MRI_PDFF: ("pdff_pct",),
     SteatosisModality.DUAL_ECHO: ("in_phase_signal", "opposed_phase_signal"),
