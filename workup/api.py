@@ -7,6 +7,7 @@ read of a donor's workup is audited as a read of the donor's record.
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -144,7 +145,7 @@ class WorkupRecordsView(ActorMixin, generics.GenericAPIView):
         return RECORD_SERIALIZERS[self.kind][0]
 
     def get_queryset(self):
-        return wsv.KINDS[self.kind].model.objects.none()
+        return wsv.KINDS[self.kind].model._default_manager.none()
 
     def _current_ids(self, donor) -> set[int]:
         records = ws.latest_records(donor)
@@ -161,7 +162,7 @@ class WorkupRecordsView(ActorMixin, generics.GenericAPIView):
         services.record_donor_read(actor=actor, donor=donor, what=f"{wsv.KINDS[self.kind].title.lower()} records")
         records = (
             wsv.KINDS[self.kind]
-            .model.objects.filter(donor=donor)
+            .model._default_manager.filter(donor=donor)
             .select_related("recorded_by")
             .order_by("-recorded_at", "-pk")
         )
@@ -183,7 +184,7 @@ class WorkupRecordsView(ActorMixin, generics.GenericAPIView):
         return Response(out(record, context={"current_ids": {record.pk}}).data, status=status.HTTP_201_CREATED)
 
 
-def _record_view(slug: str) -> type:
+def _record_view(slug: str) -> type[WorkupRecordsView]:
     spec = wsv.KINDS[slug]
     record_out, record_in = RECORD_SERIALIZERS[slug]
     tag = ["workup"]
@@ -203,11 +204,12 @@ def _record_view(slug: str) -> type:
         return self.create_record(request, pk)
 
     name = "".join(part.capitalize() for part in slug.split("-")) + "Records"
-    return type(
+    view = type(
         name,
         (WorkupRecordsView,),
         {"kind": slug, "get": get, "post": post, "__module__": __name__, "__doc__": WorkupRecordsView.__doc__},
     )
+    return cast(type[WorkupRecordsView], view)
 
 
 RECORD_VIEWS = {slug: _record_view(slug) for slug in wsv.KINDS}
@@ -222,7 +224,7 @@ class CheckOut(serializers.Serializer):
     value = serializers.JSONField(allow_null=True, help_text="A number or a label; null when missing.")
     unit = serializers.CharField(allow_blank=True)
     threshold = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # DRF's metaclass pops declared fields; stubs don't
     detail = serializers.CharField()
     owner = serializers.CharField(help_text="The role that records this check's inputs.")
     optional = serializers.BooleanField(help_text="A steatosis modality not needed because another one is recorded.")
@@ -457,8 +459,8 @@ _FORMULAS = {
 }
 
 
-def _threshold_fields(*, for_input: bool) -> dict:
-    fields = {}
+def _threshold_fields(*, for_input: bool) -> dict[str, serializers.Field]:
+    fields: dict[str, serializers.Field] = {}
     for f in dataclasses.fields(criteria.Thresholds):
         help_text = f"{f.metadata['help']} (source: {f.metadata['source']}; default {f.default!r})"
         if f.name in _FORMULAS:
@@ -513,7 +515,7 @@ class CentreThresholdsView(ActorMixin, generics.GenericAPIView):
         return CentreThresholds.objects.none()
 
     def _require_centre(self):
-        if self.request.user.centre_id is None:
+        if self.actor.centre_id is None:
             raise NotPermitted("you do not belong to a centre")
 
     @extend_schema(tags=["workup"], responses={200: ThresholdsOut})

@@ -4,6 +4,7 @@ the decision, the sign-off and the centre's thresholds. Forms parse; services de
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 from django import forms
 from django.utils import timezone
@@ -178,7 +179,9 @@ class SignForm(forms.Form):
 
     def __init__(self, *args, roles=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["signed_as"].choices = [(r.value, r.label) for r in SIGNING_ROLES if r.value in set(roles)]
+        cast(forms.ChoiceField, self.fields["signed_as"]).choices = [
+            (r.value, r.label) for r in SIGNING_ROLES if r.value in set(roles)
+        ]
 
 
 class ThresholdsForm(forms.ModelForm):

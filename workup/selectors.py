@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from classification.selectors import final_proposed_type
@@ -181,7 +182,7 @@ def thresholds_snapshot(thresholds: criteria.Thresholds) -> dict:
 def thresholds_from_row(row: CentreThresholds | None) -> criteria.Thresholds:
     if row is None:
         return criteria.DEFAULT_THRESHOLDS
-    values = {}
+    values: dict[str, Any] = {}
     for f in dataclasses.fields(criteria.Thresholds):
         value = getattr(row, f.name)
         values[f.name] = tuple(value) if f.name == "portal_vein_flag_types" else value
@@ -216,9 +217,9 @@ class LatestRecords:
 
     def latest_of(self, kind: str, sub: str | None = None):
         if kind == "steatosis":
-            return self.steatosis.get(sub)
+            return self.steatosis.get(sub) if sub is not None else None
         if kind == "clearances":
-            return self.clearances.get(sub)
+            return self.clearances.get(sub) if sub is not None else None
         return getattr(self, kind.replace("-", "_"))
 
 
@@ -254,6 +255,11 @@ def biliary_type_for(donor) -> str | None:
     return None
 
 
+def _float(value: Decimal | float | None) -> float | None:
+    """A model's decimal as the float the criteria compute with (None stays None)."""
+    return None if value is None else float(value)
+
+
 def workup_inputs(donor, records: LatestRecords, biliary_type: str | None) -> criteria.WorkupInputs:
     recipient = donor.recipient if donor.recipient_id else None
     volumetry, labs = records.volumetry, records.labs
@@ -275,32 +281,32 @@ def workup_inputs(donor, records: LatestRecords, biliary_type: str | None) -> cr
         donor_weight_kg=donor.weight_kg,
         donor_abo=donor.abo or None,
         recipient_abo=recipient.abo if recipient else None,
-        recipient_height_cm=volumetry.recipient_height_cm if volumetry else None,
-        recipient_weight_kg=recipient_weight,
-        ast=labs.ast if labs else None,
-        alt=labs.alt if labs else None,
-        ast_uln=labs.ast_uln if labs else None,
-        platelets=labs.platelets if labs else None,
+        recipient_height_cm=_float(volumetry.recipient_height_cm) if volumetry else None,
+        recipient_weight_kg=_float(recipient_weight),
+        ast=_float(labs.ast) if labs else None,
+        alt=_float(labs.alt) if labs else None,
+        ast_uln=_float(labs.ast_uln) if labs else None,
+        platelets=_float(labs.platelets) if labs else None,
         graft=donor.planned_graft or None,
-        total_liver_volume_ml=volumetry.total_liver_volume_ml if volumetry else None,
-        graft_volume_ml=volumetry.graft_volume_ml if volumetry else None,
-        remnant_volume_ml=volumetry.remnant_volume_ml if volumetry else None,
+        total_liver_volume_ml=_float(volumetry.total_liver_volume_ml) if volumetry else None,
+        graft_volume_ml=_float(volumetry.graft_volume_ml) if volumetry else None,
+        remnant_volume_ml=_float(volumetry.remnant_volume_ml) if volumetry else None,
         biopsy_done=True if biopsy is not None else None,
-        biopsy_macrovesicular_pct=biopsy.macrovesicular_pct if biopsy else None,
-        pdff_pct=pdff.pdff_pct if pdff else None,
-        dual_echo_in_phase=dual.in_phase_signal if dual else None,
-        dual_echo_opposed_phase=dual.opposed_phase_signal if dual else None,
-        ct_liver_hu=ct.liver_hu if ct else None,
-        ct_spleen_hu=ct.spleen_hu if ct else None,
+        biopsy_macrovesicular_pct=_float(biopsy.macrovesicular_pct) if biopsy else None,
+        pdff_pct=_float(pdff.pdff_pct) if pdff else None,
+        dual_echo_in_phase=_float(dual.in_phase_signal) if dual else None,
+        dual_echo_opposed_phase=_float(dual.opposed_phase_signal) if dual else None,
+        ct_liver_hu=_float(ct.liver_hu) if ct else None,
+        ct_spleen_hu=_float(ct.spleen_hu) if ct else None,
         hepatic_artery_michels=artery.michels_type if artery else None,
         hepatic_artery_note=artery.unclassified_description if artery else "",
         segment4_artery_origin=(artery.segment4_origin or None) if artery else None,
         portal_vein_scheme=portal.portal_scheme if portal else None,
         portal_vein_type=portal.portal_type if portal else None,
         mhv_with_graft=veins.mhv_with_graft if veins else None,
-        v5_mm=veins.v5_mm if veins else None,
-        v8_mm=veins.v8_mm if veins else None,
-        inferior_right_hv_mm=veins.inferior_right_hv_mm if veins else None,
+        v5_mm=_float(veins.v5_mm) if veins else None,
+        v8_mm=_float(veins.v8_mm) if veins else None,
+        inferior_right_hv_mm=_float(veins.inferior_right_hv_mm) if veins else None,
         biliary_type=biliary_type,
     )
 

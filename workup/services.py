@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -48,6 +50,7 @@ from .models import (
     SteatosisAssessment,
     SteatosisModality,
     Volumetry,
+    WorkupRecord,
 )
 
 Errors = dict[str, list[str]]
@@ -98,7 +101,8 @@ LAB_VALUES = (
     "inr",
     "creatinine_mg_dl",
 )
-STEATOSIS_FIELDS = {
+# Keyed by the modality's value: the keys are str enum members, looked up with plain strings.
+STEATOSIS_FIELDS: dict[str, tuple[str, ...]] = {
     SteatosisModality.BIOPSY: ("macrovesicular_pct",),
     SteatosisModality.MRI_PDFF: ("pdff_pct",),
     SteatosisModality.DUAL_ECHO: ("in_phase_signal", "opposed_phase_signal"),
@@ -216,7 +220,8 @@ def steatosis_errors(values: dict) -> Errors:
         errors.setdefault(name, []).extend(reasons)
     if modality == SteatosisModality.DUAL_ECHO and not errors:
         in_phase, opposed = _number(values["in_phase_signal"]), _number(values["opposed_phase_signal"])
-        if opposed > in_phase * OPPOSED_OVER_IN_PHASE_MAX:
+        # No errors: both signals are present and numeric.
+        if in_phase is not None and opposed is not None and opposed > in_phase * OPPOSED_OVER_IN_PHASE_MAX:
             _add(
                 errors,
                 "opposed_phase_signal",
@@ -228,7 +233,7 @@ def steatosis_errors(values: dict) -> Errors:
 
 def derived_steatosis(values: dict) -> dict:
     """The values the app computes: the dual-echo signal fat fraction and the CT attenuation index."""
-    derived = {"signal_fat_fraction_pct": None, "liver_attenuation_index": None}
+    derived: dict[str, Decimal | None] = {"signal_fat_fraction_pct": None, "liver_attenuation_index": None}
     if values.get("modality") == SteatosisModality.DUAL_ECHO:
         fraction = criteria.signal_fat_fraction(float(values["in_phase_signal"]), float(values["opposed_phase_signal"]))
         derived["signal_fat_fraction_pct"] = Decimal(str(round(fraction * 100, 2)))
@@ -285,11 +290,11 @@ def clearance_errors(values: dict) -> Errors:
 @dataclass(frozen=True)
 class RecordKind:
     slug: str
-    model: type
+    model: type[WorkupRecord]
     title: str
     fields: tuple[str, ...]
     actions: tuple[Action, ...]  # any of these may record it
-    check: object  # values -> field errors
+    check: Callable[[dict], Errors]  # values -> field errors
     sub_field: str | None = None  # records of one kind superseding each other per this field
 
     @property
@@ -424,6 +429,8 @@ CLOSED_STATUSES = {Status.DONATED, Status.WITHDRAWN}
 
 def _own_donor(actor: Actor, donor: Donor) -> Donor:
     """The donor, locked for this transaction, if it is one of the actor's centre."""
+    if actor.centre_id is None:
+        raise NotFound(f"no donor {donor.pk} in your centre")
     locked = Donor.objects.select_for_update().filter(pk=donor.pk, centre_id=actor.centre_id).first()
     if locked is None:
         raise NotFound(f"no donor {donor.pk} in your centre")
@@ -449,7 +456,8 @@ def record_workup(*, actor: Actor, donor: Donor, kind: str, values: dict, supers
     errors = record_errors(kind, values)
     if errors:
         raise InvalidInput("some values are not acceptable", fields=errors)
-    previous = ws.newest(spec.model.objects.filter(donor=donor, **({spec.sub_field: sub} if sub else {})))
+    same_sub = {spec.sub_field: sub} if spec.sub_field and sub else {}
+    previous = ws.newest(spec.model._default_manager.filter(donor=donor, **same_sub))
     if supersedes is not UNCHECKED and (previous.pk if previous else None) != supersedes:
         now = f"record {previous.pk}" if previous else "no record"
         raise Conflict(
@@ -534,13 +542,10 @@ def threshold_errors(values: dict) -> Errors:
             _add(errors, name, f"choose {' or '.join(allowed)}")
     if not errors:
         try:
-            criteria.Thresholds(
-                **{
-                    k: tuple(v) if k == "portal_vein_flag_types" else v
-                    for k, v in values.items()
-                    if k in THRESHOLD_FIELDS
-                }
-            )
+            settings: dict[str, Any] = {
+                k: tuple(v) if k == "portal_vein_flag_types" else v for k, v in values.items() if k in THRESHOLD_FIELDS
+            }
+            criteria.Thresholds(**settings)
         except ValueError as error:
             text = str(error)
             field = text.split()[0].rstrip(":")
@@ -548,17 +553,20 @@ def threshold_errors(values: dict) -> Errors:
     return errors
 
 
-def require_centre_admin(actor: Actor) -> None:
-    if actor.user.centre_id is None or not actor.user.is_centre_admin:
+def require_centre_admin(actor: Actor) -> int:
+    """The actor's centre, if the actor administers it."""
+    centre_id = actor.centre_id
+    if centre_id is None or not actor.user.is_centre_admin:
         raise NotPermitted("only an administrator of your centre may change its thresholds")
+    return centre_id
 
 
 @transaction.atomic
 def update_thresholds(*, actor: Actor, expected_version: int | None, values: dict) -> CentreThresholds:
     """Change the centre's thresholds (a partial set keeps the others). Version 0 means the
     defaults were never saved."""
-    require_centre_admin(actor)
-    row = CentreThresholds.objects.select_for_update().filter(centre_id=actor.centre_id).first()
+    centre_id = require_centre_admin(actor)
+    row = CentreThresholds.objects.select_for_update().filter(centre_id=centre_id).first()
     current = ws.thresholds_snapshot(ws.thresholds_from_row(row))
     if expected_version is None:
         raise InvalidInput("version is required", fields={"version": ["send the version you last read"]})
@@ -571,9 +579,9 @@ def update_thresholds(*, actor: Actor, expected_version: int | None, values: dic
         raise InvalidInput("some thresholds are not acceptable", fields=errors)
     changes = {k: [current[k], merged[k]] for k in THRESHOLD_FIELDS if current[k] != merged[k]}
     created = row is None
-    if created:
-        row = CentreThresholds(centre_id=actor.centre_id)
-    if not changes and not created:
+    if row is None:
+        row = CentreThresholds(centre_id=centre_id)
+    elif not changes:
         return row
     for name in THRESHOLD_FIELDS:
         setattr(row, name, merged[name])
@@ -587,7 +595,7 @@ def update_thresholds(*, actor: Actor, expected_version: int | None, values: dic
         record=row,
         summary="changed workup thresholds: " + (", ".join(sorted(changes)) or "saved the defaults"),
         changes=changes,
-        centre_id=actor.centre_id,
+        centre_id=centre_id,
     )
     return row
 
@@ -671,7 +679,7 @@ def propose_decision(
     )
     decision._history_user = actor.user
     decision.save()
-    changes = {"decision_outcome": [None, outcome], "reasons": [None, decision.reasons]}
+    changes: dict[str, Any] = {"decision_outcome": [None, outcome], "reasons": [None, decision.reasons]}
     if decision.override_reason:
         changes["override_reason"] = [None, decision.override_reason]
         changes["overridden"] = overridden
@@ -706,13 +714,32 @@ def _changed_since(decision: Decision, evaluation: ws.Evaluation) -> list[str]:
     return changed
 
 
+def _signing_role(mine: list[Role], signed: dict[str, DecisionSignOff], role: str | None) -> str:
+    """The role the actor signs in: the one asked for, or the only one of theirs not yet signed."""
+    if not role:
+        unsigned = [r for r in mine if r.value not in signed] if len(mine) > 1 else mine
+        if len(unsigned) != 1:
+            choices = ", ".join(r.value for r in mine)
+            raise InvalidInput("say which role you sign in", fields={"signed_as": [f"one of: {choices}"]})
+        role = unsigned[0].value
+    if role not in {r.value for r in SIGNING_ROLES}:
+        raise InvalidInput("not a signing role", fields={"signed_as": ["radiologist, hepatologist or surgeon"]})
+    if role not in {r.value for r in mine}:
+        raise NotPermitted(f"you do not hold the {role} role")
+    if role in signed:
+        raise Conflict(
+            f"the {role}'s sign-off is already recorded (by {signed[role].user.username})",
+            fields={"signed_as": ["already signed"]},
+        )
+    return role
+
+
 @transaction.atomic
 def sign_decision(
     *, actor: Actor, donor: Donor, decision_id: int, signed_as: str | None = None, comment: str = ""
 ) -> DecisionSignOff:
     """Sign the open decision in one of your signing roles. The last of the radiologist, the
     hepatologist and the surgeon to sign completes it and moves the donor's status."""
-    role = signed_as
     require(actor, Action.RECORD_DECISION)
     mine = signing_roles_of(actor.roles)
     if not mine:
@@ -732,21 +759,7 @@ def sign_decision(
             "you have already signed this decision; each role is signed by a different person",
             fields={"signed_as": ["already signed by you"]},
         )
-    if role in (None, ""):
-        unsigned = [r for r in mine if r.value not in signed] if len(mine) > 1 else mine
-        if len(unsigned) != 1:
-            choices = ", ".join(r.value for r in mine)
-            raise InvalidInput("say which role you sign in", fields={"signed_as": [f"one of: {choices}"]})
-        role = unsigned[0].value
-    if role not in {r.value for r in SIGNING_ROLES}:
-        raise InvalidInput("not a signing role", fields={"signed_as": ["radiologist, hepatologist or surgeon"]})
-    if role not in {r.value for r in mine}:
-        raise NotPermitted(f"you do not hold the {role} role")
-    if role in signed:
-        raise Conflict(
-            f"the {role}'s sign-off is already recorded (by {signed[role].user.username})",
-            fields={"signed_as": ["already signed"]},
-        )
+    role = _signing_role(mine, signed, signed_as)
     refuse_while_images_unresolved(donor, cannot="sign the decision")
     evaluation = ws.evaluate(donor)
     changed = _changed_since(decision, evaluation)

@@ -7,6 +7,7 @@ audited as a read of the donor's record.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,7 +26,7 @@ from . import criteria
 from . import selectors as ws
 from . import services as wsv
 from .forms import RECORD_FORMS, DecisionForm, SignForm, ThresholdsForm
-from .models import SIGNING_ROLES, CentreThresholds, DecisionState, SteatosisModality
+from .models import SIGNING_ROLES, CentreThresholds, ClearanceKind, DecisionState, SteatosisModality, Volumetry
 
 # Fields shown for each record besides its date, author and note.
 COMPUTED = {"steatosis": ("signal_fat_fraction_pct", "liver_attenuation_index")}
@@ -72,29 +73,35 @@ def _blocks(request, actor, donor, evaluation: ws.Evaluation, bound: dict) -> li
     blocks = []
     for key, (form_class, kind, sub) in RECORD_FORMS.items():
         spec = wsv.KINDS[kind]
-        model = spec.model
-        records = model.objects.filter(donor=donor).select_related("recorded_by").order_by("-recorded_at", "-pk")
+        records = (
+            spec.model._default_manager.filter(donor=donor)
+            .select_related("recorded_by")
+            .order_by("-recorded_at", "-pk")
+        )
         if spec.sub_field:
             records = records.filter(**{spec.sub_field: sub})
-        records = list(records[:20])
-        latest = records[0] if records else None
+        recent = list(records[:20])
+        latest = recent[0] if recent else None
         names = [*spec.fields, *COMPUTED.get(kind, ())]
         title = spec.title
-        if kind == "steatosis":
+        # Steatosis and clearance blocks are one per modality or clearance kind: `sub` is set.
+        if kind == "steatosis" and sub is not None:
             title = f"Steatosis: {SteatosisModality(sub).label}"
-        elif kind == "clearances":
-            title = dict(model._meta.get_field("clearance_kind").choices)[sub]
+        elif kind == "clearances" and sub is not None:
+            title = ClearanceKind(sub).label
         form = None
         if may_record_page(actor, kind, sub):
             form = bound.get(key)
             if form is None:
-                extra = {}
+                extra: dict[str, Any] = {}
                 if kind == "steatosis":
                     extra["modality"] = sub
                 elif kind == "clearances":
                     extra["clearance_kind"] = sub
                 elif kind == "volumetry":
-                    extra["density"] = thresholds.graft_density if not latest else latest.density_factor
+                    extra["density"] = (
+                        latest.density_factor if isinstance(latest, Volumetry) else thresholds.graft_density
+                    )
                     extra["recipient_weight"] = donor.recipient.weight_kg if donor.recipient_id else None
                 form = form_class(latest=latest, prefix=key, **extra)
         blocks.append(
@@ -104,7 +111,7 @@ def _blocks(request, actor, donor, evaluation: ws.Evaluation, bound: dict) -> li
                 owners=_owners(kind, sub),
                 latest=latest,
                 rows=_rows(latest, names) if latest else [],
-                earlier=[(r, _rows(r, names)) for r in records[1:]],
+                earlier=[(r, _rows(r, names)) for r in recent[1:]],
                 form=form,
                 action=reverse("workup:workup_record", args=[donor.pk, key]),
             )
@@ -127,14 +134,17 @@ def _decision_context(actor, donor, evaluation, decision_form=None, sign_form=No
     current = next((d for d in decisions if d.decision_state != DecisionState.SUPERSEDED), None)
     signed = {s.signed_as: s for s in current.sign_offs.all()} if current else {}
     can_sign = []
-    if current is not None and current.decision_state == DecisionState.OPEN:
-        if not any(s.user_id == actor.user.pk for s in signed.values()):
-            can_sign = [r.value for r in wsv.signing_roles_of(actor.roles) if r.value not in signed]
+    if (
+        current is not None
+        and current.decision_state == DecisionState.OPEN
+        and not any(s.user_id == actor.user.pk for s in signed.values())
+    ):
+        can_sign = [r.value for r in wsv.signing_roles_of(actor.roles) if r.value not in signed]
     may_propose = may(actor.roles, Action.RECORD_DECISION) and donor.status == Status.IN_EVALUATION
     if decision_form is None and may_propose:
         replaces = current.pk if current and current.decision_state == DecisionState.OPEN else None
         decision_form = DecisionForm(initial={"replaces": replaces})
-    if sign_form is None and can_sign:
+    if sign_form is None and can_sign and current is not None:  # can_sign implies an open decision
         sign_form = SignForm(roles=can_sign, initial={"decision": current.pk, "signed_as": can_sign[0]})
     return {
         "decision": current,
@@ -272,16 +282,17 @@ def workup_sign(request, pk):
 @require_http_methods(["GET", "POST"])
 def thresholds(request):
     actor = page_actor(request)
-    if actor.user.centre_id is None:
+    centre_id = actor.centre_id
+    if centre_id is None:
         raise NotPermitted("you do not belong to a centre")
-    current, row = ws.centre_thresholds(actor.centre_id)
+    current, row = ws.centre_thresholds(centre_id)
     editable = bool(actor.user.is_centre_admin)
-    instance = row or CentreThresholds(centre_id=actor.centre_id)
+    instance = row or CentreThresholds(centre_id=centre_id)
     form = None
     status = 200
     if request.method == "POST":
         wsv.require_centre_admin(actor)
-        form = ThresholdsForm(request.POST, instance=CentreThresholds(centre_id=actor.centre_id))
+        form = ThresholdsForm(request.POST, instance=CentreThresholds(centre_id=centre_id))
         status = 400
         if form.is_valid():
             values = {k: v for k, v in form.cleaned_data.items() if k != "version"}
