@@ -104,6 +104,17 @@ class AuditEvent(models.Model):
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["centre", "-at"], name="donors_audi_centre__e6faf7_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.record_type} {self.record_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("audit events are append-only")
+
     @property
     def change_lines(self) -> list[str]:
         """The changes as lines for the trail page: "field: old -> new" for the fields a change or a
@@ -119,11 +130,3 @@ class AuditEvent(models.Model):
             else:
                 lines.append(f"{field}: {value}")
         return lines
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise PermissionError("audit events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("audit events are append-only")

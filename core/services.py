@@ -87,7 +87,8 @@ def record_login_lockout(
         record_type=record_type_of(user_model),
         record_id=account.pk if account else "",
         summary=f"login locked out for {username or '(no user name)'} from {ip_address or 'unknown address'} "
-        f"after {failures if failures is not None else 'repeated'} failed attempts; retry in {cool_off_minutes} minutes",
+        f"after {failures if failures is not None else 'repeated'} failed attempts; "
+        f"retry in {cool_off_minutes} minutes",
         changes={"username": username, "ip_address": ip_address, "failures": failures},
         centre_id=account.centre_id if account else None,
     )

@@ -12,6 +12,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from core.roles import Role
+from donors.models import User
 from donors.workflow import Status
 
 from . import criteria
@@ -44,6 +45,8 @@ class WorkupRecord(models.Model):
 
     The workup's tables keep the names they had when these models lived in `donors` (db_table and
     the history's table_name), so moving the code moved no data."""
+
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="+")
     measured_on = models.DateField("date", help_text="Date of the examination, sample or evaluation.")
@@ -331,6 +334,8 @@ def default_portal_vein_flag_types() -> list[str]:
 class CentreThresholds(models.Model):
     """One centre's workup thresholds: one field per `criteria.Thresholds` setting."""
 
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
+
     audit_record_type = "donors.CentreThresholds"  # audited under this name since before the workup app
 
     centre = models.OneToOneField("donors.Centre", on_delete=models.PROTECT, related_name="thresholds")
@@ -410,6 +415,8 @@ class Decision(models.Model):
     what it was based on after the records or the centre's settings change.
     """
 
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
+
     audit_record_type = "donors.Decision"  # audited under this name since before the workup app
 
     donor = models.ForeignKey("donors.Donor", on_delete=models.PROTECT, related_name="decisions")
@@ -444,6 +451,8 @@ class Decision(models.Model):
 
 class DecisionSignOff(models.Model):
     """One signing role's sign-off, by a person signing with their own login."""
+
+    _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
 
     audit_record_type = "donors.DecisionSignOff"  # audited under this name since before the workup app
 
