@@ -8,6 +8,7 @@ from django.db import transaction
 
 from core.audit import record_event
 from core.models import AuditEvent
+from core.text import counted
 
 from . import selectors
 from .document import RULES_VERSION, classify_document
@@ -70,7 +71,7 @@ def classify_annotation(*, annotation_id: int, tallies_by_centre: dict | None = 
         donor=donor,
         channel="worker",
         summary=f"classified anatomy revision {annotation.revision}: proposed type {proposed['type']}, "
-        f"{result['prediction']['anastomoses']} anastomosis(es) predicted",
+        f"{counted(result['prediction']['anastomoses'], 'anastomosis', 'anastomoses')} predicted",
     )
     return run
 

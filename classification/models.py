@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from core.text import counted
 from donors.models import Donor, User
 
 from .outcomes import TECHNIQUE_COUNTS
@@ -110,7 +111,7 @@ class SurgicalOutcome(models.Model):
     _history_user: User | None  # who made the change, read by HistoricalRecords when the record is saved
 
     def __str__(self) -> str:
-        return f"outcome of donor {self.donor_id}: {self.anastomoses} anastomosis(es)"
+        return f"outcome of donor {self.donor_id}: {counted(self.anastomoses, 'anastomosis', 'anastomoses')}"
 
     @property
     def matched_prediction(self) -> bool | None:

@@ -15,6 +15,7 @@ from core.audit import Actor, record_event
 from core.errors import Conflict, IllegalState, InvalidInput
 from core.models import AuditEvent
 from core.roles import Action
+from core.text import counted
 from donors.models import Donor
 from donors.services import _as_json, move_status_through, require
 from donors.workflow import OPERABLE, Door, Status, operation_refusal
@@ -258,7 +259,7 @@ def record_outcome(*, actor: Actor, donor: Donor, values: dict, expected_version
         kind=kind,
         record=outcome,
         donor=donor,
-        summary=f"recorded {outcome.anastomoses} biliary anastomosis(es) "
+        summary=f"recorded {counted(outcome.anastomoses, 'biliary anastomosis', 'biliary anastomoses')} "
         f"({outcome.technique or 'technique not given'}); predicted {outcome.predicted_anastomoses}{changed}",
         changes=changes,
     )

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 
 def bmi(weight_kg: float, height_cm: float) -> float:
-    """Body mass index, kg/m2."""
+    """Body mass index, kg/m²."""
     metres = height_cm / 100
     return weight_kg / (metres * metres)

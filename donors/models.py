@@ -193,3 +193,11 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status} -> {self.to_status}"
+
+    @property
+    def from_label(self) -> str:
+        return Status(self.from_status).label
+
+    @property
+    def to_label(self) -> str:
+        return Status(self.to_status).label

@@ -23,6 +23,7 @@ from classification import selectors as classification_selectors
 from classification.diagram import diagram_svg
 from classification.document import RULES_VERSION
 from classification.models import Annotation, ClassificationRun, SurgicalOutcome
+from core.text import counted
 from donors.models import Donor
 from donors.workflow import Status
 from workup import criteria
@@ -192,7 +193,7 @@ def _labs(records: ws.LatestRecords, items: dict) -> dict:
         ("AST upper limit of normal", labs.ast_uln, "U/L"),
         ("ALT", labs.alt, "U/L"),
         ("ALT upper limit of normal", labs.alt_uln, "U/L"),
-        ("Platelets", labs.platelets, "10^9/L"),
+        ("Platelets", labs.platelets, "×10⁹/L"),
         ("Total bilirubin", labs.bilirubin_mg_dl, "mg/dL"),
         ("Albumin", labs.albumin_g_dl, "g/dL"),
         ("INR", labs.inr, ""),
@@ -527,7 +528,7 @@ def _conclusion(decision: dict | None, counts: dict, biliary: dict, prediction: 
         proposed = (biliary.get("proposed") or {}).get("type")
         text += (
             f" Biliary type {proposed}: {prediction['suitability_label']}; "
-            f"{prediction['anastomoses']} anastomosis(es) predicted."
+            f"{counted(prediction['anastomoses'], 'anastomosis', 'anastomoses')} predicted."
         )
     return {"state": state, "text": text}
 

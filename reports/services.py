@@ -28,6 +28,7 @@ from core.audit import Actor, record_event
 from core.errors import IllegalState, NotFound
 from core.models import AuditEvent
 from core.roles import Action
+from core.text import counted
 from donors.models import Centre, Donor, Graft
 from donors.services import require
 from donors.workflow import Status
@@ -451,7 +452,7 @@ def import_outcomes(*, centre_name: str, text: str, source_name: str = "", actor
             donor=donor,
             channel="command",
             summary=f"imported outcome{source} (line {row.line}): type {row.proposed_type}, "
-            f"{row.anastomoses} anastomosis(es){', ' + row.technique if row.technique else ''}",
+            f"{counted(row.anastomoses, 'anastomosis', 'anastomoses')}{', ' + row.technique if row.technique else ''}",
             changes={
                 "proposed_type": row.proposed_type,
                 "anastomoses": row.anastomoses,

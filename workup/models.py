@@ -81,7 +81,7 @@ class LabResult(WorkupRecord):
     alt_uln = models.DecimalField(
         "ALT upper limit of normal (U/L)", max_digits=6, decimal_places=1, null=True, blank=True
     )
-    platelets = models.DecimalField("platelets (10^9/L)", max_digits=6, decimal_places=1, null=True, blank=True)
+    platelets = models.DecimalField("platelets (×10⁹/L)", max_digits=6, decimal_places=1, null=True, blank=True)
     bilirubin_mg_dl = models.DecimalField(
         "total bilirubin (mg/dL)", max_digits=5, decimal_places=2, null=True, blank=True
     )

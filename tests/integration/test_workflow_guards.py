@@ -268,3 +268,27 @@ def test_draft_and_issued_versions_say_when_the_records_changed(
     assert 'data-testid="version-superseded"' not in current and 'data-testid="changed-since-issue"' not in current
     draft = client.get(f"/reports/donors/{donor.pk}/").content.decode()
     assert "No record changed since version 2 was issued" in draft
+
+
+def test_status_history_and_outcome_counts_read_as_words(
+    centre, staff, eager_tasks, django_capture_on_commit_callbacks
+):
+    donor = in_evaluation(centre)
+    annotate(donor, staff["radiologist"], django_capture_on_commit_callbacks)
+    accept_donor(donor, signers=signers(staff))
+    assert outcome_post(staff, donor).status_code == 201
+    history = browser(staff["coordinator"]).get(f"/donors/{donor.pk}/").content.decode()
+    assert "<td>In evaluation</td><td>Suitable</td>" in history
+    assert "<td>Suitable</td><td>Donated</td>" in history
+    assert "in_evaluation</td>" not in history
+    summaries = list(AuditEvent.objects.filter(donor_id=donor.pk).values_list("summary", flat=True))
+    assert any("recorded 1 biliary anastomosis " in summary for summary in summaries), summaries
+    assert not any("(es)" in summary for summary in summaries)
+
+
+def test_every_page_names_an_icon_that_the_app_serves(centre, staff):
+    from django.contrib.staticfiles import finders
+
+    page = browser(staff["coordinator"]).get("/donors/").content.decode()
+    assert '<link rel="icon" href="/static/favicon.svg"' in page
+    assert finders.find("favicon.svg") is not None

@@ -99,11 +99,11 @@ def check_bmi(
     An unknown biopsy status counts as "not done" (the stricter limit).
     """
     t = thresholds
-    threshold = f"{_fmt(t.bmi_min)} to {_fmt(t.bmi_max)} kg/m2 (<= {_fmt(t.bmi_max_without_biopsy)} without biopsy)"
+    threshold = f"{_fmt(t.bmi_min)} to {_fmt(t.bmi_max)} kg/m² (<= {_fmt(t.bmi_max_without_biopsy)} without biopsy)"
     if weight_kg is None or height_cm is None:
-        return _missing("bmi", "kg/m2", threshold, "donor weight and height")
+        return _missing("bmi", "kg/m²", threshold, "donor weight and height")
     if height_cm <= 0:
-        return _uncomputable("bmi", "kg/m2", threshold, "height must be positive")
+        return _uncomputable("bmi", "kg/m²", threshold, "height must be positive")
     value = bmi(weight_kg, height_cm)
     shown = round(value, 1)
     state: State
@@ -118,7 +118,7 @@ def check_bmi(
     else:
         state = "borderline"
         detail = f"BMI {shown} above {_fmt(t.bmi_max_without_biopsy)}: a biopsy is needed"
-    return CheckResult("bmi", state, shown, "kg/m2", threshold, SOURCES["bmi"], detail)
+    return CheckResult("bmi", state, shown, "kg/m²", threshold, SOURCES["bmi"], detail)
 
 
 def check_abo(

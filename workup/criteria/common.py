@@ -65,9 +65,9 @@ class Thresholds:
 
     age_min: float = _setting(18, "age", "youngest donor age (years)")
     age_max: float = _setting(60, "age", "oldest donor age (years)")
-    bmi_min: float = _setting(18.5, "bmi", "BMI below this fails (kg/m2; WHO underweight)")
-    bmi_max: float = _setting(30, "bmi", "highest BMI with a biopsy (kg/m2)")
-    bmi_max_without_biopsy: float = _setting(28, "bmi", "highest BMI without a biopsy (kg/m2)")
+    bmi_min: float = _setting(18.5, "bmi", "BMI below this fails (kg/m²; WHO underweight)")
+    bmi_max: float = _setting(30, "bmi", "highest BMI with a biopsy (kg/m²)")
+    bmi_max_without_biopsy: float = _setting(28, "bmi", "highest BMI without a biopsy (kg/m²)")
     grwr_pass: float = _setting(0.8, "grwr", "GRWR at or above this passes (%)")
     grwr_fail_below: float = _setting(0.7, "grwr", "GRWR below this fails (%)")
     gv_slv_pass: float = _setting(40, "gv_slv", "GV/SLV at or above this passes (%)")
@@ -210,7 +210,7 @@ PLAUSIBLE_RANGES: Mapping[str, Range] = {
     "ast": Range(0, 10000, "U/L", high_open=True),
     "alt": Range(0, 10000, "U/L", high_open=True),
     "ast_uln": Range(0, 500, "U/L", low_open=True),
-    "platelets": Range(0, 2000, "x10^9/L", low_open=True),
+    "platelets": Range(0, 2000, "×10⁹/L", low_open=True),
     "total_liver_volume_ml": Range(500, 4000, "mL"),
     "graft_volume_ml": Range(50, 4000, "mL"),
     "remnant_volume_ml": Range(50, 4000, "mL"),

@@ -149,7 +149,7 @@ def test_bmi_centre_limit():
 def test_bmi_lower_limit(weight, state):
     result = c.check_bmi(weight, 200, False, T)
     assert result.state == state
-    assert result.threshold.startswith("18.5 to 30 kg/m2")
+    assert result.threshold.startswith("18.5 to 30 kg/m²")
     assert "WHO" in result.source
 
 
