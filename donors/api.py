@@ -166,20 +166,7 @@ class DonorIn(serializers.ModelSerializer):
 
     class Meta:
         model = Donor
-        fields = [
-            "code",
-            "mrn",
-            "given_name",
-            "family_name",
-            "date_of_birth",
-            "sex",
-            "height_cm",
-            "weight_kg",
-            "abo",
-            "relationship",
-            "planned_graft",
-            "recipient",
-        ]
+        fields = list(services.DONOR_FIELDS)
         validators: list[UniqueTogetherValidator] = []  # codes are unique per centre: the service checks
 
 

@@ -1,7 +1,6 @@
 """The result document: its shape, options and raw-bytes entry point."""
 
 import json
-import time
 
 import pytest
 
@@ -91,11 +90,10 @@ def typical_json(**rhd):
     return json.dumps(document)
 
 
-def test_number_with_thousands_of_digits_is_refused_by_its_field_in_bounded_time():
+def test_number_with_thousands_of_digits_is_refused_by_its_field():
+    # Never converted to a number (bench/bounds.py times it).
     digits = "1" + "0" * 5000
-    started = time.perf_counter()
     result = classify_json_bytes(typical_json(length_mm=0).replace('"length_mm": 0', f'"length_mm": {digits}').encode())
-    assert time.perf_counter() - started < 1
     assert result == invalid_result(["RHD.length_mm: must be between 0 and 200 mm (got a number 5001 characters long)"])
 
 
@@ -141,11 +139,9 @@ def test_load_json_document_never_returns_an_unconverted_number():
     assert caught.value.errors[0].startswith("document: not valid JSON")
 
 
-def test_long_segments_list_is_refused_in_bounded_time():
+def test_long_segments_list_is_refused_by_its_length():
     text = typical_json().replace('"segments": [5, 8]', '"segments": [' + ", ".join(["5"] * 64_000) + "]")
-    started = time.perf_counter()
     result = classify_json_bytes(text.encode())
-    assert time.perf_counter() - started < 1
     assert result["errors"] == ["RAHD.segments: lists 64000 entries; there are only 8 Couinaud segments"]
 
 

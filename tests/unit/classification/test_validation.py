@@ -2,7 +2,6 @@
 
 import copy
 import math
-import time
 
 import pytest
 
@@ -392,10 +391,9 @@ def test_python_int_too_long_to_print_elsewhere():
     ]
 
 
-def test_segments_list_longer_than_the_segments_is_refused_at_once():
-    started = time.perf_counter()
+def test_segments_list_longer_than_the_segments_is_refused_by_its_length():
+    # Refused on its length alone, before any per-entry check (bench/bounds.py times it).
     errors = errors_of(with_duct("RAHD", segments=[5, 8] * 32_000))
-    assert time.perf_counter() - started < 1
     assert errors == ["RAHD.segments: lists 64000 entries; there are only 8 Couinaud segments"]
 
 
