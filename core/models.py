@@ -116,6 +116,14 @@ class AuditEvent(models.Model):
         raise PermissionError("audit events are append-only")
 
     @property
+    def alert(self) -> str:
+        """A word for the events an auditor looks at first: a refused attempt, or a login locked
+        out after repeated failures (empty for every other event)."""
+        if self.kind != self.Kind.DENIED:
+            return ""
+        return "Failed logins" if isinstance(self.changes, dict) and "failures" in self.changes else "Refused"
+
+    @property
     def change_lines(self) -> list[str]:
         """The changes as lines for the trail page: "field: old -> new" for the fields a change or a
         status change altered, "key: value" for anything else recorded with the event."""

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core.audit import record_reads
 from core.errors import DomainError, InvalidInput
 from core.pages import apply_errors, page_actor
-from core.roles import Action, may
+from core.roles import Action, Role, may
 
 from . import selectors, services
 from .forms import AuditSearchForm, DonorForm, DonorSearchForm, RecipientForm, TransitionForm
@@ -22,8 +22,11 @@ from .workflow import Status, allowed_targets
 
 @login_required
 def home(request):
-    """Each user's first page is one their roles may open: donors, else the audit trail."""
+    """Each user's first page is the worklist of their roles; a hospital system's account, which has
+    none, gets the donor list (or the audit trail)."""
     user_roles = request.user.role_set
+    if user_roles - {Role.INTEGRATION_CLIENT}:
+        return redirect("workup:worklist")
     if not may(user_roles, Action.VIEW_DONOR) and may(user_roles, Action.VIEW_AUDIT):
         return redirect("donors:audit")
     return redirect("donors:list")

@@ -6,6 +6,7 @@ evaluated checks (counts, failing, still missing) for the donor page's workup se
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 from core.roles import Role
@@ -52,14 +53,30 @@ class _Parts:
         return Step(title, owner, "done", done_detail)
 
 
-def _labs_step(labs) -> Step:
-    title = "History, examination, labs, serology"
+# Laboratory results older than this are repeated before the team decides or the donor is operated
+# (blood counts and liver tests describe the donor as they are now, not as they were months ago).
+LABS_CURRENT_FOR_DAYS = 90
+
+
+def labs_missing(labs) -> list[str]:
+    """What the latest laboratory record lacks for the workup (everything when there is none)."""
     parts = _Parts()
     parts.need(labs is not None, "laboratory results")
     if labs is not None:
         for name, label in (("ast", "AST"), ("alt", "ALT"), ("platelets", "platelets")):
             parts.need(getattr(labs, name) is not None, label)
         parts.need(bool(labs.serology.strip()), "serology")
+    return parts.missing
+
+
+def labs_out_of_date(labs, today: datetime.date) -> bool:
+    """True when the latest laboratory record was measured more than LABS_CURRENT_FOR_DAYS ago."""
+    return labs is not None and (today - labs.measured_on).days > LABS_CURRENT_FOR_DAYS
+
+
+def _labs_step(labs) -> Step:
+    title = "History, examination, labs, serology"
+    parts = _Parts(missing=labs_missing(labs))
     done = f"labs of {labs.measured_on:%Y-%m-%d}" if labs is not None else ""
     return parts.step(title, Role.HEPATOLOGIST, done)
 

@@ -7,6 +7,7 @@ from . import views as workup_views
 app_name = "workup"
 
 urlpatterns = [
+    path("worklist/", workup_views.worklist, name="worklist"),
     path("<int:pk>/workup/", workup_views.workup, name="workup"),
     path("<int:pk>/workup/record/<slug:key>/", workup_views.workup_record, name="workup_record"),
     path("<int:pk>/workup/decision/", workup_views.workup_decision, name="workup_decision"),

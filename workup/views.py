@@ -16,15 +16,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.audit import record_reads
 from core.errors import DomainError, NotPermitted
 from core.pages import apply_errors, page_actor
-from core.roles import Action, may
+from core.roles import Action, Role, may
 from donors import selectors, services
 from donors.workflow import Status
 
 from . import criteria
 from . import selectors as ws
 from . import services as wsv
+from . import worklists as wl
 from .forms import RECORD_FORMS, DecisionForm, SignForm, ThresholdsForm
 from .models import SIGNING_ROLES, CentreThresholds, ClearanceKind, DecisionState, SteatosisModality, Volumetry
 
@@ -181,6 +183,19 @@ def _threshold_rows(thresholds: criteria.Thresholds) -> list[tuple[str, str, str
             value = f"{value:g}"
         rows.append((f.name, f.metadata["help"], value))
     return rows
+
+
+@login_required
+def worklist(request):
+    """The first page of the day: what waits for each of the user's roles in the centre."""
+    actor = page_actor(request)
+    lists = wl.worklists_for(actor)
+    if not lists:
+        raise NotPermitted("your roles have no worklist")
+    record_reads(actor=actor, donors=wl.donors_shown(lists), summary="worklist (page)")
+    if any(worklist.role == Role.AUDITOR for worklist in lists):
+        services.record_audit_trail_read(actor=actor, filters={"shown": "worklist"}, page=1)
+    return render(request, "workup/worklist.html", {"worklists": lists})
 
 
 @login_required

@@ -116,17 +116,14 @@ def test_the_lockout_ends_after_the_cool_off_or_when_an_administrator_unlocks(ma
     assert logged_in(client)
 
 
-def test_each_role_lands_on_a_page_it_may_open(make_user):
-    make_user("auditor", username="auditor")
-    make_user("coordinator", username="nurse")
-    client, response = log_in("auditor", PASSWORD)
-    assert response.status_code == 302
-    landing = client.get(response["Location"], follow=True)
-    assert landing.status_code == 200 and landing.request["PATH_INFO"] == "/donors/audit/"
-
-    client, response = log_in("nurse", PASSWORD)
-    landing = client.get(response["Location"], follow=True)
-    assert landing.status_code == 200 and landing.request["PATH_INFO"] == "/donors/"
+def test_each_role_lands_on_its_worklist(make_user):
+    for role in ("auditor", "coordinator", "radiologist", "hepatologist", "surgeon"):
+        make_user(role, username=f"{role}-login")
+        client, response = log_in(f"{role}-login", PASSWORD)
+        assert response.status_code == 302
+        landing = client.get(response["Location"], follow=True)
+        assert landing.status_code == 200 and landing.request["PATH_INFO"] == "/donors/worklist/"
+        assert f'data-role="{role}"' in landing.content.decode()
 
 
 def test_a_hospital_systems_token_is_throttled_with_the_error_shape_and_sessions_are_not(
