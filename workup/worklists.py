@@ -210,7 +210,13 @@ def coordinator_worklist(actor: Actor) -> Worklist:
     return Worklist(
         Role.COORDINATOR,
         [
-            Section("new_candidates", "New candidates", "No new candidate is waiting.", candidates),
+            Section(
+                "new_candidates",
+                "New candidates",
+                "No new candidate is waiting.",
+                candidates,
+                links=[("New donor", reverse("donors:create"))],
+            ),
             Section("missing_items", "Workups with missing items", "No workup in evaluation lacks an item.", missing),
             Section("decisions", "Decisions waiting", "No decision is waiting.", ready + waiting),
         ],
@@ -218,6 +224,21 @@ def coordinator_worklist(actor: Actor) -> Worklist:
 
 
 # ---------------------------------------------------------------- radiologist
+
+
+def _study_row(study: Study, detail: str, url_name: str, anchor: str, action: str) -> Row:
+    """A row for a study filed under a donor (the queries ask only for those)."""
+    donor = study.donor
+    if donor is None:
+        raise ValueError(f"study {study.pk} is not filed under a donor")
+    return Row(
+        label=donor.code,
+        detail=detail,
+        url=reverse(url_name, args=[donor.pk]) + anchor,
+        action=action,
+        donor=donor,
+        when=study.created_at,
+    )
 
 
 def radiologist_worklist(actor: Actor) -> Worklist:
@@ -230,14 +251,13 @@ def radiologist_worklist(actor: Actor) -> Worklist:
         .prefetch_related("series")
     )
     unread = [
-        Row(
-            label=study.donor.code,
-            detail=f"study '{study}' received on {_day(study.created_at)}, "
-            f"{len(study.series.all())} series; no anatomy recorded",
-            url=reverse("classification:editor", args=[study.donor.pk]),
-            action="Read the anatomy",
-            donor=study.donor,
-            when=study.created_at,
+        _study_row(
+            study,
+            f"study '{study}' received on {_day(study.created_at)}, {len(study.series.all())} series; "
+            "no anatomy recorded",
+            "classification:editor",
+            "",
+            "Read the anatomy",
         )
         for study in studies.filter(donor__status__in=WORKUP_ACTIVE, donor__annotation__isnull=True).order_by(
             "created_at", "pk"
@@ -257,14 +277,13 @@ def radiologist_worklist(actor: Actor) -> Worklist:
         .order_by("updated_at", "pk")
     ]
     warnings = [
-        Row(
-            label=study.donor.code,
-            detail=f"study '{study}': "
+        _study_row(
+            study,
+            f"study '{study}': "
             + ("; ".join(line for line in study.identity_warning.splitlines() if line) or "identity not checked"),
-            url=reverse("donors:detail", args=[study.donor.pk]) + "#mrcp-section",
-            action="Confirm or detach",
-            donor=study.donor,
-            when=study.created_at,
+            "donors:detail",
+            "#mrcp-section",
+            "Confirm or detach",
         )
         for study in studies.filter(identity_state=Study.Identity.UNRESOLVED).order_by("created_at", "pk")
     ]
@@ -272,7 +291,7 @@ def radiologist_worklist(actor: Actor) -> Worklist:
         Row(
             label=str(study),
             detail="detached"
-            + (f" from {study.detached_from.code}" if study.detached_from_id else "")
+            + (f" from {study.detached_from.code}" if study.detached_from is not None else "")
             + f"; {len(study.series.all())} series",
             url=reverse("imaging:unmatched"),
             action="Attach to a donor",

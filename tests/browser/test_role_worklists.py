@@ -37,7 +37,9 @@ def open_worklist(page):
     page.wait_for_url("**/donors/worklist/")
 
 
-def test_coordinator_moves_a_new_candidate_into_evaluation_from_the_worklist(page, live_server, login, make_user, centre):
+def test_coordinator_moves_a_new_candidate_into_evaluation_from_the_worklist(
+    page, live_server, login, make_user, centre
+):
     make_user("coordinator", username="coord")
     donor = DonorFactory(centre=centre, code="BR-NEW")
     login("coord")

@@ -6,10 +6,13 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_auditor_lands_on_the_audit_trail(page, live_server, login, make_user):
+def test_the_auditor_lands_on_the_worklist_that_opens_the_audit_trail(page, live_server, login, make_user):
     make_user("auditor", username="aud")
     login("aud")
-    assert page.url == f"{live_server.url}/donors/audit/"
+    assert page.url == f"{live_server.url}/donors/worklist/"
+    assert page.locator("[data-role=auditor] h2").inner_text().startswith("Auditor")
+    page.click("[data-role=auditor] a:has-text('Full audit trail')")
+    page.wait_for_url(f"{live_server.url}/donors/audit/")
     assert page.locator("h1").inner_text().lower().startswith("audit")
 
 

@@ -186,7 +186,6 @@ PAGES = [
     ("anatomy editor", "radiologist", "get", "/anatomy/donors/{donor}/", None, "read", "donors.Donor", "donor"),
     ("outcome form", "surgeon", "get", "/anatomy/donors/{donor}/outcome/", None, "read", "donors.Donor", "donor"),
     ("worklist page", "surgeon", "get", "/anatomy/worklist/", None, "list", "donors.Donor", "donor_ids"),
-    ("role worklist page", "coordinator", "get", "/donors/worklist/", None, "list", "donors.Donor", "donor_ids"),
     ("upload page", "radiologist", "get", "/imaging/donors/{donor}/upload/", None, "read", "donors.Donor", "donor"),
     ("upload report", "radiologist", "get", "/imaging/uploads/{upload}/", None, "read", "donors.Donor", "donor"),
     ("viewer", "radiologist", "get", "/imaging/series/{series}/", None, "read", "donors.Donor", "donor"),

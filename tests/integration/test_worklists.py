@@ -20,9 +20,8 @@ from imaging import services as imaging_services
 from imaging.models import Study
 from tests.factories import DonorFactory, UserFactory
 from tests.integration.test_reports import annotate, decide, work_up, worked_up_donor
-from workup import checklist
+from workup import checklist, worklists
 from workup import services as workup_services
-from workup import worklists
 from workup.selectors import evaluate
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -329,4 +328,3 @@ def test_a_user_without_a_centre_is_refused_and_the_home_link_leads_to_the_workl
     response = client.get("/")
     assert response.status_code == 302 and response["Location"] == "/donors/worklist/"
     assert 'href="/donors/worklist/">Worklist</a>' in client.get("/donors/worklist/").content.decode()
-
