@@ -74,10 +74,6 @@ class Worklist:
     def title(self) -> str:
         return role_title(self.role)
 
-    @property
-    def count(self) -> int:
-        return sum(section.count for section in self.sections)
-
 
 def role_title(role: Role) -> str:
     return {
@@ -176,7 +172,7 @@ def coordinator_worklist(actor: Actor) -> Worklist:
     for donor in donors.filter(status=Status.IN_EVALUATION).order_by("code"):
         outstanding = ws.evaluate(donor).outstanding
         if outstanding:
-            items = "; ".join(f"{need.title} ({need.owner})" for need in outstanding)
+            items = "; ".join(f"{need.title} — {need.owner}" for need in outstanding)
             missing.append(
                 Row(
                     label=donor.code,
@@ -424,7 +420,13 @@ def surgeon_worklist(actor: Actor) -> Worklist:
 
 
 def _audit_row(event: AuditEvent) -> Row:
-    who = event.user.get_username() if event.user else "system"
+    attempted = event.changes.get("username") if isinstance(event.changes, dict) else None
+    if event.user:
+        who = event.user.get_username()
+    elif attempted:
+        who = f"a login as {attempted}"  # a locked-out login: nobody was logged in
+    else:
+        who = "the system"
     if event.donor_code:
         url = reverse("donors:audit") + f"?donor_code={event.donor_code}"
     elif event.user:
