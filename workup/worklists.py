@@ -160,7 +160,7 @@ def coordinator_worklist(actor: Actor) -> Worklist:
             label=donor.code,
             detail=f"registered on {_day(donor.created_at)}"
             + ("" if donor.recipient_id else "; no recipient linked yet"),
-            url=reverse("donors:detail", args=[donor.pk]),
+            url=reverse("donors:detail", args=[donor.pk]) + "#status",
             action="Start the evaluation",
             donor=donor,
             when=donor.created_at,

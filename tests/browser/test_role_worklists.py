@@ -48,7 +48,7 @@ def test_coordinator_moves_a_new_candidate_into_evaluation_from_the_worklist(
     assert count(page, "coordinator", "missing_items") == 0
 
     rows(page, "coordinator", "new_candidates").filter(has_text="BR-NEW").locator("a").click()
-    page.wait_for_url(f"**/donors/{donor.pk}/")
+    page.wait_for_url(f"**/donors/{donor.pk}/#status")
     page.select_option("#id_to_status", "in_evaluation")
     page.fill("#id_reason", "consent signed")
     page.click("button:has-text('Change status')")

@@ -50,6 +50,7 @@ def test_main_pages_pass_the_content_security_policy(page, live_server, login, m
     make_user("coordinator", "radiologist", "hepatologist", "surgeon", username="team")
     login("team")
     for path in (
+        "/donors/worklist/",
         "/donors/",
         f"/donors/{donor.pk}/",
         f"/donors/{donor.pk}/workup/",
