@@ -4,9 +4,9 @@ violation. And the keyboard: Tab reaches a form's controls, and the focused cont
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -111,6 +111,25 @@ class Records:
             actor=Actor(user=self.user("radiologist")), study=study, reason="another patient's MRCP"
         )
 
+    @functools.cached_property
+    def donor_with_identity_warning(self):
+        """A new candidate whose upload names another patient: the radiologist must confirm or detach."""
+        from imaging import services as imaging_services
+        from tests.integration.imaging_support import phantom
+
+        donor = DonorFactory(centre=self.centre, code="AX-CHECK")
+        other = phantom(self.folder / "other", slices=4, size=32, patient_id="MRN777777", patient_name="Other^Patient")
+        imaging_services.create_upload(
+            actor=Actor(user=self.user("coordinator")),
+            donor=donor,
+            files=[imaging_services.Incoming(p.name, p.stat().st_size, p) for p in other.paths],
+        )
+        return donor
+
+    @functools.cached_property
+    def new_candidate(self):
+        return DonorFactory(centre=self.centre, code="AX-NEW")
+
 
 @dataclass(frozen=True)
 class PageCase:
@@ -118,30 +137,79 @@ class PageCase:
     role: str | None  # None: not logged in
     path: Callable[[Records], str]
     status: int = 200
+    then: Callable | None = None  # what the user does on the page before it is checked
 
     def __str__(self):
         return self.name
 
 
+def submit_first(selector: str, fill: dict | None = None):
+    """Send a form as it stands (the browser's own checks off), so the page shows its errors."""
+
+    def act(page):
+        for field_selector, value in (fill or {}).items():
+            page.fill(field_selector, value)
+        form = page.locator(selector).first
+        form.evaluate("form => { form.noValidate = true; }")
+        form.locator("button[type=submit]").first.click()
+        page.wait_for_load_state("networkidle")
+        assert page.locator(".field-error, .errors, .error-message").count(), "the form showed no error"
+
+    return act
+
+
 PAGES = [
     PageCase("login", None, lambda r: "/accounts/login/"),
+    PageCase(
+        "login refused",
+        None,
+        lambda r: "/accounts/login/",
+        then=submit_first("form.form", {"#id_username": "nobody", "#id_password": "wrong"}),
+    ),
     PageCase("donor list", "coordinator", lambda r: "/donors/?q=AX"),
     PageCase("donor detail (coordinator)", "coordinator", lambda r: f"/donors/{r.donor.pk}/"),
     PageCase("donor detail (radiologist)", "radiologist", lambda r: f"/donors/{r.donor.pk}/"),
     PageCase("donor detail (hepatologist)", "hepatologist", lambda r: f"/donors/{r.donor.pk}/"),
     PageCase("donor detail (surgeon)", "surgeon", lambda r: f"/donors/{r.donor.pk}/"),
     PageCase("new donor", "coordinator", lambda r: "/donors/new/"),
+    PageCase("new donor with errors", "coordinator", lambda r: "/donors/new/", then=submit_first("main form.form")),
+    PageCase(
+        "donor detail with an identity warning",
+        "radiologist",
+        lambda r: f"/donors/{r.donor_with_identity_warning.pk}/",
+    ),
     PageCase("edit donor", "coordinator", lambda r: f"/donors/{r.donor.pk}/edit/"),
     PageCase("new recipient", "coordinator", lambda r: "/donors/recipients/new/"),
+    PageCase(
+        "new recipient with errors",
+        "coordinator",
+        lambda r: "/donors/recipients/new/",
+        then=submit_first("main form.form"),
+    ),
     PageCase("workup", "hepatologist", lambda r: f"/donors/{r.donor.pk}/workup/"),
+    PageCase("workup (coordinator)", "coordinator", lambda r: f"/donors/{r.new_candidate.pk}/workup/"),
+    PageCase(
+        "workup with errors",
+        "hepatologist",
+        lambda r: f"/donors/{r.new_candidate.pk}/workup/",
+        then=submit_first("form[data-form=labs]"),
+    ),
     PageCase("thresholds", "coordinator", lambda r: "/donors/thresholds/"),
     PageCase("anatomy editor", "radiologist", lambda r: f"/anatomy/donors/{r.donor.pk}/"),
+    PageCase("anatomy editor, nothing recorded", "radiologist", lambda r: f"/anatomy/donors/{r.new_candidate.pk}/"),
+    PageCase("anatomy (surgeon, read only)", "surgeon", lambda r: f"/anatomy/donors/{r.donor.pk}/"),
     PageCase("classification worklist", "surgeon", lambda r: "/anatomy/worklist/"),
     PageCase("outcome form", "surgeon", lambda r: f"/anatomy/donors/{r.donor.pk}/outcome/"),
+    PageCase(
+        "outcome form with errors",
+        "surgeon",
+        lambda r: f"/anatomy/donors/{r.donor.pk}/outcome/",
+        then=submit_first("main form.form"),
+    ),
     PageCase("upload", "coordinator", lambda r: f"/imaging/donors/{r.donor.pk}/upload/"),
     PageCase("upload report", "coordinator", lambda r: f"/imaging/uploads/{r.upload.pk}/"),
     PageCase("viewer", "radiologist", lambda r: f"/imaging/series/{r.series.pk}/"),
-    PageCase("unmatched studies", "radiologist", lambda r: (r.unmatched_study and "/imaging/studies/unmatched/")),
+    PageCase("unmatched studies", "radiologist", lambda r: r.unmatched_study and "/imaging/studies/unmatched/"),
     PageCase("report draft", "surgeon", lambda r: f"/reports/donors/{r.donor.pk}/"),
     PageCase("issued report version", "surgeon", lambda r: f"/reports/versions/{r.report_version.pk}/"),
     PageCase("cohort", "surgeon", lambda r: "/reports/cohort/"),
@@ -170,7 +238,8 @@ def blocking_violations(page) -> list[dict]:
             const result = await axe.run(document, {resultTypes: ['violations']});
             return result.violations.map(v => ({
                 id: v.id, impact: v.impact, help: v.help,
-                targets: v.nodes.map(n => n.target.join(' ') + (v.id === 'color-contrast' ? '  ' + (n.any[0] || {}).message : '')),
+                targets: v.nodes.map(n => n.target.join(' ')
+                    + (v.id === 'color-contrast' ? '  ' + (n.any[0] || {}).message : '')),
                 summary: v.nodes[0].failureSummary,
             }));
         }"""
@@ -202,42 +271,75 @@ def test_no_serious_or_critical_axe_violation(case, page, live_server, login, re
     response = page.goto(f"{live_server.url}{path}")
     assert response.status == case.status, f"{case.name}: {path} answered {response.status}"
     page.wait_for_load_state("networkidle")
+    if case.then:
+        case.then(page)
     violations = blocking_violations(page)
     assert not violations, describe(case.name, violations)
 
 
-def focus_style(page) -> dict:
+def focused(page) -> dict:
+    """The focused element, named by its id, data-field or name, and whether its focus can be seen."""
     return page.evaluate(
         """() => {
             const el = document.activeElement;
             const style = getComputedStyle(el);
             return {
-                tag: el.tagName.toLowerCase(), id: el.id, name: el.getAttribute('name') || '',
-                outline: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0,
-                shadow: style.boxShadow !== 'none',
+                key: el.id || el.dataset.field || el.getAttribute('name') || el.tagName.toLowerCase(),
+                tag: el.tagName.toLowerCase(), type: el.type || '', text: (el.textContent || '').trim().slice(0, 40),
+                visible: (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0)
+                    || style.boxShadow !== 'none',
             };
         }"""
     )
 
 
-def test_tab_reaches_the_donor_form_controls_and_shows_where_the_focus_is(page, live_server, login, records):
-    records.user("coordinator")
-    login("coordinator-a11y")
-    page.goto(f"{live_server.url}/donors/new/")
-    wanted = {"code", "mrn", "given_name", "family_name", "date_of_birth"}
-    reached = []
-    for _ in range(60):
+@dataclass(frozen=True)
+class KeyboardCase:
+    name: str
+    role: str
+    path: Callable[[Records], str]
+    controls: frozenset[str]  # ids, data-fields or names Tab must reach
+
+    def __str__(self):
+        return self.name
+
+
+KEYBOARD_PAGES = [
+    KeyboardCase(
+        "new donor",
+        "coordinator",
+        lambda r: "/donors/new/",
+        frozenset({"id_code", "id_mrn", "id_given_name", "id_family_name", "id_date_of_birth", "id_planned_graft"}),
+    ),
+    KeyboardCase(
+        "anatomy editor",
+        "radiologist",
+        lambda r: f"/anatomy/donors/{r.donor.pk}/",
+        frozenset({"preset", "load-preset", "graft", "id", "drains_into", "segments", "length_mm", "course"}),
+    ),
+    KeyboardCase("viewer", "radiologist", lambda r: f"/imaging/series/{r.series.pk}/", frozenset({"slice", "stage"})),
+]
+
+
+@pytest.mark.parametrize("case", KEYBOARD_PAGES, ids=str)
+def test_tab_reaches_the_main_controls_and_shows_where_the_focus_is(case, page, live_server, login, records):
+    path = case.path(records)
+    records.user(case.role)
+    login(f"{case.role}-a11y")
+    page.goto(f"{live_server.url}{path}")
+    page.wait_for_load_state("networkidle")
+    reached: list[dict] = []
+    for _ in range(120):
         page.keyboard.press("Tab")
-        focused = focus_style(page)
-        reached.append(focused)
-        assert focused["outline"] or focused["shadow"], f"no visible focus on {focused}"
-        if focused["tag"] == "button" and page.evaluate("document.activeElement.type") == "submit":
-            if page.evaluate("document.activeElement.form && document.activeElement.form.method") == "post":
-                if page.evaluate("!document.activeElement.closest('header')"):
-                    break
-    names = {f["name"] for f in reached}
-    assert wanted <= names, f"Tab did not reach {wanted - names}; reached {[f['name'] or f['tag'] for f in reached]}"
-    assert reached[-1]["tag"] == "button", "Tab never reached the form's submit button"
+        element = focused(page)
+        if element["tag"] == "body":
+            break  # past the last control
+        reached.append(element)
+        assert element["visible"], f"{case.name}: the focus on {element} cannot be seen"
+        if case.controls <= {e["key"] for e in reached}:
+            break
+    missing = case.controls - {e["key"] for e in reached}
+    assert not missing, f"{case.name}: Tab never reached {sorted(missing)}; it went {[e['key'] for e in reached]}"
 
 
 def test_skip_link_moves_the_focus_to_the_main_content(page, live_server, login, records):
