@@ -127,6 +127,14 @@ class Records:
         return donor
 
     @functools.cached_property
+    def study_outcomes(self):
+        """The published study's operated donors, imported so the cohort page has numbers and charts."""
+        from reports.demo import study_cohort_csv
+        from reports.services import import_outcomes
+
+        return import_outcomes(centre_name=self.centre.name, text=study_cohort_csv(), source_name="study.csv")
+
+    @functools.cached_property
     def new_candidate(self):
         return DonorFactory(centre=self.centre, code="AX-NEW")
 
@@ -138,6 +146,7 @@ class PageCase:
     path: Callable[[Records], str]
     status: int = 200
     then: Callable | None = None  # what the user does on the page before it is checked
+    shows: str = ""  # a selector the page must show, so the check covers the records it is about
 
     def __str__(self):
         return self.name
@@ -156,6 +165,16 @@ def submit_first(selector: str, fill: dict | None = None):
         assert page.locator(".field-error, .errors, .error-message").count(), "the form showed no error"
 
     return act
+
+
+def after(records_needed: str, path: str) -> Callable[[Records], str]:
+    """A page that lists records rather than showing one: build them, then visit the page."""
+
+    def build_then_path(records: Records) -> str:
+        getattr(records, records_needed)
+        return path
+
+    return build_then_path
 
 
 PAGES = [
@@ -177,6 +196,7 @@ PAGES = [
         "donor detail with an identity warning",
         "radiologist",
         lambda r: f"/donors/{r.donor_with_identity_warning.pk}/",
+        shows="[data-testid=identity-warning]",
     ),
     PageCase("edit donor", "coordinator", lambda r: f"/donors/{r.donor.pk}/edit/"),
     PageCase("new recipient", "coordinator", lambda r: "/donors/recipients/new/"),
@@ -209,10 +229,16 @@ PAGES = [
     PageCase("upload", "coordinator", lambda r: f"/imaging/donors/{r.donor.pk}/upload/"),
     PageCase("upload report", "coordinator", lambda r: f"/imaging/uploads/{r.upload.pk}/"),
     PageCase("viewer", "radiologist", lambda r: f"/imaging/series/{r.series.pk}/"),
-    PageCase("unmatched studies", "radiologist", lambda r: r.unmatched_study and "/imaging/studies/unmatched/"),
+    PageCase(
+        "unmatched studies",
+        "radiologist",
+        after("unmatched_study", "/imaging/studies/unmatched/"),
+        shows="[data-testid=unmatched-study]",
+    ),
     PageCase("report draft", "surgeon", lambda r: f"/reports/donors/{r.donor.pk}/"),
     PageCase("issued report version", "surgeon", lambda r: f"/reports/versions/{r.report_version.pk}/"),
-    PageCase("cohort", "surgeon", lambda r: "/reports/cohort/"),
+    PageCase("cohort, no outcomes yet", "surgeon", lambda r: "/reports/cohort/"),
+    PageCase("cohort", "surgeon", after("study_outcomes", "/reports/cohort/"), shows=".cohort .chart svg"),
     PageCase("audit trail", "auditor", lambda r: "/donors/audit/"),
     PageCase("home (auditor)", "auditor", lambda r: "/"),
     PageCase("forbidden (403)", "coordinator", lambda r: "/donors/audit/", status=403),
@@ -273,6 +299,8 @@ def test_no_serious_or_critical_axe_violation(case, page, live_server, login, re
     page.wait_for_load_state("networkidle")
     if case.then:
         case.then(page)
+    if case.shows:
+        assert page.locator(case.shows).count(), f"{case.name}: {path} does not show {case.shows}"
     violations = blocking_violations(page)
     assert not violations, describe(case.name, violations)
 
