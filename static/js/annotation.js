@@ -6,6 +6,8 @@ const editable = config.editable === "1";
 const presets = JSON.parse($("#presets-data").textContent);
 const serverErrors = JSON.parse($("#server-errors").textContent);
 const tbody = $("#ducts tbody");
+// The ducts table's column headings, as each cell's accessible name.
+const FIELD_LABELS = { id: "Duct", drains_into: "Drains into", segments: "Segments", length_mm: "Length mm", junction_mm: "Junction mm", course: "Course" };
 const SYSTEM_NAMES = { proposed: "Proposed (2024)", couinaud: "Couinaud", huang: "Huang", choi: "Choi", karakas: "Karakas", ohkubo: "Ohkubo" };
 
 function csrfToken() {
@@ -22,7 +24,7 @@ function cell(row, field, value, attrs = {}) {
   if (attrs.options) for (const [v, label] of attrs.options) input.add(new Option(label, v));
   input.value = value ?? "";
   input.disabled = !editable;
-  input.setAttribute("aria-label", field);
+  input.setAttribute("aria-label", FIELD_LABELS[field] || field);
   td.append(input);
   const error = document.createElement("div");
   error.className = "field-error";
