@@ -1,11 +1,18 @@
 from django.core.management.base import BaseCommand
 
 from donors.demo import DEMO_PASSWORD, seed_demo_centre
-from reports.demo import SEEDERS
+from reports.demo import seed_imaging, seed_study_cohort
+from reports.demo_story import seed_workflow_stages
+
+# What follows the demo centre and its users, in this order (each called with centre= and users=).
+SEEDERS = [seed_imaging, seed_workflow_stages, seed_study_cohort]
 
 
 class Command(BaseCommand):
-    help = "Create (or complete) the demo centre, one user per role and donors DEMO-001..DEMO-020. Idempotent."
+    help = (
+        "Create (or complete) the demo centre, one user per role and donors DEMO-001..DEMO-020 at every "
+        "stage of the workup, and the study cohort centre. Idempotent."
+    )
 
     def handle(self, *args, **options):
         centre, users = seed_demo_centre()
