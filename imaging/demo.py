@@ -46,7 +46,8 @@ def seed_phantom_series(
                 patient_id=patient_id,
                 patient_name=patient_name,
             )
-            archive = write_zip(phantom.paths, Path(folder) / "mrcp.zip")
+            # Fast compression: the zip only carries the files to the upload service.
+            archive = write_zip(phantom.paths, Path(folder) / "mrcp.zip", compresslevel=1)
             upload = services.create_upload(
                 actor=actor,
                 donor=donor,

@@ -210,9 +210,7 @@ def decide(story: Story, donor: Donor, outcome: str, reasons: str, *, signers=SI
     signed = set(decision.sign_offs.values_list("signed_as", flat=True))
     for role in signers:
         if role not in signed:
-            workup_services.sign_decision(
-                actor=story.actor(role), donor=donor, decision_id=decision.pk, signed_as=role
-            )
+            workup_services.sign_decision(actor=story.actor(role), donor=donor, decision_id=decision.pk, signed_as=role)
 
 
 def record_operation(story: Story, donor: Donor, *, ductoplasty: bool = False, complications: str = "") -> None:
@@ -326,22 +324,37 @@ def _preset(name: str) -> Callable[[], dict]:
     return lambda: preset_document(name)
 
 
-# (donor code, what the donor shows, how it gets there); the other demo donors stay new candidates.
+# (donor code, what the donor shows with the page to see it, how it gets there); the other demo donors
+# stay new candidates.
 STAGES: list[tuple[str, str, Callable[[Story, Donor], None]]] = [
-    ("DEMO-001", "fully worked up: MRCP, final anatomy, every check passing, signed decision, report with PDF",
-     fully_worked_up),
-    ("DEMO-002", "workup half done: labs, volumetry, steatosis, MRCP and a draft anatomy", half_done_with_draft_anatomy),
+    (
+        "DEMO-001",
+        "fully worked up: MRCP, final anatomy, every check passing, signed decision, report with PDF "
+        "(/reports/donors/{pk}/)",
+        fully_worked_up,
+    ),
+    (
+        "DEMO-002",
+        "workup half done: labs, volumetry, steatosis, MRCP and a draft anatomy (/anatomy/donors/{pk}/)",
+        half_done_with_draft_anatomy,
+    ),
     ("DEMO-003", "type 3 anatomy, declined: not suitable by the signed decision", declined_type_3),
     ("DEMO-004", "MRCP whose files name someone else: identity waiting to be resolved", identity_waiting),
     ("DEMO-005", "workup begun: labs and psychosocial clearance", labs_and_clearance),
     ("DEMO-006", "workup stalled: labs 150 days old, hepatic artery", old_labs_only),
-    ("DEMO-007", "decision proposed, signed by radiologist and hepatologist, waiting for the surgeon",
-     decision_awaiting_surgeon),
+    (
+        "DEMO-007",
+        "decision proposed, signed by radiologist and hepatologist, waiting for the surgeon (/donors/{pk}/workup/)",
+        decision_awaiting_surgeon,
+    ),
     ("DEMO-008", "donated, outcome recorded", donated(_preset("typical_right_lobe"))),
     ("DEMO-009", "donated, outcome recorded (ductoplasty)", donated(_preset("rphd_into_lhd"), ductoplasty=True)),
     ("DEMO-010", "donated, outcome recorded", donated(lambda: with_rhd(7.0))),
-    ("DEMO-011", "donated, outcome recorded (bile leak)",
-     donated(_preset("trifurcation"), complications="minor bile leak, managed with a drain")),
+    (
+        "DEMO-011",
+        "donated, outcome recorded (bile leak)",
+        donated(_preset("trifurcation"), complications="minor bile leak, managed with a drain"),
+    ),
     ("DEMO-012", "donated, outcome recorded", donated(_preset("lls_typical_trunk"))),
     ("DEMO-013", "donated, outcome recorded", donated(_preset("lls_b2_separate"))),
     ("DEMO-014", "donated, outcome recorded", donated(_preset("lls_typical_trunk"))),
@@ -361,8 +374,9 @@ def seed_workflow_stages(*, centre, users) -> str:
             continue
         stage(story, donor)
         staged.add(code)
-        lines.append(f"  {code} (/donors/{donor.pk}/)  {label}")
+        lines.append(f"  {code} (/donors/{donor.pk}/)  {label.format(pk=donor.pk)}")
     candidates = sorted(code for code in donors if code not in staged)
     if candidates:
         lines.append(f"  {', '.join(candidates)}  new candidates, nothing recorded yet")
+    lines.append("  The donated donors' outcomes are on the cohort page, /reports/cohort/.")
     return "\n".join(lines)
