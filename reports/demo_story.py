@@ -24,7 +24,7 @@ from classification.models import Annotation, SurgicalOutcome
 from classification.presets import preset_document
 from classification.selectors import current_run
 from core.audit import Actor
-from donors.models import Donor, User
+from donors.models import Donor, Recipient, User
 from donors.services import transition_donor
 from donors.workflow import SIGNING_ROLES, Status
 from imaging.models import Study
@@ -63,9 +63,15 @@ def _rng(donor: Donor) -> random.Random:
     return random.Random(f"demo-workup-{donor.code}")
 
 
+def _recipient(donor: Donor) -> Recipient:
+    assert donor.recipient is not None, "every demo donor has its recipient"
+    return donor.recipient
+
+
 def _recipient_height_cm(donor: Donor, rng: random.Random) -> int:
-    weight = float(donor.recipient.weight_kg)
-    if donor.recipient.age_years < 18:
+    recipient = _recipient(donor)
+    weight = float(recipient.weight_kg)
+    if recipient.age_years < 18:
         return round(60 + 2.7 * weight)  # a child's height roughly follows its weight
     return rng.randint(158, 184)
 
@@ -90,7 +96,7 @@ def lab_values(donor: Donor, measured_on: datetime.date) -> dict:
 def volumetry_values(donor: Donor, measured_on: datetime.date) -> dict:
     """Graft and remnant volumes that pass for this donor's graft and recipient."""
     rng = _rng(donor)
-    recipient_weight = float(donor.recipient.weight_kg)
+    recipient_weight = float(_recipient(donor).weight_kg)
     if donor.planned_graft == "right_lobe":
         graft = recipient_weight * rng.uniform(1.05, 1.3) * 10  # GRWR 1.05-1.3 %
         total = graft / rng.uniform(0.55, 0.6)
@@ -105,7 +111,7 @@ def volumetry_values(donor: Donor, measured_on: datetime.date) -> dict:
         "graft_includes_mhv": False,
         "remnant_volume_ml": Decimal(total_ml - graft_ml),
         "density_factor": Decimal("1.0"),
-        "recipient_weight_kg": donor.recipient.weight_kg,
+        "recipient_weight_kg": _recipient(donor).weight_kg,
         "recipient_height_cm": Decimal(_recipient_height_cm(donor, rng)),
     }
 

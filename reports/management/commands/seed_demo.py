@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -6,7 +8,7 @@ from reports.demo import seed_imaging, seed_study_cohort
 from reports.demo_story import seed_workflow_stages
 
 # What follows the demo centre and its users, in this order (each called with centre= and users=).
-SEEDERS = [seed_imaging, seed_workflow_stages, seed_study_cohort]
+SEEDERS: list[Callable[..., str]] = [seed_imaging, seed_workflow_stages, seed_study_cohort]
 
 # What each demo user does in the demo centre (the role's permissions in core.roles).
 ROLE_WORK = {
