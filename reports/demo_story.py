@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 
 from classification import jobs as classification_jobs
@@ -24,6 +25,7 @@ from classification.models import Annotation, SurgicalOutcome
 from classification.presets import preset_document
 from classification.selectors import current_run
 from core.audit import Actor
+from core.errors import DomainError
 from donors.models import Donor, Recipient, User
 from donors.services import transition_donor
 from donors.workflow import SIGNING_ROLES, Status
@@ -378,10 +380,18 @@ def seed_workflow_stages(*, centre, users) -> str:
         donor = donors.get(code)
         if donor is None:
             continue
-        stage(story, donor)
         staged.add(code)
+        try:
+            with transaction.atomic():
+                stage(story, donor)
+        except DomainError as error:
+            # A donor someone has since worked on by hand (or seeded by an older version) stays as it is.
+            lines.append(f"  {code} (/donors/{donor.pk}/)  left as it is, not taken to its stage: {error}")
+            continue
         lines.append(f"  {code} (/donors/{donor.pk}/)  {label.format(pk=donor.pk)}")
-    candidates = sorted(code for code in donors if code not in staged)
+    candidates = sorted(
+        code for code, donor in donors.items() if code not in staged and donor.status == Status.CANDIDATE
+    )
     if candidates:
         lines.append(f"  {', '.join(candidates)}  new candidates, nothing recorded yet")
     lines.append("  The donated donors' outcomes are on the cohort page, /reports/cohort/.")
