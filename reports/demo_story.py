@@ -25,7 +25,7 @@ from classification.models import Annotation, SurgicalOutcome
 from classification.presets import preset_document
 from classification.selectors import current_run
 from core.audit import Actor
-from core.errors import DomainError
+from core.errors import DomainError, IllegalState
 from donors.models import Donor, Recipient, User
 from donors.services import transition_donor
 from donors.workflow import SIGNING_ROLES, Status
@@ -204,7 +204,9 @@ def record_anatomy(story: Story, donor: Donor, document: dict, *, final: bool) -
     return annotation
 
 
-def decide(story: Story, donor: Donor, outcome: str, reasons: str, *, signers=SIGNING_ROLES, conditions="") -> None:
+def decide(
+    story: Story, donor: Donor, outcome: str, reasons: str, *, signers=SIGNING_ROLES, conditions: str = ""
+) -> None:
     """Propose the team's decision (the surgeon) and sign it in `signers`' roles; signing by all
     three completes it and sets the donor's status."""
     donor.refresh_from_db()
@@ -215,6 +217,8 @@ def decide(story: Story, donor: Donor, outcome: str, reasons: str, *, signers=SI
         decision = workup_services.propose_decision(
             actor=story.actor("surgeon"), donor=donor, outcome=outcome, reasons=reasons, conditions=conditions
         )
+    elif decision.decision_outcome != outcome:
+        raise IllegalState(f"its open decision proposes {Status(decision.decision_outcome).label.lower()}")
     signed = set(decision.sign_offs.values_list("signed_as", flat=True))
     for role in signers:
         if role not in signed:

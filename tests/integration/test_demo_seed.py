@@ -261,3 +261,25 @@ def test_the_phantom_study_command_refuses_a_wrong_out_path(tmp_path, out, reaso
         call_command("write_phantom_study", "--out", out.format(tmp=tmp_path))
     assert reason.format(tmp=tmp_path) in str(refused.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_demo_donor_changed_by_hand_is_left_as_it_is(seeded):
+    from donors.models import User
+    from workup.services import propose_decision
+
+    donor = demo_donor("DEMO-007")
+    waiting = Decision.objects.get(donor=donor, decision_state="open")
+    mine = propose_decision(
+        actor=Actor(user=User.objects.get(username="hepatologist")),
+        donor=donor,
+        outcome="not_suitable",
+        reasons="the team met again",
+        replaces=waiting.pk,
+    )
+    again = io.StringIO()
+    call_command("seed_demo", stdout=again)
+    assert "DEMO-007" in again.getvalue() and "left as it is" in again.getvalue()
+    assert "its open decision proposes not suitable" in again.getvalue()
+    mine.refresh_from_db()
+    assert mine.decision_state == "open" and not mine.sign_offs.exists()
+    assert demo_donor("DEMO-007").status == Status.IN_EVALUATION
