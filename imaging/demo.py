@@ -6,6 +6,7 @@ classification presets, which sit above this app)."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from core.audit import Actor
@@ -18,8 +19,14 @@ from .models import Study
 SLICES, MATRIX = 56, 256
 
 
-def seed_phantom_series(*, centre, users, series: list[tuple[str, dict, int]]) -> str:
-    """One phantom MRCP per (donor code, anatomy document, seed) for a donor of `centre` without a study."""
+def seed_phantom_series(
+    *, centre, users, series: list[tuple[str, dict, int]], named_otherwise: Mapping[str, tuple[str, str]] | None = None
+) -> str:
+    """One phantom MRCP per (donor code, anatomy document, seed) for a donor of `centre` without a study.
+
+    `named_otherwise` maps a donor code to the (patient ID, patient name) its files carry instead of
+    the donor's, so that the import flags the study's identity as unresolved."""
+    named_otherwise = named_otherwise or {}
     uploader = users.get("radiologist") or next(iter(users.values()))
     actor = Actor(user=uploader, channel="command")
     made, images = [], 0
@@ -27,6 +34,7 @@ def seed_phantom_series(*, centre, users, series: list[tuple[str, dict, int]]) -
         donor = Donor.objects.filter(centre=centre, code=code).first()
         if donor is None or Study.objects.filter(donor=donor).exists():
             continue
+        patient_id, patient_name = named_otherwise.get(code) or (donor.mrn, f"{donor.family_name}^{donor.given_name}")
         with tempfile.TemporaryDirectory(prefix="ldlt-demo-mrcp-") as folder:
             phantom = generate_series(
                 document,
@@ -35,10 +43,11 @@ def seed_phantom_series(*, centre, users, series: list[tuple[str, dict, int]]) -
                 rows=MATRIX,
                 columns=MATRIX,
                 seed=seed,
-                patient_id=donor.mrn,
-                patient_name=f"{donor.family_name}^{donor.given_name}",
+                patient_id=patient_id,
+                patient_name=patient_name,
             )
-            archive = write_zip(phantom.paths, Path(folder) / "mrcp.zip")
+            # Fast compression: the zip only carries the files to the upload service.
+            archive = write_zip(phantom.paths, Path(folder) / "mrcp.zip", compresslevel=1)
             upload = services.create_upload(
                 actor=actor,
                 donor=donor,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable
 
 from classification.models import Annotation, SurgicalOutcome
 from classification.presets import preset_document
@@ -62,7 +61,7 @@ def study_cohort_csv() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _with_rhd(mm: float) -> dict:
+def with_rhd(mm: float) -> dict:
     document = preset_document("typical_right_lobe")
     for duct in document["ducts"]:
         if duct["id"] == "RHD":
@@ -70,7 +69,7 @@ def _with_rhd(mm: float) -> dict:
     return document
 
 
-def _three_right_ducts() -> dict:
+def three_right_ducts() -> dict:
     """RAHD into the CHD, RPHD into the LHD and an accessory segment 6 duct: three exits."""
     document = preset_document("rphd_into_lhd")
     document["ducts"].append(
@@ -81,7 +80,7 @@ def _three_right_ducts() -> dict:
 
 # Illustrative anatomy per (proposed type, graft), used in turn.
 ANATOMY_CHOICES = {
-    ("1", "right_lobe"): [_with_rhd(7.0), _with_rhd(12.0), preset_document("rhd_into_cystic")],
+    ("1", "right_lobe"): [with_rhd(7.0), with_rhd(12.0), preset_document("rhd_into_cystic")],
     ("1", "left_lateral_segment"): [preset_document("lls_typical_trunk")],
     ("2", "right_lobe"): [
         preset_document(name)
@@ -94,9 +93,9 @@ ANATOMY_CHOICES = {
             "accessory_duct",
         )
     ]
-    + [_with_rhd(4.0)],
+    + [with_rhd(4.0)],
     ("2", "left_lateral_segment"): [preset_document("lls_b2_separate")],
-    ("3", "right_lobe"): [_three_right_ducts()],
+    ("3", "right_lobe"): [three_right_ducts()],
 }
 
 
@@ -157,19 +156,21 @@ def seed_study_cohort(*, centre=None, users=None) -> str:
     )
 
 
-# (donor code, anatomy preset, seed) of the demo centre's phantom MRCP series.
-DEMO_SERIES = [
-    ("DEMO-001", "typical_right_lobe", 1),
-    ("DEMO-002", "trifurcation", 2),
-    ("DEMO-003", "rphd_into_lhd", 3),
-]
+# (donor code, anatomy document, seed) of the demo centre's phantom MRCP series.
+def demo_series() -> list[tuple[str, dict, int]]:
+    return [
+        ("DEMO-001", preset_document("typical_right_lobe"), 1),
+        ("DEMO-002", preset_document("trifurcation"), 2),
+        ("DEMO-003", three_right_ducts(), 3),
+        ("DEMO-004", preset_document("rphd_into_chd"), 4),
+    ]
+
+
+# DEMO-004's study arrives with another person's name and ID in its files: its identity waits for a
+# radiologist to confirm or detach it.
+MISMATCHED_STUDY = {"DEMO-004": ("MRN900417", "Korkmaz^Sevgi")}
 
 
 def seed_imaging(*, centre, users) -> str:
     """Phantom MRCP series drawn from the anatomy presets, imported through the upload service."""
-    series = [(code, preset_document(preset), seed) for code, preset, seed in DEMO_SERIES]
-    return seed_phantom_series(centre=centre, users=users, series=series)
-
-
-# What `manage.py seed_demo` adds after the demo centre and its users, in this order.
-SEEDERS: list[Callable[..., str]] = [seed_imaging, seed_study_cohort]  # called with centre= and users=
+    return seed_phantom_series(centre=centre, users=users, series=demo_series(), named_otherwise=MISMATCHED_STUDY)

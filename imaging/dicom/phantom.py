@@ -179,10 +179,11 @@ def write_zip(
     zip_path: str | os.PathLike[str],
     *,
     folder: str = "MRCP",
+    compresslevel: int = 6,
 ) -> Path:
     """Zip the files under one folder, as a PACS export or a CD copy would be."""
     target = Path(zip_path)
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as archive:
         for path in paths:
             archive.write(path, f"{folder}/{Path(path).name}" if folder else Path(path).name)
     return target

@@ -249,20 +249,6 @@ def test_an_empty_centre_shows_a_page_without_numbers(centre, make_user):
     assert "Not enough outcomes for the test" in html and "No final biliary annotations" in html
 
 
-def test_the_seed_demo_command_seeds_the_demo_centre_its_images_and_the_study_once(db, eager_tasks, settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    first, second = io.StringIO(), io.StringIO()
-    call_command("seed_demo", stdout=first)
-    call_command("seed_demo", stdout=second)
-    assert "MRCP phantoms: DEMO-001, DEMO-002, DEMO-003 (168 images" in first.getvalue()
-    assert "Study cohort (imported 93 outcomes, 93 illustrative anatomies)" in first.getvalue()
-    assert "MRCP phantoms: already present" in second.getvalue()
-    assert "Study cohort (already loaded)" in second.getvalue()
-    demo = Centre.objects.get(name="Demo Transplant Centre")
-    assert demo.donors.count() == 20
-    assert Annotation.objects.filter(donor__centre__code="study", state="final").count() == 93
-
-
 def test_the_demo_seeder_loads_the_study_centre_once_and_its_users_see_numbers(db, eager_tasks):
     first = seed_study_cohort(centre=None, users={})
     second = seed_study_cohort(centre=None, users={})

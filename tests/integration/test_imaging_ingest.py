@@ -511,7 +511,7 @@ def test_demo_seeder_is_idempotent(settings, tmp_path):
     counts = (Study.objects.count(), Instance.objects.count())
     assert seed_imaging(centre=centre, users=users) == "MRCP phantoms: already present"
     assert (Study.objects.count(), Instance.objects.count()) == counts
-    assert Series.objects.filter(render_state="done", mip_path__gt="").count() == 3
+    assert Series.objects.filter(render_state="done", mip_path__gt="").count() == 4
 
 
 def test_a_series_sent_in_two_uploads_is_one_series_projected_from_all_slices(
