@@ -65,6 +65,22 @@ def series_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Seri
     return _scoped(actor, Series.objects.select_related("study__donor"), pk, action, "series", "study")
 
 
+def slice_for(*, actor: Actor, series_pk: int, index: int) -> Instance:
+    """One slice of a series of the actor's centre, with its series, study and donor, in one query:
+    scrolling asks for every slice, so the series is not read again on its own for each."""
+    require(actor, Action.VIEW_IMAGES)
+    instance = (
+        Instance.objects.filter(series_id=series_pk, slice_index=index)
+        .select_related("series__study__donor")
+        .order_by("pk")
+        .first()
+    )
+    if instance is None or instance.series.study.centre_id != actor.centre_id:
+        series_for(actor=actor, pk=series_pk)  # another centre's series: refused and audited as such
+        raise NotFound("no such slice")
+    return instance
+
+
 def instance_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Instance:
     return _scoped(
         actor, Instance.objects.select_related("donor", "series__study"), pk, action, "image", "series.study"

@@ -241,13 +241,11 @@ def thumbnail_image(request, pk):
 @require_GET
 def slice_image(request, pk, index):
     actor = page_actor(request)
-    series = selectors.series_for(actor=actor, pk=pk)
-    instance = series.instances.filter(slice_index=index).first()
-    if instance is None:
-        raise NotFound("no such slice")
+    instance = selectors.slice_for(actor=actor, series_pk=pk, index=index)
+    series = instance.series
     center, width = _window(request)
     if center is None or width is None:  # _window gives both or neither
-        center, width = series.slice_window or rendering.auto_window(rendering.instance_pixels(instance))
+        center, width = series.slice_window or (None, None)
     selectors.record_image_read(
         actor=actor, donor=series.study.donor, record=series, what=f"MRCP images of series {series.pk}"
     )
