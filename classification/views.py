@@ -69,7 +69,9 @@ def annotation_editor(request, pk):
     context = {
         "series_choices": series_choices,
         "read_on": read_on,
-        "chosen_series": request.POST.get("series", "") if request.method == "POST" else str(read_on.pk if read_on else ""),
+        "chosen_series": request.POST.get("series", "")
+        if request.method == "POST"
+        else str(read_on.pk if read_on else ""),
         "donor": donor,
         "annotation": annotation,
         "run": run,

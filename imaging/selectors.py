@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -240,24 +241,41 @@ def upload_series(upload: Upload) -> list[Series]:
 
 
 def record_image_read(*, actor: Actor, donor: Donor | None, record, what: str) -> bool:
-    """Record a read of images, at most once per record per user per minute. True if recorded."""
-    since = timezone.now() - timedelta(seconds=IMAGE_READ_AUDIT_SECONDS)
-    recent = AuditEvent.objects.filter(
-        user=actor.user,
-        kind=AuditEvent.Kind.READ,
-        record_type=record_type_of(record),
-        record_id=str(record.pk),
-        at__gte=since,
-    ).exists()
-    if recent:
+    """Record a read of images, at most once per record per user per minute. True if recorded.
+
+    Scrolling asks for a picture per slice: when this reader's last event for the record is known
+    (from the cache) to be less than a minute old, the audit table is not searched again."""
+    window = timedelta(seconds=IMAGE_READ_AUDIT_SECONDS)
+    now = timezone.now()
+    record_type = record_type_of(record)
+    reader = f"user-{actor.user.pk}" if actor.user is not None else f"client-{getattr(actor.api_client, 'pk', '')}"
+    key = f"image-read-audited:{reader}:{record_type}:{record.pk}"
+    last = cache.get(key)
+    if last is not None and now - last < window:
         return False
-    record_event(
+    last = (
+        AuditEvent.objects.filter(
+            user=actor.user,
+            kind=AuditEvent.Kind.READ,
+            record_type=record_type,
+            record_id=str(record.pk),
+            at__gte=now - window,
+        )
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
+    )
+    if last is not None:
+        cache.set(key, last, timeout=max(1, int((last + window - now).total_seconds())))
+        return False
+    event = record_event(
         actor=actor,
         kind=AuditEvent.Kind.READ,
         record=record,
         donor=donor,
         summary=f"viewed {what} (further reads within {IMAGE_READ_AUDIT_SECONDS} s not recorded)"[:300],
     )
+    cache.set(key, event.at, timeout=IMAGE_READ_AUDIT_SECONDS)
     return True
 
 

@@ -72,7 +72,11 @@
     updateOverlayInfo();
     if (url === state.shownKey) return;
     const ticket = ++state.loading;
-    const next = cached(url);
+    let next = cached(url);
+    if (next.complete && next.naturalWidth === 0) { // fetched ahead and failed: ask again
+      cache.delete(url);
+      next = cached(url);
+    }
     if (next.complete && next.naturalWidth > 0) {
       display(next, url);
       return;

@@ -174,7 +174,10 @@ def test_a_slice_of_another_centres_series_is_not_found_and_audited(make_user, d
 
 def post_anatomy(client, donor, **fields):
     annotation = Annotation.objects.filter(donor=donor).first()
-    data = {"document": json.dumps(preset_document("typical_right_lobe")), "version": annotation.version if annotation else ""}
+    data = {
+        "document": json.dumps(preset_document("typical_right_lobe")),
+        "version": annotation.version if annotation else "",
+    }
     data.update(fields)
     return client.post(f"/anatomy/donors/{donor.pk}/", data)
 
@@ -224,9 +227,7 @@ def test_a_series_that_is_not_one_of_the_donors_mrcp_series_is_refused(make_user
     }
     response = post_anatomy(page_client(make_user("radiologist")), donor, series=str(others[which]()))
     assert response.status_code == 400
-    assert response.context["errors"] == {
-        "series": ["not one of the donor's MRCP series: choose one from the list"]
-    }
+    assert response.context["errors"] == {"series": ["not one of the donor's MRCP series: choose one from the list"]}
     assert not Annotation.objects.filter(donor=donor).exists()
 
 

@@ -97,7 +97,19 @@ def test_a_small_field_gets_a_short_bar():
 
 @pytest.mark.parametrize(
     "spacing",
-    [None, [], [0.8], [0.8, 0.8, 0.8], [0, 0.8], [0.8, -1], [0.8, math.inf], [0.8, math.nan], ["x", 1], [0.8, 500], "0.8"],
+    [
+        None,
+        [],
+        [0.8],
+        [0.8, 0.8, 0.8],
+        [0, 0.8],
+        [0.8, -1],
+        [0.8, math.inf],
+        [0.8, math.nan],
+        ["x", 1],
+        [0.8, 500],
+        "0.8",
+    ],
 )
 def test_no_bar_for_missing_or_implausible_spacing(spacing):
     assert not spacing_is_valid(spacing)
