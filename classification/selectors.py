@@ -8,6 +8,8 @@ from core.access import require
 from core.audit import Actor
 from core.roles import Action
 from donors.models import Donor
+from imaging.models import Series
+from imaging.selectors import mrcp_series_of
 
 from .document import RULES_VERSION, classify_document
 from .models import Annotation, ClassificationResult, ClassificationRun, SurgicalOutcome
@@ -32,6 +34,15 @@ def centre_tallies(centre_id: int) -> dict[tuple[str, int], OutcomeTally]:
         if predicted is not None:  # always, by the filter above
             tallies[(row["proposed_type"], predicted)] = OutcomeTally(matched=row["matched"], total=row["total"])
     return tallies
+
+
+def anatomy_series(donor: Donor, annotation: Annotation | None) -> tuple[list[Series], Series | None]:
+    """The donor's MRCP series to choose from, and the one the anatomy was read on (the first series of
+    its recorded study among them), or None."""
+    choices = mrcp_series_of(donor)
+    study_uid = annotation.study_uid if annotation else ""
+    chosen = next((s for s in choices if study_uid and s.study.study_instance_uid == study_uid), None)
+    return choices, chosen
 
 
 def recipient_context(donor: Donor) -> RecipientContext | None:

@@ -19,7 +19,7 @@ from core.text import counted
 from donors.models import Donor
 from donors.services import _as_json, move_status_through, require
 from donors.workflow import OPERABLE, Door, Status, operation_refusal
-from imaging.selectors import refuse_while_images_unresolved
+from imaging.selectors import donor_mrcp_series, refuse_while_images_unresolved
 
 from . import selectors
 from .anatomy import AnatomyInvalid
@@ -65,10 +65,21 @@ def _queue_classification(annotation_id: int) -> None:
 
 @transaction.atomic
 def save_annotation(
-    *, actor: Actor, donor: Donor, document, expected_version: int | None = None, study_uid: str = ""
+    *,
+    actor: Actor,
+    donor: Donor,
+    document,
+    expected_version: int | None = None,
+    study_uid: str = "",
+    series_id: int | str | None = None,
 ) -> Annotation:
-    """Create or change the donor's anatomy; a change reopens a final annotation as a draft."""
+    """Create or change the donor's anatomy; a change reopens a final annotation as a draft.
+
+    `series_id` names the donor's MRCP series the anatomy was read on (refused, naming "series", when it
+    is not one of them); the annotation keeps its study's UID, as `study_uid` gives it directly."""
     require(actor, Action.RECORD_ANATOMY)
+    if series_id not in (None, ""):
+        study_uid = donor_mrcp_series(donor=donor, series_id=series_id).study.study_instance_uid
     validate_for_donor(document, donor)
     digest = document_hash(document)
     annotation = Annotation.objects.select_for_update().filter(donor=donor).first()

@@ -53,6 +53,7 @@ def annotation_editor(request, pk):
                     document=document,
                     expected_version=int(version) if version and version.isdigit() else None,
                     study_uid=request.POST.get("study_uid", ""),
+                    series_id=request.POST.get("series", "").strip() or None,
                 )
             except DomainError as error:
                 errors = error.fields or {"document": [error.message]}
@@ -64,7 +65,13 @@ def annotation_editor(request, pk):
     else:
         donor_services.record_donor_read(actor=actor, donor=donor, what="biliary anatomy page")
     run = selectors.current_run(annotation) if annotation else None
+    series_choices, read_on = selectors.anatomy_series(donor, annotation)
     context = {
+        "series_choices": series_choices,
+        "read_on": read_on,
+        "chosen_series": request.POST.get("series", "")
+        if request.method == "POST"
+        else str(read_on.pk if read_on else ""),
         "donor": donor,
         "annotation": annotation,
         "run": run,
@@ -76,6 +83,7 @@ def annotation_editor(request, pk):
         "errors_json": json.dumps(errors),
         "may_edit": may(actor.roles, Action.RECORD_ANATOMY),
         "may_finalise": may(actor.roles, Action.FINALISE_ANATOMY),
+        "may_view_images": may(actor.roles, Action.VIEW_IMAGES),
     }
     return render(request, "classification/editor.html", context, status=status)
 

@@ -176,9 +176,13 @@ def mip_png(series: Series, center: float | None, width: float | None) -> bytes:
     return to_png(window(data["image"], center, width), pixel_spacing=tuple(data["pixel_spacing"]))
 
 
-def slice_png(instance: Instance, center: float, width: float) -> bytes:
+def slice_png(instance: Instance, center: float | None, width: float | None) -> bytes:
+    """One slice as PNG; without a window, the slice's own (auto) window, from the one read of its file."""
     spacing = tuple(instance.pixel_spacing) if instance.pixel_spacing else None
-    return to_png(window(instance_pixels(instance), center, width), pixel_spacing=spacing)
+    pixels = instance_pixels(instance)
+    if center is None or width is None:
+        center, width = auto_window(pixels)
+    return to_png(window(pixels, center, width), pixel_spacing=spacing)
 
 
 def stored_bytes(path: str) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -23,6 +24,7 @@ from core.roles import Action
 from donors.models import Donor
 from donors.services import actor_centre_id, record_refused_access, require
 
+from .dicom.display import MIP_MARKERS, edge_markers, scale_bar
 from .models import Instance, Measurement, Series, Study, Upload
 
 IMAGE_READ_AUDIT_SECONDS = 60
@@ -63,6 +65,22 @@ def study_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Study
 
 def series_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Series:
     return _scoped(actor, Series.objects.select_related("study__donor"), pk, action, "series", "study")
+
+
+def slice_for(*, actor: Actor, series_pk: int, index: int) -> Instance:
+    """One slice of a series of the actor's centre, with its series, study and donor, in one query:
+    scrolling asks for every slice, so the series is not read again on its own for each."""
+    require(actor, Action.VIEW_IMAGES)
+    instance = (
+        Instance.objects.filter(series_id=series_pk, slice_index=index)
+        .select_related("series__study__donor")
+        .order_by("pk")
+        .first()
+    )
+    if instance is None or instance.series.study.centre_id != actor.centre_id:
+        series_for(actor=actor, pk=series_pk)  # another centre's series: refused and audited as such
+        raise NotFound("no such slice")
+    return instance
 
 
 def instance_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Instance:
@@ -133,6 +151,30 @@ def reportable_series(donor: Donor) -> QuerySet[Series]:
     )
 
 
+def _mrcp_series_of(donor: Donor) -> QuerySet[Series]:
+    return (
+        reportable_series(donor)
+        .filter(modality="MR")
+        .filter(Q(mrcp_override=True) | Q(mrcp_override__isnull=True, is_mrcp=True))
+        .select_related("study")
+    )
+
+
+def mrcp_series_of(donor: Donor) -> list[Series]:
+    """The donor's MRCP series an anatomy may be read on (of matched or confirmed studies), newest first."""
+    return list(_mrcp_series_of(donor).order_by("-study__study_date", "-study__created_at", "series_number", "pk"))
+
+
+def donor_mrcp_series(*, donor: Donor, series_id, field: str = "series") -> Series:
+    """The donor's MRCP series with this id; anything else (another donor's series, a series that is
+    not MRCP or whose identity is unresolved, not a number) is refused naming `field`."""
+    found = _mrcp_series_of(donor).filter(pk=series_id).first() if str(series_id).isdigit() else None
+    if found is None:
+        reason = "not one of the donor's MRCP series: choose one from the list"
+        raise InvalidInput(f"{field}: {reason}", fields={field: [reason]})
+    return found
+
+
 def mrcp_mip_series(*, donor: Donor, study_uid: str = "") -> Series | None:
     """The series whose MIP the donor's report shows: a rendered MRCP of a matched or confirmed study
     (the annotated study's first), or None."""
@@ -149,6 +191,37 @@ def mrcp_mip_series(*, donor: Donor, study_uid: str = "") -> Series | None:
         if study_uid and series.study.study_instance_uid == study_uid:
             return series
     return found[0] if found else None
+
+
+def viewer_overlay(series: Series) -> dict[str, dict]:
+    """What the viewer draws on the slices and on the MIP: the patient direction at each edge, a scale
+    bar, and why either is missing. The slices' geometry is read from the middle slice."""
+    middle = (
+        series.instances.filter(slice_index=max(series.instance_count - 1, 0) // 2)
+        .only("orientation", "pixel_spacing", "columns")
+        .first()
+    )
+    markers = edge_markers(middle.orientation) if middle else None
+    bar = scale_bar(middle.pixel_spacing, middle.columns) if middle else None
+    slices = {
+        "markers": markers.as_dict() if markers else None,
+        "scale": bar.as_dict() if bar else None,
+        "notes": [
+            note
+            for missing, note in (
+                (markers is None, "No orientation markers: the images carry no usable orientation."),
+                (bar is None, "No scale bar: the images carry no usable pixel spacing."),
+            )
+            if missing
+        ],
+    }
+    mip_bar = scale_bar(series.mip_spacing, series.mip_shape[1]) if series.mip_path and series.mip_shape else None
+    mip = {
+        "markers": MIP_MARKERS.as_dict(),
+        "scale": mip_bar.as_dict() if mip_bar else None,
+        "notes": [] if mip_bar else ["No scale bar: the MIP has no usable pixel spacing."],
+    }
+    return {"slices": slices, "mip": mip}
 
 
 def uploads_of(*, donor: Donor, limit: int = 10) -> list[Upload]:
@@ -168,24 +241,41 @@ def upload_series(upload: Upload) -> list[Series]:
 
 
 def record_image_read(*, actor: Actor, donor: Donor | None, record, what: str) -> bool:
-    """Record a read of images, at most once per record per user per minute. True if recorded."""
-    since = timezone.now() - timedelta(seconds=IMAGE_READ_AUDIT_SECONDS)
-    recent = AuditEvent.objects.filter(
-        user=actor.user,
-        kind=AuditEvent.Kind.READ,
-        record_type=record_type_of(record),
-        record_id=str(record.pk),
-        at__gte=since,
-    ).exists()
-    if recent:
+    """Record a read of images, at most once per record per user per minute. True if recorded.
+
+    Scrolling asks for a picture per slice: when this reader's last event for the record is known
+    (from the cache) to be less than a minute old, the audit table is not searched again."""
+    window = timedelta(seconds=IMAGE_READ_AUDIT_SECONDS)
+    now = timezone.now()
+    record_type = record_type_of(record)
+    reader = f"user-{actor.user.pk}" if actor.user is not None else f"client-{getattr(actor.api_client, 'pk', '')}"
+    key = f"image-read-audited:{reader}:{record_type}:{record.pk}"
+    last = cache.get(key)
+    if last is not None and now - last < window:
         return False
-    record_event(
+    last = (
+        AuditEvent.objects.filter(
+            user=actor.user,
+            kind=AuditEvent.Kind.READ,
+            record_type=record_type,
+            record_id=str(record.pk),
+            at__gte=now - window,
+        )
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
+    )
+    if last is not None:
+        cache.set(key, last, timeout=max(1, int((last + window - now).total_seconds())))
+        return False
+    event = record_event(
         actor=actor,
         kind=AuditEvent.Kind.READ,
         record=record,
         donor=donor,
         summary=f"viewed {what} (further reads within {IMAGE_READ_AUDIT_SECONDS} s not recorded)"[:300],
     )
+    cache.set(key, event.at, timeout=IMAGE_READ_AUDIT_SECONDS)
     return True
 
 

@@ -72,6 +72,7 @@ def viewer(request, pk):
     series = selectors.series_for(actor=actor, pk=pk)
     study, donor = series.study, series.study.donor
     selectors.record_series_read(actor=actor, series=series, what=f"MRCP viewer, series {series.pk}")
+    measurements = list(selectors.measurements_of(donor=donor, series=series)) if donor else []
     config = {
         "seriesId": series.pk,
         "donorId": donor.pk if donor else None,
@@ -87,19 +88,25 @@ def viewer(request, pk):
         "rows": series.rows,
         "columns": series.columns,
         "mayMeasure": may(actor.roles, Action.MEASURE_IMAGES) and study.reportable,
+        "overlay": selectors.viewer_overlay(series),
+        "measurements": [
+            {"label": m.label, "lengthMm": round(m.length_mm, 1), "kind": m.kind, "points": m.points}
+            for m in measurements
+        ],
     }
     context = {
         "series": series,
         "study": study,
         "donor": donor,
         "config": config,
-        "measurements": selectors.measurements_of(donor=donor, series=series) if donor else [],
+        "measurements": measurements,
         "other_series": Series.objects.filter(study__donor=donor).exclude(pk=series.pk).select_related("study")
         if donor
         else Series.objects.filter(study=study).exclude(pk=series.pk).select_related("study"),
         "may_override": may(actor.roles, Action.MEASURE_IMAGES),
         "may_render_again": may(actor.roles, Action.UPLOAD_IMAGES) and rendering.needs_render(series),
         "may_resolve_identity": may(actor.roles, Action.RESOLVE_IMAGE_IDENTITY),
+        "may_record_anatomy": may(actor.roles, Action.RECORD_ANATOMY),
     }
     return render(request, "imaging/viewer.html", context)
 
@@ -241,13 +248,11 @@ def thumbnail_image(request, pk):
 @require_GET
 def slice_image(request, pk, index):
     actor = page_actor(request)
-    series = selectors.series_for(actor=actor, pk=pk)
-    instance = series.instances.filter(slice_index=index).first()
-    if instance is None:
-        raise NotFound("no such slice")
+    instance = selectors.slice_for(actor=actor, series_pk=pk, index=index)
+    series = instance.series
     center, width = _window(request)
     if center is None or width is None:  # _window gives both or neither
-        center, width = series.slice_window or rendering.auto_window(rendering.instance_pixels(instance))
+        center, width = series.slice_window or (None, None)
     selectors.record_image_read(
         actor=actor, donor=series.study.donor, record=series, what=f"MRCP images of series {series.pk}"
     )

@@ -32,3 +32,12 @@ def dicom_name(value: str) -> str:
     from imaging.identity import display_name
 
     return display_name(value or "")
+
+
+@register.filter
+def dicom_date(value: str) -> str:
+    """A DICOM date (YYYYMMDD) as YYYY-MM-DD; anything else as it is, or a dash."""
+    value = (value or "").strip()
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value or "—"

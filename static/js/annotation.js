@@ -97,6 +97,7 @@ function showErrors(fields) {
     const [ductId, field] = key.split(".");
     let target = null;
     if (ductId === "document" && field === "graft") target = $("[data-error-for='document.graft']");
+    else if (!field && $(`[data-error-for='${ductId}']`)) target = $(`[data-error-for='${ductId}']`); // e.g. series
     else {
       const row = [...tbody.rows].find((r) => r.dataset.duct === ductId);
       const input = row && field ? $(`[data-field=${field}]`, row) : null;

@@ -19,7 +19,13 @@
     points: [],
     loading: 0,
     shownKey: "",
+    measuring: false,
+    step: 1, // the direction of the last scroll, fetched ahead first
   };
+  // Pictures fetched ahead, kept (bounded) so that the browser does not drop them before they are shown.
+  const PREFETCH = 5;
+  const cache = new Map();
+  const CACHE_SIZE = 64;
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
@@ -36,31 +42,70 @@
   }
 
   // Only the newest request is shown, so fast scrolling never shows slices out of order.
+  function cached(url) {
+    let image = cache.get(url);
+    if (image) {
+      cache.delete(url); // most recently used last
+    } else {
+      image = new Image();
+      image.decoding = "async";
+      image.src = url;
+    }
+    cache.set(url, image);
+    while (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value);
+    return image;
+  }
+
+  function display(image, url) {
+    picture.src = image.src;
+    state.shownKey = url;
+    overlay.setAttribute("viewBox", `0 0 ${image.naturalWidth} ${image.naturalHeight}`);
+    $("#stage-note").textContent = "";
+    draw();
+    prefetch();
+  }
+
   function show() {
     const win = currentWindow();
     const url = imageUrl(state.mode, state.slice, win);
+    updateLabels();
+    updateOverlayInfo();
     if (url === state.shownKey) return;
     const ticket = ++state.loading;
-    const next = new Image();
-    next.onload = () => {
-      if (ticket !== state.loading) return;
-      picture.src = next.src;
-      state.shownKey = url;
-      overlay.setAttribute("viewBox", `0 0 ${next.naturalWidth} ${next.naturalHeight}`);
-      draw();
-      prefetch();
-    };
-    next.onerror = () => { if (ticket === state.loading) $("#stage-note").textContent = "could not load the image"; };
-    next.src = url;
-    updateLabels();
+    let next = cached(url);
+    if (next.complete && next.naturalWidth === 0) { // fetched ahead and failed: ask again
+      cache.delete(url);
+      next = cached(url);
+    }
+    if (next.complete && next.naturalWidth > 0) {
+      display(next, url);
+      return;
+    }
+    next.addEventListener("load", () => { if (ticket === state.loading) display(next, url); }, { once: true });
+    next.addEventListener("error", () => {
+      cache.delete(url);
+      if (ticket === state.loading) $("#stage-note").textContent = "could not load the image";
+    }, { once: true });
   }
 
+  // Fetch the slices around the one shown, nearest first and the scrolling direction before the other.
   function prefetch() {
     if (state.mode !== "slices") return;
-    for (const step of [1, -1, 2, -2]) {
-      const index = state.slice + step;
-      if (index >= 0 && index < config.slices) new Image().src = imageUrl("slices", index, currentWindow());
+    for (let distance = 1; distance <= PREFETCH; distance++) {
+      for (const step of [state.step * distance, -state.step * distance]) {
+        const index = state.slice + step;
+        if (index >= 0 && index < config.slices) cached(imageUrl("slices", index, currentWindow()));
+      }
     }
+  }
+
+  // The patient's direction at each edge and the scale bar, as the series' geometry gives them.
+  function updateOverlayInfo() {
+    const info = (config.overlay || {})[state.mode] || {};
+    for (const marker of stage.querySelectorAll(".edge-marker")) {
+      marker.textContent = info.markers ? info.markers[marker.dataset.edge] : "";
+    }
+    $("#overlay-notes").textContent = (info.notes || []).join(" ");
   }
 
   let pending = null;
@@ -81,6 +126,7 @@
   function setSlice(index) {
     const clamped = Math.max(0, Math.min(config.slices - 1, index));
     if (clamped === state.slice && state.mode === "slices") return;
+    if (clamped !== state.slice) state.step = clamped > state.slice ? 1 : -1;
     state.slice = clamped;
     showSoon();
   }
@@ -122,9 +168,53 @@
     return [((point.col + 0.5) / cols) * width, ((point.row + 0.5) / rows) * height];
   }
 
+  function svg(name, attributes, text) {
+    const element = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+    if (text !== undefined) element.textContent = text;
+    return element;
+  }
+
+  // The measurements saved on this series: on the MIP those made on the MIP, on a slice those
+  // with a point on it (the other end dashed when it lies on another slice).
+  function drawSaved(scale) {
+    for (const saved of config.measurements || []) {
+      if ((saved.kind === "mip") !== (state.mode === "mip")) continue;
+      const here = saved.points.map((p) => state.mode === "mip" || p.slice === state.slice);
+      if (!here.some(Boolean)) continue;
+      const [a, b] = saved.points.map(toDisplay);
+      const group = svg("g", { class: "saved-measure", "data-testid": "saved-measure" });
+      group.append(svg("line", {
+        x1: a[0], y1: a[1], x2: b[0], y2: b[1], "stroke-width": 1.5 * scale,
+        class: here.every(Boolean) ? "saved-line" : "saved-line elsewhere",
+      }));
+      const label = `${saved.label || "distance"} ${saved.lengthMm.toFixed(1)} mm`;
+      group.append(svg("text", {
+        x: (a[0] + b[0]) / 2 + 6 * scale, y: (a[1] + b[1]) / 2 - 6 * scale, "font-size": 13 * scale, class: "saved-text",
+      }, label));
+      overlay.append(group);
+    }
+  }
+
+  function drawScaleBar(scale) {
+    const info = (config.overlay || {})[state.mode] || {};
+    const width = picture.naturalWidth, height = picture.naturalHeight;
+    if (!info.scale || !width || !height) return;
+    const length = info.scale.fraction * width;
+    const right = width - 12 * scale, bottom = height - 12 * scale;
+    const group = svg("g", { class: "scale-bar", "data-testid": "scale-bar" });
+    group.append(svg("line", { x1: right - length, y1: bottom, x2: right, y2: bottom, "stroke-width": 3 * scale }));
+    group.append(svg("text", {
+      x: right - length / 2, y: bottom - 6 * scale, "text-anchor": "middle", "font-size": 12 * scale,
+    }, info.scale.label));
+    overlay.append(group);
+  }
+
   function draw() {
     overlay.replaceChildren();
     const scale = (picture.naturalWidth || 512) / 512;
+    drawScaleBar(scale);
+    drawSaved(scale);
     const shown = state.points.map((p) => ({ p, here: state.mode === "mip" || p.slice === state.slice, xy: toDisplay(p) }));
     if (shown.length === 2) {
       const line = document.createElementNS(SVG, "line");
@@ -210,10 +300,20 @@
 
   // ------------------------------------------------------------------ input
 
+  // Points are placed only by a click in measure mode: focusing the image (by a click or the
+  // keyboard) only lets it take the keys.
+  function setMeasuring(on) {
+    state.measuring = Boolean(on);
+    const button = $("#mode-measure");
+    button.setAttribute("aria-pressed", String(state.measuring));
+    button.classList.toggle("active", state.measuring);
+    stage.classList.toggle("measuring", state.measuring);
+  }
+
   let drag = null;
   stage.addEventListener("contextmenu", (event) => event.preventDefault());
   stage.addEventListener("pointerdown", (event) => {
-    stage.focus();
+    stage.focus({ preventScroll: true });
     if (event.button === 2 || (event.button === 0 && event.shiftKey)) {
       drag = { x: event.clientX, y: event.clientY, window: [...currentWindow()] };
       stage.setPointerCapture(event.pointerId);
@@ -231,7 +331,7 @@
   });
   stage.addEventListener("pointerup", (event) => {
     if (drag) { drag = null; return; }
-    if (event.button !== 0) return;
+    if (event.button !== 0 || !state.measuring) return;
     const point = pointFromEvent(event);
     if (point) addPoint(point);
   });
@@ -246,6 +346,7 @@
     else if (event.key === "Home") setSlice(0);
     else if (event.key === "End") setSlice(config.slices - 1);
     else if (event.key === "m" || event.key === "M") setMode(state.mode === "mip" ? "slices" : "mip");
+    else if (event.key === "d" || event.key === "D") setMeasuring(!state.measuring);
     else if (event.key === "Escape") { state.points = []; clearResult(); }
     else return;
     event.preventDefault();
@@ -266,6 +367,7 @@
   });
   $("#mode-slices").addEventListener("click", () => setMode("slices"));
   $("#mode-mip").addEventListener("click", () => setMode("mip"));
+  $("#mode-measure").addEventListener("click", () => setMeasuring(!state.measuring));
   window.addEventListener("resize", draw);
 
   // ------------------------------------------------------------------ saving
@@ -305,6 +407,11 @@
           row.append(td);
         }
         table.prepend(row);
+        config.measurements = [
+          { label: saved.label, lengthMm: saved.length_mm, kind: saved.kind, points: saved.points },
+          ...(config.measurements || []),
+        ];
+        draw();
         $("#save-button").disabled = true;
         $("#measurement-label").value = "";
       } catch (error) {
@@ -314,4 +421,6 @@
   }
 
   show();
+  // The keys scroll at once: the image takes the focus when the page opens.
+  stage.focus({ preventScroll: true });
 })();

@@ -42,7 +42,8 @@ def test_upload_view_and_measure(page, live_server, login, make_user, centre, tm
     page.wait_for_url("**/imaging/series/*/")
     wait_until(page, "document.querySelector('#picture').naturalWidth > 0")
     assert page.inner_text("[data-testid=slice-label]") == "18 / 36"
-    page.focus("#stage")
+    # The image has the keys as soon as the page opens: no click first.
+    assert page.evaluate("document.activeElement.id") == "stage"
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
     wait_until(page, "document.querySelector('[data-testid=slice-label]').textContent === '20 / 36'")
@@ -62,6 +63,8 @@ def test_upload_view_and_measure(page, live_server, login, make_user, centre, tm
 
     page.click("#mode-mip")
     wait_until(page, "document.querySelector('#picture').src.includes('mip.png')")
+    assert [page.inner_text(f"[data-testid=marker-{edge}]") for edge in ("top", "left")] == ["H", "R"]
+    page.click("#mode-measure")
     series = Series.objects.get(study__donor=donor)
     geometry = geometry_of(series.instances.get(slice_index=0))
     duct = truth.ducts["RPHD"]
@@ -79,7 +82,83 @@ def test_upload_view_and_measure(page, live_server, login, make_user, centre, tm
     page.wait_for_selector("[data-testid=measurements] tr[data-points] >> text=RPHD")
     saved = Measurement.objects.get()
     assert saved.label == "RPHD" and saved.kind == "mip" and saved.series == series
+    # The saved measurement is drawn on the picture with its label and length.
+    label = page.locator("[data-testid=saved-measure] text").text_content()
+    assert label == f"RPHD {saved.length_mm:.1f} mm"
     page.screenshot(path=str(tmp_path / "viewer.png"))
+
+
+def test_the_viewer_takes_the_keys_at_once_and_focusing_places_no_point(
+    page, live_server, login, make_user, centre, tmp_path, eager_tasks
+):
+    """Arrow keys scroll right after the page opens; clicking or tabbing to the image only focuses it;
+    the edges carry the patient's directions and a scale bar in mm is drawn; the viewer and the
+    anatomy page link to each other."""
+    from classification.models import Annotation
+    from core.audit import Actor
+    from imaging import jobs, services
+    from imaging.dicom import write_zip
+
+    donor = DonorFactory(centre=centre, code="BR-KEYS")
+    truth = phantom(tmp_path / "series", donor=donor, slices=24, size=96)
+    radiologist = make_user("radiologist", username="rad")
+    archive = write_zip(truth.paths, tmp_path / "mrcp.zip")
+    upload = services.create_upload(
+        actor=Actor(user=radiologist, channel="command"),
+        donor=donor,
+        channel="command",
+        files=[services.Incoming("mrcp.zip", archive.stat().st_size, archive)],
+    )
+    jobs.ingest_upload(upload_id=upload.pk, channel="command")
+    series = Series.objects.get(study__donor=donor)
+    login("rad")
+
+    page.goto(f"{live_server.url}/imaging/series/{series.pk}/")
+    wait_until(page, "document.querySelector('#picture').naturalWidth > 0")
+    assert page.inner_text("[data-testid=slice-label]") == "12 / 24"
+    page.keyboard.press("ArrowDown")
+    wait_until(page, "document.querySelector('[data-testid=slice-label]').textContent === '13 / 24'")
+    page.keyboard.press("End")
+    wait_until(page, "document.querySelector('#picture').src.includes('/slices/23.png')")
+    page.keyboard.press("Home")
+    wait_until(page, "document.querySelector('[data-testid=slice-label]').textContent === '1 / 24'")
+
+    # The phantom is coronal: head at the top, the patient's right on the viewer's left.
+    markers = {edge: page.inner_text(f"[data-testid=marker-{edge}]") for edge in ("top", "bottom", "left", "right")}
+    assert markers == {"top": "H", "bottom": "F", "left": "R", "right": "L"}
+    bar = page.locator("[data-testid=scale-bar] text")
+    assert re.fullmatch(r"\d+ mm", bar.text_content() or ""), bar.text_content()
+    assert page.inner_text("[data-testid=overlay-notes]") == ""
+
+    # Clicking the image or tabbing back to it focuses it and places no point.
+    page.click("#slice-label")
+    x, y = centre_of(page)
+    page.mouse.click(x, y)
+    assert page.evaluate("document.activeElement.id") == "stage"
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "stage"
+    assert page.inner_text("#point-a") == "click on the image"
+    assert page.locator("#overlay circle").count() == 0
+    # In measure mode a click does place a point.
+    page.click("#mode-measure")
+    page.mouse.click(x, y)
+    assert page.locator("#overlay circle").count() == 1
+    assert page.inner_text("#point-a").startswith("slice 1,")
+
+    # The viewer leads to this donor's anatomy, which is recorded as read on this series and leads back.
+    page.click("[data-testid=record-anatomy]")
+    page.wait_for_url(f"**/anatomy/donors/{donor.pk}/")
+    page.select_option("#preset", "typical_right_lobe")
+    page.click("#load-preset")
+    page.locator("[data-testid=proposed-type]").filter(has_text="1").wait_for()
+    page.select_option("[data-testid=anatomy-series]", str(series.pk))
+    page.click("button:has-text('Save anatomy')")
+    page.wait_for_load_state("networkidle")
+    assert page.input_value("[data-testid=anatomy-series]") == str(series.pk)
+    assert Annotation.objects.get(donor=donor).study_uid == series.study.study_instance_uid
+    page.click("[data-testid=open-series]")
+    page.wait_for_url(f"**/imaging/series/{series.pk}/")
 
 
 def centre_of(page):
