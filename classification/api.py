@@ -188,6 +188,7 @@ class AnnotationOut(serializers.ModelSerializer):
             "revision",
             "state",
             "study_uid",
+            "series_uid",
             "classification",
             "classification_error",
             "finalised_at",

@@ -30,6 +30,7 @@ class Annotation(models.Model):
     revision = models.PositiveIntegerField(default=1)
     state = models.CharField(max_length=8, choices=State.choices, default=State.DRAFT)
     study_uid = models.CharField("MRCP study instance UID", max_length=64, blank=True)
+    series_uid = models.CharField("MRCP series instance UID", max_length=64, blank=True)
     classification = models.CharField(max_length=8, choices=Classification.choices, default=Classification.PENDING)
     classification_error = models.CharField(max_length=300, blank=True)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")

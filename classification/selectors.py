@@ -37,11 +37,16 @@ def centre_tallies(centre_id: int) -> dict[tuple[str, int], OutcomeTally]:
 
 
 def anatomy_series(donor: Donor, annotation: Annotation | None) -> tuple[list[Series], Series | None]:
-    """The donor's MRCP series to choose from, and the one the anatomy was read on (the first series of
-    its recorded study among them), or None."""
+    """The donor's MRCP series to choose from, and the one the anatomy was read on: the recorded series,
+    else (an anatomy recorded with its study only) the first series of that study, else None."""
     choices = mrcp_series_of(donor)
-    study_uid = annotation.study_uid if annotation else ""
-    chosen = next((s for s in choices if study_uid and s.study.study_instance_uid == study_uid), None)
+    if annotation is None:
+        return choices, None
+    chosen = next(
+        (s for s in choices if annotation.series_uid and s.series_instance_uid == annotation.series_uid), None
+    )
+    if chosen is None and annotation.study_uid:
+        chosen = next((s for s in choices if s.study.study_instance_uid == annotation.study_uid), None)
     return choices, chosen
 
 

@@ -76,10 +76,13 @@ def save_annotation(
     """Create or change the donor's anatomy; a change reopens a final annotation as a draft.
 
     `series_id` names the donor's MRCP series the anatomy was read on (refused, naming "series", when it
-    is not one of them); the annotation keeps its study's UID, as `study_uid` gives it directly."""
+    is not one of them); the annotation keeps that series' UID and its study's. `study_uid` alone (the
+    API) names the study only."""
     require(actor, Action.RECORD_ANATOMY)
+    series_uid = ""
     if series_id not in (None, ""):
-        study_uid = donor_mrcp_series(donor=donor, series_id=series_id).study.study_instance_uid
+        series = donor_mrcp_series(donor=donor, series_id=series_id)
+        study_uid, series_uid = series.study.study_instance_uid, series.series_instance_uid
     validate_for_donor(document, donor)
     digest = document_hash(document)
     annotation = Annotation.objects.select_for_update().filter(donor=donor).first()
@@ -89,6 +92,7 @@ def save_annotation(
             document=document,
             document_sha256=digest,
             study_uid=study_uid or "",
+            series_uid=series_uid,
             created_by=actor.user,
             updated_by=actor.user,
         )
@@ -112,7 +116,8 @@ def save_annotation(
             f"version {annotation.version}); reload and apply your change again",
             fields={"version": [f"stale: current version is {annotation.version}"]},
         )
-    if digest == annotation.document_sha256 and (study_uid or "") == annotation.study_uid:
+    same_images = (study_uid or "") == annotation.study_uid and series_uid in ("", annotation.series_uid)
+    if digest == annotation.document_sha256 and same_images:
         return annotation
     reopened = annotation.state == Annotation.State.FINAL and digest != annotation.document_sha256
     changes: dict[str, list[object]] = {}
@@ -129,6 +134,10 @@ def save_annotation(
         changes["state"] = ["final", "draft"]
     if study_uid and study_uid != annotation.study_uid:
         changes["study_uid"] = [annotation.study_uid, study_uid]
+    if study_uid and study_uid != annotation.study_uid or series_uid and series_uid != annotation.series_uid:
+        # A series is recorded together with its study; a study named alone drops the old series.
+        changes["series_uid"] = [annotation.series_uid, series_uid]
+        annotation.series_uid = series_uid
     annotation.document = document
     annotation.document_sha256 = digest
     annotation.study_uid = study_uid or annotation.study_uid

@@ -216,6 +216,24 @@ def test_the_anatomy_records_the_chosen_series_and_links_to_it(make_user, donor,
     assert Annotation.objects.get(donor=donor).study_uid == "1.2.5.2"
 
 
+def test_the_anatomy_records_which_series_of_a_study_it_was_read_on(make_user, donor, eager_tasks):
+    first = make_series(donor, uid="1.2.7.1", description="3D MRCP coronal")
+    second = make_series(donor, uid="1.2.7.1", description="3D MRCP axial")
+    client = page_client(make_user("radiologist"))
+    assert post_anatomy(client, donor, series=str(second.pk)).status_code == 302
+    annotation = Annotation.objects.get(donor=donor)
+    assert (annotation.study_uid, annotation.series_uid) == ("1.2.7.1", second.series_instance_uid)
+    assert client.get(f"/anatomy/donors/{donor.pk}/").context["read_on"] == second
+
+    assert post_anatomy(client, donor, series=str(first.pk)).status_code == 302
+    annotation = Annotation.objects.get(donor=donor)
+    assert annotation.series_uid == first.series_instance_uid
+    change = AuditEvent.objects.filter(
+        record_id=str(annotation.pk), summary__startswith="changed biliary anatomy"
+    ).last()
+    assert change.changes["series_uid"] == [second.series_instance_uid, first.series_instance_uid]
+
+
 @pytest.mark.parametrize("which", ["other donor", "not mrcp", "unresolved", "missing", "not a number"])
 def test_a_series_that_is_not_one_of_the_donors_mrcp_series_is_refused(make_user, donor, which):
     others = {
