@@ -134,7 +134,7 @@ def save_annotation(
         changes["state"] = ["final", "draft"]
     if study_uid and study_uid != annotation.study_uid:
         changes["study_uid"] = [annotation.study_uid, study_uid]
-    if study_uid and study_uid != annotation.study_uid or series_uid and series_uid != annotation.series_uid:
+    if (study_uid and study_uid != annotation.study_uid or series_uid) and series_uid != annotation.series_uid:
         # A series is recorded together with its study; a study named alone drops the old series.
         changes["series_uid"] = [annotation.series_uid, series_uid]
         annotation.series_uid = series_uid

@@ -117,11 +117,15 @@ class AuditEvent(models.Model):
 
     @property
     def alert(self) -> str:
-        """A word for the events an auditor looks at first: a refused attempt, or a login locked
-        out after repeated failures (empty for every other event)."""
+        """A word for the events an auditor looks at first: a refused attempt, a failed login, or a
+        login locked out after repeated failures (empty for every other event)."""
         if self.kind != self.Kind.DENIED:
             return ""
-        return "Failed logins" if isinstance(self.changes, dict) and "failures" in self.changes else "Refused"
+        if isinstance(self.changes, dict) and "failures" in self.changes:
+            return "Failed logins"
+        if isinstance(self.changes, dict) and self.changes.get("login") == "failed":
+            return "Failed login"
+        return "Refused"
 
     @property
     def change_lines(self) -> list[str]:

@@ -70,6 +70,25 @@ def record_admin_read(*, actor: Actor, records: list, model, view: str) -> None:
 
 
 @transaction.atomic
+def record_login_failure(*, username: str, ip_address: str | None, reason: str) -> AuditEvent:
+    """A wrong user name or password, in the trail of the named account's centre (the centre's auditor
+    sees failed attempts on its accounts; an unknown name has no centre)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import AnonymousUser
+
+    user_model = get_user_model()
+    account = user_model.objects.filter(username=username).only("pk", "centre_id").first() if username else None
+    return record_event(
+        actor=Actor(user=AnonymousUser(), channel="page", ip_address=ip_address),
+        kind=AuditEvent.Kind.DENIED,
+        record_type=record_type_of(user_model),
+        record_id=account.pk if account else "",
+        summary=f"login failed for {username or '(no user name)'} from {ip_address or 'unknown address'}: {reason}",
+        changes={"username": username, "ip_address": ip_address, "login": "failed"},
+        centre_id=account.centre_id if account else None,
+    )
+
+
 def record_login_lockout(
     *, username: str, ip_address: str | None, failures: int | None, cool_off_minutes: int
 ) -> AuditEvent:

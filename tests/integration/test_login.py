@@ -48,8 +48,11 @@ def test_the_right_password_after_the_limit_of_wrong_ones_is_refused_with_a_clea
     assert "ask your centre&#x27;s administrator to unlock it" in page
 
     refusals = AuditEvent.objects.filter(kind="denied", record_type="donors.User", record_id=str(user.pk))
-    assert refusals.count() >= 1
-    event = refusals.latest("at")
+    # Every failed attempt is in the trail; the one that reached the limit was already answered with the lockout.
+    assert refusals.filter(summary__endswith="wrong user name or password").count() == LIMIT - 1
+    assert refusals.filter(summary__startswith="login failed", summary__endswith=": locked out").count() == 2
+    event = refusals.filter(summary__startswith="login locked out").latest("at")
+    assert event.alert == "Failed logins"
     assert event.centre_id == centre.pk and event.user_id is None and event.ip_address == "10.0.0.1"
     assert event.changes["username"] == "nurse" and "locked out" in event.summary
 
@@ -66,7 +69,11 @@ def test_fewer_failures_than_the_limit_still_let_the_right_password_in_and_start
         log_in("nurse", "wrong-password")
     client, response = log_in("nurse", PASSWORD)
     assert logged_in(client)
-    assert not AuditEvent.objects.filter(kind="denied", record_type="donors.User").exists()
+    # Each wrong password is in the trail as a failed login; none of them locked the account.
+    denied = AuditEvent.objects.filter(kind="denied", record_type="donors.User")
+    assert denied.count() == 2 * (LIMIT - 1)
+    assert all(event.alert == "Failed login" for event in denied)
+    assert all("wrong user name or password" in event.summary for event in denied)
 
 
 def test_an_account_is_locked_whatever_address_the_failures_come_from(make_user):
