@@ -175,7 +175,7 @@ def _threshold_rows(thresholds: criteria.Thresholds) -> list[tuple[str, str, str
             value = ", ".join(value) or "none"
         elif isinstance(value, float):
             value = f"{value:g}"
-        rows.append((f.name, f.metadata["help"], value))
+        rows.append((criteria.threshold_label(f.name), f.metadata["help"], value))
     return rows
 
 
@@ -316,7 +316,14 @@ def thresholds(request):
     now, defaults = _threshold_rows(current), _threshold_rows(criteria.DEFAULT_THRESHOLDS)
     context = {
         "rows": [
-            (f.name, f.metadata["help"], now[i][2], f.metadata["source"], defaults[i][2])
+            (
+                f.name,
+                criteria.threshold_label(f.name),
+                f.metadata["help"],
+                now[i][2],
+                f.metadata["source"],
+                defaults[i][2],
+            )
             for i, f in enumerate(dataclasses.fields(criteria.Thresholds))
         ],
         "row": row,
