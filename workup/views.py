@@ -239,8 +239,8 @@ def workup_decision(request, pk):
         else:
             messages.success(
                 request,
-                f"Proposed the decision \u201c{decision.get_decision_outcome_display().lower()}\u201d for {donor.code}; "
-                "it takes effect when the radiologist, the hepatologist and the surgeon have signed.",
+                f"Proposed the decision for {donor.code}: {decision.get_decision_outcome_display().lower()}. "
+                "It takes effect when the radiologist, the hepatologist and the surgeon have signed.",
             )
             return redirect(reverse("workup:workup", args=[donor.pk]) + "#decision")
     return _render_workup(request, actor, donor, decision_form=form, status=status)
