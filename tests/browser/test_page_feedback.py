@@ -17,7 +17,7 @@ IN_VIEW = """(() => {
   const box = document.querySelector('[data-error-summary]');
   if (!box) return false;
   const r = box.getBoundingClientRect();
-  return r.top >= 0 && r.bottom <= window.innerHeight && document.activeElement === box;
+  return r.top >= -1 && r.bottom <= window.innerHeight + 1 && document.activeElement === box;
 })()"""
 
 
