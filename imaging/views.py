@@ -144,9 +144,9 @@ def confirm_identity(request, pk):
     actor = page_actor(request)
     study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
     services.confirm_identity(actor=actor, study=study, reason=request.POST.get("reason", ""))
+    whose = f"{study.donor.code}'s" if study.donor is not None else "the donor's"
     messages.success(
-        request,
-        f"Confirmed the study as {study.donor.code}'s; its images can now be used for the anatomy and the report.",
+        request, f"Confirmed the study as {whose}; its images can now be used for the anatomy and the report."
     )
     return _back(request, reverse("donors:detail", args=[study.donor_id]))
 
@@ -157,7 +157,7 @@ def detach(request, pk):
     actor = page_actor(request)
     study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
     donor_id = study.donor_id
-    donor_code = study.donor.code if study.donor_id else ""
+    donor_code = study.donor.code if study.donor is not None else ""
     services.detach_study(actor=actor, study=study, reason=request.POST.get("reason", ""))
     messages.success(
         request,
