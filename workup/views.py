@@ -281,7 +281,8 @@ def _signed_message(donor, sign_off) -> str:
             f"Signed the decision as the {signed_as}. Every role has signed: "
             f"{donor.code} is now {decision.get_decision_outcome_display().lower()}."
         )
-    waiting = [r.label.lower() for r in SIGNING_ROLES if not decision.sign_offs.filter(signed_as=r.value).exists()]
+    signed = set(decision.sign_offs.values_list("signed_as", flat=True))
+    waiting = [r.label.lower() for r in SIGNING_ROLES if r.value not in signed]
     return f"Signed the decision as the {signed_as}; waiting for the {' and the '.join(waiting)}."
 
 

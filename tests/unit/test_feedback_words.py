@@ -29,7 +29,8 @@ def test_threshold_names_read_as_words():
 def test_an_upload_fails_only_when_nothing_was_stored():
     assert final_state(3, 0, 2) == ("done", "")
     assert final_state(0, 5, 0) == ("done", "")  # all already stored: nothing is lost
-    assert final_state(0, 0, 1) == ("failed", "nothing imported: the file was refused (the reasons are listed per file)")
+    refused = "nothing imported: the file was refused (the reasons are listed per file)"
+    assert final_state(0, 0, 1) == ("failed", refused)
     assert final_state(0, 0, 4)[1].startswith("nothing imported: all 4 files were refused")
     assert final_state(0, 0, 0) == ("failed", "nothing imported: the upload held no file to read")
 
