@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -15,6 +16,7 @@ from core.pages import apply_errors, page_actor
 from core.roles import Action, may
 from donors import selectors as donor_selectors
 from donors import services as donor_services
+from donors.workflow import Status
 
 from . import selectors, services
 from .anatomy import AnatomyInvalid
@@ -47,7 +49,7 @@ def annotation_editor(request, pk):
         if not errors:
             version = request.POST.get("version")
             try:
-                services.save_annotation(
+                saved = services.save_annotation(
                     actor=actor,
                     donor=donor,
                     document=document,
@@ -59,6 +61,12 @@ def annotation_editor(request, pk):
                 errors = error.fields or {"document": [error.message]}
                 status = error.status_code
             else:
+                next_step = " Mark it final once it is classified." if saved.state == saved.State.DRAFT else ""
+                messages.success(
+                    request,
+                    f"Saved the biliary anatomy of {donor.code} "
+                    f"(revision {saved.revision}, {saved.get_state_display().lower()}).{next_step}",
+                )
                 return redirect("classification:editor", pk=donor.pk)
         else:
             status = 400
@@ -97,8 +105,13 @@ def finalise(request, pk):
     if annotation is None:
         return render(request, "error.html", {"status": 409, "message": "no anatomy recorded yet"}, status=409)
     version = request.POST.get("version", "")
-    services.finalise_annotation(
+    final = services.finalise_annotation(
         actor=actor, annotation=annotation, expected_version=int(version) if version.isdigit() else None
+    )
+    messages.success(
+        request,
+        f"Marked the biliary anatomy of {donor.code} final (revision {final.revision}); "
+        "it now counts for the decision, the report and the surgical worklist.",
     )
     return redirect("classification:editor", pk=donor.pk)
 
@@ -117,6 +130,7 @@ def outcome(request, pk):
     actor = page_actor(request)
     donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.RECORD_OUTCOME)
     existing = selectors.outcome_of(donor=donor)
+    donated_before = donor.status == Status.DONATED
     form = OutcomeForm(
         request.POST or None, instance=existing, initial={"version": existing.version if existing else None}
     )
@@ -133,11 +147,12 @@ def outcome(request, pk):
                 apply_errors(form, error)
                 status = error.status_code
             else:
+                moved = "" if donated_before else f"; {donor.code} is now donated"
+                messages.success(request, f"Saved the surgical outcome of {donor.code}{moved}.")
                 return redirect("classification:worklist")
     else:
         donor_services.record_donor_read(actor=actor, donor=donor, what="surgical outcome form")
     annotation = selectors.annotation_of(actor=actor, donor=donor)
     result = selectors.live_result(donor=donor, annotation=annotation) if annotation else None
-    return render(
-        request, "classification/outcome.html", {"form": form, "donor": donor, "result": result}, status=status
-    )
+    context = {"form": form, "donor": donor, "result": result, "first_record": not donated_before}
+    return render(request, "classification/outcome.html", context, status=status)

@@ -1,4 +1,4 @@
-from .roles import Action, may
+from .roles import Action, Role, may
 
 
 def roles(request):
@@ -7,4 +7,7 @@ def roles(request):
     if user is None or not user.is_authenticated:
         return {"can": {}}
     user_roles = user.role_set
-    return {"can": {action.value: may(user_roles, action) for action in Action}, "user_roles": sorted(user_roles)}
+    return {
+        "can": {action.value: may(user_roles, action) for action in Action},
+        "user_roles": sorted(Role(role).label for role in user_roles),
+    }

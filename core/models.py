@@ -15,10 +15,21 @@ name it was audited under (see core.audit.record_type_of); for other models it i
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
 
 CENTRE_MODEL = "donors.Centre"
+# How an audited event reached the record, in words for the trail page.
+CHANNEL_LABELS = {
+    "page": "web page",
+    "api": "API",
+    "download": "download",
+    "admin": "administration site",
+    "command": "command",
+    "worker": "background task",
+}
 DONOR_MODEL = "donors.Donor"
 
 
@@ -126,6 +137,16 @@ class AuditEvent(models.Model):
         if isinstance(self.changes, dict) and self.changes.get("login") == "failed":
             return "Failed login"
         return "Refused"
+
+    @property
+    def record_label(self) -> str:
+        """The kind of record in words: "workup.DecisionSignOff" -> "decision sign off"."""
+        name = self.record_type.rpartition(".")[2]
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).lower()
+
+    @property
+    def channel_label(self) -> str:
+        return CHANNEL_LABELS.get(self.channel, self.channel)
 
     @property
     def change_lines(self) -> list[str]:

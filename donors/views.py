@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import cast
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.audit import record_reads
@@ -56,7 +58,7 @@ def donor_list(request):
 def donor_create(request):
     actor = page_actor(request)
     services.require(actor, Action.CREATE_DONOR)
-    form = DonorForm(request.POST or None, centre_id=actor.centre_id)
+    form = DonorForm(request.POST or None, centre_id=actor.centre_id, initial=_recipient_chosen(request, actor))
     if request.method == "POST" and form.is_valid():
         values = {k: v for k, v in form.cleaned_data.items() if k != "version"}
         try:
@@ -64,8 +66,24 @@ def donor_create(request):
         except InvalidInput as error:
             apply_errors(form, error)
         else:
+            messages.success(
+                request, f"Added donor {donor.code}. Next: move the donor into evaluation when the workup starts."
+            )
             return redirect("donors:detail", pk=donor.pk)
-    return render(request, "donors/form.html", {"form": form, "title": "New donor"}, status=400 if form.errors else 200)
+    return render(
+        request,
+        "donors/form.html",
+        {"form": form, "title": "New donor", "form_name": "new donor"},
+        status=400 if form.errors else 200,
+    )
+
+
+def _recipient_chosen(request, actor) -> dict:
+    """The recipient named in the address (just added), if it is one of the user's centre."""
+    raw = request.GET.get("recipient", "")
+    if not raw.isdigit() or not selectors.recipient_list(actor=actor).filter(pk=int(raw)).exists():
+        return {}
+    return {"recipient": int(raw)}
 
 
 @login_required
@@ -89,11 +107,15 @@ def donor_edit(request, pk):
                 apply_errors(form, error)
                 status = error.status_code
             else:
+                messages.success(request, f"Saved the details of donor {donor.code}.")
                 return redirect("donors:detail", pk=donor.pk)
     else:
         services.record_donor_read(actor=actor, donor=donor, what="donor edit form")
     return render(
-        request, "donors/form.html", {"form": form, "title": f"Edit {donor.code}", "donor": donor}, status=status
+        request,
+        "donors/form.html",
+        {"form": form, "title": f"Edit {donor.code}", "donor": donor, "form_name": "donor"},
+        status=status,
     )
 
 
@@ -134,6 +156,8 @@ def donor_transition(request, pk):
             apply_errors(form, error)
             status = error.status_code
         else:
+            new_status = Status(form.cleaned_data["to_status"]).label.lower()
+            messages.success(request, f"Moved {donor.code} to {new_status}.")
             return redirect("donors:detail", pk=donor.pk)
     allowed = TransitionForm(targets=allowed_targets(donor.status)).fields["to_status"]
     cast(forms.ChoiceField, form.fields["to_status"]).choices = cast(forms.ChoiceField, allowed).choices
@@ -154,13 +178,17 @@ def recipient_create(request):
     form = RecipientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.create_recipient(actor=actor, values=form.cleaned_data)
+            recipient = services.create_recipient(actor=actor, values=form.cleaned_data)
         except InvalidInput as error:
             apply_errors(form, error)
         else:
-            return redirect("donors:create")
+            messages.success(request, f"Added recipient {recipient.code}; it is chosen on this new donor form.")
+            return redirect(reverse("donors:create") + f"?recipient={recipient.pk}")
     return render(
-        request, "donors/form.html", {"form": form, "title": "New recipient"}, status=400 if form.errors else 200
+        request,
+        "donors/form.html",
+        {"form": form, "title": "New recipient", "form_name": "new recipient"},
+        status=400 if form.errors else 200,
     )
 
 

@@ -551,13 +551,13 @@ class IngestRun:
         totals = self._totals()
         for key, value in totals.items():
             setattr(upload, key, value)
-        upload.state = Upload.State.DONE
+        upload.state, upload.error = final_state(upload.accepted, upload.duplicates, upload.rejected)
         upload.finished_at = timezone.now()
         upload.lease_until = None
         upload.save()
         summary = (
-            f"imported DICOM upload {upload.pk}: {upload.accepted} accepted, "
-            f"{upload.duplicates} already stored, {upload.rejected} rejected"
+            f"{'imported' if upload.state == Upload.State.DONE else 'refused'} DICOM upload {upload.pk}: "
+            f"{upload.accepted} accepted, {upload.duplicates} already stored, {upload.rejected} rejected"
         )
         if self.identity_notes:
             summary += "; identity warning: " + "; ".join(self.identity_notes)
@@ -600,6 +600,17 @@ def run_ingest(*, upload_id: int, time_budget: float | None = None, channel: str
         return Result(MORE, claimed)
     mips = {series_id: entry for series_id, entry in run.mips.items() if series_id not in run.broken_mips}
     return Result(DONE, upload, [(series, slices, mips.get(series.pk)) for series, slices in run.finished_series])
+
+
+def final_state(accepted: int, duplicates: int, rejected: int) -> tuple[str, str]:
+    """How a finished import ends: imported when any file is now stored (new or already there),
+    failed when every file was refused or none was found, with the reason a coordinator reads."""
+    if accepted or duplicates:
+        return Upload.State.DONE, ""
+    if rejected:
+        files = "the file was" if rejected == 1 else f"all {rejected} files were"
+        return Upload.State.FAILED, f"nothing imported: {files} refused (the reasons are listed per file)"
+    return Upload.State.FAILED, "nothing imported: the upload held no file to read"
 
 
 def fail_upload(*, upload_id: int, reason: str) -> None:

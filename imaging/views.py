@@ -121,6 +121,8 @@ def mrcp_override(request, pk):
     if choice not in choices:
         raise InvalidInput("choose yes, no or auto", fields={"mrcp": ["choose yes, no or auto"]})
     services.set_mrcp_override(actor=actor, series=series, mrcp=choices[choice])
+    said = {"yes": "marked as MRCP", "no": "marked as not MRCP", "auto": "recognised from its header again"}[choice]
+    messages.success(request, f"The series {series.description or series.pk} is {said}.")
     return redirect("imaging:viewer", pk=series.pk)
 
 
@@ -149,7 +151,10 @@ def confirm_identity(request, pk):
     actor = page_actor(request)
     study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
     services.confirm_identity(actor=actor, study=study, reason=request.POST.get("reason", ""))
-    messages.success(request, "The study is confirmed as the donor's.")
+    whose = f"{study.donor.code}'s" if study.donor is not None else "the donor's"
+    messages.success(
+        request, f"Confirmed the study as {whose}; its images can now be used for the anatomy and the report."
+    )
     return _back(request, reverse("donors:detail", args=[study.donor_id]))
 
 
@@ -159,8 +164,13 @@ def detach(request, pk):
     actor = page_actor(request)
     study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
     donor_id = study.donor_id
+    donor_code = study.donor.code if study.donor is not None else ""
     services.detach_study(actor=actor, study=study, reason=request.POST.get("reason", ""))
-    messages.success(request, "The study was detached from the donor; it is kept among the unmatched studies.")
+    messages.success(
+        request,
+        f"Detached the study from {donor_code or 'the donor'}; it is kept among the unmatched studies "
+        "until it is attached to the right donor.",
+    )
     return redirect("donors:detail", pk=donor_id) if donor_id else redirect("imaging:unmatched")
 
 
@@ -170,8 +180,13 @@ def attach(request, pk):
     actor = page_actor(request)
     study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
     donor = selectors.donor_to_attach(actor=actor, code=request.POST.get("donor", ""))
-    services.attach_study(actor=actor, study=study, donor=donor)
-    messages.success(request, f"The study was attached to donor {donor.code}.")
+    attached = services.attach_study(actor=actor, study=study, donor=donor)
+    check = (
+        "its files still name someone else: confirm or detach it below"
+        if attached.identity_open
+        else "its identity matches the donor"
+    )
+    messages.success(request, f"Attached the study to {donor.code}; {check}.")
     return redirect("donors:detail", pk=donor.pk)
 
 

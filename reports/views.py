@@ -66,7 +66,7 @@ def issue(request, pk):
     except IllegalState as error:
         context = _report_context(request, actor, donor, issue_error=error.message)
         return render(request, "reports/report.html", context, status=error.status_code)
-    messages.success(request, f"Report version {version.number} issued.")
+    messages.success(request, f"Issued report version {version.number} for {donor.code}; its PDF is being prepared.")
     return redirect("reports:version", pk=version.pk)
 
 

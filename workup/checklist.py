@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from core.roles import Role
 
 from . import selectors as ws
-from .models import SIGNING_ROLES, ClearanceKind, ClearanceStatus, DecisionState
+from .models import SIGNING_ROLES, ClearanceKind, ClearanceStatus, DecisionState, SteatosisModality
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,9 @@ def _imaging_step(records) -> Step:
     parts.need(records.portal_vein is not None, "portal vein")
     parts.need(records.hepatic_veins is not None, "hepatic veins")
     parts.need(bool(records.steatosis), "steatosis")
-    done = "steatosis by " + ", ".join(m.replace("_", " ") for m in records.steatosis) if records.steatosis else ""
+    done = (
+        "steatosis by " + ", ".join(SteatosisModality(m).label for m in records.steatosis) if records.steatosis else ""
+    )
     return parts.step("CT volumetry, vascular anatomy, steatosis", Role.RADIOLOGIST, done)
 
 

@@ -203,7 +203,7 @@ class ThresholdsForm(forms.ModelForm):
             field = self.fields[f.name]
             field.help_text = f"{f.metadata['help']}; default {_shown(f.default)}; source: {f.metadata['source']}"
             if f.name != "portal_vein_flag_types":
-                field.label = f.name.replace("_", " ").capitalize()
+                field.label = criteria.threshold_label(f.name)
 
     def validate_unique(self):
         pass

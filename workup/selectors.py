@@ -79,6 +79,11 @@ class WorkupItem:
     def owner_label(self) -> str:
         return " or ".join(role.label.lower() for role in self.owners)
 
+    @property
+    def one_of_alternatives(self) -> bool:
+        """A steatosis modality while none is recorded: any one of them is enough."""
+        return self.key in STEATOSIS_CHECKS and self.state == "missing" and not self.optional
+
     def as_dict(self) -> dict:
         return {
             "check": self.key,
@@ -322,10 +327,14 @@ class Evaluation:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Checks per state; a steatosis modality not needed is counted apart, not as missing."""
+        """Checks per state, each row of the checklist once. "missing" is the length of the
+        `outstanding` list it stands beside: while no steatosis modality is recorded, one of them
+        is missing and the others are not needed."""
         counts = {"pass": 0, "borderline": 0, "fail": 0, "missing": 0, "not_needed": 0}
         for item in self.items:
             counts["not_needed" if item.optional else item.state] += 1
+        counts["not_needed"] += counts["missing"] - len(self.outstanding)
+        counts["missing"] = len(self.outstanding)
         return counts
 
     @property

@@ -295,6 +295,7 @@ class RecordKind:
     fields: tuple[str, ...]
     actions: tuple[Action, ...]  # any of these may record it
     check: Callable[[dict], Errors]  # values -> field errors
+    noun: str  # the record's name inside a sentence: "Saved the {noun}"
     sub_field: str | None = None  # records of one kind superseding each other per this field
 
     @property
@@ -320,6 +321,7 @@ KINDS: dict[str, RecordKind] = {
             COMMON_FIELDS + LAB_VALUES + ("serology",),
             (Action.RECORD_LABS,),
             lab_errors,
+            "laboratory results",
         ),
         RecordKind(
             "volumetry",
@@ -337,6 +339,7 @@ KINDS: dict[str, RecordKind] = {
             ),
             (Action.RECORD_IMAGING_FINDINGS,),
             volumetry_errors,
+            "CT volumetry",
         ),
         RecordKind(
             "steatosis",
@@ -354,6 +357,7 @@ KINDS: dict[str, RecordKind] = {
             ),
             (Action.RECORD_IMAGING_FINDINGS, Action.RECORD_LABS),
             steatosis_errors,
+            "steatosis assessment",
             sub_field="modality",
         ),
         RecordKind(
@@ -363,6 +367,7 @@ KINDS: dict[str, RecordKind] = {
             COMMON_FIELDS + ("michels_type", "unclassified_description", "segment4_origin"),
             (Action.RECORD_IMAGING_FINDINGS,),
             hepatic_artery_errors,
+            "hepatic artery anatomy",
         ),
         RecordKind(
             "portal-vein",
@@ -371,6 +376,7 @@ KINDS: dict[str, RecordKind] = {
             COMMON_FIELDS + ("portal_scheme", "portal_type"),
             (Action.RECORD_IMAGING_FINDINGS,),
             portal_vein_errors,
+            "portal vein anatomy",
         ),
         RecordKind(
             "hepatic-veins",
@@ -379,6 +385,7 @@ KINDS: dict[str, RecordKind] = {
             COMMON_FIELDS + ("mhv_with_graft", "v5_mm", "v8_mm", "inferior_right_hv_mm"),
             (Action.RECORD_IMAGING_FINDINGS,),
             hepatic_vein_errors,
+            "hepatic vein anatomy",
         ),
         RecordKind(
             "clearances",
@@ -387,10 +394,36 @@ KINDS: dict[str, RecordKind] = {
             COMMON_FIELDS + ("clearance_kind", "clearance_status"),
             (Action.RECORD_CLEARANCE,),
             clearance_errors,
+            "clearance",
             sub_field="clearance_kind",
         ),
     )
 }
+
+
+# The name of a record of one sub-kind, where the kind alone does not say which it is.
+SUB_KIND_NOUNS: dict[str, str] = {
+    SteatosisModality.BIOPSY: "steatosis biopsy",
+    SteatosisModality.MRI_PDFF: "MRI-PDFF steatosis",
+    SteatosisModality.DUAL_ECHO: "dual echo MRI steatosis",
+    SteatosisModality.CT: "unenhanced CT steatosis",
+    ClearanceKind.PSYCHOSOCIAL: "psychosocial evaluation",
+    ClearanceKind.DONOR_ADVOCATE: "donor advocate clearance",
+}
+SUB_KIND_TITLES: dict[str, str] = {
+    **{modality: f"Steatosis: {modality.label}" for modality in SteatosisModality},
+    **{clearance: clearance.label for clearance in ClearanceKind},
+}
+
+
+def record_noun(kind: str, sub: str | None = None) -> str:
+    """A record's name inside a sentence ("Saved the CT volumetry")."""
+    return SUB_KIND_NOUNS.get(sub, KINDS[kind].noun) if sub else KINDS[kind].noun
+
+
+def record_title(kind: str, sub: str | None = None) -> str:
+    """A record's heading on the workup page."""
+    return SUB_KIND_TITLES.get(sub, KINDS[kind].title) if sub else KINDS[kind].title
 
 
 def may_record(roles, kind: str, sub: str | None = None) -> bool:

@@ -28,7 +28,7 @@ from . import selectors as ws
 from . import services as wsv
 from . import worklists as wl
 from .forms import RECORD_FORMS, DecisionForm, SignForm, ThresholdsForm
-from .models import SIGNING_ROLES, CentreThresholds, ClearanceKind, DecisionState, SteatosisModality, Volumetry
+from .models import SIGNING_ROLES, CentreThresholds, DecisionState, SteatosisModality, Volumetry
 
 # Fields shown for each record besides its date, author and note.
 COMPUTED = {"steatosis": ("signal_fat_fraction_pct", "liver_attenuation_index")}
@@ -62,6 +62,7 @@ class Block:
 
     key: str
     title: str
+    noun: str
     owners: str
     latest: object
     rows: list
@@ -85,12 +86,6 @@ def _blocks(request, actor, donor, evaluation: ws.Evaluation, bound: dict) -> li
         recent = list(records[:20])
         latest = recent[0] if recent else None
         names = [*spec.fields, *COMPUTED.get(kind, ())]
-        title = spec.title
-        # Steatosis and clearance blocks are one per modality or clearance kind: `sub` is set.
-        if kind == "steatosis" and sub is not None:
-            title = f"Steatosis: {SteatosisModality(sub).label}"
-        elif kind == "clearances" and sub is not None:
-            title = ClearanceKind(sub).label
         form = None
         if may_record_page(actor, kind, sub):
             form = bound.get(key)
@@ -109,7 +104,8 @@ def _blocks(request, actor, donor, evaluation: ws.Evaluation, bound: dict) -> li
         blocks.append(
             Block(
                 key=key,
-                title=title,
+                title=wsv.record_title(kind, sub),
+                noun=wsv.record_noun(kind, sub),
                 owners=_owners(kind, sub),
                 latest=latest,
                 rows=_rows(latest, names) if latest else [],
@@ -181,7 +177,7 @@ def _threshold_rows(thresholds: criteria.Thresholds) -> list[tuple[str, str, str
             value = ", ".join(value) or "none"
         elif isinstance(value, float):
             value = f"{value:g}"
-        rows.append((f.name, f.metadata["help"], value))
+        rows.append((criteria.threshold_label(f.name), f.metadata["help"], value))
     return rows
 
 
@@ -228,8 +224,7 @@ def workup_record(request, pk, key):
             apply_errors(form, error)
             status = error.status_code
         else:
-            which = f" ({sub.replace('_', ' ')})" if sub else ""
-            messages.success(request, f"Saved: {wsv.KINDS[kind].title.lower()}{which}")
+            messages.success(request, f"Saved the {wsv.record_noun(kind, sub)} of {donor.code}.")
             return redirect(reverse("workup:workup", args=[donor.pk]) + f"#{key}")
     return _render_workup(request, actor, donor, bound={key: form}, status=status)
 
@@ -244,7 +239,7 @@ def workup_decision(request, pk):
     if form.is_valid():
         values = form.cleaned_data
         try:
-            wsv.propose_decision(
+            decision = wsv.propose_decision(
                 actor=actor,
                 donor=donor,
                 outcome=values["decision_outcome"],
@@ -259,8 +254,8 @@ def workup_decision(request, pk):
         else:
             messages.success(
                 request,
-                "Decision proposed; it takes effect when the radiologist, the hepatologist "
-                "and the surgeon have signed.",
+                f"Proposed the decision for {donor.code}: {decision.get_decision_outcome_display().lower()}. "
+                "It takes effect when the radiologist, the hepatologist and the surgeon have signed.",
             )
             return redirect(reverse("workup:workup", args=[donor.pk]) + "#decision")
     return _render_workup(request, actor, donor, decision_form=form, status=status)
@@ -277,7 +272,7 @@ def workup_sign(request, pk):
     status = 400
     if form.is_valid():
         try:
-            wsv.sign_decision(
+            sign_off = wsv.sign_decision(
                 actor=actor,
                 donor=donor,
                 decision_id=form.cleaned_data["decision"],
@@ -288,9 +283,22 @@ def workup_sign(request, pk):
             apply_errors(form, error)
             status = error.status_code
         else:
-            messages.success(request, "Signed.")
+            messages.success(request, _signed_message(donor, sign_off))
             return redirect(reverse("workup:workup", args=[donor.pk]) + "#decision")
     return _render_workup(request, actor, donor, sign_form=form, status=status)
+
+
+def _signed_message(donor, sign_off) -> str:
+    decision = sign_off.decision
+    signed_as = Role(sign_off.signed_as).label.lower()
+    if decision.decision_state == DecisionState.COMPLETE:
+        return (
+            f"Signed the decision as the {signed_as}. Every role has signed: "
+            f"{donor.code} is now {decision.get_decision_outcome_display().lower()}."
+        )
+    signed = set(decision.sign_offs.values_list("signed_as", flat=True))
+    waiting = [r.label.lower() for r in SIGNING_ROLES if r.value not in signed]
+    return f"Signed the decision as the {signed_as}; waiting for the {' and the '.join(waiting)}."
 
 
 @login_required
@@ -312,19 +320,26 @@ def thresholds(request):
         if form.is_valid():
             values = {k: v for k, v in form.cleaned_data.items() if k != "version"}
             try:
-                wsv.update_thresholds(actor=actor, expected_version=form.cleaned_data["version"], values=values)
+                saved = wsv.update_thresholds(actor=actor, expected_version=form.cleaned_data["version"], values=values)
             except DomainError as error:
                 apply_errors(form, error)
                 status = error.status_code
             else:
-                messages.success(request, "Thresholds saved.")
+                messages.success(request, f"Saved the thresholds of {saved.centre}: version {saved.version}.")
                 return redirect("workup:thresholds")
     elif editable:
         form = ThresholdsForm(instance=instance, initial={"version": row.version if row else 0})
     now, defaults = _threshold_rows(current), _threshold_rows(criteria.DEFAULT_THRESHOLDS)
     context = {
         "rows": [
-            (f.name, f.metadata["help"], now[i][2], f.metadata["source"], defaults[i][2])
+            (
+                f.name,
+                criteria.threshold_label(f.name),
+                f.metadata["help"],
+                now[i][2],
+                f.metadata["source"],
+                defaults[i][2],
+            )
             for i, f in enumerate(dataclasses.fields(criteria.Thresholds))
         ],
         "row": row,

@@ -68,6 +68,21 @@
     $("#result-accepted-summary").textContent = `${accepted.children.length} file(s) accepted without remarks`;
   }
 
+  // The list of uploads as the server now has it, with the one just finished.
+  async function refreshUploads() {
+    const table = $("#uploads");
+    if (!table) return;
+    try {
+      const response = await fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      if (!response.ok) return;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.querySelector("#uploads tbody");
+      if (fresh) table.tBodies[0].replaceWith(document.importNode(fresh, true));
+    } catch (_) {
+      /* the list stays as it was; the report above is complete */
+    }
+  }
+
   async function poll(url) {
     for (;;) {
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -81,9 +96,10 @@
       else if (upload.state === "processing") setProgress(upload.processed / expected, `Importing: ${upload.processed} of ${upload.expected_files} files read`);
       else if (!upload.ready) setProgress(1, "Imported; rendering the MIP…");
       if (upload.ready) {
-        setProgress(1, upload.state === "failed" ? "Import stopped" : "Done");
-        label.dataset.done = "1";
+        setProgress(1, upload.state === "failed" ? `Failed: ${upload.error || "nothing was imported"}` : "Done");
         showReport(upload);
+        await refreshUploads();
+        label.dataset.done = "1";
         $("#upload-button").disabled = false;
         return;
       }

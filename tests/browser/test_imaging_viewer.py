@@ -8,7 +8,7 @@ import re
 import pytest
 
 from imaging.dicom import patient_to_pixel, write_zip
-from imaging.models import Measurement, Series
+from imaging.models import Measurement, Series, Upload
 from imaging.slices import geometry_of
 from tests.browser.conftest import wait_until
 from tests.factories import DonorFactory
@@ -37,6 +37,10 @@ def test_upload_view_and_measure(page, live_server, login, make_user, centre, tm
     page.wait_for_selector("#progress-label[data-done='1']", timeout=60000)
     assert page.get_attribute("#progress", "value") == "100"
     assert page.inner_text("#result-counts").startswith("36 accepted · 0 already stored · 0 rejected")
+    # The upload just finished is listed with the earlier ones, as imported.
+    (upload,) = Upload.objects.filter(donor=donor)
+    row = page.locator(f"#uploads tr[data-upload='{upload.pk}']")
+    assert "Imported" in row.inner_text() and "36" in row.inner_text()
 
     page.click("[data-testid=series-link]")
     page.wait_for_url("**/imaging/series/*/")

@@ -51,9 +51,12 @@ def test_surgeon_opens_the_report_sees_the_diagram_and_downloads_the_pdf(
     assert page.locator("[data-testid=classifications] tbody tr").count() == 6
     assert "Surgeon Browser" in page.inner_text("[data-testid=sign-offs]")
 
+    questions = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))  # issuing asks first
     page.click("[data-testid=issue-report]")
     page.wait_for_url("**/reports/versions/*/")
     assert "version 1" in page.inner_text(".issued-banner")
+    assert questions and questions[0].startswith("Issue version 1 of the suitability report of BR-REPORT?")
     with page.expect_download() as info:
         page.click("[data-testid=download-pdf]")
     download = info.value
@@ -99,6 +102,7 @@ def test_a_report_cannot_be_issued_while_a_series_of_another_patient_is_unresolv
     assert study.identity_state == "unresolved" and study.series.get().mip_path
 
     login("surgeon-b")
+    page.on("dialog", lambda dialog: dialog.accept())  # issuing a report asks first
     page.goto(f"{live_server.url}/reports/donors/{donor.pk}/")
     blockers = page.inner_text("[data-testid=identity-blockers]")
     assert "MRN555555" in blockers and "a radiologist must confirm" in blockers
@@ -110,6 +114,7 @@ def test_a_report_cannot_be_issued_while_a_series_of_another_patient_is_unresolv
 
     # The radiologist detaches the study from the donor's page, giving the reason.
     radiologist = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    radiologist.on("dialog", lambda dialog: dialog.accept())  # detaching asks first
     radiologist.goto(f"{live_server.url}/accounts/login/")
     radiologist.fill("#id_username", "radiologist-b")
     radiologist.fill("#id_password", "correct-horse-battery")

@@ -711,7 +711,7 @@ def test_biliary_type_3_acceptance_needs_a_written_override(staff, donor40, bili
     client.force_login(staff["hepatologist"])
     html = client.get(f"/donors/{donor40.pk}/workup/").content.decode()
     assert 'data-testid="override"' in html and "two ducts joined" in html and "biliary type 3" in html
-    assert "remnant_min" in html  # the thresholds stored with the decision are shown
+    assert "Remnant min" in html  # the thresholds stored with the decision are shown
 
 
 def test_failing_or_missing_checks_need_an_override_to_accept(staff, donor40, biliary_type):

@@ -57,6 +57,7 @@ from .common import (
     State,
     Thresholds,
     Value,
+    threshold_label,
     validate_ranges,
 )
 from .evaluation import (
@@ -98,6 +99,7 @@ __all__ = [
     "State",
     "Thresholds",
     "Value",
+    "threshold_label",
     "WorkupInputs",
     "abo_compatibility",
     "apri",

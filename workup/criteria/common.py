@@ -245,3 +245,26 @@ def validate_ranges(field_values: Mapping[str, Any]) -> dict[str, str]:
             if reason:
                 problems[name] = reason
     return problems
+
+
+# Abbreviations as the workup document spells them, for the names of the thresholds.
+_THRESHOLD_WORDS = {
+    "bmi": "BMI",
+    "grwr": "GRWR",
+    "gv": "GV",
+    "slv": "SLV",
+    "bsa": "BSA",
+    "pdff": "PDFF",
+    "ct": "CT",
+    "lai": "liver attenuation index",
+    "apri": "APRI",
+    "fib4": "FIB-4",
+    "mm": "(mm)",
+}
+
+
+def threshold_label(name: str) -> str:
+    """A threshold's name in words: "gv_slv_fail_below" -> "GV / SLV fail below"."""
+    words = [_THRESHOLD_WORDS.get(part, part) for part in name.replace("gv_slv", "gv/slv").split("_")]
+    text = " ".join(" / ".join(_THRESHOLD_WORDS.get(p, p) for p in w.split("/")) for w in words)
+    return text[:1].upper() + text[1:]
