@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from core.models import CHANNEL_LABELS
 from donors.models import Centre, Donor, User
 
 
@@ -49,6 +50,13 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.pk} for {self.donor_id}"
+
+    @property
+    def sender(self) -> str:
+        """Who sent the files, in words: the user, else the way they came (the API, the import command)."""
+        if self.uploaded_by_id:
+            return self.uploaded_by.username
+        return CHANNEL_LABELS.get(self.channel, self.channel)
 
     @property
     def processed(self) -> int:
