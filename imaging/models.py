@@ -54,7 +54,7 @@ class Upload(models.Model):
     @property
     def sender(self) -> str:
         """Who sent the files, in words: the user, else the way they came (the API, the import command)."""
-        if self.uploaded_by_id:
+        if self.uploaded_by is not None:
             return self.uploaded_by.username
         return CHANNEL_LABELS.get(self.channel, self.channel)
 
