@@ -197,7 +197,7 @@ def _move_status(*, actor: Actor, donor: Donor, to_status: str, reason: str) -> 
         actor=actor,
         kind=AuditEvent.Kind.TRANSITION,
         record=donor,
-        summary=f"status {change.from_status} -> {change.to_status}",
+        summary=f"status {change.from_label.lower()} -> {change.to_label.lower()}",
         changes={"status": [change.from_status, change.to_status], "reason": reason.strip()},
     )
     return change

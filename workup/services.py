@@ -514,7 +514,7 @@ def record_workup(*, actor: Actor, donor: Donor, kind: str, values: dict, supers
         kind=AuditEvent.Kind.CREATE,
         record=record,
         donor=donor,
-        summary=f"recorded {spec.title.lower()}" + (f" ({sub})" if sub else ""),
+        summary=f"recorded the {record_noun(kind, sub)}",
         changes=changes,
     )
     return record

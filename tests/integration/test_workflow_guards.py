@@ -105,6 +105,9 @@ def test_the_completed_decision_sets_the_status_and_a_coordinator_may_reopen_it(
         coordinator.post(url, {"to_status": "in_evaluation", "reason": "new findings"}, format="json").status_code
         == 201
     )
+    # The trail says it in words.
+    event = AuditEvent.objects.filter(donor_id=donor.pk, kind="transition").latest("pk")
+    assert event.summary == "status suitable with conditions -> in evaluation"
 
 
 # ---------------------------------------------------------------- the operation
@@ -255,7 +258,7 @@ def test_draft_and_issued_versions_say_when_the_records_changed(
     )
     draft = client.get(f"/reports/donors/{donor.pk}/").content.decode()
     assert "The records changed since version 1 was issued" in draft
-    assert "recorded laboratory results" in draft
+    assert "recorded the laboratory results" in draft
     issued = client.get(f"/reports/versions/{first.pk}/").content.decode()
     assert "The records changed since this version was issued" in issued
     assert 'data-testid="version-superseded"' not in issued
