@@ -171,7 +171,11 @@ def _check_pixel_data(dataset: Dataset, syntax: str, name: str) -> int | None:
     if UID(syntax).is_encapsulated:
         return None
     frames = max(_int(dataset, "NumberOfFrames") or 1, 1)
-    bits = required["Rows"] * required["Columns"] * (_uint(dataset, "SamplesPerPixel") or 1) * required["BitsAllocated"]
+    samples = _uint(dataset, "SamplesPerPixel") or 1
+    if samples == 3 and _text(dataset, "PhotometricInterpretation").upper() == "YBR_FULL_422":
+        # Two luminance samples share one Cb and one Cr: 2 values a pixel, not 3 (PS3.3 C.7.6.3.1.2).
+        samples = 2
+    bits = required["Rows"] * required["Columns"] * samples * required["BitsAllocated"]
     frame = (bits + 7) // 8
     expected = (bits * frames + 7) // 8
     # Trailing padding shorter than a frame is tolerated (pydicom's MR_small_padded.dcm).

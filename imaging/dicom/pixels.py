@@ -11,7 +11,8 @@ import warnings as _pywarnings
 import numpy as np
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
 
 from .header import (
     FLOAT_PIXEL_DATA,
@@ -33,15 +34,23 @@ def decode(dataset: Dataset, header: InstanceHeader) -> np.ndarray:
         raise DicomRejected("palette colour image, not a greyscale MR image", name)
     if header.compressed:
         check_decodable(header.transfer_syntax_uid, name)
+    luminance_stored = not header.compressed and photometric in _NATIVE_YBR
     try:
         stored = _plain_native(dataset)
         if stored is None:
+            if header.transfer_syntax_uid in _JPEG_SEQUENTIAL:
+                _repair_sequential_scans(dataset, header.number_of_frames)
+            if luminance_stored:
+                # Keep Y as stored rather than going to RGB and back (which rounds and clips).
+                dataset.pixel_array_options(as_rgb=False)
             with _pywarnings.catch_warnings():
                 _pywarnings.simplefilter("ignore")
                 stored = dataset.pixel_array
     except Exception as exc:  # the decoder's own message goes to the logs via __cause__
         raise DicomRejected(f"pixel data could not be decoded ({header.transfer_syntax_name})", name) from exc
-    if header.samples_per_pixel == 3:
+    if luminance_stored and header.samples_per_pixel == 3:
+        pixels = stored[..., 0].astype(np.float32)
+    elif header.samples_per_pixel == 3:
         # pydicom returns RGB; keep the luminance (ITU-R BT.601) for a greyscale view.
         pixels = stored.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     else:
@@ -55,6 +64,62 @@ def decode(dataset: Dataset, header: InstanceHeader) -> np.ndarray:
         # Invert around the representable range so every slice of a series flips alike.
         pixels = np.float32(low + high) - pixels
     return pixels
+
+
+_NATIVE_YBR = frozenset({"YBR_FULL", "YBR_FULL_422"})
+_JPEG_SEQUENTIAL = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit})
+# Start of Frame markers of the sequential DCT processes (baseline, extended).
+_SEQUENTIAL_SOF = frozenset({0xC0, 0xC1})
+_SOS = 0xDA
+_STANDALONE_MARKERS = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
+
+
+def _repair_sequential_scans(dataset: Dataset, number_of_frames: int) -> None:
+    """Give sequential JPEG scans the spectral selection the standard requires (0 to 63).
+
+    Some encoders write other values (pydicom's 12-bit ``JPEG-lossy.dcm`` has 0 to 0).
+    For the sequential processes these fields carry no information (ISO 10918-1
+    B.2.3): the IJG library in DCMTK and GDCM warns and decodes, libjpeg refuses.
+    Writing the required values lets libjpeg decode the same pixels.
+    """
+    frames = [bytes(frame) for frame in generate_frames(dataset.PixelData, number_of_frames=max(number_of_frames, 1))]
+    repaired = [_repaired_frame(frame) for frame in frames]
+    if any(new is not None for new in repaired):
+        dataset.PixelData = encapsulate(
+            [new if new is not None else old for new, old in zip(repaired, frames, strict=True)]
+        )
+
+
+def _repaired_frame(frame: bytes) -> bytes | None:
+    """The frame with its sequential scan headers corrected, or None when none needed it."""
+    data = bytearray(frame)
+    position, sequential, changed = 0, False, False
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            position += 1
+            continue
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0x00 or marker in _STANDALONE_MARKERS:
+            position += 2
+            continue
+        if marker == 0xD9:  # end of image
+            break
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            sequential = marker in _SEQUENTIAL_SOF
+        if marker == _SOS and sequential and length >= 6:
+            components = data[position + 4]
+            spectral = position + 5 + 2 * components
+            if spectral + 2 < len(data) and bytes(data[spectral : spectral + 3]) != b"\x00\x3f\x00":
+                data[spectral : spectral + 3] = b"\x00\x3f\x00"
+                changed = True
+        # Entropy-coded data after a scan header is skipped byte by byte (markers inside it
+        # are stuffed as FF 00, restart markers are stand-alone).
+        position += 2 + length
+    return bytes(data) if changed else None
 
 
 _PLAIN_SYNTAXES = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
