@@ -302,7 +302,8 @@ class Instance(models.Model):
 
     @property
     def has_geometry(self) -> bool:
-        return bool(self.position and self.orientation and self.pixel_spacing)
+        """Whether the slice can be placed in 3D (ordered, projected); measuring also needs pixel_spacing."""
+        return bool(self.position and self.orientation)
 
 
 class Measurement(models.Model):

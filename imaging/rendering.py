@@ -111,6 +111,9 @@ def _render(series: Series, instances: list[Instance], mip) -> dict[str, object]
     slice_of = {inst.sop_instance_uid: inst.slice_index for inst in instances}
     to_slice = np.array([slice_of[uid] for uid in order], dtype=np.int32)
     image = result.image
+    # Without a known pixel spacing the picture keeps its pixels as they are (no aspect
+    # correction, no scale bar) and nothing on it can be measured.
+    mip_spacing = result.pixel_spacing if result.spacing_known else None
     center, width = auto_window(image, 1.0, 99.9)
     shown = window(image, center, width)
     data = io.BytesIO()
@@ -120,16 +123,14 @@ def _render(series: Series, instances: list[Instance], mip) -> dict[str, object]
         slice_index=_compact(to_slice[result.slice_index]),
         row_index=_compact(result.row_index),
         col_index=_compact(result.col_index),
-        pixel_spacing=np.array(result.pixel_spacing),
+        pixel_spacing=np.array(mip_spacing if mip_spacing else (np.nan, np.nan)),
     )
     values.update(
-        mip_path=_put(f"{folder}/mip.png", to_png(shown, pixel_spacing=result.pixel_spacing)),
-        thumbnail_path=_put(
-            f"{folder}/thumbnail.png", thumbnail(shown, THUMBNAIL_PX, pixel_spacing=result.pixel_spacing)
-        ),
+        mip_path=_put(f"{folder}/mip.png", to_png(shown, pixel_spacing=mip_spacing)),
+        thumbnail_path=_put(f"{folder}/thumbnail.png", thumbnail(shown, THUMBNAIL_PX, pixel_spacing=mip_spacing)),
         mip_data_path=_put(f"{folder}/mip.npz", data.getvalue()),
         mip_shape=list(image.shape),
-        mip_spacing=list(result.pixel_spacing),
+        mip_spacing=list(mip_spacing) if mip_spacing else None,
         mip_window=[round(center, 2), round(width, 2)],
     )
     return values

@@ -427,7 +427,16 @@ def locate(*, series: Series, kind: str, point: dict, field: str = "points") -> 
         raise InvalidInput("kind: 'slices' or 'mip'", fields={"kind": ["'slices' or 'mip'"]})
     geometry = geometry_of(instance) if instance is not None else None
     if geometry is None:
-        raise IllegalState("this image has no position or pixel spacing: distances cannot be measured on it")
+        raise IllegalState(
+            "this image has no position or orientation: distances cannot be measured on it",
+            fields={"image_position": ["missing"]},
+        )
+    if not geometry.spacing_known:
+        reason = "missing or not two positive numbers"
+        raise IllegalState(
+            f"this image has no usable Pixel Spacing (0028,0030), {reason}: distances cannot be measured on it",
+            fields={"pixel_spacing": [reason]},
+        )
     patient = pixel_to_patient(geometry, source_row, source_col)
     return stored, tuple(round(v, 3) for v in patient)
 

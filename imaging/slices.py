@@ -8,7 +8,7 @@ import numpy as np
 from django.db import connection
 
 from .dicom import Geometry
-from .dicom.geometry import dot
+from .dicom.geometry import NOMINAL_SPACING, dot
 from .models import Instance, Series
 
 _PARALLEL = 0.999
@@ -33,7 +33,7 @@ _ROWS_PER_STATEMENT = 1000  # 3 parameters a row stays far below SQLite's limit 
 
 def geometry_of(instance: Instance) -> Geometry | None:
     position, orientation, spacing = instance.position, instance.orientation, instance.pixel_spacing
-    if not (position and orientation and spacing):  # the instance's has_geometry
+    if not (position and orientation):  # the instance's has_geometry
         return None
     from .dicom.geometry import _unit
 
@@ -42,9 +42,10 @@ def geometry_of(instance: Instance) -> Geometry | None:
             position=tuple(position),
             row_direction=_unit(orientation[:3], instance.sop_instance_uid),
             column_direction=_unit(orientation[3:], instance.sop_instance_uid),
-            pixel_spacing=tuple(spacing),
+            pixel_spacing=tuple(spacing) if spacing else NOMINAL_SPACING,
             rows=instance.rows,
             columns=instance.columns,
+            spacing_known=bool(spacing),
         )
     except ValueError:
         return None
@@ -87,7 +88,7 @@ def finalise_series(series: Series, *, extra_warnings=(), adding: Sequence[Insta
         if spacing is not None and (np.any(gaps < 1e-3) or np.ptp(gaps) > 0.1 * max(abs(spacing), 1e-3)):
             warnings.add("slices are unevenly spaced or repeated: check the series")
         series.orientation = orientation_label(normal)
-        series.pixel_spacing = list(first.pixel_spacing)
+        series.pixel_spacing = list(first.pixel_spacing) if first.spacing_known else None
     else:
         instances.sort(key=lambda i: (i.instance_number or 0, arrival[id(i)]))
         series.slice_spacing = None

@@ -17,7 +17,12 @@ Vector = tuple[float, float, float]
 
 
 class MissingGeometry(ValueError):
-    """The header lacks position, orientation or spacing, so it cannot be placed."""
+    """The header lacks position or orientation, so it cannot be placed."""
+
+
+# Stands in for a missing or unusable Pixel Spacing: slices can still be ordered and
+# projected, but nothing that needs millimetres within the plane may use it.
+NOMINAL_SPACING = (1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,8 @@ class Geometry:
     ``row_direction`` is the first IOP triplet: the direction of *increasing column
     index* (along a row). ``column_direction`` is the second triplet: increasing row
     index. ``pixel_spacing`` is DICOM's order: (distance between rows, distance
-    between columns), in mm.
+    between columns), in mm. Without a usable Pixel Spacing it is ``NOMINAL_SPACING``
+    and ``spacing_known`` is False: the plane is placed, not measured.
     """
 
     position: Vector
@@ -37,21 +43,21 @@ class Geometry:
     pixel_spacing: tuple[float, float]
     rows: int
     columns: int
+    spacing_known: bool = True
 
     @classmethod
     def from_header(cls, header: InstanceHeader) -> Geometry:
         if header.image_position is None or header.image_orientation is None:
             raise MissingGeometry(f"{header.name}: no image position/orientation")
-        if header.pixel_spacing is None:
-            raise MissingGeometry(f"{header.name}: no pixel spacing")
         iop = header.image_orientation
         return cls(
             position=header.image_position,
             row_direction=_unit(iop[:3], header.name),
             column_direction=_unit(iop[3:], header.name),
-            pixel_spacing=header.pixel_spacing,
+            pixel_spacing=header.pixel_spacing or NOMINAL_SPACING,
             rows=header.rows,
             columns=header.columns,
+            spacing_known=header.pixel_spacing is not None,
         )
 
     @property

@@ -93,7 +93,8 @@ class Mip:
     """A coronal MIP and, for each of its pixels, where the maximum came from.
 
     ``slice_index`` counts slices in the order they were added; ``geometries`` is in
-    the same order. ``pixel_spacing`` is (between rows, between columns) of the image.
+    the same order. ``pixel_spacing`` is (between rows, between columns) of the image;
+    it is not in mm when a slice had no usable Pixel Spacing (``spacing_known`` False).
     """
 
     image: np.ndarray
@@ -103,6 +104,10 @@ class Mip:
     geometries: tuple[Geometry, ...]
     projection: str
     pixel_spacing: tuple[float, float]
+
+    @property
+    def spacing_known(self) -> bool:
+        return all(geometry.spacing_known for geometry in self.geometries)
 
 
 class IncrementalMip:

@@ -142,3 +142,19 @@ def test_incremental_mip_refuses_mismatched_slices():
         builder.add(np.zeros((4, 6)), Geometry.from_header(headers_for(AXIAL)[1]))
     with pytest.raises(ValueError):
         IncrementalMip().result()
+
+
+@pytest.mark.parametrize("orientation", [CORONAL, AXIAL], ids=["through-slices", "along-rows"])
+def test_slices_without_pixel_spacing_are_ordered_and_projected_but_not_in_mm(orientation):
+    headers = headers_for(orientation)
+    placed = [dataclasses.replace(h, pixel_spacing=None) for h in headers]
+    geometries = [Geometry.from_header(h) for h in placed]
+    assert not any(g.spacing_known for g in geometries)
+    assert all(Geometry.from_header(h).spacing_known for h in headers)
+    assert [h.name for h in sort_slices(placed[::-1])] == [h.name for h in headers]
+    rng = np.random.default_rng(1)
+    volume = rng.normal(size=(len(headers), 4, 6)).astype(np.float32)
+    blind = coronal_mip(volume, geometries)
+    known = coronal_mip(volume, [Geometry.from_header(h) for h in headers])
+    assert known.spacing_known and not blind.spacing_known
+    np.testing.assert_array_equal(blind.image, known.image)  # the same maximum, only the mm differ
