@@ -224,6 +224,20 @@ def viewer_overlay(series: Series) -> dict[str, dict]:
     return {"slices": slices, "mip": mip}
 
 
+def why_not_measurable(series: Series) -> str:
+    """Why distances cannot be measured on this series (empty when they can), said before anyone tries.
+
+    The same rule as measuring itself: every point needs its slice's position, orientation and
+    Pixel Spacing. A slice lacking one is found by a query, not by reading the files.
+    """
+    instances = series.instances.all()
+    if instances.filter(Q(position__isnull=True) | Q(orientation__isnull=True)).exists():
+        return "Distances cannot be measured on this series: some images carry no position or orientation."
+    if instances.filter(pixel_spacing__isnull=True).exists():
+        return "Distances cannot be measured on this series: its images carry no usable Pixel Spacing (0028,0030)."
+    return ""
+
+
 def uploads_of(*, donor: Donor, limit: int = 10) -> list[Upload]:
     return list(donor.image_uploads.select_related("uploaded_by").order_by("-created_at", "-pk")[:limit])
 

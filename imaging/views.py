@@ -104,6 +104,7 @@ def viewer(request, pk):
         if donor
         else Series.objects.filter(study=study).exclude(pk=series.pk).select_related("study"),
         "may_override": may(actor.roles, Action.MEASURE_IMAGES),
+        "not_measurable": selectors.why_not_measurable(series),
         "may_render_again": may(actor.roles, Action.UPLOAD_IMAGES) and rendering.needs_render(series),
         "may_resolve_identity": may(actor.roles, Action.RESOLVE_IMAGE_IDENTITY),
         "may_record_anatomy": may(actor.roles, Action.RECORD_ANATOMY),

@@ -165,6 +165,50 @@ def test_the_viewer_takes_the_keys_at_once_and_focusing_places_no_point(
     page.wait_for_url(f"**/imaging/series/{series.pk}/")
 
 
+def test_a_series_without_pixel_spacing_is_shown_without_a_scale_bar_and_refuses_measuring(
+    page, live_server, login, make_user, centre, tmp_path, eager_tasks
+):
+    import pydicom
+
+    from core.audit import Actor
+    from imaging import jobs, services
+
+    donor = DonorFactory(centre=centre, code="BR-NOSPACING")
+    truth = phantom(tmp_path / "series", donor=donor, slices=12, size=64)
+    for path in truth.paths:
+        dataset = pydicom.dcmread(path)
+        del dataset.PixelSpacing
+        dataset.save_as(path, enforce_file_format=True)
+    radiologist = make_user("radiologist", username="rad")
+    archive = write_zip(truth.paths, tmp_path / "mrcp.zip")
+    upload = services.create_upload(
+        actor=Actor(user=radiologist, channel="command"),
+        donor=donor,
+        channel="command",
+        files=[services.Incoming("mrcp.zip", archive.stat().st_size, archive)],
+    )
+    jobs.ingest_upload(upload_id=upload.pk, channel="command")
+    series = Series.objects.get(study__donor=donor)
+    login("rad")
+
+    page.goto(f"{live_server.url}/imaging/series/{series.pk}/")
+    wait_until(page, "document.querySelector('#picture').naturalWidth > 0")
+    assert page.locator("[data-testid=scale-bar]").count() == 0
+    assert "no usable pixel spacing" in page.inner_text("[data-testid=overlay-notes]")
+    assert "Pixel Spacing (0028,0030)" in page.inner_text("[data-testid=not-measurable]")
+    page.click("#mode-mip")
+    wait_until(page, "document.querySelector('#picture').src.includes('mip.png')")
+    wait_until(page, "document.querySelector('#picture').naturalWidth > 0")
+    assert page.locator("[data-testid=scale-bar]").count() == 0
+    page.click("#mode-measure")
+    x, y = centre_of(page)
+    page.mouse.click(x - 10, y - 10)
+    page.mouse.click(x + 10, y + 10)
+    wait_until(page, "document.querySelector('#measure-errors').textContent.includes('Pixel Spacing (0028,0030)')")
+    assert page.inner_text("[data-testid=distance]") == "—"
+    assert not Measurement.objects.exists()
+
+
 def centre_of(page):
     box = page.locator("#picture").bounding_box()
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2

@@ -113,6 +113,10 @@ def test_a_series_without_usable_pixel_spacing_is_shown_but_not_measured(
     overlay = viewer.context["config"]["overlay"]
     assert overlay["slices"]["scale"] is None and overlay["mip"]["scale"] is None
     assert viewer.context["config"]["mipUrl"]
+    assert (
+        'data-testid="not-measurable">Distances cannot be measured on this series: its images carry no usable '
+        "Pixel Spacing (0028,0030).</p>" in viewer.content.decode()
+    )
 
     slice_points = [{"slice": 2, "row": 10, "col": 10}, {"slice": 2, "row": 40, "col": 10}]
     mip_points = [{"row": 10, "col": 10}, {"row": 40, "col": 10}]
@@ -128,3 +132,14 @@ def test_a_series_without_usable_pixel_spacing_is_shown_but_not_measured(
         assert "Pixel Spacing (0028,0030)" in error["message"], error
         assert "pixel_spacing" in error["fields"], error
     assert not Measurement.objects.exists()
+
+
+def test_a_series_with_its_geometry_says_nothing_about_measuring(
+    client, pages, donor, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
+    truth = phantom(tmp_path / "series", donor=donor, slices=4, size=32)
+    upload(client, donor, as_uploads(truth.paths), django_capture_on_commit_callbacks)
+    series = Series.objects.get(study__donor=donor)
+    viewer = pages.get(f"/imaging/series/{series.pk}/")
+    assert viewer.status_code == 200 and viewer.context["not_measurable"] == ""
+    assert 'data-testid="not-measurable"' not in viewer.content.decode()
