@@ -71,6 +71,8 @@ _JPEG_SEQUENTIAL = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit})
 # Start of Frame markers of the sequential DCT processes (baseline, extended).
 _SEQUENTIAL_SOF = frozenset({0xC0, 0xC1})
 _SOS = 0xDA
+# Start and end of spectral selection, successive approximation: fixed for sequential scans.
+_SEQUENTIAL_SPECTRAL = b"\x00\x3f\x00"
 _STANDALONE_MARKERS = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
 
 
@@ -82,9 +84,11 @@ def _repair_sequential_scans(dataset: Dataset, number_of_frames: int) -> None:
     B.2.3): the IJG library in DCMTK and GDCM warns and decodes, libjpeg refuses.
     Writing the required values lets libjpeg decode the same pixels.
     """
-    frames = [bytes(frame) for frame in generate_frames(dataset.PixelData, number_of_frames=max(number_of_frames, 1))]
-    repaired = [_repaired_frame(frame) for frame in frames]
+    count = max(number_of_frames, 1)
+    # Only the repaired frames are kept: a file that needs none costs no copy of its frames.
+    repaired = [_repaired_frame(frame) for frame in generate_frames(dataset.PixelData, number_of_frames=count)]
     if any(new is not None for new in repaired):
+        frames = generate_frames(dataset.PixelData, number_of_frames=count)
         dataset.PixelData = encapsulate(
             [new if new is not None else old for new, old in zip(repaired, frames, strict=True)]
         )
@@ -92,34 +96,36 @@ def _repair_sequential_scans(dataset: Dataset, number_of_frames: int) -> None:
 
 def _repaired_frame(frame: bytes) -> bytes | None:
     """The frame with its sequential scan headers corrected, or None when none needed it."""
-    data = bytearray(frame)
-    position, sequential, changed = 0, False, False
-    while position + 4 <= len(data):
-        if data[position] != 0xFF:
-            position += 1
-            continue
-        marker = data[position + 1]
+    patches: list[int] = []
+    position, sequential, size = 0, False, len(frame)
+    while True:
+        # Jump to the next 0xFF: the entropy-coded data between markers is most of the frame.
+        position = frame.find(b"\xff", position)
+        if position < 0 or position + 4 > size:
+            break
+        marker = frame[position + 1]
         if marker == 0xFF:  # fill byte
             position += 1
             continue
-        if marker == 0x00 or marker in _STANDALONE_MARKERS:
+        if marker == 0x00 or marker in _STANDALONE_MARKERS:  # stuffed 0xFF in the data, restarts
             position += 2
             continue
         if marker == 0xD9:  # end of image
             break
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        length = int.from_bytes(frame[position + 2 : position + 4], "big")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             sequential = marker in _SEQUENTIAL_SOF
         if marker == _SOS and sequential and length >= 6:
-            components = data[position + 4]
-            spectral = position + 5 + 2 * components
-            if spectral + 2 < len(data) and bytes(data[spectral : spectral + 3]) != b"\x00\x3f\x00":
-                data[spectral : spectral + 3] = b"\x00\x3f\x00"
-                changed = True
-        # Entropy-coded data after a scan header is skipped byte by byte (markers inside it
-        # are stuffed as FF 00, restart markers are stand-alone).
+            spectral = position + 5 + 2 * frame[position + 4]
+            if spectral + 3 <= size and frame[spectral : spectral + 3] != _SEQUENTIAL_SPECTRAL:
+                patches.append(spectral)
         position += 2 + length
-    return bytes(data) if changed else None
+    if not patches:
+        return None
+    data = bytearray(frame)
+    for spectral in patches:
+        data[spectral : spectral + 3] = _SEQUENTIAL_SPECTRAL
+    return bytes(data)
 
 
 _PLAIN_SYNTAXES = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
