@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,18 +38,28 @@ def geometry_of(instance: Instance) -> Geometry | None:
         return None
     from .dicom.geometry import _unit
 
+    # Rows stored before zero spacings were refused at import may still hold one.
+    usable = _usable_spacing(spacing)
     try:
         return Geometry(
             position=tuple(position),
             row_direction=_unit(orientation[:3], instance.sop_instance_uid),
             column_direction=_unit(orientation[3:], instance.sop_instance_uid),
-            pixel_spacing=tuple(spacing) if spacing else NOMINAL_SPACING,
+            pixel_spacing=usable or NOMINAL_SPACING,
             rows=instance.rows,
             columns=instance.columns,
-            spacing_known=bool(spacing),
+            spacing_known=usable is not None,
         )
     except ValueError:
         return None
+
+
+def _usable_spacing(spacing) -> tuple[float, float] | None:
+    try:
+        row, column = (float(v) for v in spacing or ())
+    except (TypeError, ValueError):
+        return None
+    return (row, column) if all(math.isfinite(v) and v > 0 for v in (row, column)) else None
 
 
 def orientation_label(normal) -> str:

@@ -143,3 +143,18 @@ def test_a_series_with_its_geometry_says_nothing_about_measuring(
     viewer = pages.get(f"/imaging/series/{series.pk}/")
     assert viewer.status_code == 200 and viewer.context["not_measurable"] == ""
     assert 'data-testid="not-measurable"' not in viewer.content.decode()
+
+
+def test_a_zero_spacing_stored_before_it_was_refused_is_not_measured(
+    client, donor, tmp_path, eager_tasks, django_capture_on_commit_callbacks
+):
+    truth = phantom(tmp_path / "series", donor=donor, slices=4, size=32)
+    upload(client, donor, as_uploads(truth.paths), django_capture_on_commit_callbacks)
+    series = Series.objects.get(study__donor=donor)
+    points = [{"slice": 1, "row": 5, "col": 5}, {"slice": 1, "row": 20, "col": 5}]
+    url = f"/api/v1/series/{series.pk}/distance/"
+    assert client.post(url, {"kind": "slices", "points": points}, format="json").status_code == 200
+    series.instances.update(pixel_spacing=[0, 0])
+    response = client.post(url, {"kind": "slices", "points": points}, format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["fields"] == {"pixel_spacing": ["missing or not two positive numbers"]}
