@@ -329,3 +329,24 @@ class Measurement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label or 'measurement'} {self.length_mm:.1f} mm"
+
+
+class DicomPeer(models.Model):
+    """A system allowed to send studies to the DICOM node: its calling AE title, for one centre.
+
+    An association from an AE title not registered here (or from another host than the one
+    registered) is refused."""
+
+    ae_title = models.CharField("calling AE title", max_length=16, unique=True)
+    centre = models.ForeignKey(Centre, on_delete=models.PROTECT, related_name="dicom_peers")
+    host = models.CharField(
+        max_length=255, blank=True, help_text="The address it must call from; empty accepts any address."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ae_title"]
+        verbose_name = "DICOM peer"
+
+    def __str__(self) -> str:
+        return self.ae_title

@@ -19,13 +19,13 @@ from core.audit import Actor, record_event
 from core.errors import IllegalState, InvalidInput, NotPermitted
 from core.models import AuditEvent
 from core.roles import Action, Role
-from donors.models import Donor
+from donors.models import Centre, Donor
 from donors.services import require
 
 from . import ingest, rendering
 from .dicom import distance_mm, pixel_to_patient
 from .identity import identity_problems
-from .models import Instance, Measurement, Series, Study, Upload, UploadFile, UploadSource, donor_folder
+from .models import DicomPeer, Instance, Measurement, Series, Study, Upload, UploadFile, UploadSource, donor_folder
 from .slices import geometry_of
 from .tasks import ingest_upload_task, render_series_task
 
@@ -162,6 +162,56 @@ def _report_lines(source: UploadSource) -> int:
 
 def queue_ingest(upload_id: int) -> None:
     ingest_upload_task.delay(upload_id)
+
+
+# ------------------------------------------------------------------ DICOM peers
+
+
+def clean_ae_title(value: str, field: str = "ae_title") -> str:
+    """An AE title as DICOM allows it (PS3.5 AE: 1-16 characters of the default repertoire, no
+    backslash, no control character; leading and trailing spaces are not significant)."""
+    title = (value or "").strip(" ")
+    reason = ""
+    if not title:
+        reason = "required: 1 to 16 characters, not all spaces"
+    elif len(title) > 16:
+        reason = f"at most 16 characters ({len(title)} given)"
+    elif any(not (" " <= ch <= "~") or ch == "\\" for ch in title):
+        reason = "only printable ASCII characters, no backslash or control character"
+    if reason:
+        raise InvalidInput(f"{field}: {reason}", fields={field: [reason]})
+    return title
+
+
+def _clean_host(value: str) -> str:
+    host = (value or "").strip()
+    if len(host) > 255 or any(ch.isspace() or not ch.isprintable() for ch in host):
+        raise InvalidInput("host: a host name or address", fields={"host": ["a host name or address"]})
+    return host
+
+
+@transaction.atomic
+def register_dicom_peer(*, actor: Actor | None, centre: Centre, ae_title: str, host: str = "") -> DicomPeer:
+    """Allow a system (a PACS, a scanner) to send studies to the DICOM node for the centre."""
+    if actor is not None:
+        require(actor, Action.UPLOAD_IMAGES)
+        if centre.pk != actor.centre_id:
+            raise NotPermitted("not your centre")
+    title = clean_ae_title(ae_title)
+    host = _clean_host(host)
+    if DicomPeer.objects.filter(ae_title=title).exists():
+        raise IllegalState(f"the AE title {title} is already registered", fields={"ae_title": ["already registered"]})
+    peer = DicomPeer.objects.create(ae_title=title, centre=centre, host=host)
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=peer,
+        channel=None if actor else "command",
+        centre_id=centre.pk,
+        summary=f"registered DICOM peer {title}" + (f" calling from {host}" if host else " (any address)"),
+        changes={"ae_title": [None, title], "host": [None, host], "centre": [None, centre.code]},
+    )
+    return peer
 
 
 # ------------------------------------------------------------------ checks by people
