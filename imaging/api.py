@@ -19,8 +19,8 @@ from core.api_common import ActorMixin
 from core.errors import InvalidInput, NotFound
 from core.roles import Action
 from donors import selectors as donor_selectors
-from donors.models import Centre
 from donors import services as donor_services
+from donors.models import Centre
 
 from . import selectors, services
 from .models import DicomPeer, Measurement, Series, Study, Upload, UploadFile
