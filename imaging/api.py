@@ -285,6 +285,19 @@ class StudyDetach(ActorMixin, APIView):
         return Response(StudyOut(study).data)
 
 
+class StudyDiscard(ActorMixin, APIView):
+    """A radiologist discards an unmatched study that is no donor's; its files are deleted (audited)."""
+
+    @extend_schema(request=IdentityReasonIn, responses={204: None})
+    def post(self, request, pk):
+        actor = self.actor
+        study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+        serializer = IdentityReasonIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.discard_study(actor=actor, study=study, reason=serializer.validated_data["reason"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class AttachIn(serializers.Serializer):
     donor = serializers.IntegerField(help_text="The id of the donor to file the study under.")
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("studies/<int:pk>/detach/", api.StudyDetach.as_view(), name="api-study-detach"),
     path("studies/<int:pk>/attach/", api.StudyAttach.as_view(), name="api-study-attach"),
     path("dicom-peers/", api.DicomPeers.as_view(), name="api-dicom-peers"),
+    path("studies/<int:pk>/discard/", api.StudyDiscard.as_view(), name="api-study-discard"),
     path("series/<int:pk>/", api.SeriesDetail.as_view(), name="api-series"),
     path("series/<int:pk>/mrcp/", api.SeriesMrcp.as_view(), name="api-series-mrcp"),
     path("series/<int:pk>/render/", api.SeriesRender.as_view(), name="api-series-render"),

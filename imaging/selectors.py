@@ -56,7 +56,7 @@ def _scoped(actor: Actor, queryset: QuerySet, pk, action: Action, label: str, ow
 
 
 def upload_for(*, actor: Actor, pk, action: Action = Action.UPLOAD_IMAGES) -> Upload:
-    return _scoped(actor, Upload.objects.select_related("donor"), pk, action, "upload", "donor")
+    return _scoped(actor, Upload.objects.select_related("donor"), pk, action, "upload", "")
 
 
 def study_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Study:

@@ -53,7 +53,10 @@ def upload_page(request, pk):
 def upload_report(request, pk):
     actor = page_actor(request)
     upload = selectors.upload_for(actor=actor, pk=pk)
-    donor_services.record_donor_read(actor=actor, donor=upload.donor, what=f"DICOM upload {upload.pk} report")
+    if upload.donor is not None:
+        donor_services.record_donor_read(actor=actor, donor=upload.donor, what=f"DICOM upload {upload.pk} report")
+    else:  # studies received for the centre that name no single donor
+        selectors.record_image_read(actor=actor, donor=None, record=upload, what=f"DICOM upload {upload.pk} report")
     files = list(upload.files.all())
     context = {
         "upload": upload,
