@@ -173,6 +173,8 @@ class StorageNode:
         self.bind = bind
         self.ae = AE(ae_title=self.ae_title)
         self.ae.maximum_associations = 20
+        # Large PDUs: a 300 kB instance in a few PDUs rather than twenty (dcmtk sends at most 128 kB each).
+        self.ae.maximum_pdu_size = 1024 * 1024
         self.ae.network_timeout = 60
         self.ae.dimse_timeout = 60
         syntaxes = transfer_syntaxes()
