@@ -194,6 +194,17 @@ def attach(request, pk):
 
 
 @login_required
+@require_POST
+def discard(request, pk):
+    actor = page_actor(request)
+    study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+    uid = study.study_instance_uid
+    services.discard_study(actor=actor, study=study, reason=request.POST.get("reason", ""))
+    messages.success(request, f"Discarded study {uid}; its files are deleted.")
+    return redirect("imaging:unmatched")
+
+
+@login_required
 @require_GET
 def unmatched(request):
     actor = page_actor(request)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from django.core.files.storage import default_storage
 
 from core.models import AuditEvent
 from imaging import services
@@ -148,11 +149,24 @@ def test_an_unmatched_study_can_be_discarded_with_a_reason(node, peer, centre, t
     done = radiologist.post(f"/api/v1/studies/{study.pk}/discard/", {"reason": "sent by mistake"}, format="json")
     assert done.status_code == 204, done.content
     assert not Study.objects.filter(pk=study.pk).exists()
-    assert not Instance.objects.filter(sop_instance_uid__in=[]).exists()
-    from django.core.files.storage import default_storage
-
+    assert not Instance.objects.filter(file__in=files).exists()
     assert not any(default_storage.exists(f) for f in files)
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.DELETE, summary__contains="sent by mistake").exists()
+
+
+def test_the_unmatched_page_lists_a_received_study_and_discards_it(node, peer, centre, tmp_path, make_user, client):
+    truth = phantom(tmp_path / "series", slices=3, size=32, patient_id="NOBODY-3")
+    assert store(node, truth.paths).returncode == 0
+    finished_uploads()
+    study = Study.objects.get(study_instance_uid=truth.study_uid)
+    client.force_login(make_user("radiologist", username="rad-scp3"))
+    page = client.get("/imaging/studies/unmatched/")
+    assert page.status_code == 200
+    assert b"NOBODY-3" in page.content and b"Discard study" in page.content
+    refused = client.post(f"/imaging/studies/{study.pk}/discard/", {"reason": ""})
+    assert refused.status_code == 400 and Study.objects.filter(pk=study.pk).exists()
+    done = client.post(f"/imaging/studies/{study.pk}/discard/", {"reason": "another hospital's patient"})
+    assert done.status_code == 302 and not Study.objects.filter(pk=study.pk).exists()
 
 
 def test_two_donors_with_the_patient_id_make_the_study_unmatched(node, peer, centre, tmp_path):
