@@ -106,8 +106,18 @@ class Delivery:
     address: str
     folder: str
     received: list[services.Received] = field(default_factory=list)
-    refused: int = 0
+    refused: list[services.Refused] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def report_name(self, sop_instance_uid: str) -> str:
+        """The file's line in the upload's report: its SOP Instance UID (numbered when sent twice)."""
+        base = f"{sop_instance_uid[:64]}.dcm"
+        name, number = base, 2
+        while name in self.names:
+            name, number = f"{base} ({number})", number + 1
+        self.names.add(name)
+        return name
 
 
 def _allowed_addresses(host: str) -> set[str]:
@@ -245,35 +255,32 @@ class StorageNode:
         if delivery is None:  # pragma: no cover - negotiation refuses such associations
             return _failure(PROCESSING_FAILURE, "association of an unregistered peer")
         with delivery.lock:
-            index = len(delivery.received) + delivery.refused
+            index = len(delivery.received) + len(delivery.refused)
+            name = delivery.report_name(str(getattr(event.request, "AffectedSOPInstanceUID", "") or index))
             if len(delivery.received) >= settings.DICOM_MAX_FILES:
-                delivery.refused += 1
-                return _failure(OUT_OF_RESOURCES, f"at most {settings.DICOM_MAX_FILES} files per association")
+                reason = f"not stored: more than {settings.DICOM_MAX_FILES} files in the association"
+                delivery.refused.append(services.Refused(name=name, size=0, reason=reason))
+                return _failure(OUT_OF_RESOURCES, reason)
             data = event.encoded_dataset()
-            name = f"{index:05d}.dcm"
             limit = settings.DICOM_MAX_FILE_BYTES
             try:
                 if len(data) > limit:
                     raise DicomRejected(f"file too large ({len(data)} bytes; the limit is {limit})", name)
                 header, _ = read_instance(data, name=name)
             except DicomRejected as refused:
-                delivery.refused += 1
+                delivery.refused.append(services.Refused(name=name, size=len(data), reason=refused.reason))
                 log.info("refused C-STORE %s from %s: %s", name, delivery.peer.ae_title, refused.reason)
                 return _failure(CANNOT_UNDERSTAND, refused.reason)
-            path = f"{delivery.folder}/{name}"
+            path = f"{delivery.folder}/{index:05d}.dcm"
             try:
                 _write_durably(default_storage.path(path), data)
                 _sync_folder(default_storage.path(delivery.folder))  # the file's name is durable too
             except OSError as error:
-                delivery.refused += 1
-                return _failure(OUT_OF_RESOURCES, f"could not store the file ({error.strerror})")
+                reason = f"could not store the file ({error.strerror})"
+                delivery.refused.append(services.Refused(name=name, size=len(data), reason=reason))
+                return _failure(OUT_OF_RESOURCES, reason)
             delivery.received.append(
-                services.Received(
-                    path=path,
-                    name=f"{header.sop_instance_uid}.dcm",
-                    size=len(data),
-                    patient_id=header.patient_id,
-                )
+                services.Received(path=path, name=name, size=len(data), patient_id=header.patient_id)
             )
         return SUCCESS
 
@@ -281,11 +288,12 @@ class StorageNode:
         """The association ended (released, or aborted after some files were answered): import them."""
         delivery = getattr(event.assoc, "delivery", None)
         event.assoc.delivery = None
-        if delivery is None or not delivery.received:
+        if delivery is None or not (delivery.received or delivery.refused):
             return
         try:
-            _sync_folder(default_storage.path(delivery.folder))
-            services.file_received(peer=delivery.peer, address=delivery.address, files=delivery.received)
+            services.file_received(
+                peer=delivery.peer, address=delivery.address, files=delivery.received, refused=delivery.refused
+            )
         except Exception:  # the files are stored; log so that they can be imported by hand
             log.exception("could not file the %d file(s) in %s", len(delivery.received), delivery.folder)
         finally:

@@ -178,6 +178,15 @@ class Received:
     patient_id: str
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A file the DICOM node answered with a failure status, and why."""
+
+    name: str
+    size: int
+    reason: str
+
+
 def donor_for_patient_id(*, centre_id: int, patient_id: str) -> Donor | None:
     """The centre's donor whose MRN is the Patient ID; None when none or several are."""
     patient_id = (patient_id or "").strip()
@@ -187,11 +196,15 @@ def donor_for_patient_id(*, centre_id: int, patient_id: str) -> Donor | None:
     return found[0] if len(found) == 1 else None
 
 
-def file_received(*, peer: DicomPeer, address: str, files: list[Received]) -> list[Upload]:
+def file_received(
+    *, peer: DicomPeer, address: str, files: list[Received], refused: list[Refused] | tuple = ()
+) -> list[Upload]:
     """File what an association delivered, one upload per patient in it, and queue the imports.
 
     The files are filed under the centre's donor whose MRN is their Patient ID; those of a
-    Patient ID that names no single donor go to the centre's unmatched studies."""
+    Patient ID that names no single donor go to the centre's unmatched studies. The files
+    refused on receipt are report lines of the first upload (of one of the centre's unmatched
+    studies when nothing was stored)."""
     groups: dict[int | None, list[Received]] = {}
     donors: dict[int, Donor] = {}
     for received in files:
@@ -199,6 +212,8 @@ def file_received(*, peer: DicomPeer, address: str, files: list[Received]) -> li
         if donor is not None:
             donors[donor.pk] = donor
         groups.setdefault(donor.pk if donor else None, []).append(received)
+    if not groups:
+        groups[None] = []
     uploads = []
     with transaction.atomic():
         for donor_id, group in groups.items():
@@ -207,9 +222,16 @@ def file_received(*, peer: DicomPeer, address: str, files: list[Received]) -> li
                 centre_id=peer.centre_id,
                 donor=donor,
                 channel="dicom",
-                received_files=len(group),
-                received_bytes=sum(r.size for r in group),
-                expected_files=len(group),
+                received_files=len(group) + len(refused),
+                received_bytes=sum(r.size for r in group) + sum(r.size for r in refused),
+                expected_files=len(group) + len(refused),
+                rejected=len(refused),
+            )
+            UploadFile.objects.bulk_create(
+                UploadFile(
+                    upload=upload, name=r.name, size=r.size, outcome=UploadFile.Outcome.REJECTED, reason=r.reason
+                )
+                for r in refused
             )
             UploadSource.objects.bulk_create(
                 UploadSource(upload=upload, index=index, name=r.name, size=r.size, path=r.path)
@@ -223,9 +245,11 @@ def file_received(*, peer: DicomPeer, address: str, files: list[Received]) -> li
                 centre_id=peer.centre_id,
                 channel="dicom",
                 summary=f"received {len(group)} file(s) by DICOM C-STORE from {peer.ae_title} at {address}"
+                + (f"; {len(refused)} refused on receipt" if refused else "")
                 + ("" if donor else "; filed among the centre's unmatched studies (no single donor has its MRN)"),
-                changes={"calling_ae": peer.ae_title, "address": address},
+                changes={"calling_ae": peer.ae_title, "address": address, "refused": len(refused)},
             )
+            refused = ()
             transaction.on_commit(partial(queue_ingest, upload.pk))
             uploads.append(upload)
     return uploads

@@ -60,11 +60,12 @@ def store(node, paths, calling=CALLING, options=()):
 
 
 def finished_uploads(count=1, timeout=30.0) -> list[Upload]:
-    """The uploads of the DICOM node once their import finished (it runs when the association ends)."""
+    """The uploads of the DICOM node once imported and rendered (this runs when the association ends)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         uploads = list(Upload.objects.filter(channel="dicom").order_by("pk"))
-        if len(uploads) >= count and all(u.finished for u in uploads):
+        rendering = Series.objects.filter(instances__upload__in=uploads).exclude(render_state__in=["done", "failed"])
+        if len(uploads) >= count and all(u.finished for u in uploads) and not rendering.exists():
             return uploads
         time.sleep(0.1)
     raise AssertionError(f"no {count} finished DICOM upload(s) within {timeout} s")
@@ -194,5 +195,20 @@ def test_a_file_the_reader_refuses_gets_a_failure_status_and_the_rest_is_stored(
     assert "0xc000: Error: Cannot understand" in said
     assert "[pixel data does not match its header" in said  # the reason, in the Error Comment
     (upload,) = finished_uploads()
-    assert upload.accepted == 4
+    assert upload.accepted == 4 and upload.rejected == 1 and upload.state == Upload.State.DONE
     assert Instance.objects.filter(donor=donor).count() == 4
+    (line,) = upload.files.filter(outcome="rejected")
+    assert line.name == f"{dataset.SOPInstanceUID}.dcm" and "pixel data does not match" in line.reason
+
+
+def test_an_association_of_refused_files_only_leaves_a_failed_upload_with_the_reasons(node, peer, centre, tmp_path):
+    truth = phantom(tmp_path / "series", slices=1, size=32, patient_id="WHOEVER")
+    dataset = pydicom.dcmread(truth.paths[0])
+    dataset.Rows = 33  # more rows than the pixel data holds
+    broken = tmp_path / "broken.dcm"
+    dataset.save_as(broken)
+    answer = store(node, [broken], options=["-v"])
+    assert "Received Store Response (Error: CannotUnderstand)" in answer.stderr
+    (upload,) = finished_uploads()
+    assert upload.state == Upload.State.FAILED and upload.rejected == 1 and upload.donor is None
+    assert "refused" in upload.error
