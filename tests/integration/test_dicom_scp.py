@@ -3,8 +3,12 @@ the usual import with routing by Patient ID, unmatched studies, refused files an
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +20,7 @@ from core.models import AuditEvent
 from imaging import services
 from imaging.dicom_node import StorageNode
 from imaging.models import Instance, Series, Study, Upload
+from tests.conftest import _database_url_for_worker
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import phantom
 
@@ -212,3 +217,46 @@ def test_an_association_of_refused_files_only_leaves_a_failed_upload_with_the_re
     (upload,) = finished_uploads()
     assert upload.state == Upload.State.FAILED and upload.rejected == 1 and upload.donor is None
     assert "refused" in upload.error
+
+
+def test_the_command_runs_the_node_in_its_own_process(peer, settings, tmp_path):
+    """`manage.py dicom_scp` as docker-compose runs it: listening, answering C-ECHO, stopping on SIGTERM."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {
+        "DATABASE_URL": _database_url_for_worker(),
+        "DJANGO_MEDIA_ROOT": str(tmp_path / "media"),
+        "DICOM_PORT": str(port),
+        "DJANGO_DEBUG": "true",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "dicom_scp", "--bind", "127.0.0.1"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert f"DICOM node LDLTWORKUP listening on port {port}" in first, first
+        answer = subprocess.run(
+            ["echoscu", "-aet", CALLING, "-aec", "LDLTWORKUP", "127.0.0.1", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert answer.returncode == 0, answer.stderr
+        assert (
+            subprocess.run(
+                ["echoscu", "-aet", "NOBODY", "127.0.0.1", str(port)], capture_output=True, timeout=30
+            ).returncode
+            != 0
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0 and "DICOM node stopped" in output
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.DENIED, summary__contains="NOBODY").exists()
