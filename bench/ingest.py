@@ -11,13 +11,22 @@ on a scratch SQLite database with tasks in-process. Peak memory: the worker's pe
 set growth (VmHWM after resetting it, Linux), or tracemalloc's peak in-process, next to the
 series' pixel bytes. Targets: at most 2x the floor, peak memory at most 3x the series.
 
-    python bench/ingest.py [--slices 160] [--size 384] [--rounds 3] [--orthanc URL]
+The C-STORE path (when dcmtk's `storescu` is installed) sends the same kind of series to the DICOM
+node (`imaging.dicom_node`, run in this process on a free port) with `storescu`, timed from its
+start to its last C-STORE response (target: at most 1.0 s for 160 x 384^2), then from that response
+to the MIP being ready (target: at most 1.5x the floor). `--orthanc-scp HOST:PORT[:AET]` times
+`storescu` against Orthanc's C-STORE as well.
+
+    python bench/ingest.py [--slices 160] [--size 384] [--rounds 3] [--orthanc URL] [--orthanc-scp HOST:PORT[:AET]]
+
+BENCH_INGEST_DATABASE names the scratch database (default ldlt_bench_ingest).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -186,6 +195,52 @@ def upload_and_wait(client, donor, paths, *, in_process: bool) -> tuple[float, f
 
 PHASES: list[tuple[float, float, float]] = []
 
+CALLING_AE = "BENCHPACS"
+
+
+def storescu(port: int, paths, *, host: str = "127.0.0.1", called: str = "LDLTWORKUP") -> float:
+    """Seconds from starting `storescu` to it receiving its last C-STORE response."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        ["storescu", "-v", "-aet", CALLING_AE, "-aec", called, host, str(port), *map(str, paths)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    last, answered, failed = started, 0, []
+    for line in process.stderr:
+        if "Received Store Response" in line:
+            last = time.perf_counter()
+            answered += 1
+            if "Success" not in line:
+                failed.append(line.strip())
+    process.wait()
+    if process.returncode != 0 or answered != len(paths) or failed:
+        raise RuntimeError(f"storescu: exit {process.returncode}, {answered} responses, failures {failed[:3]}")
+    return last - started
+
+
+def cstore_and_wait(node, donor, paths) -> tuple[float, float]:
+    """(storescu start -> last C-STORE response, last response -> MIP ready)."""
+    from imaging.models import Series, Upload
+
+    started_wall = time.time()
+    sent = storescu(node.port, paths)
+    answered_wall = started_wall + sent
+    while True:
+        upload = Upload.objects.filter(donor=donor, channel="dicom").first()
+        if upload is not None and upload.state == "done":
+            states = list(Series.objects.filter(study__donor=donor).values_list("render_state", flat=True))
+            if states and all(s in ("done", "failed") for s in states):
+                break
+        if upload is not None and upload.state == "failed":
+            raise RuntimeError(upload.error)
+        time.sleep(0.05)
+    series = Series.objects.get(study__donor=donor)
+    assert upload.accepted == len(paths) and series.render_state == "done" and series.mip_path, upload.__dict__
+    return sent, series.updated_at.timestamp() - answered_wall
+
 
 def orthanc_store(url: str, paths) -> float:
     import urllib.request
@@ -200,12 +255,73 @@ def orthanc_store(url: str, paths) -> float:
     return time.perf_counter() - started
 
 
+def start_node(centre):
+    """The DICOM node on a free port, with the bench's sender registered; None without storescu."""
+    if not shutil.which("storescu"):
+        return None
+    from imaging.dicom_node import StorageNode
+    from imaging.models import DicomPeer
+
+    DicomPeer.objects.create(ae_title=CALLING_AE, centre=centre, host="127.0.0.1")
+    node = StorageNode(ae_title="LDLTWORKUP", port=0, bind="127.0.0.1")
+    node.start()
+    return node
+
+
+def stop_node(node) -> None:
+    if node is not None:
+        node.stop()
+
+
+def cstore_round(node, centre, scratch, args, round_number, sends, after_sends, orthanc_sends) -> None:
+    """Send a fresh series to the DICOM node (and to Orthanc's, when given) and time it."""
+    if node is None:
+        return
+    sender = make_donor(centre, f"BENCH-CSTORE-{round_number}")
+    truth = generate(
+        scratch / f"cstore-{round_number}",
+        slices=args.slices,
+        size=args.size,
+        seed=100 + round_number,
+        patient_id=sender.mrn,
+    )
+    sent, after = cstore_and_wait(node, sender, list(truth.paths))
+    sends.append(sent)
+    after_sends.append(after)
+    if args.orthanc_scp:
+        host, port, *called = args.orthanc_scp.split(":")
+        orthanc_sends.append(storescu(int(port), truth.paths, host=host, called=called[0] if called else "ORTHANC"))
+
+
+def print_cstore(sends, after_sends, orthanc_sends, floor_median: float, *, measured: bool) -> None:
+    if not measured:
+        print("C-STORE: not measured (dcmtk's storescu is not installed)")
+        return
+    sent, after = statistics.median(sends), statistics.median(after_sends)
+    print(
+        f"C-STORE (storescu -> the DICOM node), start -> last response: {sent:6.3f} s   "
+        f"rounds {[round(v, 3) for v in sends]} (target <= 1.0 s)"
+    )
+    print(
+        f"C-STORE, last response -> MIP ready:          {after:6.3f} s   "
+        f"rounds {[round(v, 3) for v in after_sends]} = {after / floor_median:.2f} x the floor (target <= 1.5)"
+    )
+    if orthanc_sends:
+        print(
+            f"Orthanc C-STORE (storescu), start -> last response: {statistics.median(orthanc_sends):6.3f} s   "
+            f"rounds {[round(v, 3) for v in orthanc_sends]}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--slices", type=int, default=160)
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--orthanc", default="", help="Orthanc REST URL to time storing the same files (optional)")
+    parser.add_argument(
+        "--orthanc-scp", default="", help="HOST:PORT[:AET] of Orthanc's DICOM port, to time its C-STORE (optional)"
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="ldlt-bench-ingest-"))
@@ -214,7 +330,7 @@ def main() -> None:
     with_worker = database_url.startswith("postgres") and bool(os.environ.get("CELERY_BROKER_URL"))
     env = {"DJANGO_MEDIA_ROOT": str(media), "CELERY_TASK_DEFAULT_QUEUE": QUEUE}
     if with_worker:
-        url = scratch_database("ldlt_bench_ingest")
+        url = scratch_database(os.environ.get("BENCH_INGEST_DATABASE", "ldlt_bench_ingest"))
         env |= {"CELERY_TASK_ALWAYS_EAGER": "false"}
     else:
         url = f"sqlite:///{scratch / 'bench.sqlite3'}"
@@ -243,6 +359,8 @@ def main() -> None:
         f"import {where}"
     )
     floors, requests, ingests, peaks, orthanc = [], [], [], [], []
+    sends, after_sends, orthanc_sends = [], [], []
+    node = start_node(centre)
     try:
         for round_number in range(args.rounds + 1):  # round 0 warms up caches, imports and the worker
             donor: Donor = make_donor(centre, f"BENCH-{round_number}")
@@ -267,6 +385,7 @@ def main() -> None:
                 peaks.append(peak)
             if args.orthanc:
                 orthanc.append(orthanc_store(args.orthanc, paths))
+            cstore_round(node, centre, scratch, args, round_number, sends, after_sends, orthanc_sends)
         if worker is None:  # memory in-process: one more round under tracemalloc (slower, not timed)
             donor = make_donor(centre, "BENCH-MEM")
             truth = generate(scratch / "round-mem", slices=args.slices, size=args.size, seed=99, patient_id=donor.mrn)
@@ -280,6 +399,7 @@ def main() -> None:
             peaks.append(tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
     finally:
+        stop_node(node)
         if worker is not None:
             stop_worker(worker)
     floor_median, ingest_median, request_median = (statistics.median(v) for v in (floors, ingests, requests))
@@ -308,6 +428,7 @@ def main() -> None:
         how = "worker peak RSS growth (VmHWM)" if worker is not None else "tracemalloc peak during the import"
         peak = max(peaks)
         print(f"peak memory, {how}: {peak / 1e6:.1f} MB = {peak / series_bytes:.2f} x the series (target <= 3.0)")
+    print_cstore(sends, after_sends, orthanc_sends, floor_median, measured=node is not None)
     if orthanc:
         stored = statistics.median(orthanc)
         print(

@@ -249,6 +249,9 @@ DICOM_INGEST_LEASE_SECONDS = env.int("DICOM_INGEST_LEASE_SECONDS", default=90)
 # Files imported per transaction: what a dying worker can lose, and how often progress shows.
 DICOM_INGEST_BATCH_FILES = env.int("DICOM_INGEST_BATCH_FILES", default=250)
 DATA_UPLOAD_MAX_NUMBER_FILES = DICOM_MAX_FILES
+# The DICOM node (`manage.py dicom_scp`): its AE title and TCP port.
+DICOM_AE_TITLE = env("DICOM_AE_TITLE", default="LDLTWORKUP")
+DICOM_PORT = env.int("DICOM_PORT", default=11112)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
 

@@ -29,6 +29,7 @@ CHANNEL_LABELS = {
     "admin": "administration site",
     "command": "command",
     "worker": "background task",
+    "dicom": "DICOM node",
 }
 DONOR_MODEL = "donors.Donor"
 

@@ -20,9 +20,10 @@ from core.errors import InvalidInput, NotFound
 from core.roles import Action
 from donors import selectors as donor_selectors
 from donors import services as donor_services
+from donors.models import Centre
 
 from . import selectors, services
-from .models import Measurement, Series, Study, Upload, UploadFile
+from .models import DicomPeer, Measurement, Series, Study, Upload, UploadFile
 
 
 class UploadIn(serializers.Serializer):
@@ -284,6 +285,19 @@ class StudyDetach(ActorMixin, APIView):
         return Response(StudyOut(study).data)
 
 
+class StudyDiscard(ActorMixin, APIView):
+    """A radiologist discards an unmatched study that is no donor's; its files are deleted (audited)."""
+
+    @extend_schema(request=IdentityReasonIn, responses={204: None})
+    def post(self, request, pk):
+        actor = self.actor
+        study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+        serializer = IdentityReasonIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.discard_study(actor=actor, study=study, reason=serializer.validated_data["reason"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class AttachIn(serializers.Serializer):
     donor = serializers.IntegerField(help_text="The id of the donor to file the study under.")
 
@@ -483,3 +497,46 @@ class DonorMeasurements(ActorMixin, APIView):
             label=data.get("label", ""),
         )
         return Response(MeasurementOut(measurement).data, status=status.HTTP_201_CREATED)
+
+
+class DicomPeerOut(serializers.ModelSerializer):
+    class Meta:
+        model = DicomPeer
+        fields = ["id", "ae_title", "host", "created_at"]
+
+
+class DicomPeerIn(serializers.Serializer):
+    ae_title = serializers.CharField(
+        max_length=64,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The calling AE title of the sending system (1-16 characters, no backslash).",
+    )
+    host = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, help_text="The address it calls from; empty: any."
+    )
+
+
+class DicomPeers(ActorMixin, APIView):
+    """The systems (PACS, scanners) allowed to send studies to the DICOM node for the centre."""
+
+    pagination_class = None
+
+    @extend_schema(responses={200: DicomPeerOut(many=True)})
+    def get(self, request):
+        return Response(DicomPeerOut(selectors.dicom_peers_of(actor=self.actor), many=True).data)
+
+    @extend_schema(request=DicomPeerIn, responses={201: DicomPeerOut})
+    def post(self, request):
+        actor = self.actor
+        donor_services.require(actor, Action.UPLOAD_IMAGES)
+        serializer = DicomPeerIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        centre = Centre.objects.get(pk=donor_services.actor_centre_id(actor))
+        peer = services.register_dicom_peer(
+            actor=actor,
+            centre=centre,
+            ae_title=serializer.validated_data["ae_title"],
+            host=serializer.validated_data.get("host", ""),
+        )
+        return Response(DicomPeerOut(peer).data, status=status.HTTP_201_CREATED)

@@ -48,7 +48,7 @@ from .dicom.archive import declared_members
 from .dicom.checks import looks_like_mrcp
 from .dicom.checks import warnings as header_warnings
 from .identity import identity_problems
-from .models import Instance, Series, Study, Upload, UploadFile, UploadSource, donor_folder
+from .models import Instance, Series, Study, Upload, UploadFile, UploadSource
 from .slices import finalise_series
 
 log = logging.getLogger(__name__)
@@ -143,15 +143,20 @@ class IngestRun:
 
     def __init__(self, upload: Upload, *, deadline: float | None = None):
         self.upload = upload
+        # No donor: studies received for the centre that name no single donor; they are filed
+        # among the centre's unmatched studies, where a radiologist attaches or discards them.
         self.donor = upload.donor
+        self.centre_id = upload.centre_id
         self.deadline = deadline
         self.limits = limits()
         self.batch_files = max(1, settings.DICOM_INGEST_BATCH_FILES)
         self.reported = set(UploadFile.objects.filter(upload=upload).values_list("name", flat=True))
         self.known_sops: dict[str, int] = dict(
-            Instance.objects.filter(donor=self.donor).values_list("sop_instance_uid", "series_id")
+            self._own(Instance.objects.filter(donor=self.donor), "series__study__centre_id").values_list(
+                "sop_instance_uid", "series_id"
+            )
         )
-        self.studies = {s.study_instance_uid: s for s in Study.objects.filter(donor=self.donor)}
+        self.studies = {s.study_instance_uid: s for s in self._own(Study.objects.filter(donor=self.donor))}
         self.foreign_studies: dict[str, bool] = {}
         self.series: dict[tuple[int, str], Series] = {}
         self.identities_checked: set[tuple[int, str, str]] = set()
@@ -166,6 +171,10 @@ class IngestRun:
         self._done_sources: list[int] = []
         self._kept_sources: set[int] = set()
         self._reported_here: set[str] = set()
+
+    def _own(self, queryset, centre_path: str = "centre_id"):
+        """The donor's records, or (without a donor) the centre's unmatched ones."""
+        return queryset if self.donor is not None else queryset.filter(**{centre_path: self.centre_id})
 
     # ------------------------------------------------------------------ the loop
 
@@ -300,7 +309,10 @@ class IngestRun:
             except IntegrityError:
                 if instance.file != (line.source.path if line.source else ""):
                     self._after_commit.append(instance.file)
-                existing = Instance.objects.filter(donor=self.donor, sop_instance_uid=instance.sop_instance_uid).first()
+                existing = self._own(
+                    Instance.objects.filter(donor=self.donor, sop_instance_uid=instance.sop_instance_uid),
+                    "series__study__centre_id",
+                ).first()
                 line.pk = None
                 line.outcome, line.reason = UploadFile.Outcome.DUPLICATE, "already stored (same SOP Instance UID)"
                 line.series_id = existing.series_id if existing else None
@@ -401,7 +413,7 @@ class IngestRun:
         self._instances.append(
             Instance(  # ids rather than objects: nothing here follows the relations
                 series_id=series.pk,
-                donor_id=self.donor.pk,
+                donor_id=self.donor.pk if self.donor else None,
                 upload_id=self.upload.pk,
                 sop_instance_uid=uid,
                 sop_class_uid=header.sop_class_uid,
@@ -429,7 +441,7 @@ class IngestRun:
     def _store(self, item: Item, uid: str, data: bytes) -> str:
         if item.data is None:
             return item.source.path  # the raw upload, already under the donor's folder, is kept as it is
-        name = f"{donor_folder(self.donor.pk)}/upload-{self.upload.pk}/{item.source.index:05d}-{uid}.dcm"
+        name = f"{self.upload.folder}/{item.source.index:05d}-{uid}.dcm"
         if default_storage.exists(name):  # written by a run that died before committing
             default_storage.delete(name)
         return default_storage.save(name, ContentFile(data))
@@ -439,18 +451,22 @@ class IngestRun:
             return False
         if study_uid not in self.foreign_studies:
             self.foreign_studies[study_uid] = (
-                Study.objects.filter(study_instance_uid=study_uid).exclude(donor=self.donor).exists()
+                Study.objects.filter(study_instance_uid=study_uid)
+                .exclude(pk__in=self._own(Study.objects.filter(donor=self.donor)).values("pk"))
+                .exists()
             )
         return self.foreign_studies[study_uid]
 
     def _study(self, header) -> Study:
         study = self.studies.get(header.study_instance_uid)
         if study is None:
-            study, _ = Study.objects.get_or_create(
+            study, _ = self._own(Study.objects).get_or_create(
                 donor=self.donor,
                 study_instance_uid=header.study_instance_uid,
                 defaults={
-                    "centre_id": self.donor.centre_id,
+                    "centre_id": self.centre_id,
+                    "identity_state": Study.Identity.MATCHED if self.donor else Study.Identity.DETACHED,
+                    "identity_warning": "" if self.donor else _unmatched_note(header.patient_id),
                     "description": header.study_description[:200],
                     "patient_id": header.patient_id[:64],
                     "patient_name": header.patient_name[:200],
@@ -486,8 +502,8 @@ class IngestRun:
 
     def _check_identity(self, study: Study, header) -> None:
         key = (study.pk, header.patient_id, header.patient_name)
-        if key in self.identities_checked:
-            return
+        if key in self.identities_checked or self.donor is None:
+            return  # an unmatched study is checked when a radiologist attaches it
         self.identities_checked.add(key)
         problems = identity_problems(
             patient_id=header.patient_id,
@@ -566,6 +582,7 @@ class IngestRun:
             kind=AuditEvent.Kind.CREATE,
             record=upload,
             donor=self.donor,
+            centre_id=upload.centre_id,
             channel=channel,
             summary=summary,
             changes=totals | {"series": sorted(series_ids), "identity": self.identity_notes},
@@ -602,6 +619,14 @@ def run_ingest(*, upload_id: int, time_budget: float | None = None, channel: str
     return Result(DONE, upload, [(series, slices, mips.get(series.pk)) for series, slices in run.finished_series])
 
 
+def _unmatched_note(patient_id: str) -> str:
+    return (
+        f"received for the centre; Patient ID {patient_id!r} names no single donor of the centre"
+        if patient_id
+        else "received for the centre without a Patient ID"
+    )
+
+
 def final_state(accepted: int, duplicates: int, rejected: int) -> tuple[str, str]:
     """How a finished import ends: imported when any file is now stored (new or already there),
     failed when every file was refused or none was found, with the reason a coordinator reads."""
@@ -630,6 +655,7 @@ def fail_upload(*, upload_id: int, reason: str) -> None:
             kind=AuditEvent.Kind.UPDATE,
             record=upload,
             donor=upload.donor,
+            centre_id=upload.centre_id,
             channel="worker",
             summary=f"DICOM upload {upload.pk} stopped: {reason}"[:300],
             changes=changes,

@@ -17,8 +17,16 @@ def donor_folder(donor_id: int) -> str:
     return f"imaging/donor-{donor_id}"
 
 
+def unmatched_folder(centre_id: int) -> str:
+    """Where the files of studies received for a centre but matched to no donor are kept."""
+    return f"imaging/centre-{centre_id}/unmatched"
+
+
 class Upload(models.Model):
-    """One delivery of files (a browser upload, an API call or the import command)."""
+    """One delivery of files (a browser upload, an API call, the import command or a DICOM association).
+
+    A study received by the DICOM node whose Patient ID names no single donor of the centre
+    arrives in an upload without a donor: its studies wait among the centre's unmatched studies."""
 
     class State(models.TextChoices):
         RECEIVED = "received", "Received"
@@ -26,9 +34,17 @@ class Upload(models.Model):
         DONE = "done", "Imported"
         FAILED = "failed", "Failed"
 
-    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="image_uploads")
+    centre = models.ForeignKey(Centre, on_delete=models.PROTECT, related_name="image_uploads")
+    donor = models.ForeignKey(
+        Donor,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="image_uploads",
+        help_text="Empty for studies received for the centre that name no single donor (unmatched studies).",
+    )
     uploaded_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    channel = models.CharField(max_length=10, default="page", help_text="page, api or command")
+    channel = models.CharField(max_length=10, default="page", help_text="page, api, command or dicom")
     state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVED)
     error = models.CharField(max_length=300, blank=True, help_text="Why the import stopped, when it failed.")
     received_files = models.PositiveIntegerField(default=0, help_text="Files in the request (a zip counts once).")
@@ -49,7 +65,12 @@ class Upload(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"upload {self.pk} for {self.donor_id}"
+        return f"upload {self.pk} for {self.donor_id or 'unmatched studies'}"
+
+    def save(self, *args, **kwargs):
+        if self.centre_id is None and self.donor_id is not None:
+            self.centre_id = self.donor.centre_id  # an upload for a donor is for the donor's centre
+        super().save(*args, **kwargs)
 
     @property
     def sender(self) -> str:
@@ -57,6 +78,12 @@ class Upload(models.Model):
         if self.uploaded_by is not None:
             return self.uploaded_by.username
         return CHANNEL_LABELS.get(self.channel, self.channel)
+
+    @property
+    def folder(self) -> str:
+        """Where its files are kept: under its donor, or among the centre's unmatched studies."""
+        base = donor_folder(self.donor_id) if self.donor_id else unmatched_folder(self.centre_id)
+        return f"{base}/upload-{self.pk}"
 
     @property
     def processed(self) -> int:
@@ -330,3 +357,24 @@ class Measurement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label or 'measurement'} {self.length_mm:.1f} mm"
+
+
+class DicomPeer(models.Model):
+    """A system allowed to send studies to the DICOM node: its calling AE title, for one centre.
+
+    An association from an AE title not registered here (or from another host than the one
+    registered) is refused."""
+
+    ae_title = models.CharField("calling AE title", max_length=16, unique=True)
+    centre = models.ForeignKey(Centre, on_delete=models.PROTECT, related_name="dicom_peers")
+    host = models.CharField(
+        max_length=255, blank=True, help_text="The address it must call from; empty accepts any address."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ae_title"]
+        verbose_name = "DICOM peer"
+
+    def __str__(self) -> str:
+        return self.ae_title

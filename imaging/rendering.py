@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from .dicom import IncrementalMip, auto_window, read_instance, thumbnail, to_png, window
-from .models import Instance, Series, donor_folder
+from .models import Instance, Series, donor_folder, unmatched_folder
 from .slices import SLICE_FIELDS, geometry_of
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ THUMBNAIL_PX = 160
 def series_folder(series: Series) -> str:
     study = series.study  # a detached study keeps its pictures beside its files, under the donor it came from
     donor_id = study.donor_id or study.detached_from_id
-    if donor_id is None:
-        raise ValueError(f"study {study.pk} has no donor and was detached from none")
+    if donor_id is None:  # received for the centre and never filed under a donor
+        return f"{unmatched_folder(study.centre_id)}/series-{series.pk}"
     return f"{donor_folder(donor_id)}/series-{series.pk}"
 
 

@@ -25,7 +25,7 @@ from donors.models import Donor
 from donors.services import actor_centre_id, record_refused_access, require
 
 from .dicom.display import MIP_MARKERS, edge_markers, scale_bar
-from .models import Instance, Measurement, Series, Study, Upload
+from .models import DicomPeer, Instance, Measurement, Series, Study, Upload
 
 IMAGE_READ_AUDIT_SECONDS = 60
 
@@ -56,7 +56,7 @@ def _scoped(actor: Actor, queryset: QuerySet, pk, action: Action, label: str, ow
 
 
 def upload_for(*, actor: Actor, pk, action: Action = Action.UPLOAD_IMAGES) -> Upload:
-    return _scoped(actor, Upload.objects.select_related("donor"), pk, action, "upload", "donor")
+    return _scoped(actor, Upload.objects.select_related("donor"), pk, action, "upload", "")
 
 
 def study_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Study:
@@ -333,3 +333,17 @@ def donor_to_attach(*, actor: Actor, code: str) -> Donor:
         reason = f"no donor '{code}' in your centre" if code else "give the donor's code"
         raise InvalidInput(f"donor: {reason}", fields={"donor": [reason]})
     return donor
+
+
+def dicom_peers_of(*, actor: Actor) -> list[DicomPeer]:
+    """The systems allowed to send studies to the DICOM node for the actor's centre; the list is audited."""
+    require(actor, Action.UPLOAD_IMAGES)
+    peers = list(DicomPeer.objects.filter(centre_id=actor_centre_id(actor)).order_by("ae_title"))
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.LIST,
+        record_type="imaging.DicomPeer",
+        centre_id=actor.centre_id,
+        summary=f"listed the centre's DICOM peers ({len(peers)})",
+    )
+    return peers

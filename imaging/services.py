@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -19,13 +20,13 @@ from core.audit import Actor, record_event
 from core.errors import IllegalState, InvalidInput, NotPermitted
 from core.models import AuditEvent
 from core.roles import Action, Role
-from donors.models import Donor
+from donors.models import Centre, Donor
 from donors.services import require
 
 from . import ingest, rendering
 from .dicom import distance_mm, pixel_to_patient
 from .identity import identity_problems
-from .models import Instance, Measurement, Series, Study, Upload, UploadFile, UploadSource, donor_folder
+from .models import DicomPeer, Instance, Measurement, Series, Study, Upload, UploadFile, UploadSource, donor_folder
 from .slices import geometry_of
 from .tasks import ingest_upload_task, render_series_task
 
@@ -162,6 +163,161 @@ def _report_lines(source: UploadSource) -> int:
 
 def queue_ingest(upload_id: int) -> None:
     ingest_upload_task.delay(upload_id)
+
+
+# ------------------------------------------------------------------ the DICOM node
+
+
+@dataclass(frozen=True)
+class Received:
+    """A file the DICOM node stored (a name in the default storage) and the Patient ID it names."""
+
+    path: str
+    name: str
+    size: int
+    patient_id: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A file the DICOM node answered with a failure status, and why."""
+
+    name: str
+    size: int
+    reason: str
+
+
+def donor_for_patient_id(*, centre_id: int, patient_id: str) -> Donor | None:
+    """The centre's donor whose MRN is the Patient ID; None when none or several are."""
+    patient_id = (patient_id or "").strip()
+    if not patient_id:
+        return None
+    found = list(Donor.objects.filter(centre_id=centre_id, mrn=patient_id)[:2])
+    return found[0] if len(found) == 1 else None
+
+
+def file_received(
+    *, peer: DicomPeer, address: str, files: list[Received], refused: list[Refused] | tuple = ()
+) -> list[Upload]:
+    """File what an association delivered, one upload per patient in it, and queue the imports.
+
+    The files are filed under the centre's donor whose MRN is their Patient ID; those of a
+    Patient ID that names no single donor go to the centre's unmatched studies. The files
+    refused on receipt are report lines of the first upload (of one of the centre's unmatched
+    studies when nothing was stored)."""
+    groups: dict[int | None, list[Received]] = {}
+    donors: dict[int, Donor] = {}
+    for received in files:
+        donor = donor_for_patient_id(centre_id=peer.centre_id, patient_id=received.patient_id)
+        if donor is not None:
+            donors[donor.pk] = donor
+        groups.setdefault(donor.pk if donor else None, []).append(received)
+    if not groups:
+        groups[None] = []
+    uploads = []
+    with transaction.atomic():
+        for donor_id, group in groups.items():
+            donor = donors.get(donor_id) if donor_id is not None else None
+            upload = Upload.objects.create(
+                centre_id=peer.centre_id,
+                donor=donor,
+                channel="dicom",
+                received_files=len(group) + len(refused),
+                received_bytes=sum(r.size for r in group) + sum(r.size for r in refused),
+                expected_files=len(group) + len(refused),
+                rejected=len(refused),
+            )
+            UploadFile.objects.bulk_create(
+                UploadFile(
+                    upload=upload, name=r.name, size=r.size, outcome=UploadFile.Outcome.REJECTED, reason=r.reason
+                )
+                for r in refused
+            )
+            UploadSource.objects.bulk_create(
+                UploadSource(upload=upload, index=index, name=r.name, size=r.size, path=r.path)
+                for index, r in enumerate(group)
+            )
+            record_event(
+                actor=None,
+                kind=AuditEvent.Kind.CREATE,
+                record=upload,
+                donor=donor,
+                centre_id=peer.centre_id,
+                channel="dicom",
+                summary=f"received {len(group)} file(s) by DICOM C-STORE from {peer.ae_title} at {address}"
+                + (f"; {len(refused)} refused on receipt" if refused else "")
+                + ("" if donor else "; filed among the centre's unmatched studies (no single donor has its MRN)"),
+                changes={"calling_ae": peer.ae_title, "address": address, "refused": len(refused)},
+            )
+            refused = ()
+            transaction.on_commit(partial(queue_ingest, upload.pk))
+            uploads.append(upload)
+    return uploads
+
+
+def record_refused_association(*, calling_ae: str, address: str, reason: str) -> None:
+    """An association the DICOM node refused: who called, from where, and why."""
+    peer = DicomPeer.objects.filter(ae_title=calling_ae.strip()).first()
+    record_event(
+        actor=None,
+        kind=AuditEvent.Kind.DENIED,
+        record_type="imaging.DicomPeer",
+        record_id=peer.pk if peer else "",
+        centre_id=peer.centre_id if peer else None,
+        channel="dicom",
+        summary=f"refused a DICOM association from AE {calling_ae!r} at {address}: {reason}"[:300],
+        changes={"calling_ae": calling_ae, "address": address},
+    )
+
+
+# ------------------------------------------------------------------ DICOM peers
+
+
+def clean_ae_title(value: str, field: str = "ae_title") -> str:
+    """An AE title as DICOM allows it (PS3.5 AE: 1-16 characters of the default repertoire, no
+    backslash, no control character; leading and trailing spaces are not significant)."""
+    title = (value or "").strip(" ")
+    reason = ""
+    if not title:
+        reason = "required: 1 to 16 characters, not all spaces"
+    elif len(title) > 16:
+        reason = f"at most 16 characters ({len(title)} given)"
+    elif any(not (" " <= ch <= "~") or ch == "\\" for ch in title):
+        reason = "only printable ASCII characters, no backslash or control character"
+    if reason:
+        raise InvalidInput(f"{field}: {reason}", fields={field: [reason]})
+    return title
+
+
+def _clean_host(value: str) -> str:
+    host = (value or "").strip()
+    if len(host) > 255 or any(ch.isspace() or not ch.isprintable() for ch in host):
+        raise InvalidInput("host: a host name or address", fields={"host": ["a host name or address"]})
+    return host
+
+
+@transaction.atomic
+def register_dicom_peer(*, actor: Actor | None, centre: Centre, ae_title: str, host: str = "") -> DicomPeer:
+    """Allow a system (a PACS, a scanner) to send studies to the DICOM node for the centre."""
+    if actor is not None:
+        require(actor, Action.UPLOAD_IMAGES)
+        if centre.pk != actor.centre_id:
+            raise NotPermitted("not your centre")
+    title = clean_ae_title(ae_title)
+    host = _clean_host(host)
+    if DicomPeer.objects.filter(ae_title=title).exists():
+        raise IllegalState(f"the AE title {title} is already registered", fields={"ae_title": ["already registered"]})
+    peer = DicomPeer.objects.create(ae_title=title, centre=centre, host=host)
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=peer,
+        channel=None if actor else "command",
+        centre_id=centre.pk,
+        summary=f"registered DICOM peer {title}" + (f" calling from {host}" if host else " (any address)"),
+        changes={"ae_title": [None, title], "host": [None, host], "centre": [None, centre.code]},
+    )
+    return peer
 
 
 # ------------------------------------------------------------------ checks by people
@@ -316,6 +472,49 @@ def attach_study(*, actor: Actor, study: Study, donor: Donor) -> Study:
         },
     )
     return study
+
+
+@transaction.atomic
+def discard_study(*, actor: Actor, study: Study, reason: str) -> None:
+    """A radiologist discards an unmatched study that belongs to no donor of the centre (sent by
+    mistake, another patient): its records and files are deleted; the audit trail keeps what it was."""
+    study = _locked_study(actor, study)
+    reason = _identity_reason(reason)
+    if study.donor_id is not None:
+        raise IllegalState("the study is filed under a donor; only an unmatched study can be discarded")
+    instances = Instance.objects.filter(series__study=study)
+    files = list(instances.values_list("file", flat=True))
+    series = list(study.series.all())
+    pictures = [p for s in series for p in (s.mip_path, s.mip_data_path, s.thumbnail_path) if p]
+    summary = {
+        "study_instance_uid": study.study_instance_uid,
+        "patient_id": study.patient_id,
+        "patient_name": study.patient_name,
+        "series": len(series),
+        "instances": len(files),
+        "reason": reason,
+    }
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.DELETE,
+        record=study,
+        centre_id=study.centre_id,
+        summary=f"discarded unmatched study {study.study_instance_uid} ({len(series)} series, {len(files)} images): "
+        f"{reason}"[:300],
+        changes=summary,
+    )
+    instances.delete()
+    for one in series:
+        one._history_user = actor.user
+        one.delete()
+    study._history_user = actor.user
+    study.delete()
+
+    def delete_files() -> None:
+        for path in files + pictures:
+            default_storage.delete(path)
+
+    transaction.on_commit(delete_files)
 
 
 @transaction.atomic

@@ -17,5 +17,6 @@ urlpatterns = [
     path("studies/<int:pk>/confirm/", views.confirm_identity, name="confirm"),
     path("studies/<int:pk>/detach/", views.detach, name="detach"),
     path("studies/<int:pk>/attach/", views.attach, name="attach"),
+    path("studies/<int:pk>/discard/", views.discard, name="discard"),
     path("instances/<int:pk>/file.dcm", views.instance_file, name="instance_file"),
 ]

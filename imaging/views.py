@@ -53,7 +53,10 @@ def upload_page(request, pk):
 def upload_report(request, pk):
     actor = page_actor(request)
     upload = selectors.upload_for(actor=actor, pk=pk)
-    donor_services.record_donor_read(actor=actor, donor=upload.donor, what=f"DICOM upload {upload.pk} report")
+    if upload.donor is not None:
+        donor_services.record_donor_read(actor=actor, donor=upload.donor, what=f"DICOM upload {upload.pk} report")
+    else:  # studies received for the centre that name no single donor
+        selectors.record_image_read(actor=actor, donor=None, record=upload, what=f"DICOM upload {upload.pk} report")
     files = list(upload.files.all())
     context = {
         "upload": upload,
@@ -189,6 +192,17 @@ def attach(request, pk):
     )
     messages.success(request, f"Attached the study to {donor.code}; {check}.")
     return redirect("donors:detail", pk=donor.pk)
+
+
+@login_required
+@require_POST
+def discard(request, pk):
+    actor = page_actor(request)
+    study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+    uid = study.study_instance_uid
+    services.discard_study(actor=actor, study=study, reason=request.POST.get("reason", ""))
+    messages.success(request, f"Discarded study {uid}; its files are deleted.")
+    return redirect("imaging:unmatched")
 
 
 @login_required
