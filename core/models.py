@@ -30,6 +30,7 @@ CHANNEL_LABELS = {
     "command": "command",
     "worker": "background task",
     "dicom": "DICOM node",
+    "dicomweb": "DICOMweb",
 }
 DONOR_MODEL = "donors.Donor"
 

@@ -468,6 +468,7 @@ class IngestRun:
                     "identity_state": Study.Identity.MATCHED if self.donor else Study.Identity.DETACHED,
                     "identity_warning": "" if self.donor else _unmatched_note(header.patient_id),
                     "description": header.study_description[:200],
+                    "study_date": header.study_date,
                     "patient_id": header.patient_id[:64],
                     "patient_name": header.patient_name[:200],
                 },

@@ -205,10 +205,47 @@ def file_received(
     Patient ID that names no single donor go to the centre's unmatched studies. The files
     refused on receipt are report lines of the first upload (of one of the centre's unmatched
     studies when nothing was stored)."""
+    return _file_delivery(
+        centre_id=peer.centre_id,
+        actor=None,
+        channel="dicom",
+        files=files,
+        refused=refused,
+        how=f"by DICOM C-STORE from {peer.ae_title} at {address}",
+        changes={"calling_ae": peer.ae_title, "address": address},
+    )
+
+
+def file_stowed(*, actor: Actor, files: list[Received], refused: list[Refused] | tuple = ()) -> list[Upload]:
+    """File what a DICOMweb STOW-RS request delivered, routed as the DICOM node routes (`file_received`)."""
+    require(actor, Action.UPLOAD_IMAGES)
+    if actor.centre_id is None:
+        raise NotPermitted("not a member of a centre")
+    return _file_delivery(
+        centre_id=actor.centre_id,
+        actor=actor,
+        channel="dicomweb",
+        files=files,
+        refused=refused,
+        how="by DICOMweb STOW-RS",
+        changes={},
+    )
+
+
+def _file_delivery(
+    *,
+    centre_id: int,
+    actor: Actor | None,
+    channel: str,
+    files: list[Received],
+    refused: list[Refused] | tuple,
+    how: str,
+    changes: dict,
+) -> list[Upload]:
     groups: dict[int | None, list[Received]] = {}
     donors: dict[int, Donor] = {}
     for received in files:
-        donor = donor_for_patient_id(centre_id=peer.centre_id, patient_id=received.patient_id)
+        donor = donor_for_patient_id(centre_id=centre_id, patient_id=received.patient_id)
         if donor is not None:
             donors[donor.pk] = donor
         groups.setdefault(donor.pk if donor else None, []).append(received)
@@ -219,9 +256,10 @@ def file_received(
         for donor_id, group in groups.items():
             donor = donors.get(donor_id) if donor_id is not None else None
             upload = Upload.objects.create(
-                centre_id=peer.centre_id,
+                centre_id=centre_id,
                 donor=donor,
-                channel="dicom",
+                uploaded_by=actor.user if actor and actor.user.is_authenticated else None,
+                channel=channel,
                 received_files=len(group) + len(refused),
                 received_bytes=sum(r.size for r in group) + sum(r.size for r in refused),
                 expected_files=len(group) + len(refused),
@@ -238,16 +276,16 @@ def file_received(
                 for index, r in enumerate(group)
             )
             record_event(
-                actor=None,
+                actor=actor,
                 kind=AuditEvent.Kind.CREATE,
                 record=upload,
                 donor=donor,
-                centre_id=peer.centre_id,
-                channel="dicom",
-                summary=f"received {len(group)} file(s) by DICOM C-STORE from {peer.ae_title} at {address}"
+                centre_id=centre_id,
+                channel=None if actor else channel,
+                summary=f"received {len(group)} file(s) {how}"
                 + (f"; {len(refused)} refused on receipt" if refused else "")
                 + ("" if donor else "; filed among the centre's unmatched studies (no single donor has its MRN)"),
-                changes={"calling_ae": peer.ae_title, "address": address, "refused": len(refused)},
+                changes={**changes, "refused": len(refused)},
             )
             refused = ()
             transaction.on_commit(partial(queue_ingest, upload.pk))

@@ -95,6 +95,7 @@ class InstanceHeader:
     pixel_data_bytes: int | None  # None when the pixel data is encapsulated
     # Why a Pixel Spacing present in the file was not used (e.g. 0\0); `pixel_spacing` is then None.
     pixel_spacing_refused: str = ""
+    study_date: str = ""  # YYYYMMDD, empty when the file has none or a malformed one
 
     @property
     def transfer_syntax_name(self) -> str:
@@ -215,6 +216,7 @@ def _build_header(
         patient_id=_text(ds, "PatientID"),
         patient_name=_text(ds, "PatientName"),
         study_description=_text(ds, "StudyDescription"),
+        study_date=_study_date(ds),
         series_description=_text(ds, "SeriesDescription"),
         protocol_name=_text(ds, "ProtocolName"),
         series_number=_int(ds, "SeriesNumber"),
@@ -308,6 +310,11 @@ def _value(ds: Dataset, keyword: str) -> Any:
         return ds.get(keyword)
     except Exception:  # a malformed value; treat as absent
         return None
+
+
+def _study_date(ds) -> str:
+    value = _text(ds, "StudyDate")
+    return value if len(value) == 8 and value.isdigit() else ""
 
 
 def _text(ds: Dataset, keyword: str) -> str:

@@ -1,0 +1,379 @@
+"""The DICOMweb endpoints. Token (`Authorization: Token <key>`) or session authentication; a
+session POST keeps its CSRF check, a token needs none.
+
+Errors answer in the API's JSON shape; an Accept the resource cannot satisfy answers 406.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from functools import partial
+
+import pydicom
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import HttpResponse, StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+from pydicom.encaps import generate_frames
+from rest_framework import exceptions
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from core.audit import actor_from_request
+from core.errors import InvalidInput, NotFound
+
+from .. import rendering, services
+from ..dicom import DicomRejected, read_instance
+from ..models import Instance
+from . import selectors
+from .protocol import (
+    DICOM,
+    DICOM_JSON,
+    OCTET_STREAM,
+    BadMultipart,
+    BadQuery,
+    accepts,
+    dataset,
+    multipart_body,
+    multipart_boundary,
+    multipart_content_type,
+    new_boundary,
+    parse_query,
+    split_multipart,
+    to_json,
+)
+
+# STOW failure reasons (PS3.18 table 10.5.3-2 / PS3.4 C-STORE statuses)
+CANNOT_UNDERSTAND = 0xC000
+OUT_OF_RESOURCES = 0xA700
+STUDY_MISMATCH = 0xA900
+
+
+class ErrorsAsJson(BaseContentNegotiation):
+    """The views answer their own media types; DRF's renderer only writes error bodies, always as JSON."""
+
+    def select_parser(self, request, parsers):
+        return None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return JSONRenderer(), "application/json"
+
+
+class DicomWebView(APIView):
+    schema = None  # not part of the REST API's OpenAPI schema
+    content_negotiation_class = ErrorsAsJson
+
+    def actor(self, request):
+        return actor_from_request(request, channel="api")
+
+    def base_url(self, request) -> str:
+        return request.build_absolute_uri(reverse("dicomweb:studies")).rstrip("/")
+
+
+def _negotiate(request, offers):
+    chosen = accepts(request.headers.get("Accept", ""), offers)
+    if chosen is None:
+        raise exceptions.NotAcceptable(
+            "cannot answer as "
+            + request.headers.get("Accept", "")
+            + "; this resource is available as "
+            + ", ".join(f'{m}; type="{t}"' if t else m for m, t in offers)
+        )
+    return chosen
+
+
+def _json(request, items) -> HttpResponse:
+    _negotiate(request, [(DICOM_JSON, None), ("application/json", None)])
+    return HttpResponse(_dumps(items), content_type=DICOM_JSON)
+
+
+def _dumps(items) -> bytes:
+    import json
+
+    return json.dumps(items).encode()
+
+
+def _query(request, level: str):
+    try:
+        return parse_query(level, [(k, v) for k, values in request.GET.lists() for v in values])
+    except BadQuery as bad:
+        raise InvalidInput(str(bad), fields={bad.parameter: [bad.reason]}) from None
+
+
+def _study_dataset(study, base: str):
+    series = list(study.series.all())
+    return dataset(
+        StudyInstanceUID=study.study_instance_uid,
+        StudyDate=study.study_date,
+        StudyDescription=study.description,
+        PatientID=study.patient_id,
+        PatientName=study.patient_name,
+        ModalitiesInStudy=sorted({s.modality for s in series if s.modality}),
+        NumberOfStudyRelatedSeries=len(series),
+        NumberOfStudyRelatedInstances=sum(s.instance_count for s in series),
+        RetrieveURL=f"{base}/{study.study_instance_uid}",
+    )
+
+
+def _series_dataset(series, base: str):
+    study = series.study
+    return dataset(
+        StudyInstanceUID=study.study_instance_uid,
+        SeriesInstanceUID=series.series_instance_uid,
+        Modality=series.modality,
+        SeriesNumber=series.series_number,
+        SeriesDescription=series.description,
+        NumberOfSeriesRelatedInstances=series.instance_count,
+        RetrieveURL=f"{base}/{study.study_instance_uid}/series/{series.series_instance_uid}",
+    )
+
+
+def _instance_dataset(instance: Instance, base: str):
+    series = instance.series
+    study = series.study
+    return dataset(
+        StudyInstanceUID=study.study_instance_uid,
+        SeriesInstanceUID=series.series_instance_uid,
+        SOPClassUID=instance.sop_class_uid,
+        SOPInstanceUID=instance.sop_instance_uid,
+        InstanceNumber=instance.instance_number,
+        Rows=instance.rows,
+        Columns=instance.columns,
+        NumberOfFrames=instance.frames,
+        RetrieveURL=f"{base}/{study.study_instance_uid}/series/{series.series_instance_uid}"
+        f"/instances/{instance.sop_instance_uid}",
+    )
+
+
+# ------------------------------------------------------------------ QIDO-RS and STOW-RS on /studies
+
+
+class Studies(DicomWebView):
+    def get(self, request):
+        actor = self.actor(request)
+        studies = selectors.search_studies(actor, _query(request, "study"))
+        base = self.base_url(request)
+        return _json(request, to_json(_study_dataset(s, base) for s in studies))
+
+    def post(self, request):
+        return _store(request, self.actor(request), self.base_url(request), study_uid="")
+
+
+class StudySeries(DicomWebView):
+    def get(self, request, study):
+        found = selectors.search_series(self.actor(request), study, _query(request, "series"))
+        base = self.base_url(request)
+        return _json(request, to_json(_series_dataset(s, base) for s in found))
+
+
+class SeriesInstances(DicomWebView):
+    def get(self, request, study, series):
+        found = selectors.search_instances(self.actor(request), study, series, _query(request, "instance"))
+        base = self.base_url(request)
+        return _json(request, to_json(_instance_dataset(i, base) for i in found))
+
+
+# ------------------------------------------------------------------ WADO-RS
+
+
+def _files(request, actor, study, series="", instance=""):
+    _negotiate(request, [("multipart/related", DICOM)])
+    instances = list(selectors.instances_of(actor, study, series, instance))
+    selectors.record_retrieve(actor, instances, "DICOM files")
+    boundary = new_boundary()
+    parts = (
+        ({"Content-Type": DICOM, "Content-Length": str(i.file_size)}, partial(rendering.stored_bytes, i.file))
+        for i in instances
+    )
+    return StreamingHttpResponse(multipart_body(parts, boundary), content_type=multipart_content_type(DICOM, boundary))
+
+
+def _metadata(request, actor, study, series="", instance=""):
+    _negotiate(request, [(DICOM_JSON, None), ("application/json", None)])
+    instances = list(selectors.instances_of(actor, study, series, instance))
+    selectors.record_retrieve(actor, instances, "DICOM metadata")
+    items = []
+    for item in instances:
+        with default_storage.open(item.file, "rb") as handle:
+            header = pydicom.dcmread(handle, stop_before_pixels=True)
+        header.file_meta = pydicom.dataset.FileMetaDataset()  # the JSON model has no file meta group
+        items.append(header.to_json_dict(bulk_data_threshold=1 << 20, bulk_data_element_handler=lambda _: ""))
+    return HttpResponse(_dumps(items), content_type=DICOM_JSON)
+
+
+class Study(DicomWebView):
+    def get(self, request, study):
+        return _files(request, self.actor(request), study)
+
+    def post(self, request, study):
+        return _store(request, self.actor(request), self.base_url(request), study_uid=study)
+
+
+class Series(DicomWebView):
+    def get(self, request, study, series):
+        return _files(request, self.actor(request), study, series)
+
+
+class InstanceView(DicomWebView):
+    def get(self, request, study, series, instance):
+        return _files(request, self.actor(request), study, series, instance)
+
+
+class StudyMetadata(DicomWebView):
+    def get(self, request, study):
+        return _metadata(request, self.actor(request), study)
+
+
+class SeriesMetadata(DicomWebView):
+    def get(self, request, study, series):
+        return _metadata(request, self.actor(request), study, series)
+
+
+class InstanceMetadata(DicomWebView):
+    def get(self, request, study, series, instance):
+        return _metadata(request, self.actor(request), study, series, instance)
+
+
+def _frame_numbers(raw: str, count: int) -> list[int]:
+    numbers = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            raise InvalidInput(f"frames: '{part}' is not a frame number", fields={"frames": ["frame numbers from 1"]})
+        if int(part) > count:
+            raise NotFound(f"no frame {part}: the instance has {count} frame(s)")
+        numbers.append(int(part))
+    return numbers
+
+
+def _frame_bytes(data: bytes, numbers: list[int]) -> tuple[list[bytes], str]:
+    """The frames' bytes as stored (native pixels, or each frame's compressed stream) and their syntax."""
+    found = pydicom.dcmread(io.BytesIO(data))
+    syntax = found.file_meta.TransferSyntaxUID
+    count = int(getattr(found, "NumberOfFrames", 1) or 1)
+    if syntax.is_encapsulated:
+        frames = list(generate_frames(found.PixelData, number_of_frames=count))
+        return [frames[n - 1] for n in numbers], str(syntax)
+    size = found.Rows * found.Columns * found.SamplesPerPixel * found.BitsAllocated // 8
+    pixels = found.PixelData
+    return [pixels[(n - 1) * size : n * size] for n in numbers], str(syntax)
+
+
+class Frames(DicomWebView):
+    def get(self, request, study, series, instance, frames):
+        actor = self.actor(request)
+        _negotiate(request, [("multipart/related", OCTET_STREAM), (OCTET_STREAM, None)])
+        found = selectors.instances_of(actor, study, series, instance).first()
+        numbers = _frame_numbers(frames, found.frames)
+        selectors.record_retrieve(actor, [found], "image frames")
+        chunks, syntax = _frame_bytes(rendering.stored_bytes(found.file), numbers)
+        media = "application/octet-stream" + (f"; transfer-syntax={syntax}" if syntax else "")
+        boundary = new_boundary()
+        parts = [({"Content-Type": media}, partial(bytes, chunk)) for chunk in chunks]
+        return StreamingHttpResponse(
+            multipart_body(parts, boundary), content_type=multipart_content_type(OCTET_STREAM, boundary)
+        )
+
+
+class Rendered(DicomWebView):
+    def get(self, request, study, series, instance):
+        actor = self.actor(request)
+        media, _ = _negotiate(request, [("image/png", None), ("image/jpeg", None)])
+        found = selectors.instances_of(actor, study, series, instance).first()
+        selectors.record_retrieve(actor, [found], "a rendered image")
+        center, width = found.series.slice_window or (None, None)
+        png = rendering.slice_png(found, center, width)
+        if media == "image/jpeg":
+            buffer = io.BytesIO()
+            Image.open(io.BytesIO(png)).convert("L").save(buffer, format="JPEG", quality=90)
+            return HttpResponse(buffer.getvalue(), content_type="image/jpeg")
+        return HttpResponse(png, content_type="image/png")
+
+
+# ------------------------------------------------------------------ STOW-RS
+
+
+def _store(request, actor, base: str, *, study_uid: str) -> HttpResponse:
+    """Store the parts as the DICOM node stores C-STOREs: each part is written to disk as it is read,
+    checked by the reader, and the stored ones are filed (routed by Patient ID) in one go."""
+    from core.roles import Action
+
+    from donors.services import require
+
+    require(actor, Action.UPLOAD_IMAGES)
+    try:
+        part_type, boundary = multipart_boundary(request.headers.get("Content-Type", ""))
+    except BadMultipart as bad:
+        raise exceptions.UnsupportedMediaType(request.headers.get("Content-Type", ""), detail=str(bad)) from None
+    if part_type != DICOM:
+        raise exceptions.UnsupportedMediaType(
+            part_type, detail='only multipart/related; type="application/dicom" can be stored'
+        )
+    folder = f"imaging/received/{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:12]}"
+    os.makedirs(default_storage.path(folder), exist_ok=True)
+    paths: list[str] = []
+
+    def open_part(headers):
+        path = f"{folder}/{len(paths):05d}.dcm"
+        paths.append(path)
+        return open(default_storage.path(path), "wb")
+
+    try:
+        split_multipart(request._request, boundary, open_part)
+    except BadMultipart as bad:
+        for path in paths:
+            default_storage.delete(path)
+        raise InvalidInput(f"body: {bad}", fields={"body": [str(bad)]}) from None
+    if not paths:
+        raise InvalidInput("body: no DICOM part", fields={"body": ["send at least one application/dicom part"]})
+    received: list[services.Received] = []
+    refused: list[services.Refused] = []
+    stored, failed = [], []
+    limit = settings.DICOM_MAX_FILE_BYTES
+    for index, path in enumerate(paths):
+        size = default_storage.size(path)
+        name = f"part-{index + 1}.dcm"
+        header = None
+        try:
+            if size > limit:
+                raise DicomRejected(f"file too large ({size} bytes; the limit is {limit})", name)
+            header, _ = read_instance(rendering.stored_bytes(path), name=name)
+            if study_uid and header.study_instance_uid != study_uid:
+                raise DicomRejected(f"the instance is of study {header.study_instance_uid}, not {study_uid}", name)
+        except DicomRejected as rejected:
+            default_storage.delete(path)
+            refused.append(services.Refused(name=name, size=size, reason=rejected.reason))
+            mismatch = header is not None
+            failed.append(
+                dataset(
+                    ReferencedSOPClassUID=header.sop_class_uid if header else None,
+                    ReferencedSOPInstanceUID=header.sop_instance_uid if header else None,
+                    FailureReason=STUDY_MISMATCH if mismatch else CANNOT_UNDERSTAND,
+                )
+            )
+            continue
+        name = f"{header.sop_instance_uid[:64]}.dcm"
+        received.append(services.Received(path=path, name=name, size=size, patient_id=header.patient_id))
+        stored.append(
+            dataset(
+                ReferencedSOPClassUID=header.sop_class_uid,
+                ReferencedSOPInstanceUID=header.sop_instance_uid,
+                RetrieveURL=f"{base}/{header.study_instance_uid}/series/{header.series_instance_uid}"
+                f"/instances/{header.sop_instance_uid}",
+            )
+        )
+    services.file_stowed(actor=actor, files=received, refused=refused)
+    answer = dataset()
+    if study_uid:
+        answer.RetrieveURL = f"{base}/{study_uid}"
+    if stored:
+        answer.ReferencedSOPSequence = stored
+    if failed:
+        answer.FailedSOPSequence = failed
+    status = 200 if not failed else 202 if stored else 409
+    return HttpResponse(_dumps(answer.to_json_dict()), content_type=DICOM_JSON, status=status)
