@@ -312,7 +312,7 @@ def _value(ds: Dataset, keyword: str) -> Any:
         return None
 
 
-def _study_date(ds) -> str:
+def _study_date(ds: Dataset) -> str:
     value = _text(ds, "StudyDate")
     return value if len(value) == 8 and value.isdigit() else ""
 

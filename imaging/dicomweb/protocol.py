@@ -76,44 +76,55 @@ def _count(raw: str, parameter: str, *, minimum: int) -> int:
     return int(raw)
 
 
-def parse_query(level: str, params: Iterable[tuple[str, str]]) -> Query:
-    """The QIDO-RS query of a level (study, series or instance) from its (key, value) parameters.
-
-    A study-level key may be given at the lower levels too (PS3.18 allows study attributes
-    there). Unknown keys, bad dates and bad counts raise BadQuery naming the parameter."""
+def _allowed_keys(level: str) -> set[str]:
     allowed = set(LEVEL_KEYS["study"])
     if level in ("series", "instance"):
         allowed |= set(LEVEL_KEYS["series"])
     if level == "instance":
         allowed |= set(LEVEL_KEYS["instance"])
+    return allowed
+
+
+def _date_range(value: str, parameter: str) -> tuple[str, str]:
+    if "-" not in value:
+        return (_valid_date(value, parameter),) * 2
+    start, _, end = value.partition("-")
+    found = (_valid_date(start, parameter), _valid_date(end, parameter))
+    if not any(found):
+        raise BadQuery(parameter, "a range needs at least one date")
+    return found
+
+
+def _matching_value(key: str, value: str, parameter: str) -> str:
+    if "*" in value or "?" in value:
+        raise BadQuery(parameter, "wildcards are not supported: give the exact value")
+    if key in ("SeriesNumber", "InstanceNumber") and not value.lstrip("-").isdigit():
+        raise BadQuery(parameter, f"'{value}' is not a whole number")
+    return value
+
+
+def parse_query(level: str, params: Iterable[tuple[str, str]]) -> Query:
+    """The QIDO-RS query of a level (study, series or instance) from its (key, value) parameters.
+
+    A study-level key may be given at the lower levels too (PS3.18 allows study attributes
+    there). Unknown keys, bad dates and bad counts raise BadQuery naming the parameter."""
+    allowed = _allowed_keys(level)
     query = Query()
     for raw_key, raw_value in params:
         value = raw_value.strip()
+        key = TAGS.get(raw_key.upper(), raw_key)
         if raw_key in IGNORED_KEYS:
             continue
         if raw_key == "limit":
             query.limit = min(_count(value, "limit", minimum=1), MAX_LIMIT)
-            continue
-        if raw_key == "offset":
+        elif raw_key == "offset":
             query.offset = _count(value, "offset", minimum=0)
-            continue
-        key = TAGS.get(raw_key.upper(), raw_key)
-        if key not in allowed:
+        elif key not in allowed:
             raise BadQuery(raw_key, f"not a query key of the {level} level (known: {', '.join(sorted(allowed))})")
-        if key == "StudyDate":
-            if "-" in value:
-                start, _, end = value.partition("-")
-                query.date_range = (_valid_date(start, raw_key), _valid_date(end, raw_key))
-                if not any(query.date_range):
-                    raise BadQuery(raw_key, "a range needs at least one date")
-            else:
-                query.date_range = (_valid_date(value, raw_key),) * 2
-            continue
-        if "*" in value or "?" in value:
-            raise BadQuery(raw_key, "wildcards are not supported: give the exact value")
-        if key in ("SeriesNumber", "InstanceNumber") and not value.lstrip("-").isdigit():
-            raise BadQuery(raw_key, f"'{value}' is not a whole number")
-        query.filters[key] = value
+        elif key == "StudyDate":
+            query.date_range = _date_range(value, raw_key)
+        else:
+            query.filters[key] = _matching_value(key, value, raw_key)
     return query
 
 
@@ -214,58 +225,85 @@ def multipart_boundary(content_type: str) -> tuple[str, str]:
     return ranges[0].parameters.get("type", "").lower(), boundary
 
 
-def split_multipart(
-    stream: BinaryIO, boundary: str, open_part: Callable[[dict[str, str]], BinaryIO], *, chunk: int = 1 << 20
-) -> int:
-    """Copy each part of a multipart body read from `stream` into the file `open_part(headers)` gives
-    (closed here), holding no more than about two chunks in memory. Returns the number of parts."""
-    delimiter = b"\r\n--" + boundary.encode("latin-1")
-    buffer = b"\r\n"  # the first delimiter may open the body without a line break before it
-    ended = False
+class TooLarge(ValueError):
+    pass
 
-    def fill() -> bool:
-        nonlocal buffer, ended
-        if ended:
-            return False
-        data = stream.read(chunk)
+
+class _Reader:
+    """The body read a chunk at a time, with what has been read but not yet used."""
+
+    def __init__(self, stream: BinaryIO, chunk: int, max_bytes: int | None):
+        self.stream, self.chunk, self.max_bytes = stream, chunk, max_bytes
+        self.buffer = b"\r\n"  # the first delimiter may open the body without a line break before it
+        self.total = 0
+
+    def fill(self) -> bool:
+        data = self.stream.read(self.chunk)
         if not data:
-            ended = True
             return False
-        buffer += data
+        self.total += len(data)
+        if self.max_bytes is not None and self.total > self.max_bytes:
+            raise TooLarge(f"the body is larger than {self.max_bytes} bytes")
+        self.buffer += data
         return True
 
-    # The preamble, up to the first delimiter.
-    while (start := buffer.find(delimiter)) < 0:
-        buffer = buffer[-len(delimiter) :]
-        if not fill():
-            raise BadMultipart("no part found: the body does not contain the boundary")
-    buffer = buffer[start + len(delimiter) :]
-    parts = 0
-    while True:
-        while len(buffer) < 2 and fill():
+    def skip_to(self, delimiter: bytes) -> None:
+        while (start := self.buffer.find(delimiter)) < 0:
+            self.buffer = self.buffer[-len(delimiter) :]
+            if not self.fill():
+                raise BadMultipart("no part found: the body does not contain the boundary")
+        self.buffer = self.buffer[start + len(delimiter) :]
+
+    def at_end(self) -> bool:
+        while len(self.buffer) < 2 and self.fill():
             pass
-        if buffer.startswith(b"--"):
-            return parts
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            if len(buffer) > 64 * 1024 or not fill():
+        return self.buffer.startswith(b"--")
+
+    def headers(self) -> dict[str, str]:
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            if len(self.buffer) > 64 * 1024 or not self.fill():
                 raise BadMultipart("a part's headers do not end")
-        headers: dict[str, str] = {}
-        for line in buffer[:end].decode("latin-1").split("\r\n"):
+        found: dict[str, str] = {}
+        for line in self.buffer[:end].decode("latin-1").split("\r\n"):
             name, _, value = line.partition(":")
             if name.strip():
-                headers[name.strip().lower()] = value.strip()
-        buffer = buffer[end + 4 :]
-        target = open_part(headers)
+                found[name.strip().lower()] = value.strip()
+        self.buffer = self.buffer[end + 4 :]
+        return found
+
+    def copy_to(self, delimiter: bytes, target: BinaryIO) -> None:
+        keep = len(delimiter)
+        while (found := self.buffer.find(delimiter)) < 0:
+            if len(self.buffer) > keep:
+                target.write(self.buffer[:-keep])
+                self.buffer = self.buffer[-keep:]
+            if not self.fill():
+                raise BadMultipart("the body ends inside a part (no closing boundary)")
+        target.write(self.buffer[:found])
+        self.buffer = self.buffer[found + keep :]
+
+
+def split_multipart(
+    stream: BinaryIO,
+    boundary: str,
+    open_part: Callable[[dict[str, str]], BinaryIO],
+    *,
+    chunk: int = 1 << 20,
+    max_bytes: int | None = None,
+) -> int:
+    """Copy each part of a multipart body read from `stream` into the file `open_part(headers)` gives
+    (closed here), holding no more than about two chunks in memory. Returns the number of parts.
+
+    BadMultipart when the body is not well formed; TooLarge past `max_bytes`."""
+    delimiter = b"\r\n--" + boundary.encode("latin-1")
+    reader = _Reader(stream, chunk, max_bytes)
+    reader.skip_to(delimiter)
+    parts = 0
+    while not reader.at_end():
+        target = open_part(reader.headers())
         try:
-            while (found := buffer.find(delimiter)) < 0:
-                keep = len(delimiter)
-                if len(buffer) > keep:
-                    target.write(buffer[:-keep])
-                    buffer = buffer[-keep:]
-                if not fill():
-                    raise BadMultipart("the body ends inside a part (no closing boundary)")
-            target.write(buffer[:found])
+            reader.copy_to(delimiter, target)
         finally:
             target.close()
-        buffer = buffer[found + len(delimiter) :]
         parts += 1
+    return parts

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from core.audit import Actor, record_reads
 from core.errors import NotFound, NotPermitted
 from core.roles import Action, may
+from donors.services import actor_centre_id
 
 from ..models import Instance, Series, Study
 from ..selectors import record_image_read
@@ -24,7 +25,7 @@ def require_reader(actor: Actor) -> None:
 
 def visible_studies(actor: Actor) -> QuerySet[Study]:
     require_reader(actor)
-    return Study.objects.filter(centre_id=actor.centre_id, donor__isnull=False, identity_state__in=VISIBLE)
+    return Study.objects.filter(centre_id=actor_centre_id(actor), donor__isnull=False, identity_state__in=VISIBLE)
 
 
 def _study_filters(query: Query, prefix: str = "") -> dict:
@@ -102,6 +103,13 @@ def instances_of(actor: Actor, study_uid: str, series_uid: str = "", instance_ui
         what = instance_uid or series_uid or study_uid
         raise NotFound(f"no {'instance' if instance_uid else 'series' if series_uid else 'study'} {what}")
     return instances
+
+
+def instance_of(actor: Actor, study_uid: str, series_uid: str, instance_uid: str) -> Instance:
+    found = instances_of(actor, study_uid, series_uid, instance_uid).first()
+    if found is None:  # pragma: no cover - instances_of has found it
+        raise NotFound(f"no instance {instance_uid}")
+    return found
 
 
 def search_instances(actor: Actor, study_uid: str, series_uid: str, query: Query) -> list[Instance]:

@@ -7,6 +7,7 @@ Errors answer in the API's JSON shape; an Accept the resource cannot satisfy ans
 from __future__ import annotations
 
 import io
+import json
 import os
 import uuid
 from functools import partial
@@ -26,6 +27,8 @@ from rest_framework.views import APIView
 
 from core.audit import actor_from_request
 from core.errors import InvalidInput, NotFound
+from core.roles import Action
+from donors.services import require
 
 from .. import rendering, services
 from ..dicom import DicomRejected, read_instance
@@ -37,6 +40,7 @@ from .protocol import (
     OCTET_STREAM,
     BadMultipart,
     BadQuery,
+    TooLarge,
     accepts,
     dataset,
     multipart_body,
@@ -52,6 +56,11 @@ from .protocol import (
 CANNOT_UNDERSTAND = 0xC000
 OUT_OF_RESOURCES = 0xA700
 STUDY_MISMATCH = 0xA900
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "too_large"
 
 
 class ErrorsAsJson(BaseContentNegotiation):
@@ -93,8 +102,6 @@ def _json(request, items) -> HttpResponse:
 
 
 def _dumps(items) -> bytes:
-    import json
-
     return json.dumps(items).encode()
 
 
@@ -268,7 +275,7 @@ class Frames(DicomWebView):
     def get(self, request, study, series, instance, frames):
         actor = self.actor(request)
         _negotiate(request, [("multipart/related", OCTET_STREAM), (OCTET_STREAM, None)])
-        found = selectors.instances_of(actor, study, series, instance).first()
+        found = selectors.instance_of(actor, study, series, instance)
         numbers = _frame_numbers(frames, found.frames)
         selectors.record_retrieve(actor, [found], "image frames")
         chunks, syntax = _frame_bytes(rendering.stored_bytes(found.file), numbers)
@@ -284,7 +291,7 @@ class Rendered(DicomWebView):
     def get(self, request, study, series, instance):
         actor = self.actor(request)
         media, _ = _negotiate(request, [("image/png", None), ("image/jpeg", None)])
-        found = selectors.instances_of(actor, study, series, instance).first()
+        found = selectors.instance_of(actor, study, series, instance)
         selectors.record_retrieve(actor, [found], "a rendered image")
         center, width = found.series.slice_window or (None, None)
         png = rendering.slice_png(found, center, width)
@@ -298,23 +305,12 @@ class Rendered(DicomWebView):
 # ------------------------------------------------------------------ STOW-RS
 
 
-def _store(request, actor, base: str, *, study_uid: str) -> HttpResponse:
-    """Store the parts as the DICOM node stores C-STOREs: each part is written to disk as it is read,
-    checked by the reader, and the stored ones are filed (routed by Patient ID) in one go."""
-    from core.roles import Action
-
-    from donors.services import require
-
-    require(actor, Action.UPLOAD_IMAGES)
+def _receive_parts(request, folder: str) -> list[str]:
+    """Write each part of the body to its own file in `folder` as it is read; the files' names."""
     try:
-        part_type, boundary = multipart_boundary(request.headers.get("Content-Type", ""))
-    except BadMultipart as bad:
-        raise exceptions.UnsupportedMediaType(request.headers.get("Content-Type", ""), detail=str(bad)) from None
-    if part_type != DICOM:
-        raise exceptions.UnsupportedMediaType(
-            part_type, detail='only multipart/related; type="application/dicom" can be stored'
-        )
-    folder = f"imaging/received/{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:12]}"
+        _, boundary = multipart_boundary(request.headers.get("Content-Type", ""))
+    except BadMultipart as bad:  # pragma: no cover - checked by the caller
+        raise exceptions.UnsupportedMediaType("", detail=str(bad)) from None
     os.makedirs(default_storage.path(folder), exist_ok=True)
     paths: list[str] = []
 
@@ -324,41 +320,65 @@ def _store(request, actor, base: str, *, study_uid: str) -> HttpResponse:
         return open(default_storage.path(path), "wb")
 
     try:
-        split_multipart(request._request, boundary, open_part)
-    except BadMultipart as bad:
+        split_multipart(request._request, boundary, open_part, max_bytes=settings.DICOM_MAX_UPLOAD_BYTES)
+    except (BadMultipart, TooLarge) as bad:
         for path in paths:
             default_storage.delete(path)
+        if isinstance(bad, TooLarge):
+            raise PayloadTooLarge(str(bad)) from None
         raise InvalidInput(f"body: {bad}", fields={"body": [str(bad)]}) from None
     if not paths:
         raise InvalidInput("body: no DICOM part", fields={"body": ["send at least one application/dicom part"]})
+    return paths
+
+
+def _check_part(path: str, index: int, study_uid: str):
+    """The part's header, or (None, why it is refused, the header when it could be read)."""
+    size = default_storage.size(path)
+    name = f"part-{index + 1}.dcm"
+    limit = settings.DICOM_MAX_FILE_BYTES
+    header = None
+    try:
+        if size > limit:
+            raise DicomRejected(f"file too large ({size} bytes; the limit is {limit})", name)
+        header, _ = read_instance(rendering.stored_bytes(path), name=name)
+        if study_uid and header.study_instance_uid != study_uid:
+            raise DicomRejected(f"the instance is of study {header.study_instance_uid}, not {study_uid}", name)
+    except DicomRejected as rejected:
+        default_storage.delete(path)
+        failure = dataset(
+            ReferencedSOPClassUID=header.sop_class_uid if header else None,
+            ReferencedSOPInstanceUID=header.sop_instance_uid if header else None,
+            FailureReason=STUDY_MISMATCH if header else CANNOT_UNDERSTAND,
+        )
+        return None, services.Refused(name=name, size=size, reason=rejected.reason), failure
+    return header, size, None
+
+
+def _store(request, actor, base: str, *, study_uid: str) -> HttpResponse:
+    """Store the parts as the DICOM node stores C-STOREs: each part is written to disk as it is read,
+    checked by the reader, and the stored ones are filed (routed by Patient ID) in one go."""
+    require(actor, Action.UPLOAD_IMAGES)
+    try:
+        part_type, _ = multipart_boundary(request.headers.get("Content-Type", ""))
+    except BadMultipart as bad:
+        raise exceptions.UnsupportedMediaType(request.headers.get("Content-Type", ""), detail=str(bad)) from None
+    if part_type != DICOM:
+        raise exceptions.UnsupportedMediaType(
+            part_type, detail='only multipart/related; type="application/dicom" can be stored'
+        )
+    paths = _receive_parts(request, f"imaging/received/{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:12]}")
     received: list[services.Received] = []
     refused: list[services.Refused] = []
     stored, failed = [], []
-    limit = settings.DICOM_MAX_FILE_BYTES
     for index, path in enumerate(paths):
-        size = default_storage.size(path)
-        name = f"part-{index + 1}.dcm"
-        header = None
-        try:
-            if size > limit:
-                raise DicomRejected(f"file too large ({size} bytes; the limit is {limit})", name)
-            header, _ = read_instance(rendering.stored_bytes(path), name=name)
-            if study_uid and header.study_instance_uid != study_uid:
-                raise DicomRejected(f"the instance is of study {header.study_instance_uid}, not {study_uid}", name)
-        except DicomRejected as rejected:
-            default_storage.delete(path)
-            refused.append(services.Refused(name=name, size=size, reason=rejected.reason))
-            mismatch = header is not None
-            failed.append(
-                dataset(
-                    ReferencedSOPClassUID=header.sop_class_uid if header else None,
-                    ReferencedSOPInstanceUID=header.sop_instance_uid if header else None,
-                    FailureReason=STUDY_MISMATCH if mismatch else CANNOT_UNDERSTAND,
-                )
-            )
+        header, size_or_refusal, failure = _check_part(path, index, study_uid)
+        if header is None:
+            refused.append(size_or_refusal)
+            failed.append(failure)
             continue
         name = f"{header.sop_instance_uid[:64]}.dcm"
-        received.append(services.Received(path=path, name=name, size=size, patient_id=header.patient_id))
+        received.append(services.Received(path=path, name=name, size=size_or_refusal, patient_id=header.patient_id))
         stored.append(
             dataset(
                 ReferencedSOPClassUID=header.sop_class_uid,
@@ -368,9 +388,7 @@ def _store(request, actor, base: str, *, study_uid: str) -> HttpResponse:
             )
         )
     services.file_stowed(actor=actor, files=received, refused=refused)
-    answer = dataset()
-    if study_uid:
-        answer.RetrieveURL = f"{base}/{study_uid}"
+    answer = dataset(RetrieveURL=f"{base}/{study_uid}" if study_uid else None)
     if stored:
         answer.ReferencedSOPSequence = stored
     if failed:

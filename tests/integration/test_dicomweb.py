@@ -220,3 +220,48 @@ def test_a_role_that_may_not_upload_cannot_store(live_server, stored, make_user)
         content_type='multipart/related; type="application/dicom"; boundary=a',
     )
     assert answer.status_code == 403
+
+
+def test_store_answers_202_naming_the_failed_part_when_some_are_stored(
+    live_server, settings, tmp_path, eager_tasks, centre, token
+):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    donor = DonorFactory(centre=centre, mrn="MRN-MIXED")
+    good = sorted(phantom(tmp_path / "mixed", donor=donor, slices=2, size=32).paths)
+    other_study = sorted(phantom(tmp_path / "other", donor=donor, slices=1, size=32).paths)
+    study_uid = pydicom.dcmread(good[0]).StudyInstanceUID
+    boundary = "b0undary"
+    body = (
+        b"".join(
+            b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + Path(p).read_bytes() + b"\r\n"
+            for p in [*good, *other_study]
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
+    answer = requests.post(
+        f"{live_server.url}/dicom-web/studies/{study_uid}",
+        data=body,
+        headers={
+            "Authorization": f"Token {token}",
+            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 202, answer.content
+    result = pydicom.Dataset.from_json(answer.json())
+    assert len(result.ReferencedSOPSequence) == 2
+    failed = result.FailedSOPSequence
+    assert [item.ReferencedSOPInstanceUID for item in failed] == [pydicom.dcmread(other_study[0]).SOPInstanceUID]
+    assert failed[0].FailureReason == 0xA900
+    assert Instance.objects.filter(series__study__donor=donor).count() == 2
+
+
+def test_an_unknown_patient_id_is_filed_among_unmatched_studies(
+    live_server, settings, tmp_path, eager_tasks, centre, token
+):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    paths = sorted(phantom(tmp_path / "nobody", slices=2, size=32, patient_id="NO-SUCH-MRN").paths)
+    dicomweb(live_server, token).store_instances([pydicom.dcmread(p) for p in paths])
+    study = Study.objects.get(patient_id="NO-SUCH-MRN")
+    assert study.donor is None and study.centre == centre
+    assert dicomweb(live_server, token).search_for_studies(search_filters={"PatientID": "NO-SUCH-MRN"}) == []
