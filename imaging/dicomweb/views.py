@@ -209,7 +209,7 @@ def _metadata(request, actor, study, series="", instance=""):
         with default_storage.open(item.file, "rb") as handle:
             header = pydicom.dcmread(handle, stop_before_pixels=True)
         header.file_meta = pydicom.dataset.FileMetaDataset()  # the JSON model has no file meta group
-        items.append(header.to_json_dict(bulk_data_threshold=1 << 20, bulk_data_element_handler=lambda _: ""))
+        items.append(header.to_json_dict())  # no pixel data; other binary values inline
     return HttpResponse(_dumps(items), content_type=DICOM_JSON)
 
 

@@ -43,7 +43,10 @@ def token(centre):
 
 
 def dicomweb(live_server, key) -> DICOMwebClient:
-    return DICOMwebClient(url=f"{live_server.url}/dicom-web", headers={"Authorization": f"Token {key}"})
+    # One connection per request: a kept-alive connection would keep its server thread (and its database
+    # connection) alive after the test.
+    headers = {"Authorization": f"Token {key}", "Connection": "close"}
+    return DICOMwebClient(url=f"{live_server.url}/dicom-web", headers=headers)
 
 
 def test_search_for_studies_series_and_instances_with_filters(live_server, stored, token):
@@ -265,3 +268,17 @@ def test_an_unknown_patient_id_is_filed_among_unmatched_studies(
     study = Study.objects.get(patient_id="NO-SUCH-MRN")
     assert study.donor is None and study.centre == centre
     assert dicomweb(live_server, token).search_for_studies(search_filters={"PatientID": "NO-SUCH-MRN"}) == []
+
+
+def test_a_session_store_needs_the_csrf_token_and_a_token_store_does_not(live_server, stored, make_user):
+    from django.test import Client
+
+    coordinator = make_user("coordinator", username="dw-coordinator")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(coordinator)
+    body = b"--a\r\nContent-Type: application/dicom\r\n\r\nnot dicom\r\n--a--\r\n"
+    content_type = 'multipart/related; type="application/dicom"; boundary=a'
+    refused = browser.post("/dicom-web/studies", data=body, content_type=content_type)
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["error"]["message"]
+    assert browser.get(f"/dicom-web/studies?PatientID={stored['donor'].mrn}").status_code == 200
