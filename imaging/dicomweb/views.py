@@ -193,10 +193,7 @@ def _files(request, actor, study, series="", instance=""):
     instances = list(selectors.instances_of(actor, study, series, instance))
     selectors.record_retrieve(actor, instances, "DICOM files")
     boundary = new_boundary()
-    parts = (
-        ({"Content-Type": DICOM, "Content-Length": str(i.file_size)}, partial(rendering.stored_bytes, i.file))
-        for i in instances
-    )
+    parts = (({"Content-Type": DICOM}, partial(rendering.stored_bytes, i.file)) for i in instances)
     return StreamingHttpResponse(multipart_body(parts, boundary), content_type=multipart_content_type(DICOM, boundary))
 
 
@@ -274,12 +271,14 @@ def _frame_bytes(data: bytes, numbers: list[int]) -> tuple[list[bytes], str]:
 class Frames(DicomWebView):
     def get(self, request, study, series, instance, frames):
         actor = self.actor(request)
-        _negotiate(request, [("multipart/related", OCTET_STREAM), (OCTET_STREAM, None)])
+        wanted, _ = _negotiate(request, [("multipart/related", OCTET_STREAM), (OCTET_STREAM, None)])
         found = selectors.instance_of(actor, study, series, instance)
         numbers = _frame_numbers(frames, found.frames)
         selectors.record_retrieve(actor, [found], "image frames")
         chunks, syntax = _frame_bytes(rendering.stored_bytes(found.file), numbers)
-        media = "application/octet-stream" + (f"; transfer-syntax={syntax}" if syntax else "")
+        media = f"{OCTET_STREAM}; transfer-syntax={syntax}"
+        if wanted == OCTET_STREAM and len(chunks) == 1:  # asked for one frame as a single body
+            return HttpResponse(chunks[0], content_type=media)
         boundary = new_boundary()
         parts = [({"Content-Type": media}, partial(bytes, chunk)) for chunk in chunks]
         return StreamingHttpResponse(

@@ -124,6 +124,13 @@ def test_metadata_frames_and_rendered(live_server, stored, token):
     with pytest.raises(HTTPError) as missing:
         client.retrieve_instance_frames(study_uid, series_uid, instance.sop_instance_uid, frame_numbers=[2])
     assert missing.value.response.status_code == 404
+    single = requests.get(
+        f"{live_server.url}/dicom-web/studies/{study_uid}/series/{series_uid}/instances/{instance.sop_instance_uid}/frames/1",
+        headers={"Authorization": f"Token {token}", "Accept": "application/octet-stream", "Connection": "close"},
+        timeout=10,
+    )
+    assert single.headers["Content-Type"].startswith("application/octet-stream")
+    assert single.content == sent.PixelData
     png = client.retrieve_instance_rendered(
         study_uid, series_uid, instance.sop_instance_uid, media_types=("image/png",)
     )
@@ -282,3 +289,22 @@ def test_a_session_store_needs_the_csrf_token_and_a_token_store_does_not(live_se
     assert refused.status_code == 403
     assert "CSRF" in refused.json()["error"]["message"]
     assert browser.get(f"/dicom-web/studies?PatientID={stored['donor'].mrn}").status_code == 200
+
+
+def test_a_store_over_the_size_limit_is_refused_while_reading(live_server, settings, tmp_path, token):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.DICOM_MAX_UPLOAD_BYTES = 10_000
+    body = b"--a\r\nContent-Type: application/dicom\r\n\r\n" + b"x" * 50_000 + b"\r\n--a--\r\n"
+    answer = requests.post(
+        f"{live_server.url}/dicom-web/studies",
+        data=body,
+        headers={
+            "Authorization": f"Token {token}",
+            "Content-Type": 'multipart/related; type="application/dicom"; boundary=a',
+            "Connection": "close",
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 413
+    assert not Upload.objects.exists()
+    assert not list((tmp_path / "media" / "imaging" / "received").rglob("*.dcm"))
