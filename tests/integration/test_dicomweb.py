@@ -168,7 +168,9 @@ def test_store_instances_lands_under_the_donor_with_that_mrn(
         assert got.PixelData == dataset.PixelData
 
 
-def test_store_answers_409_when_every_part_fails_and_415_for_another_type(live_server, settings, tmp_path, token):
+def test_store_answers_409_when_every_part_fails_and_415_for_another_type(
+    live_server, settings, tmp_path, eager_tasks, token
+):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     headers = {
         "Authorization": f"Token {token}",

@@ -13,7 +13,7 @@ NAMED_PATH = re.compile(r"`(?:(?:GET|POST|PUT|PATCH|DELETE) )?(/[^`\s]*)`")
 
 
 # Named as the prefix of every API path ("REST under `/api/v1/`"), not as a page.
-PREFIXES = {"/api/v1/"}
+PREFIXES = {"/api/v1/", "/dicom-web/"}
 FILES = ("/usr/", "/etc/", "/tmp/")
 
 
