@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ import highdicom.coding_schemes
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
+from pydicom.valuerep import DS
 
 from classification.anatomy import FORMAT
 
@@ -209,7 +211,10 @@ def _check_duct(index: int, duct: object) -> None:
 
 def _num(name: hd.sr.CodedConcept, value: int | float, unit: hd.sr.CodedConcept, **kwargs: Any) -> hd.sr.Measurement:
     # highdicom keeps a float's exact value in Floating Point Value; an int stays an int.
-    return hd.sr.Measurement(name=name, value=value, unit=unit, **kwargs)
+    measurement = hd.sr.Measurement(name=name, value=value, unit=unit, **kwargs)
+    if isinstance(value, int):  # written "12", not "12.0": the reader tells an int from a float by it
+        measurement[0].MeasuredValueSequence[0].NumericValue = DS(str(value))
+    return measurement
 
 
 def _text(name: hd.sr.CodedConcept, value: str) -> hd.sr.TextContentItem:
@@ -427,8 +432,9 @@ def anatomy_sr_dataset(
             )
         ],
     )
-    stamp = finalised_at.strftime("%Y%m%d%H%M%S")
-    sr.VerifyingObserverSequence[0].VerificationDateTime = stamp
+    sr.VerifyingObserverSequence[0].VerificationDateTime = finalised_at.strftime("%Y%m%d%H%M%S")
+    if finalised_at.utcoffset() is not None:
+        sr.TimezoneOffsetFromUTC = finalised_at.strftime("%z")
     return sr
 
 
@@ -552,3 +558,54 @@ def measured_points_from_sr(dataset: Dataset) -> dict[str, list[list[float]]]:
                     data = [float(v) for v in child.GraphicData]
                     points[_tracking_label(group)] = [data[i : i + 3] for i in range(0, len(data), 3)]
     return points
+
+
+# ---------------------------------------------------------------- lengths measured in the viewer
+
+
+@dataclass(frozen=True)
+class ViewerMeasurement:
+    """A distance saved in the viewer on the series the anatomy was read on."""
+
+    label: str
+    length_mm: float
+    patient_points: Sequence[Sequence[float]]
+
+
+def _names_duct(label: str, duct_id: str) -> bool:
+    """The editor's rule for the duct a measurement is offered to: its label is the duct's id, or
+    begins with it (`RHD`, `rhd: origin to confluence`)."""
+    text = label.strip().upper()
+    return text == duct_id.upper() or re.split(r"[\s:,;]+", text)[0] == duct_id.upper()
+
+
+def lengths_from_measurements(
+    document: Mapping[str, Any], measurements: Sequence[ViewerMeasurement], frame_of_reference_uid: str
+) -> dict[str, MeasuredLength]:
+    """The ducts whose length came from a viewer measurement, with its two points.
+
+    The editor copies a measurement's length, to 0.1 mm, into the duct its label names; the
+    document keeps the number only. A length is taken to come from a measurement when one names
+    the duct and has that length to 0.1 mm (the newest first: `measurements` newest first)."""
+    found: dict[str, MeasuredLength] = {}
+    if not frame_of_reference_uid:
+        return found
+    for duct in document.get("ducts", []):
+        length = duct.get("length_mm") if isinstance(duct, dict) else None
+        if not isinstance(length, (int, float)) or not _is_number(length) or not isinstance(duct.get("id"), str):
+            continue
+        for measurement in measurements:
+            points = [tuple(float(v) for v in point) for point in measurement.patient_points]
+            if (
+                _names_duct(measurement.label, duct["id"])
+                and abs(measurement.length_mm - float(length)) <= 0.05 + 1e-9
+                and len(points) == 2
+                and all(len(p) == 3 for p in points)
+            ):
+                first, second = points
+                found[duct["id"]] = MeasuredLength(
+                    points=((first[0], first[1], first[2]), (second[0], second[1], second[2])),
+                    frame_of_reference_uid=frame_of_reference_uid,
+                )
+                break
+    return found
