@@ -14,7 +14,7 @@ from classification.models import Annotation
 from classification.presets import preset_document
 from core.audit import Actor
 from core.models import AuditEvent
-from imaging.models import Instance, Measurement, Series
+from imaging.models import Instance, Measurement, Series, Study
 from reports.dicom_sr import document_from_sr, measured_points_from_sr
 from reports.selectors import anatomy_sr
 from tests.integration.imaging_support import as_uploads, phantom, upload
@@ -110,6 +110,18 @@ def test_export_sr_writes_the_final_anatomy_read_on_the_mrcp(read_mrcp, donor, r
 
     # The same revision gives the same instance; a new revision a new one.
     assert anatomy_sr(Annotation.objects.get(pk=annotation.pk)).SOPInstanceUID == sr.SOPInstanceUID
+
+
+def test_no_sr_while_the_mrcp_may_not_be_the_donors(read_mrcp, donor, tmp_path):
+    """New files put the study's identity in doubt after the anatomy was made final: the SR, which
+    takes the patient from those files, waits for the radiologist."""
+    annotation, series, _, actor = read_mrcp
+    finalise(annotation, actor)
+    Study.objects.filter(pk=series.study_id).update(identity_state=Study.Identity.UNRESOLVED)
+    out = tmp_path / "anatomy.dcm"
+    with pytest.raises(CommandError, match="may not be the donor's"):
+        call_command("export_sr", donor=donor.code, out=str(out))
+    assert not out.exists()
 
 
 def test_a_draft_anatomy_is_refused_and_nothing_written(read_mrcp, donor, tmp_path):

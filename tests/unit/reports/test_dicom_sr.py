@@ -276,6 +276,21 @@ def test_numbers_notes_and_empty_lists_come_back_exactly(images):
     round_trip(document, images, {"RAHD": MeasuredLength(((0.0, 0.0, 0.0), (12.0, 0.0, 0.0)), frame)})
 
 
+@pytest.mark.parametrize("notes", ["", "  ", "ends in spaces  ", "ends in a newline\n", "\tindented"])
+def test_notes_dicom_text_would_not_keep_come_back_exactly(notes, images):
+    document = preset_document("typical_right_lobe")
+    document["notes"] = notes
+    round_trip(document, images)
+
+
+def test_plain_notes_are_a_comment_and_nothing_else(images):
+    document = preset_document("typical_right_lobe")
+    document["notes"] = "B4 joins the LHD low"
+    anatomy = group_named(written_and_read(build(document, images)), "Biliary anatomy")
+    assert only(children(anatomy, ("DCM", "121106"), "TEXT")).TextValue == "B4 joins the LHD low"
+    assert not children(anatomy, ("99LDLT", "NOTES-EXACT"))
+
+
 def test_highdicom_reads_the_report_back(images, tmp_path):
     path = tmp_path / "sr.dcm"
     build(preset_document("typical_right_lobe"), images).save_as(path, enforce_file_format=True)
