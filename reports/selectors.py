@@ -159,6 +159,7 @@ def _anatomy_sr_of(annotation: Annotation, series: Series, images: list[Dataset]
         ),
         series_instance_uid=derived_uid("anatomy-sr-series", study_uid),
         finalised_at=annotation.finalised_at or annotation.updated_at,
+        instance_number=annotation.revision,
     )
 
 

@@ -67,7 +67,9 @@ def finalise(annotation, actor):
     return anatomy_services.finalise_annotation(actor=actor, annotation=annotation, expected_version=None)
 
 
-def test_export_sr_writes_the_final_anatomy_read_on_the_mrcp(read_mrcp, donor, radiologist, tmp_path, capsys):
+def test_export_sr_writes_the_final_anatomy_read_on_the_mrcp(
+    read_mrcp, donor, radiologist, tmp_path, capsys, django_capture_on_commit_callbacks
+):
     annotation, series, measurement, actor = read_mrcp
     annotation = finalise(annotation, actor)
     out = tmp_path / "anatomy.dcm"
@@ -76,6 +78,7 @@ def test_export_sr_writes_the_final_anatomy_read_on_the_mrcp(read_mrcp, donor, r
 
     sr = pydicom.dcmread(out)
     assert sr.SOPClassUID == pydicom.uid.Comprehensive3DSRStorage
+    assert (sr.SeriesNumber, sr.InstanceNumber) == (900, annotation.revision)
     assert document_from_sr(sr) == annotation.document
     # The length that came from the viewer carries the measurement's two points (Graphic Data is
     # single precision: well under a micrometre here).
@@ -108,8 +111,17 @@ def test_export_sr_writes_the_final_anatomy_read_on_the_mrcp(read_mrcp, donor, r
     assert (event.donor_id, event.channel, event.record_id) == (donor.pk, "command", str(annotation.pk))
     assert "structured report" in event.summary and "anatomy.dcm" in event.summary
 
-    # The same revision gives the same instance; a new revision a new one.
+    # The same revision gives the same instance; a new revision a new one, in the same series.
     assert anatomy_sr(Annotation.objects.get(pk=annotation.pk)).SOPInstanceUID == sr.SOPInstanceUID
+    changed = dict(annotation.document, notes="LHD remeasured")
+    with django_capture_on_commit_callbacks(execute=True):
+        revised = anatomy_services.save_annotation(
+            actor=actor, donor=donor, document=changed, expected_version=annotation.version
+        )
+    revised = finalise(Annotation.objects.get(pk=revised.pk), actor)
+    again = anatomy_sr(Annotation.objects.get(pk=revised.pk))
+    assert again.SOPInstanceUID != sr.SOPInstanceUID and again.SeriesInstanceUID == sr.SeriesInstanceUID
+    assert again.InstanceNumber == 2 and document_from_sr(again)["notes"] == "LHD remeasured"
 
 
 def test_no_sr_while_the_mrcp_may_not_be_the_donors(read_mrcp, donor, tmp_path):
