@@ -585,6 +585,15 @@ def _read_duct(group: Dataset) -> dict[str, Any]:
 
 def document_from_sr(dataset: Dataset) -> dict[str, Any]:
     """The `biliary-anatomy/1` document an anatomy SR holds, exactly as it was written."""
+    try:
+        return _document_from_sr(dataset)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
+        if isinstance(error, NotAnAnatomySR):
+            raise
+        raise NotAnAnatomySR(f"not an anatomy SR this app wrote: {error!r}") from error
+
+
+def _document_from_sr(dataset: Dataset) -> dict[str, Any]:
     document: dict[str, Any] = {}
     ducts: list[dict[str, Any]] = []
     anatomy_seen = False
