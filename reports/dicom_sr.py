@@ -451,9 +451,10 @@ def anatomy_sr_dataset(
     if not images:
         raise ValueError("images: the SR cites the MRCP series it was read on; none given")
     groups = [_anatomy_group(document, result, derived_uid(sop_instance_uid, "anatomy"))]
-    for duct in document["ducts"]:
+    for index, duct in enumerate(document["ducts"]):
         measured = measured_lengths.get(duct["id"]) if "length_mm" in duct else None
-        groups.append(_duct_group(duct, measured, derived_uid(sop_instance_uid, "duct", duct["id"])))
+        tracking_uid = derived_uid(sop_instance_uid, "duct", str(index), duct["id"])
+        groups.append(_duct_group(duct, measured, tracking_uid))
     person = hd.sr.PersonObserverIdentifyingAttributes(
         name=observer.name, login_name=observer.login or None, organization_name=observer.organisation
     )
