@@ -307,7 +307,9 @@ class _Builder:
         self.results.append(ref(resource_id, text or code.display))
         return resource
 
-    def check_observation(self, resource_id: str, code: Code, check: Mapping[str, Any] | None, effective: str | None):
+    def check_observation(
+        self, resource_id: str, code: Code, check: Mapping[str, Any] | None, effective: str | None
+    ) -> None:
         if check is None or check.get("value") is None:
             return
         value = check["value"]

@@ -54,8 +54,10 @@ def _media_ranges(accept: str):
         parts = [p.strip() for p in entry.split(";")]
         if not parts[0]:
             continue
-        params = dict(p.split("=", 1) if "=" in p else (p, "") for p in parts[1:])
-        params = {k.strip().lower(): v.strip().strip('"') for k, v in params.items()}
+        params = {}
+        for part in parts[1:]:
+            key, _, value = part.partition("=")
+            params[key.strip().lower()] = value.strip().strip('"')
         try:
             q = float(params.get("q", "1"))
         except ValueError:
@@ -107,10 +109,12 @@ def fhir_exception_handler(exc, context):
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: Django's 500
     headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)
+    if wait:
+        headers["Retry-After"] = str(int(wait))
     return outcome_response(exc.status_code, str(exc.detail), headers=headers)
 
 
