@@ -84,7 +84,8 @@ class FhirNegotiation(BaseContentNegotiation):
         renderer = renderers[0]
         wanted = request.query_params.get("_format")
         if wanted is not None:
-            if wanted.split(";")[0].strip().lower() in JSON_FORMATS:
+            # An unencoded "+" arrives as a space: "application/fhir json" is "application/fhir+json".
+            if wanted.split(";")[0].strip().replace(" ", "+").lower() in JSON_FORMATS:
                 return renderer, renderer.media_type
             raise exceptions.NotAcceptable(f"_format {wanted!r} is not offered; use json or application/fhir+json")
         accept = request.headers.get("Accept", "")
@@ -159,6 +160,9 @@ class FhirAutoSchema(AutoSchema):
     def get_tags(self):
         return ["fhir"]
 
+    def get_operation_id(self):
+        return getattr(self.view, "operation_id", None) or super().get_operation_id()
+
 
 FORMAT_PARAMETER = OpenApiParameter(
     "_format",
@@ -209,14 +213,16 @@ REPORT_SCHEMA = _resource_schema(
 )
 
 
+@extend_schema(
+    parameters=[FORMAT_PARAMETER],
+    responses={200: OpenApiResponse(REPORT_SCHEMA, description="The DiagnosticReport.")},
+)
 class DiagnosticReportRead(FhirView):
     """An issued suitability report version as a FHIR DiagnosticReport."""
 
-    @extend_schema(
-        operation_id="fhir_diagnostic_report_read",
-        parameters=[FORMAT_PARAMETER],
-        responses={200: OpenApiResponse(REPORT_SCHEMA, description="The DiagnosticReport.")},
-    )
+    operation_id = "fhir_diagnostic_report_read"
+    documented_errors = (401, 403, 404, 406, 429)
+
     def get(self, request, pk):
         actor = self.actor(request)
         version = selectors.report_version(actor=actor, pk=pk)
@@ -249,25 +255,27 @@ def _search(actor, params) -> list[ReportVersion]:
     return selectors.versions_by_mrn(actor=actor, system=system or None, mrn=value.strip())
 
 
+@extend_schema(
+    parameters=[
+        OpenApiParameter("patient", str, description=mapping.SEARCH_PARAMETERS[0][2].split("; with")[0]),
+        OpenApiParameter(
+            "patient:identifier", str, description="The centre's MRN: `<system>|<value>`, or the value alone."
+        ),
+        FORMAT_PARAMETER,
+    ],
+    responses={
+        200: OpenApiResponse(
+            _resource_schema("Bundle", "A searchset; each entry a DiagnosticReport as the read answers it."),
+            description="The searchset Bundle (empty for a patient not of your centre).",
+        )
+    },
+)
 class DiagnosticReportSearch(FhirView):
     """The issued suitability reports of one patient (a donor of your centre), newest first."""
 
-    @extend_schema(
-        operation_id="fhir_diagnostic_report_search",
-        parameters=[
-            OpenApiParameter("patient", str, description=mapping.SEARCH_PARAMETERS[0][2].split("; with")[0]),
-            OpenApiParameter(
-                "patient:identifier", str, description="The centre's MRN: `<system>|<value>`, or the value alone."
-            ),
-            FORMAT_PARAMETER,
-        ],
-        responses={
-            200: OpenApiResponse(
-                _resource_schema("Bundle", "A searchset; each entry a DiagnosticReport as the read answers it."),
-                description="The searchset Bundle (empty for a patient not of your centre).",
-            )
-        },
-    )
+    operation_id = "fhir_diagnostic_report_search"
+    documented_errors = (400, 401, 403, 406, 429)
+
     def get(self, request):
         actor = self.actor(request)
         versions = _search(actor, request.query_params)
@@ -286,20 +294,21 @@ class DiagnosticReportSearch(FhirView):
         return Response(mapping.as_json(bundle))
 
 
+@extend_schema(
+    auth=[],
+    parameters=[FORMAT_PARAMETER],
+    responses={200: OpenApiResponse(_resource_schema("CapabilityStatement", ""), description="What is offered.")},
+)
 class Metadata(FhirView):
     """The server's CapabilityStatement (no credential needed)."""
+
+    operation_id = "fhir_metadata"
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []
     documented_errors = (406,)
 
-    @extend_schema(
-        operation_id="fhir_metadata",
-        auth=[],
-        parameters=[FORMAT_PARAMETER],
-        responses={200: OpenApiResponse(_resource_schema("CapabilityStatement", ""), description="What is offered.")},
-    )
     def get(self, request):
         statement = mapping.capability_statement(
             base_url=request.build_absolute_uri(reverse("fhir:metadata")).rsplit("/", 1)[0],
