@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpResponse
@@ -255,6 +256,16 @@ def _search(actor, params) -> list[ReportVersion]:
     return selectors.versions_by_mrn(actor=actor, system=system or None, mrn=value.strip())
 
 
+SEARCH_PARAMETER_NAMES = ("patient", "patient:identifier", "_format")
+
+
+def _self_link(request) -> str:
+    """The search as understood: the parameters used, in a fixed order (others are ignored)."""
+    used = [(name, request.query_params[name]) for name in SEARCH_PARAMETER_NAMES if name in request.query_params]
+    url = request.build_absolute_uri(reverse("fhir:diagnostic-report-search"))
+    return f"{url}?{urlencode(used)}" if used else url
+
+
 @extend_schema(
     parameters=[
         OpenApiParameter("patient", str, description=mapping.SEARCH_PARAMETERS[0][2].split("; with")[0]),
@@ -285,7 +296,7 @@ class DiagnosticReportSearch(FhirView):
             matches.append((url, _resource(request, version)))
         bundle = mapping.searchset(
             matches,
-            self_url=request.build_absolute_uri(),
+            self_url=_self_link(request),
             timestamp=timezone.now().isoformat(),
             bundle_id=str(uuid.uuid4()),
         )

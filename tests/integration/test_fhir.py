@@ -246,8 +246,12 @@ def test_search_by_patient_answers_every_version_newest_first_and_audits_each(
     events = AuditEvent.objects.filter(kind="read", donor_id=donor.pk, summary__contains="as FHIR (search)")
     assert sorted(int(e.record_id) for e in events) == sorted([second, issued.pk])
 
-    same = parses(fhir_json(surgeon.get(f"/fhir/DiagnosticReport?patient=Patient/{donor.pk}&_format=json")))
+    same = parses(fhir_json(surgeon.get(f"/fhir/DiagnosticReport?_count=5&patient=Patient/{donor.pk}&_format=json")))
     assert [e["resource"]["id"] for e in same["entry"]] == [str(second), str(issued.pk)]
+    # The self link names the search as understood: an unknown parameter is ignored and left out.
+    assert same["link"][0]["url"] == (
+        f"http://testserver/fhir/DiagnosticReport?patient=Patient%2F{donor.pk}&_format=json"
+    )
     system = mapping.mrn_system(donor.centre.code)
     by_mrn = parses(fhir_json(surgeon.get("/fhir/DiagnosticReport", {"patient:identifier": f"{system}|{donor.mrn}"})))
     assert by_mrn["total"] == 2
