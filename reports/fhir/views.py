@@ -123,7 +123,7 @@ def fhir_exception_handler(exc, context):
 # ---------------------------------------------------------------- OpenAPI
 
 ERRORS = {
-    400: "Bad search parameters (the OperationOutcome names the parameter).",
+    400: "A bad parameter (the OperationOutcome names it).",
     401: "No credential, or a bad one.",
     403: "Your role may not read suitability reports.",
     404: "No such report in your centre.",
@@ -222,7 +222,7 @@ class DiagnosticReportRead(FhirView):
     """An issued suitability report version as a FHIR DiagnosticReport."""
 
     operation_id = "fhir_diagnostic_report_read"
-    documented_errors = (401, 403, 404, 406, 429)
+    documented_errors = (400, 401, 403, 404, 406, 429)
 
     def get(self, request, pk):
         actor = self.actor(request)
@@ -318,7 +318,7 @@ class Metadata(FhirView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []
-    documented_errors = (406,)
+    documented_errors = (400, 406)
 
     def get(self, request):
         statement = mapping.capability_statement(

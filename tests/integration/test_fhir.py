@@ -294,6 +294,9 @@ def test_metadata_needs_no_credential_and_reads_no_donor(db):
 
 def test_other_paths_and_methods_answer_operation_outcomes(issued, staff):
     surgeon = browser(staff["surgeon"])
+    nul = outcome(surgeon.get("/fhir/DiagnosticReport?patient=1%00"), 400, "invalid")
+    assert nul["issue"][0]["expression"] == ["patient"]
+    outcome(Client().get("/fhir/metadata?_format=%00"), 400, "invalid")
     outcome(surgeon.get("/fhir/Patient/1"), 404, "not-found")
     outcome(surgeon.get("/fhir/DiagnosticReport/abc"), 404, "not-found")
     outcome(surgeon.post(f"/fhir/DiagnosticReport/{issued.pk}"), 405, "not-supported")
@@ -348,4 +351,8 @@ def test_the_fhir_endpoints_are_in_the_openapi_schema(tmp_path, db):
     assert read["operationId"] == "fhir_diagnostic_report_read"
     metadata = schema["paths"]["/fhir/metadata"]["get"]
     # No credential, and no error but a 406 to document.
-    assert sorted(metadata["responses"]) == ["200", "406"] and not metadata.get("security") and "security" not in schema
+    assert (
+        sorted(metadata["responses"]) == ["200", "400", "406"]
+        and not metadata.get("security")
+        and "security" not in schema
+    )
