@@ -405,7 +405,8 @@ class _Builder:
                 continue
             notes = [{"text": check["detail"]}] if check.get("detail") else []
             if modality == deciding:
-                notes.append({"text": f"the deciding steatosis measure: {steatosis.get('basis', '')}".rstrip(": ")})
+                basis = steatosis.get("basis")
+                notes.append({"text": "the deciding steatosis measure" + (f": {basis}" if basis else "")})
             if notes:
                 more["note"] = notes
             self.observation(
