@@ -56,6 +56,13 @@ class RefuseNulInQueryMiddleware:
     @staticmethod
     def refuse(request, name: str):
         reason = "must not contain NUL characters (%00)"
+        if request.path.startswith("/fhir/"):
+            from django.http import JsonResponse
+
+            # FHIR clients read every error as an OperationOutcome.
+            issue = {"severity": "error", "code": "invalid", "diagnostics": f"{name}: {reason}", "expression": [name]}
+            outcome = {"resourceType": "OperationOutcome", "issue": [issue]}
+            return JsonResponse(outcome, status=400, content_type="application/fhir+json; charset=utf-8")
         if request.path.startswith("/api/"):
             from django.http import JsonResponse
 

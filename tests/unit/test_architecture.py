@@ -35,6 +35,7 @@ PURE_CORES = (
     "classification.diagram",
     "imaging.dicom.",
     "imaging.identity",
+    "reports.fhir.mapping",
     "reports.statistics",
     "reports.dicom_sr",
     "workup.criteria.",
