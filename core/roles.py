@@ -39,6 +39,7 @@ class Action(StrEnum):
     RECORD_CLEARANCE = "record_clearance"
     RECORD_DECISION = "record_decision"
     VIEW_REPORT = "view_report"
+    READ_ISSUED_REPORT = "read_issued_report"
     ISSUE_REPORT = "issue_report"
     VIEW_COHORT = "view_cohort"
 
@@ -65,6 +66,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.RECORD_CLEARANCE: frozenset({Role.COORDINATOR}),
     Action.RECORD_DECISION: frozenset({Role.SURGEON, Role.HEPATOLOGIST, Role.RADIOLOGIST, Role.COORDINATOR}),
     Action.VIEW_REPORT: frozenset(_CLINICAL),
+    # An issued version is the document the hospital's record files (API and FHIR); the live report is not.
+    Action.READ_ISSUED_REPORT: frozenset(_CLINICAL | {Role.INTEGRATION_CLIENT}),
     Action.ISSUE_REPORT: frozenset({Role.SURGEON, Role.HEPATOLOGIST}),
     Action.VIEW_COHORT: frozenset(_CLINICAL | {Role.AUDITOR}),
 }

@@ -149,7 +149,7 @@ class ReportVersionDetail(ActorMixin, APIView):
     @extend_schema(responses={200: VersionDetailOut, 403: ErrorOut, 404: ErrorOut})
     def get(self, request, pk):
         actor = self.actor
-        version = selectors.version_for(actor=actor, pk=pk)
+        version = selectors.version_for(actor=actor, pk=pk, action=Action.READ_ISSUED_REPORT)
         services.record_version_read(actor=actor, version=version)
         return Response(VersionDetailOut(version).data)
 
@@ -171,7 +171,7 @@ class ReportVersionPdf(ActorMixin, APIView):
     )
     def get(self, request, pk):
         actor = self.actor
-        version = selectors.version_for(actor=actor, pk=pk)
+        version = selectors.version_for(actor=actor, pk=pk, action=Action.READ_ISSUED_REPORT)
         return pdf_response(actor, version)
 
 

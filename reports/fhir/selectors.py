@@ -22,13 +22,13 @@ READABLE_IDENTITY = (StudyModel.Identity.MATCHED, StudyModel.Identity.CONFIRMED)
 
 def report_version(*, actor: Actor, pk) -> ReportVersion:
     """The issued version if its donor is in the actor's centre; otherwise not found (and audited)."""
-    return version_for(actor=actor, pk=pk)
+    return version_for(actor=actor, pk=pk, action=Action.READ_ISSUED_REPORT)
 
 
 def versions_of_patient(*, actor: Actor, donor_id: int) -> list[ReportVersion]:
     """The issued versions of one donor of the actor's centre, newest first. Another centre's donor
     matches nothing (the attempt is audited), as one that does not exist."""
-    require(actor, Action.VIEW_REPORT)
+    require(actor, Action.READ_ISSUED_REPORT)
     centre_of = Donor.objects.filter(pk=donor_id).values_list("centre_id", flat=True).first()
     if centre_of is None:
         return []
@@ -43,7 +43,7 @@ def versions_of_patient(*, actor: Actor, donor_id: int) -> list[ReportVersion]:
 def versions_by_mrn(*, actor: Actor, system: str | None, mrn: str) -> list[ReportVersion]:
     """The issued versions of the actor's centre's donors with this MRN; a system other than the
     centre's MRN system matches nothing."""
-    require(actor, Action.VIEW_REPORT)
+    require(actor, Action.READ_ISSUED_REPORT)
     centre = actor.user.centre
     if centre is None or (system is not None and system != mapping.mrn_system(centre.code)):
         return []
