@@ -15,7 +15,7 @@ from functools import partial
 import pydicom
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
@@ -61,6 +61,11 @@ STUDY_MISMATCH = 0xA900
 class PayloadTooLarge(exceptions.APIException):
     status_code = 413
     default_code = "too_large"
+
+
+class LengthRequired(exceptions.APIException):
+    status_code = 411
+    default_code = "length_required"
 
 
 class ErrorsAsJson(BaseContentNegotiation):
@@ -304,12 +309,27 @@ class Rendered(DicomWebView):
 # ------------------------------------------------------------------ STOW-RS
 
 
+def request_body(request: HttpRequest):
+    """The body to read. A chunked body (Orthanc's STOW client sends one) has no Content-Length, and Django
+    then reads nothing of it; a WSGI server that has undone the chunking says so (`wsgi.input_terminated`,
+    as gunicorn does), and its input is read to the end. A server that has not is told to send a length.
+    Under ASGI the body is whole already."""
+    meta = request.META
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if "wsgi.input" not in meta or meta.get("CONTENT_LENGTH") or not chunked:
+        return request
+    if meta.get("wsgi.input_terminated"):
+        return meta["wsgi.input"]
+    raise LengthRequired("this server cannot read a chunked body: send the body with a Content-Length")
+
+
 def _receive_parts(request, folder: str) -> list[str]:
     """Write each part of the body to its own file in `folder` as it is read; the files' names."""
     try:
         _, boundary = multipart_boundary(request.headers.get("Content-Type", ""))
     except BadMultipart as bad:  # pragma: no cover - checked by the caller
         raise exceptions.UnsupportedMediaType("", detail=str(bad)) from None
+    body = request_body(request._request)
     os.makedirs(default_storage.path(folder), exist_ok=True)
     paths: list[str] = []
 
@@ -319,7 +339,7 @@ def _receive_parts(request, folder: str) -> list[str]:
         return open(default_storage.path(path), "wb")
 
     try:
-        split_multipart(request._request, boundary, open_part, max_bytes=settings.DICOM_MAX_UPLOAD_BYTES)
+        split_multipart(body, boundary, open_part, max_bytes=settings.DICOM_MAX_UPLOAD_BYTES)
     except (BadMultipart, TooLarge) as bad:
         for path in paths:
             default_storage.delete(path)
