@@ -1,16 +1,23 @@
-"""Reads of issued report versions, scoped to the actor's centre."""
+"""Reads of issued report versions, scoped to the actor's centre; the anatomy as a DICOM SR."""
 
 from __future__ import annotations
 
+import pydicom
 from django.core.files.storage import default_storage
+from pydicom.dataset import Dataset
 
-from core.audit import Actor
+from classification.models import Annotation
+from classification.selectors import anatomy_series, live_result
+from core.audit import Actor, record_event
 from core.errors import IllegalState, NotFound
 from core.models import AuditEvent
 from core.roles import Action
+from donors.models import Donor
 from donors.services import record_refused_access, require
+from imaging.models import Measurement
 from imaging.selectors import reportable_series
 
+from .dicom_sr import Observer, ViewerMeasurement, anatomy_sr_dataset, derived_uid, lengths_from_measurements
 from .models import ReportVersion
 
 
@@ -80,3 +87,87 @@ def stored_mip(version: ReportVersion) -> bytes | None:
         return None
     with default_storage.open(version.mip_path, "rb") as handle:
         return handle.read()
+
+
+# ---------------------------------------------------------------- the anatomy as a DICOM SR
+
+
+def anatomy_sr(annotation: Annotation) -> Dataset:
+    """The DICOM SR (reports.dicom_sr) of the donor's final anatomy revision, cited on the MRCP
+    series it was read on. Not audited: the caller records the read with `record_anatomy_sr_read`.
+
+    Refused (409) while the anatomy is a draft, or when no stored MRCP series is known for it."""
+    if annotation.state != Annotation.State.FINAL:
+        raise IllegalState(
+            f"the biliary anatomy (revision {annotation.revision}) is a draft: only a final anatomy is "
+            "exported as a structured report"
+        )
+    donor = annotation.donor
+    _, series = anatomy_series(donor, annotation)
+    instances = list(series.instances.order_by("slice_index", "pk")) if series is not None else []
+    if series is None or not instances:
+        raise IllegalState(
+            "the biliary anatomy names no stored MRCP series it was read on: record the series on the anatomy "
+            "page before exporting it as a structured report"
+        )
+    images = []
+    for instance in instances:
+        with default_storage.open(instance.file, "rb") as handle:
+            images.append(pydicom.dcmread(handle, stop_before_pixels=True))
+    measurements = [
+        ViewerMeasurement(label=m.label, length_mm=m.length_mm, patient_points=m.patient_points)
+        for m in Measurement.objects.filter(donor=donor, series=series).order_by("-created_at", "-pk")
+    ]
+    user = annotation.finalised_by or annotation.updated_by
+    family, given = (user.last_name or "").strip(), (user.first_name or "").strip()
+    study_uid = str(images[0].StudyInstanceUID)
+    return anatomy_sr_dataset(
+        document=annotation.document,
+        result=live_result(donor=donor, annotation=annotation),
+        images=images,
+        observer=Observer(
+            name=f"{family}^{given}" if family or given else user.username,
+            login=user.username,
+            organisation=donor.centre.name,
+        ),
+        measured_lengths=lengths_from_measurements(
+            annotation.document, measurements, str(images[0].get("FrameOfReferenceUID", "") or "")
+        ),
+        sop_instance_uid=derived_uid(
+            "anatomy-sr",
+            study_uid,
+            series.series_instance_uid,
+            str(annotation.pk),
+            str(annotation.revision),
+            annotation.document_sha256,
+        ),
+        series_instance_uid=derived_uid("anatomy-sr-series", study_uid),
+        finalised_at=annotation.finalised_at or annotation.updated_at,
+    )
+
+
+def final_anatomy_of(*, donor: Donor) -> Annotation:
+    """The donor's anatomy when it is final; a clear refusal otherwise."""
+    annotations = Annotation.objects.select_related("donor__centre", "finalised_by", "updated_by")
+    annotation = annotations.filter(donor=donor).first()
+    if annotation is None:
+        raise IllegalState(f"donor {donor.code} has no biliary anatomy recorded: nothing to export")
+    if annotation.state != Annotation.State.FINAL:
+        raise IllegalState(
+            f"the biliary anatomy of donor {donor.code} (revision {annotation.revision}) is a draft: the radiologist "
+            "marks it final before it is exported"
+        )
+    return annotation
+
+
+def record_anatomy_sr_read(
+    *, actor: Actor | None, annotation: Annotation, channel: str | None = None, what: str = ""
+) -> None:
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.READ,
+        record=annotation,
+        donor=annotation.donor,
+        channel=channel,
+        summary=f"{what or 'read'} the biliary anatomy (revision {annotation.revision}) as a DICOM structured report",
+    )
