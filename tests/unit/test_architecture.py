@@ -36,6 +36,7 @@ PURE_CORES = (
     "imaging.dicom.",
     "imaging.identity",
     "reports.statistics",
+    "reports.dicom_pdf",
     "reports.dicom_sr",
     "workup.criteria.",
 )
