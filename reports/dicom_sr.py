@@ -291,46 +291,104 @@ def _anatomy_group(
 
 
 def _image_library(images: Sequence[Dataset]) -> hd.sr.ContainerContentItem:
-    """TID 1600, one group per frame of reference; an image gets the descriptors its header allows
-    (highdicom's full set needs pixel spacing, slice thickness and position at the top level)."""
-    groups: dict[str, list[hd.sr.ImageContentItem]] = {}
+    """TID 1600: the images in groups that share their descriptors (modality, frame of reference,
+    matrix, pixel spacing, orientation, thickness: TID 1602 and 1604 at the group level, as the
+    template allows). A 3D series is hundreds of slices: descriptors on every entry (their own
+    positions too) would make most of the report and triple the time highdicom takes to write it;
+    a slice's position is in the slice, and the measured points are in patient coordinates."""
+    groups: dict[tuple[str, ...], tuple[list[hd.sr.ContentItem], list[hd.sr.ImageContentItem]]] = {}
     for image in images:
         item = hd.sr.ImageContentItem(
-            name=hd.sr.CodedConcept(value="260753009", meaning="Source", scheme_designator="SCT"),
+            name=SOURCE,
             referenced_sop_class_uid=image.SOPClassUID,
             referenced_sop_instance_uid=image.SOPInstanceUID,
             relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
         )
-        try:
-            descriptors = hd.sr.ImageLibraryEntryDescriptors(image)
-        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-            descriptors = hd.sr.ImageLibraryEntryDescriptors(_basic_header(image))
-        item.ContentSequence = hd.sr.ContentSequence(descriptors)
-        groups.setdefault(str(image.get("FrameOfReferenceUID", "")), []).append(item)
+        shared = _shared_descriptors(image)
+        key = tuple(repr(_item_value(d)) for d in shared)
+        groups.setdefault(key, (shared, []))[1].append(item)
     library = hd.sr.ContainerContentItem(
         name=codes.DCM.ImageLibrary, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
     )
     library.ContentSequence = hd.sr.ContentSequence()
-    for items in groups.values():
+    for shared, items in groups.values():
         group = hd.sr.ContainerContentItem(
             name=codes.DCM.ImageLibraryGroup, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
         )
-        group.ContentSequence = hd.sr.ContentSequence(items)
+        group.ContentSequence = hd.sr.ContentSequence([*shared, *items])
         library.ContentSequence.append(group)
     return library
 
 
-def _basic_header(image: Dataset) -> Dataset:
-    """Only what every image has: class, instance, rows and columns (no modality descriptors)."""
-    basic = Dataset()
-    basic.SOPClassUID = image.SOPClassUID
-    basic.SOPInstanceUID = image.SOPInstanceUID
-    basic.Modality = ""
-    basic.Rows = int(image.get("Rows", 0) or 0)
-    basic.Columns = int(image.get("Columns", 0) or 0)
-    if "FrameOfReferenceUID" in image:
-        basic.FrameOfReferenceUID = image.FrameOfReferenceUID
-    return basic
+def _item_value(item: hd.sr.ContentItem) -> tuple[str, str]:
+    name = item.ConceptNameCodeSequence[0].CodeValue
+    if "MeasuredValueSequence" in item:
+        return name, str(item.MeasuredValueSequence[0].NumericValue)
+    if "ConceptCodeSequence" in item:
+        return name, str(item.ConceptCodeSequence[0].CodeValue)
+    return name, str(item.get("UID", ""))
+
+
+SOURCE = hd.sr.CodedConcept(value="260753009", meaning="Source", scheme_designator="SCT")
+PIXELS = hd.sr.CodedConcept(value="{pixels}", meaning="Pixels", scheme_designator="UCUM")
+DIRECTION = hd.sr.CodedConcept(value="{-1:1}", meaning="{-1:1}", scheme_designator="UCUM")
+MODALITIES = {"MR": codes.cid29.MagneticResonance, "CT": codes.cid29.ComputedTomography}
+
+
+def _values(image: Dataset, keyword: str, count: int) -> list[float] | None:
+    value = image.get(keyword)
+    if value is None or value == "":
+        return None
+    values = list(value) if count > 1 else [value]
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    return numbers if len(numbers) == count and all(math.isfinite(n) for n in numbers) else None
+
+
+CONTEXT = hd.sr.RelationshipTypeValues.HAS_ACQ_CONTEXT
+
+
+def _shared_descriptors(image: Dataset) -> list[hd.sr.ContentItem]:
+    modality = str(image.get("Modality", "") or "OT")
+    coded = MODALITIES.get(modality) or hd.sr.CodedConcept(value=modality, scheme_designator="DCM", meaning=modality)
+    items: list[hd.sr.ContentItem] = [hd.sr.CodeContentItem(codes.DCM.Modality, coded, relationship_type=CONTEXT)]
+    if image.get("FrameOfReferenceUID"):
+        items.append(
+            hd.sr.UIDRefContentItem(codes.DCM.FrameOfReferenceUID, image.FrameOfReferenceUID, relationship_type=CONTEXT)
+        )
+    for name, keyword in ((codes.DCM.PixelDataRows, "Rows"), (codes.DCM.PixelDataColumns, "Columns")):
+        found = _values(image, keyword, 1)
+        if found is not None:
+            items.append(hd.sr.NumContentItem(name, int(found[0]), PIXELS, relationship_type=CONTEXT))
+    wanted = []
+    spacing = _values(image, "PixelSpacing", 2)
+    if spacing is not None:
+        wanted += [(codes.DCM.HorizontalPixelSpacing, spacing[1]), (codes.DCM.VerticalPixelSpacing, spacing[0])]
+    for name, keyword in (
+        (codes.DCM.SliceThickness, "SliceThickness"),
+        (codes.DCM.SpacingBetweenSlices, "SpacingBetweenSlices"),
+    ):
+        found = _values(image, keyword, 1)
+        if found is not None:
+            wanted.append((name, found[0]))
+    items += [hd.sr.NumContentItem(name, value, MILLIMETRE, relationship_type=CONTEXT) for name, value in wanted]
+    orientation = _values(image, "ImageOrientationPatient", 6)
+    if orientation is not None:
+        directions = (
+            codes.DCM.ImageOrientationPatientRowX,
+            codes.DCM.ImageOrientationPatientRowY,
+            codes.DCM.ImageOrientationPatientRowZ,
+            codes.DCM.ImageOrientationPatientColumnX,
+            codes.DCM.ImageOrientationPatientColumnY,
+            codes.DCM.ImageOrientationPatientColumnZ,
+        )
+        items += [
+            hd.sr.NumContentItem(name, value, DIRECTION, relationship_type=CONTEXT)
+            for name, value in zip(directions, orientation, strict=True)
+        ]
+    return items
 
 
 PATIENT_AND_STUDY = (

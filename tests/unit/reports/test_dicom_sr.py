@@ -17,7 +17,6 @@ from pydicom.sr.codedict import codes
 
 from classification.document import classify_document
 from classification.presets import PRESETS, preset_document
-from imaging.dicom import generate_series
 from reports.dicom_sr import (
     PRIVATE_SCHEME,
     MeasuredLength,
@@ -36,22 +35,6 @@ ROOT = Path(__file__).resolve().parents[3]
 CASES = sorted((ROOT / "tests" / "data" / "cases").glob("*.json"))
 FINALISED = datetime.datetime(2026, 11, 30, 14, 5, 9, tzinfo=datetime.UTC)
 OBSERVER = Observer(name="Yilmaz^Ayse", login="radiologist", organisation="Demo Transplant Centre")
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    """The headers of a small phantom MRCP series, as the service reads them from storage."""
-    folder = tmp_path_factory.mktemp("mrcp")
-    truth = generate_series(
-        preset_document("typical_right_lobe"),
-        folder,
-        slices=6,
-        rows=48,
-        columns=48,
-        patient_id="MRN100037",
-        patient_name="Demir^Elif",
-    )
-    return [pydicom.dcmread(path, stop_before_pixels=True) for path in truth.paths]
 
 
 def build(document, images, measured=None, **kwargs):
