@@ -8,10 +8,7 @@ cannot read), on the test database, with its tasks run in-process."""
 from __future__ import annotations
 
 import io
-import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,118 +26,12 @@ from imaging.models import Instance, Series, Study, Upload
 from tests.conftest import _database_url_for_worker
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import phantom
+from tests.integration.orthanc_support import Orthanc, free_port, needs_orthanc
 
-ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
-DICOMWEB_PLUGIN_PLACES = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so", "/usr/lib/orthanc")
 ORTHANC_AE = "ORTHANCPEER"
 APP_AE = "LDLTWORKUP"
 
-
-def _dicomweb_plugin() -> str | None:
-    for place in DICOMWEB_PLUGIN_PLACES:
-        path = Path(place)
-        if path.is_file():
-            return str(path)
-        if path.is_dir():
-            found = sorted(path.glob("libOrthancDicomWeb.so*"))
-            if found:
-                return str(found[0])
-    return None
-
-
-_missing = not os.path.exists(ORTHANC) or _dicomweb_plugin() is None
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    # In CI Orthanc is installed by .ci/run: there the test must run, never skip.
-    pytest.mark.skipif(_missing and os.environ.get("CI") != "true", reason="Orthanc or its DICOMweb plugin is absent"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Orthanc:
-    """A private Orthanc process: its own storage, ports and configuration, stopped at the end."""
-
-    def __init__(self, folder: Path, *, app_url: str, app_token: str, app_dicom_port: int):
-        self.folder = folder
-        self.http_port, self.dicom_port = _free_port(), _free_port()
-        self.url = f"http://127.0.0.1:{self.http_port}"
-        config = {
-            "Name": "peer-under-test",
-            "StorageDirectory": str(folder / "storage"),
-            "IndexDirectory": str(folder / "storage"),
-            "HttpPort": self.http_port,
-            "DicomPort": self.dicom_port,
-            "DicomAet": ORTHANC_AE,
-            "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
-            "HttpTimeout": 60,
-            "DicomScuTimeout": 30,
-            "Plugins": [_dicomweb_plugin()],
-            "DicomModalities": {"app": [APP_AE, "127.0.0.1", app_dicom_port]},
-            "DicomWeb": {
-                "Enable": True,
-                "Root": "/dicom-web/",
-                "Servers": {
-                    "app": {
-                        "Url": f"{app_url}/dicom-web/",
-                        "HttpHeaders": {"Authorization": f"Token {app_token}"},
-                    }
-                },
-            },
-        }
-        (folder / "orthanc.json").write_text(json.dumps(config))
-        self.log = open(folder / "orthanc.log", "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [ORTHANC, str(folder / "orthanc.json")], stdout=self.log, stderr=subprocess.STDOUT
-        )
-        self._wait_until_up()
-
-    def _wait_until_up(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"Orthanc exited: {self.logged()}")
-            try:
-                if requests.get(f"{self.url}/system", timeout=2).ok:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        raise AssertionError(f"Orthanc did not answer within {timeout} s: {self.logged()}")
-
-    def logged(self) -> str:
-        self.log.flush()
-        return (self.folder / "orthanc.log").read_text()[-4000:]
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        answer = requests.get(f"{self.url}{path}", timeout=60, **kwargs)
-        assert answer.ok, f"GET {path}: {answer.status_code} {answer.text}\n{self.logged()}"
-        return answer
-
-    def post(self, path: str, body, **kwargs) -> requests.Response:
-        data = body if isinstance(body, bytes) else json.dumps(body)
-        answer = requests.post(f"{self.url}{path}", data=data, timeout=120, **kwargs)
-        assert answer.ok, f"POST {path}: {answer.status_code} {answer.text}\n{self.logged()}"
-        return answer
-
-    def load(self, paths) -> str:
-        """Store files into Orthanc by its REST API; the Orthanc id of their study."""
-        studies = {self.post("/instances", Path(p).read_bytes()).json()["ParentStudy"] for p in paths}
-        (study,) = studies
-        return study
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+pytestmark = [pytest.mark.django_db(transaction=True), needs_orthanc]
 
 
 @pytest.fixture
@@ -161,7 +52,7 @@ def node(settings, tmp_path, eager_tasks):
 @pytest.fixture
 def app_url(settings, node, tmp_path):
     """The app under gunicorn, on the test database and the node's media folder, tasks run in-process."""
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "DATABASE_URL": _database_url_for_worker(),
         "DATABASE_CONN_MAX_AGE": "0",
@@ -199,12 +90,23 @@ def app_url(settings, node, tmp_path):
 
 @pytest.fixture
 def orthanc(tmp_path, app_url, token, node, centre):
-    if _missing:
-        pytest.fail("Orthanc and its DICOMweb plugin are required in CI (see .ci/run)")
     services.register_dicom_peer(actor=None, centre=centre, ae_title=ORTHANC_AE, host="127.0.0.1")
     folder = tmp_path / "orthanc"
     folder.mkdir()
-    peer = Orthanc(folder, app_url=app_url, app_token=token, app_dicom_port=node.port)
+    peer = Orthanc(
+        folder,
+        ae_title=ORTHANC_AE,
+        settings={
+            "DicomModalities": {"app": [APP_AE, "127.0.0.1", node.port]},
+            "DicomWeb": {
+                "Enable": True,
+                "Root": "/dicom-web/",
+                "Servers": {
+                    "app": {"Url": f"{app_url}/dicom-web/", "HttpHeaders": {"Authorization": f"Token {token}"}}
+                },
+            },
+        },
+    )
     yield peer
     peer.stop()
 
