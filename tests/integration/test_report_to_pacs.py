@@ -148,6 +148,27 @@ def test_an_unreachable_pacs_is_tried_again_then_the_failure_is_shown(
     assert "after 3 attempts" in failed.summary
 
 
+def test_a_pacs_that_refuses_the_association_for_good_is_not_tried_again(
+    issued, staff, centre, tmp_path, django_capture_on_commit_callbacks
+):
+    folder = tmp_path / "strict-pacs"
+    folder.mkdir()
+    strict = Orthanc(folder, ae_title=PACS_AE, settings={"DicomCheckCalledAet": True})
+    try:
+        report_services.set_pacs_destination(
+            actor=actor(staff["surgeon"]), centre=centre, ae_title="WRONGAE", host="127.0.0.1", port=strict.dicom_port
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            answer = _api(staff["hepatologist"]).post(f"/api/v1/reports/{issued['version'].pk}/pacs/")
+        assert answer.status_code == 202
+        send = PacsSend.objects.get(pk=answer.json()["id"])
+        assert send.state == PacsSend.State.FAILED and send.attempts == 1
+        assert "refused the association" in send.error and "Rejected Permanent" in send.error
+        assert strict.get("/instances").json() == []
+    finally:
+        strict.stop()
+
+
 def test_who_may_send_and_what_is_refused(issued, staff, centre, django_capture_on_commit_callbacks):
     version = issued["version"]
     nowhere = _api(staff["surgeon"]).post(f"/api/v1/reports/{version.pk}/pacs/")
