@@ -45,20 +45,18 @@ def pacs(tmp_path):
     orthanc.stop()
 
 
-@pytest.fixture
-def issued(centre, staff, media, eager_tasks, django_capture_on_commit_callbacks, monkeypatch, tmp_path):
+def issue_with_mrcp(centre, staff, capture, folder, *, code="D-PACS", mrn="MRN-PACS-1") -> dict:
     """A donor whose MRCP phantom series is stored, whose final anatomy was read on it, and whose report
-    is issued with its PDF ready."""
-    monkeypatch.setattr(report_pdf, "render_report_pdf", small_pdf)
-    donor = DonorFactory(centre=centre, code="D-PACS", mrn="MRN-PACS-1")
-    truth = phantom(tmp_path / "mrcp", donor=donor, slices=6, size=32)
+    is issued with its PDF ready (tasks run in-process)."""
+    donor = DonorFactory(centre=centre, code=code, mrn=mrn)
+    truth = phantom(folder, donor=donor, slices=6, size=32)
     paths = sorted(truth.paths)
     files = [imaging_services.Incoming(name=p.name, size=p.stat().st_size, file=p) for p in paths]
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         imaging_services.create_upload(actor=None, donor=donor, files=files, channel="command")
     series = Series.objects.get(study__donor=donor)
     radiologist = actor(staff["radiologist"])
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         annotation = classification_services.save_annotation(
             actor=radiologist, donor=donor, document=typical(), series_id=series.pk
         )
@@ -66,11 +64,17 @@ def issued(centre, staff, media, eager_tasks, django_capture_on_commit_callbacks
     classification_services.finalise_annotation(
         actor=radiologist, annotation=annotation, expected_version=annotation.version
     )
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         version = report_services.issue_report(actor=actor(staff["surgeon"]), donor=donor)
     version.refresh_from_db()
     assert version.pdf_state == "ready"
     return {"donor": donor, "version": version, "paths": paths, "study_uid": truth.study_uid}
+
+
+@pytest.fixture
+def issued(centre, staff, media, eager_tasks, django_capture_on_commit_callbacks, monkeypatch, tmp_path):
+    monkeypatch.setattr(report_pdf, "render_report_pdf", small_pdf)
+    return issue_with_mrcp(centre, staff, django_capture_on_commit_callbacks, tmp_path / "mrcp")
 
 
 def _api(user) -> APIClient:
