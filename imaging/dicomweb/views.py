@@ -291,19 +291,59 @@ class Frames(DicomWebView):
         )
 
 
+def _rendered(found: Instance, media: str) -> HttpResponse:
+    center, width = found.series.slice_window or (None, None)
+    png = rendering.slice_png(found, center, width)
+    if media == "image/jpeg":
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(png)).convert("L").save(buffer, format="JPEG", quality=90)
+        return HttpResponse(buffer.getvalue(), content_type="image/jpeg")
+    return HttpResponse(png, content_type="image/png")
+
+
 class Rendered(DicomWebView):
     def get(self, request, study, series, instance):
         actor = self.actor(request)
         media, _ = _negotiate(request, [("image/png", None), ("image/jpeg", None)])
         found = selectors.instance_of(actor, study, series, instance)
         selectors.record_retrieve(actor, [found], "a rendered image")
-        center, width = found.series.slice_window or (None, None)
-        png = rendering.slice_png(found, center, width)
-        if media == "image/jpeg":
-            buffer = io.BytesIO()
-            Image.open(io.BytesIO(png)).convert("L").save(buffer, format="JPEG", quality=90)
-            return HttpResponse(buffer.getvalue(), content_type="image/jpeg")
-        return HttpResponse(png, content_type="image/png")
+        return _rendered(found, media)
+
+
+# ------------------------------------------------------------------ WADO-URI (PS3.18 chapter 9), for old viewers
+
+WADO_URI_TYPES = ("image/jpeg", DICOM, "image/png")
+
+
+class WadoUri(DicomWebView):
+    """`?requestType=WADO&studyUID=&seriesUID=&objectUID=[&contentType=]`: one instance, as its stored file
+    (application/dicom) or a rendered picture (image/jpeg, the default; image/png). Other parameters of
+    the standard (windowing, region, frame) are not applied."""
+
+    def get(self, request):
+        actor = self.actor(request)
+        params = request.GET
+        if params.get("requestType") != "WADO":
+            raise InvalidInput("requestType: must be WADO", fields={"requestType": ["WADO is the only request type"]})
+        missing = [key for key in ("studyUID", "seriesUID", "objectUID") if not params.get(key, "").strip()]
+        if missing:
+            raise InvalidInput(
+                f"{', '.join(missing)}: required", fields={key: ["the UID is required"] for key in missing}
+            )
+        wanted = [part.split(";")[0].strip().lower() for part in params.get("contentType", "image/jpeg").split(",")]
+        media = next((m for m in wanted if m in WADO_URI_TYPES), None)
+        if media is None:
+            raise exceptions.NotAcceptable(
+                f"contentType: cannot answer as {params.get('contentType')}; available: {', '.join(WADO_URI_TYPES)}"
+            )
+        found = selectors.instance_of(actor, params["studyUID"], params["seriesUID"], params["objectUID"])
+        if media == DICOM:
+            selectors.record_retrieve(actor, [found], "a DICOM file (WADO-URI)")
+            response = HttpResponse(rendering.stored_bytes(found.file), content_type=DICOM)
+            response["Content-Disposition"] = f'attachment; filename="{found.sop_instance_uid}.dcm"'
+            return response
+        selectors.record_retrieve(actor, [found], "a rendered image (WADO-URI)")
+        return _rendered(found, media)
 
 
 # ------------------------------------------------------------------ STOW-RS
