@@ -19,7 +19,7 @@ from imaging.models import Series, Study
 from reports import pdf as report_pdf
 from reports import services as report_services
 from reports.dicom_pdf import ENCAPSULATED_PDF_STORAGE, pdf_of
-from reports.models import PacsSend
+from reports.models import PacsDestination, PacsSend
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import phantom
 from tests.integration.orthanc_support import Orthanc, free_port, needs_orthanc
@@ -211,3 +211,27 @@ def test_the_identity_of_a_donor_without_images_is_a_study_of_its_own(
     (_, pdf), again = built.datasets[0], report_instances(version).datasets[0][1]
     assert pdf.PatientID == "MRN-NOIMG" and pdf.StudyInstanceUID == again.StudyInstanceUID
     assert not Study.objects.filter(study_instance_uid=pdf.StudyInstanceUID).exists()
+
+
+def test_the_admin_sets_a_centres_pacs_destination_audited_and_checked(centre, admin_client):
+    form = {"centre": centre.pk, "ae_title": "WARDPACS", "host": "pacs.example.org", "port": "104", "enabled": "on"}
+    added = admin_client.post("/admin/reports/pacsdestination/add/", form)
+    assert added.status_code == 302, added.content
+    destination = PacsDestination.objects.get(centre=centre)
+    assert (destination.ae_title, destination.host, destination.port) == ("WARDPACS", "pacs.example.org", 104)
+    event = AuditEvent.objects.get(record_type="reports.PacsDestination", channel="admin")
+    assert event.kind == AuditEvent.Kind.CREATE and event.centre_id == centre.pk and "WARDPACS" in event.summary
+
+    changed = admin_client.post(
+        f"/admin/reports/pacsdestination/{destination.pk}/change/", form | {"port": "11112", "enabled": ""}
+    )
+    assert changed.status_code == 302, changed.content
+    update = AuditEvent.objects.get(record_type="reports.PacsDestination", kind=AuditEvent.Kind.UPDATE)
+    assert update.changes == {"port": [104, 11112], "enabled": [True, False]}
+
+    for field, value in (("ae_title", "BACK\\SLASH"), ("port", "70000")):
+        refused = admin_client.post(f"/admin/reports/pacsdestination/{destination.pk}/change/", form | {field: value})
+        assert refused.status_code == 200 and field in refused.context["adminform"].form.errors
+    destination.refresh_from_db()
+    assert (destination.ae_title, destination.port, destination.enabled) == ("WARDPACS", 11112, False)
+    assert admin_client.get(f"/admin/reports/pacsdestination/{destination.pk}/delete/").status_code == 403
