@@ -19,12 +19,14 @@ The tree under "Imaging Measurements":
 So that reading gives back exactly the document: an integer is written as a NUM with only its
 Numeric Value, a float with its Floating Point Value as well (DS holds 16 characters; FD holds
 the double exactly); a key the document lacks has no content item; an empty `segments` list
-is one "segment drained directly" item with the value "none".
+is one "segment drained directly" item with the value "none"; notes that DICOM text would not
+keep (empty, or ending in spaces) are also written as a JSON string.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import re
 import uuid
@@ -77,6 +79,7 @@ DOCUMENT_FORMAT = private("FORMAT", "Anatomy document format")
 GRAFT = private("GRAFT", "Graft")
 JUNCTION = private("JUNCTION", "Junction distance from the upper end of the receiving duct")
 DRAINS_INTO = private("DRAINS-INTO", "Drains into")
+EXACT_NOTES = private("NOTES-EXACT", "Notes as recorded (JSON string)")
 SEGMENT_DRAINED = private("SEGMENT", "Segment drained directly")
 NO_SEGMENT = private("SEG-NONE", "No segment drained directly")
 COURSE = private("COURSE", "Course relative to the right portal vein")
@@ -178,9 +181,8 @@ def check_writable(document: Mapping[str, Any]) -> None:
         raise NotWritable("document.format: must be text")
     if document.get("graft") not in GRAFTS:
         raise NotWritable(f"document.graft: must be one of {', '.join(GRAFTS)}")
-    notes = document.get("notes")
-    if notes is not None and (not isinstance(notes, str) or not notes.strip() or notes != notes.rstrip()):
-        raise NotWritable("document.notes: must be text without trailing spaces")
+    if "notes" in document and not isinstance(document["notes"], str):
+        raise NotWritable("document.notes: must be text")
     ducts = document.get("ducts")
     if not isinstance(ducts, list) or not ducts:
         raise NotWritable("document.ducts: must be a list of ducts")
@@ -195,7 +197,7 @@ def _check_duct(index: int, duct: object) -> None:
     if not isinstance(duct.get("id"), str) or not duct["id"] or len(duct["id"]) > 64:
         raise NotWritable(f"{where}.id: must be text of 1 to 64 characters")
     for key, value in duct.items():
-        if key in ("id", "drains_into") and isinstance(value, str) and value and "\\" not in value:
+        if key in ("id", "drains_into") and isinstance(value, str) and value and value == value.rstrip():
             continue
         if key in ("length_mm", "junction_mm") and _is_number(value):
             continue
@@ -285,8 +287,13 @@ def _anatomy_group(
         qualitative_evaluations=evaluations,
     )
     group[0].ContentSequence.append(_text(DOCUMENT_FORMAT, document["format"]))
-    if "notes" in document:
-        group[0].ContentSequence.append(_text(COMMENT, document["notes"]))
+    notes = document.get("notes")
+    if isinstance(notes, str):
+        if notes.strip():
+            group[0].ContentSequence.append(_text(COMMENT, notes))
+        if not notes or notes != notes.rstrip():
+            # DICOM text loses trailing spaces and cannot be empty: the exact notes as a JSON string.
+            group[0].ContentSequence.append(_text(EXACT_NOTES, json.dumps(notes, ensure_ascii=False)))
     return group
 
 
@@ -444,9 +451,10 @@ def anatomy_sr_dataset(
     if not images:
         raise ValueError("images: the SR cites the MRCP series it was read on; none given")
     groups = [_anatomy_group(document, result, derived_uid(sop_instance_uid, "anatomy"))]
-    for duct in document["ducts"]:
+    for index, duct in enumerate(document["ducts"]):
         measured = measured_lengths.get(duct["id"]) if "length_mm" in duct else None
-        groups.append(_duct_group(duct, measured, derived_uid(sop_instance_uid, "duct", duct["id"])))
+        tracking_uid = derived_uid(sop_instance_uid, "duct", str(index), duct["id"])
+        groups.append(_duct_group(duct, measured, tracking_uid))
     person = hd.sr.PersonObserverIdentifyingAttributes(
         name=observer.name, login_name=observer.login or None, organization_name=observer.organisation
     )
@@ -578,6 +586,15 @@ def _read_duct(group: Dataset) -> dict[str, Any]:
 
 def document_from_sr(dataset: Dataset) -> dict[str, Any]:
     """The `biliary-anatomy/1` document an anatomy SR holds, exactly as it was written."""
+    try:
+        return _document_from_sr(dataset)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
+        if isinstance(error, NotAnAnatomySR):
+            raise
+        raise NotAnAnatomySR(f"not an anatomy SR this app wrote: {error!r}") from error
+
+
+def _document_from_sr(dataset: Dataset) -> dict[str, Any]:
     document: dict[str, Any] = {}
     ducts: list[dict[str, Any]] = []
     anatomy_seen = False
@@ -592,7 +609,9 @@ def document_from_sr(dataset: Dataset) -> dict[str, Any]:
                 elif item.ValueType == "CODE" and concept == _key(GRAFT):
                     document["graft"] = GRAFT_OF[_concept(item, "ConceptCodeSequence")]
                 elif item.ValueType == "TEXT" and concept == _key(COMMENT):
-                    document["notes"] = str(item.TextValue)
+                    document.setdefault("notes", str(item.TextValue))
+                elif item.ValueType == "TEXT" and concept == _key(EXACT_NOTES):
+                    document["notes"] = json.loads(str(item.TextValue))
         elif finding == _key(DUCT_FINDING):
             ducts.append(_read_duct(group))
     if not anatomy_seen or "format" not in document or "graft" not in document:

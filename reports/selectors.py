@@ -14,10 +14,17 @@ from core.models import AuditEvent
 from core.roles import Action
 from donors.models import Donor
 from donors.services import record_refused_access, require
-from imaging.models import Measurement
-from imaging.selectors import reportable_series
+from imaging.models import Measurement, Series
+from imaging.selectors import refuse_while_images_unresolved, reportable_series
 
-from .dicom_sr import Observer, ViewerMeasurement, anatomy_sr_dataset, derived_uid, lengths_from_measurements
+from .dicom_sr import (
+    NotWritable,
+    Observer,
+    ViewerMeasurement,
+    anatomy_sr_dataset,
+    derived_uid,
+    lengths_from_measurements,
+)
 from .models import PacsDestination, PacsSend, ReportVersion
 
 
@@ -112,17 +119,26 @@ def anatomy_sr(annotation: Annotation) -> Dataset:
             "exported as a structured report"
         )
     donor = annotation.donor
-    _, series = anatomy_series(donor, annotation)
+    refuse_while_images_unresolved(donor, cannot="export the anatomy as a structured report")
+    series = _series_read_on(annotation)
     instances = list(series.instances.order_by("slice_index", "pk")) if series is not None else []
     if series is None or not instances:
         raise IllegalState(
             "the biliary anatomy names no stored MRCP series it was read on: record the series on the anatomy "
             "page before exporting it as a structured report"
         )
-    images = []
+    images: list[Dataset] = []
     for instance in instances:
         with default_storage.open(instance.file, "rb") as handle:
             images.append(pydicom.dcmread(handle, stop_before_pixels=True))
+    try:
+        return _anatomy_sr_of(annotation, series, images)
+    except NotWritable as error:  # only a document the checks would refuse; kept from being a 500
+        raise IllegalState(f"the biliary anatomy cannot be written as a structured report: {error}") from error
+
+
+def _anatomy_sr_of(annotation: Annotation, series: Series, images: list[Dataset]) -> Dataset:
+    donor = annotation.donor
     measurements = [
         ViewerMeasurement(label=m.label, length_mm=m.length_mm, patient_points=m.patient_points)
         for m in Measurement.objects.filter(donor=donor, series=series).order_by("-created_at", "-pk")
@@ -152,7 +168,21 @@ def anatomy_sr(annotation: Annotation) -> Dataset:
         ),
         series_instance_uid=derived_uid("anatomy-sr-series", study_uid),
         finalised_at=annotation.finalised_at or annotation.updated_at,
+        instance_number=annotation.revision,
     )
+
+
+def _series_read_on(annotation: Annotation) -> Series | None:
+    """The series the anatomy names (of a matched or confirmed study of the donor); for an anatomy
+    recorded with its study only, that study's first MRCP series (as the anatomy page shows it)."""
+    if annotation.series_uid:
+        return (
+            reportable_series(annotation.donor)
+            .filter(series_instance_uid=annotation.series_uid, study__study_instance_uid=annotation.study_uid)
+            .select_related("study")
+            .first()
+        )
+    return anatomy_series(annotation.donor, annotation)[1]
 
 
 def final_anatomy_of(*, donor: Donor) -> Annotation:

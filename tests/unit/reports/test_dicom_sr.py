@@ -237,8 +237,8 @@ def test_private_codes_are_declared_and_documented(images):
     assert schemes <= {"DCM", "SCT", "UCUM", "RFC5646", "99LDLT"}, schemes
     documented = (ROOT / "docs" / "dicom-sr.md").read_text()
     listed = set(re.findall(r"^\| `([A-Z0-9a-z-]+)` \|", documented, flags=re.MULTILINE))
-    for case in CASES + [None]:
-        document = json.loads(case.read_text())["anatomy"] if case else preset_document("trifurcation")
+    documents = [json.loads(case.read_text())["anatomy"] for case in CASES] + [preset_document(n) for n in PRESETS]
+    for document in documents:
         for code in all_codes(written_and_read(build(document, images))):
             if code.CodingSchemeDesignator == PRIVATE_SCHEME:
                 assert code.CodeValue in listed, f"{code.CodeValue} ({code.CodeMeaning}) is not in docs/dicom-sr.md"
@@ -274,6 +274,21 @@ def test_numbers_notes_and_empty_lists_come_back_exactly(images):
     document["notes"] = "Ductus: şüpheli aksesuar kanal?\nSecond line — 2 mm"
     frame = images[0].FrameOfReferenceUID
     round_trip(document, images, {"RAHD": MeasuredLength(((0.0, 0.0, 0.0), (12.0, 0.0, 0.0)), frame)})
+
+
+@pytest.mark.parametrize("notes", ["", "  ", "ends in spaces  ", "ends in a newline\n", "\tindented"])
+def test_notes_dicom_text_would_not_keep_come_back_exactly(notes, images):
+    document = preset_document("typical_right_lobe")
+    document["notes"] = notes
+    round_trip(document, images)
+
+
+def test_plain_notes_are_a_comment_and_nothing_else(images):
+    document = preset_document("typical_right_lobe")
+    document["notes"] = "B4 joins the LHD low"
+    anatomy = group_named(written_and_read(build(document, images)), "Biliary anatomy")
+    assert only(children(anatomy, ("DCM", "121106"), "TEXT")).TextValue == "B4 joins the LHD low"
+    assert not children(anatomy, ("99LDLT", "NOTES-EXACT"))
 
 
 def test_highdicom_reads_the_report_back(images, tmp_path):
@@ -321,9 +336,14 @@ def test_a_value_the_report_could_not_give_back_is_refused_naming_the_field(imag
         build(preset_document("typical_right_lobe"), [])
 
 
-def test_an_sr_of_something_else_is_not_read_as_an_anatomy():
+def test_an_sr_of_something_else_is_not_read_as_an_anatomy(images):
     with pytest.raises(NotAnAnatomySR):
         document_from_sr(pydicom.Dataset())
+    sr = written_and_read(build(preset_document("typical_right_lobe"), images))
+    graft = only(children(group_named(sr, "Biliary anatomy"), ("99LDLT", "GRAFT")))
+    graft.ConceptCodeSequence[0].CodeValue = "GRAFT-XYZ"  # a value this app never writes
+    with pytest.raises(NotAnAnatomySR, match="GRAFT-XYZ"):
+        document_from_sr(sr)
 
 
 # ---------------------------------------------------------------- which lengths came from the viewer
