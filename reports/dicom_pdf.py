@@ -83,13 +83,15 @@ def encapsulated_pdf(
     title: str,
     issued_at: datetime,
     instance_key: str,
+    instance_number: int = 1,
     institution: str = "",
     source_sr: Dataset | None = None,
 ) -> Dataset:
     """The Encapsulated PDF instance of `pdf` in the study `identity` names (see `identity_of`).
 
     `instance_key` fixes its UIDs (the same report gives the same instance, so a second send replaces
-    nothing in PACS); `source_sr` is the structured report it goes with, if any."""
+    nothing in PACS); `instance_number` orders the versions in their series; `source_sr` is the structured
+    report it goes with, if any."""
     if not pdf.startswith(b"%PDF-"):
         raise ValueError("not a PDF: the bytes do not start with %PDF-")
     missing = [k for k in ("PatientID", "StudyInstanceUID") if not str(identity.get(k, "") or "")]
@@ -115,7 +117,7 @@ def encapsulated_pdf(
         ds.InstitutionName = institution
     ds.ConversionType = "WSD"
     # Encapsulated Document
-    ds.InstanceNumber = 1
+    ds.InstanceNumber = instance_number
     ds.ContentDate = issued_at.strftime("%Y%m%d")
     ds.ContentTime = issued_at.strftime("%H%M%S")
     ds.AcquisitionDateTime = issued_at.strftime("%Y%m%d%H%M%S")

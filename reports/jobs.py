@@ -155,6 +155,7 @@ def report_instances(version: ReportVersion) -> ReportInstances:
         title=f"Living donor suitability report, version {version.number}",
         issued_at=version.issued_at,
         instance_key=f"{donor.centre_id}/{donor.pk}/{version.number}/{version.pdf_sha256}",
+        instance_number=version.number,
         institution=donor.centre.name,
         source_sr=sr,
     )

@@ -88,9 +88,12 @@ def test_the_same_report_gives_the_same_instance_and_another_version_another():
     )
     first = encapsulated_pdf(PDF, identity=identity, title="v1", issued_at=ISSUED, instance_key="v1")
     again = encapsulated_pdf(PDF, identity=identity, title="v1", issued_at=ISSUED, instance_key="v1")
-    second = encapsulated_pdf(PDF, identity=identity, title="v2", issued_at=ISSUED, instance_key="v2")
+    second = encapsulated_pdf(
+        PDF, identity=identity, title="v2", issued_at=ISSUED, instance_key="v2", instance_number=2
+    )
     assert first.SOPInstanceUID == again.SOPInstanceUID != second.SOPInstanceUID
     assert first.SeriesInstanceUID == second.SeriesInstanceUID
+    assert (first.InstanceNumber, second.InstanceNumber) == (1, 2)
     assert first.PatientBirthDate == "19900506" and first.PatientName == "Donor^Dana"
     assert "SourceInstanceSequence" not in first
 
