@@ -252,6 +252,11 @@ DATA_UPLOAD_MAX_NUMBER_FILES = DICOM_MAX_FILES
 # The DICOM node (`manage.py dicom_scp`): its AE title and TCP port.
 DICOM_AE_TITLE = env("DICOM_AE_TITLE", default="LDLTWORKUP")
 DICOM_PORT = env.int("DICOM_PORT", default=11112)
+# Sending issued reports to a centre's PACS: the wait for each answer, and the retries of a send that
+# could not get through (after 30 s, then 60, 120, 240, 480: about 15 minutes in all).
+PACS_TIMEOUT_SECONDS = env.int("PACS_TIMEOUT_SECONDS", default=30)
+PACS_RETRIES = env.int("PACS_RETRIES", default=5)
+PACS_RETRY_SECONDS = env.int("PACS_RETRY_SECONDS", default=30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024**2
 

@@ -17,7 +17,7 @@ from donors.services import require
 
 from . import cohort, selectors, services
 from .content import report_content
-from .models import ReportVersion
+from .models import PacsSend, ReportVersion
 
 ErrorOut = ErrorSerializer
 
@@ -173,6 +173,47 @@ class ReportVersionPdf(ActorMixin, APIView):
         actor = self.actor
         version = selectors.version_for(actor=actor, pk=pk, action=Action.READ_ISSUED_REPORT)
         return pdf_response(actor, version)
+
+
+class PacsSendOut(serializers.ModelSerializer):
+    requested_by = serializers.CharField(source="requested_by.username")
+
+    class Meta:
+        model = PacsSend
+        fields = [
+            "id",
+            "version",
+            "destination",
+            "state",
+            "error",
+            "note",
+            "attempts",
+            "instances",
+            "study_instance_uid",
+            "requested_by",
+            "requested_at",
+            "finished_at",
+        ]
+
+
+class ReportVersionPacs(ActorMixin, APIView):
+    """Send an issued version to the centre's PACS (the anatomy's SR and the PDF, by C-STORE from a worker),
+    and list the sends with their outcome."""
+
+    @extend_schema(responses={200: PacsSendOut(many=True), 403: ErrorOut, 404: ErrorOut})
+    def get(self, request, pk):
+        actor = self.actor
+        version = selectors.version_for(actor=actor, pk=pk)
+        services.record_version_read(actor=actor, version=version, what="the sends to PACS")
+        return Response(PacsSendOut(selectors.pacs_sends_of(version), many=True).data)
+
+    @extend_schema(request=None, responses={202: PacsSendOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut})
+    def post(self, request, pk):
+        actor = self.actor
+        version = selectors.version_for(actor=actor, pk=pk, action=Action.ISSUE_REPORT)
+        send = services.send_to_pacs(actor=actor, version=version)
+        send.refresh_from_db()
+        return Response(PacsSendOut(send).data, status=202)
 
 
 def pdf_response(actor, version: ReportVersion) -> FileResponse:

@@ -7,5 +7,6 @@ urlpatterns = [
     path("donors/<int:pk>/report/issue/", api.IssueReport.as_view(), name="api-donor-report-issue"),
     path("reports/<int:pk>/", api.ReportVersionDetail.as_view(), name="api-report-version"),
     path("reports/<int:pk>/pdf/", api.ReportVersionPdf.as_view(), name="api-report-version-pdf"),
+    path("reports/<int:pk>/pacs/", api.ReportVersionPacs.as_view(), name="api-report-version-pacs"),
     path("cohort/", api.CohortStatistics.as_view(), name="api-cohort"),
 ]

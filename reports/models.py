@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from donors.models import Donor, User
+from donors.models import Centre, Donor, User
 
 # Once a version is issued only its PDF bookkeeping may change; the content never does.
 PDF_FIELDS = frozenset({"pdf", "pdf_sha256", "pdf_state", "pdf_error", "pdf_attempts", "pdf_rendered_at"})
@@ -12,6 +14,12 @@ PDF_FIELDS = frozenset({"pdf", "pdf_sha256", "pdf_state", "pdf_error", "pdf_atte
 # they show (the import writes them, the report recognises them).
 IMPORTED_MRN = "IMPORTED"
 IMPORTED_GIVEN_NAME = "Imported"
+
+
+def validate_ae_title(value: str) -> None:
+    """An AE title: 1 to 16 characters of the default repertoire, no backslash, not only spaces."""
+    if not value.strip() or len(value) > 16 or "\\" in value or not all(" " <= c <= "~" for c in value):
+        raise ValidationError("an AE title is 1 to 16 printable ASCII characters without a backslash")
 
 
 def pdf_upload_to(version: ReportVersion, filename: str) -> str:
@@ -64,3 +72,61 @@ class ReportVersion(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("issued reports are kept")
+
+
+class PacsDestination(models.Model):
+    """Where a centre's issued reports go: its PACS, reached by C-STORE. Set in the admin."""
+
+    centre = models.OneToOneField(Centre, on_delete=models.PROTECT, related_name="pacs_destination")
+    ae_title = models.CharField(
+        "called AE title", max_length=16, validators=[validate_ae_title], help_text="The PACS's AE title."
+    )
+    host = models.CharField(max_length=255, help_text="Host name or address of the PACS.")
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    enabled = models.BooleanField(default=True, help_text="Untick to stop sending without losing the settings.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "PACS destination"
+
+    def __str__(self) -> str:
+        return f"{self.ae_title} at {self.host}:{self.port}"
+
+
+class PacsSend(models.Model):
+    """One "send to PACS" of an issued report version: what was sent where, by whom, and how it went."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        RETRYING = "retrying", "Waiting to retry"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    version = models.ForeignKey(ReportVersion, on_delete=models.PROTECT, related_name="pacs_sends")
+    destination = models.CharField(max_length=300, help_text="AE title, host and port as they were when sent.")
+    ae_title = models.CharField(max_length=16)
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    error = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    instances = models.JSONField(
+        default=list, blank=True, help_text="What was stored: [{what, sop_class_uid, sop_instance_uid}]."
+    )
+    study_instance_uid = models.CharField(max_length=64, blank=True)
+    note = models.CharField(max_length=300, blank=True, help_text="Why something was not sent (e.g. no SR).")
+    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        verbose_name = "PACS send"
+
+    def __str__(self) -> str:
+        return f"send of report version {self.version_id} to {self.destination}: {self.state}"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.SENT, self.State.FAILED)

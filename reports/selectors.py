@@ -25,7 +25,7 @@ from .dicom_sr import (
     derived_uid,
     lengths_from_measurements,
 )
-from .models import ReportVersion
+from .models import PacsDestination, PacsSend, ReportVersion
 
 
 def version_for(*, actor: Actor, pk, action: Action = Action.VIEW_REPORT) -> ReportVersion:
@@ -94,6 +94,15 @@ def stored_mip(version: ReportVersion) -> bytes | None:
         return None
     with default_storage.open(version.mip_path, "rb") as handle:
         return handle.read()
+
+
+def pacs_destination_of(donor: Donor) -> PacsDestination | None:
+    """The donor's centre's PACS destination when it is switched on."""
+    return PacsDestination.objects.filter(centre_id=donor.centre_id, enabled=True).first()
+
+
+def pacs_sends_of(version: ReportVersion) -> list[PacsSend]:
+    return list(version.pacs_sends.select_related("requested_by"))
 
 
 # ---------------------------------------------------------------- the anatomy as a DICOM SR

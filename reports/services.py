@@ -35,8 +35,8 @@ from donors.workflow import Status
 from imaging.selectors import refuse_while_images_unresolved
 
 from .content import report_content
-from .models import IMPORTED_GIVEN_NAME, IMPORTED_MRN, ReportVersion
-from .tasks import render_report_pdf_task
+from .models import IMPORTED_GIVEN_NAME, IMPORTED_MRN, PacsDestination, PacsSend, ReportVersion
+from .tasks import render_report_pdf_task, send_to_pacs_task
 
 
 def content_hash(content: dict) -> str:
@@ -172,6 +172,75 @@ def retry_pdf(*, actor: Actor, version: ReportVersion) -> ReportVersion:
     )
     _queue_pdf(version.pk)
     return version
+
+
+# ---------------------------------------------------------------- sending to PACS
+
+
+@transaction.atomic
+def send_to_pacs(*, actor: Actor, version: ReportVersion) -> PacsSend:
+    """Queue the C-STORE of an issued version (the anatomy's SR and the PDF) to the centre's PACS.
+
+    Refused (409) while the PDF is not ready, when the centre has no PACS destination (or it is switched
+    off), and while an earlier send of the version is still under way."""
+    require(actor, Action.ISSUE_REPORT)
+    version = ReportVersion.objects.select_for_update().select_related("donor__centre").get(pk=version.pk)
+    if version.pdf_state != ReportVersion.PdfState.READY:
+        reason = f"the PDF of report version {version.number} is {version.get_pdf_state_display().lower()}"
+        raise IllegalState(f"cannot send to PACS: {reason}", fields={"pdf": [reason]})
+    destination = PacsDestination.objects.filter(centre_id=version.donor.centre_id, enabled=True).first()
+    if destination is None:
+        reason = f"centre {version.donor.centre.name} has no PACS destination; an administrator sets one in the admin"
+        raise IllegalState(f"cannot send to PACS: {reason}", fields={"destination": [reason]})
+    pending = version.pacs_sends.exclude(state__in=[PacsSend.State.SENT, PacsSend.State.FAILED]).first()
+    if pending is not None:
+        state = pending.get_state_display().lower()
+        reason = f"the send requested at {pending.requested_at:%Y-%m-%d %H:%M} is still {state}"
+        raise IllegalState(f"cannot send to PACS: {reason}", fields={"version": [reason]})
+    send = PacsSend.objects.create(
+        version=version,
+        destination=str(destination),
+        ae_title=destination.ae_title,
+        host=destination.host,
+        port=destination.port,
+        requested_by=actor.user,
+    )
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=send,
+        donor=version.donor,
+        summary=f"asked to send suitability report version {version.number} to PACS {send.destination}",
+        changes={"destination": send.destination},
+    )
+    transaction.on_commit(lambda: send_to_pacs_task.delay(send.pk))
+    return send
+
+
+@transaction.atomic
+def set_pacs_destination(
+    *, actor: Actor, centre: Centre, ae_title: str, host: str, port: int, enabled: bool = True
+) -> PacsDestination:
+    """Set the centre's PACS destination (the admin's form calls this), audited with what changed."""
+    fields = {"ae_title": ae_title, "host": host, "port": port, "enabled": enabled}
+    destination = PacsDestination.objects.select_for_update().filter(centre=centre).first()
+    before = {k: getattr(destination, k) for k in fields} if destination is not None else {}
+    if destination is None:
+        destination = PacsDestination(centre=centre)
+    for name, value in fields.items():
+        setattr(destination, name, value)
+    destination.full_clean()
+    destination.save()
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.UPDATE if before else AuditEvent.Kind.CREATE,
+        record=destination,
+        summary=f"set the PACS destination of centre {centre.name} to {destination}"
+        + ("" if enabled else " (switched off)"),
+        changes={k: [before.get(k), v] for k, v in fields.items() if before.get(k) != v},
+        centre_id=centre.pk,
+    )
+    return destination
 
 
 # ---------------------------------------------------------------- audit of reads

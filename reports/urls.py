@@ -12,6 +12,7 @@ urlpatterns = [
     path("versions/<int:pk>/pdf/", views.version_pdf, name="pdf"),
     path("versions/<int:pk>/mip.png", views.version_mip, name="version-mip"),
     path("versions/<int:pk>/render/", views.retry_render, name="retry"),
+    path("versions/<int:pk>/pacs/", views.send_to_pacs, name="send-to-pacs"),
     path("cohort/", views.cohort_page, name="cohort"),
     path("cohort.csv", views.cohort_csv, name="cohort-csv"),
 ]

@@ -121,6 +121,8 @@ def version_page(request, pk):
         "may_issue": may(actor.roles, Action.ISSUE_REPORT),
         "latest_version": versions[0],
         "changes_since": selectors.record_changes_since(donor=version.donor, version=version),
+        "pacs_destination": selectors.pacs_destination_of(version.donor),
+        "pacs_sends": selectors.pacs_sends_of(version),
     }
     return render(request, "reports/report.html", context)
 
@@ -153,6 +155,20 @@ def retry_render(request, pk):
     services.retry_pdf(actor=actor, version=version)
     messages.success(request, f"The PDF of report version {version.number} is being prepared again.")
     return redirect("reports:version", pk=version.pk)
+
+
+@login_required
+@require_POST
+def send_to_pacs(request, pk):
+    actor = _actor(request)
+    version = selectors.version_for(actor=actor, pk=pk, action=Action.ISSUE_REPORT)
+    try:
+        send = services.send_to_pacs(actor=actor, version=version)
+    except IllegalState as error:
+        messages.error(request, error.message)
+        return redirect("reports:version", pk=version.pk)
+    messages.success(request, f"Report version {version.number} is being sent to PACS {send.destination}.")
+    return redirect(reverse("reports:version", args=[version.pk]) + "#pacs")
 
 
 @login_required

@@ -10,6 +10,7 @@ INSTANCE = f"{SERIES}/instances/<str:instance>"
 
 urlpatterns = [
     path("studies", views.Studies.as_view(), name="studies"),
+    path("wado", views.WadoUri.as_view(), name="wado-uri"),
     path(STUDY, views.Study.as_view(), name="study"),
     path(f"{STUDY}/metadata", views.StudyMetadata.as_view(), name="study-metadata"),
     path(f"{STUDY}/series", views.StudySeries.as_view(), name="series-search"),

@@ -15,7 +15,7 @@ from functools import partial
 import pydicom
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
@@ -61,6 +61,11 @@ STUDY_MISMATCH = 0xA900
 class PayloadTooLarge(exceptions.APIException):
     status_code = 413
     default_code = "too_large"
+
+
+class LengthRequired(exceptions.APIException):
+    status_code = 411
+    default_code = "length_required"
 
 
 class ErrorsAsJson(BaseContentNegotiation):
@@ -286,22 +291,76 @@ class Frames(DicomWebView):
         )
 
 
+def _rendered(found: Instance, media: str) -> HttpResponse:
+    center, width = found.series.slice_window or (None, None)
+    png = rendering.slice_png(found, center, width)
+    if media == "image/jpeg":
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(png)).convert("L").save(buffer, format="JPEG", quality=90)
+        return HttpResponse(buffer.getvalue(), content_type="image/jpeg")
+    return HttpResponse(png, content_type="image/png")
+
+
 class Rendered(DicomWebView):
     def get(self, request, study, series, instance):
         actor = self.actor(request)
         media, _ = _negotiate(request, [("image/png", None), ("image/jpeg", None)])
         found = selectors.instance_of(actor, study, series, instance)
         selectors.record_retrieve(actor, [found], "a rendered image")
-        center, width = found.series.slice_window or (None, None)
-        png = rendering.slice_png(found, center, width)
-        if media == "image/jpeg":
-            buffer = io.BytesIO()
-            Image.open(io.BytesIO(png)).convert("L").save(buffer, format="JPEG", quality=90)
-            return HttpResponse(buffer.getvalue(), content_type="image/jpeg")
-        return HttpResponse(png, content_type="image/png")
+        return _rendered(found, media)
+
+
+# ------------------------------------------------------------------ WADO-URI (PS3.18 chapter 9), for old viewers
+
+WADO_URI_TYPES = ("image/jpeg", DICOM, "image/png")
+
+
+class WadoUri(DicomWebView):
+    """`?requestType=WADO&studyUID=&seriesUID=&objectUID=[&contentType=]`: one instance, as its stored file
+    (application/dicom) or a rendered picture (image/jpeg, the default; image/png). Other parameters of
+    the standard (windowing, region, frame) are not applied."""
+
+    def get(self, request):
+        actor = self.actor(request)
+        params = request.GET
+        if params.get("requestType") != "WADO":
+            raise InvalidInput("requestType: must be WADO", fields={"requestType": ["WADO is the only request type"]})
+        missing = [key for key in ("studyUID", "seriesUID", "objectUID") if not params.get(key, "").strip()]
+        if missing:
+            raise InvalidInput(
+                f"{', '.join(missing)}: required", fields={key: ["the UID is required"] for key in missing}
+            )
+        wanted = [part.split(";")[0].strip().lower() for part in params.get("contentType", "image/jpeg").split(",")]
+        media = next((m for m in wanted if m in WADO_URI_TYPES), None)
+        if media is None:
+            raise exceptions.NotAcceptable(
+                f"contentType: cannot answer as {params.get('contentType')}; available: {', '.join(WADO_URI_TYPES)}"
+            )
+        found = selectors.instance_of(actor, params["studyUID"], params["seriesUID"], params["objectUID"])
+        if media == DICOM:
+            selectors.record_retrieve(actor, [found], "a DICOM file (WADO-URI)")
+            response = HttpResponse(rendering.stored_bytes(found.file), content_type=DICOM)
+            response["Content-Disposition"] = f'attachment; filename="{found.sop_instance_uid}.dcm"'
+            return response
+        selectors.record_retrieve(actor, [found], "a rendered image (WADO-URI)")
+        return _rendered(found, media)
 
 
 # ------------------------------------------------------------------ STOW-RS
+
+
+def request_body(request: HttpRequest):
+    """The body to read. A chunked body (Orthanc's STOW client sends one) has no Content-Length, and Django
+    then reads nothing of it; a WSGI server that has undone the chunking says so (`wsgi.input_terminated`,
+    as gunicorn does), and its input is read to the end. A server that has not is told to send a length.
+    Under ASGI the body is whole already."""
+    meta = request.META
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if "wsgi.input" not in meta or meta.get("CONTENT_LENGTH") or not chunked:
+        return request
+    if meta.get("wsgi.input_terminated"):
+        return meta["wsgi.input"]
+    raise LengthRequired("this server cannot read a chunked body: send the body with a Content-Length")
 
 
 def _receive_parts(request, folder: str) -> list[str]:
@@ -310,6 +369,7 @@ def _receive_parts(request, folder: str) -> list[str]:
         _, boundary = multipart_boundary(request.headers.get("Content-Type", ""))
     except BadMultipart as bad:  # pragma: no cover - checked by the caller
         raise exceptions.UnsupportedMediaType("", detail=str(bad)) from None
+    body = request_body(request._request)
     os.makedirs(default_storage.path(folder), exist_ok=True)
     paths: list[str] = []
 
@@ -319,7 +379,7 @@ def _receive_parts(request, folder: str) -> list[str]:
         return open(default_storage.path(path), "wb")
 
     try:
-        split_multipart(request._request, boundary, open_part, max_bytes=settings.DICOM_MAX_UPLOAD_BYTES)
+        split_multipart(body, boundary, open_part, max_bytes=settings.DICOM_MAX_UPLOAD_BYTES)
     except (BadMultipart, TooLarge) as bad:
         for path in paths:
             default_storage.delete(path)

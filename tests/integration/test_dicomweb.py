@@ -310,3 +310,36 @@ def test_a_store_over_the_size_limit_is_refused_while_reading(live_server, setti
     assert answer.status_code == 413
     assert not Upload.objects.exists()
     assert not list((tmp_path / "media" / "imaging" / "received").rglob("*.dcm"))
+
+
+def test_wado_uri_serves_the_stored_file_or_a_picture_within_the_centre(live_server, stored, token, other_centre):
+    instance = Instance.objects.filter(series=stored["series"]).first()
+    uids = {
+        "requestType": "WADO",
+        "studyUID": stored["study"].study_instance_uid,
+        "seriesUID": stored["series"].series_instance_uid,
+        "objectUID": instance.sop_instance_uid,
+    }
+    headers = {"Authorization": f"Token {token}", "Connection": "close"}
+    url = f"{live_server.url}/dicom-web/wado"
+
+    dicom = requests.get(url, params=uids | {"contentType": "application/dicom"}, headers=headers, timeout=10)
+    assert dicom.status_code == 200 and dicom.headers["Content-Type"] == "application/dicom"
+    with default_storage.open(instance.file, "rb") as handle:
+        assert dicom.content == handle.read()
+    jpeg = requests.get(url, params=uids, headers=headers, timeout=10)  # image/jpeg unless asked otherwise
+    assert jpeg.headers["Content-Type"] == "image/jpeg" and jpeg.content.startswith(b"\xff\xd8")
+    reads = AuditEvent.objects.filter(kind=AuditEvent.Kind.READ, donor_id=stored["donor"].pk)
+    assert reads.filter(summary__contains="(WADO-URI)").exists()  # reads of a series are aggregated
+
+    gif = requests.get(url, params=uids | {"contentType": "image/gif"}, headers=headers, timeout=10)
+    assert gif.status_code == 406 and "contentType" in gif.json()["error"]["message"]
+    missing = requests.get(url, params={"requestType": "WADO", "studyUID": "1.2"}, headers=headers, timeout=10)
+    assert missing.status_code == 400 and set(missing.json()["error"]["fields"]) == {"seriesUID", "objectUID"}
+    wrong_type = requests.get(url, params=uids | {"requestType": "QIDO"}, headers=headers, timeout=10)
+    assert wrong_type.status_code == 400 and "requestType" in wrong_type.json()["error"]["fields"]
+    assert requests.get(url, params=uids, timeout=10).status_code == 401
+
+    _, foreign_key = issue_api_client(centre=other_centre, name="Other viewer")
+    hidden = requests.get(url, params=uids, headers={"Authorization": f"Token {foreign_key}"}, timeout=10)
+    assert hidden.status_code == 404

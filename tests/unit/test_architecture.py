@@ -37,6 +37,7 @@ PURE_CORES = (
     "imaging.identity",
     "reports.fhir.mapping",
     "reports.statistics",
+    "reports.dicom_pdf",
     "reports.dicom_sr",
     "workup.criteria.",
 )

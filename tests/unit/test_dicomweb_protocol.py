@@ -12,6 +12,7 @@ from imaging.dicomweb.protocol import (
     TooLarge,
     accepts,
     multipart_body,
+    multipart_boundary,
     parse_query,
     split_multipart,
 )
@@ -100,3 +101,15 @@ def test_a_body_over_the_limit_is_refused_while_reading():
     body = b"".join(multipart_body([({}, lambda: b"x" * 1000)], "bnd"))
     with pytest.raises(TooLarge):
         _split(body, "bnd", 100, max_bytes=500)
+
+
+def test_a_boundary_longer_than_rfc_2046_allows_is_read_as_orthanc_sends_it():
+    orthanc = "ea45fc41-8d0c-43ee-828e-3e797ac407c7-ea45fc41-8d0c-43ee-828e-3e797ac407c7"  # 73 characters
+    assert multipart_boundary(f'multipart/related; type="application/dicom"; boundary={orthanc}') == (
+        "application/dicom",
+        orthanc,
+    )
+    with pytest.raises(BadMultipart):
+        multipart_boundary("multipart/related; type=application/dicom; boundary=" + "b" * 201)
+    with pytest.raises(BadMultipart):
+        multipart_boundary("multipart/related; type=application/dicom")
