@@ -30,10 +30,10 @@ import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from .header import UNDEFINED_LENGTH, DicomRejected, InstanceHeader, checked_header, element_as_parsed
-from .pixels import decode
+from .header import PIXEL_DATA, UNDEFINED_LENGTH, DicomRejected, InstanceHeader, checked_header, element_as_parsed
+from .pixels import decode, decode_frame, decode_frames
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
 
@@ -69,6 +69,65 @@ def read_instance(source: Source, *, name: str) -> tuple[InstanceHeader, np.ndar
         dataset = _parse(fp, end, name, defer=False)
     header = checked_header(dataset, name)
     return header, decode(dataset, header)
+
+
+class Frames:
+    """An instance's header and its frames, decoded one at a time (see :func:`open_frames`)."""
+
+    def __init__(self, dataset: Dataset, header: InstanceHeader) -> None:
+        self._dataset = dataset
+        self.header = header
+
+    def __len__(self) -> int:
+        return self.header.number_of_frames
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Each frame in file order as float32 (rows, columns) in modality units."""
+        return decode_frames(self._dataset, self.header)
+
+    def frame(self, index: int) -> np.ndarray:
+        """One frame (0-based, in file order)."""
+        return decode_frame(self._dataset, self.header, index)
+
+
+@contextmanager
+def open_frames(source: Source, *, name: str) -> Iterator[Frames]:
+    """Read and check one instance, and give its frames one at a time while the block runs.
+
+    Memory stays near the size of the pixel data: uncompressed little-endian frames are views
+    of the bytes given (no copy at all when ``source`` is bytes), other syntaxes are decoded a
+    frame at a time, and only one frame is ever held in floats.
+    """
+    data = bytes(source) if isinstance(source, (bytearray, memoryview)) else source
+    with _opened(data, name) as (fp, end):
+        dataset = _parse(fp, end, name, defer=isinstance(data, bytes))
+        header = checked_header(dataset, name)
+        if isinstance(data, bytes) and not _share_pixel_bytes(dataset, data):
+            fp.seek(0)
+            dataset = _parse(fp, end, name, defer=False)
+        yield Frames(dataset, header)
+
+
+def _share_pixel_bytes(dataset: Dataset, data: bytes) -> bool:
+    """Point the deferred uncompressed pixel data of a dataset read from ``data`` at those bytes.
+
+    False when the pixel data is not a deferred little-endian native value (the caller then
+    reads the dataset in full): only that case can be decoded straight from a view.
+    """
+    element = element_as_parsed(dataset, PIXEL_DATA)
+    syntax = str(dataset.file_meta.get("TransferSyntaxUID", ""))
+    if (
+        syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+        or not isinstance(element, RawDataElement)
+        or element.value is not None
+        or element.value_tell is None
+        or element.length == UNDEFINED_LENGTH
+    ):
+        return False
+    start = element.value_tell
+    view = memoryview(data)[start : start + element.length]
+    dataset[PIXEL_DATA] = element._replace(value=view)  # type: ignore[assignment]
+    return True
 
 
 # --------------------------------------------------------------------- reading
@@ -221,9 +280,11 @@ def _is_truncated(dataset: Dataset, end: int, *, check_positions: bool) -> bool:
 
 __all__ = [
     "DicomRejected",
+    "Frames",
     "InstanceHeader",
     "Source",
     "load_pixels",
+    "open_frames",
     "read_header",
     "read_instance",
 ]
