@@ -161,7 +161,7 @@ def _number(value: Any) -> float | None:
         except TypeError:
             return None
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None

@@ -100,7 +100,7 @@ def decode_frame(dataset: Dataset, header: InstanceHeader, index: int) -> np.nda
                 _repair_sequential_scans(dataset, header.number_of_frames)
             with _pywarnings.catch_warnings():
                 _pywarnings.simplefilter("ignore")
-                frame = pixel_array(dataset, index=index, **({"as_rgb": False} if luminance_stored else {}))
+                frame = pixel_array(dataset, index=index, as_rgb=not luminance_stored)
     except Exception as exc:  # the decoder's own message goes to the logs via __cause__
         raise DicomRejected(f"pixel data could not be decoded ({header.transfer_syntax_name})", header.name) from exc
     planes = header.frame_planes
@@ -119,8 +119,7 @@ def _decoded_frames(dataset: Dataset, header: InstanceHeader, luminance_stored: 
             _pywarnings.simplefilter("ignore")
             pixels = dataset.pixel_array
         return iter([pixels])
-    options = {"as_rgb": False} if luminance_stored else {}
-    return _quietly(iter_pixels(dataset, **options))
+    return _quietly(iter_pixels(dataset, as_rgb=not luminance_stored))
 
 
 def _quietly(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

@@ -126,7 +126,8 @@ def _share_pixel_bytes(dataset: Dataset, data: bytes) -> bool:
         return False
     start = element.value_tell
     view = memoryview(data)[start : start + element.length]
-    dataset[PIXEL_DATA] = element._replace(value=view)  # type: ignore[assignment]
+    # numpy reads the view as it would the bytes; pydicom's annotation only names bytes.
+    dataset[PIXEL_DATA] = element._replace(value=view)  # type: ignore[arg-type]
     return True
 
 
