@@ -48,7 +48,7 @@ def instance_pixels(instance: Instance, frame: int = 0) -> np.ndarray:
 def middle_slice(instances: list[Instance]) -> tuple[Instance, int]:
     """The instance and frame of the series' middle slice (instances in slice order)."""
     total = sum(i.frames for i in instances)
-    wanted = max(total - 1, 0) // 2
+    wanted = total // 2
     for instance in instances:
         if wanted < instance.slice_index + instance.frames:
             return instance, instance.slice_frames()[max(wanted - instance.slice_index, 0)]

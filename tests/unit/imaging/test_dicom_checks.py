@@ -69,7 +69,9 @@ def test_warnings_name_what_is_missing(header):
     assert warnings(stacked) == [
         "multi-frame image (3 frames) without a position for each frame: its frames cannot be placed in 3D"
     ]
-    refused = dataclasses.replace(header, number_of_frames=3, frame_geometry_refused="some frames carry no position")
+    refused = dataclasses.replace(
+        header, number_of_frames=3, image_position=None, frame_geometry_refused="some frames carry no position"
+    )
     assert warnings(refused) == [
         "multi-frame image: some frames carry no position; its frames cannot be placed in 3D"
     ]
