@@ -72,6 +72,4 @@ def test_warnings_name_what_is_missing(header):
     refused = dataclasses.replace(
         header, number_of_frames=3, image_position=None, frame_geometry_refused="some frames carry no position"
     )
-    assert warnings(refused) == [
-        "multi-frame image: some frames carry no position; its frames cannot be placed in 3D"
-    ]
+    assert warnings(refused) == ["multi-frame image: some frames carry no position; its frames cannot be placed in 3D"]
