@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections import OrderedDict
 from datetime import timedelta
 
 import numpy as np
@@ -19,7 +20,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from .dicom import IncrementalMip, auto_window, thumbnail, to_png, window
-from .dicom.reader import open_frames
+from .dicom.reader import InstanceHeader, open_frames
 from .models import Instance, Series, donor_folder, unmatched_folder
 from .slices import SLICE_FIELDS, geometry_of
 

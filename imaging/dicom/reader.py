@@ -17,12 +17,13 @@ as MRCP.
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import struct
 import warnings as _pywarnings
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import IO, Any, Union
 
 import numpy as np
@@ -91,24 +92,54 @@ class Frames:
 
 
 @contextmanager
-def open_frames(source: Source, *, name: str) -> Iterator[Frames]:
+def open_frames(source: Source, *, name: str, header: InstanceHeader | None = None) -> Iterator[Frames]:
     """Read and check one instance, and give its frames one at a time while the block runs.
 
-    Memory stays near the size of the pixel data: uncompressed little-endian frames are views
-    of the bytes given (no copy at all when ``source`` is bytes), other syntaxes are decoded a
-    frame at a time, and only one frame is ever held in floats.
+    Memory stays near the size of the pixel data, whatever the number of frames: uncompressed
+    little-endian frames are views of the bytes given (no copy at all when ``source`` is bytes)
+    or of the file mapped into memory (a frame read is only that frame's pages), other syntaxes
+    are decoded a frame at a time, and only one frame is ever held in floats.
+
+    ``header``, when given, is this file's header as read before (a stored file never changes):
+    an Enhanced MR's functional groups take pydicom far longer to read than one frame takes to
+    decode. The file must still be the same instance.
     """
     data = bytes(source) if isinstance(source, (bytearray, memoryview)) else source
-    with _opened(data, name) as (fp, end):
-        dataset = _parse(fp, end, name, defer=isinstance(data, bytes))
-        header = checked_header(dataset, name)
-        if isinstance(data, bytes) and not _share_pixel_bytes(dataset, data):
+    with ExitStack() as stack:
+        fp, end = stack.enter_context(_opened(data, name))
+        dataset = _parse(fp, end, name, defer=True)
+        if header is None:
+            header = checked_header(dataset, name)
+        elif str(dataset.get("SOPInstanceUID", "")).strip() != header.sop_instance_uid:
+            raise DicomRejected("file is not the one whose header was read", name)
+        pixels = data if isinstance(data, bytes) else _mapped(fp, stack)
+        if pixels is None or not _share_pixel_bytes(dataset, pixels):
             fp.seek(0)
             dataset = _parse(fp, end, name, defer=False)
-        yield Frames(dataset, header)
+        try:
+            yield Frames(dataset, header)
+        finally:
+            del dataset  # the views of a mapped file go before the mapping is closed
 
 
-def _share_pixel_bytes(dataset: Dataset, data: bytes) -> bool:
+def _mapped(fp: IO[bytes], stack: ExitStack) -> mmap.mmap | None:
+    """The file mapped read-only (closed when the stack ends), or None when it is not a real file."""
+    try:
+        mapping = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    stack.callback(_close_mapping, mapping)
+    return mapping
+
+
+def _close_mapping(mapping: mmap.mmap) -> None:
+    try:
+        mapping.close()
+    except BufferError:  # a caller still holds a view of the pixels: the mapping goes with it
+        pass
+
+
+def _share_pixel_bytes(dataset: Dataset, data: bytes | mmap.mmap) -> bool:
     """Point the deferred uncompressed pixel data of a dataset read from ``data`` at those bytes.
 
     False when the pixel data is not a deferred little-endian native value (the caller then
@@ -122,6 +153,7 @@ def _share_pixel_bytes(dataset: Dataset, data: bytes) -> bool:
         or element.value is not None
         or element.value_tell is None
         or element.length == UNDEFINED_LENGTH
+        or element.value_tell + element.length > len(data)
     ):
         return False
     start = element.value_tell
