@@ -83,7 +83,8 @@ def main() -> None:
         path = phantom.paths[0]
         pixel_bytes = args.size * args.size * 2 * args.frames
         print(
-            f"Enhanced MR of {args.frames} frames of {args.size} x {args.size}: file {path.stat().st_size / 1e6:.1f} MB, "
+            f"Enhanced MR of {args.frames} frames of {args.size} x {args.size}: "
+            f"file {path.stat().st_size / 1e6:.1f} MB, "
             f"pixel data {pixel_bytes / 1e6:.1f} MB (written in {time.perf_counter() - started:.1f} s)"
         )
         data = path.read_bytes()

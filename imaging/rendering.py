@@ -37,13 +37,27 @@ def series_folder(series: Series) -> str:
     return f"{donor_folder(donor_id)}/series-{series.pk}"
 
 
+# Headers of the multi-frame files read last by this process: scrolling an Enhanced MR reads one
+# frame of the same file again and again, and its functional groups cost pydicom far more than the
+# frame (a stored file never changes).
+_MULTI_FRAME_HEADERS: OrderedDict[str, InstanceHeader] = OrderedDict()
+_HEADERS_KEPT = 8
+
+
 def instance_pixels(instance: Instance, frame: int = 0) -> np.ndarray:
     """One frame of the instance (0-based, in file order) as float32 in modality units."""
+    known = _MULTI_FRAME_HEADERS.get(instance.file) if instance.frames > 1 else None
     with (
         default_storage.open(instance.file, "rb") as handle,
-        open_frames(handle, name=instance.sop_instance_uid) as frames,
+        open_frames(handle, name=instance.sop_instance_uid, header=known) as frames,
     ):
-        return frames.frame(frame)
+        pixels = frames.frame(frame)
+        if instance.frames > 1:
+            _MULTI_FRAME_HEADERS[instance.file] = frames.header
+            _MULTI_FRAME_HEADERS.move_to_end(instance.file)
+            while len(_MULTI_FRAME_HEADERS) > _HEADERS_KEPT:
+                _MULTI_FRAME_HEADERS.popitem(last=False)
+        return pixels
 
 
 def middle_slice(instances: list[Instance]) -> tuple[Instance, int]:

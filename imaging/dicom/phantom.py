@@ -466,9 +466,7 @@ def _write_enhanced(
             ],
             FrameVOILUTSequence=[_item(WindowCenter=template.WindowCenter, WindowWidth=template.WindowWidth)],
             UnassignedSharedConvertedAttributesSequence=[
-                _item(
-                    **{keyword: template.data_element(keyword).value for keyword in _UNASSIGNED if keyword in template}
-                )
+                _item(**{keyword: template[keyword].value for keyword in _UNASSIGNED if keyword in template})
             ],
         )
     ]

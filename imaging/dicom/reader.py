@@ -23,7 +23,7 @@ import struct
 import warnings as _pywarnings
 import zlib
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import IO, Any, Union
 
 import numpy as np
@@ -133,10 +133,9 @@ def _mapped(fp: IO[bytes], stack: ExitStack) -> mmap.mmap | None:
 
 
 def _close_mapping(mapping: mmap.mmap) -> None:
-    try:
+    # A caller still holding a view of the pixels keeps the mapping open until the view goes.
+    with suppress(BufferError):
         mapping.close()
-    except BufferError:  # a caller still holds a view of the pixels: the mapping goes with it
-        pass
 
 
 def _share_pixel_bytes(dataset: Dataset, data: bytes | mmap.mmap) -> bool:
