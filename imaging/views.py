@@ -43,6 +43,7 @@ def upload_page(request, pk):
             "files": settings.DICOM_MAX_FILES,
             "upload_mb": settings.DICOM_MAX_UPLOAD_BYTES // 1024**2,
             "file_mb": settings.DICOM_MAX_FILE_BYTES // 1024**2,
+            "frame_mb": settings.DICOM_MAX_FRAME_BYTES // 1024**2,
         },
     }
     return render(request, "imaging/upload.html", context)
