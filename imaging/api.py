@@ -42,6 +42,9 @@ class UploadFileOut(serializers.ModelSerializer):
 class SeriesOut(serializers.ModelSerializer):
     series_uid = serializers.CharField(source="series_instance_uid")
     instances = serializers.IntegerField(source="instance_count")
+    slice_count = serializers.IntegerField(
+        help_text="Slices to scroll: one per frame (an Enhanced MR file holds the whole series in one instance)."
+    )
     mrcp = serializers.BooleanField(source="used_as_mrcp", help_text="Used as the MRCP (override, else recognition).")
     viewer_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
@@ -58,6 +61,7 @@ class SeriesOut(serializers.ModelSerializer):
             "modality",
             "echo_time",
             "instances",
+            "slice_count",
             "mrcp",
             "is_mrcp",
             "mrcp_reasons",

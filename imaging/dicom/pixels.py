@@ -48,12 +48,7 @@ def decode_frames(dataset: Dataset, header: InstanceHeader) -> Iterator[np.ndarr
     frame by frame by pydicom.
     """
     name = header.name
-    photometric = header.photometric_interpretation
-    if photometric == "PALETTE COLOR":
-        raise DicomRejected("palette colour image, not a greyscale MR image", name)
-    if header.compressed:
-        check_decodable(header.transfer_syntax_uid, name)
-    luminance_stored = not header.compressed and photometric in _NATIVE_YBR
+    luminance_stored = _decodable(header)
     try:
         stored = _plain_native(dataset)
         if stored is None:
@@ -66,7 +61,6 @@ def decode_frames(dataset: Dataset, header: InstanceHeader) -> Iterator[np.ndarr
             frames = (_native_frame(frame, header) for frame in stored)
     except Exception as exc:  # the decoder's own message goes to the logs via __cause__
         raise DicomRejected(f"pixel data could not be decoded ({header.transfer_syntax_name})", name) from exc
-    planes = header.frame_planes
     for index in range(header.number_of_frames):
         try:
             frame = next(frames, None)
@@ -74,10 +68,7 @@ def decode_frames(dataset: Dataset, header: InstanceHeader) -> Iterator[np.ndarr
             raise DicomRejected(f"pixel data could not be decoded ({header.transfer_syntax_name})", name) from exc
         if frame is None:
             raise DicomRejected(f"pixel data holds fewer than {header.number_of_frames} frames", name)
-        plane = planes[index] if index < len(planes) else None
-        slope = plane.rescale_slope if plane else header.rescale_slope
-        intercept = plane.rescale_intercept if plane else header.rescale_intercept
-        yield _to_modality(frame, header, luminance_stored, slope, intercept)
+        yield _to_modality(frame, header, luminance_stored, *_rescale(header, index))
 
 
 def decode_frame(dataset: Dataset, header: InstanceHeader, index: int) -> np.ndarray:
@@ -86,11 +77,7 @@ def decode_frame(dataset: Dataset, header: InstanceHeader, index: int) -> np.nda
         raise DicomRejected(f"no frame {index + 1} (the image has {header.number_of_frames})", header.name)
     if header.number_of_frames == 1:
         return next(decode_frames(dataset, header))
-    if header.photometric_interpretation == "PALETTE COLOR":
-        raise DicomRejected("palette colour image, not a greyscale MR image", header.name)
-    if header.compressed:
-        check_decodable(header.transfer_syntax_uid, header.name)
-    luminance_stored = not header.compressed and header.photometric_interpretation in _NATIVE_YBR
+    luminance_stored = _decodable(header)
     try:
         stored = _plain_native(dataset)
         if stored is not None:
@@ -103,11 +90,24 @@ def decode_frame(dataset: Dataset, header: InstanceHeader, index: int) -> np.nda
                 frame = pixel_array(dataset, index=index, as_rgb=not luminance_stored)
     except Exception as exc:  # the decoder's own message goes to the logs via __cause__
         raise DicomRejected(f"pixel data could not be decoded ({header.transfer_syntax_name})", header.name) from exc
+    return _to_modality(frame, header, luminance_stored, *_rescale(header, index))
+
+
+def _decodable(header: InstanceHeader) -> bool:
+    """Refuse what cannot be decoded; True when the luminance is stored (native YBR), kept as it is."""
+    if header.photometric_interpretation == "PALETTE COLOR":
+        raise DicomRejected("palette colour image, not a greyscale MR image", header.name)
+    if header.compressed:
+        check_decodable(header.transfer_syntax_uid, header.name)
+    return not header.compressed and header.photometric_interpretation in _NATIVE_YBR
+
+
+def _rescale(header: InstanceHeader, index: int) -> tuple[float, float]:
+    """(slope, intercept) of a frame: its functional groups' when it has them, else the header's."""
     planes = header.frame_planes
-    plane = planes[index] if index < len(planes) else None
-    slope = plane.rescale_slope if plane else header.rescale_slope
-    intercept = plane.rescale_intercept if plane else header.rescale_intercept
-    return _to_modality(frame, header, luminance_stored, slope, intercept)
+    if index < len(planes):
+        return planes[index].rescale_slope, planes[index].rescale_intercept
+    return header.rescale_slope, header.rescale_intercept
 
 
 def _decoded_frames(dataset: Dataset, header: InstanceHeader, luminance_stored: bool) -> Iterator[np.ndarray]:

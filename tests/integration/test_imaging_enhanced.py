@@ -123,6 +123,7 @@ def test_an_enhanced_file_is_scrolled_projected_and_measured_like_its_single_fra
         == pages.get(f"/imaging/series/{single.pk}/mip.png").content
     )
     detail = client.get(f"/api/v1/series/{multi.pk}/").json()
+    assert (detail["instances"], detail["slice_count"]) == (1, SLICES)
     assert [s["index"] for s in detail["slices"]] == list(range(SLICES))
     assert {s["id"] for s in detail["slices"]} == {instance.pk}
     assert sorted(s["frame"] for s in detail["slices"]) == list(range(1, SLICES + 1))
