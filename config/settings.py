@@ -242,7 +242,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 # DICOM upload limits (per upload).
 DICOM_MAX_FILES = env.int("DICOM_MAX_FILES", default=2000)
 DICOM_MAX_UPLOAD_BYTES = env.int("DICOM_MAX_UPLOAD_BYTES", default=2 * 1024**3)
-DICOM_MAX_FILE_BYTES = env.int("DICOM_MAX_FILE_BYTES", default=64 * 1024**2)
+# Per frame, not per file: an Enhanced MR file holds a whole series (512 x 512 x 130 frames is 68 MB).
+DICOM_MAX_FRAME_BYTES = env.int("DICOM_MAX_FRAME_BYTES", default=64 * 1024**2)
+# The ceiling on any one file, whatever its frames.
+DICOM_MAX_FILE_BYTES = env.int("DICOM_MAX_FILE_BYTES", default=1024**3)
 DICOM_MAX_COMPRESSION_RATIO = env.int("DICOM_MAX_COMPRESSION_RATIO", default=200)
 # A worker's claim on an upload lapses after this long without progress, so another can resume it.
 DICOM_INGEST_LEASE_SECONDS = env.int("DICOM_INGEST_LEASE_SECONDS", default=90)

@@ -42,6 +42,9 @@ class UploadFileOut(serializers.ModelSerializer):
 class SeriesOut(serializers.ModelSerializer):
     series_uid = serializers.CharField(source="series_instance_uid")
     instances = serializers.IntegerField(source="instance_count")
+    slice_count = serializers.IntegerField(
+        help_text="Slices to scroll: one per frame (an Enhanced MR file holds the whole series in one instance)."
+    )
     mrcp = serializers.BooleanField(source="used_as_mrcp", help_text="Used as the MRCP (override, else recognition).")
     viewer_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
@@ -58,6 +61,7 @@ class SeriesOut(serializers.ModelSerializer):
             "modality",
             "echo_time",
             "instances",
+            "slice_count",
             "mrcp",
             "is_mrcp",
             "mrcp_reasons",
@@ -335,8 +339,9 @@ class UnmatchedStudies(ActorMixin, APIView):
 
 
 class SliceOut(serializers.Serializer):
-    index = serializers.IntegerField(source="slice_index")
-    id = serializers.IntegerField()
+    index = serializers.IntegerField()
+    id = serializers.IntegerField(help_text="The instance holding the slice.")
+    frame = serializers.IntegerField(help_text="The instance's frame it is (1-based, as DICOM numbers frames).")
     instance_number = serializers.IntegerField(allow_null=True)
     position = serializers.ListField(child=serializers.FloatField(), allow_null=True)
 
@@ -352,7 +357,20 @@ class SeriesDetailOut(SeriesOut):
 
     @extend_schema_field(SliceOut(many=True))
     def get_slices(self, series):
-        return SliceOut(series.instances.order_by("slice_index"), many=True).data
+        slices = [
+            {
+                "index": instance.slice_index + place,
+                "id": instance.pk,
+                "frame": frame + 1,
+                "instance_number": instance.instance_number,
+                "position": instance.frame_positions[frame]
+                if instance.frames > 1 and instance.frame_positions
+                else (instance.position if instance.frames == 1 else None),
+            }
+            for instance in series.instances.order_by("slice_index")
+            for place, frame in enumerate(instance.slice_frames())
+        ]
+        return SliceOut(slices, many=True).data
 
 
 class SeriesDetail(ActorMixin, APIView):

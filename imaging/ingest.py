@@ -16,15 +16,18 @@ How an import survives failures:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -37,19 +40,19 @@ from .bulk import insert_rows
 from .dicom import (
     ArchiveRejected,
     DicomRejected,
-    Geometry,
     IncrementalMip,
     MissingGeometry,
     Rejection,
     iter_zip_members,
-    read_instance,
 )
 from .dicom.archive import declared_members
 from .dicom.checks import looks_like_mrcp
 from .dicom.checks import warnings as header_warnings
+from .dicom.geometry import frame_geometries
+from .dicom.reader import Frames, open_frames
 from .identity import identity_problems
 from .models import Instance, Series, Study, Upload, UploadFile, UploadSource
-from .slices import finalise_series
+from .slices import finalise_series, frame_order
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,7 @@ def limits() -> dict:
         "max_files": settings.DICOM_MAX_FILES,
         "max_upload_bytes": settings.DICOM_MAX_UPLOAD_BYTES,
         "max_file_bytes": settings.DICOM_MAX_FILE_BYTES,
+        "max_frame_bytes": settings.DICOM_MAX_FRAME_BYTES,
         "max_ratio": settings.DICOM_MAX_COMPRESSION_RATIO,
     }
 
@@ -97,7 +101,10 @@ class Result:
     upload: Upload | None = None
     # Each series a finished import added to: the series, its slices in order, and the MIP
     # built while reading its files (None when that could not be done; rendering reads them).
-    series: list[tuple[Series, list[Instance], tuple[IncrementalMip, list[str]] | None]] = field(default_factory=list)
+    # The MIP's slices are (SOP Instance UID, frame in file order) in the order they were added.
+    series: list[tuple[Series, list[Instance], tuple[IncrementalMip, list[tuple[str, int]]] | None]] = field(
+        default_factory=list
+    )
 
 
 def claim(upload_id: int) -> Upload | str:
@@ -161,7 +168,7 @@ class IngestRun:
         self.series: dict[tuple[int, str], Series] = {}
         self.identities_checked: set[tuple[int, str, str]] = set()
         self.identity_notes: list[str] = []
-        self.mips: dict[int, tuple[IncrementalMip, list[str]]] = {}
+        self.mips: dict[int, tuple[IncrementalMip, list[tuple[str, int]]]] = {}
         self.broken_mips: set[int] = set()
         self.series_warnings: dict[int, set[str]] = {}
         self.finished_series: list[tuple[Series, list[Instance]]] = []
@@ -370,22 +377,40 @@ class IngestRun:
         )
 
     def _ingest(self, item: Item) -> None:
-        data = item.data
-        if data is None:
-            if item.size > self.limits["max_file_bytes"]:
-                self._line(
-                    item,
-                    UploadFile.Outcome.REJECTED,
-                    f"file too large ({item.size} bytes; the limit is {self.limits['max_file_bytes']})",
-                )
-                return
-            with default_storage.open(item.source.path, "rb") as handle:
-                data = handle.read()
+        if item.data is None and item.size > self.limits["max_file_bytes"]:
+            self._line(
+                item,
+                UploadFile.Outcome.REJECTED,
+                f"file too large ({item.size} bytes; the limit is {self.limits['max_file_bytes']})",
+            )
+            return
         try:
-            header, pixels = read_instance(data, name=item.name)
+            # A stored upload is read from its file, so its bytes are in memory once (as the pixel data).
+            with ExitStack() as stack:
+                source: bytes | File = (
+                    item.data
+                    if item.data is not None
+                    else stack.enter_context(default_storage.open(item.source.path, "rb"))
+                )
+                frames = stack.enter_context(open_frames(source, name=item.name))
+                self._accept(item, frames)
         except DicomRejected as rejected:
             self._line(item, UploadFile.Outcome.REJECTED, rejected.reason)
-            return
+
+    @staticmethod
+    def _opened(item: Item) -> File:
+        return default_storage.open(item.source.path, "rb")
+
+    def _accept(self, item: Item, frames: Frames) -> None:
+        header = frames.header
+        per_frame = item.size // max(header.number_of_frames, 1)
+        if per_frame > self.limits["max_frame_bytes"]:
+            several = f"{header.number_of_frames} frames of " if header.number_of_frames > 1 else ""
+            raise DicomRejected(
+                f"image too large ({several}{per_frame} bytes a frame; the limit is {self.limits['max_frame_bytes']})"
+            )
+        decoded = iter(frames)
+        first = next(decoded)  # every file's first frame decodes before it is accepted
         uid = header.sop_instance_uid
         if self._foreign_study(header.study_instance_uid):
             self._line(
@@ -409,7 +434,14 @@ class IngestRun:
         study = self._study(header)
         series = self._series(study, header)
         self._check_identity(study, header)
-        path = self._store(item, uid, data)
+        try:
+            planes = frame_geometries(header)
+        except MissingGeometry:
+            planes = []
+        if not self._add_to_mip(series, header, itertools.chain([first], decoded), planes):
+            raise DicomRejected("pixel data could not be decoded", item.name)
+        multi = header.number_of_frames > 1
+        path = self._store(item, uid, item.data)
         self._instances.append(
             Instance(  # ids rather than objects: nothing here follows the relations
                 series_id=series.pk,
@@ -422,13 +454,15 @@ class IngestRun:
                 columns=header.columns,
                 frames=header.number_of_frames,
                 position=list(header.image_position) if header.image_position else None,
+                frame_positions=[list(g.position) for g in planes] if multi and planes else None,
+                frame_order=frame_order(planes) if multi and planes else None,
                 orientation=list(header.image_orientation) if header.image_orientation else None,
                 pixel_spacing=list(header.pixel_spacing) if header.pixel_spacing else None,
                 slice_thickness=header.slice_thickness,
                 window=[header.window_center, header.window_width] if header.window_width else None,
                 transfer_syntax=header.transfer_syntax_uid,
                 file=path,
-                file_size=len(data),
+                file_size=item.size,
             )
         )
         self._line(item, UploadFile.Outcome.ACCEPTED, warnings=notes, sop_uid=uid, series_id=series.pk)
@@ -436,10 +470,9 @@ class IngestRun:
             self._kept_sources.add(item.source.pk)
         self.known_sops[uid] = series.pk
         self.series_warnings.setdefault(series.pk, set()).update(notes)
-        self._add_to_mip(series, header, pixels)
 
-    def _store(self, item: Item, uid: str, data: bytes) -> str:
-        if item.data is None:
+    def _store(self, item: Item, uid: str, data: bytes | None) -> str:
+        if data is None:
             return item.source.path  # the raw upload, already under the donor's folder, is kept as it is
         name = f"{self.upload.folder}/{item.source.index:05d}-{uid}.dcm"
         if default_storage.exists(name):  # written by a run that died before committing
@@ -527,20 +560,32 @@ class IngestRun:
         self.studies[study.study_instance_uid] = study
         self.identity_notes.extend(new)
 
-    def _add_to_mip(self, series: Series, header, pixels) -> None:
-        """Feed the in-memory MIP of an MRCP series, so rendering need not read the files again."""
+    def _add_to_mip(self, series: Series, header, frames: Iterator[np.ndarray], planes) -> bool:
+        """Feed the in-memory MIP of an MRCP series, so rendering need not read the files again.
+
+        Every frame is a slice, added one at a time. False when a frame after the first could not
+        be decoded: the file is refused, and the series' MIP is left to rendering.
+        """
         if series.pk in self.broken_mips or not series.used_as_mrcp:
-            return
+            return True
+        if len(planes) != header.number_of_frames:
+            self._break_mip(series)
+            return True
+        builder, keys = self.mips.setdefault(series.pk, (IncrementalMip(), []))
         try:
-            if pixels.ndim != 2:
-                raise ValueError("multi-frame")
-            geometry = Geometry.from_header(header)
-            builder, uids = self.mips.setdefault(series.pk, (IncrementalMip(), []))
-            builder.add(pixels, geometry)
-            uids.append(header.sop_instance_uid)
-        except (ValueError, MissingGeometry):
-            self.mips.pop(series.pk, None)
-            self.broken_mips.add(series.pk)
+            for frame, pixels in enumerate(frames):
+                builder.add(pixels, planes[frame])
+                keys.append((header.sop_instance_uid, frame))
+        except ValueError:
+            self._break_mip(series)
+        except DicomRejected:
+            self._break_mip(series)
+            return False
+        return True
+
+    def _break_mip(self, series: Series) -> None:
+        self.mips.pop(series.pk, None)
+        self.broken_mips.add(series.pk)
 
     # ------------------------------------------------------------------ the end
 

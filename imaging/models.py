@@ -247,6 +247,9 @@ class Series(models.Model):
     mrcp_override_at = models.DateTimeField(null=True, blank=True)
     warnings = models.JSONField(default=list, blank=True)
     instance_count = models.PositiveIntegerField(default=0)
+    slice_count = models.PositiveIntegerField(
+        default=0, help_text="Slices to scroll: one per frame (an Enhanced MR file holds the whole series)."
+    )
     rows = models.PositiveIntegerField(default=0)
     columns = models.PositiveIntegerField(default=0)
     pixel_spacing = models.JSONField(null=True, blank=True, help_text="[between rows, between columns] mm")
@@ -302,12 +305,23 @@ class Instance(models.Model):
     sop_instance_uid = models.CharField(max_length=64)
     sop_class_uid = models.CharField(max_length=64, blank=True)
     instance_number = models.IntegerField(null=True, blank=True)
-    slice_index = models.PositiveIntegerField(default=0, help_text="Place in the series, ordered along the normal.")
+    slice_index = models.PositiveIntegerField(
+        default=0, help_text="Place in the series, ordered along the normal (of its first slice, for several frames)."
+    )
     depth = models.FloatField(null=True, blank=True, help_text="Position along the series' slice normal (mm).")
     rows = models.PositiveIntegerField()
     columns = models.PositiveIntegerField()
     frames = models.PositiveIntegerField(default=1)
-    position = models.JSONField(null=True, blank=True, help_text="ImagePositionPatient (mm)")
+    position = models.JSONField(null=True, blank=True, help_text="ImagePositionPatient (mm), of the first frame")
+    frame_positions = models.JSONField(
+        null=True, blank=True, help_text="A multi-frame image's ImagePositionPatient of each frame (mm), in file order."
+    )
+    frame_order = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="A multi-frame image's frames (0-based, in file order) in slice order along the normal; "
+        "its slices are slice_index, slice_index + 1...",
+    )
     orientation = models.JSONField(null=True, blank=True, help_text="ImageOrientationPatient")
     pixel_spacing = models.JSONField(null=True, blank=True, help_text="[between rows, between columns] mm")
     slice_thickness = models.FloatField(null=True, blank=True)
@@ -329,8 +343,17 @@ class Instance(models.Model):
 
     @property
     def has_geometry(self) -> bool:
-        """Whether the slice can be placed in 3D (ordered, projected); measuring also needs pixel_spacing."""
+        """Whether the slice can be placed in 3D (ordered, projected); measuring also needs pixel_spacing.
+
+        A multi-frame image needs a position for each frame."""
+        if self.frames > 1:
+            return bool(self.frame_positions and self.orientation and len(self.frame_positions) == self.frames)
         return bool(self.position and self.orientation)
+
+    def slice_frames(self) -> list[int]:
+        """Its frames (0-based, in file order) in slice order: its slices are slice_index onwards."""
+        order = self.frame_order
+        return list(order) if order and len(order) == self.frames else list(range(self.frames))
 
 
 class Measurement(models.Model):

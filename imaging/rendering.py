@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections import OrderedDict
 from datetime import timedelta
 
 import numpy as np
@@ -18,7 +19,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from .dicom import IncrementalMip, auto_window, read_instance, thumbnail, to_png, window
+from .dicom import IncrementalMip, auto_window, thumbnail, to_png, window
+from .dicom.reader import InstanceHeader, open_frames
 from .models import Instance, Series, donor_folder, unmatched_folder
 from .slices import SLICE_FIELDS, geometry_of
 
@@ -35,11 +37,37 @@ def series_folder(series: Series) -> str:
     return f"{donor_folder(donor_id)}/series-{series.pk}"
 
 
-def instance_pixels(instance: Instance) -> np.ndarray:
-    """The instance's first frame as float32 in modality units."""
-    with default_storage.open(instance.file, "rb") as handle:
-        _, pixels = read_instance(handle.read(), name=instance.sop_instance_uid)
-    return pixels[0] if pixels.ndim == 3 else pixels
+# Headers of the multi-frame files read last by this process: scrolling an Enhanced MR reads one
+# frame of the same file again and again, and its functional groups cost pydicom far more than the
+# frame (a stored file never changes).
+_MULTI_FRAME_HEADERS: OrderedDict[str, InstanceHeader] = OrderedDict()
+_HEADERS_KEPT = 8
+
+
+def instance_pixels(instance: Instance, frame: int = 0) -> np.ndarray:
+    """One frame of the instance (0-based, in file order) as float32 in modality units."""
+    known = _MULTI_FRAME_HEADERS.get(instance.file) if instance.frames > 1 else None
+    with (
+        default_storage.open(instance.file, "rb") as handle,
+        open_frames(handle, name=instance.sop_instance_uid, header=known) as frames,
+    ):
+        pixels = frames.frame(frame)
+        if instance.frames > 1:
+            _MULTI_FRAME_HEADERS[instance.file] = frames.header
+            _MULTI_FRAME_HEADERS.move_to_end(instance.file)
+            while len(_MULTI_FRAME_HEADERS) > _HEADERS_KEPT:
+                _MULTI_FRAME_HEADERS.popitem(last=False)
+        return pixels
+
+
+def middle_slice(instances: list[Instance]) -> tuple[Instance, int]:
+    """The instance and frame of the series' middle slice (instances in slice order)."""
+    total = sum(i.frames for i in instances)
+    wanted = total // 2
+    for instance in instances:
+        if wanted < instance.slice_index + instance.frames:
+            return instance, instance.slice_frames()[max(wanted - instance.slice_index, 0)]
+    return instances[-1], 0
 
 
 def _put(name: str, data: bytes) -> str:
@@ -67,7 +95,10 @@ def render_series(*, series_id: int) -> Series:
 
 
 def render(
-    series: Series, *, instances: list[Instance] | None = None, mip: tuple[IncrementalMip, list[str]] | None = None
+    series: Series,
+    *,
+    instances: list[Instance] | None = None,
+    mip: tuple[IncrementalMip, list[tuple[str, int]]] | None = None,
 ) -> Series:
     """Render a series already read (with its study); returns it updated.
 
@@ -92,13 +123,13 @@ def _render(series: Series, instances: list[Instance], mip) -> dict[str, object]
     if not instances:
         raise ValueError("the series has no images")
     folder = series_folder(series)
-    middle = instances[len(instances) // 2]
-    middle_pixels = instance_pixels(middle)
+    middle, middle_frame = middle_slice(instances)
+    middle_pixels = instance_pixels(middle, middle_frame)
     slice_window = [round(v, 2) for v in auto_window(middle_pixels)]
     values: dict[str, object] = {"slice_window": slice_window}
     projectable = (
         series.used_as_mrcp
-        and all(i.has_geometry and i.frames == 1 for i in instances)
+        and all(i.has_geometry for i in instances)
         and not any("not parallel" in w for w in series.warnings or [])
     )
     if not projectable:
@@ -108,8 +139,12 @@ def _render(series: Series, instances: list[Instance], mip) -> dict[str, object]
         values.update(mip_path="", mip_data_path="", mip_shape=None, mip_spacing=None, mip_window=None)
         return values
     result, order = _projection(instances, mip)
-    slice_of = {inst.sop_instance_uid: inst.slice_index for inst in instances}
-    to_slice = np.array([slice_of[uid] for uid in order], dtype=np.int32)
+    slice_of = {
+        (inst.sop_instance_uid, frame): inst.slice_index + place
+        for inst in instances
+        for place, frame in enumerate(inst.slice_frames())
+    }
+    to_slice = np.array([slice_of[key] for key in order], dtype=np.int32)
     image = result.image
     # Without a known pixel spacing the picture keeps its pixels as they are (no aspect
     # correction, no scale bar) and nothing on it can be measured.
@@ -144,21 +179,26 @@ def _compact(indices: np.ndarray) -> np.ndarray:
 
 
 def _projection(instances: list[Instance], mip):
-    """(Mip, SOP UIDs in the order the slices were added)."""
-    wanted = {i.sop_instance_uid for i in instances}
+    """(Mip, the (SOP Instance UID, frame) of each slice in the order they were added)."""
+    wanted = {(i.sop_instance_uid, frame) for i in instances for frame in range(i.frames)}
     if mip is not None:
-        builder, uids = mip
-        if len(uids) == len(wanted) and set(uids) == wanted:
-            return builder.result(), list(uids)
+        builder, keys = mip
+        if len(keys) == len(wanted) and set(keys) == wanted:
+            return builder.result(), list(keys)
     builder = IncrementalMip()
-    uids = []
+    keys = []
     for instance in instances:
-        geometry = geometry_of(instance)
-        if geometry is None:
+        planes = [plane for frame in range(instance.frames) if (plane := geometry_of(instance, frame)) is not None]
+        if len(planes) != instance.frames:
             raise ValueError(f"instance {instance.sop_instance_uid} has no usable position and orientation")
-        builder.add(instance_pixels(instance), geometry)
-        uids.append(instance.sop_instance_uid)
-    return builder.result(), uids
+        with (
+            default_storage.open(instance.file, "rb") as handle,
+            open_frames(handle, name=instance.sop_instance_uid) as frames,
+        ):
+            for frame, pixels in enumerate(frames):
+                builder.add(pixels, planes[frame])
+                keys.append((instance.sop_instance_uid, frame))
+    return builder.result(), keys
 
 
 def load_mip_data(series: Series) -> dict[str, np.ndarray]:
@@ -177,10 +217,10 @@ def mip_png(series: Series, center: float | None, width: float | None) -> bytes:
     return to_png(window(data["image"], center, width), pixel_spacing=tuple(data["pixel_spacing"]))
 
 
-def slice_png(instance: Instance, center: float | None, width: float | None) -> bytes:
-    """One slice as PNG; without a window, the slice's own (auto) window, from the one read of its file."""
+def slice_png(instance: Instance, center: float | None, width: float | None, frame: int = 0) -> bytes:
+    """One slice (a frame of the instance) as PNG; without a window, the slice's own (auto) window."""
     spacing = tuple(instance.pixel_spacing) if instance.pixel_spacing else None
-    pixels = instance_pixels(instance)
+    pixels = instance_pixels(instance, frame)
     if center is None or width is None:
         center, width = auto_window(pixels)
     return to_png(window(pixels, center, width), pixel_spacing=spacing)

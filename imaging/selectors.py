@@ -26,6 +26,7 @@ from donors.services import actor_centre_id, record_refused_access, require
 
 from .dicom.display import MIP_MARKERS, edge_markers, scale_bar
 from .models import DicomPeer, Instance, Measurement, Series, Study, Upload
+from .slices import slice_at
 
 IMAGE_READ_AUDIT_SECONDS = 60
 
@@ -67,20 +68,25 @@ def series_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Seri
     return _scoped(actor, Series.objects.select_related("study__donor"), pk, action, "series", "study")
 
 
-def slice_for(*, actor: Actor, series_pk: int, index: int) -> Instance:
-    """One slice of a series of the actor's centre, with its series, study and donor, in one query:
-    scrolling asks for every slice, so the series is not read again on its own for each."""
+def slice_for(*, actor: Actor, series_pk: int, index: int) -> tuple[Instance, int]:
+    """One slice of a series of the actor's centre: the instance holding it (with its series, study and
+    donor, in one query: scrolling asks for every slice, so the series is not read again on its own for
+    each) and the frame it is (0-based, in file order; 0 for a single-frame image)."""
     require(actor, Action.VIEW_IMAGES)
     instance = (
-        Instance.objects.filter(series_id=series_pk, slice_index=index)
+        Instance.objects.filter(series_id=series_pk, slice_index__lte=index)
         .select_related("series__study__donor")
-        .order_by("pk")
+        .order_by("-slice_index", "pk")
         .first()
+        if index >= 0
+        else None
     )
     if instance is None or instance.series.study.centre_id != actor.centre_id:
         series_for(actor=actor, pk=series_pk)  # another centre's series: refused and audited as such
         raise NotFound("no such slice")
-    return instance
+    if index >= instance.slice_index + instance.frames:
+        raise NotFound("no such slice")
+    return instance, instance.slice_frames()[index - instance.slice_index]
 
 
 def instance_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> Instance:
@@ -196,11 +202,8 @@ def mrcp_mip_series(*, donor: Donor, study_uid: str = "") -> Series | None:
 def viewer_overlay(series: Series) -> dict[str, dict]:
     """What the viewer draws on the slices and on the MIP: the patient direction at each edge, a scale
     bar, and why either is missing. The slices' geometry is read from the middle slice."""
-    middle = (
-        series.instances.filter(slice_index=max(series.instance_count - 1, 0) // 2)
-        .only("orientation", "pixel_spacing", "columns")
-        .first()
-    )
+    found = slice_at(series, max(series.slice_count - 1, 0) // 2)
+    middle = found[0] if found else None
     markers = edge_markers(middle.orientation) if middle else None
     bar = scale_bar(middle.pixel_spacing, middle.columns) if middle else None
     slices = {

@@ -27,7 +27,7 @@ from . import ingest, rendering
 from .dicom import distance_mm, pixel_to_patient
 from .identity import identity_problems
 from .models import DicomPeer, Instance, Measurement, Series, Study, Upload, UploadFile, UploadSource, donor_folder
-from .slices import geometry_of
+from .slices import geometry_of, slice_at
 from .tasks import ingest_upload_task, render_series_task
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -646,23 +646,24 @@ def locate(*, series: Series, kind: str, point: dict, field: str = "points") -> 
             raise InvalidInput(f"{field}: outside the MIP", fields={field: [f"row 0-{rows - 1}, col 0-{cols - 1}"]})
         index = int(data["slice_index"][r, c])
         source_row, source_col = float(data["row_index"][r, c]), float(data["col_index"][r, c])
-        instance = series.instances.filter(slice_index=index).first()
+        found = slice_at(series, index)
         stored = {"row": r, "col": c, "slice": index, "source_row": source_row, "source_col": source_col}
     elif kind == Measurement.Kind.SLICES:
         slice_number = point.get("slice")
         if not isinstance(slice_number, int) or isinstance(slice_number, bool):
             raise InvalidInput(f"{field}.slice: a whole number", fields={f"{field}.slice": ["a whole number"]})
         index = slice_number
-        instance = series.instances.filter(slice_index=index).first()
-        if instance is None:
+        found = slice_at(series, index)
+        if found is None:
             raise InvalidInput(f"{field}.slice: no slice {index}", fields={f"{field}.slice": [f"no slice {index}"]})
+        instance = found[0]
         if not (-0.5 <= row <= instance.rows - 0.5 and -0.5 <= col <= instance.columns - 0.5):
             raise InvalidInput(f"{field}: outside the image", fields={field: ["outside the image"]})
         source_row, source_col = row, col
         stored = {"slice": index, "row": round(row, 3), "col": round(col, 3)}
     else:
         raise InvalidInput("kind: 'slices' or 'mip'", fields={"kind": ["'slices' or 'mip'"]})
-    geometry = geometry_of(instance) if instance is not None else None
+    geometry = geometry_of(*found) if found is not None else None
     if geometry is None:
         raise IllegalState(
             "this image has no position or orientation: distances cannot be measured on it",

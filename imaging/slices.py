@@ -25,6 +25,8 @@ SLICE_FIELDS = (
     "columns",
     "frames",
     "position",
+    "frame_positions",
+    "frame_order",
     "orientation",
     "pixel_spacing",
     "file",
@@ -32,10 +34,12 @@ SLICE_FIELDS = (
 _ROWS_PER_STATEMENT = 1000  # 3 parameters a row stays far below SQLite's limit of 32766
 
 
-def geometry_of(instance: Instance) -> Geometry | None:
-    position, orientation, spacing = instance.position, instance.orientation, instance.pixel_spacing
-    if not (position and orientation):  # the instance's has_geometry
+def geometry_of(instance: Instance, frame: int = 0) -> Geometry | None:
+    """The plane of one of the instance's frames (0-based, in file order); None when it cannot be placed."""
+    orientation, spacing = tuple(instance.orientation or ()), instance.pixel_spacing
+    if not instance.has_geometry:
         return None
+    position = (instance.frame_positions or [])[frame] if instance.frames > 1 else instance.position or []
     from .dicom.geometry import _unit
 
     # Rows stored before zero spacings were refused at import may still hold one.
@@ -60,6 +64,24 @@ def _usable_spacing(spacing) -> tuple[float, float] | None:
     except (TypeError, ValueError):
         return None
     return (row, column) if all(math.isfinite(v) and v > 0 for v in (row, column)) else None
+
+
+def slice_at(series: Series, index: int) -> tuple[Instance, int] | None:
+    """The instance holding the series' slice ``index`` and the frame (0-based, in file order) it is."""
+    if index < 0:
+        return None
+    instance = series.instances.filter(slice_index__lte=index).order_by("-slice_index", "pk").first()
+    if instance is None or index >= instance.slice_index + instance.frames:
+        return None
+    return instance, instance.slice_frames()[index - instance.slice_index]
+
+
+def frame_order(geometries: Sequence[Geometry]) -> list[int] | None:
+    """A multi-frame image's frames in order along the first frame's normal (None for one frame)."""
+    if len(geometries) < 2:
+        return None
+    normal = geometries[0].normal
+    return sorted(range(len(geometries)), key=lambda i: (dot(geometries[i].position, normal), i))
 
 
 def orientation_label(normal) -> str:
@@ -89,10 +111,12 @@ def finalise_series(series: Series, *, extra_warnings=(), adding: Sequence[Insta
         parallel = all(abs(dot(normal, geometries[id(i)].normal)) >= _PARALLEL for i in placed)
         if not parallel:
             warnings.add("slices are not parallel: the series cannot be projected")
+        # Every frame is a slice: an instance's depth is that of its first slice along the series' normal.
+        slice_depths = {id(i): _slice_depths(i, geometries[id(i)], normal) for i in instances}
         for instance in instances:
-            instance.depth = dot(geometries[id(instance)].position, normal)
+            instance.depth = slice_depths[id(instance)][0]
         instances.sort(key=lambda i: (i.depth, i.instance_number or 0, arrival[id(i)]))
-        depths = np.array([i.depth for i in instances])
+        depths = np.array([depth for i in instances for depth in slice_depths[id(i)]])
         gaps = np.diff(depths)
         spacing = float(np.median(gaps)) if len(gaps) else None
         series.slice_spacing = spacing
@@ -104,12 +128,15 @@ def finalise_series(series: Series, *, extra_warnings=(), adding: Sequence[Insta
         instances.sort(key=lambda i: (i.instance_number or 0, arrival[id(i)]))
         series.slice_spacing = None
         series.orientation = ""
-    for index, instance in enumerate(instances):
+    index = 0
+    for instance in instances:
         instance.slice_index = index
+        index += instance.frames
     _store_places([i for i in stored if before[i.pk] != (i.slice_index, i.depth)])
     if instances:
         series.rows, series.columns = instances[0].rows, instances[0].columns
     series.instance_count = len(instances)
+    series.slice_count = index
     series.warnings = sorted(warnings)
     series.render_state = Series.Render.PENDING
     series.render_error = ""
@@ -117,6 +144,14 @@ def finalise_series(series: Series, *, extra_warnings=(), adding: Sequence[Insta
     series.save()
     del series.skip_history_when_saving
     return instances
+
+
+def _slice_depths(instance: Instance, geometry: Geometry, normal) -> list[float]:
+    """Depths of the instance's slices along the normal, in slice order."""
+    if instance.frames == 1:
+        return [dot(geometry.position, normal)]
+    positions = instance.frame_positions or []
+    return [dot(tuple(positions[frame]), normal) for frame in instance.slice_frames()]
 
 
 def _store_places(instances: list[Instance]) -> None:

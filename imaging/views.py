@@ -43,6 +43,7 @@ def upload_page(request, pk):
             "files": settings.DICOM_MAX_FILES,
             "upload_mb": settings.DICOM_MAX_UPLOAD_BYTES // 1024**2,
             "file_mb": settings.DICOM_MAX_FILE_BYTES // 1024**2,
+            "frame_mb": settings.DICOM_MAX_FRAME_BYTES // 1024**2,
         },
     }
     return render(request, "imaging/upload.html", context)
@@ -79,8 +80,8 @@ def viewer(request, pk):
     config = {
         "seriesId": series.pk,
         "donorId": donor.pk if donor else None,
-        "slices": series.instance_count,
-        "initialSlice": max(series.instance_count - 1, 0) // 2,
+        "slices": series.slice_count,
+        "initialSlice": max(series.slice_count - 1, 0) // 2,
         "sliceUrl": reverse("imaging:slice", args=[series.pk, 0]).replace("/0.png", "/{index}.png"),
         "mipUrl": reverse("imaging:mip", args=[series.pk]) if series.mip_path else "",
         "distanceUrl": reverse("api-series-distance", args=[series.pk]),
@@ -278,7 +279,7 @@ def thumbnail_image(request, pk):
 @require_GET
 def slice_image(request, pk, index):
     actor = page_actor(request)
-    instance = selectors.slice_for(actor=actor, series_pk=pk, index=index)
+    instance, frame = selectors.slice_for(actor=actor, series_pk=pk, index=index)
     series = instance.series
     center, width = _window(request)
     if center is None or width is None:  # _window gives both or neither
@@ -286,8 +287,8 @@ def slice_image(request, pk, index):
     selectors.record_image_read(
         actor=actor, donor=series.study.donor, record=series, what=f"MRCP images of series {series.pk}"
     )
-    key = f"slice:{instance.pk}:{instance.file}:{center}:{width}"
-    return _image(request, key, lambda: rendering.slice_png(instance, center, width))
+    key = f"slice:{instance.pk}:{frame}:{instance.file}:{center}:{width}"
+    return _image(request, key, lambda: rendering.slice_png(instance, center, width, frame))
 
 
 @login_required

@@ -5,6 +5,7 @@ the tests all use the same code. Modules:
 
 * ``reader``   strict DICOM reading (files, bytes, uploads) and truncation checks
 * ``header``   the header record and the checks every file must pass
+* ``functional`` a multi-frame (Enhanced MR) image's functional groups: each frame's plane and rescale
 * ``pixels``   decoding to float32 in modality units
 * ``checks``   warnings about accepted files and MRCP recognition
 * ``archive``  safe reading of uploaded zip files

@@ -22,14 +22,16 @@ def warnings(header: InstanceHeader) -> list[str]:
         notes.append(f"{header.pixel_spacing_refused}: ignored, distances cannot be measured on this image")
     elif header.pixel_spacing is None:
         notes.append("no pixel spacing: distances cannot be measured on this image")
-    if header.image_position is None or header.image_orientation is None:
+    if header.frame_geometry_refused:
+        notes.append(f"multi-frame image: {header.frame_geometry_refused}; its frames cannot be placed in 3D")
+    elif header.image_position is None or header.image_orientation is None:
         notes.append("no image position/orientation: the slice cannot be placed in 3D")
     if header.lossy:
         notes.append(f"lossy compression ({header.transfer_syntax_name}): fine ducts may be blurred")
-    if header.number_of_frames > 1:
+    if header.number_of_frames > 1 and not header.frame_planes and header.image_position is not None:
         notes.append(
-            f"multi-frame image ({header.number_of_frames} frames): only its first frame is shown and it is "
-            "not projected; export the series as single-frame images to read it here"
+            f"multi-frame image ({header.number_of_frames} frames) without a position for each frame: "
+            "its frames cannot be placed in 3D"
         )
     return notes
 

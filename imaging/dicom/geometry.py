@@ -87,6 +87,37 @@ def _unit(vector: tuple[float, ...], name: str) -> Vector:
     return (x / norm, y / norm, z / norm)
 
 
+def frame_geometries(header: InstanceHeader) -> list[Geometry]:
+    """One plane per frame, in file order: a multi-frame image's from its functional groups.
+
+    Raises ``MissingGeometry`` when a frame cannot be placed (a multi-frame image without
+    per-frame positions has no place for its frames but the first).
+    """
+    if header.number_of_frames == 1:
+        return [Geometry.from_header(header)]
+    if header.frame_geometry_refused:
+        raise MissingGeometry(f"{header.name}: {header.frame_geometry_refused}")
+    if len(header.frame_planes) != header.number_of_frames:
+        raise MissingGeometry(f"{header.name}: no position for each frame")
+    planes = []
+    for plane in header.frame_planes:
+        if plane.position is None or plane.orientation is None:
+            raise MissingGeometry(f"{header.name}: a frame has no position/orientation")
+        spacing = plane.pixel_spacing or header.pixel_spacing
+        planes.append(
+            Geometry(
+                position=plane.position,
+                row_direction=_unit(plane.orientation[:3], header.name),
+                column_direction=_unit(plane.orientation[3:], header.name),
+                pixel_spacing=spacing or NOMINAL_SPACING,
+                rows=header.rows,
+                columns=header.columns,
+                spacing_known=spacing is not None,
+            )
+        )
+    return planes
+
+
 def geometry_or_none(header: InstanceHeader) -> Geometry | None:
     try:
         return Geometry.from_header(header)

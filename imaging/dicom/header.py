@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, overload
 
 import numpy as np
@@ -19,6 +19,8 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, MediaStorageDirectoryStorage
+
+from .functional import FramePlane, functional_groups, has_functional_groups
 
 PIXEL_DATA = 0x7FE00010
 NUMBER_OF_FRAMES = 0x00280008
@@ -96,6 +98,11 @@ class InstanceHeader:
     # Why a Pixel Spacing present in the file was not used (e.g. 0\0); `pixel_spacing` is then None.
     pixel_spacing_refused: str = ""
     study_date: str = ""  # YYYYMMDD, empty when the file has none or a malformed one
+    # A multi-frame image's frames, from its functional groups (empty otherwise, or when they do not
+    # give one plane per frame); the fields above then describe the first frame.
+    frame_planes: tuple[FramePlane, ...] = ()
+    # Why a multi-frame image's frames cannot be placed in 3D (empty when they can, or for one frame).
+    frame_geometry_refused: str = ""
 
     @property
     def transfer_syntax_name(self) -> str:
@@ -205,7 +212,7 @@ def _build_header(
     pixel_bytes: int | None,
 ) -> InstanceHeader:
     spacing, spacing_refused = _pixel_spacing(ds)
-    return InstanceHeader(
+    header = InstanceHeader(
         name=name,
         sop_class_uid=sop_class,
         sop_instance_uid=uids["SOPInstanceUID"],
@@ -246,6 +253,40 @@ def _build_header(
         pixel_data_bytes=pixel_bytes,
         pixel_spacing_refused=spacing_refused,
     )
+    if has_functional_groups(ds):
+        header = _with_functional_groups(ds, header)
+    return header
+
+
+def _with_functional_groups(ds: Dataset, header: InstanceHeader) -> InstanceHeader:
+    """The header of a multi-frame image, its geometry, rescale and MR facts read from the functional groups.
+
+    Values at the top of the dataset (a classic image's place for them) are kept only where the
+    functional groups say nothing.
+    """
+    groups = functional_groups(ds, header.number_of_frames)
+    first = groups.frames[0] if groups.frames else None
+    placed = first is not None and not groups.geometry_refused
+    changes: dict[str, Any] = {
+        "frame_planes": groups.frames,
+        "frame_geometry_refused": groups.geometry_refused,
+        "echo_time": groups.echo_time if groups.echo_time is not None else header.echo_time,
+        "repetition_time": groups.repetition_time if groups.repetition_time is not None else header.repetition_time,
+        "mr_acquisition_type": header.mr_acquisition_type or groups.mr_acquisition_type,
+        "spacing_between_slices": groups.spacing_between_slices or header.spacing_between_slices,
+        "window_center": groups.window_center if groups.window_width else header.window_center,
+        "window_width": groups.window_width or header.window_width,
+    }
+    if first is not None:
+        changes["rescale_slope"] = first.rescale_slope
+        changes["rescale_intercept"] = first.rescale_intercept
+        changes["pixel_spacing"] = first.pixel_spacing or header.pixel_spacing
+        changes["slice_thickness"] = first.slice_thickness or header.slice_thickness
+        changes["image_position"] = first.position if placed else None
+        changes["image_orientation"] = first.orientation if placed else None
+    elif groups.geometry_refused:
+        changes["image_position"] = changes["image_orientation"] = None
+    return replace(header, **changes)
 
 
 # ------------------------------------------------------------- value helpers

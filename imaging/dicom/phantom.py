@@ -31,6 +31,7 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    LegacyConvertedEnhancedMRImageStorage,
     MRImageStorage,
     generate_uid,
 )
@@ -98,8 +99,14 @@ def generate_series(
     rescale_slope: float = 1.0,
     rescale_intercept: float = 0.0,
     noise_sd: float = 18.0,
+    enhanced: bool = False,
 ) -> PhantomSeries:
     """Write one DICOM file per slice into ``out_dir`` and return what was written.
+
+    With ``enhanced`` the slices are the frames of one Legacy Converted Enhanced MR file
+    (``MF0001.dcm``, uncompressed), as current scanners export a 3D MRCP: each frame's
+    position in the per-frame functional groups, the rest in the shared ones. Its
+    ``sop_instance_uids`` then holds the one file's UID.
 
     ``pixel_spacing`` is DICOM's (row spacing, column spacing); by default square
     pixels covering a 280 mm field of view. ``orientation`` is "coronal" (as 3D MRCP
@@ -145,15 +152,30 @@ def generate_series(
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed + 1)
     paths, uids = [], []
+    if enhanced and transfer_syntax != ExplicitVRLittleEndian:
+        raise ValueError("the Enhanced MR phantom is written uncompressed (Explicit VR Little Endian)")
+    # One frame's stored values at a time, into the one block the Enhanced file's pixel data is.
+    frames = np.empty((slices, rows, columns), dtype=np.uint16) if enhanced else None
+    positions = []
     for index in range(slices):
         origin = first + index * gap * normal
         plane = Plane(origin, row_dir, col_dir, spacing[0], spacing[1], rows, columns)
         signal = _draw(plane, layout) * FLUID_SIGNAL
         signal += rng.standard_normal(signal.shape, dtype=np.float32) * np.float32(noise_sd)
         stored = np.clip(np.rint((signal - rescale_intercept) / rescale_slope), 0, MAX_STORED).astype(np.uint16)
+        if frames is not None:
+            frames[index] = stored
+            positions.append(VOLUME_CENTRE + origin)
+            continue
         uid = generate_uid(entropy_srcs=[series_uid, str(index)])
         path = out / f"IM{index + 1:04d}.dcm"
         _write_slice(template, path, stored, uid, index, VOLUME_CENTRE + origin, normal, transfer_syntax)
+        paths.append(path)
+        uids.append(uid)
+    if frames is not None:
+        uid = generate_uid(entropy_srcs=[series_uid, "enhanced"])
+        path = out / "MF0001.dcm"
+        _write_enhanced(template, path, frames, uid, positions, normal)
         paths.append(path)
         uids.append(uid)
     return PhantomSeries(
@@ -344,3 +366,122 @@ def _write_slice(
         ds["PixelData"].VR = "OW"
         ds.compress(syntax, stored, generate_instance_uid=False)
         ds.save_as(path, enforce_file_format=True)
+
+
+# Attributes of a classic MR image that an Enhanced image keeps in its functional groups.
+_FRAME_LEVEL = (
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "SliceLocation",
+    "RescaleIntercept",
+    "RescaleSlope",
+    "RescaleType",
+    "WindowCenter",
+    "WindowWidth",
+)
+# What the Legacy Converted image cannot place in a macro: kept in the unassigned converted attributes.
+_UNASSIGNED = (
+    "ScanningSequence",
+    "SequenceVariant",
+    "ScanOptions",
+    "MRAcquisitionType",
+    "RepetitionTime",
+    "EchoTime",
+    "EchoTrainLength",
+    "ImagingFrequency",
+    "ImagedNucleus",
+    "MagneticFieldStrength",
+)
+
+
+def _item(**values: Any) -> Dataset:
+    item = Dataset()
+    for keyword, value in values.items():
+        setattr(item, keyword, value)
+    return item
+
+
+def _write_enhanced(
+    template: Dataset, path: Path, frames: np.ndarray, uid: str, positions: list[np.ndarray], normal: np.ndarray
+) -> None:
+    """One Legacy Converted Enhanced MR file (PS3.3 A.71) holding every slice as a frame."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = LegacyConvertedEnhancedMRImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(uid)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    for element in template:
+        if element.keyword not in _FRAME_LEVEL and element.keyword not in _UNASSIGNED:
+            ds.add(element)
+    ds.SOPClassUID = LegacyConvertedEnhancedMRImageStorage
+    ds.SOPInstanceUID = uid
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "NONE"]
+    ds.InstanceNumber = 1
+    ds.ContentQualification = "RESEARCH"
+    ds.PixelPresentation = "MONOCHROME"
+    ds.VolumetricProperties = "VOLUME"
+    ds.VolumeBasedCalculationTechnique = "NONE"
+    ds.PresentationLUTShape = "IDENTITY"
+    ds.AcquisitionContextSequence = []
+    ds.NumberOfFrames = len(frames)
+    dimensions = generate_uid(entropy_srcs=[uid, "dimensions"])
+    ds.DimensionOrganizationSequence = [_item(DimensionOrganizationUID=dimensions)]
+    ds.DimensionOrganizationType = "3D"
+    ds.DimensionIndexSequence = [
+        _item(
+            DimensionOrganizationUID=dimensions,
+            DimensionIndexPointer=0x00200032,
+            FunctionalGroupPointer=0x00209113,
+            DimensionDescriptionLabel="Image Position Patient",
+        )
+    ]
+    ds.SharedFunctionalGroupsSequence = [
+        _item(
+            MRImageFrameTypeSequence=[
+                _item(
+                    FrameType=["ORIGINAL", "PRIMARY", "M", "NONE"],
+                    PixelPresentation="MONOCHROME",
+                    VolumetricProperties="VOLUME",
+                    VolumeBasedCalculationTechnique="NONE",
+                )
+            ],
+            PixelMeasuresSequence=[
+                _item(
+                    PixelSpacing=template.PixelSpacing,
+                    SliceThickness=template.SliceThickness,
+                    SpacingBetweenSlices=template.SpacingBetweenSlices,
+                )
+            ],
+            PlaneOrientationSequence=[_item(ImageOrientationPatient=template.ImageOrientationPatient)],
+            PixelValueTransformationSequence=[
+                _item(
+                    RescaleIntercept=template.RescaleIntercept,
+                    RescaleSlope=template.RescaleSlope,
+                    RescaleType=template.RescaleType,
+                )
+            ],
+            FrameVOILUTSequence=[_item(WindowCenter=template.WindowCenter, WindowWidth=template.WindowWidth)],
+            UnassignedSharedConvertedAttributesSequence=[
+                _item(**{keyword: template[keyword].value for keyword in _UNASSIGNED if keyword in template})
+            ],
+        )
+    ]
+    ds.PerFrameFunctionalGroupsSequence = [
+        _item(
+            FrameContentSequence=[
+                _item(StackID="1", InStackPositionNumber=index + 1, DimensionIndexValues=[index + 1])
+            ],
+            PlanePositionSequence=[_item(ImagePositionPatient=[_ds(v) for v in position])],
+            UnassignedPerFrameConvertedAttributesSequence=[
+                _item(InstanceNumber=index + 1, SliceLocation=_ds(float(position @ normal)))
+            ],
+        )
+        for index, position in enumerate(positions)
+    ]
+    ds.PixelData = frames.tobytes()
+    ds["PixelData"].VR = "OW"
+    ds.save_as(path, enforce_file_format=True)

@@ -7,11 +7,13 @@ for every file of a series, whatever its rescale or photometric interpretation.
 from __future__ import annotations
 
 import warnings as _pywarnings
+from collections.abc import Iterator
 
 import numpy as np
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, generate_frames
+from pydicom.pixels import iter_pixels, pixel_array
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit, JPEGExtended12Bit
 
 from .header import (
@@ -20,6 +22,7 @@ from .header import (
     PIXEL_DATA,
     DicomRejected,
     InstanceHeader,
+    _int,
     _text,
     _uint,
     check_decodable,
@@ -28,26 +31,119 @@ from .header import (
 
 
 def decode(dataset: Dataset, header: InstanceHeader) -> np.ndarray:
+    """All the pixels: ``(rows, columns)`` for one frame, ``(frames, rows, columns)`` for several."""
+    if header.number_of_frames == 1:
+        return next(decode_frames(dataset, header))
+    pixels = np.empty((header.number_of_frames, header.rows, header.columns), dtype=np.float32)
+    for index, frame in enumerate(decode_frames(dataset, header)):
+        pixels[index] = frame
+    return pixels
+
+
+def decode_frames(dataset: Dataset, header: InstanceHeader) -> Iterator[np.ndarray]:
+    """Each frame in turn as float32 in modality units (rows, columns), with its own rescale.
+
+    One frame's floats at a time: a 130-frame Enhanced MR never has its volume in floats.
+    Uncompressed little-endian frames are views of the pixel bytes; anything else is decoded
+    frame by frame by pydicom.
+    """
     name = header.name
-    photometric = header.photometric_interpretation
-    if photometric == "PALETTE COLOR":
-        raise DicomRejected("palette colour image, not a greyscale MR image", name)
-    if header.compressed:
-        check_decodable(header.transfer_syntax_uid, name)
-    luminance_stored = not header.compressed and photometric in _NATIVE_YBR
+    luminance_stored = _decodable(header)
     try:
         stored = _plain_native(dataset)
         if stored is None:
             if header.transfer_syntax_uid in _JPEG_SEQUENTIAL:
                 _repair_sequential_scans(dataset, header.number_of_frames)
-            if luminance_stored:
-                # Keep Y as stored rather than going to RGB and back (which rounds and clips).
-                dataset.pixel_array_options(as_rgb=False)
-            with _pywarnings.catch_warnings():
-                _pywarnings.simplefilter("ignore")
-                stored = dataset.pixel_array
+            frames = _decoded_frames(dataset, header, luminance_stored)
+        elif stored.ndim == 2:
+            frames = iter([stored])
+        else:
+            frames = (_native_frame(frame, header) for frame in stored)
     except Exception as exc:  # the decoder's own message goes to the logs via __cause__
         raise DicomRejected(f"pixel data could not be decoded ({header.transfer_syntax_name})", name) from exc
+    for index in range(header.number_of_frames):
+        try:
+            frame = next(frames, None)
+        except Exception as exc:
+            raise DicomRejected(f"pixel data could not be decoded ({header.transfer_syntax_name})", name) from exc
+        if frame is None:
+            raise DicomRejected(f"pixel data holds fewer than {header.number_of_frames} frames", name)
+        yield _to_modality(frame, header, luminance_stored, *_rescale(header, index))
+
+
+def decode_frame(dataset: Dataset, header: InstanceHeader, index: int) -> np.ndarray:
+    """One frame (0-based) as float32 in modality units, without decoding the others where the syntax allows."""
+    if not 0 <= index < header.number_of_frames:
+        raise DicomRejected(f"no frame {index + 1} (the image has {header.number_of_frames})", header.name)
+    if header.number_of_frames == 1:
+        return next(decode_frames(dataset, header))
+    luminance_stored = _decodable(header)
+    try:
+        stored = _plain_native(dataset)
+        if stored is not None:
+            frame = _native_frame(stored[index], header)
+        else:
+            if header.transfer_syntax_uid in _JPEG_SEQUENTIAL:
+                _repair_sequential_scans(dataset, header.number_of_frames)
+            with _pywarnings.catch_warnings():
+                _pywarnings.simplefilter("ignore")
+                frame = pixel_array(dataset, index=index, as_rgb=not luminance_stored)
+    except Exception as exc:  # the decoder's own message goes to the logs via __cause__
+        raise DicomRejected(f"pixel data could not be decoded ({header.transfer_syntax_name})", header.name) from exc
+    return _to_modality(frame, header, luminance_stored, *_rescale(header, index))
+
+
+def _decodable(header: InstanceHeader) -> bool:
+    """Refuse what cannot be decoded; True when the luminance is stored (native YBR), kept as it is."""
+    if header.photometric_interpretation == "PALETTE COLOR":
+        raise DicomRejected("palette colour image, not a greyscale MR image", header.name)
+    if header.compressed:
+        check_decodable(header.transfer_syntax_uid, header.name)
+    return not header.compressed and header.photometric_interpretation in _NATIVE_YBR
+
+
+def _rescale(header: InstanceHeader, index: int) -> tuple[float, float]:
+    """(slope, intercept) of a frame: its functional groups' when it has them, else the header's."""
+    planes = header.frame_planes
+    if index < len(planes):
+        return planes[index].rescale_slope, planes[index].rescale_intercept
+    return header.rescale_slope, header.rescale_intercept
+
+
+def _decoded_frames(dataset: Dataset, header: InstanceHeader, luminance_stored: bool) -> Iterator[np.ndarray]:
+    if header.number_of_frames == 1:
+        if luminance_stored:
+            # Keep Y as stored rather than going to RGB and back (which rounds and clips).
+            dataset.pixel_array_options(as_rgb=False)
+        with _pywarnings.catch_warnings():
+            _pywarnings.simplefilter("ignore")
+            pixels = dataset.pixel_array
+        return iter([pixels])
+    return _quietly(iter_pixels(dataset, as_rgb=not luminance_stored))
+
+
+def _quietly(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    while True:
+        with _pywarnings.catch_warnings():
+            _pywarnings.simplefilter("ignore")
+            frame = next(frames, None)
+        if frame is None:
+            return
+        yield frame
+
+
+def _native_frame(frame: np.ndarray, header: InstanceHeader) -> np.ndarray:
+    stored_bits, allocated = header.bits_stored, header.bits_allocated
+    if stored_bits < allocated and not _within_stored_bits(frame, stored_bits, header.pixel_representation):
+        shift = allocated - stored_bits
+        frame = np.left_shift(frame, shift)
+        np.right_shift(frame, shift, out=frame)
+    return frame
+
+
+def _to_modality(
+    stored: np.ndarray, header: InstanceHeader, luminance_stored: bool, slope: float, intercept: float
+) -> np.ndarray:
     if luminance_stored and header.samples_per_pixel == 3:
         pixels = stored[..., 0].astype(np.float32)
     elif header.samples_per_pixel == 3:
@@ -55,12 +151,12 @@ def decode(dataset: Dataset, header: InstanceHeader) -> np.ndarray:
         pixels = stored.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     else:
         pixels = stored.astype(np.float32)
-    if header.rescale_slope != 1.0:
-        pixels *= np.float32(header.rescale_slope)
-    if header.rescale_intercept != 0.0:
-        pixels += np.float32(header.rescale_intercept)
-    if photometric == "MONOCHROME1":
-        low, high = _stored_range(header)
+    if slope != 1.0:
+        pixels *= np.float32(slope)
+    if intercept != 0.0:
+        pixels += np.float32(intercept)
+    if header.photometric_interpretation == "MONOCHROME1":
+        low, high = _stored_range(header, slope, intercept)
         # Invert around the representable range so every slice of a series flips alike.
         pixels = np.float32(low + high) - pixels
     return pixels
@@ -144,10 +240,15 @@ def _plain_native(dataset: Dataset) -> np.ndarray | None:
     """
     if str(dataset.file_meta.get("TransferSyntaxUID", "")) not in _PLAIN_SYNTAXES:
         return None
-    if any(tag in dataset for tag in (*FLOAT_PIXEL_DATA, NUMBER_OF_FRAMES)):
+    if any(tag in dataset for tag in FLOAT_PIXEL_DATA):
         return None
+    frames = 1
+    if NUMBER_OF_FRAMES in dataset:
+        frames = _int(dataset, "NumberOfFrames") or 0
+        if frames < 1:
+            return None
     element = element_as_parsed(dataset, PIXEL_DATA)
-    if not isinstance(element, RawDataElement) or not isinstance(element.value, bytes):
+    if not isinstance(element, RawDataElement) or not isinstance(element.value, (bytes, memoryview)):
         return None
     rows, columns = _uint(dataset, "Rows"), _uint(dataset, "Columns")
     allocated, stored_bits = _uint(dataset, "BitsAllocated"), _uint(dataset, "BitsStored")
@@ -166,8 +267,11 @@ def _plain_native(dataset: Dataset) -> np.ndarray | None:
     ):
         return None
     count = rows * columns
-    if len(element.value) < count * np.dtype(dtype).itemsize:
+    if len(element.value) < count * frames * np.dtype(dtype).itemsize:
         return None
+    if frames > 1 or NUMBER_OF_FRAMES in dataset:
+        # Several frames stay one view of the bytes; each is corrected as it is read.
+        return np.frombuffer(element.value, dtype=dtype, count=count * frames).reshape(frames, rows, columns)
     pixels = np.frombuffer(element.value, dtype=dtype, count=count).reshape(rows, columns)
     if stored_bits < allocated and not _within_stored_bits(pixels, stored_bits, representation):
         shift = allocated - stored_bits
@@ -187,11 +291,11 @@ def _within_stored_bits(pixels: np.ndarray, stored_bits: int, signed: int) -> bo
     return bool(pixels.max() < (1 << stored_bits))
 
 
-def _stored_range(header: InstanceHeader) -> tuple[float, float]:
+def _stored_range(header: InstanceHeader, slope: float, intercept: float) -> tuple[float, float]:
     bits = header.bits_stored or header.bits_allocated
     if header.pixel_representation:
         low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     else:
         low, high = 0, 2**bits - 1
-    ends = sorted(v * header.rescale_slope + header.rescale_intercept for v in (low, high))
+    ends = sorted(v * slope + intercept for v in (low, high))
     return ends[0], ends[1]

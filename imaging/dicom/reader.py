@@ -17,12 +17,13 @@ as MRCP.
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import struct
 import warnings as _pywarnings
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import IO, Any, Union
 
 import numpy as np
@@ -30,10 +31,10 @@ import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from .header import UNDEFINED_LENGTH, DicomRejected, InstanceHeader, checked_header, element_as_parsed
-from .pixels import decode
+from .header import PIXEL_DATA, UNDEFINED_LENGTH, DicomRejected, InstanceHeader, checked_header, element_as_parsed
+from .pixels import decode, decode_frame, decode_frames
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
 
@@ -69,6 +70,96 @@ def read_instance(source: Source, *, name: str) -> tuple[InstanceHeader, np.ndar
         dataset = _parse(fp, end, name, defer=False)
     header = checked_header(dataset, name)
     return header, decode(dataset, header)
+
+
+class Frames:
+    """An instance's header and its frames, decoded one at a time (see :func:`open_frames`)."""
+
+    def __init__(self, dataset: Dataset, header: InstanceHeader) -> None:
+        self._dataset = dataset
+        self.header = header
+
+    def __len__(self) -> int:
+        return self.header.number_of_frames
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Each frame in file order as float32 (rows, columns) in modality units."""
+        return decode_frames(self._dataset, self.header)
+
+    def frame(self, index: int) -> np.ndarray:
+        """One frame (0-based, in file order)."""
+        return decode_frame(self._dataset, self.header, index)
+
+
+@contextmanager
+def open_frames(source: Source, *, name: str, header: InstanceHeader | None = None) -> Iterator[Frames]:
+    """Read and check one instance, and give its frames one at a time while the block runs.
+
+    Memory stays near the size of the pixel data, whatever the number of frames: uncompressed
+    little-endian frames are views of the bytes given (no copy at all when ``source`` is bytes)
+    or of the file mapped into memory (a frame read is only that frame's pages), other syntaxes
+    are decoded a frame at a time, and only one frame is ever held in floats.
+
+    ``header``, when given, is this file's header as read before (a stored file never changes):
+    an Enhanced MR's functional groups take pydicom far longer to read than one frame takes to
+    decode. The file must still be the same instance.
+    """
+    data = bytes(source) if isinstance(source, (bytearray, memoryview)) else source
+    with ExitStack() as stack:
+        fp, end = stack.enter_context(_opened(data, name))
+        dataset = _parse(fp, end, name, defer=True)
+        if header is None:
+            header = checked_header(dataset, name)
+        elif str(dataset.get("SOPInstanceUID", "")).strip() != header.sop_instance_uid:
+            raise DicomRejected("file is not the one whose header was read", name)
+        pixels = data if isinstance(data, bytes) else _mapped(fp, stack)
+        if pixels is None or not _share_pixel_bytes(dataset, pixels):
+            fp.seek(0)
+            dataset = _parse(fp, end, name, defer=False)
+        try:
+            yield Frames(dataset, header)
+        finally:
+            del dataset  # the views of a mapped file go before the mapping is closed
+
+
+def _mapped(fp: IO[bytes], stack: ExitStack) -> mmap.mmap | None:
+    """The file mapped read-only (closed when the stack ends), or None when it is not a real file."""
+    try:
+        mapping = mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    stack.callback(_close_mapping, mapping)
+    return mapping
+
+
+def _close_mapping(mapping: mmap.mmap) -> None:
+    # A caller still holding a view of the pixels keeps the mapping open until the view goes.
+    with suppress(BufferError):
+        mapping.close()
+
+
+def _share_pixel_bytes(dataset: Dataset, data: bytes | mmap.mmap) -> bool:
+    """Point the deferred uncompressed pixel data of a dataset read from ``data`` at those bytes.
+
+    False when the pixel data is not a deferred little-endian native value (the caller then
+    reads the dataset in full): only that case can be decoded straight from a view.
+    """
+    element = element_as_parsed(dataset, PIXEL_DATA)
+    syntax = str(dataset.file_meta.get("TransferSyntaxUID", ""))
+    if (
+        syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+        or not isinstance(element, RawDataElement)
+        or element.value is not None
+        or element.value_tell is None
+        or element.length == UNDEFINED_LENGTH
+        or element.value_tell + element.length > len(data)
+    ):
+        return False
+    start = element.value_tell
+    view = memoryview(data)[start : start + element.length]
+    # numpy reads the view as it would the bytes; pydicom's annotation only names bytes.
+    dataset[PIXEL_DATA] = element._replace(value=view)  # type: ignore[arg-type]
+    return True
 
 
 # --------------------------------------------------------------------- reading
@@ -221,9 +312,11 @@ def _is_truncated(dataset: Dataset, end: int, *, check_positions: bool) -> bool:
 
 __all__ = [
     "DicomRejected",
+    "Frames",
     "InstanceHeader",
     "Source",
     "load_pixels",
+    "open_frames",
     "read_header",
     "read_instance",
 ]

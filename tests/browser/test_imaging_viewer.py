@@ -9,7 +9,7 @@ import pytest
 
 from imaging.dicom import patient_to_pixel, write_zip
 from imaging.models import Measurement, Series, Upload
-from imaging.slices import geometry_of
+from imaging.slices import geometry_of, slice_at
 from tests.browser.conftest import wait_until
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import phantom
@@ -212,3 +212,63 @@ def test_a_series_without_pixel_spacing_is_shown_without_a_scale_bar_and_refuses
 def centre_of(page):
     box = page.locator("#picture").bounding_box()
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def test_an_enhanced_mr_study_is_scrolled_projected_and_measured(
+    page, live_server, login, make_user, centre, tmp_path, eager_tasks
+):
+    """One Enhanced MR file holds the whole series: uploaded from the page, its frames are the slices
+    the viewer scrolls, its MIP is shown and a duct is measured on it."""
+    donor = DonorFactory(centre=centre, code="BR-ENH")
+    truth = phantom(tmp_path / "series", donor=donor, slices=30, size=128, enhanced=True)
+    (enhanced,) = truth.paths
+    make_user("radiologist", username="rad")
+    login("rad")
+
+    page.goto(f"{live_server.url}/imaging/donors/{donor.pk}/upload/")
+    page.set_input_files("#files", str(enhanced))
+    page.click("#upload-button")
+    page.wait_for_selector("#progress-label[data-done='1']", timeout=60000)
+    assert page.inner_text("#result-counts").startswith("1 accepted · 0 already stored · 0 rejected")
+    page.click("[data-testid=series-link]")
+    page.wait_for_url("**/imaging/series/*/")
+    wait_until(page, "document.querySelector('#picture').naturalWidth > 0")
+    assert page.inner_text("[data-testid=slice-label]") == "15 / 30"
+    assert "30 slices in 1 file" in page.inner_text("body")
+
+    # Scrolling walks the frames of the one file: each a picture of its own.
+    seen = {page.evaluate("document.querySelector('#picture').src")}
+    pictures = {page.locator("#picture").screenshot()}
+    for expected in ("16 / 30", "17 / 30"):
+        page.keyboard.press("ArrowDown")
+        wait_until(page, f"document.querySelector('[data-testid=slice-label]').textContent === '{expected}'")
+        index = int(expected.split(" ")[0]) - 1
+        wait_until(page, f"document.querySelector('#picture').src.includes('/slices/{index}.png')")
+        wait_until(page, "document.querySelector('#picture').complete")
+        seen.add(page.evaluate("document.querySelector('#picture').src"))
+        pictures.add(page.locator("#picture").screenshot())
+    assert len(seen) == 3 and len(pictures) == 3
+    page.keyboard.press("End")
+    wait_until(page, "document.querySelector('#picture').src.includes('/slices/29.png')")
+
+    page.click("#mode-mip")
+    wait_until(page, "document.querySelector('#picture').src.includes('mip.png')")
+    wait_until(page, "document.querySelector('#picture').naturalWidth > 0")
+    page.click("#mode-measure")
+    series = Series.objects.get(study__donor=donor)
+    assert (series.instance_count, series.slice_count) == (1, 30)
+    geometry = geometry_of(*slice_at(series, 0))
+    duct = truth.ducts["RPHD"]
+    box = page.locator("#picture").bounding_box()
+    rows, cols = series.mip_shape
+    for end in (duct.start, duct.end):
+        row, col, _ = patient_to_pixel(geometry, end)
+        page.mouse.click(box["x"] + (col + 0.5) / cols * box["width"], box["y"] + (row + 0.5) / rows * box["height"])
+    wait_until(page, "document.querySelector('[data-testid=distance]').textContent.endsWith('mm')")
+    shown = float(re.match(r"([\d.]+) mm", page.inner_text("[data-testid=distance]")).group(1))
+    assert abs(shown - duct.length_mm) <= 2 * max(truth.pixel_spacing), (shown, duct.length_mm)
+    page.fill("#measurement-label", "RPHD")
+    page.click("#save-button")
+    page.wait_for_selector("[data-testid=measurements] tr[data-points] >> text=RPHD")
+    saved = Measurement.objects.get()
+    assert saved.kind == "mip" and saved.series == series

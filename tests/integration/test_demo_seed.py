@@ -248,6 +248,42 @@ def test_the_phantom_study_command_writes_a_zip_the_upload_accepts(centre, make_
     assert Series.objects.get(study=study).instance_count == 12
 
 
+def test_the_phantom_study_command_writes_one_enhanced_mr_file_with_enhanced(centre, make_user, tmp_path, settings):
+    from tests.factories import DonorFactory
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    donor = DonorFactory(centre=centre)
+    out = tmp_path / "phantom.zip"
+    printed = io.StringIO()
+    call_command(
+        "write_phantom_study",
+        "--out",
+        str(out),
+        "--patient-id",
+        donor.mrn,
+        "--patient-name",
+        f"{donor.family_name}^{donor.given_name}",
+        "--slices",
+        "10",
+        "--enhanced",
+        stdout=printed,
+    )
+    assert "10 slices in one Enhanced MR file" in printed.getvalue()
+    with zipfile.ZipFile(out) as archive:
+        assert archive.namelist() == ["MRCP/MF0001.dcm"]
+    upload = imaging_services.create_upload(
+        actor=Actor(user=make_user("radiologist")),
+        donor=donor,
+        files=[imaging_services.Incoming(out.name, out.stat().st_size, out)],
+    )
+    imaging_jobs.ingest_upload(upload_id=upload.pk)
+    upload.refresh_from_db()
+    assert (upload.state, upload.accepted, upload.rejected) == ("done", 1, 0)
+    series = Series.objects.get(study__donor=donor)
+    assert (series.instance_count, series.slice_count, series.render_state) == (1, 10, "done")
+    assert series.is_mrcp and series.mip_path
+
+
 @pytest.mark.parametrize(
     ("out", "reason"),
     [

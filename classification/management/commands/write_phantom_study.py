@@ -47,6 +47,11 @@ class Command(BaseCommand):
         parser.add_argument("--patient-name", default="Phantom^Donor", help='patient name in the files, "Family^Given"')
         parser.add_argument("--slices", type=int, default=56, help="number of coronal slices (8-200, default 56)")
         parser.add_argument("--seed", type=int, default=0, help="random seed of the small details (default 0)")
+        parser.add_argument(
+            "--enhanced",
+            action="store_true",
+            help="write the slices as the frames of one Enhanced MR file (Legacy Converted), as current scanners do",
+        )
 
     def handle(self, *args, **options):
         out = check_out_path(options["out"])
@@ -61,14 +66,16 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 patient_id=options["patient_id"],
                 patient_name=options["patient_name"],
+                enhanced=options["enhanced"],
             )
             try:
                 write_zip(phantom.paths, out)
             except OSError as error:
                 raise CommandError(f"cannot write {out}: {error.strerror or error}") from None
+        in_one = " in one Enhanced MR file" if options["enhanced"] else ""
         self.stdout.write(
             self.style.SUCCESS(
-                f"Wrote {out}: a phantom MRCP of {len(phantom.paths)} slices ({options['preset']}) for patient "
+                f"Wrote {out}: a phantom MRCP of {phantom.slices} slices{in_one} ({options['preset']}) for patient "
                 f"{options['patient_name']} ({options['patient_id']}). Upload it from the donor's page "
                 "(/donors/<id>/, Upload DICOM)."
             )

@@ -63,6 +63,13 @@ def test_warnings_name_what_is_missing(header):
     assert warnings(bare) == [
         "no pixel spacing: distances cannot be measured on this image",
         "no image position/orientation: the slice cannot be placed in 3D",
-        "multi-frame image (3 frames): only its first frame is shown and it is not projected; "
-        "export the series as single-frame images to read it here",
     ]
+    # A multi-frame image placed only by a top-level position cannot place its other frames.
+    stacked = dataclasses.replace(header, number_of_frames=3)
+    assert warnings(stacked) == [
+        "multi-frame image (3 frames) without a position for each frame: its frames cannot be placed in 3D"
+    ]
+    refused = dataclasses.replace(
+        header, number_of_frames=3, image_position=None, frame_geometry_refused="some frames carry no position"
+    )
+    assert warnings(refused) == ["multi-frame image: some frames carry no position; its frames cannot be placed in 3D"]
