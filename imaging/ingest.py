@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -39,6 +40,7 @@ from .dicom import (
     DicomRejected,
     Geometry,
     IncrementalMip,
+    InstanceHeader,
     MissingGeometry,
     Rejection,
     iter_zip_members,
@@ -369,20 +371,20 @@ class IngestRun:
             )
         )
 
-    def _ingest(self, item: Item) -> None:
+    def _read(self, item: Item) -> tuple[InstanceHeader, np.ndarray | None, int]:
+        """The file's header, its pixels (None: not decoded here) and its size; DicomRejected if refused."""
         data = item.data
         if data is None:
             if item.size > self.limits["max_file_bytes"]:
-                self._line(
-                    item,
-                    UploadFile.Outcome.REJECTED,
-                    f"file too large ({item.size} bytes; the limit is {self.limits['max_file_bytes']})",
-                )
-                return
+                raise DicomRejected(f"file too large ({item.size} bytes; the limit is {self.limits['max_file_bytes']})")
             with default_storage.open(item.source.path, "rb") as handle:
                 data = handle.read()
+        header, pixels = read_instance(data, name=item.name)
+        return header, pixels, len(data)
+
+    def _ingest(self, item: Item) -> None:
         try:
-            header, pixels = read_instance(data, name=item.name)
+            header, pixels, size = self._read(item)
         except DicomRejected as rejected:
             self._line(item, UploadFile.Outcome.REJECTED, rejected.reason)
             return
@@ -409,7 +411,7 @@ class IngestRun:
         study = self._study(header)
         series = self._series(study, header)
         self._check_identity(study, header)
-        path = self._store(item, uid, data)
+        path = self._store(item, uid)
         self._instances.append(
             Instance(  # ids rather than objects: nothing here follows the relations
                 series_id=series.pk,
@@ -428,7 +430,7 @@ class IngestRun:
                 window=[header.window_center, header.window_width] if header.window_width else None,
                 transfer_syntax=header.transfer_syntax_uid,
                 file=path,
-                file_size=len(data),
+                file_size=size,
             )
         )
         self._line(item, UploadFile.Outcome.ACCEPTED, warnings=notes, sop_uid=uid, series_id=series.pk)
@@ -438,13 +440,13 @@ class IngestRun:
         self.series_warnings.setdefault(series.pk, set()).update(notes)
         self._add_to_mip(series, header, pixels)
 
-    def _store(self, item: Item, uid: str, data: bytes) -> str:
+    def _store(self, item: Item, uid: str) -> str:
         if item.data is None:
             return item.source.path  # the raw upload, already under the donor's folder, is kept as it is
         name = f"{self.upload.folder}/{item.source.index:05d}-{uid}.dcm"
         if default_storage.exists(name):  # written by a run that died before committing
             default_storage.delete(name)
-        return default_storage.save(name, ContentFile(data))
+        return default_storage.save(name, ContentFile(item.data))
 
     def _foreign_study(self, study_uid: str) -> bool:
         if study_uid in self.studies:
@@ -602,12 +604,19 @@ class IngestRun:
         return finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()), adding=adding)
 
 
-def run_ingest(*, upload_id: int, time_budget: float | None = None, channel: str = "worker") -> Result:
+def run_ingest(
+    *,
+    upload_id: int,
+    time_budget: float | None = None,
+    channel: str = "worker",
+    start: Callable[..., IngestRun] = IngestRun,
+) -> Result:
+    """Import the upload; `start(upload, deadline=...)` makes the run (a subclass may know files already)."""
     claimed = claim(upload_id)
     if isinstance(claimed, str):
         return Result(claimed)
     deadline = time.monotonic() + time_budget if time_budget else None
-    run = IngestRun(claimed, deadline=deadline)
+    run = start(claimed, deadline=deadline)
     try:
         upload = run.execute(channel=channel)
     except BaseException:
