@@ -17,6 +17,7 @@ The network side (`dicom_link`) is pynetdicom with fewer thread hand-offs per C-
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import socket
@@ -28,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import pydicom
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection
@@ -345,7 +347,10 @@ class StorageNode:
                     raise DicomRejected(f"file too large ({len(data)} bytes; the limit is {limit})", name)
                 header, pixels = delivery.files.write(index, data, lambda: read_instance(data, name=name))
             except DicomRejected as refused:
-                delivery.refused.append(services.Refused(name=name, size=len(data), reason=refused.reason))
+                study = _study_of(data)
+                delivery.refused.append(
+                    services.Refused(name=name, size=len(data), reason=refused.reason, study_instance_uid=study)
+                )
                 log.info("refused C-STORE %s from %s: %s", name, delivery.peer.ae_title, refused.reason)
                 return _failure(CANNOT_UNDERSTAND, refused.reason)
             except OSError as error:
@@ -392,6 +397,16 @@ class StorageNode:
                 _import(upload.pk, delivery.arrivals)
         finally:
             connection.close()
+
+
+def _study_of(data: bytes) -> str:
+    """The Study Instance UID of a file the reader refused, when it can be read (its report line
+    then goes with its study); empty otherwise."""
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
+        return str(dataset.get("StudyInstanceUID", "") or "")[:64]
+    except Exception:  # noqa: BLE001 - a damaged file: reported with the association's first study
+        return ""
 
 
 def _import(upload_id: int, arrivals: Arrivals) -> None:
