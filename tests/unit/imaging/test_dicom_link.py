@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +15,7 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from imaging.dicom import DicomRejected
-from imaging.dicom_link import stored_file, store_response_command
+from imaging.dicom_link import store_response_command, stored_file
 from imaging.dicom_node import DurableFolder
 
 MR = "1.2.840.10008.5.1.4.1.1.4"
@@ -85,7 +86,7 @@ def test_names_are_made_ahead_and_those_unused_are_removed_at_the_end(tmp_path, 
     folder = DurableFolder(str(tmp_path / "received" / "one"), syncer)
     assert folder.write(0, b"first", lambda: "checked") == "checked"
     assert sorted(os.listdir(folder.folder)) == [f"{n:05d}.dcm" for n in range(DurableFolder.BATCH)]
-    assert open(folder.path(0), "rb").read() == b"first"
+    assert Path(folder.path(0)).read_bytes() == b"first"
 
     def refuse():
         raise DicomRejected("not a DICOM file")
@@ -96,4 +97,4 @@ def test_names_are_made_ahead_and_those_unused_are_removed_at_the_end(tmp_path, 
     folder.write(DurableFolder.BATCH + 3, b"far", lambda: None)  # beyond the first batch
     folder.close()
     assert sorted(os.listdir(folder.folder)) == ["00000.dcm", "00002.dcm", f"{DurableFolder.BATCH + 3:05d}.dcm"]
-    assert open(folder.path(2), "rb").read() == b"third"
+    assert Path(folder.path(2)).read_bytes() == b"third"
