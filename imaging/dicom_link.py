@@ -64,9 +64,12 @@ class SocketWaitingDUL(DULServiceProvider):
 
     def _wait(self) -> None:
         connection = getattr(self.socket, "socket", None)
+        if connection is None:  # no socket (yet, or any more): as pynetdicom does
+            time.sleep(self._run_loop_delay)
+            return
         try:
             select.select([connection], [], [], self._run_loop_delay)
-        except (OSError, TypeError, ValueError):  # no socket (yet, or any more): as pynetdicom does
+        except (OSError, ValueError):  # closed meanwhile
             time.sleep(self._run_loop_delay)
 
     def run_reactor(self) -> None:
