@@ -163,9 +163,9 @@ class ServeOnArrival(queue.Queue):
 
     def put(self, item, block: bool = True, timeout: float | None = None) -> None:
         context_id, message = item
-        if self.assoc.is_acceptor and message.is_valid_request:
+        if message is not None and self.assoc.is_acceptor and getattr(message, "is_valid_request", False):
             self.assoc._serve_request(message, context_id)
-        else:  # pragma: no cover - an acceptor receives requests; anything else as pynetdicom does
+        else:  # (None, None) on an abort, to wake a waiting reader; anything else as pynetdicom does
             super().put(item, block, timeout)
 
 

@@ -17,6 +17,8 @@ import pydicom
 import pytest
 from django.core.files import File
 from django.core.files.storage import default_storage
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
+from pynetdicom import AE
 
 from core.models import AuditEvent
 from imaging import rendering, services
@@ -377,3 +379,19 @@ def test_uploads_the_node_left_unfinished_are_queued_when_it_starts_again(
     upload.refresh_from_db()
     assert upload.state == Upload.State.DONE and upload.accepted == 3
     assert services.queue_unfinished_node_imports() == []
+
+
+def test_an_aborted_association_files_what_was_answered(node, peer, centre, tmp_path, caplog):
+    """A sender that aborts after some C-STOREs (pynetdicom as the peer): the answered files are imported."""
+    donor = DonorFactory(centre=centre)
+    truth = phantom(tmp_path / "series", donor=donor, slices=4, size=32)
+    sender = AE(ae_title=CALLING)
+    sender.add_requested_context(MRImageStorage, ExplicitVRLittleEndian)
+    association = sender.associate("127.0.0.1", node.port, ae_title="LDLTWORKUP")
+    assert association.is_established
+    for path in truth.paths[:3]:
+        assert association.send_c_store(pydicom.dcmread(path)).Status == 0x0000
+    association.abort()
+    (upload,) = finished_uploads()
+    assert upload.donor == donor and upload.accepted == 3 and upload.state == Upload.State.DONE
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
