@@ -17,6 +17,10 @@ start to its last C-STORE response (target: at most 1.0 s for 160 x 384^2), then
 to the MIP being ready (target: at most 1.5x the floor). `--orthanc-scp HOST:PORT[:AET]` times
 `storescu` against Orthanc's C-STORE as well.
 
+The STOW-RS path POSTs the same kind of series in one multipart/related request to
+/dicom-web/studies, timed from the request to its response, then from the response to the MIP
+being ready (the import runs in the worker, as for uploads).
+
     python bench/ingest.py [--slices 160] [--size 384] [--rounds 3] [--orthanc URL] [--orthanc-scp HOST:PORT[:AET]]
 
 BENCH_INGEST_DATABASE names the scratch database (default ldlt_bench_ingest).
@@ -242,6 +246,71 @@ def cstore_and_wait(node, donor, paths) -> tuple[float, float]:
     return sent, series.updated_at.timestamp() - answered_wall
 
 
+def stow_and_wait(client, donor, paths, *, in_process: bool) -> tuple[float, float]:
+    """(STOW-RS request -> response, response -> MIP ready); the body is built before timing.
+
+    In-process, the import the request queues is run right after the response, as for uploads."""
+    from imaging.models import Series, Upload
+
+    boundary = b"bench-stow-boundary"
+    head = b"--" + boundary + b"\r\nContent-Type: application/dicom\r\n\r\n"
+    body = b"".join(head + p.read_bytes() + b"\r\n" for p in paths) + b"--" + boundary + b"--\r\n"
+    started = time.perf_counter()
+    response = client.post(
+        "/dicom-web/studies",
+        data=body,
+        content_type=f'multipart/related; type="application/dicom"; boundary={boundary.decode()}',
+        HTTP_ACCEPT="application/dicom+json",
+    )
+    answered = time.perf_counter() - started
+    answered_wall = time.time()
+    assert response.status_code == 200, response.content[:500]
+    if in_process:
+        from imaging.tasks import ingest_upload_task
+
+        for upload_id in Upload.objects.filter(donor=donor, channel="dicomweb").values_list("pk", flat=True):
+            ingest_upload_task.apply(args=[upload_id])
+    while True:
+        upload = Upload.objects.filter(donor=donor, channel="dicomweb").first()
+        if upload is not None and upload.state == "done":
+            states = list(Series.objects.filter(study__donor=donor).values_list("render_state", flat=True))
+            if states and all(s in ("done", "failed") for s in states):
+                break
+        if upload is not None and upload.state == "failed":
+            raise RuntimeError(upload.error)
+        time.sleep(0.05)
+    series = Series.objects.get(study__donor=donor)
+    assert upload.accepted == len(paths) and series.render_state == "done" and series.mip_path, upload.__dict__
+    return answered, series.updated_at.timestamp() - answered_wall
+
+
+def stow_round(client, centre, scratch, args, round_number, stows, after_stows, *, in_process: bool) -> None:
+    """POST a fresh series to the app's STOW-RS and time it."""
+    sender = make_donor(centre, f"BENCH-STOW-{round_number}")
+    truth = generate(
+        scratch / f"stow-{round_number}",
+        slices=args.slices,
+        size=args.size,
+        seed=200 + round_number,
+        patient_id=sender.mrn,
+    )
+    answered, after = stow_and_wait(client, sender, list(truth.paths), in_process=in_process)
+    stows.append(answered)
+    after_stows.append(after)
+
+
+def print_stow(stows, after_stows, floor_median: float) -> None:
+    answered, after = statistics.median(stows), statistics.median(after_stows)
+    print(
+        f"STOW-RS (one request of the series), request -> response: {answered:6.3f} s   "
+        f"rounds {[round(v, 3) for v in stows]}"
+    )
+    print(
+        f"STOW-RS, response -> MIP ready:               {after:6.3f} s   "
+        f"rounds {[round(v, 3) for v in after_stows]} = {after / floor_median:.2f} x the floor"
+    )
+
+
 def orthanc_store(url: str, paths) -> float:
     import urllib.request
 
@@ -360,6 +429,8 @@ def main() -> None:
     )
     floors, requests, ingests, peaks, orthanc = [], [], [], [], []
     sends, after_sends, orthanc_sends = [], [], []
+    stows: list[float] = []
+    after_stows: list[float] = []
     node = start_node(centre)
     try:
         for round_number in range(args.rounds + 1):  # round 0 warms up caches, imports and the worker
@@ -386,6 +457,7 @@ def main() -> None:
             if args.orthanc:
                 orthanc.append(orthanc_store(args.orthanc, paths))
             cstore_round(node, centre, scratch, args, round_number, sends, after_sends, orthanc_sends)
+            stow_round(client, centre, scratch, args, round_number, stows, after_stows, in_process=worker is None)
         if worker is None:  # memory in-process: one more round under tracemalloc (slower, not timed)
             donor = make_donor(centre, "BENCH-MEM")
             truth = generate(scratch / "round-mem", slices=args.slices, size=args.size, seed=99, patient_id=donor.mrn)
@@ -429,6 +501,7 @@ def main() -> None:
         peak = max(peaks)
         print(f"peak memory, {how}: {peak / 1e6:.1f} MB = {peak / series_bytes:.2f} x the series (target <= 3.0)")
     print_cstore(sends, after_sends, orthanc_sends, floor_median, measured=node is not None)
+    print_stow(stows, after_stows, floor_median)
     if orthanc:
         stored = statistics.median(orthanc)
         print(

@@ -20,7 +20,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,6 +41,7 @@ from .dicom import (
     ArchiveRejected,
     DicomRejected,
     IncrementalMip,
+    InstanceHeader,
     MissingGeometry,
     Rejection,
     iter_zip_members,
@@ -385,6 +386,10 @@ class IngestRun:
             )
             return
         try:
+            known = self._known_header(item)
+            if known is not None:
+                self._accept(item, known, None)
+                return
             # A stored upload is read from its file, so its bytes are in memory once (as the pixel data).
             with ExitStack() as stack:
                 source: bytes | File = (
@@ -393,7 +398,7 @@ class IngestRun:
                     else stack.enter_context(default_storage.open(item.source.path, "rb"))
                 )
                 frames = stack.enter_context(open_frames(source, name=item.name))
-                self._accept(item, frames)
+                self._accept(item, frames.header, frames)
         except DicomRejected as rejected:
             self._line(item, UploadFile.Outcome.REJECTED, rejected.reason)
 
@@ -401,16 +406,23 @@ class IngestRun:
     def _opened(item: Item) -> File:
         return default_storage.open(item.source.path, "rb")
 
-    def _accept(self, item: Item, frames: Frames) -> None:
-        header = frames.header
+    def _known_header(self, item: Item) -> InstanceHeader | None:
+        """The header of a file read before this run (the DICOM node reads each file as it arrives);
+        None: read the file here."""
+        return None
+
+    def _accept(self, item: Item, header: InstanceHeader, frames: Frames | None) -> None:
+        """File one read file; `frames` None when it was read before this run (its MIP too)."""
         per_frame = item.size // max(header.number_of_frames, 1)
         if per_frame > self.limits["max_frame_bytes"]:
             several = f"{header.number_of_frames} frames of " if header.number_of_frames > 1 else ""
             raise DicomRejected(
                 f"image too large ({several}{per_frame} bytes a frame; the limit is {self.limits['max_frame_bytes']})"
             )
-        decoded = iter(frames)
-        first = next(decoded)  # every file's first frame decodes before it is accepted
+        decoded: Iterator[np.ndarray] | None = None
+        if frames is not None:
+            decoded = iter(frames)
+            decoded = itertools.chain([next(decoded)], decoded)  # the first frame decodes before acceptance
         uid = header.sop_instance_uid
         if self._foreign_study(header.study_instance_uid):
             self._line(
@@ -438,7 +450,7 @@ class IngestRun:
             planes = frame_geometries(header)
         except MissingGeometry:
             planes = []
-        if not self._add_to_mip(series, header, itertools.chain([first], decoded), planes):
+        if not self._add_to_mip(series, header, decoded, planes):
             raise DicomRejected("pixel data could not be decoded", item.name)
         multi = header.number_of_frames > 1
         path = self._store(item, uid, item.data)
@@ -477,7 +489,7 @@ class IngestRun:
         name = f"{self.upload.folder}/{item.source.index:05d}-{uid}.dcm"
         if default_storage.exists(name):  # written by a run that died before committing
             default_storage.delete(name)
-        return default_storage.save(name, ContentFile(data))
+        return default_storage.save(name, ContentFile(item.data))
 
     def _foreign_study(self, study_uid: str) -> bool:
         if study_uid in self.studies:
@@ -560,13 +572,17 @@ class IngestRun:
         self.studies[study.study_instance_uid] = study
         self.identity_notes.extend(new)
 
-    def _add_to_mip(self, series: Series, header, frames: Iterator[np.ndarray], planes) -> bool:
+    def _add_to_mip(self, series: Series, header, frames: Iterator[np.ndarray] | None, planes) -> bool:
         """Feed the in-memory MIP of an MRCP series, so rendering need not read the files again.
 
         Every frame is a slice, added one at a time. False when a frame after the first could not
-        be decoded: the file is refused, and the series' MIP is left to rendering.
+        be decoded: the file is refused, and the series' MIP is left to rendering. `frames` None:
+        the file was read before this run and is not decoded here (rendering reads it).
         """
         if series.pk in self.broken_mips or not series.used_as_mrcp:
+            return True
+        if frames is None:
+            self._break_mip(series)
             return True
         if len(planes) != header.number_of_frames:
             self._break_mip(series)
@@ -647,12 +663,19 @@ class IngestRun:
         return finalise_series(series, extra_warnings=self.series_warnings.get(series.pk, set()), adding=adding)
 
 
-def run_ingest(*, upload_id: int, time_budget: float | None = None, channel: str = "worker") -> Result:
+def run_ingest(
+    *,
+    upload_id: int,
+    time_budget: float | None = None,
+    channel: str = "worker",
+    start: Callable[..., IngestRun] = IngestRun,
+) -> Result:
+    """Import the upload; `start(upload, deadline=...)` makes the run (a subclass may know files already)."""
     claimed = claim(upload_id)
     if isinstance(claimed, str):
         return Result(claimed)
     deadline = time.monotonic() + time_budget if time_budget else None
-    run = IngestRun(claimed, deadline=deadline)
+    run = start(claimed, deadline=deadline)
     try:
         upload = run.execute(channel=channel)
     except BaseException:

@@ -14,6 +14,7 @@ from functools import partial
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.audit import Actor, record_event
@@ -170,21 +171,24 @@ def queue_ingest(upload_id: int) -> None:
 
 @dataclass(frozen=True)
 class Received:
-    """A file the DICOM node stored (a name in the default storage) and the Patient ID it names."""
+    """A file the DICOM node (or STOW-RS) stored (a name in the default storage), the Patient ID
+    it names and its study (empty: unknown, routed by its Patient ID alone)."""
 
     path: str
     name: str
     size: int
     patient_id: str
+    study_instance_uid: str = ""
 
 
 @dataclass(frozen=True)
 class Refused:
-    """A file the DICOM node answered with a failure status, and why."""
+    """A file the DICOM node answered with a failure status, and why (and its study when known)."""
 
     name: str
     size: int
     reason: str
+    study_instance_uid: str = ""
 
 
 def donor_for_patient_id(*, centre_id: int, patient_id: str) -> Donor | None:
@@ -197,14 +201,21 @@ def donor_for_patient_id(*, centre_id: int, patient_id: str) -> Donor | None:
 
 
 def file_received(
-    *, peer: DicomPeer, address: str, files: list[Received], refused: list[Refused] | tuple = ()
+    *,
+    peer: DicomPeer,
+    address: str,
+    files: list[Received],
+    refused: list[Refused] | tuple = (),
+    queue_import: bool = True,
 ) -> list[Upload]:
-    """File what an association delivered, one upload per patient in it, and queue the imports.
+    """File what an association delivered, one upload per study in it, and queue the imports.
 
-    The files are filed under the centre's donor whose MRN is their Patient ID; those of a
-    Patient ID that names no single donor go to the centre's unmatched studies. The files
-    refused on receipt are report lines of the first upload (of one of the centre's unmatched
-    studies when nothing was stored)."""
+    Each study is filed under the centre's donor whose MRN is its Patient ID (that of its first
+    file); a study whose Patient ID names no single donor goes to the centre's unmatched studies.
+    A file refused on receipt is a report line of its study's upload when its study is known and
+    delivered, else of the first upload (of one of the centre's unmatched studies when nothing
+    was stored). `queue_import=False`: the caller imports the uploads itself (the DICOM node, which
+    has read the files already) and queues what it could not finish."""
     return _file_delivery(
         centre_id=peer.centre_id,
         actor=None,
@@ -213,6 +224,7 @@ def file_received(
         refused=refused,
         how=f"by DICOM C-STORE from {peer.ae_title} at {address}",
         changes={"calling_ae": peer.ae_title, "address": address},
+        queue_import=queue_import,
     )
 
 
@@ -232,6 +244,20 @@ def file_stowed(*, actor: Actor, files: list[Received], refused: list[Refused] |
     )
 
 
+def _by_study(files: list[Received], refused: list[Refused] | tuple) -> list[tuple[list[Received], list[Refused]]]:
+    """The delivered files by study, in the order their studies first came, each with its refused files."""
+    studies: dict[str, tuple[list[Received], list[Refused]]] = {}
+    for received in files:
+        key = received.study_instance_uid or f"patient {received.patient_id}"
+        studies.setdefault(key, ([], []))[0].append(received)
+    if not studies:
+        studies[""] = ([], [])
+    first = next(iter(studies.values()))
+    for one in refused:
+        studies.get(one.study_instance_uid, first)[1].append(one)
+    return list(studies.values())
+
+
 def _file_delivery(
     *,
     centre_id: int,
@@ -241,35 +267,32 @@ def _file_delivery(
     refused: list[Refused] | tuple,
     how: str,
     changes: dict,
+    queue_import: bool = True,
 ) -> list[Upload]:
-    groups: dict[int | None, list[Received]] = {}
-    donors: dict[int, Donor] = {}
-    for received in files:
-        donor = donor_for_patient_id(centre_id=centre_id, patient_id=received.patient_id)
-        if donor is not None:
-            donors[donor.pk] = donor
-        groups.setdefault(donor.pk if donor else None, []).append(received)
-    if not groups:
-        groups[None] = []
+    donors: dict[str, Donor | None] = {}
     uploads = []
     with transaction.atomic():
-        for donor_id, group in groups.items():
-            donor = donors.get(donor_id) if donor_id is not None else None
+        for group, group_refused in _by_study(files, refused):
+            patient_id = group[0].patient_id if group else ""
+            if patient_id not in donors:
+                donors[patient_id] = donor_for_patient_id(centre_id=centre_id, patient_id=patient_id)
+            donor = donors[patient_id]
+            study_uid = group[0].study_instance_uid if group else ""
             upload = Upload.objects.create(
                 centre_id=centre_id,
                 donor=donor,
                 uploaded_by=actor.user if actor and actor.user.is_authenticated else None,
                 channel=channel,
-                received_files=len(group) + len(refused),
-                received_bytes=sum(r.size for r in group) + sum(r.size for r in refused),
-                expected_files=len(group) + len(refused),
-                rejected=len(refused),
+                received_files=len(group) + len(group_refused),
+                received_bytes=sum(r.size for r in group) + sum(r.size for r in group_refused),
+                expected_files=len(group) + len(group_refused),
+                rejected=len(group_refused),
             )
             UploadFile.objects.bulk_create(
                 UploadFile(
                     upload=upload, name=r.name, size=r.size, outcome=UploadFile.Outcome.REJECTED, reason=r.reason
                 )
-                for r in refused
+                for r in group_refused
             )
             UploadSource.objects.bulk_create(
                 UploadSource(upload=upload, index=index, name=r.name, size=r.size, path=r.path)
@@ -282,15 +305,32 @@ def _file_delivery(
                 donor=donor,
                 centre_id=centre_id,
                 channel=None if actor else channel,
-                summary=f"received {len(group)} file(s) {how}"
-                + (f"; {len(refused)} refused on receipt" if refused else "")
+                summary=(f"received {len(group)} file(s)" + (f" of study {study_uid}" if study_uid else "") + f" {how}")
+                + (f"; {len(group_refused)} refused on receipt" if group_refused else "")
                 + ("" if donor else "; filed among the centre's unmatched studies (no single donor has its MRN)"),
-                changes={**changes, "refused": len(refused)},
+                changes={**changes, "refused": len(group_refused), "study_instance_uid": study_uid},
             )
-            refused = ()
-            transaction.on_commit(partial(queue_ingest, upload.pk))
+            if queue_import:
+                transaction.on_commit(partial(queue_ingest, upload.pk))
             uploads.append(upload)
     return uploads
+
+
+def queue_unfinished_node_imports() -> list[int]:
+    """Queue the imports of DICOM node uploads left unfinished (the node stopped while importing
+    them, or could not queue them): those neither finished nor held by a live lease."""
+    now = timezone.now()
+    waiting = list(
+        Upload.objects.filter(
+            channel="dicom", state__in=[Upload.State.RECEIVED, Upload.State.PROCESSING], finished_at__isnull=True
+        )
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for upload_id in waiting:
+        queue_ingest(upload_id)
+    return waiting
 
 
 def record_refused_association(*, calling_ae: str, address: str, reason: str) -> None:

@@ -437,7 +437,15 @@ def _store(request, actor, base: str, *, study_uid: str) -> HttpResponse:
             failed.append(failure)
             continue
         name = f"{header.sop_instance_uid[:64]}.dcm"
-        received.append(services.Received(path=path, name=name, size=size_or_refusal, patient_id=header.patient_id))
+        received.append(
+            services.Received(
+                path=path,
+                name=name,
+                size=size_or_refusal,
+                patient_id=header.patient_id,
+                study_instance_uid=header.study_instance_uid,
+            )
+        )
         stored.append(
             dataset(
                 ReferencedSOPClassUID=header.sop_class_uid,

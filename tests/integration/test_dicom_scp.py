@@ -12,14 +12,19 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
+from django.core.files import File
 from django.core.files.storage import default_storage
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
+from pynetdicom import AE
 
 from core.models import AuditEvent
-from imaging import services
+from imaging import rendering, services
+from imaging.dicom import read_header
 from imaging.dicom_node import StorageNode
-from imaging.models import Instance, Series, Study, Upload
+from imaging.models import Instance, Series, Study, Upload, UploadFile
 from tests.conftest import _database_url_for_worker
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import phantom
@@ -260,3 +265,133 @@ def test_the_command_runs_the_node_in_its_own_process(peer, settings, tmp_path):
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 0 and "DICOM node stopped" in output
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.DENIED, summary__contains="NOBODY").exists()
+
+
+def test_each_study_of_an_association_is_routed_on_its_own(node, peer, centre, tmp_path):
+    """Two patients' studies in one association: the donor's is filed under the donor, the other
+    among the centre's unmatched studies, each with its own report and audit event."""
+    donor = DonorFactory(centre=centre)
+    known = phantom(tmp_path / "known", donor=donor, slices=5, size=32, seed=1)
+    stranger = phantom(tmp_path / "stranger", slices=4, size=32, seed=2, patient_id="NOBODY-4", patient_name="No^Body")
+    broken = tmp_path / "broken.dcm"
+    dataset = pydicom.dcmread(stranger.paths[0])
+    dataset.Rows = 33  # refused by the reader, but its study can still be read: it is reported with that study
+    dataset.SOPInstanceUID = pydicom.uid.generate_uid()
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    dataset.save_as(broken)
+    answer = store(node, [*known.paths, *stranger.paths, broken], options=["--no-halt", "-v"])
+    assert answer.stderr.count("Received Store Response (Success)") == 9
+    assert "Received Store Response (Error: CannotUnderstand)" in answer.stderr
+    uploads = finished_uploads(2)
+    assert len(uploads) == 2
+    mine = next(u for u in uploads if u.donor_id == donor.pk)
+    unmatched = next(u for u in uploads if u.donor_id is None)
+    assert (mine.accepted, mine.rejected) == (5, 0)
+    assert (unmatched.accepted, unmatched.centre_id) == (4, centre.pk)
+    assert Study.objects.get(study_instance_uid=known.study_uid).donor == donor
+    assert Study.objects.get(study_instance_uid=stranger.study_uid).donor is None
+    assert sorted(mine.files.values_list("name", flat=True)) == sorted(f"{uid}.dcm" for uid in known.sop_instance_uids)
+    (refused,) = UploadFile.objects.filter(outcome="rejected")
+    assert refused.upload_id == unmatched.pk and "pixel data does not match" in refused.reason
+    assert (unmatched.rejected, unmatched.state) == (1, Upload.State.DONE)
+    received = AuditEvent.objects.filter(channel="dicom", summary__startswith="received")
+    assert sorted(e.changes["study_instance_uid"] for e in received) == sorted([known.study_uid, stranger.study_uid])
+    assert received.get(donor_id=donor.pk).summary.startswith(f"received 5 file(s) of study {known.study_uid}")
+
+
+def test_the_mip_built_while_the_files_arrive_is_the_one_built_from_the_files(
+    node, peer, centre, tmp_path, monkeypatch
+):
+    donor = DonorFactory(centre=centre)
+    truth = phantom(tmp_path / "series", donor=donor, slices=12, size=48)
+    reads: list[str] = []
+    read_file = rendering.instance_pixels
+
+    def counted(instance):
+        reads.append(instance.sop_instance_uid)
+        return read_file(instance)
+
+    monkeypatch.setattr(rendering, "instance_pixels", counted)
+    assert store(node, truth.paths).returncode == 0
+    finished_uploads()
+    series = Series.objects.get(study__donor=donor)
+    assert series.render_state == Series.Render.DONE and series.used_as_mrcp
+    assert len(reads) == 1  # the middle slice, for its window: the MIP was not made from the files again
+    on_arrival = rendering.load_mip_data(series)
+    picture = rendering.stored_bytes(series.mip_path)
+    thumbnail = rendering.stored_bytes(series.thumbnail_path)
+
+    rendering.render(series)  # after the fact, from the stored files
+    assert len(reads) == 1 + 1 + 12
+    series.refresh_from_db()
+    from_files = rendering.load_mip_data(series)
+    assert on_arrival.keys() == from_files.keys()
+    for key in on_arrival:
+        assert np.array_equal(on_arrival[key], from_files[key], equal_nan=True), key
+    assert rendering.stored_bytes(series.mip_path) == picture
+    assert rendering.stored_bytes(series.thumbnail_path) == thumbnail
+
+
+def test_a_series_sent_again_with_new_slices_is_projected_from_all_its_files(node, peer, centre, tmp_path):
+    """The second association's MIP on arrival covers only its own slices: the series' MIP is made
+    from all its stored files, as after any upload."""
+    donor = DonorFactory(centre=centre)
+    truth = phantom(tmp_path / "series", donor=donor, slices=10, size=40)
+    assert store(node, truth.paths[:6]).returncode == 0
+    finished_uploads()
+    assert store(node, truth.paths[4:]).returncode == 0  # two already stored, four new
+    second = finished_uploads(2)[1]
+    assert (second.accepted, second.duplicates) == (4, 2)
+    series = Series.objects.get(study__donor=donor)
+    assert series.instance_count == 10 and series.rendered_instances == 10
+    projected = rendering.load_mip_data(series)
+    rendering.render(series)
+    series.refresh_from_db()
+    again = rendering.load_mip_data(series)
+    assert all(np.array_equal(projected[key], again[key], equal_nan=True) for key in projected)
+
+
+def test_uploads_the_node_left_unfinished_are_queued_when_it_starts_again(
+    peer, centre, settings, tmp_path, eager_tasks
+):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    donor = DonorFactory(centre=centre)
+    truth = phantom(tmp_path / "series", donor=donor, slices=3, size=32)
+    files = []
+    for index, source in enumerate(truth.paths):
+        with open(source, "rb") as handle:
+            path = default_storage.save(f"imaging/received/left/{index:05d}.dcm", File(handle))
+        header = read_header(source, name=source.name)
+        files.append(
+            services.Received(
+                path=path,
+                name=source.name,
+                size=source.stat().st_size,
+                patient_id=header.patient_id,
+                study_instance_uid=header.study_instance_uid,
+            )
+        )
+    (upload,) = services.file_received(peer=peer, address="127.0.0.1", files=files, queue_import=False)
+    upload.refresh_from_db()
+    assert upload.state == Upload.State.RECEIVED  # the node stopped before importing it
+
+    assert services.queue_unfinished_node_imports() == [upload.pk]
+    upload.refresh_from_db()
+    assert upload.state == Upload.State.DONE and upload.accepted == 3
+    assert services.queue_unfinished_node_imports() == []
+
+
+def test_an_aborted_association_files_what_was_answered(node, peer, centre, tmp_path, caplog):
+    """A sender that aborts after some C-STOREs (pynetdicom as the peer): the answered files are imported."""
+    donor = DonorFactory(centre=centre)
+    truth = phantom(tmp_path / "series", donor=donor, slices=4, size=32)
+    sender = AE(ae_title=CALLING)
+    sender.add_requested_context(MRImageStorage, ExplicitVRLittleEndian)
+    association = sender.associate("127.0.0.1", node.port, ae_title="LDLTWORKUP")
+    assert association.is_established
+    for path in truth.paths[:3]:
+        assert association.send_c_store(pydicom.dcmread(path)).Status == 0x0000
+    association.abort()
+    (upload,) = finished_uploads()
+    assert upload.donor == donor and upload.accepted == 3 and upload.state == Upload.State.DONE
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]

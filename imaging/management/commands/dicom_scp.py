@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import InvalidInput
 from imaging.dicom_node import StorageNode
-from imaging.services import clean_ae_title
+from imaging.services import clean_ae_title, queue_unfinished_node_imports
 
 
 class Command(BaseCommand):
@@ -33,7 +33,14 @@ class Command(BaseCommand):
             node.start()
         except OSError as error:
             raise CommandError(f"cannot listen on port {port}: {error.strerror}") from None
+        try:
+            resumed = queue_unfinished_node_imports()
+        except Exception as error:  # noqa: BLE001 - the node runs on; the next start tries again
+            self.stderr.write(f"could not queue the unfinished imports: {error}")
+            resumed = []
         self.stdout.write(f"DICOM node {title} listening on port {node.port}", ending="\n")
+        if resumed:
+            self.stdout.write(f"queued the unfinished import of {len(resumed)} upload(s) received before")
         self.stdout.flush()
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
