@@ -305,13 +305,13 @@ def test_the_mip_built_while_the_files_arrive_is_the_one_built_from_the_files(
     donor = DonorFactory(centre=centre)
     truth = phantom(tmp_path / "series", donor=donor, slices=12, size=48)
     reads: list[str] = []
-    read_file = rendering.instance_pixels
+    open_file = rendering.open_frames  # every read of a stored file in rendering goes through it
 
-    def counted(instance):
-        reads.append(instance.sop_instance_uid)
-        return read_file(instance)
+    def counted(source, *, name, **options):
+        reads.append(name)
+        return open_file(source, name=name, **options)
 
-    monkeypatch.setattr(rendering, "instance_pixels", counted)
+    monkeypatch.setattr(rendering, "open_frames", counted)
     assert store(node, truth.paths).returncode == 0
     finished_uploads()
     series = Series.objects.get(study__donor=donor)
