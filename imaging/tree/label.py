@@ -48,7 +48,10 @@ SECTORS: dict[str, tuple[int, ...]] = {"RAHD": (5, 8), "RPHD": (6, 7), "B2": (2,
 RIGHT = frozenset({"RAHD", "RPHD"})
 LEFT = frozenset({"B2", "B3", "B4"})
 # A trunk branch goes on into a child at least this share of its width.
-TRUNK_CHILD_WIDTH = 0.8
+TRUNK_CHILD_WIDTH = 0.85
+# The trunk's width is measured over this stretch below a fork (mm).
+WIDTH_FROM_MM = 3.0
+WIDTH_TO_MM = 15.0
 # A subtree drains a side when a leaf lies this far (mm) to that side of the fork.
 SIDE_MM = 12.0
 # A tree pointing this clearly into one sector (cosine margin over the next sector) is one
@@ -153,7 +156,7 @@ def _trunk(tree: Tree) -> list[int]:
     trunk = [tree.root]
     while True:
         branch = tree.branches[trunk[-1]]
-        width = _width(branch.radii)
+        width = _width_below(branch)
         onward = [
             c
             for c in branch.children
@@ -162,6 +165,14 @@ def _trunk(tree: Tree) -> list[int]:
         if len(onward) != 1:
             return trunk
         trunk.append(onward[0])
+
+
+def _width_below(branch: Branch) -> float:
+    """Median radius of a branch's last stretch before its upper fork (the fork itself bulges)."""
+    steps = np.linalg.norm(np.diff(branch.points, axis=0), axis=1)
+    from_top = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])
+    near = branch.radii[(from_top >= WIDTH_FROM_MM) & (from_top <= WIDTH_TO_MM)]
+    return _width(near if len(near) >= 3 else branch.radii)
 
 
 def _width(radii: np.ndarray) -> float:
