@@ -105,8 +105,10 @@ def run(args: argparse.Namespace) -> None:
     documents = [(name, preset_document(name)) for name in names] + random_documents(args.random, 7)
     noise_levels = NOISE_LEVELS[:1] if args.quick else NOISE_LEVELS
     spacings = PIXEL_SPACINGS
-    print(f"{'noise':>6} {'pixel':>6} {'size':>13} {'n':>3} {'type':>6} {'exits':>6} {'topol':>6} "
-          f"{'len err':>8} {'s/series':>9}")
+    print(
+        f"{'noise':>6} {'pixel':>6} {'size':>13} {'n':>3} {'type':>6} {'exits':>6} {'topol':>6} "
+        f"{'len err':>8} {'s/series':>9}"
+    )
     failures: list[str] = []
     for noise in noise_levels:
         for spacing in spacings:

@@ -50,9 +50,7 @@ def propose_tree(volume: np.ndarray, geometries: Sequence[Geometry], *, graft: s
     segmented = segment(np.asarray(volume, dtype=np.float32), series)
     tree = centre_lines(segmented)
     labelled = label(tree, segmented.pockets, graft)
-    return TreeProposal(
-        labelled.document, labelled.duct_confidence, labelled.junction_confidence, labelled.centrelines
-    )
+    return TreeProposal(labelled.document, labelled.duct_confidence, labelled.junction_confidence, labelled.centrelines)
 
 
 __all__ = ["GRAFTS", "TreeProposal", "propose_tree"]

@@ -20,10 +20,12 @@ from skimage.morphology import skeletonize
 from .segment import Segmented
 
 # Pieces of skeleton this close (mm) to the tree are joined to it, when long enough to be ducts.
-BRIDGE_MM = 5.0
-MIN_PIECE_MM = 6.0
+BRIDGE_MM = 8.0
+MIN_PIECE_MM = 8.0
 # A leaf branch shorter than this (mm), or than this many local radii, is a spur.
 SPUR_MM = 3.0
+# The skeleton's staircase is smoothed over this length (mm) before measuring.
+SMOOTH_MM = 4.0
 SPUR_RADII = 1.5
 # The root is the lowest point of the duct whose radius is at least this share of the widest.
 TRUNK_RADIUS_SHARE = 0.75
@@ -76,13 +78,18 @@ class Tree:
 
 
 def path_length(points: np.ndarray) -> float:
-    """Length (mm) of a voxel path, smoothed over three points so the staircase of a
-    skeleton does not count (a diagonal run of voxels is straight)."""
+    """Length (mm) of a voxel path, smoothed over about SMOOTH_MM so the staircase of
+    a skeleton does not count; the two ends stay where they are."""
     if len(points) < 2:
         return 0.0
-    smooth = points.copy()
-    if len(points) > 4:
-        smooth[1:-1] = (points[:-2] + points[1:-1] + points[2:]) / 3.0
+    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    half = int(SMOOTH_MM / 2 / max(float(np.median(steps)), 1e-6))
+    smooth = points.astype(float)
+    if half >= 1 and len(points) > 2:
+        padded = np.vstack([np.repeat(points[:1], half, axis=0), points, np.repeat(points[-1:], half, axis=0)])
+        kernel = np.ones(2 * half + 1) / (2 * half + 1)
+        smooth = np.stack([np.convolve(padded[:, axis], kernel, mode="valid") for axis in range(3)], axis=1)
+        smooth[0], smooth[-1] = points[0], points[-1]
     return float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum())
 
 
@@ -137,13 +144,7 @@ def _voxel_graph(voxels: np.ndarray, voxel_mm: float) -> nx.Graph:
     index = {tuple(v): n for n, v in enumerate(voxels.tolist())}
     graph = nx.Graph()
     graph.add_nodes_from(range(len(voxels)))
-    offsets = [
-        (a, b, c)
-        for a in (-1, 0, 1)
-        for b in (-1, 0, 1)
-        for c in (-1, 0, 1)
-        if (a, b, c) > (0, 0, 0)
-    ]
+    offsets = [(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) > (0, 0, 0)]
     for offset in offsets:
         weight = voxel_mm * float(np.sqrt(sum(o * o for o in offset)))
         for n, v in enumerate(voxels.tolist()):
@@ -265,7 +266,7 @@ def _merge_single_child(branches: dict[int, Branch], branch: Branch) -> None:
 
 
 # Stretches used to fit a branch's axis near a fork (mm from the fork).
-AXIS_FROM_MM = 2.0
+AXIS_FROM_MM = 3.5
 AXIS_TO_MM = 12.0
 # A refined junction further than this from the skeleton's fork (mm) is not trusted.
 MAX_FORK_SHIFT_MM = 8.0
@@ -281,7 +282,10 @@ def _refine_fork(tree: Tree, branch: Branch) -> None:
     """
     fork = branch.upper
     children = [tree.branches[c] for c in branch.children]
-    axes = [_axis(branch.points[::-1])] + [_axis(c.points) for c in children]
+    stem = branch.points[::-1]
+    if branch.parent is not None and branch.length_mm < AXIS_TO_MM:  # a short stem goes on below its lower fork
+        stem = np.vstack([stem, tree.branches[branch.parent].points[::-1][1:]])
+    axes = [_axis(stem)] + [_axis(c.points) for c in children]
     if any(a is None for a in axes):
         return
     system = np.eye(3) * 0.05
@@ -320,8 +324,8 @@ def _axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     that starts at a fork: a point on it and the unit direction away from the fork."""
     steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
     along = np.concatenate([[0.0], np.cumsum(steps)])
-    chosen = points[(along >= AXIS_FROM_MM) & (along <= AXIS_TO_MM)]
-    if len(chosen) < 3:
+    chosen = points[(along >= min(AXIS_FROM_MM, along[-1] / 3)) & (along <= AXIS_TO_MM)]
+    if len(chosen) < 2:
         return None
     centre = chosen.mean(axis=0)
     _, _, vt = np.linalg.svd(chosen - centre)

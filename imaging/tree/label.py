@@ -49,6 +49,8 @@ RIGHT = frozenset({"RAHD", "RPHD"})
 LEFT = frozenset({"B2", "B3", "B4"})
 # A trunk branch goes on into a child at least this share of its width.
 TRUNK_CHILD_WIDTH = 0.85
+SHORT_TRUNK_CHILD_WIDTH = 0.75
+SHORT_STRETCH_MM = 7.0
 # The trunk's width is measured over this stretch below a fork (mm).
 WIDTH_FROM_MM = 3.0
 WIDTH_TO_MM = 15.0
@@ -160,11 +162,17 @@ def _trunk(tree: Tree) -> list[int]:
         onward = [
             c
             for c in branch.children
-            if _both_sides(tree, c, branch.upper) and _width(tree.branches[c].radii) >= TRUNK_CHILD_WIDTH * width
+            if _both_sides(tree, c, branch.upper) and _width(tree.branches[c].radii) >= _share(tree.branches[c]) * width
         ]
         if len(onward) != 1:
             return trunk
         trunk.append(onward[0])
+
+
+def _share(child: Branch) -> float:
+    """The width share a trunk child needs: less for a stretch shorter than the calibre
+    ball, whose measurement the forks at both ends disturb."""
+    return SHORT_TRUNK_CHILD_WIDTH if child.length_mm < SHORT_STRETCH_MM else TRUNK_CHILD_WIDTH
 
 
 def _width_below(branch: Branch) -> float:
@@ -195,9 +203,7 @@ def _tree_mm(tree: Tree, index: int) -> float:
 # ------------------------------------------------------------------ cystic duct
 
 
-def _cystic_path(
-    tree: Tree, index: int, pockets: cKDTree | None, confluence: np.ndarray
-) -> list[Branch] | None:
+def _cystic_path(tree: Tree, index: int, pockets: cKDTree | None, confluence: np.ndarray) -> list[Branch] | None:
     """Branches from the trunk to a leaf ending at a pocket of fluid under the right liver, if any."""
     if pockets is None:
         return None
@@ -263,7 +269,7 @@ def _sector(direction: np.ndarray) -> tuple[str, float]:
 def trunk_name(territory: frozenset[str]) -> str:
     if territory == RIGHT:
         return "RHD"
-    if LEFT <= territory:
+    if territory >= LEFT:
         return "LHD"
     if territory == {"B2", "B3"}:
         return "B23"

@@ -35,6 +35,7 @@ PURE_CORES = (
     "classification.diagram",
     "imaging.dicom.",
     "imaging.identity",
+    "imaging.tree.",
     "reports.statistics",
     "workup.criteria.",
 )
