@@ -7,7 +7,7 @@ right, whose whole topology (every duct's id, receiving duct and segments) is ri
 the mean absolute error of the lengths the true document gives, and the seconds the
 extractor takes per series (reading the files not included).
 
-    python bench/tree.py [--slices 160] [--fov 422] [--presets a,b] [--random 0] [--quick]
+    python bench/tree.py [--slices 160] [--fov 422] [--presets a,b] [--random 0] [--quick] [--pictures DIR]
 
 Targets at the default noise and 1.1 mm pixels (160 x 384 x 384): type right >= 95 %,
 exits right >= 90 %, length error <= 1.5 mm, <= 10 s per series; at twice the noise and
@@ -46,6 +46,33 @@ def load(paths: list[Path]) -> tuple[Any, list[Any]]:
     headers = sort_slices([h for h, _ in read.values()])
     volume = stack([read[h.sop_instance_uid][1] for h in headers])
     return np.asarray(volume), [Geometry.from_header(h) for h in headers]
+
+
+COLOURS = ("#ff5050", "#50c0ff", "#60e060", "#ffc040", "#e070ff", "#40e0d0", "#ff9090", "#c0c0ff")
+
+
+def picture(path: Path, volume: Any, geometries: list[Any], proposal: Any, title: str) -> None:
+    """The coronal MIP with the proposed centre-lines, each duct's id and length."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from imaging.dicom.measure import patient_to_pixel
+
+    mip = volume.max(axis=0)
+    low, high = np.percentile(mip, [1, 99.9])
+    grey = np.clip((mip - low) / max(high - low, 1e-6) * 255, 0, 255).astype(np.uint8)
+    image = Image.fromarray(grey).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    lengths = {d["id"]: d.get("length_mm") for d in proposal.document["ducts"]}
+    for number, (duct, line) in enumerate(proposal.centrelines.items()):
+        pixels = [patient_to_pixel(geometries[0], point)[1::-1] for point in line]
+        colour = COLOURS[number % len(COLOURS)]
+        draw.line(pixels, fill=colour, width=2)
+        x, y = pixels[len(pixels) // 2]
+        text = duct if lengths.get(duct) is None else f"{duct} {lengths[duct]:.0f}"
+        draw.text((x + 3, y - 5), text, fill=colour)
+    draw.text((4, 4), title, fill="#ffffff")
+    image.save(path)
 
 
 def compare(truth: dict[str, Any], proposal: dict[str, Any] | None) -> dict[str, Any]:
@@ -133,12 +160,23 @@ def run(args: argparse.Namespace) -> None:
                     shutil.rmtree(folder, ignore_errors=True)
                 started = time.perf_counter()
                 try:
-                    proposal: dict[str, Any] | None = propose_tree(volume, geometries, graft=document["graft"]).document
+                    result = propose_tree(volume, geometries, graft=document["graft"])
+                    proposal: dict[str, Any] | None = result.document
                 except ValueError as error:
                     proposal = None
                     failures.append(f"noise {noise:g} pixel {spacing}: {name}: no proposal ({error})")
                 seconds.append(time.perf_counter() - started)
                 outcome = compare(document, proposal)
+                if args.pictures and proposal is not None and not outcome["topology"]:
+                    folder_out = Path(args.pictures)
+                    folder_out.mkdir(parents=True, exist_ok=True)
+                    picture(
+                        folder_out / f"{name}-noise{noise:g}-pixel{spacing}.png",
+                        volume,
+                        geometries,
+                        result,
+                        f"{name}, noise {noise:g}, {spacing} mm pixels",
+                    )
                 if not outcome["topology"]:
                     failures.append(
                         f"noise {noise:g} pixel {spacing}: {name}: type {'ok' if outcome['type'] else 'WRONG'}, "
@@ -165,6 +203,7 @@ def main() -> None:
     parser.add_argument("--presets", default="", help="comma-separated preset names (default: all)")
     parser.add_argument("--random", type=int, default=0, help="how many random valid documents to add")
     parser.add_argument("--quick", action="store_true", help="default noise only")
+    parser.add_argument("--pictures", default="", help="folder for the MIP of each failure, proposal drawn")
     run(parser.parse_args())
 
 

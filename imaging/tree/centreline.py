@@ -333,4 +333,3 @@ def _axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if float(direction @ (chosen[-1] - chosen[0])) < 0:
         direction = -direction
     return centre, direction
-
