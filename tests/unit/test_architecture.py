@@ -36,6 +36,7 @@ PURE_CORES = (
     "imaging.dicom.",
     "imaging.identity",
     "reports.fhir.mapping",
+    "imaging.tree.",
     "reports.statistics",
     "reports.dicom_pdf",
     "reports.dicom_sr",

@@ -1,0 +1,335 @@
+"""The duct mask's centre-lines as a rooted tree of branches.
+
+The skeleton's voxels become a graph (networkx) joined to their 26 neighbours; a
+minimum spanning tree breaks the little loops a skeleton makes at junctions, pieces
+left apart by a narrowing are bridged to the tree when their ends come close, and
+short spurs (a skeleton's whiskers at bumps of the wall) are pruned. The tree is
+rooted at the caudal end of its thickest duct (the common bile duct) and cut into
+branches between forks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+from scipy.spatial import cKDTree
+from skimage.morphology import skeletonize
+
+from .segment import Segmented
+
+# Pieces of skeleton this close (mm) to the tree are joined to it, when long enough to be ducts.
+BRIDGE_MM = 8.0
+MIN_PIECE_MM = 8.0
+# A leaf branch shorter than this (mm), or than this many local radii, is a spur.
+SPUR_MM = 3.0
+# The skeleton's staircase is smoothed over this length (mm) before measuring.
+SMOOTH_MM = 4.0
+SPUR_RADII = 1.5
+# The root is the lowest point of the duct whose radius is at least this share of the widest.
+TRUNK_RADIUS_SHARE = 0.75
+
+
+@dataclass
+class Branch:
+    """A stretch of centre-line between forks, from its lower (root-side) end upwards.
+
+    ``points`` are patient mm; the first point is the fork it leaves (for the root
+    branch, the root). ``bridged`` says the branch crosses a gap that was bridged.
+    """
+
+    index: int
+    points: np.ndarray
+    radii: np.ndarray
+    tubular: np.ndarray
+    parent: int | None
+    children: list[int] = field(default_factory=list)
+    bridged: bool = False
+
+    @property
+    def length_mm(self) -> float:
+        return path_length(self.points)
+
+    @property
+    def upper(self) -> np.ndarray:
+        end: np.ndarray = self.points[-1]
+        return end
+
+    @property
+    def lower(self) -> np.ndarray:
+        start: np.ndarray = self.points[0]
+        return start
+
+
+@dataclass
+class Tree:
+    branches: dict[int, Branch]
+    root: int
+    bridges: int
+
+    def subtree(self, index: int) -> list[int]:
+        out, stack = [], [index]
+        while stack:
+            current = stack.pop()
+            out.append(current)
+            stack.extend(self.branches[current].children)
+        return out
+
+
+def path_length(points: np.ndarray) -> float:
+    """Length (mm) of a voxel path, smoothed over about SMOOTH_MM so the staircase of
+    a skeleton does not count; the two ends stay where they are."""
+    if len(points) < 2:
+        return 0.0
+    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    half = int(SMOOTH_MM / 2 / max(float(np.median(steps)), 1e-6))
+    smooth = points.astype(float)
+    if half >= 1 and len(points) > 2:
+        padded = np.vstack([np.repeat(points[:1], half, axis=0), points, np.repeat(points[-1:], half, axis=0)])
+        kernel = np.ones(2 * half + 1) / (2 * half + 1)
+        smooth = np.stack([np.convolve(padded[:, axis], kernel, mode="valid") for axis in range(3)], axis=1)
+        smooth[0], smooth[-1] = points[0], points[-1]
+    return float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum())
+
+
+def centre_lines(segmented: Segmented) -> Tree:
+    skeleton = skeletonize(segmented.mask)
+    voxels = np.argwhere(skeleton)
+    if len(voxels) < 2:
+        raise ValueError("no duct centre-line found")
+    graph = _voxel_graph(voxels, segmented.grid.voxel_mm)
+    graph = nx.minimum_spanning_tree(graph)
+    points = segmented.grid.to_patient(voxels)
+    radii = radius_by_volume(segmented.mask, voxels, segmented.grid.voxel_mm)
+    tubular = segmented.tubular[tuple(voxels.T)]
+    main, bridges = _bridged(graph, points, segmented.grid.voxel_mm)
+    root = _root(main, points, radii)
+    tree = _prune(_branches(main, root, points, radii, tubular, bridges), radii_floor=segmented.grid.voxel_mm)
+    for branch in list(tree.branches.values()):
+        if branch.children:
+            _refine_fork(tree, branch)
+    return tree
+
+
+# Radius of the ball in which a duct's calibre is measured (mm): wider than any duct.
+CALIBRE_BALL_MM = 6.0
+
+
+def radius_by_volume(mask: np.ndarray, voxels: np.ndarray, voxel_mm: float) -> np.ndarray:
+    """Each centre-line voxel's duct radius (mm), from the volume of duct in a ball around it.
+
+    A straight tube of radius r through the centre of a ball of radius R fills
+    4/3 pi (R^3 - (R^2 - r^2)^(3/2)) of it, whatever its direction; counting some
+    hundreds of voxels gives the radius to a fraction of a voxel, where the distance
+    to the wall at the centre moves in whole voxel steps.
+    """
+    reach = int(np.ceil(CALIBRE_BALL_MM / voxel_mm))
+    span = np.arange(-reach, reach + 1)
+    offsets = np.stack(np.meshgrid(span, span, span, indexing="ij"), axis=-1).reshape(-1, 3)
+    offsets = offsets[(offsets**2).sum(axis=1) * voxel_mm**2 <= CALIBRE_BALL_MM**2]
+    padded = np.pad(mask, reach)
+    counts = np.zeros(len(voxels), dtype=np.float64)
+    shifted = voxels + reach
+    for offset in offsets:
+        where = shifted + offset
+        counts += padded[where[:, 0], where[:, 1], where[:, 2]]
+    ball = CALIBRE_BALL_MM**3
+    filled = np.minimum(counts * voxel_mm**3 * 3.0 / (4.0 * np.pi), ball)
+    radii: np.ndarray = np.sqrt(np.maximum(CALIBRE_BALL_MM**2 - (ball - filled) ** (2.0 / 3.0), 0.0))
+    return radii.astype(np.float32)
+
+
+def _voxel_graph(voxels: np.ndarray, voxel_mm: float) -> nx.Graph:
+    index = {tuple(v): n for n, v in enumerate(voxels.tolist())}
+    graph = nx.Graph()
+    graph.add_nodes_from(range(len(voxels)))
+    offsets = [(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) > (0, 0, 0)]
+    for offset in offsets:
+        weight = voxel_mm * float(np.sqrt(sum(o * o for o in offset)))
+        for n, v in enumerate(voxels.tolist()):
+            m = index.get((v[0] + offset[0], v[1] + offset[1], v[2] + offset[2]))
+            if m is not None:
+                graph.add_edge(n, m, weight=weight)
+    return graph
+
+
+def _bridged(graph: nx.Graph, points: np.ndarray, voxel_mm: float) -> tuple[nx.Graph, list[tuple[int, int]]]:
+    """The largest piece, with the long enough pieces whose nearest point lies within BRIDGE_MM joined to it."""
+    pieces = sorted(nx.connected_components(graph), key=len, reverse=True)
+    main = set(pieces[0])
+    bridges: list[tuple[int, int]] = []
+    joined = True
+    rest = [p for p in pieces[1:] if len(p) * voxel_mm >= MIN_PIECE_MM]
+    while joined and rest:
+        joined = False
+        main_nodes = np.array(sorted(main))
+        tree = cKDTree(points[main_nodes])
+        for piece in list(rest):
+            nodes = np.array(sorted(piece))
+            distance, nearest = tree.query(points[nodes])
+            which = int(np.argmin(distance))
+            if distance[which] <= BRIDGE_MM:
+                a, b = int(nodes[which]), int(main_nodes[nearest[which]])
+                graph.add_edge(a, b, weight=float(distance[which]))
+                bridges.append((a, b))
+                main |= piece
+                rest.remove(piece)
+                joined = True
+    sub: nx.Graph = graph.subgraph(main).copy()
+    return sub, bridges
+
+
+def _root(graph: nx.Graph, points: np.ndarray, radii: np.ndarray) -> int:
+    nodes = np.array(sorted(graph.nodes))
+    widest = float(np.percentile(radii[nodes], 98))
+    trunk = nodes[radii[nodes] >= TRUNK_RADIUS_SHARE * widest]
+    # Lowest trunk point (patient +z is cranial), then the skeleton's end nearest to it.
+    lowest = int(trunk[np.argmin(points[trunk, 2])])
+    ends = [n for n in graph.nodes if graph.degree[n] == 1]
+    if not ends:
+        return lowest
+    lengths = nx.single_source_dijkstra_path_length(graph, lowest, cutoff=15.0)
+    near = [n for n in ends if n in lengths]
+    return min(near, key=lambda n: points[n, 2]) if near else lowest
+
+
+def _branches(
+    graph: nx.Graph,
+    root: int,
+    points: np.ndarray,
+    radii: np.ndarray,
+    tubular: np.ndarray,
+    bridges: list[tuple[int, int]],
+) -> Tree:
+    bridged_edges = {frozenset(b) for b in bridges}
+    successors = nx.dfs_successors(graph, root)
+    branches: dict[int, Branch] = {}
+
+    def walk(start: int, first: int, parent: int | None) -> None:
+        # Iterative over forks so deep trees do not exhaust the stack.
+        pending = [(start, first, parent)]
+        while pending:
+            fork, node, parent_index = pending.pop()
+            chain = [fork, node]
+            while len(successors.get(chain[-1], [])) == 1:
+                chain.append(successors[chain[-1]][0])
+            index = len(branches)
+            nodes = np.array(chain)
+            crossed = any(frozenset(pair) in bridged_edges for pair in zip(chain, chain[1:], strict=False))
+            branches[index] = Branch(index, points[nodes], radii[nodes], tubular[nodes], parent_index, [], crossed)
+            if parent_index is not None:
+                branches[parent_index].children.append(index)
+            for child in successors.get(chain[-1], []):
+                pending.append((chain[-1], child, index))
+
+    first_children = successors.get(root, [])
+    if not first_children:
+        raise ValueError("the centre-line is a single point")
+    walk(root, first_children[0], None)
+    return Tree(branches, 0, len(bridges))
+
+
+def _prune(tree: Tree, radii_floor: float) -> Tree:
+    branches = tree.branches
+    for _ in range(3):
+        changed = False
+        for index in list(branches):
+            branch = branches.get(index)
+            if branch is None or branch.children or branch.parent is None:
+                continue
+            parent = branches[branch.parent]
+            spur = max(SPUR_MM, SPUR_RADII * float(max(parent.radii[-1], radii_floor)))
+            if branch.length_mm < spur:
+                parent.children.remove(index)
+                del branches[index]
+                changed = True
+        for index in list(branches):
+            branch = branches.get(index)
+            if branch is not None:
+                _merge_single_child(branches, branch)
+        if not changed:
+            break
+    return tree
+
+
+def _merge_single_child(branches: dict[int, Branch], branch: Branch) -> None:
+    while len(branch.children) == 1:
+        child = branches.pop(branch.children[0])
+        branch.points = np.vstack([branch.points, child.points[1:]])
+        branch.radii = np.concatenate([branch.radii, child.radii[1:]])
+        branch.tubular = np.concatenate([branch.tubular, child.tubular[1:]])
+        branch.bridged = branch.bridged or child.bridged
+        branch.children = child.children
+        for grandchild in child.children:
+            branches[grandchild].parent = branch.index
+
+
+# Stretches used to fit a branch's axis near a fork (mm from the fork).
+AXIS_FROM_MM = 3.5
+AXIS_TO_MM = 12.0
+# A refined junction further than this from the skeleton's fork (mm) is not trusted.
+MAX_FORK_SHIFT_MM = 8.0
+
+
+def _refine_fork(tree: Tree, branch: Branch) -> None:
+    """Move a fork to where the branches' axes meet.
+
+    Where two tubes part at an angle, their walls touch for a while beyond the true
+    junction, so a skeleton forks late, by a few millimetres: the stem is measured too
+    long and the branches too short. The junction is the point nearest to the axes of
+    the stem and of every branch (least squares), each axis fitted clear of the fork.
+    """
+    fork = branch.upper
+    children = [tree.branches[c] for c in branch.children]
+    stem = branch.points[::-1]
+    if branch.parent is not None and branch.length_mm < AXIS_TO_MM:  # a short stem goes on below its lower fork
+        stem = np.vstack([stem, tree.branches[branch.parent].points[::-1][1:]])
+    axes = [_axis(stem)] + [_axis(c.points) for c in children]
+    if any(a is None for a in axes):
+        return
+    system = np.eye(3) * 0.05
+    target = 0.05 * fork
+    for axis in axes:
+        assert axis is not None
+        point, direction = axis
+        projector = np.eye(3) - np.outer(direction, direction)
+        system += projector
+        target += projector @ point
+    junction = np.linalg.solve(system, target)
+    shift = float(np.linalg.norm(junction - fork))
+    if shift > MAX_FORK_SHIFT_MM or shift < 0.5:
+        return
+    stem_axis = axes[0]
+    assert stem_axis is not None
+    towards_stem = stem_axis[1]  # from the fork down the stem
+    keep = (branch.points - junction) @ towards_stem > 0
+    keep[0] = True
+    last = int(np.nonzero(keep)[0].max()) + 1 if keep.any() else 1
+    branch.points = np.vstack([branch.points[:last], junction])
+    branch.radii = np.concatenate([branch.radii[:last], branch.radii[last - 1 : last]])
+    branch.tubular = np.concatenate([branch.tubular[:last], branch.tubular[last - 1 : last]])
+    for child in children:
+        near = np.linalg.norm(child.points - junction, axis=1) < shift
+        near[-1] = False
+        first = int(np.argmin(near)) if near.any() else 1
+        first = max(first, 1)
+        child.points = np.vstack([junction, child.points[first:]])
+        child.radii = np.concatenate([child.radii[:1], child.radii[first:]])
+        child.tubular = np.concatenate([child.tubular[:1], child.tubular[first:]])
+
+
+def _axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A line through the points between AXIS_FROM_MM and AXIS_TO_MM along a path
+    that starts at a fork: a point on it and the unit direction away from the fork."""
+    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    along = np.concatenate([[0.0], np.cumsum(steps)])
+    chosen = points[(along >= min(AXIS_FROM_MM, along[-1] / 3)) & (along <= AXIS_TO_MM)]
+    if len(chosen) < 2:
+        return None
+    centre = chosen.mean(axis=0)
+    _, _, vt = np.linalg.svd(chosen - centre)
+    direction: np.ndarray = vt[0]
+    if float(direction @ (chosen[-1] - chosen[0])) < 0:
+        direction = -direction
+    return centre, direction

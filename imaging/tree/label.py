@@ -1,0 +1,386 @@
+"""Naming the branches: the common hepatic duct, the confluence and every duct.
+
+The rules follow how a radiologist reads an MRCP, from the images alone:
+
+* the **trunk** (common bile and hepatic duct) is climbed from the root; at each fork
+  it goes on into the one branch that still drains both sides of the liver and is
+  nearly as wide as the trunk. Where no branch does, the trunk ends: that fork is the
+  **hilar confluence**;
+* a branch leaving the trunk that ends at a wide pocket of fluid is the **cystic
+  duct** (the pocket is the gallbladder);
+* every other branch drains the liver. Each branch is given the Couinaud sector its
+  tree points to, seen from the confluence (right anterior 5/8, right posterior 6/7,
+  segments 2, 3 and 4). A branch whose forks all lead into one sector is one duct
+  (its further forks are peripheral); a fork whose branches point to different
+  sectors is a junction of named ducts;
+* a duct's name comes from the sectors it drains: RAHD, RPHD, B2, B3, B4 for one
+  sector; RHD for both right sectors; B23 for segments 2 and 3; LHD for all of the
+  left liver. A second duct of a sector already named is an accessory duct.
+
+Lengths and junctions are measured along the centre-lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .centreline import Branch, Tree, path_length
+
+# Where each Couinaud segment's bile comes from, seen from the hilar confluence (LPS mm):
+# the usual atlas of the liver (left lateral segments far left, 2 above 3; segment 4
+# left of the hilum and anterior; 5 and 8 anterior on the right, 6 and 7 posterior; 5
+# and 6 caudal, 7 and 8 cranial).
+SEGMENT_DIRECTIONS: dict[int, tuple[float, float, float]] = {
+    2: (65.0, 12.0, 45.0),
+    3: (70.0, -12.0, 5.0),
+    4: (28.0, -15.0, 28.0),
+    5: (-45.0, -15.0, -15.0),
+    6: (-75.0, 15.0, -25.0),
+    7: (-80.0, 20.0, 30.0),
+    8: (-45.0, -12.0, 50.0),
+}
+# Sectors: the territories a single duct usually drains, with the reserved name of that duct.
+SECTORS: dict[str, tuple[int, ...]] = {"RAHD": (5, 8), "RPHD": (6, 7), "B2": (2,), "B3": (3,), "B4": (4,)}
+RIGHT = frozenset({"RAHD", "RPHD"})
+LEFT = frozenset({"B2", "B3", "B4"})
+# A trunk branch goes on into a child at least this share of its width.
+TRUNK_CHILD_WIDTH = 0.85
+SHORT_TRUNK_CHILD_WIDTH = 0.75
+SHORT_STRETCH_MM = 7.0
+# The trunk's width is measured over this stretch below a fork (mm).
+WIDTH_FROM_MM = 3.0
+WIDTH_TO_MM = 15.0
+# A subtree drains a side when a leaf lies this far (mm) to that side of the fork.
+SIDE_MM = 12.0
+# A tree pointing this clearly into one sector (cosine margin over the next sector) is one
+# duct; the duct of two sectors points between them.
+UNIT_MARGIN = 0.1
+# Forks closer than this (mm) are one junction: a skeleton splits a three-way junction in two.
+SNAP_MM = 3.0
+# Branches leaving the trunk further than this below the confluence belong to the
+# common bile duct (pancreatic duct, duodenum), not to the liver.
+MAX_CHD_JUNCTION_MM = 45.0
+# A cystic duct ends within this distance (mm) of a pocket of fluid.
+POCKET_MM = 6.0
+# Trees hanging from the trunk with less centre-line than this (mm) are noise.
+MIN_DUCT_TREE_MM = 10.0
+
+
+@dataclass
+class Node:
+    """A hepatic branch seen as part of a duct: its sector, territory, children."""
+
+    branch: Branch
+    sector: str
+    margin: float
+    unit: bool
+    territory: frozenset[str]
+    children: list[Node] = field(default_factory=list)
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+
+
+@dataclass
+class Duct:
+    key: int
+    name: str
+    drains_into: int | str  # a duct key, or "CHD"
+    junction_mm: float
+    points: np.ndarray  # from the junction upwards
+    segments: list[int]
+    confidence: float
+    junction_confidence: float
+    unit: bool
+    tree_mm: float
+
+
+@dataclass(frozen=True)
+class Labelled:
+    document: dict[str, Any]
+    duct_confidence: dict[str, float]
+    junction_confidence: dict[str, float]
+    centrelines: dict[str, list[tuple[float, float, float]]]
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    out: np.ndarray = vector / norm if norm > 0 else vector
+    return out
+
+
+SECTOR_VECTORS = {
+    name: _unit(np.mean([SEGMENT_DIRECTIONS[s] for s in segments], axis=0)) for name, segments in SECTORS.items()
+}
+
+
+def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
+    trunk = _trunk(tree)
+    confluence = tree.branches[trunk[-1]].upper
+    ducts: list[Duct] = []
+    # Distance of each trunk fork below the confluence.
+    below = 0.0
+    forks: list[tuple[Branch, float]] = []
+    for index in reversed(trunk):
+        forks.append((tree.branches[index], below))
+        below += tree.branches[index].length_mm
+    on_trunk = set(trunk)
+    cystic_found = False
+    for fork_branch, distance in forks:
+        junction = distance if distance >= SNAP_MM else 0.0
+        if distance > MAX_CHD_JUNCTION_MM:
+            break
+        for child_index in fork_branch.children:
+            if child_index in on_trunk:
+                continue
+            if _tree_mm(tree, child_index) < MIN_DUCT_TREE_MM:
+                continue
+            # The cystic duct joins the common hepatic duct below the confluence, from the
+            # gallbladder under the right liver.
+            below_confluence = distance >= SNAP_MM and not cystic_found
+            path = _cystic_path(tree, child_index, pockets, confluence) if below_confluence else None
+            if path is not None:
+                cystic_found = True
+                _emit_cystic(tree, path, junction, confluence, ducts)
+                continue
+            node = _node(tree, tree.branches[child_index], confluence)
+            _emit(node, "CHD", junction, ducts)
+    trunk_points = np.vstack([tree.branches[i].points for i in trunk])[::-1]
+    return _document(ducts, graft, trunk_points)
+
+
+# ------------------------------------------------------------------ trunk
+
+
+def _trunk(tree: Tree) -> list[int]:
+    trunk = [tree.root]
+    while True:
+        branch = tree.branches[trunk[-1]]
+        width = _width_below(branch)
+        onward = [
+            c
+            for c in branch.children
+            if _both_sides(tree, c, branch.upper) and _width(tree.branches[c].radii) >= _share(tree.branches[c]) * width
+        ]
+        if len(onward) != 1:
+            return trunk
+        trunk.append(onward[0])
+
+
+def _share(child: Branch) -> float:
+    """The width share a trunk child needs: less for a stretch shorter than the calibre
+    ball, whose measurement the forks at both ends disturb."""
+    return SHORT_TRUNK_CHILD_WIDTH if child.length_mm < SHORT_STRETCH_MM else TRUNK_CHILD_WIDTH
+
+
+def _width_below(branch: Branch) -> float:
+    """Median radius of a branch's last stretch before its upper fork (the fork itself bulges)."""
+    steps = np.linalg.norm(np.diff(branch.points, axis=0), axis=1)
+    from_top = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])
+    near = branch.radii[(from_top >= WIDTH_FROM_MM) & (from_top <= WIDTH_TO_MM)]
+    return _width(near if len(near) >= 3 else branch.radii)
+
+
+def _width(radii: np.ndarray) -> float:
+    return float(np.median(radii)) if len(radii) else 0.0
+
+
+def _leaves(tree: Tree, index: int) -> list[Branch]:
+    return [tree.branches[i] for i in tree.subtree(index) if not tree.branches[i].children]
+
+
+def _both_sides(tree: Tree, index: int, fork: np.ndarray) -> bool:
+    x = np.array([leaf.upper[0] for leaf in _leaves(tree, index)])
+    return bool(np.any(x > fork[0] + SIDE_MM) and np.any(x < fork[0] - SIDE_MM))
+
+
+def _tree_mm(tree: Tree, index: int) -> float:
+    return sum(tree.branches[i].length_mm for i in tree.subtree(index))
+
+
+# ------------------------------------------------------------------ cystic duct
+
+
+def _cystic_path(tree: Tree, index: int, pockets: cKDTree | None, confluence: np.ndarray) -> list[Branch] | None:
+    """Branches from the trunk to a leaf ending at a pocket of fluid under the right liver, if any."""
+    if pockets is None:
+        return None
+    best: tuple[float, Branch] | None = None
+    for leaf in _leaves(tree, index):
+        if leaf.upper[2] > confluence[2] or leaf.upper[0] > confluence[0] + SIDE_MM:
+            continue
+        distance, _ = pockets.query(leaf.upper)
+        if distance <= POCKET_MM and (best is None or distance < best[0]):
+            best = (float(distance), leaf)
+    if best is None:
+        return None
+    path = [best[1]]
+    while path[-1].index != index and path[-1].parent is not None:
+        path.append(tree.branches[path[-1].parent])
+    return path[::-1]
+
+
+def _emit_cystic(tree: Tree, path: list[Branch], junction: float, confluence: np.ndarray, ducts: list[Duct]) -> None:
+    points = np.vstack([b.points for b in path])
+    length = path_length(points)
+    key = len(ducts)
+    confidence = _path_confidence(path)
+    ducts.append(Duct(key, "CYSTIC", "CHD", junction, points, [], confidence, confidence, False, length))
+    from_lower = 0.0
+    on_path = {b.index for b in path}
+    for branch in path:
+        from_lower += branch.length_mm
+        for child in branch.children:
+            if child in on_path or _tree_mm(tree, child) < MIN_DUCT_TREE_MM:
+                continue
+            node = _node(tree, tree.branches[child], confluence)
+            _emit(node, key, max(length - from_lower, 0.0), ducts)
+
+
+# ------------------------------------------------------------------ sectors
+
+
+def _node(tree: Tree, branch: Branch, confluence: np.ndarray) -> Node:
+    points = np.vstack([tree.branches[i].points for i in tree.subtree(branch.index)])
+    sector, margin = _sector(points.mean(axis=0) - branch.lower)
+    if not branch.children or margin >= UNIT_MARGIN:
+        return Node(branch, sector, margin, True, frozenset({sector}))
+    children = [_node(tree, tree.branches[c], confluence) for c in branch.children]
+    if len({c.sector for c in children}) == 1:
+        return Node(branch, sector, margin, True, frozenset({sector}))
+    flat: list[Node] = []
+    for child in children:  # a short stretch between two forks is one junction
+        if not child.unit and child.branch.length_mm < SNAP_MM:
+            flat.extend(child.children)
+        else:
+            flat.append(child)
+    territory = frozenset().union(*(c.territory for c in flat))
+    return Node(branch, sector, margin, False, territory, flat)
+
+
+def _sector(direction: np.ndarray) -> tuple[str, float]:
+    unit = _unit(direction)
+    scores = sorted(((float(unit @ v), name) for name, v in SECTOR_VECTORS.items()), reverse=True)
+    return scores[0][1], scores[0][0] - scores[1][0]
+
+
+def trunk_name(territory: frozenset[str]) -> str:
+    if territory == RIGHT:
+        return "RHD"
+    if territory >= LEFT:
+        return "LHD"
+    if territory == {"B2", "B3"}:
+        return "B23"
+    if territory == {"B3", "B4"}:
+        return "B34"
+    if territory == {"B2", "B4"}:
+        return "B24"
+    return "D"
+
+
+def _emit(node: Node, drains_into: int | str, junction: float, ducts: list[Duct]) -> None:
+    """One duct from ``node`` upwards, then its tributaries."""
+    key = len(ducts)
+    chain = [node]
+    tributaries: list[tuple[Node, float]] = []
+    name = node.sector if node.unit else trunk_name(node.territory)
+    current = node
+    travelled = node.branch.length_mm
+    while not current.unit:
+        onward = [c for c in current.children if not c.unit and trunk_name(c.territory) == name]
+        if len(onward) != 1:
+            tributaries += [(c, travelled) for c in current.children]
+            break
+        tributaries += [(c, travelled) for c in current.children if c is not onward[0]]
+        current = onward[0]
+        chain.append(current)
+        travelled += current.branch.length_mm
+    points = np.vstack([n.branch.points for n in chain])
+    length = path_length(points)
+    confidence = _path_confidence([n.branch for n in chain]) * float(np.clip(0.5 + node.margin, 0.3, 1.0))
+    segments = list(SECTORS[name]) if node.unit else []
+    tree_mm = sum(path_length(n.branch.points) for n in chain)
+    ducts.append(Duct(key, name, drains_into, junction, points, segments, confidence, confidence, node.unit, tree_mm))
+    for child, at in tributaries:
+        upstream = length - at
+        _emit(child, key, upstream if upstream >= SNAP_MM else 0.0, ducts)
+
+
+def _path_confidence(branches: list[Branch]) -> float:
+    """Lower for a duct crossing a bridged gap or barely tubular over much of its course."""
+    tubular = np.concatenate([b.tubular for b in branches])
+    share = float(np.mean(tubular > 0.05)) if len(tubular) else 0.0
+    bridged = any(b.bridged for b in branches)
+    return float(np.clip(share, 0.0, 1.0)) * (0.6 if bridged else 1.0)
+
+
+# ------------------------------------------------------------------ document
+
+
+def _document(ducts: list[Duct], graft: str, trunk_points: np.ndarray) -> Labelled:
+    names = _final_names(ducts)
+    by_key = {d.key: d for d in ducts}
+    out: list[dict[str, Any]] = []
+    duct_confidence: dict[str, float] = {}
+    junction_confidence: dict[str, float] = {}
+    centrelines: dict[str, list[tuple[float, float, float]]] = {"CHD": _as_points(trunk_points)}
+    for duct in ducts:
+        name = names[duct.key]
+        entry: dict[str, Any] = {
+            "id": name,
+            "drains_into": duct.drains_into if isinstance(duct.drains_into, str) else names[duct.drains_into],
+        }
+        if duct.segments:
+            entry["segments"] = _segments_of(duct, by_key, names)
+        entry["length_mm"] = round(path_length(duct.points), 1)
+        if duct.junction_mm > 0:
+            entry["junction_mm"] = round(duct.junction_mm, 1)
+        if name == "CYSTIC":
+            entry.pop("segments", None)
+        out.append(entry)
+        duct_confidence[name] = round(duct.confidence, 2)
+        junction_confidence[name] = round(duct.junction_confidence, 2)
+        centrelines[name] = _as_points(duct.points[::-1])
+    # A junction cannot lie beyond the receiving duct's measured end.
+    lengths = {e["id"]: e["length_mm"] for e in out}
+    for entry in out:
+        receiving = lengths.get(entry["drains_into"])
+        if receiving is not None and entry.get("junction_mm", 0) > receiving:
+            entry["junction_mm"] = receiving
+    document = {"format": "biliary-anatomy/1", "graft": graft, "ducts": out}
+    return Labelled(document, duct_confidence, junction_confidence, centrelines)
+
+
+def _final_names(ducts: list[Duct]) -> dict[int, str]:
+    """Reserved names to the main duct of each kind; the others become accessory or numbered ducts."""
+    names: dict[int, str] = {}
+    taken: set[str] = set()
+    extra = {"unit": 0, "trunk": 0}
+
+    def rank(duct: Duct) -> tuple[int, float]:
+        return (0 if duct.drains_into != "CHD" or duct.name in ("RHD", "LHD") else 1, -duct.tree_mm)
+
+    for duct in sorted(ducts, key=rank):
+        wanted = duct.name
+        if wanted != "D" and wanted not in taken:
+            names[duct.key] = wanted
+            taken.add(wanted)
+            continue
+        kind = "unit" if duct.unit else "trunk"
+        extra[kind] += 1
+        names[duct.key] = f"ACC{extra[kind]}" if duct.unit else f"D{extra[kind]}"
+    return names
+
+
+def _segments_of(duct: Duct, by_key: dict[int, Duct], names: dict[int, str]) -> list[int]:
+    if names[duct.key] == duct.name or len(duct.segments) == 1:
+        return list(duct.segments)
+    # An accessory duct drains the one segment of its sector it points to.
+    direction = _unit(duct.points[-1] - duct.points[0])
+    return [max(duct.segments, key=lambda s: float(direction @ _unit(np.array(SEGMENT_DIRECTIONS[s]))))]
+
+
+def _as_points(points: np.ndarray) -> list[tuple[float, float, float]]:
+    return [(round(float(p[0]), 2), round(float(p[1]), 2), round(float(p[2]), 2)) for p in points]
