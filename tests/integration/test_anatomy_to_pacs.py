@@ -152,7 +152,7 @@ def test_who_may_send_and_what_is_refused(
 
 
 def test_an_anatomy_changed_after_the_send_was_asked_is_not_sent(
-    read, staff, centre, django_capture_on_commit_callbacks
+    read, staff, centre, admin_client, django_capture_on_commit_callbacks
 ):
     _point_at(centre, staff, free_port())
     with django_capture_on_commit_callbacks(execute=False):
@@ -165,6 +165,8 @@ def test_an_anatomy_changed_after_the_send_was_asked_is_not_sent(
     assert "changed after the send was asked (revision 1, now revision 2, draft)" in send.error
     failed = AuditEvent.objects.get(record_type="reports.PacsSend", kind=AuditEvent.Kind.UPDATE, channel="worker")
     assert failed.donor_id == read["donor"].pk and "the biliary anatomy (revision 1)" in failed.summary
+    listed = admin_client.get("/admin/reports/pacssend/")
+    assert listed.status_code == 200 and "send of the biliary anatomy (revision 1)" in listed.content.decode()
 
 
 def test_the_anatomy_page_sends_and_shows_the_outcome(read, pacs, staff, centre, django_capture_on_commit_callbacks):
