@@ -35,5 +35,6 @@ class PacsDestinationAdmin(admin.ModelAdmin):
 
 @admin.register(PacsSend)
 class PacsSendAdmin(ReadOnlyAdmin):
-    list_display = ["version", "destination", "state", "attempts", "requested_by", "requested_at", "finished_at"]
+    list_select_related = ["version", "requested_by"]
+    list_display = ["__str__", "destination", "state", "attempts", "requested_by", "requested_at", "finished_at"]
     list_filter = ["state"]

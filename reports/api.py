@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from core.api_common import ActorMixin, ErrorSerializer
 from core.roles import Action
 from donors import selectors as donor_selectors
+from donors import services as donor_services
 from donors.services import require
 
 from . import cohort, selectors, services
@@ -183,6 +184,8 @@ class PacsSendOut(serializers.ModelSerializer):
         fields = [
             "id",
             "version",
+            "annotation",
+            "annotation_revision",
             "destination",
             "state",
             "error",
@@ -212,6 +215,26 @@ class ReportVersionPacs(ActorMixin, APIView):
         actor = self.actor
         version = selectors.version_for(actor=actor, pk=pk, action=Action.ISSUE_REPORT)
         send = services.send_to_pacs(actor=actor, version=version)
+        send.refresh_from_db()
+        return Response(PacsSendOut(send).data, status=202)
+
+
+class AnnotationPacs(ActorMixin, APIView):
+    """Send a final anatomy's SR alone to the centre's PACS (by C-STORE from a worker, into the donor's MRCP
+    study), before any report is issued; and list the anatomy's sends with their outcome."""
+
+    @extend_schema(responses={200: PacsSendOut(many=True), 403: ErrorOut, 404: ErrorOut})
+    def get(self, request, pk):
+        actor = self.actor
+        annotation = selectors.annotation_for(actor=actor, pk=pk)
+        donor_services.record_donor_read(actor=actor, donor=annotation.donor, what="the anatomy's sends to PACS")
+        return Response(PacsSendOut(selectors.anatomy_pacs_sends(annotation), many=True).data)
+
+    @extend_schema(request=None, responses={202: PacsSendOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut})
+    def post(self, request, pk):
+        actor = self.actor
+        annotation = selectors.annotation_for(actor=actor, pk=pk, action=Action.FINALISE_ANATOMY)
+        send = services.send_anatomy_to_pacs(actor=actor, annotation=annotation)
         send.refresh_from_db()
         return Response(PacsSendOut(send).data, status=202)
 

@@ -164,6 +164,24 @@ def report_instances(version: ReportVersion) -> ReportInstances:
     return ReportInstances(datasets=datasets, study_uid=str(identity.StudyInstanceUID), note=note)
 
 
+def anatomy_instances(send: PacsSend) -> ReportInstances:
+    """What a send of the anatomy alone stores in PACS: its SR, in the donor's MRCP study, of the revision
+    that was asked (a later revision is a send of its own)."""
+    annotation = (
+        Annotation.objects.select_related("donor__centre", "finalised_by", "updated_by").filter(pacs_sends=send).get()
+    )
+    if annotation.revision != send.annotation_revision or annotation.state != Annotation.State.FINAL:
+        raise PacsRefused(
+            f"the biliary anatomy changed after the send was asked (revision {send.annotation_revision}, now "
+            f"revision {annotation.revision}, {annotation.get_state_display().lower()}): send the final one again"
+        )
+    try:
+        sr = anatomy_sr(annotation)
+    except IllegalState as refused:
+        raise PacsRefused(f"the structured report was not sent: {refused.message}") from refused
+    return ReportInstances(datasets=[("structured report", sr)], study_uid=str(sr.StudyInstanceUID))
+
+
 def _dicom_sex(sex: str) -> str:
     return {"male": "M", "female": "F"}.get(sex, "O")
 
@@ -211,21 +229,28 @@ def send_to_pacs(*, send_id: int) -> bool:
 
     PacsUnavailable propagates (the task retries); the attempt is counted first."""
     with transaction.atomic():
-        send = PacsSend.objects.select_for_update().select_related("version__donor__centre").get(pk=send_id)
+        send = (
+            PacsSend.objects.select_for_update(of=("self",))
+            .select_related("version__donor__centre", "annotation__donor")
+            .get(pk=send_id)
+        )
         if send.finished:
             return send.state == PacsSend.State.SENT
         send.state = PacsSend.State.SENDING
         send.attempts += 1
         send.save(update_fields=["state", "attempts"])
-    version = send.version
     try:
-        built = report_instances(version)
+        built = report_instances(send.version) if send.version is not None else anatomy_instances(send)
         store_in_pacs(built.datasets, ae_title=send.ae_title, host=send.host, port=send.port)
     except PacsRefused as refused:
         record_pacs_failure(send_id=send_id, reason=str(refused))
         return False
     with transaction.atomic():
-        send = PacsSend.objects.select_for_update().get(pk=send_id)
+        send = (
+            PacsSend.objects.select_for_update(of=("self",))
+            .select_related("version__donor", "annotation__donor")
+            .get(pk=send_id)
+        )
         send.state = PacsSend.State.SENT
         send.error = ""
         send.note = built.note[:300]
@@ -240,10 +265,9 @@ def send_to_pacs(*, send_id: int) -> bool:
             actor=None,
             kind=AuditEvent.Kind.CREATE,
             record=send,
-            donor=version.donor,
+            donor=send.donor,
             channel="worker",
-            summary=f"sent suitability report version {version.number} to PACS {send.destination}: "
-            + ", ".join(what for what, _ in built.datasets),
+            summary=f"sent {send.subject} to PACS {send.destination}: " + ", ".join(what for what, _ in built.datasets),
             changes={"instances": send.instances, "study_instance_uid": send.study_instance_uid},
         )
     return True
@@ -258,7 +282,11 @@ def record_pacs_retry(*, send_id: int, reason: str) -> None:
 def record_pacs_failure(*, send_id: int, reason: str) -> None:
     """A send that gave up: its reason on the row and in the audit trail."""
     with transaction.atomic():
-        send = PacsSend.objects.select_for_update().select_related("version__donor").get(pk=send_id)
+        send = (
+            PacsSend.objects.select_for_update(of=("self",))
+            .select_related("version__donor", "annotation__donor")
+            .get(pk=send_id)
+        )
         if send.finished:
             return
         send.state = PacsSend.State.FAILED
@@ -269,8 +297,8 @@ def record_pacs_failure(*, send_id: int, reason: str) -> None:
             actor=None,
             kind=AuditEvent.Kind.UPDATE,
             record=send,
-            donor=send.version.donor,
+            donor=send.donor,
             channel="worker",
-            summary=f"could not send suitability report version {send.version.number} to PACS "
+            summary=f"could not send {send.subject} to PACS "
             f"{send.destination} after {counted(send.attempts, 'attempt', 'attempts')}: {reason}"[:500],
         )

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from classification.models import Annotation
 from donors.models import Centre, Donor, User
 
 # Once a version is issued only its PDF bookkeeping may change; the content never does.
@@ -94,7 +95,8 @@ class PacsDestination(models.Model):
 
 
 class PacsSend(models.Model):
-    """One "send to PACS" of an issued report version: what was sent where, by whom, and how it went."""
+    """One "send to PACS" of an issued report version (its SR and PDF) or of a final anatomy revision (its SR
+    alone): what was sent where, by whom, and how it went."""
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -103,7 +105,20 @@ class PacsSend(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
-    version = models.ForeignKey(ReportVersion, on_delete=models.PROTECT, related_name="pacs_sends")
+    version = models.ForeignKey(
+        ReportVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="pacs_sends"
+    )
+    annotation = models.ForeignKey(
+        Annotation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pacs_sends",
+        help_text="The anatomy whose SR was sent on its own, before any report.",
+    )
+    annotation_revision = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The final anatomy revision asked to be sent."
+    )
     destination = models.CharField(max_length=300, help_text="AE title, host and port as they were when sent.")
     ae_title = models.CharField(max_length=16)
     host = models.CharField(max_length=255)
@@ -123,9 +138,32 @@ class PacsSend(models.Model):
     class Meta:
         ordering = ["-requested_at", "-pk"]
         verbose_name = "PACS send"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(version__isnull=False, annotation__isnull=True, annotation_revision__isnull=True)
+                    | models.Q(version__isnull=True, annotation__isnull=False, annotation_revision__isnull=False)
+                ),
+                name="pacs_send_of_a_report_or_an_anatomy",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"send of report version {self.version_id} to {self.destination}: {self.state}"
+        return f"send of {self.subject} to {self.destination}: {self.state}"
+
+    @property
+    def subject(self) -> str:
+        """What was sent, in words: "suitability report version 2" or "the biliary anatomy (revision 3)"."""
+        if self.version is not None:
+            return f"suitability report version {self.version.number}"
+        return f"the biliary anatomy (revision {self.annotation_revision})"
+
+    @property
+    def donor(self) -> Donor:
+        if self.version is not None:
+            return self.version.donor
+        assert self.annotation is not None  # the check constraint: a report's send or an anatomy's
+        return self.annotation.donor
 
     @property
     def finished(self) -> bool:

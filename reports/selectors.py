@@ -105,6 +105,32 @@ def pacs_sends_of(version: ReportVersion) -> list[PacsSend]:
     return list(version.pacs_sends.select_related("requested_by"))
 
 
+def anatomy_pacs_sends(annotation: Annotation, *, last: int | None = None) -> list[PacsSend]:
+    """The sends of the anatomy's SR on its own (not those of reports), newest first."""
+    sends = annotation.pacs_sends.select_related("requested_by")
+    return list(sends[:last] if last is not None else sends)
+
+
+def annotation_for(*, actor: Actor, pk, action: Action = Action.VIEW_REPORT) -> Annotation:
+    """The donor's anatomy if the donor is in the actor's centre; another centre's is not found (and the
+    attempt audited)."""
+    require(actor, action)
+    annotation = (
+        Annotation.objects.select_related("donor", "donor__centre").filter(pk=pk).first() if str(pk).isdigit() else None
+    )
+    if annotation is None or annotation.donor.centre_id != actor.centre_id:
+        if annotation is not None:
+            record_refused_access(
+                actor=actor,
+                record_type="classification.Annotation",
+                record_id=pk,
+                target_centre_id=annotation.donor.centre_id,
+                donor_id=annotation.donor_id,
+            )
+        raise NotFound(f"no annotation {pk} in your centre")
+    return annotation
+
+
 # ---------------------------------------------------------------- the anatomy as a DICOM SR
 
 
@@ -120,7 +146,7 @@ def anatomy_sr(annotation: Annotation) -> Dataset:
         )
     donor = annotation.donor
     refuse_while_images_unresolved(donor, cannot="export the anatomy as a structured report")
-    series = _series_read_on(annotation)
+    series = series_read_on(annotation)
     instances = list(series.instances.order_by("slice_index", "pk")) if series is not None else []
     if series is None or not instances:
         raise IllegalState(
@@ -172,7 +198,7 @@ def _anatomy_sr_of(annotation: Annotation, series: Series, images: list[Dataset]
     )
 
 
-def _series_read_on(annotation: Annotation) -> Series | None:
+def series_read_on(annotation: Annotation) -> Series | None:
     """The series the anatomy names (of a matched or confirmed study of the donor); for an anatomy
     recorded with its study only, that study's first MRCP series (as the anatomy page shows it)."""
     if annotation.series_uid:

@@ -34,6 +34,7 @@ from donors.services import require
 from donors.workflow import Status
 from imaging.selectors import refuse_while_images_unresolved
 
+from . import selectors
 from .content import report_content
 from .models import IMPORTED_GIVEN_NAME, IMPORTED_MRN, PacsDestination, PacsSend, ReportVersion
 from .tasks import render_report_pdf_task, send_to_pacs_task
@@ -212,6 +213,55 @@ def send_to_pacs(*, actor: Actor, version: ReportVersion) -> PacsSend:
         donor=version.donor,
         summary=f"asked to send suitability report version {version.number} to PACS {send.destination}",
         changes={"destination": send.destination},
+    )
+    transaction.on_commit(lambda: send_to_pacs_task.delay(send.pk))
+    return send
+
+
+@transaction.atomic
+def send_anatomy_to_pacs(*, actor: Actor, annotation: Annotation) -> PacsSend:
+    """Queue the C-STORE of a final anatomy's SR alone to the centre's PACS, before any report is issued, so
+    the radiologist's findings sit beside the MRCP images there.
+
+    Only the radiologist who may mark an anatomy final sends it: sending puts the read in the hospital's
+    record, as final as marking it so. Refused (409) while the anatomy is a draft, when the centre has no
+    PACS destination, while the identity of the donor's images is unresolved or the anatomy names no stored
+    MRCP series, and while an earlier send of the anatomy is still under way."""
+    require(actor, Action.FINALISE_ANATOMY)
+    annotation = Annotation.objects.select_for_update().select_related("donor__centre").get(pk=annotation.pk)
+    donor = annotation.donor
+    if annotation.state != Annotation.State.FINAL:
+        reason = f"the biliary anatomy (revision {annotation.revision}) is a draft: mark it final before sending it"
+        raise IllegalState(f"cannot send to PACS: {reason}", fields={"annotation": [reason]})
+    destination = selectors.pacs_destination_of(donor)
+    if destination is None:
+        reason = f"centre {donor.centre.name} has no PACS destination; an administrator sets one in the admin"
+        raise IllegalState(f"cannot send to PACS: {reason}", fields={"destination": [reason]})
+    refuse_while_images_unresolved(donor, cannot="send the biliary anatomy to PACS")
+    if selectors.series_read_on(annotation) is None:
+        reason = "the biliary anatomy names no stored MRCP series it was read on: record the series first"
+        raise IllegalState(f"cannot send to PACS: {reason}", fields={"series": [reason]})
+    pending = annotation.pacs_sends.exclude(state__in=[PacsSend.State.SENT, PacsSend.State.FAILED]).first()
+    if pending is not None:
+        state = pending.get_state_display().lower()
+        reason = f"the send requested at {pending.requested_at:%Y-%m-%d %H:%M} is still {state}"
+        raise IllegalState(f"cannot send to PACS: {reason}", fields={"annotation": [reason]})
+    send = PacsSend.objects.create(
+        annotation=annotation,
+        annotation_revision=annotation.revision,
+        destination=str(destination),
+        ae_title=destination.ae_title,
+        host=destination.host,
+        port=destination.port,
+        requested_by=actor.user,
+    )
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=send,
+        donor=donor,
+        summary=f"asked to send {send.subject} to PACS {send.destination}",
+        changes={"destination": send.destination, "annotation_revision": annotation.revision},
     )
     transaction.on_commit(lambda: send_to_pacs_task.delay(send.pk))
     return send

@@ -52,8 +52,8 @@ def render_report_pdf_task(self, version_id: int) -> bool:
     max_retries=None,  # counted against PACS_RETRIES below, so that the last failure is recorded
 )
 def send_to_pacs_task(self, send_id: int) -> bool:
-    """C-STORE an issued report (its SR and PDF) to the centre's PACS; a transient failure is tried again
-    with a doubling wait, and the last one is recorded on the send."""
+    """C-STORE an issued report (its SR and PDF), or a final anatomy's SR alone, to the centre's PACS; a
+    transient failure is tried again with a doubling wait, and the last one is recorded on the send."""
     try:
         return jobs.send_to_pacs(send_id=send_id)
     except jobs.PacsUnavailable as error:
@@ -66,6 +66,6 @@ def send_to_pacs_task(self, send_id: int) -> bool:
         jobs.record_pacs_failure(send_id=send_id, reason="sending took too long; send it again")
         return False
     except Exception as error:  # noqa: BLE001 - recorded on the send for people to see
-        log.exception("sending report PACS send %s failed", send_id)
-        jobs.record_pacs_failure(send_id=send_id, reason=f"the report could not be sent: {error}")
+        log.exception("PACS send %s failed", send_id)
+        jobs.record_pacs_failure(send_id=send_id, reason=f"it could not be sent: {error}")
         return False

@@ -13,6 +13,7 @@ urlpatterns = [
     path("versions/<int:pk>/mip.png", views.version_mip, name="version-mip"),
     path("versions/<int:pk>/render/", views.retry_render, name="retry"),
     path("versions/<int:pk>/pacs/", views.send_to_pacs, name="send-to-pacs"),
+    path("anatomies/<int:pk>/pacs/", views.send_anatomy_to_pacs, name="send-anatomy-to-pacs"),
     path("cohort/", views.cohort_page, name="cohort"),
     path("cohort.csv", views.cohort_csv, name="cohort-csv"),
 ]

@@ -172,6 +172,22 @@ def send_to_pacs(request, pk):
 
 
 @login_required
+@require_POST
+def send_anatomy_to_pacs(request, pk):
+    """The anatomy page's "Send to PACS": back to that page, with the outcome in its PACS panel."""
+    actor = _actor(request)
+    annotation = selectors.annotation_for(actor=actor, pk=pk, action=Action.FINALISE_ANATOMY)
+    page = reverse("classification:editor", args=[annotation.donor_id])
+    try:
+        send = services.send_anatomy_to_pacs(actor=actor, annotation=annotation)
+    except IllegalState as error:
+        messages.error(request, error.message)
+        return redirect(page)
+    messages.success(request, f"The biliary anatomy is being sent to PACS {send.destination}.")
+    return redirect(page + "#pacs")
+
+
+@login_required
 @require_GET
 def cohort_page(request):
     actor = _actor(request)

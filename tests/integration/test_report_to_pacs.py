@@ -45,9 +45,9 @@ def pacs(tmp_path):
     orthanc.stop()
 
 
-def issue_with_mrcp(centre, staff, capture, folder, *, code="D-PACS", mrn="MRN-PACS-1") -> dict:
-    """A donor whose MRCP phantom series is stored, whose final anatomy was read on it, and whose report
-    is issued with its PDF ready (tasks run in-process)."""
+def final_anatomy_on_mrcp(centre, staff, capture, folder, *, code="D-PACS", mrn="MRN-PACS-1") -> dict:
+    """A donor whose MRCP phantom series is stored and whose final anatomy was read on it (tasks run
+    in-process)."""
     donor = DonorFactory(centre=centre, code=code, mrn=mrn)
     truth = phantom(folder, donor=donor, slices=6, size=32)
     paths = sorted(truth.paths)
@@ -61,14 +61,21 @@ def issue_with_mrcp(centre, staff, capture, folder, *, code="D-PACS", mrn="MRN-P
             actor=radiologist, donor=donor, document=typical(), series_id=series.pk
         )
     annotation.refresh_from_db()
-    classification_services.finalise_annotation(
+    annotation = classification_services.finalise_annotation(
         actor=radiologist, annotation=annotation, expected_version=annotation.version
     )
+    return {"donor": donor, "annotation": annotation, "series": series, "paths": paths, "study_uid": truth.study_uid}
+
+
+def issue_with_mrcp(centre, staff, capture, folder, *, code="D-PACS", mrn="MRN-PACS-1") -> dict:
+    """A donor with a final anatomy read on a stored MRCP series (`final_anatomy_on_mrcp`) whose report is
+    issued with its PDF ready."""
+    read = final_anatomy_on_mrcp(centre, staff, capture, folder, code=code, mrn=mrn)
     with capture(execute=True):
-        version = report_services.issue_report(actor=actor(staff["surgeon"]), donor=donor)
+        version = report_services.issue_report(actor=actor(staff["surgeon"]), donor=read["donor"])
     version.refresh_from_db()
     assert version.pdf_state == "ready"
-    return {"donor": donor, "version": version, "paths": paths, "study_uid": truth.study_uid}
+    return read | {"version": version}
 
 
 @pytest.fixture
