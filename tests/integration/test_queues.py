@@ -45,9 +45,7 @@ def test_every_heavy_task_is_routed_by_name_and_every_other_stays_interactive():
     assert router.route({"queue": "elsewhere"}, "imaging.ingest_upload", (), {})["queue"].name == "elsewhere"
 
 
-def test_an_interactive_worker_classifies_while_heavy_tasks_wait_on_their_own_queue(
-    donor, make_user, actor_for
-):
+def test_an_interactive_worker_classifies_while_heavy_tasks_wait_on_their_own_queue(donor, make_user, actor_for):
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.delete(INTERACTIVE, HEAVY)
     worker = start_worker(queue=INTERACTIVE)
