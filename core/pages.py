@@ -27,17 +27,26 @@ def apply_errors(form, error: DomainError) -> None:
 
 
 class BoundedPaginator(Paginator):
-    """Counts at most `count_limit` rows: an exact count of millions of rows (the audit trail)
-    takes seconds, and nobody pages through them. Past the limit the page says "more than"
-    and the last reachable page is the limit's; a narrower search reaches older rows."""
+    """Counts no further than `pages_ahead` pages past the one asked for: an exact count of
+    millions of rows (the audit trail) takes seconds, and nobody pages through them. Past that
+    bound the page says "more than", and the next pages stay reachable one bound at a time."""
 
-    def __init__(self, object_list, per_page, *, count_limit: int = 10_000, **kwargs):
+    def __init__(self, object_list, per_page, *, pages_ahead: int = 10, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
-        self.count_limit = count_limit
+        self.pages_ahead = pages_ahead
+        self.count_limit = (1 + pages_ahead) * self.per_page
+
+    def get_page(self, number):
+        try:
+            wanted = max(1, int(number))
+        except (TypeError, ValueError):
+            wanted = 1
+        self.count_limit = (wanted + self.pages_ahead) * self.per_page
+        return super().get_page(number)
 
     @cached_property
     def _counted(self) -> int:
-        return self.object_list[: self.count_limit + 1].count()  # stops at one past the limit
+        return self.object_list[: self.count_limit + 1].count()  # stops at one past the bound
 
     @cached_property
     def count(self) -> int:
