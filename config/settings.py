@@ -243,6 +243,10 @@ CELERY_TASK_ROUTES = ("config.celery.route_by_weight",)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 
+# Audit events older than this many whole months move to compressed files in storage
+# (manage.py archive_audit_events); unset, the command refuses to run and nothing moves.
+AUDIT_ARCHIVE_AFTER_MONTHS = env.int("AUDIT_ARCHIVE_AFTER_MONTHS", default=None)
+
 # DICOM upload limits (per upload).
 DICOM_MAX_FILES = env.int("DICOM_MAX_FILES", default=2000)
 DICOM_MAX_UPLOAD_BYTES = env.int("DICOM_MAX_UPLOAD_BYTES", default=2 * 1024**3)
