@@ -15,7 +15,9 @@ import gzip
 import hashlib
 import json
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -76,7 +78,7 @@ def _next_month(month: datetime.datetime) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime(year, number, 1))
 
 
-def _line(event: dict) -> bytes:
+def _line(event: Mapping[str, Any]) -> bytes:
     return (json.dumps(event, default=str, sort_keys=True, separators=(",", ":")) + "\n").encode()
 
 
@@ -89,7 +91,7 @@ def archive_month(*, actor: Actor | None, month: datetime.datetime) -> ArchivedM
         ids = sorted(events.select_for_update().values_list("id", flat=True))
         if not ids:
             return None
-        digest, rows, centres = hashlib.sha256(), 0, set()
+        digest, rows, centres = hashlib.sha256(), 0, set[int]()
         with tempfile.TemporaryFile() as spool:
             with gzip.GzipFile(fileobj=spool, mode="wb") as compressed:
                 for event in events.values().iterator(chunk_size=BATCH_ROWS):

@@ -4,6 +4,7 @@ a paginator for tables too long to count."""
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 from django.core.paginator import Paginator
 
@@ -46,7 +47,8 @@ class BoundedPaginator(Paginator):
 
     @cached_property
     def _counted(self) -> int:
-        return self.object_list[: self.count_limit + 1].count()  # stops at one past the bound
+        rows: Any = self.object_list[: self.count_limit + 1]  # a queryset: stops at one past the bound
+        return rows.count()
 
     @cached_property
     def count(self) -> int:

@@ -25,6 +25,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {month:%Y-%m}")
             return
         archived = archive_old_events(actor=None)
-        for month in archived:
-            self.stdout.write(f"{month.month:%Y-%m}: {month.rows} events -> {month.name} (sha256 {month.sha256})")
-        self.stdout.write(f"archived {sum(m.rows for m in archived)} events in {len(archived)} files")
+        for done in archived:
+            self.stdout.write(f"{done.month:%Y-%m}: {done.rows} events -> {done.name} (sha256 {done.sha256})")
+        self.stdout.write(f"archived {sum(done.rows for done in archived)} events in {len(archived)} files")
