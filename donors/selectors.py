@@ -100,8 +100,11 @@ def audit_trail(
         # A refused attempt keeps the donor's id only (the prober's centre must not learn the code).
         probed = list(Donor.objects.filter(centre_id=centre_id, code__iexact=code).values_list("pk", flat=True))
         matches = Q(donor_code__iexact=code)
-        if probed:
-            matches |= Q(target_centre_id=centre_id, donor_id__in=probed)
+        refused = Q(target_centre_id=centre_id, donor_id__in=probed)
+        # Refused attempts from other centres are rare: without any, the code alone is searched,
+        # newest first straight from its index (an OR would fetch and sort all of a busy donor's events).
+        if probed and AuditEvent.objects.filter(refused).exists():
+            matches |= refused
         events = events.filter(matches)
     if username:
         users = list(User.objects.filter(username__iexact=username.strip()).values_list("pk", flat=True))
