@@ -397,7 +397,7 @@ def main() -> None:
     media = scratch / "media"
     database_url = os.environ.get("DATABASE_URL", "")
     with_worker = database_url.startswith("postgres") and bool(os.environ.get("CELERY_BROKER_URL"))
-    env = {"DJANGO_MEDIA_ROOT": str(media), "CELERY_TASK_DEFAULT_QUEUE": QUEUE}
+    env = {"DJANGO_MEDIA_ROOT": str(media), "CELERY_TASK_DEFAULT_QUEUE": QUEUE, "CELERY_TASK_HEAVY_QUEUE": QUEUE}
     if with_worker:
         url = scratch_database(os.environ.get("BENCH_INGEST_DATABASE", "ldlt_bench_ingest"))
         env |= {"CELERY_TASK_ALWAYS_EAGER": "false"}

@@ -235,9 +235,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
+# Two queues by weight (config/celery.py routes tasks by name): interactive work on the default
+# queue, ingest, rendering, reports and bulk re-classification on the heavy one.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="workup")
+CELERY_TASK_HEAVY_QUEUE = env("CELERY_TASK_HEAVY_QUEUE", default="workup-heavy")
+CELERY_TASK_ROUTES = ("config.celery.route_by_weight",)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
+
+# Audit events older than this many whole months move to compressed files in storage
+# (manage.py archive_audit_events); unset, the command refuses to run and nothing moves.
+AUDIT_ARCHIVE_AFTER_MONTHS = env.int("AUDIT_ARCHIVE_AFTER_MONTHS", default=None)
 
 # DICOM upload limits (per upload).
 DICOM_MAX_FILES = env.int("DICOM_MAX_FILES", default=2000)

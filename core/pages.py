@@ -1,6 +1,12 @@
-"""What every server-rendered page shares: the actor of a request and errors placed on a form."""
+"""What every server-rendered page shares: the actor of a request, errors placed on a form, and
+a paginator for tables too long to count."""
 
 from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from django.core.paginator import Paginator
 
 from .audit import Actor, actor_from_request
 from .errors import DomainError
@@ -19,3 +25,35 @@ def apply_errors(form, error: DomainError) -> None:
             placed = True
     if not placed:
         form.add_error(None, error.message)
+
+
+class BoundedPaginator(Paginator):
+    """Counts no further than `pages_ahead` pages past the one asked for: an exact count of
+    millions of rows (the audit trail) takes seconds, and nobody pages through them. Past that
+    bound the page says "more than", and the next pages stay reachable one bound at a time."""
+
+    def __init__(self, object_list, per_page, *, pages_ahead: int = 10, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.pages_ahead = pages_ahead
+        self.count_limit = (1 + pages_ahead) * self.per_page
+
+    def get_page(self, number):
+        try:
+            wanted = max(1, int(number))
+        except (TypeError, ValueError):
+            wanted = 1
+        self.count_limit = (wanted + self.pages_ahead) * self.per_page
+        return super().get_page(number)
+
+    @cached_property
+    def _counted(self) -> int:
+        rows: Any = self.object_list[: self.count_limit + 1]  # a queryset: stops at one past the bound
+        return rows.count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._counted, self.count_limit)
+
+    @property
+    def count_exceeded(self) -> bool:
+        return self._counted > self.count_limit

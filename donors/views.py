@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.audit import record_reads
 from core.errors import DomainError, InvalidInput
-from core.pages import apply_errors, page_actor
+from core.pages import BoundedPaginator, apply_errors, page_actor
 from core.roles import Action, Role, may
 
 from . import selectors, services
@@ -203,10 +203,9 @@ def audit_trail(request):
         username=criteria.get("username", ""),
         date_from=criteria.get("date_from"),
         date_to=criteria.get("date_to"),
+        kind=criteria.get("kind", ""),
     )
-    if criteria.get("kind"):
-        events = events.filter(kind=criteria["kind"])
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    page = BoundedPaginator(events, 50).get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)  # the page as it was before this view of it is recorded
     services.record_audit_trail_read(actor=actor, filters=criteria, page=page.number)
     query = request.GET.copy()

@@ -35,10 +35,11 @@ def run_queue(name: str) -> str:
 def _queues_of_this_run():
     from celery import current_app
 
-    previous = current_app.conf.task_default_queue
-    current_app.conf.task_default_queue = run_queue(previous)
+    previous = current_app.conf.task_default_queue, current_app.conf.task_heavy_queue
+    current_app.conf.task_default_queue = run_queue(previous[0])
+    current_app.conf.task_heavy_queue = run_queue(previous[1])
     yield
-    current_app.conf.task_default_queue = previous
+    current_app.conf.task_default_queue, current_app.conf.task_heavy_queue = previous
 
 
 def pytest_collection_modifyitems(config, items):
@@ -121,15 +122,24 @@ def _database_url_for_worker() -> str:
 def start_worker(
     *, concurrency: int = 1, pool: str = "prefork", queue: str | None = None, extra_env: dict | None = None
 ) -> subprocess.Popen:
-    """Start `celery worker` against the test database and return once it answers a ping."""
+    """Start `celery worker` against the test database and return once it answers a ping.
+
+    By default it consumes both queues of this run (interactive and heavy); with `queue`, only
+    that one, which then carries every task the worker itself sends.
+    """
     from celery import current_app
     from django.conf import settings
 
-    queue = queue or current_app.conf.task_default_queue
+    if queue is None:
+        queue, heavy = current_app.conf.task_default_queue, current_app.conf.task_heavy_queue
+        consumes = f"{queue},{heavy}"
+    else:
+        heavy = consumes = queue
     env = (
         os.environ
         | {
             "CELERY_TASK_DEFAULT_QUEUE": queue,
+            "CELERY_TASK_HEAVY_QUEUE": heavy,
             "DATABASE_URL": _database_url_for_worker(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "DATABASE_CONN_MAX_AGE": "0",
@@ -153,7 +163,7 @@ def start_worker(
                 f"--concurrency={concurrency}",
                 f"--pool={pool}",
                 "-Q",
-                queue,
+                consumes,
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
