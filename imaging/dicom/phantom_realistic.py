@@ -267,7 +267,7 @@ def _renal_pelves(rng: np.random.Generator) -> list[Blob]:
     """Both renal pelves: posterior, below the hilum, across the ducts in a coronal MIP."""
     out = []
     for side in (-1.0, 1.0):
-        centre = HILUM + np.array([side * 70.0 - 10.0, 70.0, -55.0]) + rng.normal(0.0, 4.0, 3)
+        centre = HILUM + np.array([side * 70.0 - 10.0, 50.0, -55.0]) + rng.normal(0.0, 4.0, 3)
         out.append(_blob(centre, (9.0, 6.0, 14.0), 0.8))
     return out
 
