@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> None:
                     proposal: dict[str, Any] | None = result.document
                 except ValueError as error:
                     proposal = None
-                    failures.append(f"noise {noise:g} pixel {spacing}: {name}: no proposal ({error})")
+                    failures.append(f"{first_column} {noise:g} pixel {spacing}: {name}: no proposal ({error})")
                 seconds.append(time.perf_counter() - started)
                 outcome = compare(document, proposal)
                 if args.pictures and proposal is not None and not outcome["topology"]:
@@ -189,7 +189,8 @@ def run(args: argparse.Namespace) -> None:
                     )
                 if not outcome["topology"]:
                     failures.append(
-                        f"noise {noise:g} pixel {spacing}: {name}: type {'ok' if outcome['type'] else 'WRONG'}, "
+                        f"{first_column} {noise:g} pixel {spacing}: {name}: "
+                        f"type {'ok' if outcome['type'] else 'WRONG'}, "
                         f"exits {'ok' if outcome['exits'] else 'WRONG'}"
                     )
                 rows.append(outcome)
