@@ -17,7 +17,7 @@ import datetime
 import os
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -37,7 +37,8 @@ from pydicom.uid import (
 )
 
 from .phantom_draw import Plane, draw_blob, draw_tube
-from .phantom_layout import DuctPath, Layout, Point, lay_out
+from .phantom_layout import Blob, DuctPath, Layout, Point, lay_out
+from .phantom_realistic import Realism, Scene, build_scene, draw_slice, rician
 
 # Centre of the imaged volume in patient coordinates (mm); any value works.
 VOLUME_CENTRE = np.array([-12.5, 30.0, 95.0])
@@ -75,6 +76,9 @@ class PhantomSeries:
     slice_spacing: float
     orientation: tuple[float, float, float, float, float, float]
     first_position: tuple[float, float, float]
+    # Realistic mode only: each duct's curved centre-line (junction first) and the non-duct fluid.
+    centrelines: Mapping[str, tuple[Point, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    distractors: tuple[Blob, ...] = ()
 
 
 def generate_series(
@@ -100,6 +104,7 @@ def generate_series(
     rescale_intercept: float = 0.0,
     noise_sd: float = 18.0,
     enhanced: bool = False,
+    realism: Realism | None = None,
 ) -> PhantomSeries:
     """Write one DICOM file per slice into ``out_dir`` and return what was written.
 
@@ -107,6 +112,10 @@ def generate_series(
     (``MF0001.dcm``, uncompressed), as current scanners export a 3D MRCP: each frame's
     position in the per-frame functional groups, the rest in the shared ones. Its
     ``sop_instance_uids`` then holds the one file's UID.
+
+    With ``realism`` the ducts curve, taper and move per seed, the noise is Rician at
+    ``realism.snr`` (``noise_sd`` is then unused), partial volume spans the slice
+    thickness and more fluid overlaps the ducts (see ``phantom_realistic``).
 
     ``pixel_spacing`` is DICOM's (row spacing, column spacing); by default square
     pixels covering a 280 mm field of view. ``orientation`` is "coronal" (as 3D MRCP
@@ -127,6 +136,7 @@ def generate_series(
         - ((slices - 1) / 2 * gap) * normal
     )
     layout = lay_out(anatomy, seed)
+    scene = build_scene(layout, seed, realism) if realism is not None else None
     study_uid = study_uid or generate_uid()
     series_uid = series_uid or generate_uid()
     frame_uid = generate_uid(entropy_srcs=[series_uid, "frame of reference"])
@@ -160,8 +170,11 @@ def generate_series(
     for index in range(slices):
         origin = first + index * gap * normal
         plane = Plane(origin, row_dir, col_dir, spacing[0], spacing[1], rows, columns)
-        signal = _draw(plane, layout) * FLUID_SIGNAL
-        signal += rng.standard_normal(signal.shape, dtype=np.float32) * np.float32(noise_sd)
+        if scene is not None and realism is not None:
+            signal = _draw_realistic(plane, scene, realism, slice_thickness, rng)
+        else:
+            signal = _draw(plane, layout) * FLUID_SIGNAL
+            signal += rng.standard_normal(signal.shape, dtype=np.float32) * np.float32(noise_sd)
         stored = np.clip(np.rint((signal - rescale_intercept) / rescale_slope), 0, MAX_STORED).astype(np.uint16)
         if frames is not None:
             frames[index] = stored
@@ -184,8 +197,8 @@ def generate_series(
         series_uid=series_uid,
         frame_of_reference_uid=frame_uid,
         sop_instance_uids=tuple(uids),
-        ducts=MappingProxyType({k: _to_patient(p) for k, p in layout.ducts.items()}),
-        structures=MappingProxyType({k: _to_patient(p) for k, p in layout.structures.items()}),
+        ducts=MappingProxyType({k: _to_patient(p) for k, p in (scene or layout).ducts.items()}),
+        structures=MappingProxyType({k: _to_patient(p) for k, p in (scene or layout).structures.items()}),
         rows=rows,
         columns=columns,
         slices=slices,
@@ -193,6 +206,10 @@ def generate_series(
         slice_spacing=float(gap),
         orientation=tuple(float(v) for v in (*row_dir, *col_dir)),  # type: ignore[arg-type]
         first_position=tuple(float(v) for v in VOLUME_CENTRE + first),  # type: ignore[arg-type]
+        centrelines=MappingProxyType(
+            {k: tuple(_shift(p) for p in line) for k, line in scene.centrelines.items()} if scene else {}
+        ),
+        distractors=tuple(_blob_to_patient(b) for b in scene.distractors) if scene else (),
     )
 
 
@@ -235,16 +252,40 @@ def _draw(plane: Plane, layout: Layout) -> np.ndarray:
     return image
 
 
-def _to_patient(path: DuctPath) -> DuctPath:
-    def shift(point: Point) -> Point:
-        x, y, z = (float(v) for v in VOLUME_CENTRE + np.array(point))
-        return x, y, z
+def _draw_realistic(
+    plane: Plane, scene: Scene, realism: Realism, thickness: float, rng: np.random.Generator
+) -> np.ndarray:
+    """One realistic slice's signal: breathing shift, partial volume, Rician noise."""
+    if realism.respiratory_mm > 0:
+        breath = float(rng.normal(0.0, realism.respiratory_mm))
+        plane = Plane(
+            plane.origin + np.array([0.0, 0.0, breath]),
+            plane.row_direction,
+            plane.column_direction,
+            plane.row_spacing,
+            plane.col_spacing,
+            plane.rows,
+            plane.columns,
+        )
+    signal = draw_slice(scene, plane, thickness, realism.through_plane_samples) * np.float32(FLUID_SIGNAL)
+    return rician(signal, FLUID_SIGNAL / realism.snr, rng)
 
+
+def _blob_to_patient(blob: Blob) -> Blob:
+    return Blob(_shift(blob.centre), blob.axes, blob.semi, blob.level)
+
+
+def _shift(point: Point) -> Point:
+    x, y, z = (float(v) for v in VOLUME_CENTRE + np.array(point))
+    return x, y, z
+
+
+def _to_patient(path: DuctPath) -> DuctPath:
     return DuctPath(
         path.id,
         path.drains_into,
-        shift(path.start),
-        shift(path.end),
+        _shift(path.start),
+        _shift(path.end),
         path.length_mm,
         path.length_documented,
         path.radius_mm,
