@@ -189,33 +189,9 @@ def send_to_pacs(*, actor: Actor, version: ReportVersion) -> PacsSend:
     if version.pdf_state != ReportVersion.PdfState.READY:
         reason = f"the PDF of report version {version.number} is {version.get_pdf_state_display().lower()}"
         raise IllegalState(f"cannot send to PACS: {reason}", fields={"pdf": [reason]})
-    destination = PacsDestination.objects.filter(centre_id=version.donor.centre_id, enabled=True).first()
-    if destination is None:
-        reason = f"centre {version.donor.centre.name} has no PACS destination; an administrator sets one in the admin"
-        raise IllegalState(f"cannot send to PACS: {reason}", fields={"destination": [reason]})
-    pending = version.pacs_sends.exclude(state__in=[PacsSend.State.SENT, PacsSend.State.FAILED]).first()
-    if pending is not None:
-        state = pending.get_state_display().lower()
-        reason = f"the send requested at {pending.requested_at:%Y-%m-%d %H:%M} is still {state}"
-        raise IllegalState(f"cannot send to PACS: {reason}", fields={"version": [reason]})
-    send = PacsSend.objects.create(
-        version=version,
-        destination=str(destination),
-        ae_title=destination.ae_title,
-        host=destination.host,
-        port=destination.port,
-        requested_by=actor.user,
-    )
-    record_event(
-        actor=actor,
-        kind=AuditEvent.Kind.CREATE,
-        record=send,
-        donor=version.donor,
-        summary=f"asked to send suitability report version {version.number} to PACS {send.destination}",
-        changes={"destination": send.destination},
-    )
-    transaction.on_commit(lambda: send_to_pacs_task.delay(send.pk))
-    return send
+    destination = _destination_or_refuse(version.donor)
+    _refuse_while_sending(version.pacs_sends, field="version")
+    return _queue_send(actor=actor, donor=version.donor, destination=destination, what={"version": version})
 
 
 @transaction.atomic
@@ -233,35 +209,57 @@ def send_anatomy_to_pacs(*, actor: Actor, annotation: Annotation) -> PacsSend:
     if annotation.state != Annotation.State.FINAL:
         reason = f"the biliary anatomy (revision {annotation.revision}) is a draft: mark it final before sending it"
         raise IllegalState(f"cannot send to PACS: {reason}", fields={"annotation": [reason]})
-    destination = selectors.pacs_destination_of(donor)
-    if destination is None:
-        reason = f"centre {donor.centre.name} has no PACS destination; an administrator sets one in the admin"
-        raise IllegalState(f"cannot send to PACS: {reason}", fields={"destination": [reason]})
+    destination = _destination_or_refuse(donor)
     refuse_while_images_unresolved(donor, cannot="send the biliary anatomy to PACS")
     if selectors.series_read_on(annotation) is None:
         reason = "the biliary anatomy names no stored MRCP series it was read on: record the series first"
         raise IllegalState(f"cannot send to PACS: {reason}", fields={"series": [reason]})
-    pending = annotation.pacs_sends.exclude(state__in=[PacsSend.State.SENT, PacsSend.State.FAILED]).first()
+    _refuse_while_sending(annotation.pacs_sends, field="annotation")
+    return _queue_send(
+        actor=actor,
+        donor=donor,
+        destination=destination,
+        what={"annotation": annotation, "annotation_revision": annotation.revision},
+    )
+
+
+def _destination_or_refuse(donor: Donor) -> PacsDestination:
+    destination = selectors.pacs_destination_of(donor)
+    if destination is None:
+        reason = f"centre {donor.centre.name} has no PACS destination; an administrator sets one in the admin"
+        raise IllegalState(f"cannot send to PACS: {reason}", fields={"destination": [reason]})
+    return destination
+
+
+def _refuse_while_sending(sends, *, field: str) -> None:
+    """One send at a time of the same thing: a second would race the first to the same PACS study."""
+    pending = sends.exclude(state__in=[PacsSend.State.SENT, PacsSend.State.FAILED]).first()
     if pending is not None:
         state = pending.get_state_display().lower()
         reason = f"the send requested at {pending.requested_at:%Y-%m-%d %H:%M} is still {state}"
-        raise IllegalState(f"cannot send to PACS: {reason}", fields={"annotation": [reason]})
+        raise IllegalState(f"cannot send to PACS: {reason}", fields={field: [reason]})
+
+
+def _queue_send(*, actor: Actor, donor: Donor, destination: PacsDestination, what: dict) -> PacsSend:
+    """Record the send of `what` (the PacsSend fields naming it), audit the request and queue the worker."""
     send = PacsSend.objects.create(
-        annotation=annotation,
-        annotation_revision=annotation.revision,
         destination=str(destination),
         ae_title=destination.ae_title,
         host=destination.host,
         port=destination.port,
         requested_by=actor.user,
+        **what,
     )
+    changes: dict = {"destination": send.destination}
+    if "annotation_revision" in what:
+        changes["annotation_revision"] = what["annotation_revision"]
     record_event(
         actor=actor,
         kind=AuditEvent.Kind.CREATE,
         record=send,
         donor=donor,
         summary=f"asked to send {send.subject} to PACS {send.destination}",
-        changes={"destination": send.destination, "annotation_revision": annotation.revision},
+        changes=changes,
     )
     transaction.on_commit(lambda: send_to_pacs_task.delay(send.pk))
     return send
