@@ -6,6 +6,7 @@ media folder."""
 from __future__ import annotations
 
 import io
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,11 +17,16 @@ import boto3
 import pydicom
 import pytest
 import requests
+from dicomweb_client.api import DICOMwebClient
 from django.core.files.storage import default_storage
 from django.test import Client
 
+from core.tokens import issue_api_client
+from imaging import services
+from imaging.dicom_node import StorageNode
 from imaging.models import Instance, Series
 from imaging.storage import has_local_paths
+from tests.factories import DonorFactory
 from tests.integration.imaging_support import as_uploads, phantom, report, upload
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -136,3 +142,59 @@ def test_an_upload_is_stored_ingested_and_served_from_the_bucket(
     assert Instance.objects.filter(donor=donor).count() == 12
     media = tmp_path / "media"
     assert not media.exists() or not [p for p in media.rglob("*") if p.is_file()]
+
+
+def stored_in(client, name, instances) -> bool:
+    return {i.file for i in instances} <= set(keys(client, name))
+
+
+def media_is_empty(tmp_path) -> bool:
+    media = tmp_path / "media"
+    return not media.exists() or not [p for p in media.rglob("*") if p.is_file()]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not shutil.which("storescu"), reason="dcmtk (storescu) is not installed")
+def test_the_dicom_node_stores_what_it_receives_as_objects(bucket, centre, tmp_path, eager_tasks):
+    client, name = bucket
+    services.register_dicom_peer(actor=None, centre=centre, ae_title="S3PACS", host="127.0.0.1")
+    donor = DonorFactory(centre=centre)
+    truth = phantom(tmp_path / "series", donor=donor, slices=6, size=32)
+    node = StorageNode(ae_title="LDLTWORKUP", port=0, bind="127.0.0.1")
+    node.start()
+    try:
+        sent = subprocess.run(
+            ["storescu", "-aet", "S3PACS", "-aec", "LDLTWORKUP", "127.0.0.1", str(node.port), *map(str, truth.paths)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert sent.returncode == 0, sent.stderr
+        deadline = time.monotonic() + 30
+        while not Series.objects.filter(study__donor=donor, render_state=Series.Render.DONE).exists():
+            assert time.monotonic() < deadline, "the node did not import and render the series"
+            time.sleep(0.1)
+    finally:
+        node.stop()
+    series = Series.objects.get(study__donor=donor)
+    instances = list(Instance.objects.filter(series=series))
+    assert len(instances) == 6 and stored_in(client, name, instances)
+    assert series.mip_path in keys(client, name)
+    assert media_is_empty(tmp_path)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stow_stores_its_parts_as_objects(bucket, live_server, centre, tmp_path, eager_tasks):
+    client, name = bucket
+    donor = DonorFactory(centre=centre, mrn="MRN-S3-STOW")
+    datasets = [pydicom.dcmread(p) for p in sorted(phantom(tmp_path / "stow", donor=donor, slices=4, size=32).paths)]
+    _, key = issue_api_client(centre=centre, name="PACS")
+    headers = {"Authorization": f"Token {key}", "Connection": "close"}
+    answer = DICOMwebClient(url=f"{live_server.url}/dicom-web", headers=headers).store_instances(datasets)
+    assert "FailedSOPSequence" not in answer
+    instances = list(Instance.objects.filter(donor=donor))
+    assert len(instances) == 4 and stored_in(client, name, instances)
+    for instance in instances:
+        with default_storage.open(instance.file, "rb") as handle:
+            assert pydicom.dcmread(handle).SOPInstanceUID == instance.sop_instance_uid
+    assert media_is_empty(tmp_path)
