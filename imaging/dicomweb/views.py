@@ -377,7 +377,7 @@ class _StoredOnClose(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data) -> int:
         return self.spool.write(data)
 
     def close(self) -> None:
