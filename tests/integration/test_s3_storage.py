@@ -1,7 +1,7 @@
-"""DJANGO_STORAGE=s3: an upload through the API is stored, ingested and rendered in an
-S3-compatible bucket (moto's standalone server, a separate process on loopback), and its slices,
-MIP and files are read back only through the permission-checked views; nothing touches the local
-media folder."""
+"""DJANGO_STORAGE=s3: uploads through the API, the DICOM node and STOW are stored, ingested and rendered
+in an S3-compatible bucket (moto's standalone server, a process of its own on loopback), by this process
+or by a worker process configured only by its environment; slices, MIPs and files are read back only
+through the permission-checked views, and nothing touches the local media folder."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from imaging import services
 from imaging.dicom_node import StorageNode
 from imaging.models import Instance, Series
 from imaging.storage import has_local_paths
+from tests.conftest import run_queue, start_worker, stop_worker
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import as_uploads, phantom, report, upload
 
@@ -197,4 +198,57 @@ def test_stow_stores_its_parts_as_objects(bucket, live_server, centre, tmp_path,
     for instance in instances:
         with default_storage.open(instance.file, "rb") as handle:
             assert pydicom.dcmread(handle).SOPInstanceUID == instance.sop_instance_uid
+    assert media_is_empty(tmp_path)
+
+
+@pytest.fixture
+def s3_worker(bucket, s3_endpoint, tmp_path):
+    """A Celery worker process of its own, configured for the bucket by its environment only (as in
+    compose), consuming a queue of its own that every task of this test is sent to."""
+    from celery import current_app
+
+    _, name = bucket
+    queue = run_queue("s3")
+    worker = start_worker(
+        queue=queue,
+        extra_env={
+            "DJANGO_STORAGE": "s3",
+            "DJANGO_S3_BUCKET": name,
+            "DJANGO_S3_ENDPOINT_URL": s3_endpoint,
+            "DJANGO_S3_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": ACCESS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": ACCESS["aws_secret_access_key"],
+            "DJANGO_MEDIA_ROOT": str(tmp_path / "media"),
+        },
+    )
+    conf = current_app.conf
+    previous = conf.task_default_queue, conf.task_heavy_queue
+    conf.task_default_queue = conf.task_heavy_queue = queue
+    yield worker
+    conf.task_default_queue, conf.task_heavy_queue = previous
+    stop_worker(worker)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_process_ingests_from_the_bucket_what_the_web_process_stored(
+    bucket, s3_worker, api_as, make_user, donor, tmp_path
+):
+    client, name = bucket
+    truth = phantom(tmp_path / "s", donor=donor, slices=10, size=48)
+    radiologist = make_user("radiologist")
+    api = api_as(radiologist)
+    response = api.post("/api/v1/uploads/", {"donor": donor.pk, "files": as_uploads(truth.paths)}, format="multipart")
+    assert response.status_code == 202, response.content
+    deadline = time.monotonic() + 90
+    while not (body := report(api, response.json()["id"]))["ready"]:
+        assert time.monotonic() < deadline, f"the worker did not ingest and render the upload: {body}"
+        time.sleep(0.3)
+    assert (body["state"], body["accepted"], body["rejected"]) == ("done", 10, 0)
+    series = Series.objects.get(study__donor=donor)
+    assert stored_in(client, name, series.instances.all()) and series.mip_path in keys(client, name)
+    page = Client()
+    page.force_login(radiologist)
+    assert page.get(f"/imaging/series/{series.pk}/mip.png").status_code == 200
+    slice_png = page.get(f"/imaging/series/{series.pk}/slices/9.png")
+    assert slice_png.status_code == 200 and slice_png["Content-Type"] == "image/png"
     assert media_is_empty(tmp_path)
