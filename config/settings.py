@@ -118,8 +118,33 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# DJANGO_STORAGE=s3 keeps every file (DICOM, renderings, PDFs, audit archives) in an S3-compatible
+# bucket, shared by all web, worker and DICOM node machines; the default is the local MEDIA_ROOT.
+DJANGO_STORAGE = env("DJANGO_STORAGE", default="local")
+if DJANGO_STORAGE not in ("local", "s3"):
+    raise ImproperlyConfigured(f"DJANGO_STORAGE: {DJANGO_STORAGE!r} is neither 'local' nor 's3'")
+S3_STORAGE_OPTIONS = {
+    "bucket_name": env("DJANGO_S3_BUCKET", default=""),
+    "endpoint_url": env("DJANGO_S3_ENDPOINT_URL", default="") or None,
+    "region_name": env("DJANGO_S3_REGION", default="") or None,
+    # Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (boto3 reads them itself).
+    # Private objects, never a URL that works without a session: files go out only through the
+    # permission-checked views, which stream them from the bucket.
+    "default_acl": None,
+    "querystring_auth": True,
+    "querystring_expire": 60,
+    "file_overwrite": False,
+    "addressing_style": env("DJANGO_S3_ADDRESSING_STYLE", default="path"),
+    "signature_version": "s3v4",
+}
+if DJANGO_STORAGE == "s3" and not S3_STORAGE_OPTIONS["bucket_name"]:
+    raise ImproperlyConfigured("DJANGO_STORAGE=s3 needs DJANGO_S3_BUCKET")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": S3_STORAGE_OPTIONS}
+        if DJANGO_STORAGE == "s3"
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {
         # Production sets whitenoise.storage.CompressedManifestStaticFilesStorage after collectstatic.
         "BACKEND": env("DJANGO_STATICFILES_STORAGE", default="django.contrib.staticfiles.storage.StaticFilesStorage")

@@ -17,6 +17,7 @@ The network side (`dicom_link`) is pynetdicom with fewer thread hand-offs per C-
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
@@ -31,6 +32,7 @@ from typing import TypeVar
 
 import pydicom
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -62,6 +64,7 @@ from .dicom import DicomRejected, read_instance
 from .dicom_link import QuickRequestHandler, stored_file
 from .models import DicomPeer
 from .node_import import Arrivals, import_arrivals
+from .storage import has_local_paths
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +177,40 @@ class DurableFolder:
                     os.unlink(self.path(number))
 
 
+class ObjectFolder:
+    """An association's files in an object store (no local paths): each is stored by one PUT of the
+    whole object, answered only once the store has it, so the file is durable when its C-STORE is
+    answered, as with `DurableFolder`. The reader checks the file while it is sent."""
+
+    def __init__(self, folder: str, syncer: ThreadPoolExecutor):
+        self.folder = folder
+        self.syncer = syncer
+
+    def name(self, index: int) -> str:
+        return f"{self.folder}/{index:05d}.dcm"
+
+    def write(self, index: int, data: bytes, check: Callable[[], Checked]) -> Checked:
+        name = self.name(index)
+        storing = self.syncer.submit(default_storage.save, name, ContentFile(data))
+        try:
+            checked = check()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                default_storage.delete(storing.result())
+            raise
+        try:
+            stored = storing.result()
+        except Exception as error:
+            raise OSError(errno.EIO, f"the object store refused it: {error}") from error
+        if stored != name:  # pragma: no cover - the folder is new, so the name is free
+            default_storage.delete(stored)
+            raise OSError(errno.EEXIST, f"{name} exists already")
+        return checked
+
+    def close(self) -> None:
+        """Nothing to tidy: no names are made ahead in an object store."""
+
+
 @dataclass
 class Delivery:
     """What one association has delivered so far."""
@@ -181,7 +218,7 @@ class Delivery:
     peer: DicomPeer
     address: str
     folder: str  # in the default storage
-    files: DurableFolder
+    files: DurableFolder | ObjectFolder
     received: list[services.Received] = field(default_factory=list)
     refused: list[services.Refused] = field(default_factory=list)
     arrivals: Arrivals = field(default_factory=Arrivals)
@@ -321,7 +358,11 @@ class StorageNode:
                 return None
             stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
             folder = f"imaging/received/{stamp}-{uuid.uuid4().hex[:12]}"
-            files = DurableFolder(default_storage.path(folder), self.syncer)
+            files: DurableFolder | ObjectFolder = (
+                DurableFolder(default_storage.path(folder), self.syncer)
+                if has_local_paths()
+                else ObjectFolder(folder, self.syncer)
+            )
             delivery = Delivery(peer=peer, address=getattr(assoc, "peer_address", ""), folder=folder, files=files)
             assoc.delivery = delivery
         return delivery

@@ -9,11 +9,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import tempfile
 import uuid
 from functools import partial
 
 import pydicom
 from django.conf import settings
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
@@ -33,6 +35,7 @@ from donors.services import require
 from .. import rendering, services
 from ..dicom import DicomRejected, read_instance
 from ..models import Instance
+from ..storage import has_local_paths
 from . import selectors
 from .protocol import (
     DICOM,
@@ -363,6 +366,34 @@ def request_body(request: HttpRequest):
     raise LengthRequired("this server cannot read a chunked body: send the body with a Content-Length")
 
 
+class _StoredOnClose(io.RawIOBase):
+    """A part being received, spooled to a temporary file (memory up to 1 MB), and saved to the
+    default storage under `name` when closed."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.spool = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - closed in close()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        return self.spool.write(data)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.spool.seek(0)
+            stored = default_storage.save(self.name, File(self.spool, name=self.name))
+            if stored != self.name:  # pragma: no cover - the folder is new, so the name is free
+                default_storage.delete(stored)
+                raise OSError(f"{self.name} exists already")
+        finally:
+            self.spool.close()
+            super().close()
+
+
 def _receive_parts(request, folder: str) -> list[str]:
     """Write each part of the body to its own file in `folder` as it is read; the files' names."""
     try:
@@ -370,13 +401,16 @@ def _receive_parts(request, folder: str) -> list[str]:
     except BadMultipart as bad:  # pragma: no cover - checked by the caller
         raise exceptions.UnsupportedMediaType("", detail=str(bad)) from None
     body = request_body(request._request)
-    os.makedirs(default_storage.path(folder), exist_ok=True)
+    local = has_local_paths()
+    if local:
+        os.makedirs(default_storage.path(folder), exist_ok=True)
     paths: list[str] = []
 
     def open_part(headers):
         path = f"{folder}/{len(paths):05d}.dcm"
         paths.append(path)
-        return open(default_storage.path(path), "wb")
+        # An object store has no paths: the part is spooled to a temporary file, stored on close.
+        return open(default_storage.path(path), "wb") if local else _StoredOnClose(path)
 
     try:
         split_multipart(body, boundary, open_part, max_bytes=settings.DICOM_MAX_UPLOAD_BYTES)
