@@ -402,10 +402,6 @@ class IngestRun:
         except DicomRejected as rejected:
             self._line(item, UploadFile.Outcome.REJECTED, rejected.reason)
 
-    @staticmethod
-    def _opened(item: Item) -> File:
-        return default_storage.open(item.source.path, "rb")
-
     def _known_header(self, item: Item) -> InstanceHeader | None:
         """The header of a file read before this run (the DICOM node reads each file as it arrives);
         None: read the file here."""
