@@ -69,32 +69,36 @@ def record_admin_read(*, actor: Actor, records: list, model, view: str) -> None:
         )
 
 
-@transaction.atomic
 def record_login_failure(*, username: str, ip_address: str | None, reason: str) -> AuditEvent:
     """A wrong user name or password, in the trail of the named account's centre (the centre's auditor
     sees failed attempts on its accounts; an unknown name has no centre)."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import AnonymousUser
-
-    user_model = get_user_model()
-    account = user_model.objects.filter(username=username).only("pk", "centre_id").first() if username else None
-    return record_event(
-        actor=Actor(user=AnonymousUser(), channel="page", ip_address=ip_address),
-        kind=AuditEvent.Kind.DENIED,
-        record_type=record_type_of(user_model),
-        record_id=account.pk if account else "",
-        summary=f"login failed for {username or '(no user name)'} from {ip_address or 'unknown address'}: {reason}",
-        changes={"username": username, "ip_address": ip_address, "login": "failed"},
-        centre_id=account.centre_id if account else None,
+    who = f"{username or '(no user name)'} from {ip_address or 'unknown address'}"
+    return _record_login_denied(
+        username=username,
+        ip_address=ip_address,
+        summary=f"login failed for {who}: {reason}",
+        changes={"login": "failed"},
     )
 
 
 def record_login_lockout(
     *, username: str, ip_address: str | None, failures: int | None, cool_off_minutes: int
 ) -> AuditEvent:
-    """A login refused because of repeated failures, in the trail of the account's centre.
+    """A login refused because of repeated failures, in the trail of the account's centre."""
+    who = f"{username or '(no user name)'} from {ip_address or 'unknown address'}"
+    return _record_login_denied(
+        username=username,
+        ip_address=ip_address,
+        summary=f"login locked out for {who} after {failures if failures is not None else 'repeated'} "
+        f"failed attempts; retry in {cool_off_minutes} minutes",
+        changes={"failures": failures},
+    )
 
-    The attempt is anonymous (nobody is logged in); the account it named is the record."""
+
+@transaction.atomic
+def _record_login_denied(*, username: str, ip_address: str | None, summary: str, changes: dict) -> AuditEvent:
+    """The attempt is anonymous (nobody is logged in); the account it named is the record, and its centre's
+    trail holds the event (an unknown name has no centre)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import AnonymousUser
 
@@ -105,9 +109,7 @@ def record_login_lockout(
         kind=AuditEvent.Kind.DENIED,
         record_type=record_type_of(user_model),
         record_id=account.pk if account else "",
-        summary=f"login locked out for {username or '(no user name)'} from {ip_address or 'unknown address'} "
-        f"after {failures if failures is not None else 'repeated'} failed attempts; "
-        f"retry in {cool_off_minutes} minutes",
-        changes={"username": username, "ip_address": ip_address, "failures": failures},
+        summary=summary,
+        changes={"username": username, "ip_address": ip_address, **changes},
         centre_id=account.centre_id if account else None,
     )

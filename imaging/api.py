@@ -9,7 +9,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -263,42 +269,42 @@ class IdentityReasonIn(serializers.Serializer):
     reason = serializers.CharField(max_length=300, help_text="How the identity was checked (required).")
 
 
-class StudyConfirm(ActorMixin, APIView):
+class _StudyIdentityResolution(ActorMixin, APIView):
+    """A radiologist's answer to a study whose files do not name the donor: the reason is required."""
+
+    def post(self, request, pk):
+        actor = self.actor
+        study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
+        serializer = IdentityReasonIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self.resolve(actor, study, serializer.validated_data["reason"])
+
+    def resolve(self, actor, study, reason: str) -> Response:
+        raise NotImplementedError
+
+
+@extend_schema_view(post=extend_schema(request=IdentityReasonIn, responses={200: StudyOut}))
+class StudyConfirm(_StudyIdentityResolution):
     """A radiologist confirms the study is the donor's although the files name someone else (or no one)."""
 
-    @extend_schema(request=IdentityReasonIn, responses={200: StudyOut})
-    def post(self, request, pk):
-        actor = self.actor
-        study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
-        serializer = IdentityReasonIn(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        study = services.confirm_identity(actor=actor, study=study, reason=serializer.validated_data["reason"])
-        return Response(StudyOut(study).data)
+    def resolve(self, actor, study, reason: str) -> Response:
+        return Response(StudyOut(services.confirm_identity(actor=actor, study=study, reason=reason)).data)
 
 
-class StudyDetach(ActorMixin, APIView):
+@extend_schema_view(post=extend_schema(request=IdentityReasonIn, responses={200: StudyOut}))
+class StudyDetach(_StudyIdentityResolution):
     """A radiologist detaches a study that is not the donor's; it is kept among the centre's unmatched studies."""
 
-    @extend_schema(request=IdentityReasonIn, responses={200: StudyOut})
-    def post(self, request, pk):
-        actor = self.actor
-        study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
-        serializer = IdentityReasonIn(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        study = services.detach_study(actor=actor, study=study, reason=serializer.validated_data["reason"])
-        return Response(StudyOut(study).data)
+    def resolve(self, actor, study, reason: str) -> Response:
+        return Response(StudyOut(services.detach_study(actor=actor, study=study, reason=reason)).data)
 
 
-class StudyDiscard(ActorMixin, APIView):
+@extend_schema_view(post=extend_schema(request=IdentityReasonIn, responses={204: None}))
+class StudyDiscard(_StudyIdentityResolution):
     """A radiologist discards an unmatched study that is no donor's; its files are deleted (audited)."""
 
-    @extend_schema(request=IdentityReasonIn, responses={204: None})
-    def post(self, request, pk):
-        actor = self.actor
-        study = selectors.study_for(actor=actor, pk=pk, action=Action.RESOLVE_IMAGE_IDENTITY)
-        serializer = IdentityReasonIn(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.discard_study(actor=actor, study=study, reason=serializer.validated_data["reason"])
+    def resolve(self, actor, study, reason: str) -> Response:
+        services.discard_study(actor=actor, study=study, reason=reason)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
