@@ -317,9 +317,9 @@ def main() -> None:
     content = report_content(many)
     from django.core.files.storage import default_storage
 
-    from reports.content import mrcp_series
+    from imaging.selectors import mrcp_mip_series
 
-    series = mrcp_series(many)
+    series = mrcp_mip_series(donor=many)
     mip = default_storage.open(series.mip_path, "rb").read() if series else None
     report_pdf = statistics.median(timed(lambda: pdf.render_report_pdf(content, mip_png=mip), args.pdf_rounds))
     one_line = statistics.median(timed(lambda: pdf.html_to_pdf("<p>One line.</p>"), args.pdf_rounds))

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from classification import selectors as classification_selectors
@@ -26,6 +26,7 @@ from classification.models import Annotation, ClassificationRun, SurgicalOutcome
 from core.text import counted
 from donors.models import Donor
 from donors.workflow import Status
+from imaging.selectors import mrcp_mip_series
 from workup import criteria
 from workup import selectors as ws
 from workup.models import SIGNING_ROLES, SteatosisModality
@@ -109,33 +110,6 @@ def _annotation(donor: Donor) -> Annotation | None:
         .prefetch_related(Prefetch("runs", queryset=runs, to_attr="current_runs"))
         .first()
     )
-
-
-def mrcp_series(donor: Donor, study_uid: str = ""):
-    """The donor's MRCP series with a rendered MIP (the annotated study's first), or None: 1 query.
-
-    Uses `imaging.selectors.mrcp_mip_series(donor=..., study_uid=...)` when the imaging app offers it.
-    """
-    try:
-        from imaging import selectors as imaging_selectors
-        from imaging.models import Series
-    except ImportError:  # the imaging app is not installed
-        return None
-    hook = getattr(imaging_selectors, "mrcp_mip_series", None)
-    if hook is not None:
-        return hook(donor=donor, study_uid=study_uid)
-    candidates = (
-        Series.objects.filter(study__donor=donor, render_state=Series.Render.DONE, modality="MR")
-        .filter(Q(mrcp_override=True) | Q(mrcp_override__isnull=True, is_mrcp=True))
-        .exclude(mip_path="")
-        .select_related("study")
-        .order_by("-study__created_at", "series_number", "pk")
-    )
-    found = list(candidates[:20])
-    for series in found:
-        if study_uid and series.study.study_instance_uid == study_uid:
-            return series
-    return found[0] if found else None
 
 
 # ---------------------------------------------------------------- sections
@@ -548,7 +522,7 @@ def report_content(donor: Donor, *, now: datetime.datetime | None = None) -> dic
     items = {item.key: item for item in evaluation.items}
     recipient = donor.recipient if donor.recipient_id else None
     biliary = _biliary(annotation, run, result)
-    series = mrcp_series(donor, annotation.study_uid if annotation is not None else "")
+    series = mrcp_mip_series(donor=donor, study_uid=annotation.study_uid if annotation is not None else "")
     biliary["mip"] = (
         None
         if series is None

@@ -22,8 +22,8 @@ from core.audit import record_event
 from core.errors import IllegalState
 from core.models import AuditEvent
 from core.text import counted
+from imaging.selectors import mrcp_mip_series
 
-from .content import mrcp_series
 from .dicom_pdf import Patient, encapsulated_pdf, identity_of, own_study_identity
 from .dicom_sr import derived_uid
 from .models import PacsSend, ReportVersion
@@ -138,7 +138,7 @@ def report_instances(version: ReportVersion) -> ReportInstances:
         identity = identity_of(sr)
     else:
         study_uid = Annotation.objects.filter(donor=donor).values_list("study_uid", flat=True).first() or ""
-        header = _first_header(mrcp_series(donor, study_uid))
+        header = _first_header(mrcp_mip_series(donor=donor, study_uid=study_uid))
         identity = (
             identity_of(header)
             if header is not None

@@ -16,11 +16,11 @@ from core.errors import IllegalState
 from core.roles import Action, may
 from donors import selectors as donor_selectors
 from donors.services import require
-from imaging.selectors import identity_blockers
+from imaging.selectors import identity_blockers, mrcp_mip_series
 
 from . import cohort, selectors, services
 from .api import pdf_response
-from .content import mrcp_series, report_content
+from .content import report_content
 
 PAGE_LAYOUT = "base.html"
 
@@ -83,7 +83,7 @@ def donor_mip(request, pk):
     actor = _actor(request)
     donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.VIEW_REPORT)
     study_uid = Annotation.objects.filter(donor=donor).values_list("study_uid", flat=True).first() or ""
-    series = mrcp_series(donor, study_uid)
+    series = mrcp_mip_series(donor=donor, study_uid=study_uid)
     if series is None or not series.mip_path:
         raise Http404("no MRCP MIP for this donor")
     with default_storage.open(series.mip_path, "rb") as handle:
