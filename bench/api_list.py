@@ -97,9 +97,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--database", default="ldlt_bench_list", help="the scratch database's name (dropped first)")
     args = parser.parse_args()
 
-    url = scratch_database("ldlt_bench_list")
+    url = scratch_database(args.database)
     setup_django(url, DJANGO_ROOT_URLCONF="bench.bench_urls")
     user = seed(args.donors)
     cookie = session_cookie(user)

@@ -47,8 +47,13 @@ class BoundedPaginator(Paginator):
 
     @cached_property
     def _counted(self) -> int:
-        rows: Any = self.object_list[: self.count_limit + 1]  # a queryset: stops at one past the bound
-        return rows.count()
+        # A queryset: the count stops at one past the bound. It drops the ordering: any rows
+        # count, and an ordered LIMIT makes PostgreSQL fetch and sort every match when no index
+        # gives that exact order (a quiet user's 30,000 scattered events at ten million).
+        rows: Any = self.object_list
+        if hasattr(rows, "order_by"):
+            rows = rows.order_by()
+        return rows[: self.count_limit + 1].count()
 
     @cached_property
     def count(self) -> int:
