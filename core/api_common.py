@@ -31,7 +31,8 @@ class StandardPagination(PageNumberPagination):
     last_page_strings = ()  # `?page=last` would need the exact count
 
     def get_paginated_response(self, data):
-        paginator = self.page.paginator
+        assert self.page is not None  # paginate_queryset ran first
+        paginator: BoundedPaginator = self.page.paginator  # type: ignore[assignment]
         return Response(
             {
                 "count": paginator.count,
