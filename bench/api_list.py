@@ -1,9 +1,9 @@
 """Donor list API against a bare Django view, same gunicorn, same PostgreSQL, 10,000 donors.
 
-Prints requests per second for both and their ratio (target >= 0.5), and the SQL queries per
+Prints requests per second for both and their ratio (target >= 0.8), and the SQL queries per
 API request at page sizes 10, 50 and 200 (target: the same count at every size).
 
-    python bench/api_list.py [--donors 10000] [--seconds 8] [--rounds 3]
+    python bench/api_list.py [--donors 10000] [--seconds 8] [--rounds 3] [--database NAME [--reuse]]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import load, median, scratch_database, setup_django, start_gunicorn, stop  # noqa: E402
+from bench.common import PG, load, median, scratch_database, setup_django, start_gunicorn, stop  # noqa: E402
 
 
 def seed(count: int):
@@ -97,11 +97,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--database", default="ldlt_bench_list", help="the scratch database's name (dropped first)")
+
+    parser.add_argument("--reuse", action="store_true", help="keep the donors a previous run left in --database")
     args = parser.parse_args()
 
-    url = scratch_database("ldlt_bench_list")
+    url = f"{PG}/{args.database}" if args.reuse else scratch_database(args.database)
     setup_django(url, DJANGO_ROOT_URLCONF="bench.bench_urls")
-    user = seed(args.donors)
+    from donors.models import Donor, User
+
+    if args.reuse and Donor.objects.count() == args.donors:
+        user = User.objects.get(username="bench")
+    else:
+        user = seed(args.donors)
     cookie = session_cookie(user)
     print(
         f"donors: {args.donors}, gunicorn 2 sync workers, 4 keep-alive clients, "
@@ -125,7 +133,7 @@ def main() -> None:
     api, bare = median(api_rates), median(bare_rates)
     print(f"donor list API (page size 50): {api:8.1f} req/s   rounds {[round(r) for r in api_rates]}")
     print(f"bare Django view (50 rows):   {bare:8.1f} req/s   rounds {[round(r) for r in bare_rates]}")
-    print(f"ratio API / bare: {api / bare:.2f} (target >= 0.5)")
+    print(f"ratio API / bare: {api / bare:.2f} (target >= 0.8)")
 
 
 if __name__ == "__main__":

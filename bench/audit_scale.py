@@ -11,7 +11,7 @@ donor, by user, by date range, by kind, combinations, a deep page, and the donor
 changes (what the report's "changed since" page reads). p50 and p95 of each, before and after
 the indexes, side by side. Target: p95 under 100 ms at 10 million events.
 
-    python bench/audit_scale.py [--rows 10000000] [--repeat 15] [--keep]
+    python bench/audit_scale.py [--rows 10000000] [--repeat 15] [--keep] [--database ldlt_bench_audit]
 """
 
 from __future__ import annotations
@@ -282,9 +282,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--database", default=DATABASE, help="the scratch database's name (dropped first)")
     args = parser.parse_args()
 
-    database_url = scratch_database(DATABASE)
+    database_url = scratch_database(args.database)
     setup_django(database_url)
     from django.core.management import call_command
     from django.db import connection
@@ -329,7 +330,7 @@ def main() -> None:
         admin = psycopg2.connect(PG + "/postgres")
         admin.autocommit = True
         with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+            cursor.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
         admin.close()
 
 

@@ -13,12 +13,53 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import DomainError
+from .pages import PAGES_AHEAD, BoundedPaginator
 
 
 class StandardPagination(PageNumberPagination):
+    """Numbered pages whose `count` is exact up to ten pages past the one asked for, and says so.
+
+    An exact COUNT of a centre's hundred thousand donors costs more than the page itself, on
+    every request of a system polling the list; counting stops at one row past the bound
+    instead, which is all the `next` link needs. Past the bound `count` is the bound and
+    `count_exact` is false ("more than count"); asking for a later page moves the bound along."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    django_paginator_class = BoundedPaginator
+    last_page_strings = ()  # `?page=last` would need the exact count
+
+    def get_paginated_response(self, data):
+        assert self.page is not None  # paginate_queryset ran first
+        paginator: BoundedPaginator = self.page.paginator  # type: ignore[assignment]
+        return Response(
+            {
+                "count": paginator.count,
+                "count_exact": not paginator.count_exceeded,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema):
+        body = super().get_paginated_response_schema(schema)
+        properties = body["properties"]
+        properties["count"]["description"] = (
+            f"The number of matching rows when `count_exact` is true. Counting stops {PAGES_AHEAD} pages "
+            "past the page asked for: beyond that, `count` is that bound and `count_exact` is false (there are "
+            "more). Follow `next` to page through all of them."
+        )
+        body["properties"] = {
+            "count": properties["count"],
+            "count_exact": {
+                "type": "boolean",
+                "description": "True when `count` is the exact number of matching rows; false when there are more.",
+            },
+        } | {name: value for name, value in properties.items() if name != "count"}
+        body["required"] = ["count", "count_exact", "results"]
+        return body
 
 
 def _flatten(detail, prefix="") -> dict[str, list[str]]:

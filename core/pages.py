@@ -27,28 +27,45 @@ def apply_errors(form, error: DomainError) -> None:
         form.add_error(None, error.message)
 
 
+PAGES_AHEAD = 10  # how far past the page asked for a bounded count looks
+
+
 class BoundedPaginator(Paginator):
     """Counts no further than `pages_ahead` pages past the one asked for: an exact count of
     millions of rows (the audit trail) takes seconds, and nobody pages through them. Past that
     bound the page says "more than", and the next pages stay reachable one bound at a time."""
 
-    def __init__(self, object_list, per_page, *, pages_ahead: int = 10, **kwargs):
+    def __init__(self, object_list, per_page, *, pages_ahead: int = PAGES_AHEAD, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
         self.pages_ahead = pages_ahead
         self.count_limit = (1 + pages_ahead) * self.per_page
 
-    def get_page(self, number):
+    def _bound_to(self, number) -> None:
+        if "_counted" in self.__dict__:  # counted already: the bound it was counted to stays
+            return
         try:
             wanted = max(1, int(number))
         except (TypeError, ValueError):
             wanted = 1
         self.count_limit = (wanted + self.pages_ahead) * self.per_page
+
+    def get_page(self, number):
+        self._bound_to(number)
         return super().get_page(number)
+
+    def page(self, number):
+        self._bound_to(number)
+        return super().page(number)
 
     @cached_property
     def _counted(self) -> int:
-        rows: Any = self.object_list[: self.count_limit + 1]  # a queryset: stops at one past the bound
-        return rows.count()
+        # A queryset: the count stops at one past the bound. It drops the ordering: any rows
+        # count, and an ordered LIMIT makes PostgreSQL fetch and sort every match when no index
+        # gives that exact order (a quiet user's 30,000 scattered events at ten million).
+        rows: Any = self.object_list
+        if not hasattr(rows, "order_by"):  # a list
+            return len(rows[: self.count_limit + 1])
+        return rows.order_by().values("pk")[: self.count_limit + 1].count()  # one narrow column to count
 
     @cached_property
     def count(self) -> int:

@@ -7,6 +7,7 @@ CI they are skipped when those are absent; with CI=true a missing service is a f
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -119,27 +120,22 @@ def _database_url_for_worker() -> str:
     return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def start_worker(
-    *, concurrency: int = 1, pool: str = "prefork", queue: str | None = None, extra_env: dict | None = None
-) -> subprocess.Popen:
-    """Start `celery worker` against the test database and return once it answers a ping.
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
-    By default it consumes both queues of this run (interactive and heavy); with `queue`, only
-    that one, which then carries every task the worker itself sends.
-    """
-    from celery import current_app
+
+def process_environment(*, default_queue: str, heavy_queue: str, extra_env: dict | None = None) -> dict:
+    """The environment of a web or worker process of the app: the test database (committed data
+    only: the tests that start one use transaction=True), this run's broker and queues."""
     from django.conf import settings
 
-    if queue is None:
-        queue, heavy = current_app.conf.task_default_queue, current_app.conf.task_heavy_queue
-        consumes = f"{queue},{heavy}"
-    else:
-        heavy = consumes = queue
-    env = (
+    return (
         os.environ
         | {
-            "CELERY_TASK_DEFAULT_QUEUE": queue,
-            "CELERY_TASK_HEAVY_QUEUE": heavy,
+            "CELERY_TASK_DEFAULT_QUEUE": default_queue,
+            "CELERY_TASK_HEAVY_QUEUE": heavy_queue,
             "DATABASE_URL": _database_url_for_worker(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "DATABASE_CONN_MAX_AGE": "0",
@@ -147,10 +143,61 @@ def start_worker(
         }
         | (extra_env or {})
     )
+
+
+def _log_file(prefix: str) -> Path:
     import tempfile
 
-    # The worker writes to its own copy of the descriptor; the file stays (delete=False) for the error messages.
-    with tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False) as log:
+    # The process writes to its own copy of the descriptor; the file stays (delete=False) for the error messages.
+    with tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False) as log:
+        return Path(log.name)
+
+
+def start_worker(
+    *,
+    concurrency: int = 1,
+    pool: str = "prefork",
+    queue: str | None = None,
+    extra_env: dict | None = None,
+    name: str | None = None,
+) -> subprocess.Popen:
+    """Start `celery worker` against the test database and return once it answers a ping.
+
+    By default it consumes both queues of this run (interactive and heavy); with `queue`, only
+    that one, which then carries every task the worker itself sends. A worker given a `name`
+    (its node name) also consumes a queue of its own, where it answers the ping: with several
+    workers on the same queues, each is known to be up. Its log is at `process.log_path`.
+    """
+    process = launch_worker(concurrency=concurrency, pool=pool, queue=queue, extra_env=extra_env, name=name)
+    wait_until_up(process)
+    return process
+
+
+def launch_worker(
+    *,
+    concurrency: int = 1,
+    pool: str = "prefork",
+    queue: str | None = None,
+    extra_env: dict | None = None,
+    name: str | None = None,
+) -> subprocess.Popen:
+    """start_worker without the wait: several processes start at once, then `wait_until_up`."""
+    from celery import current_app
+
+    if queue is None:
+        queue, heavy = current_app.conf.task_default_queue, current_app.conf.task_heavy_queue
+        consumes = f"{queue},{heavy}"
+    else:
+        heavy = consumes = queue
+    ready_queue = queue
+    naming: list[str] = []
+    if name is not None:
+        ready_queue = run_queue(f"node-{name}")
+        consumes = f"{consumes},{ready_queue}"
+        naming = ["-n", f"{name}-{RUN_ID}@%h"]
+    env = process_environment(default_queue=queue, heavy_queue=heavy, extra_env=extra_env)
+    log_path = _log_file("celery-worker-")
+    with log_path.open("w") as log:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -164,6 +211,7 @@ def start_worker(
                 f"--pool={pool}",
                 "-Q",
                 consumes,
+                *naming,
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -174,26 +222,91 @@ def start_worker(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    process.log_path = log_path  # type: ignore[attr-defined]
+    process.ready_queue = ready_queue  # type: ignore[attr-defined]
+    return process
+
+
+def launch_web(*, extra_env: dict | None = None) -> subprocess.Popen:
+    """The app under gunicorn on a free loopback port (`process.url`), against the test database
+    and this run's queues; `wait_until_up` waits for its /health/. Its log is at `process.log_path`."""
+    from celery import current_app
+
+    conf = current_app.conf
+    env = process_environment(
+        default_queue=conf.task_default_queue, heavy_queue=conf.task_heavy_queue, extra_env=extra_env
+    )
+    port = free_port()
+    log_path = _log_file("gunicorn-")
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "2",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    process.log_path = log_path  # type: ignore[attr-defined]
+    process.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    return process
+
+
+def wait_until_up(*processes: subprocess.Popen, seconds: float = 90) -> None:
+    """Wait until each launched worker answers a ping on its queue and each web its /health/;
+    stops them all and fails with the log of the first that does not."""
+    import http.client
+
     from donors.tasks import ping
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("Celery worker exited: " + Path(log.name).read_text()[-2000:])
-        try:
-            if ping.apply_async(args=["ready"], queue=queue).get(timeout=5) == "pong:ready":
-                return process
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.5)
-    stop_worker(process)
-    raise RuntimeError("Celery worker did not answer within 60 s: " + Path(log.name).read_text()[-2000:])
+    deadline = time.monotonic() + seconds
+    for process in processes:
+        log_path: Path = process.log_path  # type: ignore[attr-defined]
+        url = getattr(process, "url", None)
+        while True:
+            if process.poll() is not None:
+                stop_worker(*processes)
+                raise RuntimeError(f"{process.args[2]} exited: " + log_path.read_text()[-2000:])
+            try:
+                if url is None:
+                    answer = ping.apply_async(args=["ready"], queue=process.ready_queue)  # type: ignore[attr-defined]
+                    if answer.get(timeout=5) == "pong:ready":
+                        break
+                else:
+                    connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=2)
+                    connection.request("GET", "/health/")
+                    if connection.getresponse().status == 200:
+                        break
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.3)
+            if time.monotonic() > deadline:
+                stop_worker(*processes)
+                raise RuntimeError(
+                    f"{process.args[2]} did not answer in {seconds:.0f} s: " + log_path.read_text()[-2000:]
+                )
 
 
-def stop_worker(process: subprocess.Popen, *, kill: bool = False) -> None:
+def stop_worker(*processes: subprocess.Popen, kill: bool = False) -> None:
+    """Stop processes started here (workers, gunicorn) and their children, all at once."""
     import signal
 
-    if process.poll() is None:
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
         os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    for process in running:
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

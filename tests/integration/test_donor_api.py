@@ -136,6 +136,34 @@ def test_list_filters_search_and_paginates(coordinator_api, centre):
     assert len(coordinator_api.get("/api/v1/donors/?page_size=5").json()["results"]) == 5
     bad = coordinator_api.get("/api/v1/donors/?abo=Z")
     assert bad.status_code == 400 and "abo" in bad.json()["error"]["fields"]
+    assert page["count_exact"] is True and page["next"] is None
+
+
+def test_the_count_is_exact_up_to_ten_pages_ahead_and_says_when_there_are_more(coordinator_api, centre):
+    codes = [f"G-{n:02d}" for n in range(14)]
+    for code in codes:
+        DonorFactory(centre=centre, code=code)
+    first = coordinator_api.get("/api/v1/donors/?page_size=1").json()
+    # Eleven pages of one are counted from page 1: fourteen donors are "more than 11".
+    assert (first["count"], first["count_exact"]) == (11, False)
+    assert first["next"].endswith("page=2&page_size=1") and first["previous"] is None
+    # From page 4 the bound (14 rows) covers them all: the count is exact, the links still right.
+    fourth = coordinator_api.get("/api/v1/donors/?page_size=1&page=4").json()
+    assert (fourth["count"], fourth["count_exact"]) == (14, True)
+    assert [row["code"] for row in fourth["results"]] == [codes[3]]
+    last = coordinator_api.get("/api/v1/donors/?page_size=1&page=14").json()
+    assert last["next"] is None and last["previous"].endswith("page=13&page_size=1")
+    assert [row["code"] for row in last["results"]] == [codes[13]]
+    # Following `next` from the first page visits every donor once, in order.
+    seen, url = [], "/api/v1/donors/?page_size=5"
+    while url:
+        body = coordinator_api.get(url).json()
+        seen += [row["code"] for row in body["results"]]
+        url = body["next"]
+    assert seen == codes
+    # A page past the end, and `last` (which would need the exact count), are not found.
+    assert coordinator_api.get("/api/v1/donors/?page_size=1&page=15").status_code == 404
+    assert coordinator_api.get("/api/v1/donors/?page_size=1&page=last").status_code == 404
 
 
 def test_recipient_rules(coordinator_api):

@@ -1,3 +1,4 @@
+import yaml
 from django.core.management import call_command
 
 
@@ -7,6 +8,11 @@ def test_schema_generates_without_warnings(tmp_path, db):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     text = out.read_text()
     assert "/api/v1/donors/" in text and "clientToken" in text
+    # Lists say how far their count is exact.
+    page = yaml.safe_load(text)["components"]["schemas"]["PaginatedDonorOutList"]
+    assert {"count", "count_exact", "results"} <= set(page["required"])
+    assert page["properties"]["count_exact"]["type"] == "boolean"
+    assert "stops 10 pages past the page asked for" in page["properties"]["count"]["description"]
 
 
 def test_schema_and_docs_are_served_to_a_logged_in_user_or_a_token_only(client, db, centre, make_user):

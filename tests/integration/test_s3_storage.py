@@ -1,5 +1,5 @@
 """DJANGO_STORAGE=s3: uploads through the API, the DICOM node and STOW are stored, ingested and rendered
-in an S3-compatible bucket (moto's standalone server, a process of its own on loopback), by this process
+in an S3-compatible bucket (moto's standalone server, a process of its own on loopback: conftest), by this process
 or by a worker process configured only by its environment; slices, MIPs and files are read back only
 through the permission-checked views, and nothing touches the local media folder."""
 
@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import io
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import uuid
 
-import boto3
 import pydicom
 import pytest
 import requests
@@ -29,72 +25,9 @@ from imaging.storage import has_local_paths
 from tests.conftest import run_queue, start_worker, stop_worker
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import as_uploads, phantom, report, upload
+from tests.integration.s3_support import keys, media_is_empty, s3_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
-
-ACCESS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # noqa: S105 - moto's
-REGION = "eu-west-1"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """moto's S3-compatible server in its own process on a free loopback port."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(endpoint, timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"moto's server did not start on port {port}")
-            time.sleep(0.2)
-    yield endpoint
-    process.terminate()
-    process.wait(timeout=10)
-
-
-@pytest.fixture
-def bucket(s3_endpoint, settings, tmp_path):
-    """A new bucket, made the default storage; MEDIA_ROOT is an empty folder that must stay empty."""
-    name = f"ldlt-{uuid.uuid4().hex[:12]}"
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION, **ACCESS)
-    client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.STORAGES = settings.STORAGES | {
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": settings.S3_STORAGE_OPTIONS
-            | {
-                "bucket_name": name,
-                "endpoint_url": s3_endpoint,
-                "region_name": REGION,
-                "access_key": ACCESS["aws_access_key_id"],
-                "secret_key": ACCESS["aws_secret_access_key"],
-            },
-        }
-    }
-    return client, name
-
-
-def keys(client, name) -> list[str]:
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=name)
-    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
 
 def test_an_upload_is_stored_ingested_and_served_from_the_bucket(
@@ -141,17 +74,11 @@ def test_an_upload_is_stored_ingested_and_served_from_the_bucket(
     assert stranger.get(f"/imaging/instances/{instances[0].pk}/file.dcm").status_code in (403, 404)
 
     assert Instance.objects.filter(donor=donor).count() == 12
-    media = tmp_path / "media"
-    assert not media.exists() or not [p for p in media.rglob("*") if p.is_file()]
+    assert media_is_empty(tmp_path / "media")
 
 
 def stored_in(client, name, instances) -> bool:
     return {i.file for i in instances} <= set(keys(client, name))
-
-
-def media_is_empty(tmp_path) -> bool:
-    media = tmp_path / "media"
-    return not media.exists() or not [p for p in media.rglob("*") if p.is_file()]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -181,7 +108,7 @@ def test_the_dicom_node_stores_what_it_receives_as_objects(bucket, centre, tmp_p
     instances = list(Instance.objects.filter(series=series))
     assert len(instances) == 6 and stored_in(client, name, instances)
     assert series.mip_path in keys(client, name)
-    assert media_is_empty(tmp_path)
+    assert media_is_empty(tmp_path / "media")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -198,7 +125,7 @@ def test_stow_stores_its_parts_as_objects(bucket, live_server, centre, tmp_path,
     for instance in instances:
         with default_storage.open(instance.file, "rb") as handle:
             assert pydicom.dcmread(handle).SOPInstanceUID == instance.sop_instance_uid
-    assert media_is_empty(tmp_path)
+    assert media_is_empty(tmp_path / "media")
 
 
 @pytest.fixture
@@ -209,18 +136,7 @@ def s3_worker(bucket, s3_endpoint, tmp_path):
 
     _, name = bucket
     queue = run_queue("s3")
-    worker = start_worker(
-        queue=queue,
-        extra_env={
-            "DJANGO_STORAGE": "s3",
-            "DJANGO_S3_BUCKET": name,
-            "DJANGO_S3_ENDPOINT_URL": s3_endpoint,
-            "DJANGO_S3_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": ACCESS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": ACCESS["aws_secret_access_key"],
-            "DJANGO_MEDIA_ROOT": str(tmp_path / "media"),
-        },
-    )
+    worker = start_worker(queue=queue, extra_env=s3_environment(s3_endpoint, name, tmp_path / "media"))
     conf = current_app.conf
     previous = conf.task_default_queue, conf.task_heavy_queue
     conf.task_default_queue = conf.task_heavy_queue = queue
@@ -251,4 +167,4 @@ def test_a_worker_process_ingests_from_the_bucket_what_the_web_process_stored(
     assert page.get(f"/imaging/series/{series.pk}/mip.png").status_code == 200
     slice_png = page.get(f"/imaging/series/{series.pk}/slices/9.png")
     assert slice_png.status_code == 200 and slice_png["Content-Type"] == "image/png"
-    assert media_is_empty(tmp_path)
+    assert media_is_empty(tmp_path / "media")
