@@ -252,3 +252,17 @@ def test_finalising_records_who_confirmed_the_proposed_ducts(
     event = AuditEvent.objects.filter(record_type="classification.Annotation").order_by("-pk").first()
     assert event.changes["ducts_from_proposal"] == sorted(d["id"] for d in proposed.document["ducts"])
     assert "as proposed" in event.summary
+
+
+def test_the_command_prints_what_the_api_answers_for_the_same_files(proposed, radiologist, api_as, tmp_path):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("propose_anatomy", str(tmp_path / "series"), "--graft", proposed.graft, "--json", stdout=out)
+    printed = json.loads(out.getvalue())
+    answered = api_as(radiologist).get(f"/api/v1/series/{proposed.series_id}/tree-proposal/").json()
+    apart = ("id", "series", "created_at")
+    assert {k: v for k, v in printed.items() if k not in apart} == {k: v for k, v in answered.items() if k not in apart}
