@@ -383,39 +383,45 @@ def donor_tree_proposal(*, donor: Donor, series: Series | None = None) -> TreePr
 
 
 def tree_overlay(proposal: TreeProposal) -> dict:
-    """The proposal's centre-lines on the series' MIP: for each duct, its points as MIP (column, row),
-    with the label point, length and whether it is uncertain. Empty lines when the series has no MIP.
+    """The proposal's centre-lines drawn on the series' MIP: the picture's size in mm (in pixels when its
+    spacing is unknown) and, for each duct, its points in those units, where its label goes, its length
+    and whether it is uncertain. No ducts when the proposal is not ready or the series has no MIP.
 
     Every MIP pixel remembers the slice, row and column its maximum came from, hence a patient point;
     the MIP's rows and columns are a linear function of the patient point (the projection only drops
     the depth), found by least squares over a grid of MIP pixels."""
     series = proposal.series
+    empty = {"width": 0, "height": 0, "ducts": [], "font": 0}
     if proposal.state != TreeProposal.State.READY or not series.mip_data_path or not series.mip_shape:
-        return {"width": 0, "height": 0, "ducts": []}
+        return empty
     mapping = _mip_mapping(series)
     if mapping is None:
-        return {"width": 0, "height": 0, "ducts": []}
+        return empty
     rows, cols = series.mip_shape
+    row_mm, col_mm = series.mip_spacing or (1.0, 1.0)
     lengths = {d["id"]: d.get("length_mm") for d in (proposal.document or {}).get("ducts", [])}
     ducts = []
     for duct_id, points in (proposal.centrelines or {}).items():
         if not points:
             continue
         patient = np.asarray(points, dtype=float)
-        projected = np.column_stack([patient, np.ones(len(patient))]) @ mapping  # (row, col)
+        projected = np.column_stack([patient, np.ones(len(patient))]) @ mapping  # (row, col) on the MIP
+        xy = [(round(float(c) * col_mm, 1), round(float(r) * row_mm, 1)) for r, c in projected]
         confidence = (proposal.duct_confidence or {}).get(duct_id)
         junction = (proposal.junction_confidence or {}).get(duct_id)
         ducts.append(
             {
                 "id": duct_id,
-                "points": [[round(float(c), 1), round(float(r), 1)] for r, c in projected],
-                "label_at": [round(float(projected[0][1]), 1), round(float(projected[0][0]), 1)],
+                "points": " ".join(f"{x},{y}" for x, y in xy),
+                "label_x": xy[0][0],
+                "label_y": xy[0][1],
                 "length_mm": lengths.get(duct_id),
                 "low_confidence": duct_id != "CHD"
                 and any(v is None or v < LOW_CONFIDENCE for v in (confidence, junction)),
             }
         )
-    return {"width": cols, "height": rows, "ducts": ducts}
+    width, height = round(cols * col_mm, 1), round(rows * row_mm, 1)
+    return {"width": width, "height": height, "ducts": ducts, "font": round(max(width, height) / 45, 1)}
 
 
 def _mip_mapping(series: Series) -> np.ndarray | None:

@@ -112,6 +112,7 @@ def viewer(request, pk):
         "may_render_again": may(actor.roles, Action.UPLOAD_IMAGES) and rendering.needs_render(series),
         "may_resolve_identity": may(actor.roles, Action.RESOLVE_IMAGE_IDENTITY),
         "may_record_anatomy": may(actor.roles, Action.RECORD_ANATOMY),
+        "tree_proposal": selectors.current_tree_proposal(series=series, graft=donor.planned_graft) if donor else None,
     }
     return render(request, "imaging/viewer.html", context)
 

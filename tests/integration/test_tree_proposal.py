@@ -266,3 +266,60 @@ def test_the_command_prints_what_the_api_answers_for_the_same_files(proposed, ra
     answered = api_as(radiologist).get(f"/api/v1/series/{proposed.series_id}/tree-proposal/").json()
     apart = ("id", "series", "created_at")
     assert {k: v for k, v in printed.items() if k not in apart} == {k: v for k, v in answered.items() if k not in apart}
+
+
+# ------------------------------------------------------------------ the anatomy page and the viewer
+
+
+def test_the_anatomy_page_shows_the_proposal_over_the_mip_with_the_uncertain_parts_marked(
+    proposed, radiologist, client, donor
+):
+    client.force_login(radiologist)
+    page = client.get(f"/anatomy/donors/{donor.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-testid="tree-proposal"' in html and 'data-testid="tree-overlay"' in html
+    assert f'href="/imaging/series/{proposed.series_id}/mip.png"' in html
+    for duct in proposed.document["ducts"]:
+        assert f'data-duct="{duct["id"]}"' in html
+    low = [d for d in proposals.body_of(proposed)["ducts"] if d["low_confidence"]]
+    assert html.count("uncertain: check it") == len(low)
+    assert html.count('stroke-dasharray="6 4"') == len(low)
+    assert html.count("(uncertain)</text>") == len(low)
+    assert 'data-testid="take-all"' in html
+
+
+def test_the_page_takes_the_whole_proposal_then_chosen_ducts(proposed, radiologist, client, donor):
+    client.force_login(radiologist)
+    response = client.post(
+        f"/anatomy/donors/{donor.pk}/take-proposal/", {"proposal": proposed.pk, "whole": "1"}, follow=True
+    )
+    assert response.status_code == 200
+    annotation = Annotation.objects.get()
+    assert annotation.document == proposed.document
+    assert "Took the whole proposal" in response.content.decode()
+    rows = response.content.decode().count(">taken<")
+    assert rows == len(proposed.document["ducts"])
+    empty = client.post(
+        f"/anatomy/donors/{donor.pk}/take-proposal/",
+        {"proposal": proposed.pk, "version": annotation.version},
+        follow=True,
+    )
+    assert "Nothing was taken: ducts: choose at least one duct" in empty.content.decode()
+    assert Annotation.objects.get().version == annotation.version
+
+
+def test_a_coordinator_sees_the_proposal_but_cannot_take_it(proposed, make_user, client, donor):
+    coordinator = make_user("coordinator", username="coord")
+    client.force_login(coordinator)
+    html = client.get(f"/anatomy/donors/{donor.pk}/").content.decode()
+    assert 'data-testid="tree-proposal"' in html and 'data-testid="take-all"' not in html
+    refused = client.post(f"/anatomy/donors/{donor.pk}/take-proposal/", {"proposal": proposed.pk, "whole": "1"})
+    assert refused.status_code == 403
+    assert not Annotation.objects.exists()
+
+
+def test_the_viewer_draws_the_proposal(proposed, radiologist, client):
+    client.force_login(radiologist)
+    html = client.get(f"/imaging/series/{proposed.series_id}/").content.decode()
+    assert 'data-testid="viewer-tree-proposal"' in html and "<polyline" in html
