@@ -240,8 +240,8 @@ def take_tree_proposal(
                 f"not in the proposal: {', '.join(map(str, unknown))[:200]}" if unknown else "choose at least one duct"
             )
             raise InvalidInput(f"ducts: {reason}", fields={"ducts": [reason]})
-        base = (
-            current.document
+        base: dict = (
+            dict(current.document)
             if current is not None
             else {"format": "biliary-anatomy/1", "graft": donor.planned_graft, "ducts": []}
         )

@@ -114,10 +114,11 @@ def _proposal_context(actor, donor, annotation, read_on, series_choices) -> dict
     stored = annotation.provenance.get("ducts", {}) if annotation else {}
     in_draft = {duct.get("id") for duct in annotation.document.get("ducts", [])} if annotation else set()
     rows = []
-    for duct in body_of(proposal)["ducts"] if proposal is not None else []:
+    body = body_of(proposal) if proposal is not None else {"id": None, "ducts": []}
+    for duct in body["ducts"]:
         entry = stored.get(duct["id"], {})
         if entry.get("source") == FROM_PROPOSAL:
-            words = "taken" + (f" from proposal {entry['proposal']}" if entry.get("proposal") != proposal.pk else "")
+            words = "taken" + (f" from proposal {entry['proposal']}" if entry.get("proposal") != body["id"] else "")
         elif entry.get("source") == EDITED:
             words = f"taken, then edited by {entry.get('edited_by', 'hand')}"
         elif duct["id"] in in_draft:

@@ -597,7 +597,7 @@ class SeriesTreeProposal(ActorMixin, APIView):
         series = selectors.series_for(actor=actor, pk=pk)
         donor = series.study.donor
         proposal = selectors.current_tree_proposal(series=series, graft=donor.planned_graft) if donor else None
-        if proposal is None:
+        if proposal is None or donor is None:
             why = proposals.why_not_proposable(series) if donor else "the study is not filed under a donor"
             raise NotFound("no tree proposal for this series" + (f": {why}" if why else " yet"))
         donor_services.record_donor_read(actor=actor, donor=donor, what=f"tree proposal {proposal.pk}")

@@ -63,9 +63,10 @@ def open_for_ready_series(*, series_ids: list[int]) -> list[int]:
     proposal made since it was last rendered (a repeated delivery opens nothing). Returns their ids."""
     opened = []
     for series in Series.objects.filter(pk__in=series_ids).select_related("study__donor").order_by("pk"):
-        if why_not_proposable(series):
+        donor = series.study.donor
+        if donor is None or why_not_proposable(series):
             continue
-        graft = series.study.donor.planned_graft
+        graft = donor.planned_graft
         if graft not in GRAFTS:
             continue
         with transaction.atomic():

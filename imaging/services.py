@@ -811,6 +811,7 @@ def request_tree_proposal(*, actor: Actor, series: Series) -> TreeProposal:
     if reason:
         raise IllegalState(f"no tree can be proposed from this series: {reason}", fields={"series": [reason]})
     donor = series.study.donor
+    assert donor is not None  # why_not_proposable refuses a study filed under no donor
     graft = donor.planned_graft
     waiting = TreeProposal.objects.filter(
         series=series,
