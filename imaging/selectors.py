@@ -413,15 +413,16 @@ def tree_overlay(proposal: TreeProposal) -> dict:
             {
                 "id": duct_id,
                 "points": " ".join(f"{x},{y}" for x, y in xy),
-                "label_x": xy[0][0],
-                "label_y": xy[0][1],
+                # Labelled half-way along: the upper ends of short ducts crowd round the hilum.
+                "label_x": xy[len(xy) // 2][0],
+                "label_y": xy[len(xy) // 2][1],
                 "length_mm": lengths.get(duct_id),
                 "low_confidence": duct_id != "CHD"
                 and any(v is None or v < LOW_CONFIDENCE for v in (confidence, junction)),
             }
         )
     width, height = round(cols * col_mm, 1), round(rows * row_mm, 1)
-    return {"width": width, "height": height, "ducts": ducts, "font": round(max(width, height) / 45, 1)}
+    return {"width": width, "height": height, "ducts": ducts, "font": round(max(width, height) / 60, 1)}
 
 
 def _mip_mapping(series: Series) -> np.ndarray | None:
