@@ -384,8 +384,9 @@ def donor_tree_proposal(*, donor: Donor, series: Series | None = None) -> TreePr
 
 def tree_overlay(proposal: TreeProposal) -> dict:
     """The proposal's centre-lines drawn on the series' MIP: the picture's size in mm (in pixels when its
-    spacing is unknown) and, for each duct, its points in those units, where its label goes, its length
-    and whether it is uncertain. No ducts when the proposal is not ready or the series has no MIP.
+    spacing is unknown) and, for each duct, its points in those units (and as MIP rows and columns,
+    ``mip_points``), where its label goes, its length and whether it is uncertain. No ducts when the
+    proposal is not ready or the series has no MIP.
 
     Every MIP pixel remembers the slice, row and column its maximum came from, hence a patient point;
     the MIP's rows and columns are a linear function of the patient point (the projection only drops
@@ -406,13 +407,15 @@ def tree_overlay(proposal: TreeProposal) -> dict:
             continue
         patient = np.asarray(points, dtype=float)
         projected = np.column_stack([patient, np.ones(len(patient))]) @ mapping  # (row, col) on the MIP
-        xy = [(round(float(c) * col_mm, 1), round(float(r) * row_mm, 1)) for r, c in projected]
+        # A pixel's centre is half a pixel in from its edge; the picture spans the MIP's whole pixels.
+        xy = [(round((float(c) + 0.5) * col_mm, 1), round((float(r) + 0.5) * row_mm, 1)) for r, c in projected]
         confidence = (proposal.duct_confidence or {}).get(duct_id)
         junction = (proposal.junction_confidence or {}).get(duct_id)
         ducts.append(
             {
                 "id": duct_id,
                 "points": " ".join(f"{x},{y}" for x, y in xy),
+                "mip_points": [[round(float(r), 1), round(float(c), 1)] for r, c in projected],
                 # Labelled half-way along: the upper ends of short ducts crowd round the hilum.
                 "label_x": xy[len(xy) // 2][0],
                 "label_y": xy[len(xy) // 2][1],

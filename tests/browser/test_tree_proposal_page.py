@@ -55,3 +55,15 @@ def test_the_proposal_is_taken_whole_into_the_draft(
     assert annotation.document == proposal.document and annotation.state == "draft"
     assert set(annotation.provenance["ducts"]) == {d["id"] for d in proposal.document["ducts"]}
     page.screenshot(path=str(tmp_path / "proposal.png"), full_page=True)
+
+    # The viewer draws the same ducts over its MIP, the uncertain ones dashed, and hides them on request.
+    page.goto(f"{live_server.url}/imaging/series/{proposal.series_id}/")
+    page.click("#mode-mip")
+    drawn = page.locator("#overlay [data-testid=tree-duct]")
+    drawn.first.wait_for()
+    assert drawn.count() == len(proposal.centrelines)
+    assert page.locator("#overlay [data-testid=tree-duct] polyline[stroke-dasharray]").count() == len(uncertain)
+    assert page.locator("#overlay [data-duct=RHD] text").text_content().startswith("RHD ")
+    page.screenshot(path=str(tmp_path / "viewer.png"))
+    page.uncheck("#show-tree")
+    assert drawn.count() == 0
