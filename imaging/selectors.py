@@ -424,6 +424,11 @@ def tree_overlay(proposal: TreeProposal) -> dict:
                 and any(v is None or v < LOW_CONFIDENCE for v in (confidence, junction)),
             }
         )
+    # Labels go outwards, away from the CHD, so those of the ducts meeting at the hilum spread apart.
+    chd = next((d for d in ducts if d["id"] == "CHD"), None)
+    centre_x = chd["label_x"] if chd else cols * col_mm / 2
+    for duct in ducts:
+        duct["label_anchor"] = "end" if duct["label_x"] < centre_x else "start"
     width, height = round(cols * col_mm, 1), round(rows * row_mm, 1)
     return {"width": width, "height": height, "ducts": ducts, "font": round(max(width, height) / 60, 1)}
 

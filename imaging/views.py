@@ -96,7 +96,13 @@ def viewer(request, pk):
         "mayMeasure": may(actor.roles, Action.MEASURE_IMAGES) and study.reportable,
         "overlay": selectors.viewer_overlay(series),
         "tree": [
-            {"id": d["id"], "points": d["mip_points"], "lengthMm": d["length_mm"], "uncertain": d["low_confidence"]}
+            {
+                "id": d["id"],
+                "points": d["mip_points"],
+                "lengthMm": d["length_mm"],
+                "uncertain": d["low_confidence"],
+                "labelAnchor": d["label_anchor"],
+            }
             for d in tree["ducts"]
         ],
         "measurements": [

@@ -224,7 +224,10 @@
       group.append(line);
       const middle = xy[Math.floor(xy.length / 2)];
       const length = duct.lengthMm === null || duct.lengthMm === undefined ? "" : ` ${duct.lengthMm.toFixed(1)} mm`;
-      group.append(svg("text", { x: middle[0] + 5 * scale, y: middle[1], "font-size": 11 * scale, class: "tree-text" },
+      const outwards = duct.labelAnchor === "end" ? -5 : 5;
+      group.append(svg("text", {
+        x: middle[0] + outwards * scale, y: middle[1], "font-size": 11 * scale, class: "tree-text", "text-anchor": duct.labelAnchor,
+      },
         `${duct.id}${length}${duct.uncertain ? " (uncertain)" : ""}`));
       overlay.append(group);
     }
