@@ -323,3 +323,30 @@ def test_the_viewer_draws_the_proposal(proposed, radiologist, client):
     client.force_login(radiologist)
     html = client.get(f"/imaging/series/{proposed.series_id}/").content.decode()
     assert 'data-testid="viewer-tree-proposal"' in html and "<polyline" in html
+
+
+def test_a_proposal_over_the_time_limit_is_recorded_as_failed(proposed, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+    from django.db import transaction
+
+    from imaging.tasks import propose_tree_task
+
+    def too_slow(volume, geometries, *, graft):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(proposals, "propose_tree", too_slow)
+    with transaction.atomic():
+        again = proposals.open_proposal(series=proposed.series, graft=proposed.graft)
+    assert propose_tree_task.apply(args=[again.pk]).get() == "failed"
+    again.refresh_from_db()
+    assert again.state == "failed"
+    assert again.reason == f"no tree found: the extraction took longer than {proposals.PROPOSAL_SOFT_SECONDS} s"
+
+
+def test_asking_for_a_proposal_of_a_2d_series_is_refused_naming_it(proposed, radiologist, api_as):
+    Series.objects.filter(pk=proposed.series_id).update(acquisition="2D")
+    response = api_as(radiologist).post(f"/api/v1/series/{proposed.series_id}/tree-proposal/")
+    assert response.status_code == 409
+    body = response.json()["error"]
+    assert "2D acquisition" in body["message"] and "series" in body["fields"]
+    assert TreeProposal.objects.count() == 1
