@@ -12,6 +12,7 @@ from core.errors import NotFound
 from core.roles import Action
 from donors import selectors as donor_selectors
 from donors import services as donor_services
+from imaging import selectors as imaging_selectors
 
 from . import selectors, services
 from .diagram import diagram_svg
@@ -175,6 +176,11 @@ class RunOut(serializers.Serializer):
 
 class AnnotationOut(serializers.ModelSerializer):
     donor = serializers.IntegerField(source="donor_id")
+    finalised_by = serializers.CharField(source="finalised_by.username", allow_null=True, default=None)
+    provenance = serializers.JSONField(
+        help_text="Which ducts were taken from a tree proposal ('proposal'), and which were edited by hand "
+        "since ('edited'); a duct not listed was drawn by hand."
+    )
     donor_code = serializers.CharField(source="donor.code")
     current_run = serializers.SerializerMethodField()
 
@@ -193,6 +199,8 @@ class AnnotationOut(serializers.ModelSerializer):
             "classification_error",
             "finalised_at",
             "version",
+            "provenance",
+            "finalised_by",
             "created_at",
             "updated_at",
             "current_run",
@@ -418,3 +426,38 @@ class Worklist(ActorMixin, APIView):
                 for row in rows
             ]
         )
+
+
+class TakeProposalIn(serializers.Serializer):
+    proposal = serializers.IntegerField(help_text="The tree proposal's id (see /api/v1/donors/{id}/tree-proposal/).")
+    ducts = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        allow_null=True,
+        help_text="The duct ids to take; absent or null takes the whole proposal.",
+    )
+    version = serializers.IntegerField(
+        required=False, allow_null=True, help_text="The anatomy's version you read (needed once it exists)."
+    )
+
+
+class DonorTakeProposal(ActorMixin, APIView):
+    """Take a tree proposal into the donor's draft anatomy, whole or duct by duct. The result must be a
+    valid document; the draft is then edited and marked final by the radiologist as any other."""
+
+    @extend_schema(request=TakeProposalIn, responses={200: AnnotationOut})
+    def post(self, request, pk):
+        actor = self.actor
+        donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.RECORD_ANATOMY)
+        serializer = TakeProposalIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        proposal = imaging_selectors.tree_proposal_for(actor=actor, pk=data["proposal"], action=Action.RECORD_ANATOMY)
+        services.take_tree_proposal(
+            actor=actor,
+            donor=donor,
+            proposal=proposal,
+            duct_ids=data.get("ducts"),
+            expected_version=data.get("version"),
+        )
+        return Response(AnnotationOut(selectors.annotation_of(actor=actor, donor=donor)).data)

@@ -38,6 +38,12 @@ class Annotation(models.Model):
     finalised_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     finalised_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
+    provenance = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Which ducts were taken from a tree proposal (which one, by whom) and which were edited "
+        "by hand since; a duct with no entry was drawn by hand (see classification.provenance).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()

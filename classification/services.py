@@ -19,9 +19,10 @@ from core.text import counted
 from donors.models import Donor
 from donors.services import _as_json, move_status_through, require
 from donors.workflow import OPERABLE, Door, Status, operation_refusal
+from imaging.models import TreeProposal
 from imaging.selectors import donor_mrcp_series, refuse_while_images_unresolved
 
-from . import selectors
+from . import provenance, selectors
 from .anatomy import AnatomyInvalid
 from .document import RULES_VERSION, classify_document
 from .jobs import mark_classification
@@ -77,13 +78,57 @@ def save_annotation(
 
     `series_id` names the donor's MRCP series the anatomy was read on (refused, naming "series", when it
     is not one of them); the annotation keeps that series' UID and its study's. `study_uid` alone (the
-    API) names the study only."""
+    API) names the study only. A duct taken from a tree proposal and changed here is marked edited."""
     require(actor, Action.RECORD_ANATOMY)
     series_uid = ""
     if series_id not in (None, ""):
         series = donor_mrcp_series(donor=donor, series_id=series_id)
         study_uid, series_uid = series.study.study_instance_uid, series.series_instance_uid
     validate_for_donor(document, donor)
+    at = timezone.now().isoformat()
+    written = _write_annotation(
+        actor=actor,
+        donor=donor,
+        document=document,
+        expected_version=expected_version,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        provenance_of=lambda before: provenance.after_edit(before, document, by=actor.user.username, at=at),
+    )
+    if written is None:
+        return Annotation.objects.get(donor=donor)
+    annotation, changes, reopened, created = written
+    if created:
+        summary = "recorded biliary anatomy"
+    else:
+        summary = f"changed biliary anatomy (revision {annotation.revision})" + (
+            "; final annotation reopened" if reopened else ""
+        )
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE if created else AuditEvent.Kind.UPDATE,
+        record=annotation,
+        donor=donor,
+        summary=summary,
+        changes=changes,
+    )
+    return annotation
+
+
+def _write_annotation(
+    *,
+    actor: Actor,
+    donor: Donor,
+    document,
+    expected_version: int | None,
+    study_uid: str,
+    series_uid: str,
+    provenance_of,
+) -> tuple[Annotation, dict, bool, bool] | None:
+    """Store a validated document as the donor's anatomy (no audit event: the caller writes it).
+
+    Returns (annotation, changes, reopened, created), or None when nothing changed. ``provenance_of``
+    maps the stored provenance to the new one."""
     digest = document_hash(document)
     annotation = Annotation.objects.select_for_update().filter(donor=donor).first()
     if annotation is None:
@@ -95,19 +140,12 @@ def save_annotation(
             series_uid=series_uid,
             created_by=actor.user,
             updated_by=actor.user,
+            provenance=provenance_of({}),
         )
         annotation._history_user = actor.user
         annotation.save()
-        record_event(
-            actor=actor,
-            kind=AuditEvent.Kind.CREATE,
-            record=annotation,
-            donor=donor,
-            summary="recorded biliary anatomy",
-            changes={"document_sha256": [None, digest]},
-        )
         _queue_classification(annotation.pk)
-        return annotation
+        return annotation, {"document_sha256": [None, digest]}, False, True
     if expected_version is None:
         raise InvalidInput("version is required", fields={"version": ["send the version you last read"]})
     if annotation.version != expected_version:
@@ -116,11 +154,12 @@ def save_annotation(
             f"version {annotation.version}); reload and apply your change again",
             fields={"version": [f"stale: current version is {annotation.version}"]},
         )
+    new_provenance = provenance_of(annotation.provenance)
     same_images = (study_uid or "") == annotation.study_uid and series_uid in ("", annotation.series_uid)
-    if digest == annotation.document_sha256 and same_images:
-        return annotation
+    if digest == annotation.document_sha256 and same_images and new_provenance == annotation.provenance:
+        return None
     reopened = annotation.state == Annotation.State.FINAL and digest != annotation.document_sha256
-    changes: dict[str, list[object]] = {}
+    changes: dict[str, object] = {}
     if digest != annotation.document_sha256:
         changes["document_sha256"] = [annotation.document_sha256, digest]
         changes["revision"] = [annotation.revision, annotation.revision + 1]
@@ -138,6 +177,10 @@ def save_annotation(
         # A series is recorded together with its study; a study named alone drops the old series.
         changes["series_uid"] = [annotation.series_uid, series_uid]
         annotation.series_uid = series_uid
+    newly_edited = sorted(set(provenance.edited(new_provenance)) - set(provenance.edited(annotation.provenance)))
+    if newly_edited:
+        changes["edited_after_proposal"] = newly_edited
+    annotation.provenance = new_provenance
     annotation.document = document
     annotation.document_sha256 = digest
     annotation.study_uid = study_uid or annotation.study_uid
@@ -145,17 +188,102 @@ def save_annotation(
     annotation.version += 1
     annotation._history_user = actor.user
     annotation.save()
-    record_event(
-        actor=actor,
-        kind=AuditEvent.Kind.UPDATE,
-        record=annotation,
-        donor=donor,
-        summary=f"changed biliary anatomy (revision {annotation.revision})"
-        + ("; final annotation reopened" if reopened else ""),
-        changes=changes,
-    )
     if annotation.classification == Annotation.Classification.PENDING:
         _queue_classification(annotation.pk)
+    return annotation, changes, reopened, False
+
+
+@transaction.atomic
+def take_tree_proposal(
+    *,
+    actor: Actor,
+    donor: Donor,
+    proposal: TreeProposal,
+    duct_ids: list[str] | None = None,
+    expected_version: int | None = None,
+) -> Annotation:
+    """Take a tree proposal into the donor's draft anatomy: whole (``duct_ids`` None), or the chosen ducts,
+    each replacing the draft's duct of that id or joining the draft.
+
+    The result must be a valid document for the donor (the rules of `save_annotation`), else nothing
+    changes and the error names the field. The proposal predicts; the radiologist edits the draft and
+    marks it final. One audit event names the proposal and the ducts taken."""
+    require(actor, Action.RECORD_ANATOMY)
+    series = proposal.series
+    if series.study.donor_id != donor.pk:
+        reason = "not a proposal of this donor's images"
+        raise InvalidInput(f"proposal: {reason}", fields={"proposal": [reason]})
+    donor_mrcp_series(donor=donor, series_id=series.pk, field="proposal")
+    if proposal.state != TreeProposal.State.READY or not proposal.document:
+        reason = f"the proposal is {proposal.get_state_display().lower()}" + (
+            f": {proposal.reason}" if proposal.reason else ""
+        )
+        raise IllegalState(f"proposal: {reason}"[:300], fields={"proposal": [reason]})
+    if proposal.graft != donor.planned_graft:
+        reason = (
+            f"proposed for the {proposal.graft.replace('_', ' ')}, the donor's planned graft is now "
+            f"{donor.planned_graft.replace('_', ' ')}: ask for a new proposal"
+        )
+        raise IllegalState(f"proposal: {reason}", fields={"proposal": [reason]})
+    proposed = {duct["id"]: duct for duct in proposal.document.get("ducts", [])}
+    current = Annotation.objects.filter(donor=donor).first()
+    if duct_ids is None:
+        chosen = list(proposed)
+        document = {**proposal.document, "ducts": [dict(d) for d in proposal.document["ducts"]]}
+        if current is not None and current.document.get("notes"):
+            document["notes"] = current.document["notes"]
+    else:
+        chosen = list(dict.fromkeys(duct_ids))
+        unknown = [duct_id for duct_id in chosen if duct_id not in proposed]
+        if not chosen or unknown:
+            reason = (
+                f"not in the proposal: {', '.join(map(str, unknown))[:200]}" if unknown else "choose at least one duct"
+            )
+            raise InvalidInput(f"ducts: {reason}", fields={"ducts": [reason]})
+        base: dict = (
+            dict(current.document)
+            if current is not None
+            else {"format": "biliary-anatomy/1", "graft": donor.planned_graft, "ducts": []}
+        )
+        ducts = [dict(d) for d in base.get("ducts", [])]
+        place = {duct.get("id"): index for index, duct in enumerate(ducts)}
+        for duct_id in chosen:
+            if duct_id in place:
+                ducts[place[duct_id]] = dict(proposed[duct_id])
+            else:
+                ducts.append(dict(proposed[duct_id]))
+        document = {**base, "ducts": ducts}
+    validate_for_donor(document, donor)
+    at = timezone.now().isoformat()
+    written = _write_annotation(
+        actor=actor,
+        donor=donor,
+        document=document,
+        expected_version=expected_version,
+        study_uid=series.study.study_instance_uid,
+        series_uid=series.series_instance_uid,
+        provenance_of=lambda before: provenance.taken(
+            before,
+            document=document,
+            duct_ids=chosen,
+            proposal_id=proposal.pk,
+            extractor_version=proposal.extractor_version,
+            by=actor.user.username,
+            at=at,
+        ),
+    )
+    annotation = Annotation.objects.get(donor=donor) if written is None else written[0]
+    changes = dict(written[1]) if written else {}
+    changes.update(proposal=proposal.pk, ducts_taken=chosen, extractor_version=proposal.extractor_version)
+    whole = "the whole proposal" if duct_ids is None else counted(len(chosen), "duct", "ducts")
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE if written and written[3] else AuditEvent.Kind.UPDATE,
+        record=annotation,
+        donor=donor,
+        summary=f"took {whole} ({', '.join(chosen)}) from tree proposal {proposal.pk} into the draft anatomy"[:300],
+        changes=changes,
+    )
     return annotation
 
 
@@ -212,10 +340,23 @@ def finalise_annotation(*, actor: Actor, annotation: Annotation, expected_versio
         kind=AuditEvent.Kind.UPDATE,
         record=annotation,
         donor=annotation.donor,
-        summary=f"marked biliary anatomy revision {annotation.revision} final",
-        changes={"state": ["draft", "final"]},
+        summary=f"marked biliary anatomy revision {annotation.revision} final"
+        + _provenance_words(annotation.provenance),
+        changes={
+            "state": ["draft", "final"],
+            "ducts_from_proposal": provenance.from_proposal(annotation.provenance),
+            "ducts_edited_after_proposal": provenance.edited(annotation.provenance),
+        },
     )
     return annotation
+
+
+def _provenance_words(stored) -> str:
+    taken, changed = provenance.from_proposal(stored), provenance.edited(stored)
+    if not taken and not changed:
+        return ""
+    words = f"; confirmed {counted(len(taken), 'duct', 'ducts')} as proposed ({', '.join(taken) or 'none'})"
+    return words + (f", {len(changed)} edited after taking ({', '.join(changed)})" if changed else "")
 
 
 OUTCOME_FIELDS = ("operated_on", "anastomoses", "technique", "ductoplasty", "complications")

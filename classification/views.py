@@ -16,13 +16,19 @@ from core.pages import apply_errors, page_actor
 from core.roles import Action, may
 from donors import selectors as donor_selectors
 from donors import services as donor_services
+from donors.models import Graft
 from donors.workflow import Status
+from imaging import selectors as imaging_selectors
+from imaging import services as imaging_services
+from imaging.proposals import body_of, why_not_proposable
+from imaging.selectors import donor_mrcp_series
 
 from . import selectors, services
 from .anatomy import AnatomyInvalid
 from .document import load_json_document
 from .forms import OutcomeForm
 from .presets import PRESETS
+from .provenance import EDITED, FROM_PROPOSAL
 
 
 @login_required
@@ -92,8 +98,88 @@ def annotation_editor(request, pk):
         "may_edit": may(actor.roles, Action.RECORD_ANATOMY),
         "may_finalise": may(actor.roles, Action.FINALISE_ANATOMY),
         "may_view_images": may(actor.roles, Action.VIEW_IMAGES),
+        **_proposal_context(actor, donor, annotation, read_on, series_choices),
     }
     return render(request, "classification/editor.html", context, status=status)
+
+
+def _proposal_context(actor, donor, annotation, read_on, series_choices) -> dict:
+    """The proposed tree beside the editor: of the series the anatomy is read on, else the newest."""
+    if not may(actor.roles, Action.VIEW_IMAGES):
+        return {"show_proposal": False}
+    series = read_on or (series_choices[0] if series_choices else None)
+    proposal = imaging_selectors.donor_tree_proposal(donor=donor, series=read_on)
+    if proposal is not None:
+        series = proposal.series
+    stored = annotation.provenance.get("ducts", {}) if annotation else {}
+    in_draft = {duct.get("id") for duct in annotation.document.get("ducts", [])} if annotation else set()
+    rows = []
+    body = body_of(proposal) if proposal is not None else {"id": None, "ducts": []}
+    for duct in body["ducts"]:
+        entry = stored.get(duct["id"], {})
+        if entry.get("source") == FROM_PROPOSAL:
+            words = "taken" + (f" from proposal {entry['proposal']}" if entry.get("proposal") != body["id"] else "")
+        elif entry.get("source") == EDITED:
+            words = f"taken, then edited by {entry.get('edited_by', 'hand')}"
+        elif duct["id"] in in_draft:
+            words = "drawn by hand"
+        else:
+            words = "not in the draft"
+        rows.append({**duct, "in_draft": words})
+    return {
+        "show_proposal": True,
+        "proposal": proposal,
+        "proposal_rows": rows,
+        "proposal_graft": Graft(proposal.graft).label if proposal and proposal.graft in Graft.values else "",
+        "proposal_series": series,
+        "proposal_why": why_not_proposable(series) if series is not None else "the donor has no MRCP series yet",
+    }
+
+
+@login_required
+@require_POST
+def take_proposal(request, pk):
+    """Take the proposed tree into the draft: whole, or the ducts ticked."""
+    actor = page_actor(request)
+    donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.RECORD_ANATOMY)
+    proposal = imaging_selectors.tree_proposal_for(
+        actor=actor, pk=request.POST.get("proposal", ""), action=Action.RECORD_ANATOMY
+    )
+    whole = request.POST.get("whole") == "1"
+    version = request.POST.get("version", "")
+    try:
+        taken = services.take_tree_proposal(
+            actor=actor,
+            donor=donor,
+            proposal=proposal,
+            duct_ids=None if whole else request.POST.getlist("ducts"),
+            expected_version=int(version) if version.isdigit() else None,
+        )
+    except DomainError as error:
+        messages.error(request, f"Nothing was taken: {error.message}")
+    else:
+        what = "the whole proposal" if whole else ", ".join(request.POST.getlist("ducts"))
+        messages.success(
+            request,
+            f"Took {what} into the draft anatomy of {donor.code} (revision {taken.revision}). "
+            "Check each duct on the images, edit what is wrong, then mark the anatomy final.",
+        )
+    return redirect("classification:editor", pk=donor.pk)
+
+
+@login_required
+@require_POST
+def request_proposal(request, pk):
+    actor = page_actor(request)
+    donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.RECORD_ANATOMY)
+    series = donor_mrcp_series(donor=donor, series_id=request.POST.get("series", ""))
+    try:
+        imaging_services.request_tree_proposal(actor=actor, series=series)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "The duct tree is being proposed; reload the page in a minute.")
+    return redirect("classification:editor", pk=donor.pk)
 
 
 @login_required

@@ -284,6 +284,8 @@ DICOM_MAX_COMPRESSION_RATIO = env.int("DICOM_MAX_COMPRESSION_RATIO", default=200
 DICOM_INGEST_LEASE_SECONDS = env.int("DICOM_INGEST_LEASE_SECONDS", default=90)
 # Files imported per transaction: what a dying worker can lose, and how often progress shows.
 DICOM_INGEST_BATCH_FILES = env.int("DICOM_INGEST_BATCH_FILES", default=250)
+# Propose the duct tree of a 3D MRCP series once it is imported and rendered (a heavy task).
+TREE_PROPOSAL_ON_INGEST = env.bool("TREE_PROPOSAL_ON_INGEST", default=True)
 DATA_UPLOAD_MAX_NUMBER_FILES = DICOM_MAX_FILES
 # The DICOM node (`manage.py dicom_scp`): its AE title and TCP port.
 DICOM_AE_TITLE = env("DICOM_AE_TITLE", default="LDLTWORKUP")

@@ -28,7 +28,7 @@ from donors import selectors as donor_selectors
 from donors import services as donor_services
 from donors.models import Centre
 
-from . import selectors, services
+from . import proposals, selectors, services
 from .models import DicomPeer, Measurement, Series, Study, Upload, UploadFile
 
 
@@ -564,3 +564,68 @@ class DicomPeers(ActorMixin, APIView):
             host=serializer.validated_data.get("host", ""),
         )
         return Response(DicomPeerOut(peer).data, status=status.HTTP_201_CREATED)
+
+
+TreeProposalOut = inline_serializer(
+    "TreeProposal",
+    fields={
+        "id": serializers.IntegerField(allow_null=True),
+        "series": serializers.IntegerField(allow_null=True),
+        "created_at": serializers.CharField(allow_null=True),
+        "graft": serializers.CharField(),
+        "state": serializers.ChoiceField(choices=["queued", "running", "ready", "failed"]),
+        "reason": serializers.CharField(help_text="Why no tree was proposed, when it failed."),
+        "extractor_version": serializers.CharField(),
+        "low_confidence_below": serializers.FloatField(),
+        "document": serializers.DictField(allow_null=True, help_text="The proposed biliary-anatomy/1 document."),
+        "ducts": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="Each duct: id, drains_into, segments, length_mm, junction_mm, confidence, "
+            "junction_confidence, low_confidence.",
+        ),
+        "duct_confidence": serializers.DictField(child=serializers.FloatField()),
+        "junction_confidence": serializers.DictField(child=serializers.FloatField()),
+        "centrelines": serializers.DictField(
+            child=serializers.ListField(child=serializers.ListField(child=serializers.FloatField())),
+            help_text="By duct id: points in patient coordinates (mm, DICOM LPS).",
+        ),
+    },
+)
+
+
+class SeriesTreeProposal(ActorMixin, APIView):
+    """The duct tree proposed from this 3D MRCP series for the donor's planned graft. A proposal is
+    never the anatomy: a radiologist takes it into the draft and confirms it."""
+
+    @extend_schema(responses={200: TreeProposalOut})
+    def get(self, request, pk):
+        actor = self.actor
+        series = selectors.series_for(actor=actor, pk=pk)
+        donor = series.study.donor
+        proposal = selectors.current_tree_proposal(series=series, graft=donor.planned_graft) if donor else None
+        if proposal is None or donor is None:
+            why = proposals.why_not_proposable(series) if donor else "the study is not filed under a donor"
+            raise NotFound("no tree proposal for this series" + (f": {why}" if why else " yet"))
+        donor_services.record_donor_read(actor=actor, donor=donor, what=f"tree proposal {proposal.pk}")
+        return Response(proposals.body_of(proposal))
+
+    @extend_schema(request=None, responses={202: TreeProposalOut})
+    def post(self, request, pk):
+        actor = self.actor
+        series = selectors.series_for(actor=actor, pk=pk, action=Action.RECORD_ANATOMY)
+        proposal = services.request_tree_proposal(actor=actor, series=series)
+        return Response(proposals.body_of(proposal), status=status.HTTP_202_ACCEPTED)
+
+
+class DonorTreeProposal(ActorMixin, APIView):
+    """The donor's current tree proposal: of the newest MRCP series that has one, for the planned graft."""
+
+    @extend_schema(responses={200: TreeProposalOut})
+    def get(self, request, pk):
+        actor = self.actor
+        donor = donor_selectors.donor_for(actor=actor, pk=pk, action=Action.VIEW_IMAGES)
+        proposal = selectors.donor_tree_proposal(donor=donor)
+        if proposal is None:
+            raise NotFound("no tree proposal for this donor yet")
+        donor_services.record_donor_read(actor=actor, donor=donor, what=f"tree proposal {proposal.pk}")
+        return Response(proposals.body_of(proposal))

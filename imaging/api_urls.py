@@ -17,4 +17,6 @@ urlpatterns = [
     path("series/<int:pk>/mrcp/", api.SeriesMrcp.as_view(), name="api-series-mrcp"),
     path("series/<int:pk>/render/", api.SeriesRender.as_view(), name="api-series-render"),
     path("series/<int:pk>/distance/", api.SeriesDistance.as_view(), name="api-series-distance"),
+    path("series/<int:pk>/tree-proposal/", api.SeriesTreeProposal.as_view(), name="api-series-tree-proposal"),
+    path("donors/<int:pk>/tree-proposal/", api.DonorTreeProposal.as_view(), name="api-donor-tree-proposal"),
 ]

@@ -461,6 +461,11 @@ def _import(upload_id: int, arrivals: Arrivals) -> None:
             services.queue_ingest(upload_id)
         except Exception:  # the next start of the node queues it (services.queue_unfinished_node_imports)
             log.exception("could not queue the import of upload %s", upload_id)
+        return
+    try:
+        services.queue_tree_proposals_of_upload(upload_id)
+    except Exception:  # the images are in; a radiologist can still ask for the proposal
+        log.exception("could not queue the tree proposals of upload %s", upload_id)
 
 
 def _sync_folder(path: str) -> None:

@@ -4,7 +4,9 @@ Apart from services.py, which queues these jobs, so that services -> tasks -> jo
 
 from __future__ import annotations
 
-from . import ingest, rendering
+from django.conf import settings
+
+from . import ingest, proposals, rendering
 from .models import Series, UploadFile
 
 
@@ -33,3 +35,24 @@ def render_upload_series(*, upload_id: int) -> list[int]:
 
 def fail_upload(*, upload_id: int, reason: str) -> None:
     ingest.fail_upload(upload_id=upload_id, reason=reason)
+
+
+def upload_series_ids(*, upload_id: int) -> list[int]:
+    """The series this upload added files to."""
+    added_to = UploadFile.objects.filter(upload_id=upload_id, outcome=UploadFile.Outcome.ACCEPTED, series__isnull=False)
+    return sorted(set(added_to.values_list("series_id", flat=True)))
+
+
+def open_tree_proposals(*, series_ids: list[int]) -> list[int]:
+    """Open a tree proposal for each ready 3D MRCP series among these (when proposing on ingest is on)."""
+    if not settings.TREE_PROPOSAL_ON_INGEST:
+        return []
+    return proposals.open_for_ready_series(series_ids=series_ids)
+
+
+def propose_tree(*, proposal_id: int) -> str:
+    return proposals.run_proposal(proposal_id=proposal_id).state
+
+
+def fail_tree_proposal(*, proposal_id: int, reason: str) -> None:
+    proposals.fail_proposal(proposal_id=proposal_id, reason=reason)

@@ -401,3 +401,49 @@ class DicomPeer(models.Model):
 
     def __str__(self) -> str:
         return self.ae_title
+
+
+class TreeProposal(models.Model):
+    """The duct tree the app proposes from a 3D MRCP series for a graft (`imaging.tree`).
+
+    A proposal is never the anatomy: a radiologist takes it (whole or duct by duct) into the
+    draft, edits it and marks the anatomy final. One proposal per series and graft is current;
+    a request for a new one keeps the old ones for the record."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Proposing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    series = models.ForeignKey(Series, on_delete=models.PROTECT, related_name="tree_proposals")
+    graft = models.CharField(max_length=24, help_text="The graft the ducts were named for (the donor's planned one).")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    reason = models.CharField(max_length=300, blank=True, help_text="Why no tree was proposed, when it failed.")
+    document = models.JSONField(null=True, blank=True, help_text="The proposed biliary-anatomy/1 document.")
+    duct_confidence = models.JSONField(default=dict, blank=True, help_text="0-1 by duct id.")
+    junction_confidence = models.JSONField(
+        default=dict, blank=True, help_text="0-1 by the id of the duct that joins there."
+    )
+    centrelines = models.JSONField(
+        default=dict, blank=True, help_text="By duct id: points in patient coordinates (mm, DICOM LPS)."
+    )
+    extractor_version = models.CharField(max_length=40, blank=True)
+    current = models.BooleanField(default=True)
+    requested_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: on ingest."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "graft"], condition=models.Q(current=True), name="one_current_tree_proposal"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"tree proposal {self.pk} of series {self.series_id} ({self.state})"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -24,9 +25,12 @@ from core.roles import Action
 from donors.models import Donor
 from donors.services import actor_centre_id, record_refused_access, require
 
+from .dicom import pixel_to_patient
 from .dicom.display import MIP_MARKERS, edge_markers, scale_bar
-from .models import DicomPeer, Instance, Measurement, Series, Study, Upload
-from .slices import slice_at
+from .models import DicomPeer, Instance, Measurement, Series, Study, TreeProposal, Upload
+from .rendering import load_mip_data
+from .slices import SLICE_FIELDS, geometry_of, slice_at
+from .tree_output import LOW_CONFIDENCE
 
 IMAGE_READ_AUDIT_SECONDS = 60
 
@@ -350,3 +354,109 @@ def dicom_peers_of(*, actor: Actor) -> list[DicomPeer]:
         summary=f"listed the centre's DICOM peers ({len(peers)})",
     )
     return peers
+
+
+# ------------------------------------------------------------------ the proposed duct tree
+
+
+def tree_proposal_for(*, actor: Actor, pk, action: Action = Action.VIEW_IMAGES) -> TreeProposal:
+    """A tree proposal of a series of the actor's centre."""
+    return _scoped(
+        actor, TreeProposal.objects.select_related("series__study__donor"), pk, action, "tree proposal", "series.study"
+    )
+
+
+def current_tree_proposal(*, series: Series, graft: str) -> TreeProposal | None:
+    """The series' current proposal for the graft (queued, being made, ready or failed), or None."""
+    return TreeProposal.objects.filter(series=series, graft=graft, current=True).select_related("series").first()
+
+
+def donor_tree_proposal(*, donor: Donor, series: Series | None = None) -> TreeProposal | None:
+    """The donor's current proposal for the planned graft: of ``series`` when given, else of the newest
+    MRCP series (of a matched or confirmed study) that has one."""
+    proposals = TreeProposal.objects.filter(
+        current=True, graft=donor.planned_graft, series__in=_mrcp_series_of(donor)
+    ).select_related("series__study")
+    if series is not None:
+        proposals = proposals.filter(series=series)
+    return proposals.order_by("-created_at", "-pk").first()
+
+
+def tree_overlay(proposal: TreeProposal) -> dict:
+    """The proposal's centre-lines drawn on the series' MIP: the picture's size in mm (in pixels when its
+    spacing is unknown) and, for each duct, its points in those units (and as MIP rows and columns,
+    ``mip_points``), where its label goes, its length and whether it is uncertain. No ducts when the
+    proposal is not ready or the series has no MIP.
+
+    Every MIP pixel remembers the slice, row and column its maximum came from, hence a patient point;
+    the MIP's rows and columns are a linear function of the patient point (the projection only drops
+    the depth), found by least squares over a grid of MIP pixels."""
+    series = proposal.series
+    empty = {"width": 0, "height": 0, "ducts": [], "font": 0}
+    if proposal.state != TreeProposal.State.READY or not series.mip_data_path or not series.mip_shape:
+        return empty
+    mapping = _mip_mapping(series)
+    if mapping is None:
+        return empty
+    rows, cols = series.mip_shape
+    row_mm, col_mm = series.mip_spacing or (1.0, 1.0)
+    lengths = {d["id"]: d.get("length_mm") for d in (proposal.document or {}).get("ducts", [])}
+    ducts = []
+    for duct_id, points in (proposal.centrelines or {}).items():
+        if not points:
+            continue
+        patient = np.asarray(points, dtype=float)
+        projected = np.column_stack([patient, np.ones(len(patient))]) @ mapping  # (row, col) on the MIP
+        # A pixel's centre is half a pixel in from its edge; the picture spans the MIP's whole pixels.
+        xy = [(round((float(c) + 0.5) * col_mm, 1), round((float(r) + 0.5) * row_mm, 1)) for r, c in projected]
+        confidence = (proposal.duct_confidence or {}).get(duct_id)
+        junction = (proposal.junction_confidence or {}).get(duct_id)
+        ducts.append(
+            {
+                "id": duct_id,
+                "points": " ".join(f"{x},{y}" for x, y in xy),
+                "mip_points": [[round(float(r), 1), round(float(c), 1)] for r, c in projected],
+                # Labelled half-way along: the upper ends of short ducts crowd round the hilum.
+                "label_x": xy[len(xy) // 2][0],
+                "label_y": xy[len(xy) // 2][1],
+                "length_mm": lengths.get(duct_id),
+                "low_confidence": duct_id != "CHD"
+                and any(v is None or v < LOW_CONFIDENCE for v in (confidence, junction)),
+            }
+        )
+    # Labels go outwards, away from the CHD, so those of the ducts meeting at the hilum spread apart.
+    chd = next((d for d in ducts if d["id"] == "CHD"), None)
+    centre_x = chd["label_x"] if chd else cols * col_mm / 2
+    for duct in ducts:
+        duct["label_anchor"] = "end" if duct["label_x"] < centre_x else "start"
+    width, height = round(cols * col_mm, 1), round(rows * row_mm, 1)
+    return {"width": width, "height": height, "ducts": ducts, "font": round(max(width, height) / 60, 1)}
+
+
+def _mip_mapping(series: Series) -> np.ndarray | None:
+    try:
+        data = load_mip_data(series)
+    except (FileNotFoundError, OSError):
+        return None
+    rows, cols = data["image"].shape
+    grid_r, grid_c = np.meshgrid(
+        np.linspace(0, rows - 1, min(rows, 24)).round().astype(int),
+        np.linspace(0, cols - 1, min(cols, 24)).round().astype(int),
+        indexing="ij",
+    )
+    grid_r, grid_c = grid_r.ravel(), grid_c.ravel()
+    instances = list(series.instances.only(*SLICE_FIELDS).order_by("slice_index", "pk"))
+    planes = [geometry_of(i, f) for i in instances for f in i.slice_frames()]
+    patient, targets = [], []
+    for r, c in zip(grid_r, grid_c, strict=True):
+        index = int(data["slice_index"][r, c])
+        plane = planes[index] if 0 <= index < len(planes) else None
+        if plane is None:
+            continue
+        point = pixel_to_patient(plane, float(data["row_index"][r, c]), float(data["col_index"][r, c]))
+        patient.append([*point, 1.0])
+        targets.append([r, c])
+    if len(patient) < 4:
+        return None
+    solution, *_ = np.linalg.lstsq(np.asarray(patient), np.asarray(targets, dtype=float), rcond=None)
+    return solution

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 from django.core.files import File
@@ -24,12 +25,23 @@ from core.roles import Action, Role
 from donors.models import Centre, Donor
 from donors.services import require
 
-from . import ingest, rendering
+from . import ingest, jobs, proposals, rendering
 from .dicom import distance_mm, pixel_to_patient
 from .identity import identity_problems
-from .models import DicomPeer, Instance, Measurement, Series, Study, Upload, UploadFile, UploadSource, donor_folder
+from .models import (
+    DicomPeer,
+    Instance,
+    Measurement,
+    Series,
+    Study,
+    TreeProposal,
+    Upload,
+    UploadFile,
+    UploadSource,
+    donor_folder,
+)
 from .slices import geometry_of, slice_at
-from .tasks import ingest_upload_task, render_series_task
+from .tasks import ingest_upload_task, propose_tree_task, queue_tree_proposals, render_series_task
 
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -778,3 +790,51 @@ def save_measurement(*, actor: Actor, series: Series, kind: str, points, label: 
 
 def queue_render(series_id: int) -> None:
     transaction.on_commit(lambda: render_series_task.delay(series_id))
+
+
+# ------------------------------------------------------------------ the proposed duct tree
+
+
+def queue_tree_proposals_of_upload(upload_id: int) -> list[int]:
+    """Propose the tree of each ready 3D MRCP series an import (of the DICOM node) added to."""
+    return queue_tree_proposals(jobs.upload_series_ids(upload_id=upload_id))
+
+
+@transaction.atomic
+def request_tree_proposal(*, actor: Actor, series: Series) -> TreeProposal:
+    """A radiologist asks for the series' duct tree to be proposed (again), for the donor's planned graft.
+
+    The proposal it replaces is kept, no longer current; one being made now is not doubled."""
+    require(actor, Action.RECORD_ANATOMY)
+    series = Series.objects.select_for_update(of=("self",)).select_related("study__donor").get(pk=series.pk)
+    reason = proposals.why_not_proposable(series)
+    if reason:
+        raise IllegalState(f"no tree can be proposed from this series: {reason}", fields={"series": [reason]})
+    donor = series.study.donor
+    assert donor is not None  # why_not_proposable refuses a study filed under no donor
+    graft = donor.planned_graft
+    waiting = TreeProposal.objects.filter(
+        series=series,
+        graft=graft,
+        current=True,
+        state__in=[TreeProposal.State.QUEUED, TreeProposal.State.RUNNING],
+        # One waiting longer than a task may run was lost with its worker: a new request replaces it.
+        created_at__gte=timezone.now() - timedelta(seconds=2 * proposals.PROPOSAL_HARD_SECONDS),
+    ).first()
+    if waiting is not None:
+        raise IllegalState(
+            f"a tree proposal for this series is being made now (proposal {waiting.pk}); wait for it to finish",
+            fields={"series": ["a proposal is being made"]},
+        )
+    proposal = proposals.open_proposal(series=series, graft=graft, requested_by=actor.user)
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE,
+        record=proposal,
+        donor=donor,
+        summary=f"asked for the duct tree of series {series.description or series.pk} to be proposed "
+        f"({graft.replace('_', ' ')})"[:300],
+        changes={"series": series.pk, "graft": graft, "extractor_version": proposal.extractor_version},
+    )
+    transaction.on_commit(partial(propose_tree_task.delay, proposal.pk))
+    return proposal

@@ -12,7 +12,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 
-from . import ingest, jobs, rendering
+from . import ingest, jobs, proposals, rendering
 
 TRANSIENT = (OperationalError,)
 INGEST_TIME_BUDGET = 240
@@ -52,6 +52,8 @@ def ingest_upload_task(self, upload_id: int) -> str:
     elif outcome == ingest.FINISHED:
         # A repeated delivery: the import is done. Render anything a crash left unrendered.
         jobs.render_upload_series(upload_id=upload_id)
+    if outcome in (ingest.DONE, ingest.FINISHED):
+        queue_tree_proposals(jobs.upload_series_ids(upload_id=upload_id))
     return outcome
 
 
@@ -68,4 +70,35 @@ def ingest_upload_task(self, upload_id: int) -> str:
 )
 def render_series_task(self, series_id: int) -> str:
     series = rendering.render_series(series_id=series_id)
+    queue_tree_proposals([series.pk])
     return series.render_state
+
+
+def queue_tree_proposals(series_ids: list[int]) -> list[int]:
+    """Propose the duct tree of each of these series that is a ready 3D MRCP of a donor (once per render)."""
+    opened = jobs.open_tree_proposals(series_ids=series_ids)
+    for proposal_id in opened:
+        propose_tree_task.delay(proposal_id)
+    return opened
+
+
+@shared_task(
+    bind=True,
+    name="imaging.propose_tree",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=proposals.PROPOSAL_SOFT_SECONDS,
+    time_limit=proposals.PROPOSAL_HARD_SECONDS,
+    autoretry_for=TRANSIENT,
+    max_retries=3,
+    retry_backoff=True,
+)
+def propose_tree_task(self, proposal_id: int) -> str:
+    try:
+        return jobs.propose_tree(proposal_id=proposal_id)
+    except SoftTimeLimitExceeded:
+        jobs.fail_tree_proposal(
+            proposal_id=proposal_id,
+            reason=f"no tree found: the extraction took longer than {proposals.PROPOSAL_SOFT_SECONDS} s",
+        )
+        return "failed"

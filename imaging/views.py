@@ -77,6 +77,8 @@ def viewer(request, pk):
     study, donor = series.study, series.study.donor
     selectors.record_series_read(actor=actor, series=series, what=f"MRCP viewer, series {series.pk}")
     measurements = list(selectors.measurements_of(donor=donor, series=series)) if donor else []
+    proposal = selectors.current_tree_proposal(series=series, graft=donor.planned_graft) if donor else None
+    tree = selectors.tree_overlay(proposal) if proposal is not None else {"ducts": []}
     config = {
         "seriesId": series.pk,
         "donorId": donor.pk if donor else None,
@@ -93,6 +95,16 @@ def viewer(request, pk):
         "columns": series.columns,
         "mayMeasure": may(actor.roles, Action.MEASURE_IMAGES) and study.reportable,
         "overlay": selectors.viewer_overlay(series),
+        "tree": [
+            {
+                "id": d["id"],
+                "points": d["mip_points"],
+                "lengthMm": d["length_mm"],
+                "uncertain": d["low_confidence"],
+                "labelAnchor": d["label_anchor"],
+            }
+            for d in tree["ducts"]
+        ],
         "measurements": [
             {"label": m.label, "lengthMm": round(m.length_mm, 1), "kind": m.kind, "points": m.points}
             for m in measurements
@@ -112,6 +124,7 @@ def viewer(request, pk):
         "may_render_again": may(actor.roles, Action.UPLOAD_IMAGES) and rendering.needs_render(series),
         "may_resolve_identity": may(actor.roles, Action.RESOLVE_IMAGE_IDENTITY),
         "may_record_anatomy": may(actor.roles, Action.RECORD_ANATOMY),
+        "tree_proposal": proposal,
     }
     return render(request, "imaging/viewer.html", context)
 

@@ -41,3 +41,11 @@ def dicom_date(value: str) -> str:
     if len(value) == 8 and value.isdigit():
         return f"{value[:4]}-{value[4:6]}-{value[6:]}"
     return value or "—"
+
+
+@register.inclusion_tag("imaging/tree_overlay.html")
+def tree_overlay(proposal):
+    """The proposal's ducts drawn over its series' MIP (the page itself checks VIEW_IMAGES)."""
+    from imaging.selectors import tree_overlay as overlay
+
+    return {"proposal": proposal, "overlay": overlay(proposal) if proposal is not None else None}

@@ -210,10 +210,34 @@
     overlay.append(group);
   }
 
+  // The duct tree proposed from this series, on the MIP: each duct's centre-line with its label and
+  // length; an uncertain duct dashed and said so in its label.
+  function drawTree(scale) {
+    const toggle = $("#show-tree");
+    if (state.mode !== "mip" || !toggle || !toggle.checked) return;
+    for (const duct of config.tree || []) {
+      if (!duct.points.length) continue;
+      const xy = duct.points.map(([row, col]) => toDisplay({ row, col }));
+      const group = svg("g", { class: duct.uncertain ? "tree-duct uncertain" : "tree-duct", "data-testid": "tree-duct", "data-duct": duct.id });
+      const line = svg("polyline", { points: xy.map((p) => p.join(",")).join(" "), "stroke-width": 2 * scale, fill: "none" });
+      if (duct.uncertain) line.setAttribute("stroke-dasharray", `${6 * scale} ${4 * scale}`);
+      group.append(line);
+      const middle = xy[Math.floor(xy.length / 2)];
+      const length = duct.lengthMm === null || duct.lengthMm === undefined ? "" : ` ${duct.lengthMm.toFixed(1)} mm`;
+      const outwards = duct.labelAnchor === "end" ? -5 : 5;
+      group.append(svg("text", {
+        x: middle[0] + outwards * scale, y: middle[1], "font-size": 11 * scale, class: "tree-text", "text-anchor": duct.labelAnchor,
+      },
+        `${duct.id}${length}${duct.uncertain ? " (uncertain)" : ""}`));
+      overlay.append(group);
+    }
+  }
+
   function draw() {
     overlay.replaceChildren();
     const scale = (picture.naturalWidth || 512) / 512;
     drawScaleBar(scale);
+    drawTree(scale);
     drawSaved(scale);
     const shown = state.points.map((p) => ({ p, here: state.mode === "mip" || p.slice === state.slice, xy: toDisplay(p) }));
     if (shown.length === 2) {
@@ -367,6 +391,7 @@
   });
   $("#mode-slices").addEventListener("click", () => setMode("slices"));
   $("#mode-mip").addEventListener("click", () => setMode("mip"));
+  if ($("#show-tree")) $("#show-tree").addEventListener("change", () => draw());
   $("#mode-measure").addEventListener("click", () => setMeasuring(!state.measuring));
   window.addEventListener("resize", draw);
 

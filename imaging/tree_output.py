@@ -1,0 +1,88 @@
+"""The proposed duct tree as the API and the `propose_anatomy` command print it. Pure: no Django.
+
+One shape for both, so that a proposal read from the app and one made from files on a
+desk compare key for key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# Below this confidence a duct (or its junction) is shown as uncertain, in words and dashed.
+LOW_CONFIDENCE = 0.6
+
+_TREE_SOURCES = Path(__file__).resolve().parent / "tree"
+
+
+def extractor_version() -> str:
+    """`tree-` and the first 12 hex digits of the SHA-256 of the extractor's sources: a change to
+    how trees are found gives a new version, with nothing to remember to bump."""
+    digest = hashlib.sha256()
+    for source in sorted(_TREE_SOURCES.glob("*.py")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    return f"tree-{digest.hexdigest()[:12]}"
+
+
+def _rounded(value: float) -> float:
+    return round(float(value), 3)
+
+
+def proposal_body(
+    *,
+    graft: str,
+    state: str,
+    reason: str = "",
+    extractor_version: str,
+    document: Mapping[str, Any] | None,
+    duct_confidence: Mapping[str, float],
+    junction_confidence: Mapping[str, float],
+    centrelines: Mapping[str, Any],
+    proposal_id: int | None = None,
+    series_id: int | None = None,
+    created_at: str | None = None,
+) -> dict[str, Any]:
+    """The proposal as JSON: the document, then each duct with its confidence, and the centre-lines.
+
+    ``ducts`` lists the document's ducts in its order; ``low_confidence`` is true when the duct's
+    or its junction's confidence is below `LOW_CONFIDENCE` (a missing confidence counts as low)."""
+    ducts = []
+    for duct in (document or {}).get("ducts", []):
+        duct_id = duct["id"]
+        confidence = duct_confidence.get(duct_id)
+        junction = junction_confidence.get(duct_id)
+        ducts.append(
+            {
+                "id": duct_id,
+                "drains_into": duct.get("drains_into"),
+                "segments": list(duct.get("segments", [])),
+                "length_mm": duct.get("length_mm"),
+                "junction_mm": duct.get("junction_mm"),
+                "confidence": None if confidence is None else _rounded(confidence),
+                "junction_confidence": None if junction is None else _rounded(junction),
+                "low_confidence": any(value is None or value < LOW_CONFIDENCE for value in (confidence, junction)),
+            }
+        )
+    return {
+        "id": proposal_id,
+        "series": series_id,
+        "created_at": created_at,
+        "graft": graft,
+        "state": state,
+        "reason": reason,
+        "extractor_version": extractor_version,
+        "low_confidence_below": LOW_CONFIDENCE,
+        "document": dict(document) if document is not None else None,
+        "ducts": ducts,
+        "duct_confidence": {key: _rounded(value) for key, value in duct_confidence.items()},
+        "junction_confidence": {key: _rounded(value) for key, value in junction_confidence.items()},
+        "centrelines": {
+            key: [[round(float(c), 2) for c in point] for point in points] for key, points in centrelines.items()
+        },
+    }
+
+
+__all__ = ["LOW_CONFIDENCE", "extractor_version", "proposal_body"]
