@@ -29,6 +29,7 @@ HEPATIC_RADIUS = (1.5, 2.0)
 SEGMENTAL_RADIUS = (0.75, 1.25)
 HEPATIC_DUCTS = {"RHD", "LHD"}
 TAPER = 0.7  # upstream radius / receiving-end radius
+CHD_TAPER = 0.9  # the common hepatic duct narrows little from the cystic junction to the confluence
 # Peripheral twigs beyond each leaf duct: generations, length range (mm), narrowest radius (mm).
 TWIG_GENERATIONS = 2
 TWIG_LENGTH = (12.0, 20.0)
@@ -110,7 +111,7 @@ def build_scene(layout: Layout, seed: int, realism: Realism) -> Scene:
         if path.id == "CHD":
             # The CHD's curve runs from the confluence down; its start is upstream.
             paths[path.id] = replace(path, start=_point(curve[0]), end=_point(curve[-1]), radius_mm=radius)
-            tubes += _tapered(curve[::-1], radius, TAPER)
+            tubes += _tapered(curve[::-1], radius, CHD_TAPER)
         else:
             paths[path.id] = replace(path, start=_point(curve[-1]), end=_point(curve[0]), radius_mm=radius)
             tubes += _tapered(curve, radius, TAPER)
@@ -126,6 +127,8 @@ def build_scene(layout: Layout, seed: int, realism: Realism) -> Scene:
                 start=_point(np.array(structure.start) + lower),
                 end=_point(np.array(structure.end) + lower),
             )
+            if key == "CBD":  # the common bile duct goes on at the common hepatic duct's width
+                moved = replace(moved, radius_mm=paths["CHD"].radius_mm)
             structures[key] = moved
             tubes.append(Tube(moved.start, moved.end, moved.radius_mm, 0.8 if key.startswith("PANCREATIC") else 1.0))
     fluid = tuple(replace(b, centre=_point(np.array(b.centre) + lower)) for b in layout.fluid)
