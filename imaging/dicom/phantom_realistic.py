@@ -4,8 +4,9 @@ Why: the default phantom's straight tubes at fixed places with Gaussian noise ar
 easy; an extractor measured only on them says little about real MRCP. This scene
 keeps the document's ground truth (each duct's centre-line is exactly ``length_mm``
 long along the curve, joined where the document says) while the ducts bend, taper,
-move and turn a little per seed, and gallbladder, bowel, pancreatic duct, renal
-pelvis and liver cysts overlap them in projection.
+move and turn a little per seed, thin twigs branch beyond the leaf ducts (as the
+peripheral ducts do; they are not in the document), and gallbladder, bowel, pancreatic
+duct, renal pelvis and liver cysts overlap them in projection.
 
 Each duct is a chain of short capsules of equal length whose heading turns smoothly,
 so the polyline's length is the document's length by construction. Everything is
@@ -28,6 +29,14 @@ HEPATIC_RADIUS = (1.5, 2.0)
 SEGMENTAL_RADIUS = (0.75, 1.25)
 HEPATIC_DUCTS = {"RHD", "LHD"}
 TAPER = 0.7  # upstream radius / receiving-end radius
+CHD_TAPER = 0.9  # the common hepatic duct narrows little from the cystic junction to the confluence
+# Peripheral twigs beyond each leaf duct: generations, length range (mm), narrowest radius (mm).
+TWIG_GENERATIONS = 2
+TWIG_LENGTH = (12.0, 20.0)
+TWIG_MIN_RADIUS = 0.6
+TWIG_LEVEL = 0.9
+# A cyst keeps this clearance (mm) from every duct: it lies beside the ducts, not over a junction.
+CYST_CLEARANCE_MM = 3.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ def build_scene(layout: Layout, seed: int, realism: Realism) -> Scene:
         if path.id == "CHD":
             # The CHD's curve runs from the confluence down; its start is upstream.
             paths[path.id] = replace(path, start=_point(curve[0]), end=_point(curve[-1]), radius_mm=radius)
-            tubes += _tapered(curve[::-1], radius, TAPER)
+            tubes += _tapered(curve[::-1], radius, CHD_TAPER)
         else:
             paths[path.id] = replace(path, start=_point(curve[-1]), end=_point(curve[0]), radius_mm=radius)
             tubes += _tapered(curve, radius, TAPER)
@@ -118,10 +127,18 @@ def build_scene(layout: Layout, seed: int, realism: Realism) -> Scene:
                 start=_point(np.array(structure.start) + lower),
                 end=_point(np.array(structure.end) + lower),
             )
+            if key == "CBD":  # the common bile duct goes on at the common hepatic duct's width
+                moved = replace(moved, radius_mm=paths["CHD"].radius_mm)
             structures[key] = moved
             tubes.append(Tube(moved.start, moved.end, moved.radius_mm, 0.8 if key.startswith("PANCREATIC") else 1.0))
     fluid = tuple(replace(b, centre=_point(np.array(b.centre) + lower)) for b in layout.fluid)
-    extra = tuple(_renal_pelves(rng) + _cysts(rng, realism.cysts))
+    twig_rng = np.random.default_rng([seed, 16])  # its own stream: the ducts stay where they were
+    drains = {p.drains_into for p in layout.ducts.values()}
+    for duct_id, curve in curves.items():
+        if duct_id not in drains and duct_id not in ("CHD", "CYSTIC"):
+            tip = paths[duct_id].radius_mm * TAPER
+            tubes += _twigs(curve[-1], curve[-1] - curve[-2], tip, TWIG_GENERATIONS, realism, twig_rng)
+    extra = tuple(_renal_pelves(rng) + _cysts(rng, realism.cysts, tubes))
     document_ducts = {k: paths[k] for k in layout.ducts}
     return Scene(
         ducts=document_ducts,
@@ -272,11 +289,41 @@ def _renal_pelves(rng: np.random.Generator) -> list[Blob]:
     return out
 
 
-def _cysts(rng: np.random.Generator, count: int) -> list[Blob]:
-    """Simple liver cysts: bright round fluid near the hepatic ducts."""
+def _twigs(
+    start: np.ndarray,
+    heading: np.ndarray,
+    radius: float,
+    generations: int,
+    realism: Realism,
+    rng: np.random.Generator,
+) -> list[Tube]:
+    """Peripheral branches beyond a leaf duct: two per fork, curved and tapering, not in the document."""
+    out: list[Tube] = []
+    axis = _unit(heading)
+    first = _perpendicular(axis, rng)
+    for side in (first, -first):
+        angle = np.radians(rng.uniform(20.0, 35.0))
+        direction = np.cos(angle) * axis + np.sin(angle) * side
+        width = max(radius * 0.9, TWIG_MIN_RADIUS)
+        curve = _curve(start, direction, float(rng.uniform(*TWIG_LENGTH)), realism, rng)
+        out += [replace(t, level=TWIG_LEVEL) for t in _tapered(curve, width, 0.8)]
+        if generations > 1:
+            out += _twigs(curve[-1], curve[-1] - curve[-2], width * 0.8, generations - 1, realism, rng)
+    return out
+
+
+def _cysts(rng: np.random.Generator, count: int, tubes: list[Tube]) -> list[Blob]:
+    """Simple liver cysts: bright round fluid near the hepatic ducts, overlapping them in
+    projection but clear of them in 3D (a cyst over a junction would hide the anatomy)."""
+    ends = np.array([t.start for t in tubes] + [t.end for t in tubes])
+    widths = np.array([t.radius for t in tubes] * 2)
     out = []
     for _ in range(count):
-        centre = HILUM + np.array([rng.uniform(-80.0, 60.0), rng.uniform(-30.0, 30.0), rng.uniform(0.0, 55.0)])
-        radius = float(rng.uniform(4.0, 12.0))
-        out.append(_blob(centre, (radius, radius, radius), 1.0))
+        for _attempt in range(50):
+            centre = HILUM + np.array([rng.uniform(-80.0, 60.0), rng.uniform(-30.0, 30.0), rng.uniform(0.0, 55.0)])
+            radius = float(rng.uniform(4.0, 12.0))
+            gap = np.linalg.norm(ends - centre, axis=1) - widths - radius
+            if float(gap.min()) >= CYST_CLEARANCE_MM:
+                out.append(_blob(centre, (radius, radius, radius), 1.0))
+                break
     return out

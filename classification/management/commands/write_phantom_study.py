@@ -2,7 +2,9 @@
 
 The phantom draws the biliary tree of one of the anatomy presets, like the demo's own studies. Give
 the donor's MRN and name (--patient-id, --patient-name "Family^Given") for a study that matches the
-donor; with the defaults the import asks a radiologist to confirm whose images they are.
+donor; with the defaults the import asks a radiologist to confirm whose images they are. With
+--realistic the ducts curve and taper, the noise is Rician at --snr, and more fluid (bowel, renal
+pelves, cysts) lies over the ducts in projection, as on a real MRCP.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from classification.presets import PRESETS, preset_document
 from imaging.dicom.phantom import generate_series, write_zip
+from imaging.dicom.phantom_realistic import Realism
 
 DEFAULT_PRESET = "typical_right_lobe"
+DEFAULT_SNR = 12.0
 
 
 def check_out_path(out: str) -> Path:
@@ -30,6 +34,22 @@ def check_out_path(out: str) -> Path:
     if not path.parent.is_dir():
         raise CommandError(f"cannot write {out}: the folder {path.parent} does not exist")
     return path
+
+
+def realism_of(options: dict) -> Realism | None:
+    """The realistic phantom's settings, refused with the reason when they make no sense."""
+    snr, breathing = options.get("snr"), options.get("breathing")
+    if not options.get("realistic"):
+        if snr is not None or breathing is not None:
+            raise CommandError("--snr and --breathing need --realistic (the default phantom has neither)")
+        return None
+    snr = DEFAULT_SNR if snr is None else snr
+    breathing = 0.0 if breathing is None else breathing
+    if not 1.0 <= snr <= 1000.0:
+        raise CommandError(f"--snr {snr:g} is outside 1-1000 (fluid signal over the noise's standard deviation)")
+    if not 0.0 <= breathing <= 10.0:
+        raise CommandError(f"--breathing {breathing:g} is outside 0-10 mm")
+    return Realism(snr=snr, respiratory_mm=breathing)
 
 
 class Command(BaseCommand):
@@ -53,11 +73,30 @@ class Command(BaseCommand):
             help="write the slices as the frames of one Enhanced MR file (Legacy Converted), as current scanners do",
         )
 
+        parser.add_argument(
+            "--realistic",
+            action="store_true",
+            help="curved tapering ducts, Rician noise and distracting fluid (bowel, renal pelves, cysts)",
+        )
+        parser.add_argument(
+            "--snr",
+            type=float,
+            default=None,
+            help=f"with --realistic: fluid signal over noise (default {DEFAULT_SNR:g})",
+        )
+        parser.add_argument(
+            "--breathing",
+            type=float,
+            default=None,
+            help="with --realistic: standard deviation (mm) of a head-foot shift between slices (default 0)",
+        )
+
     def handle(self, *args, **options):
         out = check_out_path(options["out"])
         slices = options["slices"]
         if not 8 <= slices <= 200:
             raise CommandError(f"--slices {slices} is outside 8-200")
+        realism = realism_of(options)
         with tempfile.TemporaryDirectory(prefix="ldlt-phantom-") as folder:
             phantom = generate_series(
                 preset_document(options["preset"]),
@@ -67,12 +106,15 @@ class Command(BaseCommand):
                 patient_id=options["patient_id"],
                 patient_name=options["patient_name"],
                 enhanced=options["enhanced"],
+                realism=realism,
             )
             try:
                 write_zip(phantom.paths, out)
             except OSError as error:
                 raise CommandError(f"cannot write {out}: {error.strerror or error}") from None
         in_one = " in one Enhanced MR file" if options["enhanced"] else ""
+        if realism is not None:
+            in_one += f", realistic at SNR {realism.snr:g}"
         self.stdout.write(
             self.style.SUCCESS(
                 f"Wrote {out}: a phantom MRCP of {phantom.slices} slices{in_one} ({options['preset']}) for patient "

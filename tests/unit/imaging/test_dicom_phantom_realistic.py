@@ -195,3 +195,39 @@ def test_bad_realism_is_refused():
         Realism(snr=0)
     with pytest.raises(ValueError, match="through_plane_samples"):
         Realism(through_plane_samples=0)
+
+
+def test_twigs_branch_beyond_each_leaf_duct_only_and_follow_the_seed():
+    layout = lay_out(anatomy(), 0)
+    scene = build_scene(layout, 5, Realism())
+    again = build_scene(layout, 5, Realism())
+    assert scene.tubes == again.tubes
+    drains = {duct.drains_into for duct in layout.ducts.values()}
+    leaves = [k for k in scene.ducts if k not in drains and k != "CYSTIC"]
+    duct_points = {tuple(np.round(p, 6)) for line in scene.centrelines.values() for p in line}
+    twigs = [t for t in scene.tubes if tuple(np.round(t.start, 6)) not in duct_points]
+    twig_starts = np.array([t.start for t in twigs])
+    for leaf in leaves:
+        tip = np.array(scene.centrelines[leaf][-1])
+        # Two twigs leave each leaf duct's upstream end, none leaves a duct with tributaries.
+        forks = [t for t in scene.tubes if np.allclose(t.start, tip) and t.level < 1.0]
+        assert len(forks) == 2, leaf
+    for duct_id in drains - {"CHD"}:
+        tip = np.array(scene.centrelines[duct_id][-1])
+        assert not np.any(np.all(np.isclose(twig_starts, tip), axis=1)), duct_id
+    assert all(t.radius >= 0.45 for t in twigs)
+    # The document's ducts are untouched by the twigs: still exactly their length along the curve.
+    for duct_id, duct in scene.ducts.items():
+        assert arc_length(scene.centrelines[duct_id]) == pytest.approx(duct.length_mm, abs=1e-6)
+
+
+def test_cysts_lie_clear_of_every_duct():
+    for seed in range(6):
+        scene = build_scene(lay_out(anatomy(), seed), seed, Realism(cysts=4))
+        cysts = [b for b in scene.distractors if len(set(b.semi)) == 1]
+        assert cysts, seed
+        ends = np.array([t.start for t in scene.tubes] + [t.end for t in scene.tubes])
+        widths = np.array([t.radius for t in scene.tubes] * 2)
+        for cyst in cysts:
+            gap = np.linalg.norm(ends - np.array(cyst.centre), axis=1) - widths - cyst.semi[0]
+            assert gap.min() >= 3.0
