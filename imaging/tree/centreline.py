@@ -106,6 +106,7 @@ def centre_lines(segmented: Segmented) -> Tree:
     main, bridges = _bridged(graph, points, segmented.grid.voxel_mm)
     root = _root(main, points, radii)
     tree = _prune(_branches(main, root, points, radii, tubular, bridges), radii_floor=segmented.grid.voxel_mm)
+    _merge_close_forks(tree, max(MERGE_FORK_MM, MERGE_FORK_VOXELS * segmented.grid.voxel_mm))
     for branch in list(tree.branches.values()):
         if branch.children:
             _refine_fork(tree, branch)
@@ -263,6 +264,38 @@ def _merge_single_child(branches: dict[int, Branch], branch: Branch) -> None:
         branch.children = child.children
         for grandchild in child.children:
             branches[grandchild].parent = branch.index
+
+
+# Two forks closer than this (mm, or voxels) are one junction: where three ducts meet at
+# a point, a skeleton splits the junction in two a little apart.
+MERGE_FORK_MM = 3.0
+MERGE_FORK_VOXELS = 2.0
+
+
+def _merge_close_forks(tree: Tree, limit: float) -> None:
+    """Fold each stretch shorter than ``limit`` between two forks into its lower fork:
+    its branches then leave the lower fork (over the folded stretch), and the fork's
+    refinement places the one junction where all their axes meet."""
+    branches = tree.branches
+    changed = True
+    while changed:
+        changed = False
+        for index in list(branches):
+            branch = branches.get(index)
+            if branch is None or branch.parent is None or not branch.children or branch.length_mm >= limit:
+                continue
+            parent = branches[branch.parent]
+            parent.children.remove(index)
+            for child_index in branch.children:
+                child = branches[child_index]
+                child.points = np.vstack([branch.points, child.points[1:]])
+                child.radii = np.concatenate([branch.radii, child.radii[1:]])
+                child.tubular = np.concatenate([branch.tubular, child.tubular[1:]])
+                child.bridged = child.bridged or branch.bridged
+                child.parent = parent.index
+                parent.children.append(child_index)
+            del branches[index]
+            changed = True
 
 
 # Stretches used to fit a branch's axis near a fork (mm from the fork).
