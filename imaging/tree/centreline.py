@@ -46,6 +46,9 @@ class Branch:
     parent: int | None
     children: list[int] = field(default_factory=list)
     bridged: bool = False
+    # The branch begins by crossing a pocket of wide fluid (a duct draining into the
+    # cystic duct at the gallbladder's neck, whose junction the pocket's cut removed).
+    across_pocket: bool = False
 
     @property
     def length_mm(self) -> float:
@@ -103,12 +106,13 @@ def centre_lines(segmented: Segmented) -> Tree:
     points = segmented.grid.to_patient(voxels)
     radii = radius_by_volume(segmented.mask, voxels, segmented.grid.voxel_mm)
     tubular = segmented.tubular[tuple(voxels.T)]
-    main, bridges = _bridged(graph, points, segmented.grid.voxel_mm)
+    main, bridges, pocket_bridges = _bridged(graph, points, segmented.grid.voxel_mm, segmented.pockets)
     root = _root(main, points, radii)
-    tree = _prune(_branches(main, root, points, radii, tubular, bridges), radii_floor=segmented.grid.voxel_mm)
+    branches = _branches(main, root, points, radii, tubular, bridges, pocket_bridges)
+    tree = _prune(branches, radii_floor=segmented.grid.voxel_mm)
     _merge_close_forks(tree, max(MERGE_FORK_MM, MERGE_FORK_VOXELS * segmented.grid.voxel_mm))
     for branch in list(tree.branches.values()):
-        if branch.children:
+        if branch.children and not any(tree.branches[c].across_pocket for c in branch.children):
             _refine_fork(tree, branch)
     return tree
 
@@ -155,8 +159,11 @@ def _voxel_graph(voxels: np.ndarray, voxel_mm: float) -> nx.Graph:
     return graph
 
 
-def _bridged(graph: nx.Graph, points: np.ndarray, voxel_mm: float) -> tuple[nx.Graph, list[tuple[int, int]]]:
-    """The largest piece, with the long enough pieces whose nearest point lies within BRIDGE_MM joined to it."""
+def _bridged(
+    graph: nx.Graph, points: np.ndarray, voxel_mm: float, pockets: cKDTree | None
+) -> tuple[nx.Graph, list[tuple[int, int]], list[tuple[int, int]]]:
+    """The largest piece, with the long enough pieces whose nearest point lies within BRIDGE_MM joined to it,
+    then the pieces the cut of a pocket parted from the tree joined across the pocket."""
     pieces = sorted(nx.connected_components(graph), key=len, reverse=True)
     main = set(pieces[0])
     bridges: list[tuple[int, int]] = []
@@ -177,8 +184,51 @@ def _bridged(graph: nx.Graph, points: np.ndarray, voxel_mm: float) -> tuple[nx.G
                 main |= piece
                 rest.remove(piece)
                 joined = True
+    pocket_bridges = _across_pockets(graph, points, main, rest, pockets)
+    bridges += pocket_bridges
+    for a, _ in pocket_bridges:
+        main |= nx.node_connected_component(graph, a)
     sub: nx.Graph = graph.subgraph(main).copy()
-    return sub, bridges
+    return sub, bridges, pocket_bridges
+
+
+# A skeleton point this close (mm) to a pocket of wide fluid touches it; pieces are joined
+# across a pocket over at most this gap (mm): the length of a gallbladder's neck region.
+POCKET_REACH_MM = 6.0
+POCKET_BRIDGE_MM = 40.0
+
+
+def _across_pockets(
+    graph: nx.Graph, points: np.ndarray, main: set[int], rest: list[set[int]], pockets: cKDTree | None
+) -> list[tuple[int, int]]:
+    """Edges joining pieces that touch a pocket to the tree's end that touches it.
+
+    The duct mask is one connected body of fluid with its wide pockets cut out, so a
+    piece touching a pocket was joined to the tree through it: a duct entering the
+    cystic duct at the gallbladder's neck loses its junction to the cut. The piece is
+    joined to the tree's nearest end that touches a pocket (the cystic duct's)."""
+    if pockets is None:
+        return []
+    ends = np.array([n for n in main if graph.degree[n] == 1])
+    if not len(ends):
+        return []
+    ends = ends[pockets.query(points[ends])[0] <= POCKET_REACH_MM]
+    if not len(ends):
+        return []
+    out: list[tuple[int, int]] = []
+    for piece in rest:
+        nodes = np.array(sorted(n for n in piece if graph.degree[n] == 1))  # the piece enters by an end
+        if not len(nodes):
+            continue
+        touching = nodes[pockets.query(points[nodes])[0] <= POCKET_REACH_MM]
+        if not len(touching):
+            continue
+        gaps = np.linalg.norm(points[touching][:, None, :] - points[ends][None, :, :], axis=2)
+        a, b = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
+        if gaps[a, b] <= POCKET_BRIDGE_MM:
+            graph.add_edge(int(touching[a]), int(ends[b]), weight=float(gaps[a, b]))
+            out.append((int(touching[a]), int(ends[b])))
+    return out
 
 
 def _root(graph: nx.Graph, points: np.ndarray, radii: np.ndarray) -> int:
@@ -202,8 +252,10 @@ def _branches(
     radii: np.ndarray,
     tubular: np.ndarray,
     bridges: list[tuple[int, int]],
+    pocket_bridges: list[tuple[int, int]],
 ) -> Tree:
     bridged_edges = {frozenset(b) for b in bridges}
+    pocket_edges = {frozenset(b) for b in pocket_bridges}
     successors = nx.dfs_successors(graph, root)
     branches: dict[int, Branch] = {}
 
@@ -213,12 +265,18 @@ def _branches(
         while pending:
             fork, node, parent_index = pending.pop()
             chain = [fork, node]
-            while len(successors.get(chain[-1], [])) == 1:
+            while (
+                len(successors.get(chain[-1], [])) == 1
+                and frozenset((chain[-1], successors[chain[-1]][0])) not in pocket_edges
+            ):
                 chain.append(successors[chain[-1]][0])
             index = len(branches)
             nodes = np.array(chain)
             crossed = any(frozenset(pair) in bridged_edges for pair in zip(chain, chain[1:], strict=False))
-            branches[index] = Branch(index, points[nodes], radii[nodes], tubular[nodes], parent_index, [], crossed)
+            across = frozenset((fork, node)) in pocket_edges
+            branches[index] = Branch(
+                index, points[nodes], radii[nodes], tubular[nodes], parent_index, [], crossed, across
+            )
             if parent_index is not None:
                 branches[parent_index].children.append(index)
             for child in successors.get(chain[-1], []):
@@ -255,7 +313,7 @@ def _prune(tree: Tree, radii_floor: float) -> Tree:
 
 
 def _merge_single_child(branches: dict[int, Branch], branch: Branch) -> None:
-    while len(branch.children) == 1:
+    while len(branch.children) == 1 and not branches[branch.children[0]].across_pocket:
         child = branches.pop(branch.children[0])
         branch.points = np.vstack([branch.points, child.points[1:]])
         branch.radii = np.concatenate([branch.radii, child.radii[1:]])
