@@ -24,8 +24,9 @@ BRIDGE_MM = 8.0
 MIN_PIECE_MM = 8.0
 # A leaf branch shorter than this (mm), or than this many local radii, is a spur.
 SPUR_MM = 3.0
-# The skeleton's staircase is smoothed over this length (mm) before measuring.
-SMOOTH_MM = 4.0
+# The skeleton's staircase and its wobble at forks are smoothed over this length (mm),
+# at most a third of the path, before measuring.
+SMOOTH_MM = 8.0
 SPUR_RADII = 1.5
 # The root is the lowest point of the duct whose radius is at least this share of the widest.
 TRUNK_RADIUS_SHARE = 0.75
@@ -86,7 +87,8 @@ def path_length(points: np.ndarray) -> float:
     if len(points) < 2:
         return 0.0
     steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    half = int(SMOOTH_MM / 2 / max(float(np.median(steps)), 1e-6))
+    window = min(SMOOTH_MM, float(steps.sum()) / 3)  # a short duct keeps its ends straight
+    half = int(window / 2 / max(float(np.median(steps)), 1e-6))
     smooth = points.astype(float)
     if half >= 1 and len(points) > 2:
         padded = np.vstack([np.repeat(points[:1], half, axis=0), points, np.repeat(points[-1:], half, axis=0)])
