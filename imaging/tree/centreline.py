@@ -219,12 +219,14 @@ def _across_pockets(
         return []
     out: list[tuple[int, int]] = []
     for piece in rest:
-        nodes = np.array(sorted(n for n in piece if graph.degree[n] == 1))  # the piece enters by an end
-        if not len(nodes):
-            continue
+        nodes = np.array(sorted(piece))
         touching = nodes[pockets.query(points[nodes])[0] <= POCKET_REACH_MM]
         if not len(touching):
             continue
+        # The piece enters by an end where one touches; else where it comes nearest.
+        touching_ends = np.array([n for n in touching if graph.degree[n] == 1])
+        if len(touching_ends):
+            touching = touching_ends
         gaps = np.linalg.norm(points[touching][:, None, :] - points[ends][None, :, :], axis=2)
         a, b = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
         if gaps[a, b] <= POCKET_BRIDGE_MM:
