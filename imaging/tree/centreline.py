@@ -2,10 +2,12 @@
 
 The skeleton's voxels become a graph (networkx) joined to their 26 neighbours; a
 minimum spanning tree breaks the little loops a skeleton makes at junctions, pieces
-left apart by a narrowing are bridged to the tree when their ends come close, and
+left apart by a narrowing are bridged to the tree when their ends come close, pieces
+the cut of a fluid pocket parted from the tree are joined across the pocket, and
 short spurs (a skeleton's whiskers at bumps of the wall) are pruned. The tree is
 rooted at the caudal end of its thickest duct (the common bile duct) and cut into
-branches between forks.
+branches between forks; forks closer than a duct's width are one junction, placed
+where the branches' axes meet.
 """
 
 from __future__ import annotations

@@ -7,12 +7,14 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
   nearly as wide as the trunk. Where no branch does, the trunk ends: that fork is the
   **hilar confluence**;
 * a branch leaving the trunk that ends at a wide pocket of fluid is the **cystic
-  duct** (the pocket is the gallbladder);
+  duct** (the pocket is the gallbladder); ducts joined to it across the pocket drain
+  into it at its upper end;
 * every other branch drains the liver. Each branch is given the Couinaud sector its
   tree points to, seen from the confluence (right anterior 5/8, right posterior 6/7,
-  segments 2, 3 and 4). A branch whose forks all lead into one sector is one duct
-  (its further forks are peripheral); a fork whose branches point to different
-  sectors is a junction of named ducts;
+  segments 2, 3 and 4). A branch whose forks all lead into one sector, or into
+  branches all much thinner than the common hepatic duct, is one duct (its further
+  forks are peripheral); a fork whose branches point to different sectors is a
+  junction of named ducts;
 * a duct's name comes from the sectors it drains: RAHD, RPHD, B2, B3, B4 for one
   sector; RHD for both right sectors; B23 for segments 2 and 3; LHD for all of the
   left liver. A second duct of a sector already named is an accessory duct.
