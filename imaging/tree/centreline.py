@@ -114,10 +114,14 @@ def centre_lines(segmented: Segmented) -> Tree:
     root = _root(main, points, radii)
     branches = _branches(main, root, points, radii, tubular, bridges, pocket_bridges)
     tree = _prune(branches, radii_floor=segmented.grid.voxel_mm)
-    _merge_close_forks(tree, max(MERGE_FORK_MM, MERGE_FORK_VOXELS * segmented.grid.voxel_mm))
+    limit = max(MERGE_FORK_MM, MERGE_FORK_VOXELS * segmented.grid.voxel_mm)
+    _merge_close_forks(tree, limit)
     for branch in list(tree.branches.values()):
         if branch.children and not any(tree.branches[c].across_pocket for c in branch.children):
             _refine_fork(tree, branch)
+    # Refined junctions that came together are one: the skeleton looped between them.
+    for index in _merge_close_forks(tree, limit, by_chord=True):
+        _refine_fork(tree, tree.branches[index])
     return tree
 
 
@@ -334,19 +338,36 @@ def _merge_single_child(branches: dict[int, Branch], branch: Branch) -> None:
 # a point, a skeleton splits the junction in two a little apart.
 MERGE_FORK_MM = 3.0
 MERGE_FORK_VOXELS = 2.0
+# A stretch this many times longer than the distance between its refined ends is a loop
+# of the skeleton inside one junction.
+LOOP_RATIO = 2.5
+# Branches this much thinner than the stretch before them are its twigs.
+TWIG_SHARE = 0.62
 
 
-def _merge_close_forks(tree: Tree, limit: float) -> None:
+def _merge_close_forks(tree: Tree, limit: float, by_chord: bool = False) -> set[int]:
     """Fold each stretch shorter than ``limit`` between two forks into its lower fork:
     its branches then leave the lower fork (over the folded stretch), and the fork's
-    refinement places the one junction where all their axes meet."""
+    refinement places the one junction where all their axes meet. ``by_chord`` measures
+    the stretch end to end. Returns the branches whose upper forks took others in."""
     branches = tree.branches
+    merged: set[int] = set()
     changed = True
     while changed:
         changed = False
         for index in list(branches):
             branch = branches.get(index)
-            if branch is None or branch.parent is None or not branch.children or branch.length_mm >= limit:
+            if branch is None or branch.parent is None or not branch.children:
+                continue
+            chord = float(np.linalg.norm(branch.upper - branch.lower))
+            if by_chord and (chord >= limit or branch.length_mm < LOOP_RATIO * chord):
+                continue
+            widest_child = max(float(np.median(branches[c].radii)) for c in branch.children)
+            if by_chord and widest_child < TWIG_SHARE * float(np.median(branch.radii)):
+                continue  # a short duct ending in twigs, not a junction of ducts
+            if not by_chord and branch.length_mm >= limit:
+                continue
+            if any(branches[c].across_pocket for c in branch.children):
                 continue
             parent = branches[branch.parent]
             parent.children.remove(index)
@@ -359,7 +380,10 @@ def _merge_close_forks(tree: Tree, limit: float) -> None:
                 child.parent = parent.index
                 parent.children.append(child_index)
             del branches[index]
+            merged.discard(index)
+            merged.add(parent.index)
             changed = True
+    return merged
 
 
 # Stretches used to fit a branch's axis near a fork (mm from the fork).
