@@ -1,13 +1,15 @@
 """The proposed duct tree against the documents that drew the phantoms.
 
-Phantoms from every preset (and, with --random, from random valid documents) at
-three noise levels and two pixel spacings, seeded. For each setting prints the share
+Phantoms from every preset and from random valid documents (the presets with their
+lengths redrawn; --random sets how many) at three noise levels and two pixel spacings,
+seeded (--noise and --pixel pick one of each). For each setting prints the share
 whose proposed classification type equals the true one, whose exits are exactly
 right, whose whole topology (every duct's id, receiving duct and segments) is right,
 the mean absolute error of the lengths the true document gives, and the seconds the
 extractor takes per series (reading the files not included).
 
-    python bench/tree.py [--slices 160] [--fov 422] [--presets a,b] [--random 0] [--quick] [--pictures DIR]
+    python bench/tree.py [--slices 160] [--fov 422] [--presets a,b] [--random 10] [--quick]
+                         [--noise 18] [--pixel 1.1] [--pictures DIR]
                          [--realistic [--breathing 0.5]]
 
 With --realistic the phantoms curve and taper, move per seed, carry Rician noise and
@@ -140,6 +142,10 @@ def run(args: argparse.Namespace) -> None:
     levels = REALISTIC_SNRS if args.realistic else NOISE_LEVELS
     noise_levels = levels[:1] if args.quick else levels
     spacings = PIXEL_SPACINGS[:1] if args.quick and args.realistic else PIXEL_SPACINGS
+    if args.noise is not None:
+        noise_levels = (args.noise,)
+    if args.pixel is not None:
+        spacings = (args.pixel,)
     first_column = "snr" if args.realistic else "noise"
     print(
         f"{first_column:>6} {'pixel':>6} {'size':>13} {'n':>3} {'type':>6} {'exits':>6} {'topol':>6} "
@@ -212,7 +218,9 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=160)
     parser.add_argument("--fov", type=float, default=422.4, help="field of view in mm (384 pixels of 1.1 mm)")
     parser.add_argument("--presets", default="", help="comma-separated preset names (default: all)")
-    parser.add_argument("--random", type=int, default=0, help="how many random valid documents to add")
+    parser.add_argument("--random", type=int, default=10, help="how many random valid documents to add")
+    parser.add_argument("--noise", type=float, default=None, help="one noise level (or SNR) only")
+    parser.add_argument("--pixel", type=float, default=None, help="one pixel spacing (mm) only")
     parser.add_argument("--quick", action="store_true", help="default noise only")
     parser.add_argument("--realistic", action="store_true", help="curved ducts, Rician noise, distracting fluid")
     parser.add_argument("--breathing", type=float, default=0.0, help="realistic: per-slice shift SD in mm")

@@ -2,10 +2,12 @@
 
 The skeleton's voxels become a graph (networkx) joined to their 26 neighbours; a
 minimum spanning tree breaks the little loops a skeleton makes at junctions, pieces
-left apart by a narrowing are bridged to the tree when their ends come close, and
+left apart by a narrowing are bridged to the tree when their ends come close, pieces
+the cut of a fluid pocket parted from the tree are joined across the pocket, and
 short spurs (a skeleton's whiskers at bumps of the wall) are pruned. The tree is
 rooted at the caudal end of its thickest duct (the common bile duct) and cut into
-branches between forks.
+branches between forks; forks closer than a duct's width are one junction, placed
+where the branches' axes meet.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ BRIDGE_MM = 8.0
 MIN_PIECE_MM = 8.0
 # A leaf branch shorter than this (mm), or than this many local radii, is a spur.
 SPUR_MM = 3.0
-# The skeleton's staircase is smoothed over this length (mm) before measuring.
-SMOOTH_MM = 4.0
+# The skeleton's staircase and its wobble at forks are smoothed over this length (mm),
+# at most a third of the path, before measuring.
+SMOOTH_MM = 8.0
 SPUR_RADII = 1.5
 # The root is the lowest point of the duct whose radius is at least this share of the widest.
 TRUNK_RADIUS_SHARE = 0.75
@@ -46,6 +49,9 @@ class Branch:
     parent: int | None
     children: list[int] = field(default_factory=list)
     bridged: bool = False
+    # The branch begins by crossing a pocket of wide fluid (a duct draining into the
+    # cystic duct at the gallbladder's neck, whose junction the pocket's cut removed).
+    across_pocket: bool = False
 
     @property
     def length_mm(self) -> float:
@@ -83,7 +89,8 @@ def path_length(points: np.ndarray) -> float:
     if len(points) < 2:
         return 0.0
     steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    half = int(SMOOTH_MM / 2 / max(float(np.median(steps)), 1e-6))
+    window = min(SMOOTH_MM, float(steps.sum()) / 3)  # a short duct keeps its ends straight
+    half = int(window / 2 / max(float(np.median(steps)), 1e-6))
     smooth = points.astype(float)
     if half >= 1 and len(points) > 2:
         padded = np.vstack([np.repeat(points[:1], half, axis=0), points, np.repeat(points[-1:], half, axis=0)])
@@ -103,12 +110,18 @@ def centre_lines(segmented: Segmented) -> Tree:
     points = segmented.grid.to_patient(voxels)
     radii = radius_by_volume(segmented.mask, voxels, segmented.grid.voxel_mm)
     tubular = segmented.tubular[tuple(voxels.T)]
-    main, bridges = _bridged(graph, points, segmented.grid.voxel_mm)
+    main, bridges, pocket_bridges = _bridged(graph, points, segmented.grid.voxel_mm, segmented.pockets)
     root = _root(main, points, radii)
-    tree = _prune(_branches(main, root, points, radii, tubular, bridges), radii_floor=segmented.grid.voxel_mm)
+    branches = _branches(main, root, points, radii, tubular, bridges, pocket_bridges)
+    tree = _prune(branches, radii_floor=segmented.grid.voxel_mm)
+    limit = max(MERGE_FORK_MM, MERGE_FORK_VOXELS * segmented.grid.voxel_mm)
+    _merge_close_forks(tree, limit)
     for branch in list(tree.branches.values()):
-        if branch.children:
+        if branch.children and not any(tree.branches[c].across_pocket for c in branch.children):
             _refine_fork(tree, branch)
+    # Refined junctions that came together are one: the skeleton looped between them.
+    for index in _merge_close_forks(tree, limit, by_chord=True):
+        _refine_fork(tree, tree.branches[index])
     return tree
 
 
@@ -154,8 +167,11 @@ def _voxel_graph(voxels: np.ndarray, voxel_mm: float) -> nx.Graph:
     return graph
 
 
-def _bridged(graph: nx.Graph, points: np.ndarray, voxel_mm: float) -> tuple[nx.Graph, list[tuple[int, int]]]:
-    """The largest piece, with the long enough pieces whose nearest point lies within BRIDGE_MM joined to it."""
+def _bridged(
+    graph: nx.Graph, points: np.ndarray, voxel_mm: float, pockets: cKDTree | None
+) -> tuple[nx.Graph, list[tuple[int, int]], list[tuple[int, int]]]:
+    """The largest piece, with the long enough pieces whose nearest point lies within BRIDGE_MM joined to it,
+    then the pieces the cut of a pocket parted from the tree joined across the pocket."""
     pieces = sorted(nx.connected_components(graph), key=len, reverse=True)
     main = set(pieces[0])
     bridges: list[tuple[int, int]] = []
@@ -176,8 +192,53 @@ def _bridged(graph: nx.Graph, points: np.ndarray, voxel_mm: float) -> tuple[nx.G
                 main |= piece
                 rest.remove(piece)
                 joined = True
+    pocket_bridges = _across_pockets(graph, points, main, rest, pockets)
+    bridges += pocket_bridges
+    for a, _ in pocket_bridges:
+        main |= nx.node_connected_component(graph, a)
     sub: nx.Graph = graph.subgraph(main).copy()
-    return sub, bridges
+    return sub, bridges, pocket_bridges
+
+
+# A skeleton point this close (mm) to a pocket of wide fluid touches it; pieces are joined
+# across a pocket over at most this gap (mm): the length of a gallbladder's neck region.
+POCKET_REACH_MM = 6.0
+POCKET_BRIDGE_MM = 40.0
+
+
+def _across_pockets(
+    graph: nx.Graph, points: np.ndarray, main: set[int], rest: list[set[int]], pockets: cKDTree | None
+) -> list[tuple[int, int]]:
+    """Edges joining pieces that touch a pocket to the tree's end that touches it.
+
+    The duct mask is one connected body of fluid with its wide pockets cut out, so a
+    piece touching a pocket was joined to the tree through it: a duct entering the
+    cystic duct at the gallbladder's neck loses its junction to the cut. The piece is
+    joined to the tree's nearest end that touches a pocket (the cystic duct's)."""
+    if pockets is None:
+        return []
+    ends = np.array([n for n in main if graph.degree[n] == 1])
+    if not len(ends):
+        return []
+    ends = ends[pockets.query(points[ends])[0] <= POCKET_REACH_MM]
+    if not len(ends):
+        return []
+    out: list[tuple[int, int]] = []
+    for piece in rest:
+        nodes = np.array(sorted(piece))
+        touching = nodes[pockets.query(points[nodes])[0] <= POCKET_REACH_MM]
+        if not len(touching):
+            continue
+        # The piece enters by an end where one touches; else where it comes nearest.
+        touching_ends = np.array([n for n in touching if graph.degree[n] == 1])
+        if len(touching_ends):
+            touching = touching_ends
+        gaps = np.linalg.norm(points[touching][:, None, :] - points[ends][None, :, :], axis=2)
+        a, b = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
+        if gaps[a, b] <= POCKET_BRIDGE_MM:
+            graph.add_edge(int(touching[a]), int(ends[b]), weight=float(gaps[a, b]))
+            out.append((int(touching[a]), int(ends[b])))
+    return out
 
 
 def _root(graph: nx.Graph, points: np.ndarray, radii: np.ndarray) -> int:
@@ -201,8 +262,10 @@ def _branches(
     radii: np.ndarray,
     tubular: np.ndarray,
     bridges: list[tuple[int, int]],
+    pocket_bridges: list[tuple[int, int]],
 ) -> Tree:
     bridged_edges = {frozenset(b) for b in bridges}
+    pocket_edges = {frozenset(b) for b in pocket_bridges}
     successors = nx.dfs_successors(graph, root)
     branches: dict[int, Branch] = {}
 
@@ -212,12 +275,18 @@ def _branches(
         while pending:
             fork, node, parent_index = pending.pop()
             chain = [fork, node]
-            while len(successors.get(chain[-1], [])) == 1:
+            while (
+                len(successors.get(chain[-1], [])) == 1
+                and frozenset((chain[-1], successors[chain[-1]][0])) not in pocket_edges
+            ):
                 chain.append(successors[chain[-1]][0])
             index = len(branches)
             nodes = np.array(chain)
             crossed = any(frozenset(pair) in bridged_edges for pair in zip(chain, chain[1:], strict=False))
-            branches[index] = Branch(index, points[nodes], radii[nodes], tubular[nodes], parent_index, [], crossed)
+            across = frozenset((fork, node)) in pocket_edges
+            branches[index] = Branch(
+                index, points[nodes], radii[nodes], tubular[nodes], parent_index, [], crossed, across
+            )
             if parent_index is not None:
                 branches[parent_index].children.append(index)
             for child in successors.get(chain[-1], []):
@@ -254,7 +323,7 @@ def _prune(tree: Tree, radii_floor: float) -> Tree:
 
 
 def _merge_single_child(branches: dict[int, Branch], branch: Branch) -> None:
-    while len(branch.children) == 1:
+    while len(branch.children) == 1 and not branches[branch.children[0]].across_pocket:
         child = branches.pop(branch.children[0])
         branch.points = np.vstack([branch.points, child.points[1:]])
         branch.radii = np.concatenate([branch.radii, child.radii[1:]])
@@ -263,6 +332,58 @@ def _merge_single_child(branches: dict[int, Branch], branch: Branch) -> None:
         branch.children = child.children
         for grandchild in child.children:
             branches[grandchild].parent = branch.index
+
+
+# Two forks closer than this (mm, or voxels) are one junction: where three ducts meet at
+# a point, a skeleton splits the junction in two a little apart.
+MERGE_FORK_MM = 3.0
+MERGE_FORK_VOXELS = 2.0
+# A stretch this many times longer than the distance between its refined ends is a loop
+# of the skeleton inside one junction.
+LOOP_RATIO = 2.5
+# Branches this much thinner than the stretch before them are its twigs.
+TWIG_SHARE = 0.62
+
+
+def _merge_close_forks(tree: Tree, limit: float, by_chord: bool = False) -> set[int]:
+    """Fold each stretch shorter than ``limit`` between two forks into its lower fork:
+    its branches then leave the lower fork (over the folded stretch), and the fork's
+    refinement places the one junction where all their axes meet. ``by_chord`` measures
+    the stretch end to end. Returns the branches whose upper forks took others in."""
+    branches = tree.branches
+    merged: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for index in list(branches):
+            branch = branches.get(index)
+            if branch is None or branch.parent is None or not branch.children:
+                continue
+            chord = float(np.linalg.norm(branch.upper - branch.lower))
+            if by_chord and (chord >= limit or branch.length_mm < LOOP_RATIO * chord):
+                continue
+            widest_child = max(float(np.median(branches[c].radii)) for c in branch.children)
+            if by_chord and widest_child < TWIG_SHARE * float(np.median(branch.radii)):
+                continue  # a short duct ending in twigs, not a junction of ducts
+            if not by_chord and branch.length_mm >= limit:
+                continue
+            if any(branches[c].across_pocket for c in branch.children):
+                continue
+            parent = branches[branch.parent]
+            parent.children.remove(index)
+            for child_index in branch.children:
+                child = branches[child_index]
+                child.points = np.vstack([branch.points, child.points[1:]])
+                child.radii = np.concatenate([branch.radii, child.radii[1:]])
+                child.tubular = np.concatenate([branch.tubular, child.tubular[1:]])
+                child.bridged = child.bridged or branch.bridged
+                child.parent = parent.index
+                parent.children.append(child_index)
+            del branches[index]
+            merged.discard(index)
+            merged.add(parent.index)
+            changed = True
+    return merged
 
 
 # Stretches used to fit a branch's axis near a fork (mm from the fork).

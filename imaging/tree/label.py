@@ -7,12 +7,14 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
   nearly as wide as the trunk. Where no branch does, the trunk ends: that fork is the
   **hilar confluence**;
 * a branch leaving the trunk that ends at a wide pocket of fluid is the **cystic
-  duct** (the pocket is the gallbladder);
+  duct** (the pocket is the gallbladder); ducts joined to it across the pocket drain
+  into it at its upper end;
 * every other branch drains the liver. Each branch is given the Couinaud sector its
   tree points to, seen from the confluence (right anterior 5/8, right posterior 6/7,
-  segments 2, 3 and 4). A branch whose forks all lead into one sector is one duct
-  (its further forks are peripheral); a fork whose branches point to different
-  sectors is a junction of named ducts;
+  segments 2, 3 and 4). A branch whose forks all lead into one sector, or into
+  branches all much thinner than the common hepatic duct, is one duct (its further
+  forks are peripheral); a fork whose branches point to different sectors is a
+  junction of named ducts;
 * a duct's name comes from the sectors it drains: RAHD, RPHD, B2, B3, B4 for one
   sector; RHD for both right sectors; B23 for segments 2 and 3; LHD for all of the
   left liver. A second duct of a sector already named is an accessory duct.
@@ -59,6 +61,9 @@ SIDE_MM = 12.0
 # A tree pointing this clearly into one sector (cosine margin over the next sector) is one
 # duct; the duct of two sectors points between them.
 UNIT_MARGIN = 0.1
+# A fork whose branches are all thinner than this share of the common hepatic duct's
+# radius is peripheral (segmental twigs), not a junction of named ducts.
+PERIPHERAL_SHARE = 0.46
 # Forks closer than this (mm) are one junction: a skeleton splits a three-way junction in two.
 SNAP_MM = 3.0
 # Branches leaving the trunk further than this below the confluence belong to the
@@ -119,6 +124,7 @@ SECTOR_VECTORS = {
 def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
     trunk = _trunk(tree)
     confluence = tree.branches[trunk[-1]].upper
+    thin = PERIPHERAL_SHARE * _width_below(tree.branches[trunk[-1]])
     ducts: list[Duct] = []
     # Distance of each trunk fork below the confluence.
     below = 0.0
@@ -143,9 +149,9 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
             path = _cystic_path(tree, child_index, pockets, confluence) if below_confluence else None
             if path is not None:
                 cystic_found = True
-                _emit_cystic(tree, path, junction, confluence, ducts)
+                _emit_cystic(tree, path, junction, thin, ducts)
                 continue
-            node = _node(tree, tree.branches[child_index], confluence)
+            node = _node(tree, tree.branches[child_index], thin)
             _emit(node, "CHD", junction, ducts)
     trunk_points = np.vstack([tree.branches[i].points for i in trunk])[::-1]
     return _document(ducts, graft, trunk_points)
@@ -204,11 +210,19 @@ def _tree_mm(tree: Tree, index: int) -> float:
 
 
 def _cystic_path(tree: Tree, index: int, pockets: cKDTree | None, confluence: np.ndarray) -> list[Branch] | None:
-    """Branches from the trunk to a leaf ending at a pocket of fluid under the right liver, if any."""
+    """Branches from the trunk to a leaf ending at a pocket of fluid under the right liver, if any.
+
+    A branch whose only onward branches cross the pocket ends there too: the ducts
+    beyond join the cystic duct at the gallbladder's neck."""
     if pockets is None:
         return None
     best: tuple[float, Branch] | None = None
-    for leaf in _leaves(tree, index):
+    ends = [
+        tree.branches[i]
+        for i in tree.subtree(index)
+        if all(tree.branches[c].across_pocket for c in tree.branches[i].children)
+    ]
+    for leaf in ends:
         if leaf.upper[2] > confluence[2] or leaf.upper[0] > confluence[0] + SIDE_MM:
             continue
         distance, _ = pockets.query(leaf.upper)
@@ -222,7 +236,7 @@ def _cystic_path(tree: Tree, index: int, pockets: cKDTree | None, confluence: np
     return path[::-1]
 
 
-def _emit_cystic(tree: Tree, path: list[Branch], junction: float, confluence: np.ndarray, ducts: list[Duct]) -> None:
+def _emit_cystic(tree: Tree, path: list[Branch], junction: float, thin: float, ducts: list[Duct]) -> None:
     points = np.vstack([b.points for b in path])
     length = path_length(points)
     key = len(ducts)
@@ -235,19 +249,28 @@ def _emit_cystic(tree: Tree, path: list[Branch], junction: float, confluence: np
         for child in branch.children:
             if child in on_path or _tree_mm(tree, child) < MIN_DUCT_TREE_MM:
                 continue
-            node = _node(tree, tree.branches[child], confluence)
+            node = _node(tree, tree.branches[child], thin)
             _emit(node, key, max(length - from_lower, 0.0), ducts)
 
 
 # ------------------------------------------------------------------ sectors
 
 
-def _node(tree: Tree, branch: Branch, confluence: np.ndarray) -> Node:
+def _node(tree: Tree, branch: Branch, thin: float) -> Node:
+    """The branch as one duct (a unit) or a junction of ducts.
+
+    A fork whose branches are all thin (under ``thin`` mm radius) is peripheral: the
+    branch is one duct, whichever way its twigs spread. A fork with a thin branch
+    beside a duct is a junction only when the tree does not point clearly into one
+    sector. A fork of ducts is a junction when they drain different sectors."""
     points = np.vstack([tree.branches[i].points for i in tree.subtree(branch.index)])
     sector, margin = _sector(points.mean(axis=0) - branch.lower)
-    if not branch.children or margin >= UNIT_MARGIN:
+    widths = [_width(tree.branches[c].radii) for c in branch.children]
+    if not widths or max(widths) < thin:
         return Node(branch, sector, margin, True, frozenset({sector}))
-    children = [_node(tree, tree.branches[c], confluence) for c in branch.children]
+    if margin >= UNIT_MARGIN and min(widths) < thin:
+        return Node(branch, sector, margin, True, frozenset({sector}))
+    children = [_node(tree, tree.branches[c], thin) for c in branch.children]
     if len({c.sector for c in children}) == 1:
         return Node(branch, sector, margin, True, frozenset({sector}))
     flat: list[Node] = []

@@ -26,14 +26,14 @@ from imaging.dicom.volume import sort_slices, stack
 from imaging.tree import TreeProposal, propose_tree
 
 NAMES = sorted(PRESETS)
-# Wrong type today: a cystic duct receiving the RPHD at the gallbladder's neck, and a
-# B2 joining the LHD on its own beside a B3-B4 trunk.
-TYPE_WRONG = {"lls_b2_separate", "rphd_into_cystic"}
-# Right type, wrong exits: a trifurcation read as a short RHD; an RHD into the cystic
-# duct read as its RAHD into the CHD.
+# Wrong type today: none.
+TYPE_WRONG: set[str] = set()
+# Right type, wrong exits: a trifurcation read as a short RHD (on this small series);
+# an RHD into the cystic duct read as its RAHD into the CHD.
 EXITS_WRONG = TYPE_WRONG | {"trifurcation", "rhd_into_cystic"}
-# Right exits, not every duct's place: an RPHD into the LHD.
-TOPOLOGY_WRONG = EXITS_WRONG | {"rphd_into_lhd"}
+# Right exits, not every duct's place: an RPHD into the LHD; a B2 joining the LHD
+# beside a B3-B4 trunk.
+TOPOLOGY_WRONG = EXITS_WRONG | {"rphd_into_lhd", "lls_b2_separate"}
 # Lengths are checked where the confluence and every junction are found.
 LENGTH_CHECKED = ("typical_right_lobe", "accessory_duct", "rphd_into_chd", "lls_typical_trunk")
 LENGTH_TOLERANCE_MM = 4.0
