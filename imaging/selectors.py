@@ -28,6 +28,7 @@ from donors.services import actor_centre_id, record_refused_access, require
 from .dicom import pixel_to_patient
 from .dicom.display import MIP_MARKERS, edge_markers, scale_bar
 from .models import DicomPeer, Instance, Measurement, Series, Study, TreeProposal, Upload
+from .overlay_labels import LabelRequest, place_labels
 from .rendering import load_mip_data
 from .slices import SLICE_FIELDS, geometry_of, slice_at
 from .tree_output import LOW_CONFIDENCE
@@ -415,22 +416,42 @@ def tree_overlay(proposal: TreeProposal) -> dict:
             {
                 "id": duct_id,
                 "points": " ".join(f"{x},{y}" for x, y in xy),
+                "xy": xy,
                 "mip_points": [[round(float(r), 1), round(float(c), 1)] for r, c in projected],
-                # Labelled half-way along: the upper ends of short ducts crowd round the hilum.
-                "label_x": xy[len(xy) // 2][0],
-                "label_y": xy[len(xy) // 2][1],
                 "length_mm": lengths.get(duct_id),
                 "low_confidence": duct_id != "CHD"
                 and any(v is None or v < LOW_CONFIDENCE for v in (confidence, junction)),
             }
         )
-    # Labels go outwards, away from the CHD, so those of the ducts meeting at the hilum spread apart.
-    chd = next((d for d in ducts if d["id"] == "CHD"), None)
-    centre_x = chd["label_x"] if chd else cols * col_mm / 2
-    for duct in ducts:
-        duct["label_anchor"] = "end" if duct["label_x"] < centre_x else "start"
     width, height = round(cols * col_mm, 1), round(rows * row_mm, 1)
-    return {"width": width, "height": height, "ducts": ducts, "font": round(max(width, height) / 60, 1)}
+    font = round(max(width, height) / 60, 1)
+    # Labels go outwards from the CHD and along their ducts until they cover no other label.
+    chd = next((d for d in ducts if d["id"] == "CHD"), None)
+    centre_x = chd["xy"][len(chd["xy"]) // 2][0] if chd else width / 2
+    placements = place_labels(
+        [LabelRequest(d["id"], tree_label_text(d), d.pop("xy")) for d in ducts],
+        width=width,
+        height=height,
+        font=font,
+        centre_x=centre_x,
+    )
+    for duct in ducts:
+        spot = placements[duct["id"]]
+        duct.update(
+            label=tree_label_text(duct),
+            label_x=spot.x,
+            label_y=spot.y,
+            label_anchor=spot.anchor,
+            # The same spot as a MIP row and column, for the viewer (which draws in the picture's pixels).
+            label_mip=[round(spot.y / row_mm - 0.5, 2), round(spot.x / col_mm - 0.5, 2)],
+        )
+    return {"width": width, "height": height, "ducts": ducts, "font": font}
+
+
+def tree_label_text(duct: dict) -> str:
+    """A duct's label on the MIP: its name, its length and, when uncertain, that it is."""
+    length = f" {duct['length_mm']:.1f} mm" if duct.get("length_mm") is not None else ""
+    return f"{duct['id']}{length}{' (uncertain)' if duct['low_confidence'] else ''}"
 
 
 def _mip_mapping(series: Series) -> np.ndarray | None:
