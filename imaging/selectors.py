@@ -383,6 +383,19 @@ def donor_tree_proposal(*, donor: Donor, series: Series | None = None) -> TreePr
     return proposals.order_by("-created_at", "-pk").first()
 
 
+def donor_stale_tree_proposal(*, donor: Donor, series: Series | None = None) -> TreeProposal | None:
+    """The donor's newest current proposal made for a graft other than the planned one (the plan changed
+    after it was made): of ``series`` when given, else of any MRCP series. It can no longer be taken."""
+    proposals = (
+        TreeProposal.objects.filter(current=True, series__in=_mrcp_series_of(donor))
+        .exclude(graft=donor.planned_graft)
+        .select_related("series__study")
+    )
+    if series is not None:
+        proposals = proposals.filter(series=series)
+    return proposals.order_by("-created_at", "-pk").first()
+
+
 def tree_overlay(proposal: TreeProposal) -> dict:
     """The proposal's centre-lines drawn on the series' MIP: the picture's size in mm (in pixels when its
     spacing is unknown) and, for each duct, its points in those units (and as MIP rows and columns,

@@ -26,7 +26,7 @@ def test_labels_at_the_hilum_cover_no_other_label_and_stay_on_the_picture():
         assert not boxes_overlap(a.box, b.box), (a, b)
     for spot in placed.values():
         left, top, right, bottom = spot.box
-        assert 0 <= left and right <= 100 and 0 <= top and bottom <= 100
+        assert left >= 0 and right <= 100 and top >= 0 and bottom <= 100
 
 
 def test_half_way_along_each_duct_the_same_labels_would_collide():
