@@ -90,6 +90,7 @@ def _editor_page(
     run = selectors.current_run(annotation) if annotation else None
     series_choices, read_on = selectors.anatomy_series(donor, annotation)
     proposal_context = _proposal_context(actor, donor, annotation, read_on, series_choices)
+    summary: ErrorSummary | None
     if take_errors:
         summary = _take_problems(take_errors, proposal_context.get("proposal_rows", []))
         summary_name = "ducts taken from the proposal"
