@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 # A text box estimated from the font size: no font metrics on the server.
 CHARACTER_WIDTH = 0.6  # of the font size, for the app's sans-serif
-ASCENT, DESCENT = 0.8, 0.25  # of the font size, above and below the baseline
+ASCENT, DESCENT = 0.85, 0.3  # of the font size, above and below the baseline
 GAP = 0.4  # of the font size, between the duct's point and the start (or end) of its text
 # Places along the duct, as fractions of its length, tried in this order.
 ALONG = (0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9, 0.0, 1.0)
 # Lines above or below the spot, in font sizes, tried after the spot itself.
-NUDGES = (0.0, -1.2, 1.2, -2.4, 2.4)
+NUDGES = (0.0, -1.25, 1.25, -2.5, 2.5)
 
 
 @dataclass(frozen=True)
