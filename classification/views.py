@@ -180,12 +180,9 @@ def _proposal_context(actor, donor, annotation, read_on, series_choices) -> dict
     if not may(actor.roles, Action.VIEW_IMAGES):
         return {"show_proposal": False}
     series = read_on or (series_choices[0] if series_choices else None)
-    proposal = imaging_selectors.donor_tree_proposal(donor=donor, series=read_on)
+    proposal = imaging_selectors.donor_tree_proposal_to_show(donor=donor, series=read_on)
     # A proposal for the graft planned before is shown as it was, to be asked for again: never taken.
-    stale = False
-    if proposal is None:
-        proposal = imaging_selectors.donor_stale_tree_proposal(donor=donor, series=read_on)
-        stale = proposal is not None
+    stale = proposal is not None and proposal.graft != donor.planned_graft
     if proposal is not None:
         series = proposal.series
     stored = annotation.provenance.get("ducts", {}) if annotation else {}

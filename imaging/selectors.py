@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from core.audit import Actor, record_event, record_type_of
@@ -383,17 +383,17 @@ def donor_tree_proposal(*, donor: Donor, series: Series | None = None) -> TreePr
     return proposals.order_by("-created_at", "-pk").first()
 
 
-def donor_stale_tree_proposal(*, donor: Donor, series: Series | None = None) -> TreeProposal | None:
-    """The donor's newest current proposal made for a graft other than the planned one (the plan changed
-    after it was made): of ``series`` when given, else of any MRCP series. It can no longer be taken."""
-    proposals = (
-        TreeProposal.objects.filter(current=True, series__in=_mrcp_series_of(donor))
-        .exclude(graft=donor.planned_graft)
-        .select_related("series__study")
+def donor_tree_proposal_to_show(*, donor: Donor, series: Series | None = None) -> TreeProposal | None:
+    """The proposal the anatomy page shows, in one query: the donor's current one for the planned graft
+    (as ``donor_tree_proposal``), else the newest made for a graft planned before, which can no longer
+    be taken (its ``graft`` says so)."""
+    proposals = TreeProposal.objects.filter(current=True, series__in=_mrcp_series_of(donor)).select_related(
+        "series__study"
     )
     if series is not None:
         proposals = proposals.filter(series=series)
-    return proposals.order_by("-created_at", "-pk").first()
+    planned_first = Case(When(graft=donor.planned_graft, then=Value(0)), default=Value(1))
+    return proposals.order_by(planned_first, "-created_at", "-pk").first()
 
 
 def tree_overlay(proposal: TreeProposal) -> dict:
