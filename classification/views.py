@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,6 +15,7 @@ from core.errors import DomainError, InvalidInput
 from core.json_input import check_value
 from core.pages import apply_errors, page_actor
 from core.roles import Action, may
+from core.templatetags.form_feedback import ErrorSummary, Problem
 from donors import selectors as donor_selectors
 from donors import services as donor_services
 from donors.models import Graft
@@ -78,13 +80,27 @@ def annotation_editor(request, pk):
             status = 400
     else:
         donor_services.record_donor_read(actor=actor, donor=donor, what="biliary anatomy page")
+    return _editor_page(request, actor, donor, annotation, document=document, errors=errors, status=status)
+
+
+def _editor_page(
+    request, actor, donor, annotation, *, document, errors: dict, status: int, take_errors: dict | None = None
+):
+    """The anatomy page; a refused save or take shows its problems in the error summary, each naming its field."""
     run = selectors.current_run(annotation) if annotation else None
     series_choices, read_on = selectors.anatomy_series(donor, annotation)
+    proposal_context = _proposal_context(actor, donor, annotation, read_on, series_choices)
+    summary: ErrorSummary | None
+    if take_errors:
+        summary = _take_problems(take_errors, proposal_context.get("proposal_rows", []))
+        summary_name = "ducts taken from the proposal"
+    else:
+        summary, summary_name = _save_problems(errors), "biliary anatomy"
     context = {
         "series_choices": series_choices,
         "read_on": read_on,
         "chosen_series": request.POST.get("series", "")
-        if request.method == "POST"
+        if request.method == "POST" and not take_errors
         else str(read_on.pk if read_on else ""),
         "donor": donor,
         "annotation": annotation,
@@ -95,12 +111,68 @@ def annotation_editor(request, pk):
         "presets": {name: {"label": p["label"], "document": p["document"]} for name, p in PRESETS.items()},
         "errors": errors,
         "errors_json": json.dumps(errors),
+        "error_summary": summary,
+        "error_summary_name": summary_name,
         "may_edit": may(actor.roles, Action.RECORD_ANATOMY),
         "may_finalise": may(actor.roles, Action.FINALISE_ANATOMY),
         "may_view_images": may(actor.roles, Action.VIEW_IMAGES),
-        **_proposal_context(actor, donor, annotation, read_on, series_choices),
+        **proposal_context,
     }
     return render(request, "classification/editor.html", context, status=status)
+
+
+# The editor's columns, as its error summary names them (annotation.js gives the cells the same names).
+DUCT_FIELD_LABELS = {
+    "id": "Duct",
+    "drains_into": "Drains into",
+    "segments": "Segments",
+    "length_mm": "Length mm",
+    "junction_mm": "Junction mm",
+    "course": "Course",
+}
+# Problems of the whole anatomy: where they are fixed on the page, and what the summary calls them.
+DOCUMENT_FIELDS = {
+    "document.graft": ("graft", "Graft"),
+    "document.notes": ("notes", "Notes"),
+    "series": ("series", "Read on the MRCP series"),
+    "document.ducts": ("", "Ducts"),
+    "document": ("", ""),
+    "version": ("", ""),
+}
+
+
+def _save_problems(errors: dict[str, list[str]]) -> ErrorSummary | None:
+    """A refused save's problems: one line per reason, linked to the editor's control for its field."""
+    problems = []
+    for key, reasons in errors.items():
+        if key in DOCUMENT_FIELDS:
+            target, label = DOCUMENT_FIELDS[key]
+        else:
+            duct_id, _, field = key.partition(".")
+            field = field or "id"
+            target = f"duct-{quote(duct_id)}-{field}" if field in DUCT_FIELD_LABELS else ""
+            label = f"{duct_id}, {DUCT_FIELD_LABELS.get(field, field.replace('_', ' '))}"
+        problems += [Problem(target, label, reason) for reason in reasons]
+    return ErrorSummary(problems) if problems else None
+
+
+def _take_problems(errors: dict[str, list[str]], rows: list[dict]) -> ErrorSummary:
+    """A refused take's problems, linked to the proposal's tick box for the duct at fault."""
+    offered = [row["id"] for row in rows]
+    problems = []
+    for key, reasons in errors.items():
+        duct_id, _, field = key.partition(".")
+        if key == "ducts":
+            target, label = (f"take-{quote(offered[0])}" if offered else ""), "Ducts to take"
+        elif key == "proposal":
+            target, label = "", "Proposal"
+        elif key in DOCUMENT_FIELDS:
+            target, label = DOCUMENT_FIELDS[key]
+        else:
+            target = f"take-{quote(duct_id)}" if duct_id in offered else ""
+            label = f"{duct_id}, {DUCT_FIELD_LABELS.get(field or 'id', field.replace('_', ' '))}"
+        problems += [Problem(target, label, reason) for reason in reasons]
+    return ErrorSummary(problems)
 
 
 def _proposal_context(actor, donor, annotation, read_on, series_choices) -> dict:
@@ -108,7 +180,9 @@ def _proposal_context(actor, donor, annotation, read_on, series_choices) -> dict
     if not may(actor.roles, Action.VIEW_IMAGES):
         return {"show_proposal": False}
     series = read_on or (series_choices[0] if series_choices else None)
-    proposal = imaging_selectors.donor_tree_proposal(donor=donor, series=read_on)
+    proposal = imaging_selectors.donor_tree_proposal_to_show(donor=donor, series=read_on)
+    # A proposal for the graft planned before is shown as it was, to be asked for again: never taken.
+    stale = proposal is not None and proposal.graft != donor.planned_graft
     if proposal is not None:
         series = proposal.series
     stored = annotation.provenance.get("ducts", {}) if annotation else {}
@@ -130,10 +204,18 @@ def _proposal_context(actor, donor, annotation, read_on, series_choices) -> dict
         "show_proposal": True,
         "proposal": proposal,
         "proposal_rows": rows,
-        "proposal_graft": Graft(proposal.graft).label if proposal and proposal.graft in Graft.values else "",
+        "proposal_graft": _graft_words(proposal.graft) if proposal else "",
+        "proposal_stale": bool(stale),
+        "planned_graft": _graft_words(donor.planned_graft),
+        "may_take": may(actor.roles, Action.RECORD_ANATOMY) and not stale,
         "proposal_series": series,
         "proposal_why": why_not_proposable(series) if series is not None else "the donor has no MRCP series yet",
     }
+
+
+def _graft_words(graft: str) -> str:
+    """'right lobe' for 'right_lobe', as a sentence says it."""
+    return Graft(graft).label.split(" (")[0].lower() if graft in Graft.values else graft.replace("_", " ")
 
 
 @login_required
@@ -156,14 +238,24 @@ def take_proposal(request, pk):
             expected_version=int(version) if version.isdigit() else None,
         )
     except DomainError as error:
-        messages.error(request, f"Nothing was taken: {error.message}")
-    else:
-        what = "the whole proposal" if whole else ", ".join(request.POST.getlist("ducts"))
-        messages.success(
+        # The page again, with what stopped the take in its error summary; the draft is unchanged.
+        annotation = selectors.annotation_of(actor=actor, donor=donor)
+        return _editor_page(
             request,
-            f"Took {what} into the draft anatomy of {donor.code} (revision {taken.revision}). "
-            "Check each duct on the images, edit what is wrong, then mark the anatomy final.",
+            actor,
+            donor,
+            annotation,
+            document=annotation.document if annotation else None,
+            errors={},
+            status=error.status_code,
+            take_errors=error.fields or {"proposal": [error.message]},
         )
+    what = "the whole proposal" if whole else ", ".join(request.POST.getlist("ducts"))
+    messages.success(
+        request,
+        f"Took {what} into the draft anatomy of {donor.code} (revision {taken.revision}). "
+        "Check each duct on the images, edit what is wrong, then mark the anatomy final.",
+    )
     return redirect("classification:editor", pk=donor.pk)
 
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from core.audit import Actor, record_event, record_type_of
@@ -28,6 +28,7 @@ from donors.services import actor_centre_id, record_refused_access, require
 from .dicom import pixel_to_patient
 from .dicom.display import MIP_MARKERS, edge_markers, scale_bar
 from .models import DicomPeer, Instance, Measurement, Series, Study, TreeProposal, Upload
+from .overlay_labels import LabelRequest, place_labels
 from .rendering import load_mip_data
 from .slices import SLICE_FIELDS, geometry_of, slice_at
 from .tree_output import LOW_CONFIDENCE
@@ -382,6 +383,19 @@ def donor_tree_proposal(*, donor: Donor, series: Series | None = None) -> TreePr
     return proposals.order_by("-created_at", "-pk").first()
 
 
+def donor_tree_proposal_to_show(*, donor: Donor, series: Series | None = None) -> TreeProposal | None:
+    """The proposal the anatomy page shows, in one query: the donor's current one for the planned graft
+    (as ``donor_tree_proposal``), else the newest made for a graft planned before, which can no longer
+    be taken (its ``graft`` says so)."""
+    proposals = TreeProposal.objects.filter(current=True, series__in=_mrcp_series_of(donor)).select_related(
+        "series__study"
+    )
+    if series is not None:
+        proposals = proposals.filter(series=series)
+    planned_first = Case(When(graft=donor.planned_graft, then=Value(0)), default=Value(1))
+    return proposals.order_by(planned_first, "-created_at", "-pk").first()
+
+
 def tree_overlay(proposal: TreeProposal) -> dict:
     """The proposal's centre-lines drawn on the series' MIP: the picture's size in mm (in pixels when its
     spacing is unknown) and, for each duct, its points in those units (and as MIP rows and columns,
@@ -415,22 +429,42 @@ def tree_overlay(proposal: TreeProposal) -> dict:
             {
                 "id": duct_id,
                 "points": " ".join(f"{x},{y}" for x, y in xy),
+                "xy": xy,
                 "mip_points": [[round(float(r), 1), round(float(c), 1)] for r, c in projected],
-                # Labelled half-way along: the upper ends of short ducts crowd round the hilum.
-                "label_x": xy[len(xy) // 2][0],
-                "label_y": xy[len(xy) // 2][1],
                 "length_mm": lengths.get(duct_id),
                 "low_confidence": duct_id != "CHD"
                 and any(v is None or v < LOW_CONFIDENCE for v in (confidence, junction)),
             }
         )
-    # Labels go outwards, away from the CHD, so those of the ducts meeting at the hilum spread apart.
-    chd = next((d for d in ducts if d["id"] == "CHD"), None)
-    centre_x = chd["label_x"] if chd else cols * col_mm / 2
-    for duct in ducts:
-        duct["label_anchor"] = "end" if duct["label_x"] < centre_x else "start"
     width, height = round(cols * col_mm, 1), round(rows * row_mm, 1)
-    return {"width": width, "height": height, "ducts": ducts, "font": round(max(width, height) / 60, 1)}
+    font = round(max(width, height) / 60, 1)
+    # Labels go outwards from the CHD and along their ducts until they cover no other label.
+    chd = next((d for d in ducts if d["id"] == "CHD"), None)
+    centre_x = chd["xy"][len(chd["xy"]) // 2][0] if chd else width / 2
+    placements = place_labels(
+        [LabelRequest(d["id"], tree_label_text(d), d.pop("xy")) for d in ducts],
+        width=width,
+        height=height,
+        font=font,
+        centre_x=centre_x,
+    )
+    for duct in ducts:
+        spot = placements[duct["id"]]
+        duct.update(
+            label=tree_label_text(duct),
+            label_x=spot.x,
+            label_y=spot.y,
+            label_anchor=spot.anchor,
+            # The same spot as a MIP row and column, for the viewer (which draws in the picture's pixels).
+            label_mip=[round(spot.y / row_mm - 0.5, 2), round(spot.x / col_mm - 0.5, 2)],
+        )
+    return {"width": width, "height": height, "ducts": ducts, "font": font}
+
+
+def tree_label_text(duct: dict) -> str:
+    """A duct's label on the MIP: its name, its length and, when uncertain, that it is."""
+    length = f" {duct['length_mm']:.1f} mm" if duct.get("length_mm") is not None else ""
+    return f"{duct['id']}{length}{' (uncertain)' if duct['low_confidence'] else ''}"
 
 
 def _mip_mapping(series: Series) -> np.ndarray | None:

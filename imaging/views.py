@@ -95,12 +95,16 @@ def viewer(request, pk):
         "columns": series.columns,
         "mayMeasure": may(actor.roles, Action.MEASURE_IMAGES) and study.reportable,
         "overlay": selectors.viewer_overlay(series),
+        # The labels' font as a fraction of the MIP's width: their places were chosen for that size.
+        "treeFont": tree["font"] / tree["width"] if tree.get("width") else 0,
         "tree": [
             {
                 "id": d["id"],
                 "points": d["mip_points"],
                 "lengthMm": d["length_mm"],
                 "uncertain": d["low_confidence"],
+                "label": d["label"],
+                "labelAt": d["label_mip"],
                 "labelAnchor": d["label_anchor"],
             }
             for d in tree["ducts"]

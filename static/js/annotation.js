@@ -50,8 +50,17 @@ function addRow(duct = {}) {
   }
   row.append(td);
   tbody.append(row);
-  row.dataset.duct = duct.id || "";
+  nameRow(row, duct.id || "");
   return row;
+}
+
+// A row's controls are named after its duct, so the page's error summary can link to "RHD, Drains into".
+function nameRow(row, ductId) {
+  row.dataset.duct = ductId;
+  for (const input of row.querySelectorAll("[data-field]")) {
+    if (ductId) input.id = `duct-${ductId}-${input.dataset.field}`;
+    else input.removeAttribute("id");
+  }
 }
 
 function numberOrNull(text) {
@@ -64,7 +73,7 @@ function readDocument() {
   const ducts = [];
   for (const row of tbody.rows) {
     const get = (field) => $(`[data-field=${field}]`, row).value.trim();
-    row.dataset.duct = get("id");
+    nameRow(row, get("id"));
     const duct = { id: get("id"), drains_into: get("drains_into") };
     const segments = get("segments");
     if (segments) duct.segments = segments.split(/[ ,;]+/).filter(Boolean).map((s) => numberOrNull(s));

@@ -222,13 +222,10 @@
       const line = svg("polyline", { points: xy.map((p) => p.join(",")).join(" "), "stroke-width": 2 * scale, fill: "none" });
       if (duct.uncertain) line.setAttribute("stroke-dasharray", `${6 * scale} ${4 * scale}`);
       group.append(line);
-      const middle = xy[Math.floor(xy.length / 2)];
-      const length = duct.lengthMm === null || duct.lengthMm === undefined ? "" : ` ${duct.lengthMm.toFixed(1)} mm`;
-      const outwards = duct.labelAnchor === "end" ? -5 : 5;
-      group.append(svg("text", {
-        x: middle[0] + outwards * scale, y: middle[1], "font-size": 11 * scale, class: "tree-text", "text-anchor": duct.labelAnchor,
-      },
-        `${duct.id}${length}${duct.uncertain ? " (uncertain)" : ""}`));
+      // Where the label goes was chosen with the anatomy page's drawing, so labels do not cover one another.
+      const [x, y] = toDisplay({ row: duct.labelAt[0], col: duct.labelAt[1] });
+      const font = config.treeFont ? config.treeFont * (picture.naturalWidth || 512) : 11 * scale;
+      group.append(svg("text", { x, y, "font-size": font, class: "tree-text", "text-anchor": duct.labelAnchor }, duct.label));
       overlay.append(group);
     }
   }

@@ -312,13 +312,13 @@ def test_no_serious_or_critical_axe_violation(case, page, live_server, login, re
 
 
 def focused(page) -> dict:
-    """The focused element, named by its id, data-field or name, and whether its focus can be seen."""
+    """The focused element, named by its data-field (a duct's column), id or name, and whether its focus can be seen."""
     return page.evaluate(
         """() => {
             const el = document.activeElement;
             const style = getComputedStyle(el);
             return {
-                key: el.id || el.dataset.field || el.getAttribute('name') || el.tagName.toLowerCase(),
+                key: el.dataset.field || el.id || el.getAttribute('name') || el.tagName.toLowerCase(),
                 tag: el.tagName.toLowerCase(), type: el.type || '', text: (el.textContent || '').trim().slice(0, 40),
                 visible: (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0)
                     || style.boxShadow !== 'none',

@@ -44,8 +44,22 @@ def test_the_proposal_is_taken_whole_into_the_draft(
         == 200
     )
     assert panel.locator("[data-testid=uncertain]").count() == len(uncertain)
+    # Beside the editor, not under it: to its right, starting above the editor's bottom.
+    editor, beside = page.locator(".ducts-card").bounding_box(), panel.bounding_box()
+    assert beside["x"] >= editor["x"] + editor["width"] and beside["y"] < editor["y"] + editor["height"]
+    assert overlapping_labels(page, "[data-testid=tree-overlay] svg text") == []
 
-    panel.locator("[data-testid=take-all]").click()
+    # Taking nothing is refused in the error summary, which takes the focus and leads to the tick boxes.
+    panel.locator("[data-testid=take-chosen]").click()
+    summary = page.locator("[data-testid=error-summary]")
+    summary.wait_for()
+    assert "Ducts to take: choose at least one duct" in summary.text_content()
+    assert page.evaluate("document.activeElement.dataset.testid") == "error-summary"
+    summary.locator("a").click()
+    assert page.evaluate("document.activeElement.name") == "ducts"
+    assert not Annotation.objects.filter(donor=donor).exists()
+
+    page.locator("[data-testid=tree-proposal] [data-testid=take-all]").click()
     page.wait_for_load_state("networkidle")
     page.locator(".messages").filter(has_text="Took the whole proposal").wait_for()
     # The editor now holds the proposed ducts, and the panel says each came from the proposal.
@@ -64,6 +78,26 @@ def test_the_proposal_is_taken_whole_into_the_draft(
     assert drawn.count() == len(proposal.centrelines)
     assert page.locator("#overlay [data-testid=tree-duct] polyline[stroke-dasharray]").count() == len(uncertain)
     assert page.locator("#overlay [data-duct=RHD] text").text_content().startswith("RHD ")
+    assert overlapping_labels(page, "#overlay [data-testid=tree-duct] text") == []
     page.screenshot(path=str(tmp_path / "viewer.png"))
     page.uncheck("#show-tree")
     assert drawn.count() == 0
+
+
+def overlapping_labels(page, selector: str) -> list[tuple[str, str]]:
+    """The pairs of labels whose drawn boxes cover one another."""
+    return page.evaluate(
+        """(selector) => {
+            const texts = [...document.querySelectorAll(selector)];
+            const boxes = texts.map((t) => [t.textContent, t.getBoundingClientRect()]);
+            const pairs = [];
+            for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+                const [a, p] = boxes[i], [b, q] = boxes[j];
+                const across = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+                const down = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+                if (across > 0.5 && down > 0.5) pairs.push([a, b]);
+            }
+            return pairs;
+        }""",
+        selector,
+    )

@@ -119,9 +119,28 @@ def test_anatomy_page_shows_field_errors_and_stores_nothing(make_user, donor):
     response = client.post(f"/anatomy/donors/{donor.pk}/", {"document": json.dumps(document)})
     assert response.status_code == 400
     assert "RHD.length_mm" in response.context["errors"]
+    # The shared error summary names the duct and its column and links to the cell the editor names alike.
+    html = response.content.decode()
+    assert 'data-testid="error-summary"' in html and "There is 1 problem with the biliary anatomy" in html
+    reason = response.context["errors"]["RHD.length_mm"][0]
+    assert f'<a href="#duct-RHD-length_mm">RHD, Length mm: {reason}</a>' in html
     response = client.post(f"/anatomy/donors/{donor.pk}/", {"document": "{oops"})
     assert response.status_code == 400 and "not valid JSON" in response.context["errors"]["document"][0]
+    assert "not valid JSON" in response.content.decode().split('data-testid="error-summary"')[1].split("</div>")[0]
     assert not Annotation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_anatomy_page_names_the_graft_and_the_series_in_the_error_summary(make_user, donor):
+    import json
+
+    client = Client()
+    client.force_login(make_user("radiologist"))
+    document = {**preset_document("typical_right_lobe"), "graft": "left_lobe"}
+    response = client.post(f"/anatomy/donors/{donor.pk}/", {"document": json.dumps(document), "series": "999999"})
+    assert response.status_code == 400
+    summary = response.content.decode().split('data-testid="error-summary"')[1].split("</div>")[0]
+    assert '<a href="#graft">Graft: ' in summary or '<a href="#series">Read on the MRCP series: ' in summary
 
 
 @pytest.mark.django_db

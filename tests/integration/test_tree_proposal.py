@@ -301,12 +301,57 @@ def test_the_page_takes_the_whole_proposal_then_chosen_ducts(proposed, radiologi
     rows = response.content.decode().count(">taken<")
     assert rows == len(proposed.document["ducts"])
     empty = client.post(
-        f"/anatomy/donors/{donor.pk}/take-proposal/",
-        {"proposal": proposed.pk, "version": annotation.version},
-        follow=True,
+        f"/anatomy/donors/{donor.pk}/take-proposal/", {"proposal": proposed.pk, "version": annotation.version}
     )
-    assert "Nothing was taken: ducts: choose at least one duct" in empty.content.decode()
+    # Refused on the page itself, in the shared error summary, linked to the first tick box.
+    assert empty.status_code == 400
+    summary = error_summary_of(empty)
+    first = proposals.body_of(proposed)["ducts"][0]["id"]
+    assert "There is 1 problem with the ducts taken from the proposal" in summary
+    assert f'<a href="#take-{first}">Ducts to take: choose at least one duct</a>' in summary
+    assert f'id="take-{first}"' in empty.content.decode()
     assert Annotation.objects.get().version == annotation.version
+
+
+def error_summary_of(response) -> str:
+    html = response.content.decode()
+    assert 'data-testid="error-summary"' in html, "no error summary on the page"
+    return html.split('data-testid="error-summary"')[1].split("</div>")[0]
+
+
+def test_a_take_that_makes_no_valid_anatomy_names_the_duct_in_the_error_summary(proposed, radiologist, client, donor):
+    child = next(d for d in proposed.document["ducts"] if d["drains_into"] != "CHD")
+    client.force_login(radiologist)
+    response = client.post(
+        f"/anatomy/donors/{donor.pk}/take-proposal/", {"proposal": proposed.pk, "ducts": child["id"]}
+    )
+    assert response.status_code == 400
+    summary = error_summary_of(response)
+    assert f'<a href="#take-{child["id"]}">{child["id"]}, Drains into: ' in summary
+    assert not Annotation.objects.exists()
+
+
+def test_a_proposal_for_the_graft_planned_before_is_shown_stale_and_asked_for_again(
+    proposed, radiologist, client, donor, django_capture_on_commit_callbacks, eager_tasks
+):
+    other = "left_lobe" if donor.planned_graft != "left_lobe" else "right_lobe"
+    type(donor).objects.filter(pk=donor.pk).update(planned_graft=other)
+    client.force_login(radiologist)
+    html = client.get(f"/anatomy/donors/{donor.pk}/").content.decode()
+    old_words, new_words = proposed.graft.replace("_", " "), other.replace("_", " ")
+    assert 'data-testid="proposal-stale"' in html
+    assert f"made for the {old_words}; the donor's planned graft is now the {new_words}" in html
+    # Still drawn for the record, but nothing can be taken from it.
+    assert 'data-testid="tree-overlay"' in html and 'data-testid="take-all"' not in html
+    assert 'name="ducts"' not in html
+    assert f"Propose for the {new_words}</button>" in html
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.post(f"/anatomy/donors/{donor.pk}/propose/", {"series": proposed.series_id}, follow=True)
+    assert asked.status_code == 200
+    new = TreeProposal.objects.get(series=proposed.series, current=True, graft=other)
+    assert new.requested_by == radiologist and new.pk != proposed.pk
+    after = client.get(f"/anatomy/donors/{donor.pk}/").content.decode()
+    assert 'data-testid="proposal-stale"' not in after
 
 
 def test_a_coordinator_sees_the_proposal_but_cannot_take_it(proposed, make_user, client, donor):
