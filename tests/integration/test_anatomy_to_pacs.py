@@ -26,9 +26,9 @@ from tests.integration.test_reports import actor, typical
 
 pytestmark = [pytest.mark.django_db, needs_orthanc]
 
-# The whole anatomy page with its PACS panel (the destination and the last sends are one query each): the
-# panel's rows never cost a query apiece.
-QUERIES_ON_THE_ANATOMY_PAGE = 11
+# The whole anatomy page with its PACS panel (the destination and the last sends are one query each) and the
+# proposed tree's panel (one query): the panels' rows never cost a query apiece.
+QUERIES_ON_THE_ANATOMY_PAGE = 12
 
 
 @pytest.fixture(autouse=True)
