@@ -1,13 +1,15 @@
 """The duct mask's centre-lines as a rooted tree of branches.
 
-The skeleton's voxels become a graph (networkx) joined to their 26 neighbours; a
+The skeleton's voxels are moved, by under a voxel, to the centre of the duct's
+cross-section through them, then become a graph (networkx) joined to their 26 neighbours; a
 minimum spanning tree breaks the little loops a skeleton makes at junctions, pieces
 left apart by a narrowing are bridged to the tree when their ends come close, pieces
 the cut of a fluid pocket parted from the tree are joined across the pocket, and
 short spurs (a skeleton's whiskers at bumps of the wall) are pruned. The tree is
 rooted at the caudal end of its thickest duct (the common bile duct) and cut into
 branches between forks; forks closer than a duct's width are one junction, placed
-where the branches' axes meet.
+where the branches' axes meet. A duct joined across a pocket starts at the pocket's
+neck (where the cystic duct begins), not at the far side of the bridge.
 """
 
 from __future__ import annotations
@@ -107,8 +109,8 @@ def centre_lines(segmented: Segmented) -> Tree:
         raise ValueError("no duct centre-line found")
     graph = _voxel_graph(voxels, segmented.grid.voxel_mm)
     graph = nx.minimum_spanning_tree(graph)
-    points = segmented.grid.to_patient(voxels)
     radii = radius_by_volume(segmented.mask, voxels, segmented.grid.voxel_mm)
+    points = segmented.grid.to_patient(recentred(segmented.mask, voxels, radii, segmented.grid.voxel_mm))
     tubular = segmented.tubular[tuple(voxels.T)]
     main, bridges, pocket_bridges = _bridged(graph, points, segmented.grid.voxel_mm, segmented.pockets)
     root = _root(main, points, radii)
@@ -122,7 +124,36 @@ def centre_lines(segmented: Segmented) -> Tree:
     # Refined junctions that came together are one: the skeleton looped between them.
     for index in _merge_close_forks(tree, limit, by_chord=True):
         _refine_fork(tree, tree.branches[index])
+    _drop_curled_whiskers(tree, radii_floor=segmented.grid.voxel_mm)
+    for branch in tree.branches.values():
+        if branch.across_pocket:
+            _join_across_pocket(branch, segmented.pockets)
     return tree
+
+
+# Pocket points within this distance (mm) of a bridge across a pocket show where the pocket meets it.
+NECK_REACH_MM = 8.0
+
+
+def _join_across_pocket(branch: Branch, pockets: cKDTree | None) -> None:
+    """Start a duct joined across a pocket at the pocket's neck, not at the receiving
+    duct's cut end: the straight bridge over the pocket is no duct. The neck is where
+    the pocket's fluid beside the bridge is centred, projected onto the bridge: the
+    gallbladder's neck, where the cystic duct begins."""
+    if pockets is None:
+        return
+    cut_end, piece = branch.points[0], branch.points[1:]
+    bridge = piece[0] - cut_end
+    gap = float(np.linalg.norm(bridge))
+    if gap < 1.0:
+        return
+    samples = cut_end + np.linspace(0.0, 1.0, max(2, int(gap)))[:, None] * bridge
+    near = sorted(set().union(*pockets.query_ball_point(samples, NECK_REACH_MM)))
+    if not near:
+        return
+    centre = pockets.data[near].mean(axis=0)
+    along = float(np.clip((centre - cut_end) @ bridge / gap**2, 0.0, 1.0))
+    branch.points = np.vstack([cut_end + along * bridge, piece])
 
 
 # Radius of the ball in which a duct's calibre is measured (mm): wider than any duct.
@@ -151,6 +182,57 @@ def radius_by_volume(mask: np.ndarray, voxels: np.ndarray, voxel_mm: float) -> n
     filled = np.minimum(counts * voxel_mm**3 * 3.0 / (4.0 * np.pi), ball)
     radii: np.ndarray = np.sqrt(np.maximum(CALIBRE_BALL_MM**2 - (ball - filled) ** (2.0 / 3.0), 0.0))
     return radii.astype(np.float32)
+
+
+# A skeleton voxel is moved to the centre of the duct's cross-section through it: the
+# centroid of the mask within this many mm of the wall, in a slab this many voxels thick.
+RECENTRE_MARGIN_MM = 1.0
+RECENTRE_SLAB_VOXELS = 1.0
+# The local direction of the centre-line is fitted over the skeleton within this reach (mm).
+TANGENT_MM = 3.0
+
+
+def recentred(mask: np.ndarray, voxels: np.ndarray, radii: np.ndarray, voxel_mm: float) -> np.ndarray:
+    """Skeleton voxels (n x 3 indices) moved, by under a voxel, to the centroid of the
+    duct's cross-section: a thinned skeleton lies on whole voxels and, for a duct an even
+    number of voxels wide, half a voxel off its axis, which tilts the axes fitted at a
+    fork and moves the junction by a millimetre or more."""
+    tangents = _tangents(voxels, TANGENT_MM / voxel_mm)
+    reach = int(np.ceil((float(radii.max()) + RECENTRE_MARGIN_MM) / voxel_mm))
+    span = np.arange(-reach, reach + 1)
+    offsets = np.stack(np.meshgrid(span, span, span, indexing="ij"), axis=-1).reshape(-1, 3)
+    offsets = offsets[(offsets**2).sum(axis=1) <= reach**2]
+    limit = ((radii + RECENTRE_MARGIN_MM) / voxel_mm) ** 2
+    padded = np.pad(mask, reach)
+    shifted = voxels + reach
+    total = np.zeros((len(voxels), 3))
+    count = np.zeros(len(voxels))
+    for offset in offsets:
+        along = tangents @ offset
+        inside = (np.abs(along) <= RECENTRE_SLAB_VOXELS) & (float(offset @ offset) <= limit)
+        where = shifted + offset
+        inside &= padded[where[:, 0], where[:, 1], where[:, 2]]
+        perpendicular = offset[None, :] - along[:, None] * tangents
+        total += perpendicular * inside[:, None]
+        count += inside
+    move = total / np.maximum(count, 1)[:, None]
+    move[np.linalg.norm(move, axis=1) > 1.0] = 0.0  # a neighbouring duct in reach: keep the voxel
+    out: np.ndarray = voxels + move
+    return out
+
+
+def _tangents(voxels: np.ndarray, reach: float) -> np.ndarray:
+    """Unit direction of the skeleton at each voxel: the main axis of its neighbours within ``reach`` voxels."""
+    tree = cKDTree(voxels)
+    out = np.zeros((len(voxels), 3))
+    for n, near in enumerate(tree.query_ball_point(voxels, reach)):
+        local = voxels[near].astype(float)
+        if len(local) < 3:
+            continue
+        local -= local.mean(axis=0)
+        _, vectors = np.linalg.eigh(local.T @ local)
+        out[n] = vectors[:, -1]
+    return out
 
 
 def _voxel_graph(voxels: np.ndarray, voxel_mm: float) -> nx.Graph:
@@ -309,7 +391,9 @@ def _prune(tree: Tree, radii_floor: float) -> Tree:
                 continue
             parent = branches[branch.parent]
             spur = max(SPUR_MM, SPUR_RADII * float(max(parent.radii[-1], radii_floor)))
-            if branch.length_mm < spur:
+            # By its reach too: a whisker that curls back within the lumen is long, not far.
+            reach = float(np.linalg.norm(branch.upper - branch.lower))
+            if min(branch.length_mm, reach) < spur:
                 parent.children.remove(index)
                 del branches[index]
                 changed = True
@@ -320,6 +404,22 @@ def _prune(tree: Tree, radii_floor: float) -> Tree:
         if not changed:
             break
     return tree
+
+
+def _drop_curled_whiskers(tree: Tree, radii_floor: float) -> None:
+    """Leaves that end within a spur's reach of their refined fork: folding close forks
+    together can leave a whisker that curls back inside the junction's lumen."""
+    branches = tree.branches
+    for index in list(branches):
+        branch = branches.get(index)
+        if branch is None or branch.children or branch.parent is None or branch.across_pocket:
+            continue
+        parent = branches[branch.parent]
+        spur = max(SPUR_MM, SPUR_RADII * float(max(parent.radii[-1], radii_floor)))
+        if float(np.linalg.norm(branch.upper - branch.lower)) < spur:
+            parent.children.remove(index)
+            del branches[index]
+            _merge_single_child(branches, parent)
 
 
 def _merge_single_child(branches: dict[int, Branch], branch: Branch) -> None:

@@ -5,7 +5,10 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
 * the **trunk** (common bile and hepatic duct) is climbed from the root; at each fork
   it goes on into the one branch that still drains both sides of the liver and is
   nearly as wide as the trunk. Where no branch does, the trunk ends: that fork is the
-  **hilar confluence**;
+  **hilar confluence**. When the ducts of one side join below (into the cystic duct),
+  the skeleton runs on from the common hepatic duct into the other side's duct without
+  a fork: a branch leaving at the trunk's width that narrows is cut where its width
+  falls halfway, and that point is the confluence;
 * a branch leaving the trunk that ends at a wide pocket of fluid is the **cystic
   duct** (the pocket is the gallbladder); ducts joined to it across the pocket drain
   into it at its upper end;
@@ -170,9 +173,79 @@ def _trunk(tree: Tree) -> list[int]:
             for c in branch.children
             if _both_sides(tree, c, branch.upper) and _width(tree.branches[c].radii) >= _share(tree.branches[c]) * width
         ]
+        if not onward:
+            upper = _narrowing_trunk(tree, branch, width)
+            if upper is not None:
+                trunk.append(upper)
+                return trunk
         if len(onward) != 1:
             return trunk
         trunk.append(onward[0])
+
+
+# A branch leaving the trunk at its width that narrows to this share of it is the trunk's
+# upper stretch running on into a one-sided duct (the other side drains elsewhere).
+NARROWED_SHARE = 0.8
+# The calibres compared are medians over this stretch (mm) at each end of the branch,
+# clear of the forks by WIDTH_FROM_MM.
+CALIBRE_STRETCH_MM = 8.0
+
+
+def _narrowing_trunk(tree: Tree, branch: Branch, width: float) -> int | None:
+    """Where no branch drains both sides, a branch as wide as the trunk where it leaves
+    the fork and narrowing upwards holds the rest of the common hepatic duct: the ducts of
+    the other side joined below (a right hepatic duct into the cystic duct), so the
+    skeleton runs on from the common hepatic duct into the duct of the side left, with no
+    fork at the confluence. The branch is cut where its width falls halfway, the
+    confluence; returns the index of the lower part, now on the trunk."""
+    for child_index in branch.children:
+        child = tree.branches[child_index]
+        steps = np.linalg.norm(np.diff(child.points, axis=0), axis=1)
+        along = np.concatenate([[0.0], np.cumsum(steps)])
+        total = float(along[-1])
+        if total < 2 * (WIDTH_FROM_MM + CALIBRE_STRETCH_MM):
+            continue
+        lower_part = (along >= WIDTH_FROM_MM) & (along <= WIDTH_FROM_MM + CALIBRE_STRETCH_MM)
+        upper_part = (along <= total - WIDTH_FROM_MM) & (along >= total - WIDTH_FROM_MM - CALIBRE_STRETCH_MM)
+        if not lower_part.any() or not upper_part.any():
+            continue
+        lower, upper = _width(child.radii[lower_part]), _width(child.radii[upper_part])
+        if lower < TRUNK_CHILD_WIDTH * width or upper > NARROWED_SHARE * lower:
+            continue
+        halfway = 0.5 * (lower + upper)
+        start = int(np.nonzero(lower_part)[0].max())
+        below = np.nonzero(child.radii[start:] < halfway)[0]
+        if not len(below):
+            continue
+        cut = start + int(below[0])
+        if cut < 1 or cut >= len(child.points) - 2:
+            continue
+        return _split(tree, child, cut)
+    return None
+
+
+def _split(tree: Tree, branch: Branch, cut: int) -> int:
+    """Cut a branch at point ``cut``: the lower part keeps the index, the upper part becomes its only child."""
+    index = max(tree.branches) + 1
+    upper = Branch(
+        index,
+        branch.points[cut:],
+        branch.radii[cut:],
+        branch.tubular[cut:],
+        branch.index,
+        branch.children,
+        branch.bridged,
+    )
+    for child in branch.children:
+        tree.branches[child].parent = index
+    tree.branches[index] = upper
+    branch.points, branch.radii, branch.tubular = (
+        branch.points[: cut + 1],
+        branch.radii[: cut + 1],
+        branch.tubular[: cut + 1],
+    )
+    branch.children = [index]
+    return branch.index
 
 
 def _share(child: Branch) -> float:

@@ -28,12 +28,10 @@ from imaging.tree import TreeProposal, propose_tree
 NAMES = sorted(PRESETS)
 # Wrong type today: none.
 TYPE_WRONG: set[str] = set()
-# Right type, wrong exits: a trifurcation read as a short RHD (on this small series);
-# an RHD into the cystic duct read as its RAHD into the CHD.
-EXITS_WRONG = TYPE_WRONG | {"trifurcation", "rhd_into_cystic"}
-# Right exits, not every duct's place: an RPHD into the LHD; a B2 joining the LHD
-# beside a B3-B4 trunk.
-TOPOLOGY_WRONG = EXITS_WRONG | {"rphd_into_lhd", "lls_b2_separate"}
+# Right type, wrong exits: none.
+EXITS_WRONG = TYPE_WRONG | set()
+# Right exits, not every duct's place: a B2 joining the LHD beside a B3-B4 trunk.
+TOPOLOGY_WRONG = EXITS_WRONG | {"lls_b2_separate"}
 # Lengths are checked where the confluence and every junction are found.
 LENGTH_CHECKED = ("typical_right_lobe", "accessory_duct", "rphd_into_chd", "lls_typical_trunk")
 LENGTH_TOLERANCE_MM = 4.0
