@@ -178,13 +178,19 @@ def launch_worker(
     concurrency: int = 1,
     pool: str = "prefork",
     queue: str | None = None,
+    queues: tuple[str, str] | None = None,
     extra_env: dict | None = None,
     name: str | None = None,
 ) -> subprocess.Popen:
-    """start_worker without the wait: several processes start at once, then `wait_until_up`."""
+    """start_worker without the wait: several processes start at once, then `wait_until_up`.
+
+    `queues` (interactive, heavy) gives the processes queues of their own, apart from the session's worker."""
     from celery import current_app
 
-    if queue is None:
+    if queues is not None:
+        queue, heavy = queues
+        consumes = f"{queue},{heavy}"
+    elif queue is None:
         queue, heavy = current_app.conf.task_default_queue, current_app.conf.task_heavy_queue
         consumes = f"{queue},{heavy}"
     else:
@@ -227,15 +233,14 @@ def launch_worker(
     return process
 
 
-def launch_web(*, extra_env: dict | None = None) -> subprocess.Popen:
+def launch_web(*, queues: tuple[str, str] | None = None, extra_env: dict | None = None) -> subprocess.Popen:
     """The app under gunicorn on a free loopback port (`process.url`), against the test database
-    and this run's queues; `wait_until_up` waits for its /health/. Its log is at `process.log_path`."""
+    and this run's queues (or `queues`: interactive, heavy); `wait_until_up` waits for its /health/.
+    Its log is at `process.log_path`."""
     from celery import current_app
 
-    conf = current_app.conf
-    env = process_environment(
-        default_queue=conf.task_default_queue, heavy_queue=conf.task_heavy_queue, extra_env=extra_env
-    )
+    default_queue, heavy_queue = queues or (current_app.conf.task_default_queue, current_app.conf.task_heavy_queue)
+    env = process_environment(default_queue=default_queue, heavy_queue=heavy_queue, extra_env=extra_env)
     port = free_port()
     log_path = _log_file("gunicorn-")
     with log_path.open("w") as log:

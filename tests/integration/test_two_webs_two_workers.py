@@ -16,7 +16,7 @@ import requests
 from PIL import Image
 
 from imaging.models import Series
-from tests.conftest import launch_web, launch_worker, stop_worker, wait_until_up
+from tests.conftest import launch_web, launch_worker, run_queue, stop_worker, wait_until_up
 from tests.factories import DonorFactory
 from tests.integration.imaging_support import phantom
 from tests.integration.s3_support import keys, media_is_empty, new_bucket, s3_environment
@@ -37,12 +37,14 @@ class Cluster:
 
 @pytest.fixture
 def cluster(s3_endpoint, tmp_path):
-    """Two webs and two workers (both on the interactive and heavy queues of this run), all
-    configured by their environment alone for the test database, the broker and a new bucket."""
+    """Two webs and two workers (both on an interactive and a heavy queue of their own, so the session's
+    worker, which keeps its files on the local disk, never takes their tasks), all configured by their
+    environment alone for the test database, the broker and a new bucket."""
     s3, name = new_bucket(s3_endpoint)
     environment = s3_environment(s3_endpoint, name, tmp_path / "media")
-    webs = [launch_web(extra_env=environment) for _ in range(2)]
-    workers = {node: launch_worker(name=node, extra_env=environment) for node in ("left", "right")}
+    queues = (run_queue("cluster"), run_queue("cluster-heavy"))
+    webs = [launch_web(queues=queues, extra_env=environment) for _ in range(2)]
+    workers = {node: launch_worker(name=node, queues=queues, extra_env=environment) for node in ("left", "right")}
     everyone = [*webs, *workers.values()]
     try:
         wait_until_up(*everyone)
@@ -113,7 +115,7 @@ def test_web_a_takes_the_upload_a_worker_ingests_web_b_shows_the_slices(
             break
         assert time.monotonic() < deadline, f"no worker ingested and rendered the upload: {body}"
         time.sleep(0.3)
-    assert (body["state"], body["accepted"], body["rejected"]) == ("done", SLICES, 0)
+    assert (body["state"], body["accepted"], body["rejected"]) == ("done", SLICES, 0), body
     # Exactly one worker took the ingest off the shared heavy queue.
     assert len(ingested_by(cluster.workers, "imaging.ingest_upload")) == 1
 
