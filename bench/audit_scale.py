@@ -1,8 +1,8 @@
 """The audit trail at ten million events: the auditor's searches, before and after core's audit
-indexes (migration core 0002), in one run.
+indexes (migrations core 0002 and 0003), in one run.
 
 Events are loaded with PostgreSQL COPY into a scratch database `ldlt_bench_audit` (created with
-every migration but core 0002, and dropped at the end), with realistic shapes: five centres of
+every migration but core 0002 and 0003, and dropped at the end), with realistic shapes: five centres of
 unequal size, users and donors whose activity is skewed (a few of each are very busy), mostly
 reads, a few refused attempts (some from another centre), three years of growing volume, in
 the order they happened. Then each search is run as the audit trail page runs it (the selector
@@ -311,7 +311,9 @@ def main() -> None:
         cursor.execute("ANALYZE donors_auditevent")
         cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('donors_auditevent'))")
         size_after = cursor.fetchone()[0]
-    print(f"core 0002 (indexes, built concurrently) took {index_seconds:.0f} s; table with its indexes: {size_after}")
+    print(
+        f"core 0002 and 0003 (indexes, built concurrently) took {index_seconds:.0f} s; table with its indexes: {size_after}"
+    )
     after = time_all(actor, centres, users, donors, end, args.repeat)
 
     print(f"\nauditor's searches at {args.rows:,} events, ms (p50 / p95 of {args.repeat}; page of 50, bounded count)")

@@ -124,7 +124,14 @@ class AuditEvent(models.Model):
             models.Index(fields=["centre", "-at"], name="donors_audi_centre__e6faf7_idx"),
             models.Index(fields=["user", "-at"], name="audit_user_at_idx"),
             models.Index(fields=["kind", "-at"], name="audit_kind_at_idx"),
-            models.Index(Upper("donor_code"), F("at").desc(), name="audit_donor_code_at_idx"),
+            # Covering: the search's bounded count reads the index alone (core 0003).
+            models.Index(
+                Upper("donor_code"),
+                F("at").desc(),
+                F("id").desc(),
+                include=["donor_code", "centre", "target_centre"],
+                name="audit_donor_code_cover_idx",
+            ),
             models.Index(fields=["donor_id", "-at"], name="audit_donor_at_idx"),
         ]
 
