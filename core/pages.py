@@ -7,6 +7,8 @@ from functools import cached_property
 from typing import Any
 
 from django.core.paginator import Paginator
+from django.db.models.expressions import RawSQL
+from django.db.models.query import ModelIterable, ValuesIterable
 
 from .audit import Actor, actor_from_request
 from .errors import DomainError
@@ -28,6 +30,7 @@ def apply_errors(form, error: DomainError) -> None:
 
 
 PAGES_AHEAD = 10  # how far past the page asked for a bounded count looks
+COUNT_KEY = "_bounded_count"  # the annotation a page's rows carry the count in
 
 
 class BoundedPaginator(Paginator):
@@ -55,7 +58,42 @@ class BoundedPaginator(Paginator):
 
     def page(self, number):
         self._bound_to(number)
-        return super().page(number)
+        page = self._page_carrying_its_count(number)
+        return page if page is not None else super().page(number)
+
+    def _page_carrying_its_count(self, number):
+        """The page's rows and the bounded count in one query: each row carries the count as an
+        uncorrelated subquery (PostgreSQL runs it once). A list that is polled pays one round trip
+        instead of two. None when that cannot be done: a list, tuples, a combined queryset, orphans,
+        a page past the end (the plain count then says how far the pages go)."""
+        rows: Any = self.object_list
+        if (
+            "_counted" in self.__dict__
+            or self.orphans
+            or getattr(rows, "_iterable_class", None) not in (ModelIterable, ValuesIterable)
+            or rows.query.combinator
+        ):
+            return None
+        try:
+            wanted = int(number) if not isinstance(number, float) else 0
+        except (TypeError, ValueError):
+            return None  # Django's own validation raises the right error
+        if wanted < 1:
+            return None
+        inner = rows.order_by().values("pk")[: self.count_limit + 1]
+        sql, params = inner.query.sql_with_params()
+        bottom = (wanted - 1) * self.per_page
+        found = list(
+            rows.annotate(**{COUNT_KEY: RawSQL(f"SELECT COUNT(*) FROM ({sql}) AS bounded", params)})[
+                bottom : bottom + self.per_page
+            ]
+        )
+        if not found:
+            return None
+        for row in found:  # the count leaves the rows as they were
+            counted = row.pop(COUNT_KEY) if isinstance(row, dict) else row.__dict__.pop(COUNT_KEY)
+        self.__dict__["_counted"] = counted
+        return self._get_page(found, self.validate_number(wanted), self)
 
     @cached_property
     def _counted(self) -> int:

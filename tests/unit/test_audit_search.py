@@ -75,3 +75,26 @@ def test_filters_keep_their_meaning(settings, centre, make_user, donor):
         assert ids(kind="read", donor_code=donor.code) == [early, late]
     finally:
         timezone.deactivate()
+
+
+def test_a_page_and_its_bounded_count_come_in_one_query_and_leave_the_rows_as_they_were(
+    centre, make_user, django_assert_num_queries
+):
+    user = make_user("radiologist")
+    for n in range(1, 24):
+        record_event(actor=Actor(user=user), kind=AuditEvent.Kind.READ, record_type="donors.Donor", record_id=n)
+    events = AuditEvent.objects.filter(centre_id=centre.pk).order_by("-at", "-pk")
+    with django_assert_num_queries(1):
+        page = BoundedPaginator(events, 5, pages_ahead=2).get_page(2)
+        assert (page.paginator.count, page.paginator.count_exceeded, page.paginator.num_pages) == (20, True, 4)
+    assert [e.record_id for e in page.object_list] == ["18", "17", "16", "15", "14"]
+    assert all("_bounded_count" not in vars(e) for e in page.object_list)
+
+    rows = events.values("record_id", "kind")
+    with django_assert_num_queries(1):
+        fourth = BoundedPaginator(rows, 5, pages_ahead=2).page(4)
+        assert (fourth.paginator.count, fourth.paginator.count_exceeded) == (23, False)
+    assert list(fourth.object_list) == [{"record_id": str(n), "kind": "read"} for n in range(8, 3, -1)]
+
+    past = BoundedPaginator(events, 5, pages_ahead=2).get_page(9)  # past the end: the last page, as before
+    assert [e.record_id for e in past.object_list] == ["3", "2", "1"]
