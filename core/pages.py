@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models.expressions import RawSQL
 from django.db.models.query import ModelIterable, ValuesIterable
 
@@ -93,7 +93,7 @@ class BoundedPaginator(Paginator):
         for row in found:  # the count leaves the rows as they were
             counted = row.pop(COUNT_KEY) if isinstance(row, dict) else row.__dict__.pop(COUNT_KEY)
         self.__dict__["_counted"] = counted
-        return self._get_page(found, self.validate_number(wanted), self)
+        return Page(found, self.validate_number(wanted), self)
 
     @cached_property
     def _counted(self) -> int:
