@@ -75,3 +75,39 @@ def edited(provenance: Mapping[str, Any] | None) -> list[str]:
 
 
 __all__ = ["EDITED", "FROM_PROPOSAL", "after_edit", "edited", "from_proposal", "taken"]
+
+
+def draft_with_proposal(
+    draft: Mapping[str, Any] | None,
+    proposal: Mapping[str, Any],
+    *,
+    graft: str,
+    duct_ids: Iterable[str] | None = None,
+) -> tuple[dict[str, Any], list[str], str]:
+    """The draft after taking a proposal: whole (``duct_ids`` None: the proposal's document, keeping
+    the draft's notes), or the chosen ducts, each replacing the draft's duct of that id in place or
+    joining the draft at its end. Returns the document, the ducts taken, and a reason when the choice
+    cannot be taken (no duct chosen, or ducts the proposal does not hold), else "".
+
+    The result still has to pass the anatomy rules: this only merges."""
+    proposed = _ducts(proposal)
+    if duct_ids is None:
+        document = {**proposal, "ducts": [dict(duct) for duct in proposal.get("ducts", [])]}
+        if draft is not None and draft.get("notes"):
+            document["notes"] = draft["notes"]
+        return document, list(proposed), ""
+    chosen = list(dict.fromkeys(duct_ids))
+    unknown = [duct_id for duct_id in chosen if duct_id not in proposed]
+    if unknown:
+        return dict(draft or {}), chosen, f"not in the proposal: {', '.join(map(str, unknown))[:200]}"
+    if not chosen:
+        return dict(draft or {}), chosen, "choose at least one duct"
+    base = dict(draft) if draft is not None else {"format": "biliary-anatomy/1", "graft": graft, "ducts": []}
+    ducts = [dict(duct) for duct in base.get("ducts", [])]
+    place = {duct.get("id"): index for index, duct in enumerate(ducts)}
+    for duct_id in chosen:
+        if duct_id in place:
+            ducts[place[duct_id]] = dict(proposed[duct_id])
+        else:
+            ducts.append(dict(proposed[duct_id]))
+    return {**base, "ducts": ducts}, chosen, ""

@@ -225,6 +225,156 @@ def take_tree_proposal(
             f"{donor.planned_graft.replace('_', ' ')}: ask for a new proposal"
         )
         raise IllegalState(f"proposal: {reason}", fields={"proposal": [reason]})
+    current = Annotation.objects.filter(donor=donor).first()
+    document, chosen, refusal = provenance.draft_with_proposal(
+        current.document if current is not None else None,
+        proposal.document,
+        graft=donor.planned_graft,
+        duct_ids=duct_ids,
+    )
+    if refusal:
+        raise InvalidInput(f"ducts: {refusal}", fields={"ducts": [refusal]})
+    validate_for_donor(document, donor)
+    at = timezone.now().isoformat()
+    written = _write_annotation(
+        actor=actor,
+        donor=donor,
+        document=document,
+        expected_version=expected_version,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        provenance_of=lambda before: provenance.after_edit(before, document, by=actor.user.username, at=at),
+    )
+    if written is None:
+        return Annotation.objects.get(donor=donor)
+    annotation, changes, reopened, created = written
+    if created:
+        summary = "recorded biliary anatomy"
+    else:
+        summary = f"changed biliary anatomy (revision {annotation.revision})" + (
+            "; final annotation reopened" if reopened else ""
+        )
+    record_event(
+        actor=actor,
+        kind=AuditEvent.Kind.CREATE if created else AuditEvent.Kind.UPDATE,
+        record=annotation,
+        donor=donor,
+        summary=summary,
+        changes=changes,
+    )
+    return annotation
+
+
+def _write_annotation(
+    *,
+    actor: Actor,
+    donor: Donor,
+    document,
+    expected_version: int | None,
+    study_uid: str,
+    series_uid: str,
+    provenance_of,
+) -> tuple[Annotation, dict, bool, bool] | None:
+    """Store a validated document as the donor's anatomy (no audit event: the caller writes it).
+
+    Returns (annotation, changes, reopened, created), or None when nothing changed. ``provenance_of``
+    maps the stored provenance to the new one."""
+    digest = document_hash(document)
+    annotation = Annotation.objects.select_for_update().filter(donor=donor).first()
+    if annotation is None:
+        annotation = Annotation(
+            donor=donor,
+            document=document,
+            document_sha256=digest,
+            study_uid=study_uid or "",
+            series_uid=series_uid,
+            created_by=actor.user,
+            updated_by=actor.user,
+            provenance=provenance_of({}),
+        )
+        annotation._history_user = actor.user
+        annotation.save()
+        _queue_classification(annotation.pk)
+        return annotation, {"document_sha256": [None, digest]}, False, True
+    if expected_version is None:
+        raise InvalidInput("version is required", fields={"version": ["send the version you last read"]})
+    if annotation.version != expected_version:
+        raise Conflict(
+            f"the anatomy was changed by someone else (you edited version {expected_version}, it is now "
+            f"version {annotation.version}); reload and apply your change again",
+            fields={"version": [f"stale: current version is {annotation.version}"]},
+        )
+    new_provenance = provenance_of(annotation.provenance)
+    same_images = (study_uid or "") == annotation.study_uid and series_uid in ("", annotation.series_uid)
+    if digest == annotation.document_sha256 and same_images and new_provenance == annotation.provenance:
+        return None
+    reopened = annotation.state == Annotation.State.FINAL and digest != annotation.document_sha256
+    changes: dict[str, object] = {}
+    if digest != annotation.document_sha256:
+        changes["document_sha256"] = [annotation.document_sha256, digest]
+        changes["revision"] = [annotation.revision, annotation.revision + 1]
+        annotation.revision += 1
+        annotation.classification = Annotation.Classification.PENDING
+        annotation.classification_error = ""
+    if reopened:
+        annotation.state = Annotation.State.DRAFT
+        annotation.finalised_by = None
+        annotation.finalised_at = None
+        changes["state"] = ["final", "draft"]
+    if study_uid and study_uid != annotation.study_uid:
+        changes["study_uid"] = [annotation.study_uid, study_uid]
+    if (study_uid and study_uid != annotation.study_uid or series_uid) and series_uid != annotation.series_uid:
+        # A series is recorded together with its study; a study named alone drops the old series.
+        changes["series_uid"] = [annotation.series_uid, series_uid]
+        annotation.series_uid = series_uid
+    newly_edited = sorted(set(provenance.edited(new_provenance)) - set(provenance.edited(annotation.provenance)))
+    if newly_edited:
+        changes["edited_after_proposal"] = newly_edited
+    annotation.provenance = new_provenance
+    annotation.document = document
+    annotation.document_sha256 = digest
+    annotation.study_uid = study_uid or annotation.study_uid
+    annotation.updated_by = actor.user
+    annotation.version += 1
+    annotation._history_user = actor.user
+    annotation.save()
+    if annotation.classification == Annotation.Classification.PENDING:
+        _queue_classification(annotation.pk)
+    return annotation, changes, reopened, False
+
+
+@transaction.atomic
+def take_tree_proposal(
+    *,
+    actor: Actor,
+    donor: Donor,
+    proposal: TreeProposal,
+    duct_ids: list[str] | None = None,
+    expected_version: int | None = None,
+) -> Annotation:
+    """Take a tree proposal into the donor's draft anatomy: whole (``duct_ids`` None), or the chosen ducts,
+    each replacing the draft's duct of that id or joining the draft.
+
+    The result must be a valid document for the donor (the rules of `save_annotation`), else nothing
+    changes and the error names the field. The proposal predicts; the radiologist edits the draft and
+    marks it final. One audit event names the proposal and the ducts taken."""
+    require(actor, Action.RECORD_ANATOMY)
+    series = proposal.series
+    if series.study.donor_id != donor.pk:
+        reason = "not a proposal of this donor's images"
+        raise InvalidInput(f"proposal: {reason}", fields={"proposal": [reason]})
+    donor_mrcp_series(donor=donor, series_id=series.pk, field="proposal")
+    if proposal.state != TreeProposal.State.READY or not proposal.document:
+        reason = f"the proposal is {proposal.get_state_display().lower()}" + (
+            f": {proposal.reason}" if proposal.reason else ""
+        )
+        raise IllegalState(f"proposal: {reason}"[:300], fields={"proposal": [reason]})
+    if proposal.graft != donor.planned_graft:
+        reason = (
+            f"proposed for the {proposal.graft.replace('_', ' ')}, the donor's planned graft is now "
+            f"{donor.planned_graft.replace('_', ' ')}: ask for a new proposal"
+        )
+        raise IllegalState(f"proposal: {reason}", fields={"proposal": [reason]})
     proposed = {duct["id"]: duct for duct in proposal.document.get("ducts", [])}
     current = Annotation.objects.filter(donor=donor).first()
     if duct_ids is None:

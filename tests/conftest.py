@@ -173,6 +173,22 @@ def start_worker(
     return process
 
 
+def _spawn(module_args: list[str], *, env: dict, log_prefix: str) -> subprocess.Popen:
+    """`python -m <module_args>` in its own process group, its output in a log file (`process.log_path`)."""
+    log_path = _log_file(log_prefix)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *module_args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    process.log_path = log_path  # type: ignore[attr-defined]
+    return process
+
+
 def launch_worker(
     *,
     concurrency: int = 1,
@@ -202,33 +218,25 @@ def launch_worker(
         consumes = f"{consumes},{ready_queue}"
         naming = ["-n", f"{name}-{RUN_ID}@%h"]
     env = process_environment(default_queue=queue, heavy_queue=heavy, extra_env=extra_env)
-    log_path = _log_file("celery-worker-")
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--loglevel=INFO",
-                f"--concurrency={concurrency}",
-                f"--pool={pool}",
-                "-Q",
-                consumes,
-                *naming,
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    process.log_path = log_path  # type: ignore[attr-defined]
+    process = _spawn(
+        [
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            f"--pool={pool}",
+            "-Q",
+            consumes,
+            *naming,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env=env,
+        log_prefix="celery-worker-",
+    )
     process.ready_queue = ready_queue  # type: ignore[attr-defined]
     return process
 
@@ -242,30 +250,22 @@ def launch_web(*, queues: tuple[str, str] | None = None, extra_env: dict | None 
     default_queue, heavy_queue = queues or (current_app.conf.task_default_queue, current_app.conf.task_heavy_queue)
     env = process_environment(default_queue=default_queue, heavy_queue=heavy_queue, extra_env=extra_env)
     port = free_port()
-    log_path = _log_file("gunicorn-")
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--threads",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    process.log_path = log_path  # type: ignore[attr-defined]
+    process = _spawn(
+        [
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        log_prefix="gunicorn-",
+    )
     process.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     return process
 

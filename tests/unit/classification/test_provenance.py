@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from classification import provenance
 from classification.provenance import after_edit, edited, from_proposal, taken
 
 RHD = {"id": "RHD", "drains_into": "CHD", "length_mm": 7.2}
 LHD = {"id": "LHD", "drains_into": "CHD", "length_mm": 18.6, "segments": [2, 3, 4]}
 DOCUMENT = {"format": "biliary-anatomy/1", "graft": "right_lobe", "ducts": [RHD, LHD]}
+
+
+def duct(duct_id, length_mm=12.0):
+    return {"id": duct_id, "drains_into": "CHD", "length_mm": length_mm}
 
 
 def take(provenance, document, ids, proposal_id=5):
@@ -53,3 +58,29 @@ def test_a_removed_duct_loses_its_entry_and_an_unchanged_save_changes_nothing():
 def test_no_provenance_means_every_duct_was_drawn_by_hand():
     assert after_edit(None, DOCUMENT, by="rad", at="now") == {"ducts": {}}
     assert from_proposal(None) == [] and edited(None) == []
+
+
+def test_taking_chosen_ducts_replaces_them_in_place_and_appends_the_new_ones():
+    draft = {"format": "biliary-anatomy/1", "graft": "right_lobe", "notes": "kept", "ducts": [duct("A"), duct("B")]}
+    proposal = {"format": "biliary-anatomy/1", "graft": "right_lobe", "ducts": [duct("B", 9.0), duct("C", 4.0)]}
+    document, chosen, refusal = provenance.draft_with_proposal(
+        draft, proposal, graft="right_lobe", duct_ids=["C", "B", "C"]
+    )
+    assert refusal == "" and chosen == ["C", "B"]
+    assert [(d["id"], d["length_mm"]) for d in document["ducts"]] == [("A", 12.0), ("B", 9.0), ("C", 4.0)]
+    assert document["notes"] == "kept" and draft["ducts"][1]["length_mm"] == 12.0  # the draft is not changed
+
+
+def test_taking_the_whole_proposal_keeps_only_the_drafts_notes_and_a_bad_choice_is_refused():
+    draft = {"format": "biliary-anatomy/1", "graft": "right_lobe", "notes": "kept", "ducts": [duct("A")]}
+    proposal = {"format": "biliary-anatomy/1", "graft": "right_lobe", "ducts": [duct("B")]}
+    document, chosen, refusal = provenance.draft_with_proposal(draft, proposal, graft="right_lobe")
+    assert (refusal, chosen, [d["id"] for d in document["ducts"]], document["notes"]) == ("", ["B"], ["B"], "kept")
+    empty_draft, _, refusal = provenance.draft_with_proposal(None, proposal, graft="left_lobe", duct_ids=["B"])
+    assert refusal == "" and (empty_draft["graft"], [d["id"] for d in empty_draft["ducts"]]) == ("left_lobe", ["B"])
+    assert provenance.draft_with_proposal(draft, proposal, graft="right_lobe", duct_ids=["Z", "B"])[2] == (
+        "not in the proposal: Z"
+    )
+    assert provenance.draft_with_proposal(draft, proposal, graft="right_lobe", duct_ids=[])[2] == (
+        "choose at least one duct"
+    )
