@@ -102,7 +102,9 @@ def draft_with_proposal(
         return dict(draft or {}), chosen, f"not in the proposal: {', '.join(map(str, unknown))[:200]}"
     if not chosen:
         return dict(draft or {}), chosen, "choose at least one duct"
-    base = dict(draft) if draft is not None else {"format": "biliary-anatomy/1", "graft": graft, "ducts": []}
+    base: dict[str, Any] = (
+        dict(draft) if draft is not None else {"format": "biliary-anatomy/1", "graft": graft, "ducts": []}
+    )
     ducts = [dict(duct) for duct in base.get("ducts", [])]
     place = {duct.get("id"): index for index, duct in enumerate(ducts)}
     for duct_id in chosen:
