@@ -271,13 +271,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 # Audit events older than this many whole months move to compressed files in storage
 # (manage.py archive_audit_events); unset, the command refuses to run and nothing moves.
 AUDIT_ARCHIVE_AFTER_MONTHS = env.int("AUDIT_ARCHIVE_AFTER_MONTHS", default=None)
-# How an audit event that records a read (a page, a list, a download) commits on PostgreSQL.
-# durable: it waits for the disk like every change. asynchronous: it does not (PostgreSQL's
-# asynchronous commit: a crash of the database server loses at most the last ~0.6 s of read events,
-# never a change or its event, never a refused attempt). README, "The audit trail".
-AUDIT_READ_COMMIT = env("AUDIT_READ_COMMIT", default="durable")
-if AUDIT_READ_COMMIT not in ("durable", "asynchronous"):
-    raise ImproperlyConfigured(f"AUDIT_READ_COMMIT: {AUDIT_READ_COMMIT!r} is not one of 'durable' or 'asynchronous'")
 
 # DICOM upload limits (per upload).
 DICOM_MAX_FILES = env.int("DICOM_MAX_FILES", default=2000)

@@ -86,7 +86,7 @@ def record_event(
         record_id = record_id or record.pk
     if donor is None and _is_donor(record):
         donor = record
-    return _write(
+    return AuditEvent.objects.create(
         user=actor.user if actor and actor.user and actor.user.is_authenticated else None,
         api_client=actor.api_client if actor else None,
         centre_id=centre_id or (donor.centre_id if donor else (actor.centre_id if actor else None)),
@@ -101,35 +101,6 @@ def record_event(
         summary=summary[:300],
         changes=changes or {},
     )
-
-
-# Events that record what someone saw, not a change: with AUDIT_READ_COMMIT=asynchronous their own
-# commit does not wait for the disk (see `_write`).
-SEEN_KINDS = frozenset({AuditEvent.Kind.READ, AuditEvent.Kind.LIST, AuditEvent.Kind.DOWNLOAD})
-
-
-def _write(**values) -> AuditEvent:
-    """Insert one event. A change's event commits with the change (the caller's transaction), and a
-    refused attempt's always waits for the disk. With AUDIT_READ_COMMIT=asynchronous, an event that
-    records a read and stands alone (no transaction open around it) commits without waiting for the
-    write-ahead log to reach the disk: PostgreSQL's asynchronous commit, which keeps the database
-    consistent and loses, on a crash of the database server itself, at most the last ~0.6 s of such
-    events (three WAL-writer rounds). That flush is most of a list request's cost on a slow disk;
-    the default, `durable`, pays it."""
-    from django.conf import settings
-    from django.db import connection, transaction
-
-    if (
-        values["kind"] in SEEN_KINDS
-        and settings.AUDIT_READ_COMMIT == "asynchronous"
-        and connection.vendor == "postgresql"
-        and not connection.in_atomic_block  # never loosen a transaction that may hold a change
-    ):
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")  # this transaction only
-            return AuditEvent.objects.create(**values)
-    return AuditEvent.objects.create(**values)
 
 
 def record_reads(*, actor: Actor, donors, summary: str) -> AuditEvent | None:
