@@ -312,7 +312,8 @@ def main() -> None:
         cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('donors_auditevent'))")
         size_after = cursor.fetchone()[0]
     print(
-        f"core 0002 and 0003 (indexes, built concurrently) took {index_seconds:.0f} s; table with its indexes: {size_after}"
+        f"core 0002 and 0003 (indexes, built concurrently) took {index_seconds:.0f} s; "
+        f"table with its indexes: {size_after}"
     )
     after = time_all(actor, centres, users, donors, end, args.repeat)
 
