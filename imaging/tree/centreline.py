@@ -109,8 +109,8 @@ def centre_lines(segmented: Segmented) -> Tree:
         raise ValueError("no duct centre-line found")
     graph = _voxel_graph(voxels, segmented.grid.voxel_mm)
     graph = nx.minimum_spanning_tree(graph)
-    radii = radius_by_volume(segmented.mask, voxels, segmented.grid.voxel_mm)
-    points = segmented.grid.to_patient(recentred(segmented.mask, voxels, radii, segmented.grid.voxel_mm))
+    radii = radius_by_volume(segmented.walls, voxels, segmented.grid.voxel_mm)
+    points = segmented.grid.to_patient(recentred(segmented.walls, voxels, radii, segmented.grid.voxel_mm))
     tubular = segmented.tubular[tuple(voxels.T)]
     main, bridges, pocket_bridges = _bridged(graph, points, segmented.grid.voxel_mm, segmented.pockets)
     root = _root(main, points, radii)

@@ -67,6 +67,9 @@ UNIT_MARGIN = 0.1
 # A fork whose branches are all thinner than this share of the common hepatic duct's
 # radius is peripheral (segmental twigs), not a junction of named ducts.
 PERIPHERAL_SHARE = 0.46
+# ... and than this share of the median leaf's (a twig's) radius, when there are this many leaves.
+LEAF_SHARE = 1.6
+MIN_LEAVES = 6
 # Forks closer than this (mm) are one junction: a skeleton splits a three-way junction in two.
 SNAP_MM = 3.0
 # Branches leaving the trunk further than this below the confluence belong to the
@@ -127,7 +130,7 @@ SECTOR_VECTORS = {
 def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
     trunk = _trunk(tree)
     confluence = tree.branches[trunk[-1]].upper
-    thin = PERIPHERAL_SHARE * _width_below(tree.branches[trunk[-1]])
+    thin = _thin(tree, trunk)
     ducts: list[Duct] = []
     # Distance of each trunk fork below the confluence.
     below = 0.0
@@ -158,6 +161,19 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
             _emit(node, "CHD", junction, ducts)
     trunk_points = np.vstack([tree.branches[i].points for i in trunk])[::-1]
     return _document(ducts, graft, trunk_points)
+
+
+def _thin(tree: Tree, trunk: list[int]) -> float:
+    """The radius under which a fork's branches are peripheral twigs: a share of the
+    common hepatic duct's, but no more than a little above the twigs' own (the
+    leaves'): where the segmental ducts are narrow beside the common hepatic duct
+    (1.5 mm across beside 6 mm), the share alone would take them for twigs."""
+    chd = PERIPHERAL_SHARE * _width_below(tree.branches[trunk[-1]])
+    on_trunk = set(trunk)
+    leaves = [_width(b.radii) for b in tree.branches.values() if not b.children and b.index not in on_trunk]
+    if len(leaves) < MIN_LEAVES:
+        return chd
+    return min(chd, LEAF_SHARE * float(np.median(leaves)))
 
 
 # ------------------------------------------------------------------ trunk
