@@ -255,10 +255,11 @@ def _bridged(
     """The largest piece, with the long enough pieces whose nearest point lies within BRIDGE_MM joined to it,
     then the pieces the cut of a pocket parted from the tree joined across the pocket."""
     pieces = sorted(nx.connected_components(graph), key=len, reverse=True)
-    main = set(pieces[0])
+    main = _main_piece(graph, pieces)
     bridges: list[tuple[int, int]] = []
     joined = True
-    rest = [p for p in pieces[1:] if len(p) * voxel_mm >= MIN_PIECE_MM]
+    rest = [p for p in pieces if p is not main and len(p) * voxel_mm >= MIN_PIECE_MM]
+    main = set(main)
     while joined and rest:
         joined = False
         main_nodes = np.array(sorted(main))
@@ -280,6 +281,25 @@ def _bridged(
         main |= nx.node_connected_component(graph, a)
     sub: nx.Graph = graph.subgraph(main).copy()
     return sub, bridges, pocket_bridges
+
+
+# A piece of skeleton this share of the largest's size may be the tree, when it forks more.
+MAIN_PIECE_SHARE = 0.25
+
+
+def _main_piece(graph: nx.Graph, pieces: list[set[int]]) -> set[int]:
+    """The piece the tree grows from: of the large pieces, the one that forks most.
+
+    A pocket's cut (the duodenum beside the common bile duct) can part the hilar tree
+    from the lower common bile duct with the pancreatic duct, a long unbranched tube
+    that may hold more skeleton than a tree whose thin ducts are broken. The tree is
+    the piece that branches into the liver."""
+    large = [p for p in pieces if len(p) >= MAIN_PIECE_SHARE * len(pieces[0])]
+
+    def forks(piece: set[int]) -> int:
+        return sum(1 for n in piece if graph.degree[n] >= 3)
+
+    return max(large, key=lambda p: (forks(p), len(p)))
 
 
 # A skeleton point this close (mm) to a pocket of wide fluid touches it; pieces are joined

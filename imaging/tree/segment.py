@@ -56,6 +56,8 @@ RIDGE_FLOOR = 0.08
 RIDGE_REACH_MM = 10.0
 RIDGE_MARGIN_MM = 10.0
 RIDGE_BROKEN_SHARE = 0.05
+# The tree is chosen among this many largest pieces of fluid, counting the small pieces around each.
+TREE_CANDIDATES = 3
 BACKGROUND_PERCENTILE = 50.0
 FLUID_PERCENTILE = 99.95
 
@@ -101,7 +103,7 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
     sizes = np.bincount(labels.ravel())
     boxes = ndimage.find_objects(labels)
     voxel_volume = float(np.prod(spacing))
-    best: tuple[int, int, tuple[slice, slice, slice]] | None = None
+    candidates: list[tuple[int, int, tuple[slice, slice, slice]]] = []
     all_pockets = dim_pockets.copy()
     for index, box in enumerate(boxes, start=1):
         if box is None or sizes[index] * voxel_volume < MIN_COMPONENT_MM3:
@@ -110,12 +112,14 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
         component = labels[box] == index
         pocket = _wide_fluid(component, spacing) | (dim_pockets[box] & component)
         all_pockets[box] |= pocket
-        tube_voxels = int(np.count_nonzero(component & ~pocket))
-        if best is None or tube_voxels > best[0]:
-            best = (tube_voxels, index, box)
-    if best is None:
+        candidates.append((int(np.count_nonzero(component & ~pocket)), index, box))
+    if not candidates:
         raise ValueError("no fluid-filled structure large enough for a duct tree")
-    _, best_index, inner = best
+    small = (sizes * voxel_volume < MIN_COMPONENT_MM3)[labels] & bright & ~all_pockets
+    _, best_index, inner = max(
+        sorted(candidates, reverse=True)[:TREE_CANDIDATES],
+        key=lambda c: c[0] + _pieces_around(labels, c[1], c[2], small, spacing),
+    )
     # The box grows by a margin for the pieces a narrowing parted from the tree.
     margin = np.maximum(np.round(RIDGE_MARGIN_MM / spacing).astype(int), 1)
     a, b, c = (
@@ -154,6 +158,20 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
         start = np.array([s.start for s in best_box], dtype=float)
         pockets = cKDTree(local.raw_to_patient(pocket_points[:: max(1, len(pocket_points) // 20000)] + start))
     return Segmented(mask, radius, tubular, grid, level, contrast, pockets, half)
+
+
+def _pieces_around(
+    labels: np.ndarray, index: int, box: tuple[slice, slice, slice], small: np.ndarray, spacing: np.ndarray
+) -> int:
+    """Bright voxels of small pieces within RIDGE_REACH_MM of a component: the thin ducts the
+    half level broke lie around the hilar tree, so they count for it. Without them a long
+    unbranched tube (the pancreatic duct with the lower common bile duct, parted from the
+    tree by a narrowing) can hold more voxels than a tree whose segmental ducts are broken."""
+    margin = np.ceil(RIDGE_REACH_MM / spacing).astype(int)
+    a, b, c = (slice(max(s.start - m, 0), s.stop + m) for s, m in zip(box, margin, strict=True))
+    grown = (a, b, c)
+    distance = ndimage.distance_transform_edt(labels[grown] != index, sampling=spacing)
+    return int(np.count_nonzero(small[grown] & (distance <= RIDGE_REACH_MM)))
 
 
 def _grown(box: tuple[slice, ...], shape: tuple[int, ...], margin: int) -> tuple[slice, slice, slice]:
