@@ -2,8 +2,10 @@
 
 The skeleton's voxels are moved, by under a voxel, to the centre of the duct's
 cross-section through them, then become a graph (networkx) joined to their 26 neighbours; a
-minimum spanning tree breaks the little loops a skeleton makes at junctions, pieces
-left apart by a narrowing are bridged to the tree when their ends come close, pieces
+minimum spanning tree breaks the little loops a skeleton makes at junctions; the tree
+grows from the large piece that forks most (a long unbranched tube, the pancreatic duct
+with the lower common bile duct, can hold more skeleton than a hilar tree of thin ducts);
+pieces left apart by a narrowing are bridged to the tree when their ends come close, pieces
 the cut of a fluid pocket parted from the tree are joined across the pocket, and
 short spurs (a skeleton's whiskers at bumps of the wall) are pruned. The tree is
 rooted at the caudal end of its thickest duct (the common bile duct) and cut into

@@ -17,10 +17,14 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
   segments 2, 3 and 4). A branch whose forks all lead into one sector, or into
   branches all much thinner than the common hepatic duct, is one duct (its further
   forks are peripheral); a fork whose branches point to different sectors is a
-  junction of named ducts;
+  junction of named ducts. "Much thinner" is a share of the common hepatic duct, but
+  no more than a little above the leaves (the twigs): segmental ducts 1.5 mm across
+  beside a 6 mm common hepatic duct are ducts, not twigs;
 * a duct's name comes from the sectors it drains: RAHD, RPHD, B2, B3, B4 for one
   sector; RHD for both right sectors; B23 for segments 2 and 3; LHD for all of the
-  left liver. A second duct of a sector already named is an accessory duct.
+  left liver. A second duct of a sector already named is an accessory duct, unless
+  the side's other sector has no duct: then the one of the two pointing more towards
+  it drains it (curved ducts point between the atlas's sectors).
 
 Lengths and junctions are measured along the centre-lines.
 """
@@ -92,6 +96,7 @@ class Node:
     territory: frozenset[str]
     children: list[Node] = field(default_factory=list)
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    direction: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
 @dataclass
@@ -106,6 +111,7 @@ class Duct:
     junction_confidence: float
     unit: bool
     tree_mm: float
+    direction: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
                 continue
             node = _node(tree, tree.branches[child_index], thin)
             _emit(node, "CHD", junction, ducts)
+    _share_sectors(ducts)
     trunk_points = np.vstack([tree.branches[i].points for i in trunk])[::-1]
     return _document(ducts, graft, trunk_points)
 
@@ -353,15 +360,16 @@ def _node(tree: Tree, branch: Branch, thin: float) -> Node:
     beside a duct is a junction only when the tree does not point clearly into one
     sector. A fork of ducts is a junction when they drain different sectors."""
     points = np.vstack([tree.branches[i].points for i in tree.subtree(branch.index)])
-    sector, margin = _sector(points.mean(axis=0) - branch.lower)
+    direction = _unit(points.mean(axis=0) - branch.lower)
+    sector, margin = _sector(direction)
     widths = [_width(tree.branches[c].radii) for c in branch.children]
     if not widths or max(widths) < thin:
-        return Node(branch, sector, margin, True, frozenset({sector}))
+        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
     if margin >= UNIT_MARGIN and min(widths) < thin:
-        return Node(branch, sector, margin, True, frozenset({sector}))
+        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
     children = [_node(tree, tree.branches[c], thin) for c in branch.children]
     if len({c.sector for c in children}) == 1:
-        return Node(branch, sector, margin, True, frozenset({sector}))
+        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
     flat: list[Node] = []
     for child in children:  # a short stretch between two forks is one junction
         if not child.unit and child.branch.length_mm < SNAP_MM:
@@ -369,13 +377,33 @@ def _node(tree: Tree, branch: Branch, thin: float) -> Node:
         else:
             flat.append(child)
     territory = frozenset().union(*(c.territory for c in flat))
-    return Node(branch, sector, margin, False, territory, flat)
+    return Node(branch, sector, margin, False, territory, flat, direction=direction)
 
 
 def _sector(direction: np.ndarray) -> tuple[str, float]:
     unit = _unit(direction)
     scores = sorted(((float(unit @ v), name) for name, v in SECTOR_VECTORS.items()), reverse=True)
     return scores[0][1], scores[0][0] - scores[1][0]
+
+
+def _share_sectors(ducts: list[Duct]) -> None:
+    """Two single-sector ducts of one side pointing into the same sector while the side's
+    other sector has none: the one that points more towards the empty sector drains it.
+    Curved ducts point between the atlas's sectors, and the anterior and posterior
+    ducts differ mostly from front to back, where a coronal slab is thinnest."""
+    for side in (RIGHT, LEFT):
+        units = [d for d in ducts if d.unit and d.name in side]
+        taken = {d.name for d in units}
+        for empty in sorted(side - taken):
+            crowded = [d for d in units if sum(o.name == d.name for o in units) >= 2]
+            if not crowded:
+                break
+            moved = max(
+                crowded,
+                key=lambda d: float(d.direction @ SECTOR_VECTORS[empty]) - float(d.direction @ SECTOR_VECTORS[d.name]),
+            )
+            moved.name = empty
+            moved.segments = list(SECTORS[empty])
 
 
 def trunk_name(territory: frozenset[str]) -> str:
@@ -414,7 +442,21 @@ def _emit(node: Node, drains_into: int | str, junction: float, ducts: list[Duct]
     confidence = _path_confidence([n.branch for n in chain]) * float(np.clip(0.5 + node.margin, 0.3, 1.0))
     segments = list(SECTORS[name]) if node.unit else []
     tree_mm = sum(path_length(n.branch.points) for n in chain)
-    ducts.append(Duct(key, name, drains_into, junction, points, segments, confidence, confidence, node.unit, tree_mm))
+    ducts.append(
+        Duct(
+            key,
+            name,
+            drains_into,
+            junction,
+            points,
+            segments,
+            confidence,
+            confidence,
+            node.unit,
+            tree_mm,
+            node.direction,
+        )
+    )
     for child, at in tributaries:
         upstream = length - at
         _emit(child, key, upstream if upstream >= SNAP_MM else 0.0, ducts)

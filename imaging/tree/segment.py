@@ -128,8 +128,7 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
     best_box = (a, b, c)
     offset = np.array([i.start - o.start for i, o in zip(inner, best_box, strict=True)])
     component = labels[best_box] == best_index
-    pocket = all_pockets[best_box] & component
-    tree = component & ~pocket
+    tree = component & ~all_pockets[best_box]
     # The half-level mask is taken from the bright fluid alone, as it was found (the
     # interpolation towards zero outside keeps close ducts apart), but from every piece of
     # it that is not a pocket: pieces a narrowing parted from the tree come back. The
@@ -151,7 +150,9 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
     half &= mask
     tubular = _tubularity(values, mask, voxel, contrast)
     radius = ndimage.distance_transform_edt(half, sampling=voxel).astype(np.float32)
-    pocket_points = np.argwhere(pocket)
+    # Every pocket in the box, the tree's or not: a gallbladder whose cystic duct the half
+    # level broke is a piece of its own, and the cystic duct still ends at it.
+    pocket_points = np.argwhere(all_pockets[best_box])
     pockets = None
     if len(pocket_points):
         local = SeriesGeometry(series.first, series.slice_spacing)
