@@ -4,7 +4,8 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
 
 * the **trunk** (common bile and hepatic duct) is climbed from the root; at each fork
   it goes on into the one branch that still drains both sides of the liver and is
-  nearly as wide as the trunk. Where no branch does, the trunk ends: that fork is the
+  nearly as wide as the trunk (a short stretch that looks narrow, where a pocket's cut
+  or a kink thins the mask, is read with the branch beyond it). Where no branch does, the trunk ends: that fork is the
   **hilar confluence**. When the ducts of one side join below (into the cystic duct),
   the skeleton runs on from the common hepatic duct into the other side's duct without
   a fork: a branch leaving at the trunk's width that narrows is cut where its width
@@ -194,7 +195,7 @@ def _trunk(tree: Tree) -> list[int]:
         onward = [
             c
             for c in branch.children
-            if _both_sides(tree, c, branch.upper) and _width(tree.branches[c].radii) >= _share(tree.branches[c]) * width
+            if _both_sides(tree, c, branch.upper) and _trunk_width(tree, c) >= _share(tree.branches[c]) * width
         ]
         if not onward:
             upper = _narrowing_trunk(tree, branch, width)
@@ -204,6 +205,20 @@ def _trunk(tree: Tree) -> list[int]:
         if len(onward) != 1:
             return trunk
         trunk.append(onward[0])
+
+
+# A short stretch of the trunk may look narrow (a pocket's cut, a kink): its width is
+# then also read on the branch draining both sides beyond it.
+NARROW_STRETCH_MM = 20.0
+
+
+def _trunk_width(tree: Tree, index: int) -> float:
+    branch = tree.branches[index]
+    width = _width(branch.radii)
+    if branch.length_mm >= NARROW_STRETCH_MM:
+        return width
+    beyond = [_width(tree.branches[c].radii) for c in branch.children if _both_sides(tree, c, branch.upper)]
+    return max([width, *beyond])
 
 
 # A branch leaving the trunk at its width that narrows to this share of it is the trunk's
