@@ -8,7 +8,9 @@ with the lower common bile duct, can hold more skeleton than a hilar tree of thi
 pieces left apart by a narrowing are bridged to the tree when their ends come close, pieces
 the cut of a fluid pocket parted from the tree are joined across the pocket, and
 short spurs (a skeleton's whiskers at bumps of the wall) are pruned. The tree is
-rooted at the caudal end of its thickest duct (the common bile duct) and cut into
+rooted at the caudal end of its thickest duct (the common bile duct); where that point
+is no end of the skeleton (the duct runs on into the pancreatic duct without a fork),
+only the part above it that forks most is kept. The tree is cut into
 branches between forks; forks closer than a duct's width are one junction, placed
 where the branches' axes meet. A duct joined across a pocket starts at the pocket's
 neck (where the cystic duct begins), not at the far side of the bridge.
@@ -116,6 +118,8 @@ def centre_lines(segmented: Segmented) -> Tree:
     tubular = segmented.tubular[tuple(voxels.T)]
     main, bridges, pocket_bridges = _bridged(graph, points, segmented.grid.voxel_mm, segmented.pockets)
     root = _root(main, points, radii)
+    if main.degree[root] > 1:
+        main = _cut_below(main, root)
     branches = _branches(main, root, points, radii, tubular, bridges, pocket_bridges)
     tree = _prune(branches, radii_floor=segmented.grid.voxel_mm)
     limit = max(MERGE_FORK_MM, MERGE_FORK_VOXELS * segmented.grid.voxel_mm)
@@ -357,6 +361,18 @@ def _root(graph: nx.Graph, points: np.ndarray, radii: np.ndarray) -> int:
     lengths = nx.single_source_dijkstra_path_length(graph, lowest, cutoff=15.0)
     near = [n for n in ends if n in lengths]
     return min(near, key=lambda n: points[n, 2]) if near else lowest
+
+
+def _cut_below(graph: nx.Graph, root: int) -> nx.Graph:
+    """The tree above a root that is no end of the skeleton: of the parts that leave the
+    root, the one that forks most (the hilar tree), not the others (the lower common bile
+    duct running on into the pancreatic duct without a fork)."""
+    rest = graph.copy()
+    rest.remove_node(root)
+    parts = [nx.node_connected_component(rest, n) for n in graph.neighbors(root)]
+    kept = max(parts, key=lambda part: (sum(1 for n in part if graph.degree[n] >= 3), len(part)))
+    cut: nx.Graph = graph.subgraph(kept | {root}).copy()
+    return cut
 
 
 def _branches(

@@ -58,6 +58,8 @@ RIDGE_MARGIN_MM = 10.0
 RIDGE_BROKEN_SHARE = 0.05
 # The tree is chosen among this many largest pieces of fluid, counting the small pieces around each.
 TREE_CANDIDATES = 3
+# Chains of small pieces around the tree are followed this many steps of RIDGE_REACH_MM.
+CHAIN_STEPS = 4
 BACKGROUND_PERCENTILE = 50.0
 FLUID_PERCENTILE = 99.95
 
@@ -120,10 +122,13 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
         sorted(candidates, reverse=True)[:TREE_CANDIDATES],
         key=lambda c: c[0] + _pieces_around(labels, c[1], c[2], small, spacing),
     )
-    # The box grows by a margin for the pieces a narrowing parted from the tree.
+    # The box grows by a margin, and over the chains of small pieces around the tree, for
+    # the pieces a narrowing parted from it.
     margin = np.maximum(np.round(RIDGE_MARGIN_MM / spacing).astype(int), 1)
+    around = _chained_pieces(labels, best_index, inner, small, spacing)
     a, b, c = (
-        slice(max(s.start - m, 0), min(s.stop + m, n)) for s, m, n in zip(inner, margin, volume.shape, strict=True)
+        slice(max(min(s.start, t.start) - m, 0), min(max(s.stop, t.stop) + m, n))
+        for s, t, m, n in zip(inner, around, margin, volume.shape, strict=True)
     )
     best_box = (a, b, c)
     offset = np.array([i.start - o.start for i, o in zip(inner, best_box, strict=True)])
@@ -173,6 +178,33 @@ def _pieces_around(
     grown = (a, b, c)
     distance = ndimage.distance_transform_edt(labels[grown] != index, sampling=spacing)
     return int(np.count_nonzero(small[grown] & (distance <= RIDGE_REACH_MM)))
+
+
+def _chained_pieces(
+    labels: np.ndarray, index: int, box: tuple[slice, slice, slice], small: np.ndarray, spacing: np.ndarray
+) -> tuple[slice, slice, slice]:
+    """The box of the tree with the small pieces within RIDGE_REACH_MM of it, of them, and
+    so on: a hilar tree whose thin ducts the half level broke lies in pieces beyond the
+    box of the piece that holds the common duct."""
+    region = labels == index
+    current = box
+    for _ in range(CHAIN_STEPS):
+        margin = np.ceil(RIDGE_REACH_MM / spacing).astype(int)
+        a, b, c = (
+            slice(max(s.start - m, 0), min(s.stop + m, n))
+            for s, m, n in zip(current, margin, labels.shape, strict=True)
+        )
+        grown = (a, b, c)
+        near = ndimage.distance_transform_edt(~region[grown], sampling=spacing) <= RIDGE_REACH_MM
+        found = np.unique(labels[grown][near & small[grown] & ~region[grown]])
+        found = found[found > 0]
+        if not len(found):
+            break
+        region |= np.isin(labels, found)
+        nonzero = np.nonzero(region)
+        d, e, f = (slice(int(w.min()), int(w.max()) + 1) for w in nonzero)
+        current = (d, e, f)
+    return current
 
 
 def _grown(box: tuple[slice, ...], shape: tuple[int, ...], margin: int) -> tuple[slice, slice, slice]:
