@@ -47,12 +47,15 @@ POCKET_LEVEL = 0.3
 MIN_PIECE_MM3 = 25.0
 # Thin ducts' ridges: the tube measure's scales (mm), its least strength (share of the
 # fluid contrast), the least signal (share of the contrast over the background, after
-# smoothing at the first scale) and how far (mm) from the half-level mask a ridge is
-# looked for. The box grows by RIDGE_MARGIN_MM for the pieces. Ridges are looked for only
-# when at least RIDGE_BROKEN_SHARE of the half-level fluid lies in pieces apart from the tree.
+# smoothing at the first scale, and at least RIDGE_NOISE_SDS times the noise left after
+# the smoothing: in heavy noise a lower floor draws ridges through noise) and how far
+# (mm) from the half-level mask a ridge is looked for. The box grows by RIDGE_MARGIN_MM
+# for the pieces. Ridges are looked for only when at least RIDGE_BROKEN_SHARE of the
+# half-level fluid lies in pieces apart from the tree.
 RIDGE_SIGMAS_MM = (0.75, 1.25)
 RIDGE_TUBE = 0.02
 RIDGE_FLOOR = 0.08
+RIDGE_NOISE_SDS = 3.0
 RIDGE_REACH_MM = 10.0
 RIDGE_MARGIN_MM = 10.0
 RIDGE_BROKEN_SHARE = 0.05
@@ -149,7 +152,8 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
     origin = series.raw_to_patient(np.array([[s.start for s in best_box]], dtype=float) + first)[0]
     grid = Grid(origin, grid.axes, grid.voxel_mm)
     half = values > level
-    ridge = _ridges(whole, half, voxel, level, contrast) if _broken(half, in_tree > 0.5) else np.zeros_like(half)
+    broken = _broken(half, in_tree > 0.5)
+    ridge = _ridges(whole, half, voxel, level, contrast, _noise(volume)) if broken else np.zeros_like(half)
     mask = _joined_to_tree(half | ridge, in_tree > 0.5)
     mask = _without_specks(mask, voxel)
     half &= mask
@@ -292,7 +296,9 @@ def _tubularity(values: np.ndarray, mask: np.ndarray, voxel: float, contrast: fl
     return out
 
 
-def _ridges(values: np.ndarray, half: np.ndarray, voxel: float, level: float, contrast: float) -> np.ndarray:
+def _ridges(
+    values: np.ndarray, half: np.ndarray, voxel: float, level: float, contrast: float, noise: float
+) -> np.ndarray:
     """The centre-lines of thin bright tubes where the half level breaks them.
 
     A segmental duct under a millimetre in radius peaks near half the fluid's level, so
@@ -303,8 +309,11 @@ def _ridges(values: np.ndarray, half: np.ndarray, voxel: float, level: float, co
     the skeleton of the mask with them is taken, and only its lines outside the
     half-level mask are added, a voxel wide. They never enter the radius, which is
     measured on the half-level mask alone."""
-    smooth = ndimage.gaussian_filter(values, sigma=RIDGE_SIGMAS_MM[0] / voxel)
-    floor = level - (0.5 - RIDGE_FLOOR) * contrast
+    sigma = RIDGE_SIGMAS_MM[0] / voxel
+    smooth = ndimage.gaussian_filter(values, sigma=sigma)
+    # Above the noise left after the smoothing (white noise: down by (4 pi)^(3/4) sigma^(3/2)).
+    left = noise * min(1.0, float((4 * np.pi) ** -0.75 * sigma**-1.5))
+    floor = level - 0.5 * contrast + max(RIDGE_FLOOR * contrast, RIDGE_NOISE_SDS * left)
     candidates: np.ndarray = (smooth > floor) & ~half
     candidates &= ndimage.binary_dilation(half, iterations=max(1, int(round(RIDGE_REACH_MM / voxel))))
     if not candidates.any():
@@ -343,6 +352,13 @@ def _joining(lines: np.ndarray, half: np.ndarray) -> np.ndarray:
     keep[0] = False
     joining: np.ndarray = keep[runs]
     return joining
+
+
+def _noise(volume: np.ndarray) -> float:
+    """The noise's standard deviation, from the spread of the dark background (robust: the
+    median absolute deviation of a sample of the volume, mostly background)."""
+    sample = volume[:, ::4, ::4]
+    return float(1.4826 * np.median(np.abs(sample - np.median(sample))))
 
 
 def _broken(half: np.ndarray, tree: np.ndarray) -> bool:
