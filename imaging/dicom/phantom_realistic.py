@@ -23,12 +23,16 @@ from .phantom_draw import Plane, draw_blob, draw_tube
 from .phantom_layout import HILUM, Blob, DuctPath, Layout, Point, Tube
 
 STEP_MM = 2.0
-# Radius ranges (mm) at the receiving end, from the widths seen on MRCP.
+# Radius ranges (mm), from the widths asked for (diameters: segmental ducts 1.5-2.5 mm,
+# hepatic ducts 3-4 mm, common hepatic duct 5-7 mm). A duct is drawn at a radius from its
+# range at the receiving end and tapers upstream, but never below its range along the
+# part the document measures: a segmental duct thinner than 1.5 mm there would be a
+# harder duct than the one specified. Only the twigs beyond the leaf ducts are thinner.
 CHD_RADIUS = (2.5, 3.5)
 HEPATIC_RADIUS = (1.5, 2.0)
 SEGMENTAL_RADIUS = (0.75, 1.25)
 HEPATIC_DUCTS = {"RHD", "LHD"}
-TAPER = 0.7  # upstream radius / receiving-end radius
+TAPER = 0.7  # upstream radius / receiving-end radius, floored at the range's lower end
 CHD_TAPER = 0.9  # the common hepatic duct narrows little from the cystic junction to the confluence
 # Peripheral twigs beyond each leaf duct: generations, length range (mm), narrowest radius (mm).
 TWIG_GENERATIONS = 2
@@ -107,14 +111,15 @@ def build_scene(layout: Layout, seed: int, realism: Realism) -> Scene:
             heading = np.array(path.start) - np.array(path.end)
         curve = _curve(junction, heading, path.length_mm, realism, rng)
         curves[path.id] = curve
-        radius = float(rng.uniform(*_radius_range(path.id)))
+        low, high = _radius_range(path.id)
+        radius = float(rng.uniform(low, high))
         if path.id == "CHD":
             # The CHD's curve runs from the confluence down; its start is upstream.
             paths[path.id] = replace(path, start=_point(curve[0]), end=_point(curve[-1]), radius_mm=radius)
-            tubes += _tapered(curve[::-1], radius, CHD_TAPER)
+            tubes += _tapered(curve[::-1], radius, max(CHD_TAPER, low / radius))
         else:
             paths[path.id] = replace(path, start=_point(curve[-1]), end=_point(curve[0]), radius_mm=radius)
-            tubes += _tapered(curve, radius, TAPER)
+            tubes += _tapered(curve, radius, _taper(path.id, radius))
     # The CBD, pancreatic duct and fluid hang below the CHD: move them with its lower end.
     lower = np.array(paths["CHD"].end) - np.array(old_chd.end)
     structures = {"CHD": paths["CHD"]}
@@ -136,7 +141,7 @@ def build_scene(layout: Layout, seed: int, realism: Realism) -> Scene:
     drains = {p.drains_into for p in layout.ducts.values()}
     for duct_id, curve in curves.items():
         if duct_id not in drains and duct_id not in ("CHD", "CYSTIC"):
-            tip = paths[duct_id].radius_mm * TAPER
+            tip = paths[duct_id].radius_mm * _taper(duct_id, paths[duct_id].radius_mm)
             tubes += _twigs(curve[-1], curve[-1] - curve[-2], tip, TWIG_GENERATIONS, realism, twig_rng)
     extra = tuple(_renal_pelves(rng) + _cysts(rng, realism.cysts, tubes))
     document_ducts = {k: paths[k] for k in layout.ducts}
@@ -264,6 +269,11 @@ def _radius_range(duct_id: str) -> tuple[float, float]:
     if duct_id in HEPATIC_DUCTS:
         return HEPATIC_RADIUS
     return SEGMENTAL_RADIUS
+
+
+def _taper(duct_id: str, radius: float) -> float:
+    """Upstream radius over receiving-end radius: TAPER, but not below the duct's range."""
+    return max(TAPER, _radius_range(duct_id)[0] / radius)
 
 
 def _tapered(curve: np.ndarray, radius: float, taper: float) -> list[Tube]:

@@ -2,11 +2,15 @@
 
 The skeleton's voxels are moved, by under a voxel, to the centre of the duct's
 cross-section through them, then become a graph (networkx) joined to their 26 neighbours; a
-minimum spanning tree breaks the little loops a skeleton makes at junctions, pieces
-left apart by a narrowing are bridged to the tree when their ends come close, pieces
+minimum spanning tree breaks the little loops a skeleton makes at junctions; the tree
+grows from the large piece that forks most (a long unbranched tube, the pancreatic duct
+with the lower common bile duct, can hold more skeleton than a hilar tree of thin ducts);
+pieces left apart by a narrowing are bridged to the tree when their ends come close, pieces
 the cut of a fluid pocket parted from the tree are joined across the pocket, and
 short spurs (a skeleton's whiskers at bumps of the wall) are pruned. The tree is
-rooted at the caudal end of its thickest duct (the common bile duct) and cut into
+rooted at the caudal end of its thickest duct (the common bile duct); where that point
+is no end of the skeleton (the duct runs on into the pancreatic duct without a fork),
+only the part above it that forks most is kept. The tree is cut into
 branches between forks; forks closer than a duct's width are one junction, placed
 where the branches' axes meet. A duct joined across a pocket starts at the pocket's
 neck (where the cystic duct begins), not at the far side of the bridge.
@@ -109,11 +113,13 @@ def centre_lines(segmented: Segmented) -> Tree:
         raise ValueError("no duct centre-line found")
     graph = _voxel_graph(voxels, segmented.grid.voxel_mm)
     graph = nx.minimum_spanning_tree(graph)
-    radii = radius_by_volume(segmented.mask, voxels, segmented.grid.voxel_mm)
-    points = segmented.grid.to_patient(recentred(segmented.mask, voxels, radii, segmented.grid.voxel_mm))
+    radii = radius_by_volume(segmented.walls, voxels, segmented.grid.voxel_mm)
+    points = segmented.grid.to_patient(recentred(segmented.walls, voxels, radii, segmented.grid.voxel_mm))
     tubular = segmented.tubular[tuple(voxels.T)]
     main, bridges, pocket_bridges = _bridged(graph, points, segmented.grid.voxel_mm, segmented.pockets)
     root = _root(main, points, radii)
+    if main.degree[root] > 1:
+        main = _cut_below(main, root)
     branches = _branches(main, root, points, radii, tubular, bridges, pocket_bridges)
     tree = _prune(branches, radii_floor=segmented.grid.voxel_mm)
     limit = max(MERGE_FORK_MM, MERGE_FORK_VOXELS * segmented.grid.voxel_mm)
@@ -255,10 +261,11 @@ def _bridged(
     """The largest piece, with the long enough pieces whose nearest point lies within BRIDGE_MM joined to it,
     then the pieces the cut of a pocket parted from the tree joined across the pocket."""
     pieces = sorted(nx.connected_components(graph), key=len, reverse=True)
-    main = set(pieces[0])
+    main = _main_piece(graph, pieces)
     bridges: list[tuple[int, int]] = []
     joined = True
-    rest = [p for p in pieces[1:] if len(p) * voxel_mm >= MIN_PIECE_MM]
+    rest = [p for p in pieces if p is not main and len(p) * voxel_mm >= MIN_PIECE_MM]
+    main = set(main)
     while joined and rest:
         joined = False
         main_nodes = np.array(sorted(main))
@@ -280,6 +287,25 @@ def _bridged(
         main |= nx.node_connected_component(graph, a)
     sub: nx.Graph = graph.subgraph(main).copy()
     return sub, bridges, pocket_bridges
+
+
+# A piece of skeleton this share of the largest's size may be the tree, when it forks more.
+MAIN_PIECE_SHARE = 0.25
+
+
+def _main_piece(graph: nx.Graph, pieces: list[set[int]]) -> set[int]:
+    """The piece the tree grows from: of the large pieces, the one that forks most.
+
+    A pocket's cut (the duodenum beside the common bile duct) can part the hilar tree
+    from the lower common bile duct with the pancreatic duct, a long unbranched tube
+    that may hold more skeleton than a tree whose thin ducts are broken. The tree is
+    the piece that branches into the liver."""
+    large = [p for p in pieces if len(p) >= MAIN_PIECE_SHARE * len(pieces[0])]
+
+    def forks(piece: set[int]) -> int:
+        return sum(1 for n in piece if graph.degree[n] >= 3)
+
+    return max(large, key=lambda p: (forks(p), len(p)))
 
 
 # A skeleton point this close (mm) to a pocket of wide fluid touches it; pieces are joined
@@ -335,6 +361,18 @@ def _root(graph: nx.Graph, points: np.ndarray, radii: np.ndarray) -> int:
     lengths = nx.single_source_dijkstra_path_length(graph, lowest, cutoff=15.0)
     near = [n for n in ends if n in lengths]
     return min(near, key=lambda n: points[n, 2]) if near else lowest
+
+
+def _cut_below(graph: nx.Graph, root: int) -> nx.Graph:
+    """The tree above a root that is no end of the skeleton: of the parts that leave the
+    root, the one that forks most (the hilar tree), not the others (the lower common bile
+    duct running on into the pancreatic duct without a fork)."""
+    rest = graph.copy()
+    rest.remove_node(root)
+    parts = [nx.node_connected_component(rest, n) for n in graph.neighbors(root)]
+    kept = max(parts, key=lambda part: (sum(1 for n in part if graph.degree[n] >= 3), len(part)))
+    cut: nx.Graph = graph.subgraph(kept | {root}).copy()
+    return cut
 
 
 def _branches(

@@ -86,11 +86,20 @@ class SeriesGeometry:
 
 
 def resample(
-    volume: np.ndarray, series: SeriesGeometry, box: tuple[slice, slice, slice], voxel_mm: float
+    volume: np.ndarray,
+    series: SeriesGeometry,
+    box: tuple[slice, slice, slice],
+    voxel_mm: float,
+    start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Grid]:
-    """The part ``box`` of the volume on an isotropic grid of ``voxel_mm`` (linear interpolation)."""
+    """The part ``box`` of the volume on an isotropic grid of ``voxel_mm`` (linear interpolation).
+
+    ``start`` (fractional indices, within the box) moves the grid's first point: a grid
+    laid over a larger box then samples the voxels of a smaller one where a grid over
+    the smaller box alone would."""
     spacing = np.array(series.spacing)
-    start = np.array([s.start for s in box], dtype=float)
+    if start is None:
+        start = np.array([s.start for s in box], dtype=float)
     extent = np.array([s.stop - s.start - 1 for s in box], dtype=float) * spacing
     shape = tuple(int(n) for n in np.floor(extent / voxel_mm).astype(int) + 1)
     step = voxel_mm / spacing

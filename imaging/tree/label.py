@@ -4,7 +4,8 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
 
 * the **trunk** (common bile and hepatic duct) is climbed from the root; at each fork
   it goes on into the one branch that still drains both sides of the liver and is
-  nearly as wide as the trunk. Where no branch does, the trunk ends: that fork is the
+  nearly as wide as the trunk (a short stretch that looks narrow, where a pocket's cut
+  or a kink thins the mask, is read with the branch beyond it). Where no branch does, the trunk ends: that fork is the
   **hilar confluence**. When the ducts of one side join below (into the cystic duct),
   the skeleton runs on from the common hepatic duct into the other side's duct without
   a fork: a branch leaving at the trunk's width that narrows is cut where its width
@@ -17,10 +18,14 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
   segments 2, 3 and 4). A branch whose forks all lead into one sector, or into
   branches all much thinner than the common hepatic duct, is one duct (its further
   forks are peripheral); a fork whose branches point to different sectors is a
-  junction of named ducts;
+  junction of named ducts. "Much thinner" is a share of the common hepatic duct, but
+  no more than a little above the leaves (the twigs): segmental ducts 1.5 mm across
+  beside a 6 mm common hepatic duct are ducts, not twigs;
 * a duct's name comes from the sectors it drains: RAHD, RPHD, B2, B3, B4 for one
   sector; RHD for both right sectors; B23 for segments 2 and 3; LHD for all of the
-  left liver. A second duct of a sector already named is an accessory duct.
+  left liver. A second duct of a sector already named is an accessory duct, unless
+  the side's other sector has no duct: then the one of the two pointing more towards
+  it drains it (curved ducts point between the atlas's sectors).
 
 Lengths and junctions are measured along the centre-lines.
 """
@@ -67,6 +72,9 @@ UNIT_MARGIN = 0.1
 # A fork whose branches are all thinner than this share of the common hepatic duct's
 # radius is peripheral (segmental twigs), not a junction of named ducts.
 PERIPHERAL_SHARE = 0.46
+# ... and than this share of the median leaf's (a twig's) radius, when there are this many leaves.
+LEAF_SHARE = 1.6
+MIN_LEAVES = 6
 # Forks closer than this (mm) are one junction: a skeleton splits a three-way junction in two.
 SNAP_MM = 3.0
 # Branches leaving the trunk further than this below the confluence belong to the
@@ -89,6 +97,7 @@ class Node:
     territory: frozenset[str]
     children: list[Node] = field(default_factory=list)
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    direction: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
 @dataclass
@@ -103,6 +112,7 @@ class Duct:
     junction_confidence: float
     unit: bool
     tree_mm: float
+    direction: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
 @dataclass(frozen=True)
@@ -127,7 +137,7 @@ SECTOR_VECTORS = {
 def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
     trunk = _trunk(tree)
     confluence = tree.branches[trunk[-1]].upper
-    thin = PERIPHERAL_SHARE * _width_below(tree.branches[trunk[-1]])
+    thin = _thin(tree, trunk)
     ducts: list[Duct] = []
     # Distance of each trunk fork below the confluence.
     below = 0.0
@@ -156,8 +166,22 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
                 continue
             node = _node(tree, tree.branches[child_index], thin)
             _emit(node, "CHD", junction, ducts)
+    _share_sectors(ducts)
     trunk_points = np.vstack([tree.branches[i].points for i in trunk])[::-1]
     return _document(ducts, graft, trunk_points)
+
+
+def _thin(tree: Tree, trunk: list[int]) -> float:
+    """The radius under which a fork's branches are peripheral twigs: a share of the
+    common hepatic duct's, but no more than a little above the twigs' own (the
+    leaves'): where the segmental ducts are narrow beside the common hepatic duct
+    (1.5 mm across beside 6 mm), the share alone would take them for twigs."""
+    chd = PERIPHERAL_SHARE * _width_below(tree.branches[trunk[-1]])
+    on_trunk = set(trunk)
+    leaves = [_width(b.radii) for b in tree.branches.values() if not b.children and b.index not in on_trunk]
+    if len(leaves) < MIN_LEAVES:
+        return chd
+    return min(chd, LEAF_SHARE * float(np.median(leaves)))
 
 
 # ------------------------------------------------------------------ trunk
@@ -171,7 +195,7 @@ def _trunk(tree: Tree) -> list[int]:
         onward = [
             c
             for c in branch.children
-            if _both_sides(tree, c, branch.upper) and _width(tree.branches[c].radii) >= _share(tree.branches[c]) * width
+            if _both_sides(tree, c, branch.upper) and _trunk_width(tree, c) >= _share(tree.branches[c]) * width
         ]
         if not onward:
             upper = _narrowing_trunk(tree, branch, width)
@@ -181,6 +205,20 @@ def _trunk(tree: Tree) -> list[int]:
         if len(onward) != 1:
             return trunk
         trunk.append(onward[0])
+
+
+# A short stretch of the trunk may look narrow (a pocket's cut, a kink): its width is
+# then also read on the branch draining both sides beyond it.
+NARROW_STRETCH_MM = 20.0
+
+
+def _trunk_width(tree: Tree, index: int) -> float:
+    branch = tree.branches[index]
+    width = _width(branch.radii)
+    if branch.length_mm >= NARROW_STRETCH_MM:
+        return width
+    beyond = [_width(tree.branches[c].radii) for c in branch.children if _both_sides(tree, c, branch.upper)]
+    return max([width, *beyond])
 
 
 # A branch leaving the trunk at its width that narrows to this share of it is the trunk's
@@ -337,15 +375,16 @@ def _node(tree: Tree, branch: Branch, thin: float) -> Node:
     beside a duct is a junction only when the tree does not point clearly into one
     sector. A fork of ducts is a junction when they drain different sectors."""
     points = np.vstack([tree.branches[i].points for i in tree.subtree(branch.index)])
-    sector, margin = _sector(points.mean(axis=0) - branch.lower)
+    direction = _unit(points.mean(axis=0) - branch.lower)
+    sector, margin = _sector(direction)
     widths = [_width(tree.branches[c].radii) for c in branch.children]
     if not widths or max(widths) < thin:
-        return Node(branch, sector, margin, True, frozenset({sector}))
+        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
     if margin >= UNIT_MARGIN and min(widths) < thin:
-        return Node(branch, sector, margin, True, frozenset({sector}))
+        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
     children = [_node(tree, tree.branches[c], thin) for c in branch.children]
     if len({c.sector for c in children}) == 1:
-        return Node(branch, sector, margin, True, frozenset({sector}))
+        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
     flat: list[Node] = []
     for child in children:  # a short stretch between two forks is one junction
         if not child.unit and child.branch.length_mm < SNAP_MM:
@@ -353,13 +392,33 @@ def _node(tree: Tree, branch: Branch, thin: float) -> Node:
         else:
             flat.append(child)
     territory = frozenset().union(*(c.territory for c in flat))
-    return Node(branch, sector, margin, False, territory, flat)
+    return Node(branch, sector, margin, False, territory, flat, direction=direction)
 
 
 def _sector(direction: np.ndarray) -> tuple[str, float]:
     unit = _unit(direction)
     scores = sorted(((float(unit @ v), name) for name, v in SECTOR_VECTORS.items()), reverse=True)
     return scores[0][1], scores[0][0] - scores[1][0]
+
+
+def _share_sectors(ducts: list[Duct]) -> None:
+    """Two single-sector ducts of one side pointing into the same sector while the side's
+    other sector has none: the one that points more towards the empty sector drains it.
+    Curved ducts point between the atlas's sectors, and the anterior and posterior
+    ducts differ mostly from front to back, where a coronal slab is thinnest."""
+    for side in (RIGHT, LEFT):
+        units = [d for d in ducts if d.unit and d.name in side]
+        taken = {d.name for d in units}
+        for empty in sorted(side - taken):
+            crowded = [d for d in units if sum(o.name == d.name for o in units) >= 2]
+            if not crowded:
+                break
+            moved = max(
+                crowded,
+                key=lambda d: float(d.direction @ SECTOR_VECTORS[empty]) - float(d.direction @ SECTOR_VECTORS[d.name]),
+            )
+            moved.name = empty
+            moved.segments = list(SECTORS[empty])
 
 
 def trunk_name(territory: frozenset[str]) -> str:
@@ -398,7 +457,21 @@ def _emit(node: Node, drains_into: int | str, junction: float, ducts: list[Duct]
     confidence = _path_confidence([n.branch for n in chain]) * float(np.clip(0.5 + node.margin, 0.3, 1.0))
     segments = list(SECTORS[name]) if node.unit else []
     tree_mm = sum(path_length(n.branch.points) for n in chain)
-    ducts.append(Duct(key, name, drains_into, junction, points, segments, confidence, confidence, node.unit, tree_mm))
+    ducts.append(
+        Duct(
+            key,
+            name,
+            drains_into,
+            junction,
+            points,
+            segments,
+            confidence,
+            confidence,
+            node.unit,
+            tree_mm,
+            node.direction,
+        )
+    )
     for child, at in tributaries:
         upstream = length - at
         _emit(child, key, upstream if upstream >= SNAP_MM else 0.0, ducts)

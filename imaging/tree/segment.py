@@ -8,8 +8,17 @@ wider than any duct is cut out, and the cut is remembered, because the cystic du
 ends at the gallbladder. A pocket dimmer than the ducts (a gallbladder's concentrated
 bile) is riddled by noise at the half level and would pass for tube, so pockets are also
 looked for on a quieter coarse copy. The duct tree is then the connected piece holding
-the most tube; work continues in its bounding box only, which keeps a 160 x 384 x 384 series
-to seconds.
+the most tube; work continues in its bounding box (and a margin) only, which keeps a
+160 x 384 x 384 series to seconds.
+
+Segmental ducts are only 1.5-2.5 mm across: with 1-1.5 mm pixels and thicker slices their
+partial-volume peak comes near the half level, so noise breaks them into pieces of a few
+voxels and whole ducts would go missing. When much of the fluid lies in such pieces, the
+ridges of a multi-scale Hessian tube measure (Sato's) join them: the skeleton's lines
+through the dim voxels where the measure is strong, a voxel wide, so they neither widen a
+duct nor merge two neighbouring ones, and the radius is still measured on the half-level
+mask alone. Where the half level finds the tree whole (wide ducts, fine pixels), nothing
+is added: the few pieces apart are the ends of twigs.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage.feature import hessian_matrix, hessian_matrix_eigvals
+from skimage.morphology import skeletonize
 
 from .grid import Grid, SeriesGeometry, resample
 
@@ -35,6 +45,24 @@ POCKET_SMOOTH_MM = 1.0
 POCKET_LEVEL = 0.3
 # A piece of the duct mask smaller than this (mm³) is noise: 8 mm of a 1 mm-radius duct.
 MIN_PIECE_MM3 = 25.0
+# Thin ducts' ridges: the tube measure's scales (mm), its least strength (share of the
+# fluid contrast), the least signal (share of the contrast over the background, after
+# smoothing at the first scale, and at least RIDGE_NOISE_SDS times the noise left after
+# the smoothing: in heavy noise a lower floor draws ridges through noise) and how far
+# (mm) from the half-level mask a ridge is looked for. The box grows by RIDGE_MARGIN_MM
+# for the pieces. Ridges are looked for only when at least RIDGE_BROKEN_SHARE of the
+# half-level fluid lies in pieces apart from the tree.
+RIDGE_SIGMAS_MM = (0.75, 1.25)
+RIDGE_TUBE = 0.02
+RIDGE_FLOOR = 0.08
+RIDGE_NOISE_SDS = 3.0
+RIDGE_REACH_MM = 10.0
+RIDGE_MARGIN_MM = 10.0
+RIDGE_BROKEN_SHARE = 0.05
+# The tree is chosen among this many largest pieces of fluid, counting the small pieces around each.
+TREE_CANDIDATES = 3
+# Chains of small pieces around the tree are followed this many steps of RIDGE_REACH_MM.
+CHAIN_STEPS = 4
 BACKGROUND_PERCENTILE = 50.0
 FLUID_PERCENTILE = 99.95
 
@@ -50,6 +78,12 @@ class Segmented:
     level: float
     contrast: float
     pockets: cKDTree | None
+    # The half-level mask alone: the walls, from which radii are measured.
+    half: np.ndarray | None = None
+
+    @property
+    def walls(self) -> np.ndarray:
+        return self.mask if self.half is None else self.half
 
 
 def fluid_threshold(volume: np.ndarray) -> tuple[float, float]:
@@ -74,35 +108,107 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
     sizes = np.bincount(labels.ravel())
     boxes = ndimage.find_objects(labels)
     voxel_volume = float(np.prod(spacing))
-    best: tuple[int, int, np.ndarray, np.ndarray] | None = None
+    candidates: list[tuple[int, int, tuple[slice, slice, slice]]] = []
+    all_pockets = dim_pockets.copy()
     for index, box in enumerate(boxes, start=1):
         if box is None or sizes[index] * voxel_volume < MIN_COMPONENT_MM3:
             continue
         box = _grown(box, volume.shape, 2)
         component = labels[box] == index
         pocket = _wide_fluid(component, spacing) | (dim_pockets[box] & component)
-        tube_voxels = int(np.count_nonzero(component & ~pocket))
-        if best is None or tube_voxels > best[0]:
-            best = (tube_voxels, index, component & ~pocket, pocket)
-            best_box = box
-    if best is None:
+        all_pockets[box] |= pocket
+        candidates.append((int(np.count_nonzero(component & ~pocket)), index, box))
+    if not candidates:
         raise ValueError("no fluid-filled structure large enough for a duct tree")
-    _, _, tree, pocket = best
-    kept = np.where(tree, volume[best_box], 0.0).astype(np.float32)
-    values, grid = resample(kept, SeriesGeometry(series.first, series.slice_spacing), _whole(kept), voxel)
-    origin = series.raw_to_patient(np.array([[s.start for s in best_box]], dtype=float))[0]
+    small = (sizes * voxel_volume < MIN_COMPONENT_MM3)[labels] & bright & ~all_pockets
+    _, best_index, inner = max(
+        sorted(candidates, reverse=True)[:TREE_CANDIDATES],
+        key=lambda c: c[0] + _pieces_around(labels, c[1], c[2], small, spacing),
+    )
+    # The box grows by a margin, and over the chains of small pieces around the tree, for
+    # the pieces a narrowing parted from it.
+    margin = np.maximum(np.round(RIDGE_MARGIN_MM / spacing).astype(int), 1)
+    around = _chained_pieces(labels, best_index, inner, small, spacing)
+    a, b, c = (
+        slice(max(min(s.start, t.start) - m, 0), min(max(s.stop, t.stop) + m, n))
+        for s, t, m, n in zip(inner, around, margin, volume.shape, strict=True)
+    )
+    best_box = (a, b, c)
+    offset = np.array([i.start - o.start for i, o in zip(inner, best_box, strict=True)])
+    component = labels[best_box] == best_index
+    tree = component & ~all_pockets[best_box]
+    # The half-level mask is taken from the bright fluid alone, as it was found (the
+    # interpolation towards zero outside keeps close ducts apart), but from every piece of
+    # it that is not a pocket: pieces a narrowing parted from the tree come back. The
+    # thin ducts' ridges are looked for in the whole signal, pockets taken out.
+    signal = np.where(all_pockets[best_box], 0.0, volume[best_box]).astype(np.float32)
+    kept = np.where(bright[best_box], signal, 0.0).astype(np.float32)
+    local = SeriesGeometry(series.first, series.slice_spacing)
+    # The grid keeps the points it would have over the tree's own box.
+    first = offset - np.floor(offset * spacing / voxel) * voxel / spacing
+    values, grid = resample(kept, local, _whole(kept), voxel, first)
+    whole, _ = resample(signal, local, _whole(kept), voxel, first)
+    in_tree, _ = resample(tree.astype(np.float32), local, _whole(kept), voxel, first)
+    origin = series.raw_to_patient(np.array([[s.start for s in best_box]], dtype=float) + first)[0]
     grid = Grid(origin, grid.axes, grid.voxel_mm)
-    mask = values > level
+    half = values > level
+    broken = _broken(half, in_tree > 0.5)
+    ridge = _ridges(whole, half, voxel, level, contrast, _noise(volume)) if broken else np.zeros_like(half)
+    mask = _joined_to_tree(half | ridge, in_tree > 0.5)
     mask = _without_specks(mask, voxel)
+    half &= mask
     tubular = _tubularity(values, mask, voxel, contrast)
-    radius = ndimage.distance_transform_edt(mask, sampling=voxel).astype(np.float32)
-    pocket_points = np.argwhere(pocket)
+    radius = ndimage.distance_transform_edt(half, sampling=voxel).astype(np.float32)
+    # Every pocket in the box, the tree's or not: a gallbladder whose cystic duct the half
+    # level broke is a piece of its own, and the cystic duct still ends at it.
+    pocket_points = np.argwhere(all_pockets[best_box])
     pockets = None
     if len(pocket_points):
         local = SeriesGeometry(series.first, series.slice_spacing)
         start = np.array([s.start for s in best_box], dtype=float)
         pockets = cKDTree(local.raw_to_patient(pocket_points[:: max(1, len(pocket_points) // 20000)] + start))
-    return Segmented(mask, radius, tubular, grid, level, contrast, pockets)
+    return Segmented(mask, radius, tubular, grid, level, contrast, pockets, half)
+
+
+def _pieces_around(
+    labels: np.ndarray, index: int, box: tuple[slice, slice, slice], small: np.ndarray, spacing: np.ndarray
+) -> int:
+    """Bright voxels of small pieces within RIDGE_REACH_MM of a component: the thin ducts the
+    half level broke lie around the hilar tree, so they count for it. Without them a long
+    unbranched tube (the pancreatic duct with the lower common bile duct, parted from the
+    tree by a narrowing) can hold more voxels than a tree whose segmental ducts are broken."""
+    margin = np.ceil(RIDGE_REACH_MM / spacing).astype(int)
+    a, b, c = (slice(max(s.start - m, 0), s.stop + m) for s, m in zip(box, margin, strict=True))
+    grown = (a, b, c)
+    distance = ndimage.distance_transform_edt(labels[grown] != index, sampling=spacing)
+    return int(np.count_nonzero(small[grown] & (distance <= RIDGE_REACH_MM)))
+
+
+def _chained_pieces(
+    labels: np.ndarray, index: int, box: tuple[slice, slice, slice], small: np.ndarray, spacing: np.ndarray
+) -> tuple[slice, slice, slice]:
+    """The box of the tree with the small pieces within RIDGE_REACH_MM of it, of them, and
+    so on: a hilar tree whose thin ducts the half level broke lies in pieces beyond the
+    box of the piece that holds the common duct."""
+    region = labels == index
+    current = box
+    for _ in range(CHAIN_STEPS):
+        margin = np.ceil(RIDGE_REACH_MM / spacing).astype(int)
+        a, b, c = (
+            slice(max(s.start - m, 0), min(s.stop + m, n))
+            for s, m, n in zip(current, margin, labels.shape, strict=True)
+        )
+        grown = (a, b, c)
+        near = ndimage.distance_transform_edt(~region[grown], sampling=spacing) <= RIDGE_REACH_MM
+        found = np.unique(labels[grown][near & small[grown] & ~region[grown]])
+        found = found[found > 0]
+        if not len(found):
+            break
+        region |= np.isin(labels, found)
+        nonzero = np.nonzero(region)
+        d, e, f = (slice(int(w.min()), int(w.max()) + 1) for w in nonzero)
+        current = (d, e, f)
+    return current
 
 
 def _grown(box: tuple[slice, ...], shape: tuple[int, ...], margin: int) -> tuple[slice, slice, slice]:
@@ -188,3 +294,89 @@ def _tubularity(values: np.ndarray, mask: np.ndarray, voxel: float, contrast: fl
     out = np.zeros(mask.shape, dtype=np.float32)
     out[where] = best / np.float32(contrast)
     return out
+
+
+def _ridges(
+    values: np.ndarray, half: np.ndarray, voxel: float, level: float, contrast: float, noise: float
+) -> np.ndarray:
+    """The centre-lines of thin bright tubes where the half level breaks them.
+
+    A segmental duct under a millimetre in radius peaks near half the fluid's level, so
+    noise and partial volume cut its mask into pieces of a few voxels, and whole ducts
+    go missing. A multi-scale Hessian tube measure (Sato's) still follows it: the dim
+    voxels where it is strong join the pieces. Those voxels are not added as they are
+    (they would widen every duct by a shell, merge neighbouring ducts and grow spurs):
+    the skeleton of the mask with them is taken, and only its lines outside the
+    half-level mask are added, a voxel wide. They never enter the radius, which is
+    measured on the half-level mask alone."""
+    sigma = RIDGE_SIGMAS_MM[0] / voxel
+    smooth = ndimage.gaussian_filter(values, sigma=sigma)
+    # Above the noise left after the smoothing (white noise: down by (4 pi)^(3/4) sigma^(3/2)).
+    left = noise * min(1.0, float((4 * np.pi) ** -0.75 * sigma**-1.5))
+    floor = level - 0.5 * contrast + max(RIDGE_FLOOR * contrast, RIDGE_NOISE_SDS * left)
+    candidates: np.ndarray = (smooth > floor) & ~half
+    candidates &= ndimage.binary_dilation(half, iterations=max(1, int(round(RIDGE_REACH_MM / voxel))))
+    if not candidates.any():
+        return candidates
+    where = np.nonzero(candidates)
+    best = np.zeros(len(where[0]), dtype=np.float32)
+    for sigma_mm in RIDGE_SIGMAS_MM:
+        sigma = sigma_mm / voxel
+        elements = hessian_matrix(values, sigma=sigma, order="rc", use_gaussian_derivatives=False)
+        picked = [np.asarray(e[where])[None, None, :] for e in elements]
+        eigen = hessian_matrix_eigvals(picked)[:, 0, 0]
+        second, third = eigen[1], eigen[2]
+        tube = np.where((second < 0) & (third < 0), np.sqrt(np.abs(second * third)), 0.0) * sigma**2
+        best = np.maximum(best, tube.astype(np.float32))
+    tubes = np.zeros(values.shape, dtype=bool)
+    tubes[where] = best / np.float32(contrast) >= RIDGE_TUBE
+    lines = skeletonize(half | tubes) & tubes
+    return _joining(lines, half)
+
+
+def _joining(lines: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """The pieces of line that join two pieces of the half-level mask: a line touching one
+    piece only is a spur or a loop, and would change a tree the half level found whole."""
+    cube = np.ones((3, 3, 3), dtype=bool)
+    pieces, count = ndimage.label(half, structure=cube)
+    runs, run_count = ndimage.label(lines, structure=cube)
+    if count < 2 or run_count == 0:
+        return np.zeros_like(lines)
+    highest = ndimage.maximum_filter(pieces, footprint=cube)
+    lowest = ndimage.minimum_filter(np.where(pieces > 0, pieces, count + 1), footprint=cube)
+    at = runs > 0
+    pairs = np.concatenate([np.stack([runs[at], highest[at]], axis=1), np.stack([runs[at], lowest[at]], axis=1)])
+    pairs = np.unique(pairs[(pairs[:, 1] > 0) & (pairs[:, 1] <= count)], axis=0)
+    touched = np.bincount(pairs[:, 0], minlength=run_count + 1)
+    keep = touched >= 2
+    keep[0] = False
+    joining: np.ndarray = keep[runs]
+    return joining
+
+
+def _noise(volume: np.ndarray) -> float:
+    """The noise's standard deviation, from the spread of the dark background (robust: the
+    median absolute deviation of a sample of the volume, mostly background)."""
+    sample = volume[:, ::4, ::4]
+    return float(1.4826 * np.median(np.abs(sample - np.median(sample))))
+
+
+def _broken(half: np.ndarray, tree: np.ndarray) -> bool:
+    """Whether the half level leaves much of the fluid in pieces apart from the tree:
+    the ducts are then thinner than it can follow, and their ridges are needed. Where it
+    finds the tree whole, the few pieces apart are ends of twigs, left out as before."""
+    apart = int(np.count_nonzero(half & ~_joined_to_tree(half, tree)))
+    share = apart / max(int(np.count_nonzero(half)), 1)
+    return share >= RIDGE_BROKEN_SHARE
+
+
+def _joined_to_tree(mask: np.ndarray, tree: np.ndarray) -> np.ndarray:
+    """The pieces of the mask that hold part of the tree."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    if count == 0:
+        return mask
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[np.unique(labels[tree & mask])] = True
+    keep[0] = False
+    joined: np.ndarray = keep[labels]
+    return joined

@@ -101,6 +101,20 @@ def test_widths_follow_the_duct_level():
         assert low <= duct.radius_mm <= high, duct_id
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_ducts_taper_but_stay_as_wide_as_asked_along_their_measured_length(seed):
+    """Segmental ducts 1.5-2.5 mm across, hepatic ducts 3-4 mm, the common hepatic duct 5-7 mm,
+    from the receiving end to the upstream end the document measures."""
+    scene = build_scene(lay_out(anatomy(), seed), seed, Realism())
+    by_start = {tuple(np.round(t.start, 6)): t for t in scene.tubes if t.level == 1.0}
+    for duct_id in [*scene.ducts, "CHD"]:
+        line = scene.centrelines[duct_id]
+        low, high = (2.5, 3.5) if duct_id == "CHD" else (1.5, 2.0) if duct_id in ("RHD", "LHD") else (0.75, 1.25)
+        radii = [by_start[tuple(np.round(p, 6))].radius for p in line[:-1]]  # from the receiving end
+        assert low <= min(radii) and max(radii) <= high, duct_id
+        assert radii[-1] < radii[0], duct_id  # it narrows upstream
+
+
 def test_same_seed_same_pixels_other_seed_other_pixels(tmp_path):
     small = dict(slices=6, rows=64, columns=64, realism=Realism(respiratory_mm=1.0))
     one = generate_series(anatomy(), tmp_path / "a", seed=3, series_uid="1.2.3.4", **small)
