@@ -30,6 +30,9 @@ def apply_errors(form, error: DomainError) -> None:
 
 
 PAGES_AHEAD = 10  # how far past the page asked for a bounded count looks
+# No list has this many rows; past it a row offset would not fit PostgreSQL's bigint (a forged
+# `?page=10000000000000000000000` would be a database error, not "no such page").
+LAST_ROW = 2**62
 COUNT_KEY = "_bounded_count"  # the annotation a page's rows carry the count in
 
 
@@ -50,6 +53,8 @@ class BoundedPaginator(Paginator):
             wanted = max(1, int(number))
         except (TypeError, ValueError):
             wanted = 1
+        if (wanted + self.pages_ahead) * self.per_page > LAST_ROW:
+            wanted = 1  # no such page: page() says so, get_page() shows the last page the bound reaches
         self.count_limit = (wanted + self.pages_ahead) * self.per_page
 
     def get_page(self, number):
@@ -78,7 +83,7 @@ class BoundedPaginator(Paginator):
             wanted = int(number) if not isinstance(number, float) else 0
         except (TypeError, ValueError):
             return None  # Django's own validation raises the right error
-        if wanted < 1:
+        if wanted < 1 or wanted * self.per_page > LAST_ROW:
             return None
         inner = rows.order_by().values("pk")[: self.count_limit + 1]
         sql, params = inner.query.sql_with_params()

@@ -245,3 +245,10 @@ def test_fast_list_rows_equal_the_detail_serializer(coordinator_api, centre):
     row = coordinator_api.get("/api/v1/donors/").json()["results"][0]
     created.refresh_from_db()
     assert row == dict(DonorOut(created).data)
+
+
+def test_a_page_past_any_list_is_a_404_not_a_server_error(coordinator_api, centre):
+    DonorFactory(centre=centre)
+    for path in ("/api/v1/donors/", "/api/v1/recipients/"):
+        response = coordinator_api.get(f"{path}?page=10350708520955379831537664")
+        assert response.status_code == 404, (path, response.content)

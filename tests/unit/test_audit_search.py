@@ -98,3 +98,19 @@ def test_a_page_and_its_bounded_count_come_in_one_query_and_leave_the_rows_as_th
 
     past = BoundedPaginator(events, 5, pages_ahead=2).get_page(9)  # past the end: the last page, as before
     assert [e.record_id for e in past.object_list] == ["3", "2", "1"]
+
+
+def test_a_page_number_past_any_list_is_no_such_page_not_a_database_error(centre, make_user):
+    from django.core.paginator import EmptyPage
+
+    user = make_user("radiologist")
+    for n in range(1, 4):
+        record_event(actor=Actor(user=user), kind=AuditEvent.Kind.READ, record_type="donors.Donor", record_id=n)
+    events = AuditEvent.objects.filter(centre_id=centre.pk).order_by("-at", "-pk")
+    huge = 10350708520955379831537664
+    with pytest.raises(EmptyPage):
+        BoundedPaginator(events, 5).page(huge)
+    with pytest.raises(EmptyPage):
+        BoundedPaginator(events, 5).page(str(huge))
+    shown = BoundedPaginator(events, 5).get_page(huge)  # a page of the web: the last one
+    assert [e.record_id for e in shown.object_list] == ["3", "2", "1"]
