@@ -282,8 +282,19 @@ def _tubularity(values: np.ndarray, mask: np.ndarray, voxel: float, contrast: fl
     contrast, evaluated on the mask's voxels only: the eigenvalues of every voxel of
     the box would cost ten times more and are never used."""
     where = np.nonzero(mask)
+    best = _sato_at(values, where, DUCT_SIGMAS_MM, voxel)
+    out = np.zeros(mask.shape, dtype=np.float32)
+    out[where] = best / np.float32(contrast)
+    return out
+
+
+def _sato_at(
+    values: np.ndarray, where: tuple[np.ndarray, ...], sigmas_mm: tuple[float, ...], voxel: float
+) -> np.ndarray:
+    """Sato's bright-tube measure at the voxels `where`, the strongest over the scales: the
+    geometric mean of the two strongly negative Hessian eigenvalues, scale-normalised."""
     best = np.zeros(len(where[0]), dtype=np.float32)
-    for sigma_mm in DUCT_SIGMAS_MM:
+    for sigma_mm in sigmas_mm:
         sigma = sigma_mm / voxel
         elements = hessian_matrix(values, sigma=sigma, order="rc", use_gaussian_derivatives=False)
         picked = [np.asarray(e[where])[None, None, :] for e in elements]
@@ -291,9 +302,7 @@ def _tubularity(values: np.ndarray, mask: np.ndarray, voxel: float, contrast: fl
         second, third = eigen[1], eigen[2]
         tube = np.where((second < 0) & (third < 0), np.sqrt(np.abs(second * third)), 0.0) * sigma**2
         best = np.maximum(best, tube.astype(np.float32))
-    out = np.zeros(mask.shape, dtype=np.float32)
-    out[where] = best / np.float32(contrast)
-    return out
+    return best
 
 
 def _ridges(
@@ -319,15 +328,7 @@ def _ridges(
     if not candidates.any():
         return candidates
     where = np.nonzero(candidates)
-    best = np.zeros(len(where[0]), dtype=np.float32)
-    for sigma_mm in RIDGE_SIGMAS_MM:
-        sigma = sigma_mm / voxel
-        elements = hessian_matrix(values, sigma=sigma, order="rc", use_gaussian_derivatives=False)
-        picked = [np.asarray(e[where])[None, None, :] for e in elements]
-        eigen = hessian_matrix_eigvals(picked)[:, 0, 0]
-        second, third = eigen[1], eigen[2]
-        tube = np.where((second < 0) & (third < 0), np.sqrt(np.abs(second * third)), 0.0) * sigma**2
-        best = np.maximum(best, tube.astype(np.float32))
+    best = _sato_at(values, where, RIDGE_SIGMAS_MM, voxel)
     tubes = np.zeros(values.shape, dtype=bool)
     tubes[where] = best / np.float32(contrast) >= RIDGE_TUBE
     lines = skeletonize(half | tubes) & tubes
