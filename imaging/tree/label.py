@@ -25,7 +25,12 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
   sector; RHD for both right sectors; B23 for segments 2 and 3; LHD for all of the
   left liver. A second duct of a sector already named is an accessory duct, unless
   the side's other sector has no duct: then the one of the two pointing more towards
-  it drains it (curved ducts point between the atlas's sectors).
+  it drains it (curved ducts point between the atlas's sectors);
+* every liver drains each sector: when a side's sector has no duct while a duct of the
+  side forks into ducts of duct calibre that all point into its own sector, that fork
+  is the junction of the two sectors' ducts (named so with less confidence);
+* a junction of ducts whose own stretch is shorter than a skeleton can resolve (a right
+  hepatic duct a millimetre long) is part of the junction below it: a trifurcation.
 
 Lengths and junctions are measured along the centre-lines.
 """
@@ -82,6 +87,8 @@ SNAP_MM = 3.0
 MAX_CHD_JUNCTION_MM = 45.0
 # A cystic duct ends within this distance (mm) of a pocket of fluid.
 POCKET_MM = 6.0
+# A duct named for a side's sector no other duct drains is this much less sure.
+INFERRED_SHARE = 0.8
 # Trees hanging from the trunk with less centre-line than this (mm) are noise.
 MIN_DUCT_TREE_MM = 10.0
 
@@ -98,6 +105,11 @@ class Node:
     children: list[Node] = field(default_factory=list)
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     direction: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    # A unit whose fork has ducts of duct calibre pointing into its one sector: the
+    # junction it would be, should the side's other sector have no duct of its own.
+    parts: list[Node] = field(default_factory=list)
+    # Named by the rule for a side's missing sector, not by where it points: less sure.
+    inferred: bool = False
 
 
 @dataclass
@@ -147,6 +159,7 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
         below += tree.branches[index].length_mm
     on_trunk = set(trunk)
     cystic_found = False
+    pending: list[tuple[Node, int | str, float]] = []
     for fork_branch, distance in forks:
         junction = distance if distance >= SNAP_MM else 0.0
         if distance > MAX_CHD_JUNCTION_MM:
@@ -162,10 +175,14 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
             path = _cystic_path(tree, child_index, pockets, confluence) if below_confluence else None
             if path is not None:
                 cystic_found = True
-                _emit_cystic(tree, path, junction, thin, ducts)
+                pending += _emit_cystic(tree, path, junction, thin, ducts)
                 continue
-            node = _node(tree, tree.branches[child_index], thin)
-            _emit(node, "CHD", junction, ducts)
+            pending += [
+                (node, "CHD", junction) for node in _junction_parts(_node(tree, tree.branches[child_index], thin))
+            ]
+    _split_for_missing_sectors([node for node, _, _ in pending])
+    for node, drains_into, junction in pending:
+        _emit(node, drains_into, junction, ducts)
     _share_sectors(ducts)
     trunk_points = np.vstack([tree.branches[i].points for i in trunk])[::-1]
     return _document(ducts, graft, trunk_points)
@@ -347,7 +364,10 @@ def _cystic_path(tree: Tree, index: int, pockets: cKDTree | None, confluence: np
     return path[::-1]
 
 
-def _emit_cystic(tree: Tree, path: list[Branch], junction: float, thin: float, ducts: list[Duct]) -> None:
+def _emit_cystic(
+    tree: Tree, path: list[Branch], junction: float, thin: float, ducts: list[Duct]
+) -> list[tuple[Node, int | str, float]]:
+    """The cystic duct, emitted; returns the ducts draining into it, to be emitted."""
     points = np.vstack([b.points for b in path])
     length = path_length(points)
     key = len(ducts)
@@ -355,13 +375,15 @@ def _emit_cystic(tree: Tree, path: list[Branch], junction: float, thin: float, d
     ducts.append(Duct(key, "CYSTIC", "CHD", junction, points, [], confidence, confidence, False, length))
     from_lower = 0.0
     on_path = {b.index for b in path}
+    pending: list[tuple[Node, int | str, float]] = []
     for branch in path:
         from_lower += branch.length_mm
         for child in branch.children:
             if child in on_path or _tree_mm(tree, child) < MIN_DUCT_TREE_MM:
                 continue
-            node = _node(tree, tree.branches[child], thin)
-            _emit(node, key, max(length - from_lower, 0.0), ducts)
+            for node in _junction_parts(_node(tree, tree.branches[child], thin)):
+                pending.append((node, key, max(length - from_lower, 0.0)))
+    return pending
 
 
 # ------------------------------------------------------------------ sectors
@@ -384,7 +406,8 @@ def _node(tree: Tree, branch: Branch, thin: float) -> Node:
         return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
     children = [_node(tree, tree.branches[c], thin) for c in branch.children]
     if len({c.sector for c in children}) == 1:
-        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
+        parts = children if min(widths) >= thin else []
+        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction, parts=parts)
     flat: list[Node] = []
     for child in children:  # a short stretch between two forks is one junction
         if not child.unit and child.branch.length_mm < SNAP_MM:
@@ -393,6 +416,72 @@ def _node(tree: Tree, branch: Branch, thin: float) -> Node:
             flat.append(child)
     territory = frozenset().union(*(c.territory for c in flat))
     return Node(branch, sector, margin, False, territory, flat, direction=direction)
+
+
+def _junction_parts(node: Node) -> list[Node]:
+    """The ducts that leave a junction through ``node``: a junction of ducts whose own
+    stretch is shorter than SNAP_MM is part of the junction below it (a right hepatic
+    duct a millimetre long is a trifurcation: no image resolves the difference)."""
+    if node.unit or node.branch.length_mm >= SNAP_MM:
+        return [node]
+    return [part for child in node.children for part in _junction_parts(child)]
+
+
+def _split_for_missing_sectors(nodes: list[Node]) -> None:
+    """Every liver drains each sector. When a side has a sector no duct drains while one
+    of its ducts forks into ducts of duct calibre that all point into the sector it
+    drains, that fork is the junction of the two sectors' ducts: the branch pointing more
+    towards the empty sector drains it. The curved sectoral ducts of one side part mostly
+    from front to back, where a coronal slab resolves direction least."""
+    for side in (RIGHT, LEFT):
+        for empty in sorted(side - _drained(nodes)):
+            candidates = [n for n in _units_within(nodes, side) if n.sector != empty and len(n.parts) >= 2]
+            if candidates:
+                _split_unit(max(candidates, key=lambda n: _spread_towards(n, empty)), empty)
+
+
+def _towards(part: Node, empty: str, own: str) -> float:
+    """How much more a part points into the empty sector than into its own."""
+    return float(part.direction @ SECTOR_VECTORS[empty]) - float(part.direction @ SECTOR_VECTORS[own])
+
+
+def _spread_towards(node: Node, empty: str) -> float:
+    scores = [_towards(p, empty, node.sector) for p in node.parts]
+    return max(scores) - min(scores)
+
+
+def _split_unit(node: Node, empty: str) -> None:
+    """The unit becomes the junction of its parts; the part pointing most towards the
+    empty sector drains it, the others keep the unit's sector."""
+    moved = max(node.parts, key=lambda p: _towards(p, empty, node.sector))
+    for part in node.parts:
+        if part.unit:
+            part.sector = empty if part is moved else node.sector
+            part.territory = frozenset({part.sector})
+        part.inferred = True
+    node.unit = False
+    node.children = list(node.parts)
+    node.parts = []
+    node.territory = frozenset().union(*(p.territory for p in node.children))
+
+
+def _units_within(nodes: list[Node], side: frozenset[str]) -> list[Node]:
+    """The single-sector ducts of one side that drain into the side's own ducts (or the
+    common ducts): not a duct of this side draining into the other side's."""
+    out: list[Node] = []
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if node.unit:
+            if node.sector in side:
+                out.append(node)
+        elif node.territory <= side:
+            stack.extend(node.children)
+    return out
+
+
+def _drained(nodes: list[Node]) -> frozenset[str]:
+    return frozenset().union(*(n.territory for n in nodes)) if nodes else frozenset()
 
 
 def _sector(direction: np.ndarray) -> tuple[str, float]:
@@ -455,6 +544,8 @@ def _emit(node: Node, drains_into: int | str, junction: float, ducts: list[Duct]
     points = np.vstack([n.branch.points for n in chain])
     length = path_length(points)
     confidence = _path_confidence([n.branch for n in chain]) * float(np.clip(0.5 + node.margin, 0.3, 1.0))
+    if node.inferred:
+        confidence *= INFERRED_SHARE
     segments = list(SECTORS[name]) if node.unit else []
     tree_mm = sum(path_length(n.branch.points) for n in chain)
     ducts.append(

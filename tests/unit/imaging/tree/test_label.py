@@ -1,0 +1,133 @@
+"""Naming the branches of a centre-line tree: rules checked on trees drawn by hand.
+
+Coordinates are patient mm (DICOM LPS: +x the patient's left, +y posterior, +z cranial).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imaging.tree.centreline import Branch, Tree
+from imaging.tree.label import INFERRED_SHARE, label
+
+CONFLUENCE = (0.0, 0.0, 0.0)
+
+
+def straight(start: tuple[float, float, float], end: tuple[float, float, float]) -> np.ndarray:
+    a, b = np.array(start), np.array(end)
+    count = max(int(np.linalg.norm(b - a) / 0.5), 1) + 1
+    return a + np.linspace(0.0, 1.0, count)[:, None] * (b - a)
+
+
+class Drawing:
+    """A tree drawn branch by branch, each from its parent's upper end."""
+
+    def __init__(self) -> None:
+        self.branches: dict[int, Branch] = {}
+
+    def add(
+        self,
+        end: tuple[float, float, float],
+        radius: float,
+        parent: int | None = None,
+        start: tuple[float, float, float] | None = None,
+    ) -> int:
+        index = len(self.branches)
+        lower = tuple(self.branches[parent].upper) if parent is not None else start
+        assert lower is not None
+        points = straight(lower, end)
+        self.branches[index] = Branch(
+            index, points, np.full(len(points), radius, dtype=np.float32), np.ones(len(points)), parent
+        )
+        if parent is not None:
+            self.branches[parent].children.append(index)
+        return index
+
+    def tree(self) -> Tree:
+        return Tree(self.branches, 0, 0)
+
+
+def left_lobe(drawing: Drawing, confluence: int) -> None:
+    lhd = drawing.add((15.0, 0.0, 5.0), 1.8, confluence)
+    drawing.add((40.0, 10.0, 35.0), 1.5, lhd)  # segment 2
+    drawing.add((45.0, -10.0, 5.0), 1.5, lhd)  # segment 3
+    drawing.add((25.0, -10.0, 25.0), 1.5, lhd)  # segment 4
+
+
+def ducts(tree: Tree) -> dict[str, dict]:
+    document = label(tree, None, "right_lobe").document
+    return {d["id"]: d for d in document["ducts"]}
+
+
+def test_a_right_hepatic_duct_a_millimetre_long_is_a_trifurcation():
+    drawing = Drawing()
+    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
+    left_lobe(drawing, chd)
+    rhd = drawing.add((-1.0, 0.0, 0.5), 1.8, chd)
+    drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)  # anterior
+    drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)  # posterior
+
+    found = ducts(drawing.tree())
+
+    assert "RHD" not in found
+    assert found["RAHD"]["drains_into"] == "CHD"
+    assert found["RPHD"]["drains_into"] == "CHD"
+    assert found["LHD"]["drains_into"] == "CHD"
+    assert all("junction_mm" not in found[d] for d in ("RAHD", "RPHD", "LHD"))
+
+
+def test_a_right_hepatic_duct_long_enough_to_see_stays_one():
+    drawing = Drawing()
+    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
+    left_lobe(drawing, chd)
+    rhd = drawing.add((-8.0, 0.0, 2.0), 1.8, chd)
+    drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)
+    drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)
+
+    found = ducts(drawing.tree())
+
+    assert found["RHD"]["drains_into"] == "CHD"
+    assert found["RAHD"]["drains_into"] == "RHD"
+    assert found["RPHD"]["drains_into"] == "RHD"
+
+
+def right_fork_pointing_forwards(drawing: Drawing, confluence: int) -> None:
+    """A right hepatic duct whose two sectoral ducts both point into the anterior sector
+    (the posterior one curves forwards): one points a little more backwards."""
+    rhd = drawing.add((-12.0, 0.0, 2.0), 2.0, confluence)
+    drawing.add((-40.0, -8.0, 20.0), 1.5, rhd)
+    drawing.add((-45.0, -8.0, 0.0), 1.5, rhd)
+
+
+def test_a_fork_of_two_ducts_into_one_sector_drains_the_sector_no_other_duct_drains():
+    drawing = Drawing()
+    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
+    left_lobe(drawing, chd)
+    right_fork_pointing_forwards(drawing, chd)
+
+    proposal = label(drawing.tree(), None, "right_lobe")
+    found = {d["id"]: d for d in proposal.document["ducts"]}
+
+    assert found["RHD"]["drains_into"] == "CHD"
+    assert found["RAHD"]["drains_into"] == "RHD" and found["RAHD"]["segments"] == [5, 8]
+    assert found["RPHD"]["drains_into"] == "RHD" and found["RPHD"]["segments"] == [6, 7]
+    # The branch lower on the right (pointing less cranially) is the posterior one.
+    assert proposal.centrelines["RPHD"][0][2] < proposal.centrelines["RAHD"][0][2]
+    # Named by the rule, not by where they point: marked less sure.
+    assert proposal.duct_confidence["RPHD"] <= INFERRED_SHARE
+
+
+def test_the_fork_stays_one_duct_when_the_other_sector_drains_elsewhere():
+    drawing = Drawing()
+    lower = drawing.add((0.0, 0.0, -8.0), 3.0, start=(0.0, 0.0, -40.0))
+    chd = drawing.add(CONFLUENCE, 3.0, lower)
+    drawing.add((-45.0, 12.0, -5.0), 1.5, lower)  # a posterior duct into the common hepatic duct
+    left_lobe(drawing, chd)
+    right_fork_pointing_forwards(drawing, chd)
+
+    found = ducts(drawing.tree())
+
+    assert "RHD" not in found
+    assert found["RAHD"]["drains_into"] == "CHD"
+    assert found["RPHD"]["drains_into"] == "CHD"
+    assert found["RPHD"]["junction_mm"] == 8.0
