@@ -86,7 +86,7 @@ SNAP_MM = 3.0
 # common bile duct (pancreatic duct, duodenum), not to the liver.
 MAX_CHD_JUNCTION_MM = 45.0
 # A cystic duct ends within this distance (mm) of a pocket of fluid.
-POCKET_MM = 6.0
+POCKET_MM = 8.0
 # A duct named for a side's sector no other duct drains is this much less sure.
 INFERRED_SHARE = 0.8
 # Trees hanging from the trunk with less centre-line than this (mm) are noise.
@@ -124,7 +124,6 @@ class Duct:
     junction_confidence: float
     unit: bool
     tree_mm: float
-    direction: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
 @dataclass(frozen=True)
@@ -180,10 +179,11 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
             pending += [
                 (node, "CHD", junction) for node in _junction_parts(_node(tree, tree.branches[child_index], thin))
             ]
-    _split_for_missing_sectors([node for node, _, _ in pending])
+    roots = [node for node, _, _ in pending]
+    _share_sectors(roots)
+    _split_for_missing_sectors(roots)
     for node, drains_into, junction in pending:
         _emit(node, drains_into, junction, ducts)
-    _share_sectors(ducts)
     trunk_points = np.vstack([tree.branches[i].points for i in trunk])[::-1]
     return _document(ducts, graft, trunk_points)
 
@@ -405,7 +405,7 @@ def _node(tree: Tree, branch: Branch, thin: float) -> Node:
     if margin >= UNIT_MARGIN and min(widths) < thin:
         return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
     children = [_node(tree, tree.branches[c], thin) for c in branch.children]
-    if len({c.sector for c in children}) == 1:
+    if len({c.sector for c in children}) == 1 and all(c.unit for c in children):
         parts = children if min(widths) >= thin else []
         return Node(branch, sector, margin, True, frozenset({sector}), direction=direction, parts=parts)
     flat: list[Node] = []
@@ -490,24 +490,41 @@ def _sector(direction: np.ndarray) -> tuple[str, float]:
     return scores[0][1], scores[0][0] - scores[1][0]
 
 
-def _share_sectors(ducts: list[Duct]) -> None:
+def _share_sectors(nodes: list[Node]) -> None:
     """Two single-sector ducts of one side pointing into the same sector while the side's
     other sector has none: the one that points more towards the empty sector drains it.
     Curved ducts point between the atlas's sectors, and the anterior and posterior
     ducts differ mostly from front to back, where a coronal slab is thinnest."""
     for side in (RIGHT, LEFT):
-        units = [d for d in ducts if d.unit and d.name in side]
-        taken = {d.name for d in units}
-        for empty in sorted(side - taken):
-            crowded = [d for d in units if sum(o.name == d.name for o in units) >= 2]
+        units = [n for n in _all_units(nodes) if n.sector in side]
+        for empty in sorted(side - {n.sector for n in units}):
+            crowded = [n for n in units if sum(o.sector == n.sector for o in units) >= 2]
             if not crowded:
                 break
-            moved = max(
-                crowded,
-                key=lambda d: float(d.direction @ SECTOR_VECTORS[empty]) - float(d.direction @ SECTOR_VECTORS[d.name]),
-            )
-            moved.name = empty
-            moved.segments = list(SECTORS[empty])
+            moved = max(crowded, key=lambda n: _towards(n, empty, n.sector))
+            moved.sector = empty
+            moved.territory = frozenset({empty})
+            moved.inferred = True
+    for node in nodes:
+        _retally(node)
+
+
+def _all_units(nodes: list[Node]) -> list[Node]:
+    out: list[Node] = []
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if node.unit:
+            out.append(node)
+        stack.extend(node.children)
+    return out
+
+
+def _retally(node: Node) -> frozenset[str]:
+    """A junction's territory, from its ducts' (after some were renamed)."""
+    if not node.unit:
+        node.territory = frozenset().union(*(_retally(c) for c in node.children))
+    return node.territory
 
 
 def trunk_name(territory: frozenset[str]) -> str:
@@ -560,7 +577,6 @@ def _emit(node: Node, drains_into: int | str, junction: float, ducts: list[Duct]
             confidence,
             node.unit,
             tree_mm,
-            node.direction,
         )
     )
     for child, at in tributaries:

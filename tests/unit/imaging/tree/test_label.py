@@ -131,3 +131,23 @@ def test_the_fork_stays_one_duct_when_the_other_sector_drains_elsewhere():
     assert found["RAHD"]["drains_into"] == "CHD"
     assert found["RPHD"]["drains_into"] == "CHD"
     assert found["RPHD"]["junction_mm"] == 8.0
+
+
+def test_a_segment_4_duct_pointing_like_segment_2_drains_segment_4_and_the_left_duct_is_named():
+    drawing = Drawing()
+    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
+    rhd = drawing.add((-8.0, 0.0, 2.0), 1.8, chd)
+    drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)
+    drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)
+    lhd = drawing.add((10.0, 0.0, 5.0), 1.8, chd)
+    b23 = drawing.add((17.0, 0.0, 8.0), 1.6, lhd)
+    drawing.add((40.0, 12.0, 35.0), 1.5, b23)
+    drawing.add((45.0, -12.0, 5.0), 1.5, b23)
+    drawing.add((19.0, 2.0, 24.0), 1.5, lhd)  # steep: closer to segment 2's direction than to 4's
+
+    found = ducts(drawing.tree())
+
+    assert found["LHD"]["drains_into"] == "CHD"
+    assert found["B23"]["drains_into"] == "LHD"
+    assert found["B4"]["drains_into"] == "LHD" and found["B4"]["segments"] == [4]
+    assert found["B2"]["drains_into"] == "B23" and found["B3"]["drains_into"] == "B23"
