@@ -402,11 +402,15 @@ def _node(tree: Tree, branch: Branch, thin: float) -> Node:
     widths = [_width(tree.branches[c].radii) for c in branch.children]
     if not widths or max(widths) < thin:
         return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
+    # The fork read as a junction, should the side lack a sector: only of branches at
+    # least as wide as a twig-tip's median (a duct that runs on into twigs).
+    could_part = len(widths) >= 2 and min(widths) >= thin / LEAF_SHARE
     if margin >= UNIT_MARGIN and min(widths) < thin:
-        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
+        parts = [_node(tree, tree.branches[c], thin) for c in branch.children] if could_part else []
+        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction, parts=parts)
     children = [_node(tree, tree.branches[c], thin) for c in branch.children]
     if len({c.sector for c in children}) == 1 and all(c.unit for c in children):
-        parts = children if min(widths) >= thin else []
+        parts = children if could_part else []
         return Node(branch, sector, margin, True, frozenset({sector}), direction=direction, parts=parts)
     flat: list[Node] = []
     for child in children:  # a short stretch between two forks is one junction
@@ -438,6 +442,8 @@ def _split_for_missing_sectors(nodes: list[Node]) -> None:
             candidates = [n for n in _units_within(nodes, side) if n.sector != empty and len(n.parts) >= 2]
             if candidates:
                 _split_unit(max(candidates, key=lambda n: _spread_towards(n, empty)), empty)
+    for node in nodes:
+        _retally(node)
 
 
 def _towards(part: Node, empty: str, own: str) -> float:
