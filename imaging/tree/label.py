@@ -12,7 +12,8 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
   falls halfway, and that point is the confluence;
 * a branch leaving the trunk that ends at a wide pocket of fluid is the **cystic
   duct** (the pocket is the gallbladder); ducts joined to it across the pocket drain
-  into it at its upper end;
+  into it at its upper end; two sectoral ducts of one side entering the pocket's cut
+  side by side join behind it, in one duct the cut hid (less sure);
 * every other branch drains the liver. Each branch is given the Couinaud sector its
   tree points to, seen from the confluence (right anterior 5/8, right posterior 6/7,
   segments 2, 3 and 4). A branch whose forks all lead into one sector, or into
@@ -93,7 +94,7 @@ INFERRED_SHARE = 0.8
 MIN_DUCT_TREE_MM = 10.0
 
 
-@dataclass
+@dataclass(eq=False)  # nodes are told apart by identity: two may hold equal numbers
 class Node:
     """A hepatic branch seen as part of a duct: its sector, territory, children."""
 
@@ -383,7 +384,47 @@ def _emit_cystic(
                 continue
             for node in _junction_parts(_node(tree, tree.branches[child], thin)):
                 pending.append((node, key, max(length - from_lower, 0.0)))
-    return pending
+    return _hidden_junctions(pending)
+
+
+# Ducts of one side entering a pocket's cut this close together (mm) join behind it.
+HIDDEN_FORK_MM = 12.0
+
+
+def _hidden_junctions(pending: list[tuple[Node, int | str, float]]) -> list[tuple[Node, int | str, float]]:
+    """Sectoral ducts of one side that were joined to the cystic duct across the
+    gallbladder's neck side by side, each on its own, join each other behind the neck:
+    the pocket's cut took their junction (a right hepatic duct draining into the cystic
+    duct at the neck). They become the branches of one duct, from the neck to the
+    middle of where they enter; it was not seen, so it is less sure."""
+    out = list(pending)
+    for side in (RIGHT, LEFT):
+        members = [
+            (node, into, at)
+            for node, into, at in out
+            if node.unit and node.branch.across_pocket and node.sector in side
+        ]
+        entries = [node.branch.points[1] for node, _, _ in members if len(node.branch.points) > 1]
+        if len({node.sector for node, _, _ in members}) < 2 or len(entries) != len(members):
+            continue
+        spread = max(float(np.linalg.norm(a - b)) for a in entries for b in entries)
+        if spread > HIDDEN_FORK_MM:
+            continue
+        neck = members[0][0].branch.points[0]
+        centre = np.mean(entries, axis=0)
+        nodes = [node for node, _, _ in members]
+        for node in nodes:
+            node.branch.points = np.vstack([centre, node.branch.points[1:]])
+            node.inferred = True
+        points = np.vstack([neck, centre])
+        radius = float(np.median([node.branch.radii[1] for node in nodes]))
+        hidden = Branch(-1, points, np.full(2, radius, dtype=np.float32), np.ones(2), None, bridged=True)
+        territory = frozenset().union(*(node.territory for node in nodes))
+        junction = Node(
+            hidden, nodes[0].sector, 0.0, False, territory, nodes, direction=_unit(centre - neck), inferred=True
+        )
+        out = [entry for entry in out if entry[0] not in nodes] + [(junction, members[0][1], members[0][2])]
+    return out
 
 
 # ------------------------------------------------------------------ sectors

@@ -9,7 +9,9 @@ ends at the gallbladder. A pocket dimmer than the ducts (a gallbladder's concent
 bile) is riddled by noise at the half level and would pass for tube, so pockets are also
 looked for on a quieter coarse copy. The duct tree is then the connected piece holding
 the most tube; work continues in its bounding box (and a margin) only, which keeps a
-160 x 384 x 384 series to seconds.
+160 x 384 x 384 series to seconds. A piece holding a pocket whose ducts come within a
+narrowing of the tree's (the gallbladder, with the ducts joining the cystic duct at its
+neck, parted from the tree at the cystic duct's valves) is the tree's too.
 
 Segmental ducts are only 1.5-2.5 mm across: with 1-1.5 mm pixels and thicker slices their
 partial-volume peak comes near the half level, so noise breaks them into pieces of a few
@@ -59,6 +61,8 @@ RIDGE_NOISE_SDS = 3.0
 RIDGE_REACH_MM = 10.0
 RIDGE_MARGIN_MM = 10.0
 RIDGE_BROKEN_SHARE = 0.05
+# A piece holding a pocket whose ducts come this close (mm) to the tree's was parted from it by a narrowing.
+NARROWING_MM = 4.0
 # The tree is chosen among this many largest pieces of fluid, counting the small pieces around each.
 TREE_CANDIDATES = 3
 # Chains of small pieces around the tree are followed this many steps of RIDGE_REACH_MM.
@@ -125,6 +129,9 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
         sorted(candidates, reverse=True)[:TREE_CANDIDATES],
         key=lambda c: c[0] + _pieces_around(labels, c[1], c[2], small, spacing),
     )
+    for index, box in _across_narrowings(labels, best_index, candidates, all_pockets, spacing):
+        labels[box][labels[box] == index] = best_index
+        inner = _union(inner, box)
     # The box grows by a margin, and over the chains of small pieces around the tree, for
     # the pieces a narrowing parted from it.
     margin = np.maximum(np.round(RIDGE_MARGIN_MM / spacing).astype(int), 1)
@@ -168,6 +175,49 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
         start = np.array([s.start for s in best_box], dtype=float)
         pockets = cKDTree(local.raw_to_patient(pocket_points[:: max(1, len(pocket_points) // 20000)] + start))
     return Segmented(mask, radius, tubular, grid, level, contrast, pockets, half)
+
+
+def _across_narrowings(
+    labels: np.ndarray,
+    tree_index: int,
+    candidates: list[tuple[int, int, tuple[slice, slice, slice]]],
+    pockets: np.ndarray,
+    spacing: np.ndarray,
+) -> list[tuple[int, tuple[slice, slice, slice]]]:
+    """Pieces of fluid holding a pocket whose ducts (the piece without its pockets) come
+    within NARROWING_MM of the tree's: a cystic duct narrowed at its valves leaves the
+    gallbladder, with the ducts that join the cystic duct at its neck, as a piece of its
+    own, and that piece is the tree's."""
+    tree_box = next(box for _, index, box in candidates if index == tree_index)
+    reach = np.ceil(NARROWING_MM / spacing).astype(int)
+    out = []
+    for tube, index, box in candidates:
+        if index == tree_index or tube * float(np.prod(spacing)) < MIN_PIECE_MM3:
+            continue
+        grown = _grown_by(box, reach, labels.shape)
+        if any(g.stop <= t.start or t.stop <= g.start for g, t in zip(grown, tree_box, strict=True)):
+            continue
+        piece = labels[grown] == index
+        if not (piece & pockets[grown]).any():
+            continue
+        near_tree = (labels[grown] == tree_index) & ~pockets[grown]
+        own = piece & ~pockets[grown]
+        if not near_tree.any() or not own.any():
+            continue
+        distance = ndimage.distance_transform_edt(~near_tree, sampling=spacing)
+        if float(distance[own].min()) <= NARROWING_MM:
+            out.append((index, box))
+    return out
+
+
+def _grown_by(box: tuple[slice, ...], reach: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
+    a, b, c = (slice(max(s.start - r, 0), min(s.stop + r, n)) for s, r, n in zip(box, reach, shape, strict=True))
+    return a, b, c
+
+
+def _union(first: tuple[slice, ...], second: tuple[slice, ...]) -> tuple[slice, slice, slice]:
+    a, b, c = (slice(min(s.start, t.start), max(s.stop, t.stop)) for s, t in zip(first, second, strict=True))
+    return a, b, c
 
 
 def _pieces_around(

@@ -151,3 +151,54 @@ def test_a_segment_4_duct_pointing_like_segment_2_drains_segment_4_and_the_left_
     assert found["B23"]["drains_into"] == "LHD"
     assert found["B4"]["drains_into"] == "LHD" and found["B4"]["segments"] == [4]
     assert found["B2"]["drains_into"] == "B23" and found["B3"]["drains_into"] == "B23"
+
+
+def across_neck(neck: tuple[float, float, float], entry: tuple[float, float, float], tip: tuple[float, float, float]):
+    """A duct joined to the cystic duct across the gallbladder's neck: neck, then its own course."""
+    from imaging.tree.label import Node, _node
+
+    points = np.vstack([np.array(neck), straight(entry, tip)])
+    branch = Branch(99, points, np.full(len(points), 1.2, dtype=np.float32), np.ones(len(points)), None)
+    branch.across_pocket = True
+    node = _node(Tree({99: branch}, 99, 0), branch, thin=0.5)
+    assert isinstance(node, Node) and node.unit
+    return node
+
+
+def emitted(pending) -> dict[str, dict]:
+    from imaging.tree.label import Duct, _document, _emit
+
+    ducts: list[Duct] = [Duct(0, "CYSTIC", "CHD", 10.0, straight((0, 0, -10), (-20, 5, -20)), [], 1, 1, False, 22)]
+    for node, into, at in pending:
+        _emit(node, into, at, ducts)
+    document = _document(ducts, "right_lobe", straight((0, 0, -40), CONFLUENCE)).document
+    return {d["id"]: d for d in document["ducts"]}
+
+
+def test_sectoral_ducts_entering_the_gallbladders_neck_side_by_side_join_behind_it():
+    from imaging.tree.label import _hidden_junctions
+
+    neck = (-20.0, 5.0, -20.0)
+    anterior = across_neck(neck, (-26.0, 0.0, -14.0), (-40.0, -10.0, 5.0))
+    posterior = across_neck(neck, (-28.0, 6.0, -15.0), (-55.0, 12.0, -10.0))
+    assert {anterior.sector, posterior.sector} == {"RAHD", "RPHD"}
+
+    found = emitted(_hidden_junctions([(anterior, 0, 0.0), (posterior, 0, 0.0)]))
+
+    assert found["RHD"]["drains_into"] == "CYSTIC"
+    assert found["RAHD"]["drains_into"] == "RHD" and found["RPHD"]["drains_into"] == "RHD"
+    # From the neck to the middle of where they enter: about 9 mm.
+    assert 7.0 < found["RHD"]["length_mm"] < 11.0
+
+
+def test_ducts_entering_the_neck_far_apart_drain_into_the_cystic_duct_each():
+    from imaging.tree.label import _hidden_junctions
+
+    neck = (-20.0, 5.0, -20.0)
+    anterior = across_neck(neck, (-22.0, -8.0, -6.0), (-40.0, -10.0, 5.0))
+    posterior = across_neck(neck, (-34.0, 8.0, -22.0), (-55.0, 12.0, -10.0))
+
+    found = emitted(_hidden_junctions([(anterior, 0, 0.0), (posterior, 0, 0.0)]))
+
+    assert "RHD" not in found
+    assert found["RAHD"]["drains_into"] == "CYSTIC" and found["RPHD"]["drains_into"] == "CYSTIC"
