@@ -56,27 +56,53 @@ def load(paths: list[Path]) -> tuple[Any, list[Any]]:
     return np.asarray(volume), [Geometry.from_header(h) for h in headers]
 
 
+HILUM_MM = 110.0
 COLOURS = ("#ff5050", "#50c0ff", "#60e060", "#ffc040", "#e070ff", "#40e0d0", "#ff9090", "#c0c0ff")
 
 
-def picture(path: Path, volume: Any, geometries: list[Any], proposal: Any, title: str) -> None:
-    """The coronal MIP with the proposed centre-lines, each duct's id and length."""
+def picture(
+    path: Path,
+    volume: Any,
+    geometries: list[Any],
+    proposal: Any,
+    title: str,
+    truth: dict[str, Any] | None = None,
+) -> None:
+    """The coronal MIP around the tree, enlarged, with the proposed centre-lines, each
+    duct's id and length, and (realistic phantoms) the true centre-lines in thin green."""
     import numpy as np
     from PIL import Image, ImageDraw
 
     from imaging.dicom.measure import patient_to_pixel
 
-    mip = volume.max(axis=0)
+    def pixel(point: Any) -> tuple[float, float]:
+        row, column = patient_to_pixel(geometries[0], point)[:2]
+        return float(column), float(row)
+
+    # The hilum: a square of HILUM_MM around the proposed confluence.
+    column, row = pixel(proposal.centrelines["CHD"][0])
+    half = HILUM_MM / 2 / float(geometries[0].pixel_spacing[0])
+    left, top = max(int(column - half), 0), max(int(row - half), 0)
+    right, bottom = min(int(column + half), volume.shape[2]), min(int(row + half), volume.shape[1])
+    mip = volume[:, top:bottom, left:right].max(axis=0)
     low, high = np.percentile(mip, [1, 99.9])
     grey = np.clip((mip - low) / max(high - low, 1e-6) * 255, 0, 255).astype(np.uint8)
-    image = Image.fromarray(grey).convert("RGB")
+    zoom = max(1, 600 // max(grey.shape))
+    image = Image.fromarray(grey).resize((grey.shape[1] * zoom, grey.shape[0] * zoom)).convert("RGB")
     draw = ImageDraw.Draw(image)
+
+    def place(point: Any) -> tuple[float, float]:
+        column, row = pixel(point)
+        return ((column - left + 0.5) * zoom, (row - top + 0.5) * zoom)
+
+    for line in (truth or {}).values():
+        draw.line([place(p) for p in line], fill="#00b000", width=1)
     lengths = {d["id"]: d.get("length_mm") for d in proposal.document["ducts"]}
     for number, (duct, line) in enumerate(proposal.centrelines.items()):
-        pixels = [patient_to_pixel(geometries[0], point)[1::-1] for point in line]
+        points = [place(p) for p in line]
         colour = COLOURS[number % len(COLOURS)]
-        draw.line(pixels, fill=colour, width=2)
-        x, y = pixels[len(pixels) // 2]
+        draw.line(points, fill=colour, width=2)
+        x, y = points[len(points) // 2]
         text = duct if lengths.get(duct) is None else f"{duct} {lengths[duct]:.0f}"
         draw.text((x + 3, y - 5), text, fill=colour)
     draw.text((4, 4), title, fill="#ffffff")
@@ -172,6 +198,7 @@ def run(args: argparse.Namespace) -> None:
                         realism=Realism(snr=noise, respiratory_mm=args.breathing) if args.realistic else None,
                     )
                     volume, geometries = load(list(series.paths))
+                    truth = dict(series.centrelines)
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
                 started = time.perf_counter()
@@ -191,7 +218,8 @@ def run(args: argparse.Namespace) -> None:
                         volume,
                         geometries,
                         result,
-                        f"{name}, noise {noise:g}, {spacing} mm pixels",
+                        f"{name}, {first_column} {noise:g}, {spacing} mm pixels",
+                        truth,
                     )
                 if not outcome["topology"]:
                     failures.append(
