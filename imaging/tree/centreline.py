@@ -12,7 +12,8 @@ rooted at the caudal end of its thickest duct (the common bile duct); where that
 is no end of the skeleton (the duct runs on into the pancreatic duct without a fork),
 only the part above it that forks most is kept. The tree is cut into
 branches between forks; forks closer than a duct's width are one junction, placed
-where the branches' axes meet. A duct joined across a pocket starts at the pocket's
+where the branches' axes meet (a short, wide stretch on to the next fork, too short to
+give an axis, is left out of the fit). A duct joined across a pocket starts at the pocket's
 neck (where the cystic duct begins), not at the far side of the bridge.
 """
 
@@ -527,6 +528,8 @@ def _merge_close_forks(tree: Tree, limit: float, by_chord: bool = False) -> set[
 # Stretches used to fit a branch's axis near a fork (mm from the fork).
 AXIS_FROM_MM = 3.5
 AXIS_TO_MM = 12.0
+# A branch this short (mm) between two forks gives no axis for the lower fork's refinement.
+SHORT_CHILD_MM = 7.0
 # A refined junction further than this from the skeleton's fork (mm) is not trusted.
 MAX_FORK_SHIFT_MM = 8.0
 
@@ -544,7 +547,15 @@ def _refine_fork(tree: Tree, branch: Branch) -> None:
     stem = branch.points[::-1]
     if branch.parent is not None and branch.length_mm < AXIS_TO_MM:  # a short stem goes on below its lower fork
         stem = np.vstack([stem, tree.branches[branch.parent].points[::-1][1:]])
-    axes = [_axis(stem)] + [_axis(c.points) for c in children]
+    # A short, wide stretch on to the next fork (two ducts parting just beyond this fork)
+    # points nowhere steadily: its axis is left out.
+    stem_width = float(np.median(branch.radii))
+    steady = [
+        c
+        for c in children
+        if not (c.children and c.length_mm < SHORT_CHILD_MM and float(np.median(c.radii)) >= TWIG_SHARE * stem_width)
+    ] or children
+    axes = [_axis(stem)] + [_axis(c.points) for c in steady]
     if any(a is None for a in axes):
         return
     system = np.eye(3) * 0.05

@@ -37,3 +37,35 @@ def test_a_skeleton_on_the_axis_stays_there():
     middle = voxels[(voxels[:, 0] > 8) & (voxels[:, 0] < 32)]
     after = recentred(mask, middle, radius_by_volume(mask, middle, 1.0), 1.0)
     assert np.hypot(after[:, 1] - 10.0, after[:, 2] - 10.0).max() < 0.25
+
+
+def path(*corners: tuple[float, float, float]) -> np.ndarray:
+    """Points every 0.5 mm along straight pieces between the corners."""
+    pieces = []
+    for a, b in zip(corners, corners[1:], strict=False):
+        a_, b_ = np.array(a), np.array(b)
+        count = max(int(np.linalg.norm(b_ - a_) / 0.5), 1)
+        pieces.append(a_ + np.linspace(0.0, 1.0, count + 1)[:-1, None] * (b_ - a_))
+    return np.vstack([*pieces, np.array(corners[-1])[None, :]])
+
+
+def test_a_short_wide_stretch_to_the_next_fork_does_not_move_the_fork_below_it():
+    from imaging.tree.centreline import Branch, Tree, _refine_fork
+
+    def branch(index: int, points: np.ndarray, radius: float, parent: int | None) -> Branch:
+        return Branch(index, points, np.full(len(points), radius, dtype=np.float32), np.ones(len(points)), parent)
+
+    # A left duct (0,0,-30) to (0,0,0); segment 2's duct leaves there; the segment 3-4 trunk,
+    # as wide as the left duct, runs 5 mm with a skeleton's wobble to its own fork.
+    stem = branch(0, path((0, 0, -30), (0, 0, 0)), 1.8, None)
+    segment_2 = branch(1, path((0, 0, 0), (14, 0, 14)), 1.0, 0)
+    trunk_3_4 = branch(2, path((0, 0, 0), (-2.0, 0, 2.0), (0, 0, 5)), 1.8, 0)
+    segment_3 = branch(3, path((0, 0, 5), (12, -6, 8)), 1.0, 2)
+    segment_4 = branch(4, path((0, 0, 5), (6, -8, 20)), 1.0, 2)
+    stem.children, trunk_3_4.children = [1, 2], [3, 4]
+    tree = Tree({b.index: b for b in (stem, segment_2, trunk_3_4, segment_3, segment_4)}, 0, 0)
+
+    _refine_fork(tree, stem)
+
+    assert np.linalg.norm(stem.upper - np.array([0.0, 0.0, 0.0])) < 0.5
+    assert np.allclose(segment_2.lower, stem.upper) and np.allclose(trunk_3_4.lower, stem.upper)
