@@ -480,7 +480,7 @@ def _split_for_missing_sectors(nodes: list[Node]) -> None:
     from front to back, where a coronal slab resolves direction least."""
     for side in (RIGHT, LEFT):
         for empty in sorted(side - _drained(nodes)):
-            candidates = [n for n in _units_within(nodes, side) if n.sector != empty and len(n.parts) >= 2]
+            candidates = [n for n in _units(nodes, side, own_side_only=True) if n.sector != empty and len(n.parts) >= 2]
             if candidates:
                 _split_unit(max(candidates, key=lambda n: _spread_towards(n, empty)), empty)
     for node in nodes:
@@ -512,9 +512,9 @@ def _split_unit(node: Node, empty: str) -> None:
     node.territory = frozenset().union(*(p.territory for p in node.children))
 
 
-def _units_within(nodes: list[Node], side: frozenset[str]) -> list[Node]:
-    """The single-sector ducts of one side that drain into the side's own ducts (or the
-    common ducts): not a duct of this side draining into the other side's."""
+def _units(nodes: list[Node], side: frozenset[str], own_side_only: bool = False) -> list[Node]:
+    """The single-sector ducts of one side; with ``own_side_only``, only those draining
+    into the side's own ducts (or the common ducts), not into the other side's."""
     out: list[Node] = []
     stack = list(nodes)
     while stack:
@@ -522,7 +522,7 @@ def _units_within(nodes: list[Node], side: frozenset[str]) -> list[Node]:
         if node.unit:
             if node.sector in side:
                 out.append(node)
-        elif node.territory <= side:
+        elif not own_side_only or node.territory <= side:
             stack.extend(node.children)
     return out
 
@@ -543,7 +543,7 @@ def _share_sectors(nodes: list[Node]) -> None:
     Curved ducts point between the atlas's sectors, and the anterior and posterior
     ducts differ mostly from front to back, where a coronal slab is thinnest."""
     for side in (RIGHT, LEFT):
-        units = [n for n in _all_units(nodes) if n.sector in side]
+        units = _units(nodes, side)
         for empty in sorted(side - {n.sector for n in units}):
             crowded = [n for n in units if sum(o.sector == n.sector for o in units) >= 2]
             if not crowded:
@@ -554,17 +554,6 @@ def _share_sectors(nodes: list[Node]) -> None:
             moved.inferred = True
     for node in nodes:
         _retally(node)
-
-
-def _all_units(nodes: list[Node]) -> list[Node]:
-    out: list[Node] = []
-    stack = list(nodes)
-    while stack:
-        node = stack.pop()
-        if node.unit:
-            out.append(node)
-        stack.extend(node.children)
-    return out
 
 
 def _retally(node: Node) -> frozenset[str]:

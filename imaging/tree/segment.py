@@ -194,7 +194,7 @@ def _across_narrowings(
     for tube, index, box in candidates:
         if index == tree_index or tube * float(np.prod(spacing)) < MIN_PIECE_MM3:
             continue
-        grown = _grown_by(box, reach, labels.shape)
+        grown = _grown(box, labels.shape, reach)
         if any(g.stop <= t.start or t.stop <= g.start for g, t in zip(grown, tree_box, strict=True)):
             continue
         piece = labels[grown] == index
@@ -208,11 +208,6 @@ def _across_narrowings(
         if float(distance[own].min()) <= NARROWING_MM:
             out.append((index, box))
     return out
-
-
-def _grown_by(box: tuple[slice, ...], reach: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice, slice]:
-    a, b, c = (slice(max(s.start - r, 0), min(s.stop + r, n)) for s, r, n in zip(box, reach, shape, strict=True))
-    return a, b, c
 
 
 def _union(first: tuple[slice, ...], second: tuple[slice, ...]) -> tuple[slice, slice, slice]:
@@ -261,8 +256,12 @@ def _chained_pieces(
     return current
 
 
-def _grown(box: tuple[slice, ...], shape: tuple[int, ...], margin: int) -> tuple[slice, slice, slice]:
-    a, b, c = (slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(box, shape, strict=True))
+def _grown(box: tuple[slice, ...], shape: tuple[int, ...], margin: int | np.ndarray) -> tuple[slice, slice, slice]:
+    """The box grown by ``margin`` voxels (one for every axis, or one per axis), within the volume."""
+    margins = np.broadcast_to(margin, (len(box),))
+    a, b, c = (
+        slice(max(s.start - int(m), 0), min(s.stop + int(m), n)) for s, m, n in zip(box, margins, shape, strict=True)
+    )
     return a, b, c
 
 
