@@ -6,8 +6,11 @@ seeded (--noise and --pixel pick one of each). For each setting prints the share
 whose proposed classification type equals the true one, whose exits are exactly
 right, whose whole topology (every duct's id, receiving duct and segments) is right,
 the mean absolute error of the lengths the true document gives (with its median and how
-many lengths are off by more than 3 mm), and the seconds the extractor takes per series
-(reading the files not included).
+many lengths are off by more than 3 mm), the seconds the extractor takes per series
+(reading the files not included), and how well the page's "uncertain" mark points at
+the misread ducts: the share of misread ducts it marks, and of ducts read right (a duct
+is read right when the true document has it, draining into the same duct with the same
+segments and, where both give one, a length within 3 mm).
 
     python bench/tree.py [--slices 160] [--fov 422] [--presets a,b] [--random 10] [--quick]
                          [--noise 18] [--pixel 1.1] [--pictures DIR]
@@ -112,6 +115,32 @@ def picture(
     image.save(path)
 
 
+def read_right(truth: dict[str, Any], proposal: dict[str, Any]) -> dict[str, bool]:
+    """For each proposed duct, whether it is read right: a duct of the true document with that id,
+    the same receiving duct and segments, and (where both give one) a length within GROSS_ERROR_MM."""
+    true_ducts = {d["id"]: d for d in truth["ducts"]}
+    out = {}
+    for duct in proposal["ducts"]:
+        true = true_ducts.get(duct["id"])
+        right = (
+            true is not None
+            and true["drains_into"] == duct["drains_into"]
+            and sorted(true.get("segments") or []) == sorted(duct.get("segments") or [])
+        )
+        if right and true is not None and true.get("length_mm") is not None and duct.get("length_mm") is not None:
+            right = abs(float(true["length_mm"]) - float(duct["length_mm"])) <= GROSS_ERROR_MM
+        out[duct["id"]] = right
+    return out
+
+
+def flagged(result: Any, duct_id: str) -> bool:
+    """Whether the page marks the duct uncertain (its own or its junction's confidence is low)."""
+    from imaging.tree_output import LOW_CONFIDENCE
+
+    confidences = (result.duct_confidence.get(duct_id, 0.0), result.junction_confidence.get(duct_id, 0.0))
+    return min(confidences) < LOW_CONFIDENCE
+
+
 def compare(truth: dict[str, Any], proposal: dict[str, Any] | None) -> dict[str, Any]:
     from classification.document import classify_document
 
@@ -139,6 +168,10 @@ def compare(truth: dict[str, Any], proposal: dict[str, Any] | None) -> dict[str,
         "errors": errors,
         "valid": True,
     }
+
+
+def share(values: list[bool]) -> str:
+    return f"{sum(values) / len(values):.0%}" if values else "-"
 
 
 def random_documents(count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
@@ -178,7 +211,7 @@ def run(args: argparse.Namespace) -> None:
     first_column = "snr" if args.realistic else "noise"
     print(
         f"{first_column:>6} {'pixel':>6} {'size':>13} {'n':>3} {'type':>6} {'exits':>6} {'topol':>6} "
-        f"{'len err':>8} {'median':>7} {'>3 mm':>6} {'s/series':>9}"
+        f"{'len err':>8} {'median':>7} {'>3 mm':>6} {'s/series':>9} {'marked: wrong':>14} {'right':>6}"
     )
     failures: list[str] = []
     for noise in noise_levels:
@@ -186,6 +219,7 @@ def run(args: argparse.Namespace) -> None:
             size = int(round(args.fov / spacing))
             rows = []
             seconds = []
+            marks: dict[bool, list[bool]] = {True: [], False: []}  # read right? -> marked uncertain?
             for index, (name, document) in enumerate(documents):
                 folder = Path(tempfile.mkdtemp(prefix="bench-tree-"))
                 try:
@@ -213,6 +247,9 @@ def run(args: argparse.Namespace) -> None:
                     failures.append(f"{first_column} {noise:g} pixel {spacing}: {name}: no proposal ({error})")
                 seconds.append(time.perf_counter() - started)
                 outcome = compare(document, proposal)
+                if proposal is not None:
+                    for duct_id, right in read_right(document, proposal).items():
+                        marks[right].append(flagged(result, duct_id))
                 if args.pictures and proposal is not None and not outcome["topology"]:
                     folder_out = Path(args.pictures)
                     folder_out.mkdir(parents=True, exist_ok=True)
@@ -240,7 +277,7 @@ def run(args: argparse.Namespace) -> None:
                 f"{statistics.mean(errors) if errors else float('nan'):>8.2f} "
                 f"{statistics.median(errors) if errors else float('nan'):>7.2f} "
                 f"{sum(e > GROSS_ERROR_MM for e in errors):>3}/{len(errors):<3}"
-                f"{statistics.mean(seconds):>9.2f}",
+                f"{statistics.mean(seconds):>9.2f} {share(marks[False]):>14} {share(marks[True]):>6}",
                 flush=True,
             )
     for failure in failures:

@@ -596,9 +596,7 @@ def _emit(node: Node, drains_into: int | str, junction: float, ducts: list[Duct]
         travelled += current.branch.length_mm
     points = np.vstack([n.branch.points for n in chain])
     length = path_length(points)
-    confidence = _path_confidence([n.branch for n in chain]) * float(np.clip(0.5 + node.margin, 0.3, 1.0))
-    if node.inferred:
-        confidence *= INFERRED_SHARE
+    confidence = _path_confidence([n.branch for n in chain]) * _naming_share(node)
     segments = list(SECTORS[name]) if node.unit else []
     tree_mm = sum(path_length(n.branch.points) for n in chain)
     ducts.append(
@@ -618,6 +616,18 @@ def _emit(node: Node, drains_into: int | str, junction: float, ducts: list[Duct]
     for child, at in tributaries:
         upstream = length - at
         _emit(child, key, upstream if upstream >= SNAP_MM else 0.0, ducts)
+
+
+def _naming_share(node: Node) -> float:
+    """How surely the duct is named. A single-sector duct, by how clearly it points into its
+    sector. A junction of ducts is named for the sectors it drains, not for where it points
+    (a left hepatic duct points between segments 2, 3 and 4), so by its least sure branch.
+    Either is less sure when named by the rule for a missing sector or joined behind a pocket."""
+    if node.unit:
+        share = float(np.clip(0.5 + node.margin, 0.3, 1.0))
+    else:
+        share = min((_naming_share(child) for child in node.children), default=0.5)
+    return share * INFERRED_SHARE if node.inferred else share
 
 
 def _path_confidence(branches: list[Branch]) -> float:

@@ -9,6 +9,7 @@ import numpy as np
 
 from imaging.tree.centreline import Branch, Tree
 from imaging.tree.label import INFERRED_SHARE, label
+from imaging.tree_output import LOW_CONFIDENCE
 
 CONFLUENCE = (0.0, 0.0, 0.0)
 
@@ -202,3 +203,23 @@ def test_ducts_entering_the_neck_far_apart_drain_into_the_cystic_duct_each():
 
     assert "RHD" not in found
     assert found["RAHD"]["drains_into"] == "CYSTIC" and found["RPHD"]["drains_into"] == "CYSTIC"
+
+
+def test_a_junction_of_ducts_is_as_sure_as_its_least_sure_branch_whichever_way_it_points():
+    # The left duct runs on between segments 2, 3 and 4: where it points names no sector,
+    # and its name comes from the sectors its branches drain.
+    drawing = Drawing()
+    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
+    left_lobe(drawing, chd)
+    rhd = drawing.add((-12.0, 0.0, 3.0), 1.8, chd)
+    drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)  # anterior
+    drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)  # posterior
+
+    labelled = label(drawing.tree(), None, "right_lobe")
+
+    confidence = labelled.duct_confidence
+    assert {"LHD", "B2", "B3", "B4", "RHD", "RAHD", "RPHD"} <= set(confidence)
+    assert confidence["LHD"] == min(confidence[d] for d in ("B2", "B3", "B4"))
+    assert confidence["RHD"] == min(confidence["RAHD"], confidence["RPHD"])
+    # Branches pointing clearly into their sectors: no junction of them is marked uncertain.
+    assert min(confidence.values()) >= LOW_CONFIDENCE
