@@ -60,15 +60,20 @@ def ducts(tree: Tree) -> dict[str, dict]:
     return {d["id"]: d for d in document["ducts"]}
 
 
-def test_a_right_hepatic_duct_a_millimetre_long_is_a_trifurcation():
+def typical_hilum(right_hepatic_end: tuple[float, float, float]) -> Tree:
+    """The common hepatic duct, the left lobe's ducts, and a right hepatic duct ending at
+    ``right_hepatic_end`` in its anterior and posterior ducts."""
     drawing = Drawing()
     chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
     left_lobe(drawing, chd)
-    rhd = drawing.add((-1.0, 0.0, 0.5), 1.8, chd)
+    rhd = drawing.add(right_hepatic_end, 1.8, chd)
     drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)  # anterior
     drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)  # posterior
+    return drawing.tree()
 
-    found = ducts(drawing.tree())
+
+def test_a_right_hepatic_duct_a_millimetre_long_is_a_trifurcation():
+    found = ducts(typical_hilum((-1.0, 0.0, 0.5)))
 
     assert "RHD" not in found
     assert found["RAHD"]["drains_into"] == "CHD"
@@ -78,14 +83,7 @@ def test_a_right_hepatic_duct_a_millimetre_long_is_a_trifurcation():
 
 
 def test_a_right_hepatic_duct_long_enough_to_see_stays_one():
-    drawing = Drawing()
-    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
-    left_lobe(drawing, chd)
-    rhd = drawing.add((-8.0, 0.0, 2.0), 1.8, chd)
-    drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)
-    drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)
-
-    found = ducts(drawing.tree())
+    found = ducts(typical_hilum((-8.0, 0.0, 2.0)))
 
     assert found["RHD"]["drains_into"] == "CHD"
     assert found["RAHD"]["drains_into"] == "RHD"
@@ -208,14 +206,7 @@ def test_ducts_entering_the_neck_far_apart_drain_into_the_cystic_duct_each():
 def test_a_junction_of_ducts_is_as_sure_as_its_least_sure_branch_whichever_way_it_points():
     # The left duct runs on between segments 2, 3 and 4: where it points names no sector,
     # and its name comes from the sectors its branches drain.
-    drawing = Drawing()
-    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
-    left_lobe(drawing, chd)
-    rhd = drawing.add((-12.0, 0.0, 3.0), 1.8, chd)
-    drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)  # anterior
-    drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)  # posterior
-
-    labelled = label(drawing.tree(), None, "right_lobe")
+    labelled = label(typical_hilum((-12.0, 0.0, 3.0)), None, "right_lobe")
 
     confidence = labelled.duct_confidence
     assert {"LHD", "B2", "B3", "B4", "RHD", "RAHD", "RPHD"} <= set(confidence)
