@@ -127,18 +127,17 @@ def read_right(truth: dict[str, Any], proposal: dict[str, Any]) -> dict[str, boo
             and true["drains_into"] == duct["drains_into"]
             and sorted(true.get("segments") or []) == sorted(duct.get("segments") or [])
         )
-        if right and true is not None and true.get("length_mm") is not None and duct.get("length_mm") is not None:
+        if true is not None and right and true.get("length_mm") is not None and duct.get("length_mm") is not None:
             right = abs(float(true["length_mm"]) - float(duct["length_mm"])) <= GROSS_ERROR_MM
         out[duct["id"]] = right
     return out
 
 
 def flagged(result: Any, duct_id: str) -> bool:
-    """Whether the page marks the duct uncertain (its own or its junction's confidence is low)."""
-    from imaging.tree_output import LOW_CONFIDENCE
+    """Whether the page marks the duct uncertain."""
+    from imaging.tree_output import is_uncertain
 
-    confidences = (result.duct_confidence.get(duct_id, 0.0), result.junction_confidence.get(duct_id, 0.0))
-    return min(confidences) < LOW_CONFIDENCE
+    return is_uncertain(result.duct_confidence.get(duct_id), result.junction_confidence.get(duct_id))
 
 
 def compare(truth: dict[str, Any], proposal: dict[str, Any] | None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from .models import DicomPeer, Instance, Measurement, Series, Study, TreeProposa
 from .overlay_labels import LabelRequest, place_labels
 from .rendering import load_mip_data
 from .slices import SLICE_FIELDS, geometry_of, slice_at
-from .tree_output import LOW_CONFIDENCE
+from .tree_output import is_uncertain
 
 IMAGE_READ_AUDIT_SECONDS = 60
 
@@ -432,8 +432,7 @@ def tree_overlay(proposal: TreeProposal) -> dict:
                 "xy": xy,
                 "mip_points": [[round(float(r), 1), round(float(c), 1)] for r, c in projected],
                 "length_mm": lengths.get(duct_id),
-                "low_confidence": duct_id != "CHD"
-                and any(v is None or v < LOW_CONFIDENCE for v in (confidence, junction)),
+                "low_confidence": duct_id != "CHD" and is_uncertain(confidence, junction),
             }
         )
     width, height = round(cols * col_mm, 1), round(rows * row_mm, 1)

@@ -27,6 +27,12 @@ def extractor_version() -> str:
     return f"tree-{digest.hexdigest()[:12]}"
 
 
+def is_uncertain(confidence: float | None, junction_confidence: float | None) -> bool:
+    """Whether a proposed duct is shown as uncertain: its own or its junction's confidence is
+    below `LOW_CONFIDENCE`, or missing."""
+    return any(value is None or value < LOW_CONFIDENCE for value in (confidence, junction_confidence))
+
+
 def _rounded(value: float) -> float:
     return round(float(value), 3)
 
@@ -63,7 +69,7 @@ def proposal_body(
                 "junction_mm": duct.get("junction_mm"),
                 "confidence": None if confidence is None else _rounded(confidence),
                 "junction_confidence": None if junction is None else _rounded(junction),
-                "low_confidence": any(value is None or value < LOW_CONFIDENCE for value in (confidence, junction)),
+                "low_confidence": is_uncertain(confidence, junction),
             }
         )
     return {
@@ -85,4 +91,4 @@ def proposal_body(
     }
 
 
-__all__ = ["LOW_CONFIDENCE", "extractor_version", "proposal_body"]
+__all__ = ["LOW_CONFIDENCE", "extractor_version", "is_uncertain", "proposal_body"]

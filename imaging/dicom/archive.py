@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import posixpath
 import re
 import stat
 import zipfile
@@ -119,7 +120,7 @@ def unsafe_path_reason(name: str) -> str | None:
         return "file name contains a backslash"
     if name.startswith("/"):
         return "absolute path"
-    if _DRIVE.match(name):
+    if _DRIVE.match(name) or _DRIVE.match(posixpath.normpath(name)):  # "./C:x" is "C:x"
         return "path with a drive letter"
     if ".." in name.split("/"):
         return "path leaves the folder ('..')"

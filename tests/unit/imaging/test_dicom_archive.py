@@ -163,3 +163,8 @@ def test_names_judged_safe_stay_inside_the_folder(name):
         normal = posixpath.normpath(name)
         assert not normal.startswith("/") and normal.split("/")[0] != ".." and "\\" not in normal
         assert not (len(normal) > 1 and normal[1] == ":" and normal[0].isalpha())  # no drive
+
+
+def test_a_drive_letter_behind_a_dot_folder_is_refused():
+    assert unsafe_path_reason("./C:x.dcm") == "path with a drive letter"
+    assert unsafe_path_reason("a/C:x.dcm") is None  # a colon inside the folder names no drive
