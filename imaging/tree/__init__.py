@@ -17,7 +17,7 @@ from imaging.dicom.geometry import Geometry
 
 from .centreline import centre_lines
 from .grid import SeriesGeometry
-from .label import label
+from .label import SEGMENT_DIRECTIONS, Labelled, label
 from .segment import segment
 
 GRAFTS = ("right_lobe", "left_lateral_segment", "left_lobe")
@@ -47,10 +47,40 @@ def propose_tree(volume: np.ndarray, geometries: Sequence[Geometry], *, graft: s
     if volume.ndim != 3 or len(volume) != len(geometries):
         raise ValueError("volume: one 2D slice per geometry is needed")
     series = SeriesGeometry.from_slices(geometries)
-    segmented = segment(np.asarray(volume, dtype=np.float32), series)
-    tree = centre_lines(segmented)
-    labelled = label(tree, segmented.pockets, graft)
+    voxels = np.asarray(volume, dtype=np.float32)
+    labelled = _read(voxels, series, graft, keep_rims=False)
+    if undrained_segments(labelled.document):
+        # Every liver drains each sector: a sector left undrained is a duct missed. The
+        # likeliest place is a pocket's rim (a duct lying on the gallbladder's wall).
+        try:
+            second = _read(voxels, series, graft, keep_rims=True)
+        except ValueError:
+            second = None
+        if second is not None and second_look_is_better(labelled.document, second.document):
+            labelled = second
     return TreeProposal(labelled.document, labelled.duct_confidence, labelled.junction_confidence, labelled.centrelines)
 
 
-__all__ = ["GRAFTS", "TreeProposal", "propose_tree"]
+def _read(volume: np.ndarray, series: SeriesGeometry, graft: str, *, keep_rims: bool) -> Labelled:
+    segmented = segment(volume, series, keep_rims=keep_rims)
+    return label(centre_lines(segmented), segmented.pockets, graft)
+
+
+def undrained_segments(document: dict[str, Any]) -> set[int]:
+    """The Couinaud segments (2-8) no proposed duct drains."""
+    drained = {segment for duct in document["ducts"] for segment in duct.get("segments") or ()}
+    return set(SEGMENT_DIRECTIONS) - drained
+
+
+def second_look_is_better(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """The second look is taken only when it drains more of the liver and keeps every duct of the
+    first as it was (its id, the duct it drains into and its segments): it may add what the first
+    missed, never change what the first found."""
+    return len(undrained_segments(second)) < len(undrained_segments(first)) and _shape(first) <= _shape(second)
+
+
+def _shape(document: dict[str, Any]) -> set[tuple[str, str, tuple[int, ...]]]:
+    return {(d["id"], d["drains_into"], tuple(sorted(d.get("segments") or ()))) for d in document["ducts"]}
+
+
+__all__ = ["GRAFTS", "TreeProposal", "propose_tree", "second_look_is_better", "undrained_segments"]

@@ -21,6 +21,12 @@ through the dim voxels where the measure is strong, a voxel wide, so they neithe
 duct nor merge two neighbouring ones, and the radius is still measured on the half-level
 mask alone. Where the half level finds the tree whole (wide ducts, fine pixels), nothing
 is added: the few pieces apart are the ends of twigs.
+
+A pocket is cut out with a rim beyond its wall, where partial volume still makes it
+bright. A duct lying on the gallbladder's wall lies in that rim. A second look
+(`keep_rims`, which `propose_tree` takes when the first leaves a sector of the liver
+undrained) keeps the rims in the signal the ridges are looked for in: a tube along the
+wall is then found, while the wall itself, a sheet, is no tube.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from .grid import Grid, SeriesGeometry, resample
 
 # A duct is at most this wide (radius, mm): the common bile duct of a donor is under 7 mm.
 WIDEST_DUCT_MM = 4.5
+# A pocket is cut out with this rim (mm) beyond the widest duct's reach: its wall's partial volume.
+POCKET_RIM_MM = 1.5
 # Fluid pockets are ignored below this volume (mm³): noise specks, small cysts.
 MIN_COMPONENT_MM3 = 150.0
 # Scales of the tubular filter (mm): segmental ducts to the common hepatic duct.
@@ -100,7 +108,11 @@ def fluid_threshold(volume: np.ndarray) -> tuple[float, float]:
     return background + 0.5 * (fluid - background), fluid - background
 
 
-def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None = None) -> Segmented:
+def segment(
+    volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None = None, *, keep_rims: bool = False
+) -> Segmented:
+    """The duct tree's mask. ``keep_rims`` leaves the pockets' rims in the signal the thin
+    ducts' ridges are looked for in (a duct lying on the gallbladder's wall is in its rim)."""
     spacing = np.array(series.spacing)
     voxel = voxel_mm or float(max(min(spacing[1:]), 0.6))
     level, contrast = fluid_threshold(volume)
@@ -154,7 +166,8 @@ def segment(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None =
     # The grid keeps the points it would have over the tree's own box.
     first = offset - np.floor(offset * spacing / voxel) * voxel / spacing
     values, grid = resample(kept, local, _whole(kept), voxel, first)
-    whole, _ = resample(signal, local, _whole(kept), voxel, first)
+    ridge_signal = _without_pocket_bodies(volume[best_box], all_pockets[best_box], spacing) if keep_rims else signal
+    whole, _ = resample(ridge_signal, local, _whole(kept), voxel, first)
     in_tree, _ = resample(tree.astype(np.float32), local, _whole(kept), voxel, first)
     origin = series.raw_to_patient(np.array([[s.start for s in best_box]], dtype=float) + first)[0]
     grid = Grid(origin, grid.axes, grid.voxel_mm)
@@ -308,8 +321,15 @@ def _wide_fluid(component: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     if not core.any():
         return np.zeros_like(component)
     reach = ndimage.distance_transform_edt(~core, sampling=spacing)
-    wide: np.ndarray = (reach <= WIDEST_DUCT_MM + 1.5) & component
+    wide: np.ndarray = (reach <= WIDEST_DUCT_MM + POCKET_RIM_MM) & component
     return wide
+
+
+def _without_pocket_bodies(values: np.ndarray, pockets: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """The values with the pockets taken out but for their rims (the outer POCKET_RIM_MM)."""
+    depth = ndimage.distance_transform_edt(pockets, sampling=spacing)
+    out: np.ndarray = np.where(depth > POCKET_RIM_MM, 0.0, values).astype(np.float32)
+    return out
 
 
 def _without_specks(mask: np.ndarray, voxel: float) -> np.ndarray:
