@@ -129,7 +129,7 @@ def centre_lines(segmented: Segmented) -> Tree:
         if branch.children and not any(tree.branches[c].across_pocket for c in branch.children):
             _refine_fork(tree, branch)
     # Refined junctions that came together are one: the skeleton looped between them.
-    for index in _merge_close_forks(tree, limit, by_chord=True):
+    for index in _merge_close_forks(tree, limit, by_chord=True, voxel_mm=segmented.grid.voxel_mm):
         _refine_fork(tree, tree.branches[index])
     _drop_curled_whiskers(tree, radii_floor=segmented.grid.voxel_mm)
     for branch in tree.branches.values():
@@ -484,11 +484,13 @@ LOOP_RATIO = 2.5
 TWIG_SHARE = 0.62
 
 
-def _merge_close_forks(tree: Tree, limit: float, by_chord: bool = False) -> set[int]:
+def _merge_close_forks(tree: Tree, limit: float, by_chord: bool = False, voxel_mm: float = 0.0) -> set[int]:
     """Fold each stretch shorter than ``limit`` between two forks into its lower fork:
     its branches then leave the lower fork (over the folded stretch), and the fork's
     refinement places the one junction where all their axes meet. ``by_chord`` measures
-    the stretch end to end. Returns the branches whose upper forks took others in."""
+    the stretch end to end: a loop whose ends lie under a voxel (``voxel_mm``) apart is
+    folded even when its branches are thin, since no duct can be measured there. Returns
+    the branches whose upper forks took others in."""
     branches = tree.branches
     merged: set[int] = set()
     changed = True
@@ -502,7 +504,7 @@ def _merge_close_forks(tree: Tree, limit: float, by_chord: bool = False) -> set[
             if by_chord and (chord >= limit or branch.length_mm < LOOP_RATIO * chord):
                 continue
             widest_child = max(float(np.median(branches[c].radii)) for c in branch.children)
-            if by_chord and widest_child < TWIG_SHARE * float(np.median(branch.radii)):
+            if by_chord and chord >= voxel_mm and widest_child < TWIG_SHARE * float(np.median(branch.radii)):
                 continue  # a short duct ending in twigs, not a junction of ducts
             if not by_chord and branch.length_mm >= limit:
                 continue

@@ -69,3 +69,42 @@ def test_a_short_wide_stretch_to_the_next_fork_does_not_move_the_fork_below_it()
 
     assert np.linalg.norm(stem.upper - np.array([0.0, 0.0, 0.0])) < 0.5
     assert np.allclose(segment_2.lower, stem.upper) and np.allclose(trunk_3_4.lower, stem.upper)
+
+
+def curled_junction(chord_mm: float):
+    """A common hepatic duct whose skeleton curls through the wide confluence (a loop 9 mm long
+    whose ends lie ``chord_mm`` apart) before forking into two thin sectoral ducts."""
+    from imaging.tree.centreline import Branch, Tree
+
+    def branch(index: int, points: np.ndarray, radius: float, parent: int | None) -> Branch:
+        return Branch(index, points, np.full(len(points), radius, dtype=np.float32), np.ones(len(points)), parent)
+
+    trunk = branch(0, path((0, 0, -30), (0, 0, 0)), 3.0, None)
+    curl = branch(1, path((0, 0, 0), (3.0, 0, 2.0), (0, 2.0, 3.0), (chord_mm, 0, 0.0)), 2.5, 0)
+    anterior = branch(2, path((chord_mm, 0, 0), (-15, -5, 10)), 0.8, 1)
+    posterior = branch(3, path((chord_mm, 0, 0), (-15, 5, 0)), 0.8, 1)
+    trunk.children, curl.children = [1], [2, 3]
+    return Tree({b.index: b for b in (trunk, curl, anterior, posterior)}, 0, 0)
+
+
+def test_a_loop_whose_ends_lie_within_a_voxel_is_folded_into_the_junction_whatever_its_branches():
+    from imaging.tree.centreline import _merge_close_forks
+
+    tree = curled_junction(chord_mm=1.0)
+
+    merged = _merge_close_forks(tree, 3.0, by_chord=True, voxel_mm=1.5)
+
+    assert merged == {0}
+    assert 1 not in tree.branches
+    assert sorted(tree.branches[0].children) == [2, 3]
+
+
+def test_a_short_duct_ending_in_twigs_is_kept_where_its_ends_lie_a_voxel_apart():
+    from imaging.tree.centreline import _merge_close_forks
+
+    tree = curled_junction(chord_mm=2.0)
+
+    merged = _merge_close_forks(tree, 3.0, by_chord=True, voxel_mm=1.5)
+
+    assert merged == set()
+    assert tree.branches[0].children == [1]
