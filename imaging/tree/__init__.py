@@ -18,7 +18,7 @@ from imaging.dicom.geometry import Geometry
 from .centreline import centre_lines
 from .grid import SeriesGeometry
 from .label import SEGMENT_DIRECTIONS, Labelled, label
-from .segment import segment
+from .segment import Fluid, find_fluid, tree_mask
 
 GRAFTS = ("right_lobe", "left_lateral_segment", "left_lobe")
 
@@ -47,13 +47,13 @@ def propose_tree(volume: np.ndarray, geometries: Sequence[Geometry], *, graft: s
     if volume.ndim != 3 or len(volume) != len(geometries):
         raise ValueError("volume: one 2D slice per geometry is needed")
     series = SeriesGeometry.from_slices(geometries)
-    voxels = np.asarray(volume, dtype=np.float32)
-    labelled = _read(voxels, series, graft, keep_rims=False)
+    fluid = find_fluid(np.asarray(volume, dtype=np.float32), series)
+    labelled = _read(fluid, graft, keep_rims=False)
     if undrained_segments(labelled.document):
         # Every liver drains each sector: a sector left undrained is a duct missed. The
         # likeliest place is a pocket's rim (a duct lying on the gallbladder's wall).
         try:
-            second = _read(voxels, series, graft, keep_rims=True)
+            second = _read(fluid, graft, keep_rims=True)
         except ValueError:
             second = None
         if second is not None and second_look_is_better(labelled.document, second.document):
@@ -61,8 +61,8 @@ def propose_tree(volume: np.ndarray, geometries: Sequence[Geometry], *, graft: s
     return TreeProposal(labelled.document, labelled.duct_confidence, labelled.junction_confidence, labelled.centrelines)
 
 
-def _read(volume: np.ndarray, series: SeriesGeometry, graft: str, *, keep_rims: bool) -> Labelled:
-    segmented = segment(volume, series, keep_rims=keep_rims)
+def _read(fluid: Fluid, graft: str, *, keep_rims: bool) -> Labelled:
+    segmented = tree_mask(fluid, keep_rims=keep_rims)
     return label(centre_lines(segmented), segmented.pockets, graft)
 
 

@@ -108,11 +108,37 @@ def fluid_threshold(volume: np.ndarray) -> tuple[float, float]:
     return background + 0.5 * (fluid - background), fluid - background
 
 
+@dataclass(frozen=True)
+class Fluid:
+    """The bright fluid around the duct tree, found once: the tree's box of the series (its
+    values and its pockets), the half-level fluid resampled on the isotropic grid, and the
+    tree's own piece on it. A second look at the thin ducts reads it again."""
+
+    box_values: np.ndarray
+    box_pockets: np.ndarray
+    signal: np.ndarray  # the box's values with the pockets taken out
+    spacing: np.ndarray
+    local: SeriesGeometry
+    first: np.ndarray  # where the grid starts, in fractional indices of the box
+    values: np.ndarray  # the half-level fluid on the grid
+    in_tree: np.ndarray
+    grid: Grid
+    level: float
+    contrast: float
+    noise: float
+    pockets: cKDTree | None
+
+
 def segment(
     volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None = None, *, keep_rims: bool = False
 ) -> Segmented:
     """The duct tree's mask. ``keep_rims`` leaves the pockets' rims in the signal the thin
     ducts' ridges are looked for in (a duct lying on the gallbladder's wall is in its rim)."""
+    return tree_mask(find_fluid(volume, series, voxel_mm), keep_rims=keep_rims)
+
+
+def find_fluid(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None = None) -> Fluid:
+    """The fluid pockets, the piece of fluid that is the duct tree and its box on the grid."""
     spacing = np.array(series.spacing)
     voxel = voxel_mm or float(max(min(spacing[1:]), 0.6))
     level, contrast = fluid_threshold(volume)
@@ -160,34 +186,58 @@ def segment(
     # interpolation towards zero outside keeps close ducts apart), but from every piece of
     # it that is not a pocket: pieces a narrowing parted from the tree come back. The
     # thin ducts' ridges are looked for in the whole signal, pockets taken out.
-    signal = np.where(all_pockets[best_box], 0.0, volume[best_box]).astype(np.float32)
+    box_values = volume[best_box]
+    box_pockets = all_pockets[best_box]
+    signal = np.where(box_pockets, 0.0, box_values).astype(np.float32)
     kept = np.where(bright[best_box], signal, 0.0).astype(np.float32)
     local = SeriesGeometry(series.first, series.slice_spacing)
     # The grid keeps the points it would have over the tree's own box.
     first = offset - np.floor(offset * spacing / voxel) * voxel / spacing
     values, grid = resample(kept, local, _whole(kept), voxel, first)
-    ridge_signal = _without_pocket_bodies(volume[best_box], all_pockets[best_box], spacing) if keep_rims else signal
-    whole, _ = resample(ridge_signal, local, _whole(kept), voxel, first)
     in_tree, _ = resample(tree.astype(np.float32), local, _whole(kept), voxel, first)
     origin = series.raw_to_patient(np.array([[s.start for s in best_box]], dtype=float) + first)[0]
     grid = Grid(origin, grid.axes, grid.voxel_mm)
-    half = values > level
-    broken = _broken(half, in_tree > 0.5)
-    ridge = _ridges(whole, half, voxel, level, contrast, _noise(volume)) if broken else np.zeros_like(half)
-    mask = _joined_to_tree(half | ridge, in_tree > 0.5)
-    mask = _without_specks(mask, voxel)
-    half &= mask
-    tubular = _tubularity(values, mask, voxel, contrast)
-    radius = ndimage.distance_transform_edt(half, sampling=voxel).astype(np.float32)
     # Every pocket in the box, the tree's or not: a gallbladder whose cystic duct the half
     # level broke is a piece of its own, and the cystic duct still ends at it.
-    pocket_points = np.argwhere(all_pockets[best_box])
+    pocket_points = np.argwhere(box_pockets)
     pockets = None
     if len(pocket_points):
-        local = SeriesGeometry(series.first, series.slice_spacing)
         start = np.array([s.start for s in best_box], dtype=float)
         pockets = cKDTree(local.raw_to_patient(pocket_points[:: max(1, len(pocket_points) // 20000)] + start))
-    return Segmented(mask, radius, tubular, grid, level, contrast, pockets, half)
+    return Fluid(
+        box_values,
+        box_pockets,
+        signal,
+        spacing,
+        local,
+        first,
+        values,
+        in_tree > 0.5,
+        grid,
+        level,
+        contrast,
+        _noise(volume),
+        pockets,
+    )
+
+
+def tree_mask(fluid: Fluid, *, keep_rims: bool = False) -> Segmented:
+    """The duct tree's mask in the fluid: the half level, with the thin ducts' ridges where it
+    breaks them; ``keep_rims`` looks for the ridges in the pockets' rims too."""
+    voxel = fluid.grid.voxel_mm
+    ridge_signal = (
+        _without_pocket_bodies(fluid.box_values, fluid.box_pockets, fluid.spacing) if keep_rims else fluid.signal
+    )
+    whole, _ = resample(ridge_signal, fluid.local, _whole(ridge_signal), voxel, fluid.first)
+    half = fluid.values > fluid.level
+    broken = _broken(half, fluid.in_tree)
+    ridge = _ridges(whole, half, voxel, fluid.level, fluid.contrast, fluid.noise) if broken else np.zeros_like(half)
+    mask = _joined_to_tree(half | ridge, fluid.in_tree)
+    mask = _without_specks(mask, voxel)
+    half &= mask
+    tubular = _tubularity(fluid.values, mask, voxel, fluid.contrast)
+    radius = ndimage.distance_transform_edt(half, sampling=voxel).astype(np.float32)
+    return Segmented(mask, radius, tubular, fluid.grid, fluid.level, fluid.contrast, fluid.pockets, half)
 
 
 def _across_narrowings(

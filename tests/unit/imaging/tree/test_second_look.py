@@ -20,7 +20,7 @@ from imaging.tree import propose_tree, second_look_is_better, undrained_segments
 from imaging.tree.centreline import centre_lines
 from imaging.tree.grid import SeriesGeometry
 from imaging.tree.label import label
-from imaging.tree.segment import segment
+from imaging.tree.segment import segment, tree_mask
 from imaging.tree_output import is_uncertain
 
 from .test_tree_proposal import load, phantom, shape
@@ -106,11 +106,11 @@ def test_a_tree_draining_every_sector_is_read_once(monkeypatch):
     _, volume, geometries, _ = phantom("typical_right_lobe")
     looks: list[bool] = []
 
-    def counted(*args: Any, keep_rims: bool = False, **kwargs: Any) -> Any:
+    def counted(fluid: Any, *, keep_rims: bool = False) -> Any:
         looks.append(keep_rims)
-        return segment(*args, keep_rims=keep_rims, **kwargs)
+        return tree_mask(fluid, keep_rims=keep_rims)
 
-    monkeypatch.setattr(tree_package, "segment", counted)
+    monkeypatch.setattr(tree_package, "tree_mask", counted)
     proposal = propose_tree(volume, geometries, graft="right_lobe").document
 
     assert undrained_segments(proposal) == set()
