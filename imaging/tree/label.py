@@ -11,7 +11,8 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
   a fork: a branch leaving at the trunk's width that narrows is cut where its width
   falls halfway, and that point is the confluence;
 * a branch leaving the trunk that ends at a wide pocket of fluid is the **cystic
-  duct** (the pocket is the gallbladder); ducts joined to it across the pocket drain
+  duct** (the pocket is the gallbladder), or, when none does, one whose end points at a
+  pocket close by (the mask lost the duct's thin end); ducts joined to it across the pocket drain
   into it at its upper end; two sectoral ducts of one side entering the pocket's cut
   side by side join behind it, in one duct the cut hid (less sure);
 * every other branch drains the liver. Each branch is given the Couinaud sector its
@@ -88,6 +89,11 @@ SNAP_MM = 3.0
 MAX_CHD_JUNCTION_MM = 45.0
 # A cystic duct ends within this distance (mm) of a pocket of fluid.
 POCKET_MM = 8.0
+# Or its last stretch (this many mm), continued straight on, meets a pocket within
+# POCKET_COURSE_MM: the mask lost the duct's thin end before the gallbladder.
+END_COURSE_MM = 6.0
+POCKET_COURSE_MM = 16.0
+POCKET_HIT_MM = 2.0
 # A duct named for a side's sector no other duct drains is this much less sure.
 INFERRED_SHARE = 0.8
 # Trees hanging from the trunk with less centre-line than this (mm) are noise.
@@ -159,6 +165,15 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
         below += tree.branches[index].length_mm
     on_trunk = set(trunk)
     cystic_found = False
+    # A duct whose end only points at a pocket is the cystic duct when no duct below the
+    # confluence reaches one (an accessory duct may point at the gallbladder's bed too).
+    by_course = not any(
+        _cystic_path(tree, child, pockets, confluence) is not None
+        for branch, distance in forks
+        if SNAP_MM <= distance <= MAX_CHD_JUNCTION_MM
+        for child in branch.children
+        if child not in on_trunk and _tree_mm(tree, child) >= MIN_DUCT_TREE_MM
+    )
     pending: list[tuple[Node, int | str, float]] = []
     for fork_branch, distance in forks:
         junction = distance if distance >= SNAP_MM else 0.0
@@ -172,7 +187,7 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
             # The cystic duct joins the common hepatic duct below the confluence, from the
             # gallbladder under the right liver.
             below_confluence = distance >= SNAP_MM and not cystic_found
-            path = _cystic_path(tree, child_index, pockets, confluence) if below_confluence else None
+            path = _cystic_path(tree, child_index, pockets, confluence, by_course) if below_confluence else None
             if path is not None:
                 cystic_found = True
                 pending += _emit_cystic(tree, path, junction, thin, ducts)
@@ -338,8 +353,11 @@ def _tree_mm(tree: Tree, index: int) -> float:
 # ------------------------------------------------------------------ cystic duct
 
 
-def _cystic_path(tree: Tree, index: int, pockets: cKDTree | None, confluence: np.ndarray) -> list[Branch] | None:
-    """Branches from the trunk to a leaf ending at a pocket of fluid under the right liver, if any.
+def _cystic_path(
+    tree: Tree, index: int, pockets: cKDTree | None, confluence: np.ndarray, by_course: bool = False
+) -> list[Branch] | None:
+    """Branches from the trunk to a leaf ending at a pocket of fluid under the right liver, if any;
+    ``by_course``, also a leaf whose last stretch, continued straight on, meets a pocket.
 
     A branch whose only onward branches cross the pocket ends there too: the ducts
     beyond join the cystic duct at the gallbladder's neck."""
@@ -355,7 +373,9 @@ def _cystic_path(tree: Tree, index: int, pockets: cKDTree | None, confluence: np
         if leaf.upper[2] > confluence[2] or leaf.upper[0] > confluence[0] + SIDE_MM:
             continue
         distance, _ = pockets.query(leaf.upper)
-        if distance <= POCKET_MM and (best is None or distance < best[0]):
+        if distance > POCKET_MM:
+            distance = _pocket_on_course(leaf, pockets) if by_course else float("inf")
+        if np.isfinite(distance) and (best is None or distance < best[0]):
             best = (float(distance), leaf)
     if best is None:
         return None
@@ -363,6 +383,22 @@ def _cystic_path(tree: Tree, index: int, pockets: cKDTree | None, confluence: np
     while path[-1].index != index and path[-1].parent is not None:
         path.append(tree.branches[path[-1].parent])
     return path[::-1]
+
+
+def _pocket_on_course(leaf: Branch, pockets: cKDTree) -> float:
+    """How far (mm) the leaf's last stretch, continued straight on, runs before it meets a
+    pocket (within POCKET_HIT_MM); infinite when it meets none within POCKET_COURSE_MM."""
+    points = leaf.points
+    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    from_end = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])
+    back = points[from_end <= END_COURSE_MM]
+    if len(back) < 2:
+        return float("inf")
+    direction = _unit(back[-1] - back[0])
+    reach = np.arange(1.0, POCKET_COURSE_MM + 1.0)
+    distances, _ = pockets.query(leaf.upper + reach[:, None] * direction)
+    hits = np.nonzero(distances <= POCKET_HIT_MM)[0]
+    return float(reach[hits[0]]) if len(hits) else float("inf")
 
 
 def _emit_cystic(

@@ -214,3 +214,52 @@ def test_a_junction_of_ducts_is_as_sure_as_its_least_sure_branch_whichever_way_i
     assert confidence["RHD"] == min(confidence["RAHD"], confidence["RPHD"])
     # Branches pointing clearly into their sectors: no junction of them is marked uncertain.
     assert min(confidence.values()) >= LOW_CONFIDENCE
+
+
+GALLBLADDER_CENTRE = np.array([-37.0, 9.0, -44.0])
+
+
+def gallbladder(radius: float = 8.0):
+    """A pocket of fluid: the points of a ball, as `segment` leaves them for the naming."""
+    from scipy.spatial import cKDTree
+
+    span = np.arange(-radius, radius + 0.5, 1.0)
+    grid = np.stack(np.meshgrid(span, span, span, indexing="ij"), axis=-1).reshape(-1, 3)
+    return cKDTree(GALLBLADDER_CENTRE + grid[np.linalg.norm(grid, axis=1) <= radius])
+
+
+def hilum_with_a_duct_towards_the_gallbladder(direct_branch: bool) -> Tree:
+    """The usual hilum on a common hepatic duct drawn in stretches; from 25 mm below the
+    confluence a duct runs towards the gallbladder and stops 12 mm short of it (the mask lost
+    its thin end). With ``direct_branch``, another duct, 32 mm below, reaches the gallbladder."""
+    drawing = Drawing()
+    lowest = drawing.add((0.0, 0.0, -32.0), 3.0, start=(0.0, 0.0, -45.0))
+    middle = drawing.add((0.0, 0.0, -25.0), 3.0, lowest)
+    chd = drawing.add(CONFLUENCE, 3.0, middle)
+    left_lobe(drawing, chd)
+    rhd = drawing.add((-8.0, 0.0, 2.0), 1.8, chd)
+    drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)  # anterior
+    drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)  # posterior
+    drawing.add((-20.0, 5.0, -35.0), 1.0, middle)  # towards the gallbladder, 12 mm short
+    if direct_branch:
+        drawing.add((-30.0, 4.0, -40.0), 1.0, lowest)  # reaching it
+    return drawing.tree()
+
+
+def test_a_duct_whose_end_points_at_the_gallbladder_is_the_cystic_duct():
+    tree = hilum_with_a_duct_towards_the_gallbladder(direct_branch=False)
+
+    found = {d["id"]: d for d in label(tree, gallbladder(), "right_lobe").document["ducts"]}
+
+    assert found["CYSTIC"]["drains_into"] == "CHD"
+    assert abs(found["CYSTIC"]["junction_mm"] - 25.0) < 1.0
+    assert {"RAHD", "RPHD", "RHD", "LHD"} <= set(found)
+
+
+def test_a_duct_reaching_the_gallbladder_is_the_cystic_duct_before_one_only_pointing_at_it():
+    tree = hilum_with_a_duct_towards_the_gallbladder(direct_branch=True)
+
+    found = {d["id"]: d for d in label(tree, gallbladder(), "right_lobe").document["ducts"]}
+
+    assert abs(found["CYSTIC"]["junction_mm"] - 32.0) < 1.0
+    assert sum(d["id"] == "CYSTIC" for d in found.values()) == 1
