@@ -129,14 +129,6 @@ class Fluid:
     pockets: cKDTree | None
 
 
-def segment(
-    volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None = None, *, keep_rims: bool = False
-) -> Segmented:
-    """The duct tree's mask. ``keep_rims`` leaves the pockets' rims in the signal the thin
-    ducts' ridges are looked for in (a duct lying on the gallbladder's wall is in its rim)."""
-    return tree_mask(find_fluid(volume, series, voxel_mm), keep_rims=keep_rims)
-
-
 def find_fluid(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | None = None) -> Fluid:
     """The fluid pockets, the piece of fluid that is the duct tree and its box on the grid."""
     spacing = np.array(series.spacing)

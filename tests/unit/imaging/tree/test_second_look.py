@@ -20,7 +20,7 @@ from imaging.tree import propose_tree, second_look_is_better, undrained_segments
 from imaging.tree.centreline import centre_lines
 from imaging.tree.grid import SeriesGeometry
 from imaging.tree.label import label
-from imaging.tree.segment import segment, tree_mask
+from imaging.tree.segment import find_fluid, tree_mask
 from imaging.tree_output import is_uncertain
 
 from .test_tree_proposal import load, phantom, shape
@@ -90,7 +90,7 @@ def duct_on_the_gallbladder() -> tuple[np.ndarray, list[Any]]:
 def test_a_duct_on_the_gallbladders_wall_is_found_by_the_second_look(duct_on_the_gallbladder):
     volume, geometries = duct_on_the_gallbladder
     series = SeriesGeometry.from_slices(geometries)
-    segmented = segment(volume, series)
+    segmented = tree_mask(find_fluid(volume, series))
     first = label(centre_lines(segmented), segmented.pockets, "right_lobe").document
     # The first look cuts the duct out with the gallbladder's rim.
     assert undrained_segments(first) == {6, 7}
