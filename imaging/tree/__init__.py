@@ -15,7 +15,7 @@ import numpy as np
 
 from imaging.dicom.geometry import Geometry
 
-from .centreline import centre_lines
+from .centreline import centre_lines, part_late_forks
 from .grid import SeriesGeometry
 from .label import SEGMENT_DIRECTIONS, Labelled, label
 from .segment import Fluid, find_fluid, tree_mask
@@ -63,7 +63,15 @@ def propose_tree(volume: np.ndarray, geometries: Sequence[Geometry], *, graft: s
 
 def _read(fluid: Fluid, graft: str, *, keep_rims: bool) -> Labelled:
     segmented = tree_mask(fluid, keep_rims=keep_rims)
-    return label(centre_lines(segmented), segmented.pockets, graft)
+    tree = centre_lines(segmented)
+    labelled = label(tree, segmented.pockets, graft)
+    parted = part_late_forks(tree, segmented.grid.voxel_mm)
+    if parted is None:
+        return labelled
+    # Moving a junction back to where its ducts part is a measurement, not a reading: where
+    # it would change which ducts are read, the fork's place is too uncertain to move.
+    remeasured = label(parted, segmented.pockets, graft)
+    return remeasured if _shape(remeasured.document) == _shape(labelled.document) else labelled
 
 
 def undrained_segments(document: dict[str, Any]) -> set[int]:

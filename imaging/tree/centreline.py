@@ -15,10 +15,15 @@ branches between forks; forks closer than a duct's width are one junction, place
 where the branches' axes meet (a short, wide stretch on to the next fork, too short to
 give an axis, is left out of the fit). A duct joined across a pocket starts at the pocket's
 neck (where the cystic duct begins), not at the far side of the bridge.
+
+``part_late_forks`` gives a copy of the tree with forks moved back to where two ducts
+touching wall to wall part (from how their separation grows); the proposal takes it only
+when the ducts read from it are the same.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -589,6 +594,88 @@ def _refine_fork(tree: Tree, branch: Branch) -> None:
         child.points = np.vstack([junction, child.points[first:]])
         child.radii = np.concatenate([child.radii[:1], child.radii[first:]])
         child.tubular = np.concatenate([child.tubular[:1], child.tubular[first:]])
+
+
+# Where the two branches' separation is measured along each from the fork: from this many
+# voxels (clear of the skeleton's own spread at the fork) over this stretch (mm), before
+# the ducts curve away.
+PARTING_FROM_VOXELS = 3.0
+PARTING_OVER_MM = 6.0
+# The separation must grow along a line: within this (mm) of it at every step, and by at
+# least this much per mm (two ducts parting at under about 14 degrees give no steady line).
+PARTING_FIT_MM = 0.5
+PARTING_MIN_SLOPE = 0.25
+# A fork that is within this many voxels of where the separation meets zero is left where
+# it is: that is the skeleton's own scatter.
+PARTING_MIN_VOXELS = 3.0
+
+
+def part_late_forks(tree: Tree, voxel_mm: float) -> Tree | None:
+    """A copy of the tree with every late fork of two ducts moved back to where they part
+    (``_part_late_fork``), or None when no fork moves."""
+    parted = copy.deepcopy(tree)
+    moved = False
+    for branch in list(parted.branches.values()):
+        if len(branch.children) == 2 and not any(parted.branches[c].across_pocket for c in branch.children):
+            moved = _part_late_fork(parted, branch, voxel_mm) or moved
+    return parted if moved else None
+
+
+def _part_late_fork(tree: Tree, branch: Branch, voxel_mm: float) -> bool:
+    """Move a fork back to where its two branches part.
+
+    Two ducts leaving a junction at a narrow angle run side by side, their walls touching,
+    for several millimetres: the mask holds them as one tube and the skeleton forks only
+    where they come apart. Their curving makes straight axes (``_refine_fork``) miss each
+    other. But beyond the fork the distance between the two centre-lines grows steadily, by
+    the angle between them; carried back, it meets zero where the ducts join. A fork more
+    than PARTING_MIN_VOXELS beyond that point is moved back along the stem to it, and the
+    stretch they shared is given to both. Returns whether it moved.
+    """
+    first, second = (tree.branches[c] for c in branch.children)
+    if max(float(np.median(first.radii)), float(np.median(second.radii))) < voxel_mm / 2:
+        return False  # twigs: their forks do not end a measured duct's stretch alone
+    reach = PARTING_FROM_VOXELS * voxel_mm + np.arange(0.0, PARTING_OVER_MM + 1e-6, 1.0)
+    one, other = _onward(tree, first, reach[-1]), _onward(tree, second, reach[-1])
+    if path_length(one) < reach[-1] or path_length(other) < reach[-1]:
+        return False
+    separation = np.linalg.norm(_points_along(one, reach) - _points_along(other, reach), axis=1)
+    slope, at_fork = np.polyfit(reach, separation, 1)
+    if slope < PARTING_MIN_SLOPE or np.abs(np.polyval([slope, at_fork], reach) - separation).max() > PARTING_FIT_MM:
+        return False
+    back = float(at_fork / slope)
+    if back < PARTING_MIN_VOXELS * voxel_mm or back > min(MAX_FORK_SHIFT_MM, path_length(branch.points) - voxel_mm):
+        return False
+    steps = np.linalg.norm(np.diff(branch.points, axis=0), axis=1)
+    from_fork = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])  # arc length from each point to the fork
+    cut = int(np.nonzero(from_fork >= back)[0].max())  # the last point at least `back` below the fork
+    junction = _points_along(branch.points[::-1], np.array([back]))[0]
+    shared = np.vstack([junction, branch.points[cut + 1 :]])
+    shared_radii = branch.radii[cut:]
+    shared_tubular = branch.tubular[cut:]
+    branch.points = np.vstack([branch.points[: cut + 1], junction])
+    branch.radii = np.concatenate([branch.radii[: cut + 1], branch.radii[cut : cut + 1]])
+    branch.tubular = np.concatenate([branch.tubular[: cut + 1], branch.tubular[cut : cut + 1]])
+    for child in (first, second):
+        child.points = np.vstack([shared, child.points[1:]])
+        child.radii = np.concatenate([shared_radii, child.radii[1:]])
+        child.tubular = np.concatenate([shared_tubular, child.tubular[1:]])
+    return True
+
+
+def _onward(tree: Tree, branch: Branch, length: float) -> np.ndarray:
+    """The branch's path, carried on into its widest child while shorter than ``length`` (mm)."""
+    points = branch.points
+    while path_length(points) < length and branch.children:
+        branch = max((tree.branches[c] for c in branch.children), key=lambda c: float(np.median(c.radii)))
+        points = np.vstack([points, branch.points[1:]])
+    return points
+
+
+def _points_along(points: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """The points at the given distances (mm) along a path, following its voxels."""
+    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    return np.stack([np.interp(distances, along, points[:, axis]) for axis in range(3)], axis=1)
 
 
 def _axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -39,6 +39,7 @@ Lengths and junctions are measured along the centre-lines.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,6 +154,7 @@ SECTOR_VECTORS = {
 
 
 def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
+    tree = copy.deepcopy(tree)  # the trunk may be cut at the confluence: the caller's tree stays as it was
     trunk = _trunk(tree)
     confluence = tree.branches[trunk[-1]].upper
     thin = _thin(tree, trunk)

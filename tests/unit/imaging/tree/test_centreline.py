@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from skimage.morphology import skeletonize
 
@@ -108,3 +110,69 @@ def test_a_short_duct_ending_in_twigs_is_kept_where_its_ends_lie_a_voxel_apart()
 
     assert merged == set()
     assert tree.branches[0].children == [1]
+
+
+def twin_ducts(fork_mm: float, course: Any = None):
+    """A right hepatic duct up the z axis to (0, 0, 0), where an anterior and a posterior duct
+    leave it, mirror images of each other, each ``course(height)`` mm off the axis (by
+    default 10 degrees, so 20 degrees apart); the skeleton forks only ``fork_mm`` beyond
+    the junction, where their walls part. Before that it runs on up the axis."""
+    from imaging.tree.centreline import Branch, Tree
+
+    def branch(index: int, points: np.ndarray, radius: float, parent: int | None) -> Branch:
+        return Branch(index, points, np.full(len(points), radius, dtype=np.float32), np.ones(len(points)), parent)
+
+    def off_axis(heights: np.ndarray) -> np.ndarray:
+        return heights * np.tan(np.radians(10.0)) if course is None else course(heights)
+
+    def duct(side: float) -> np.ndarray:
+        heights = np.arange(fork_mm, 25.0, 0.5)
+        across = side * off_axis(heights)
+        return np.vstack([[0.0, 0.0, fork_mm], np.stack([across, 0.5 * across, heights], axis=1)[1:]])
+
+    stem = branch(0, path((0, 0, -30), (0, 0, fork_mm)), 1.8, None)
+    anterior, posterior = branch(1, duct(1.0), 1.1, 0), branch(2, duct(-1.0), 1.1, 0)
+    stem.children = [1, 2]
+    return Tree({b.index: b for b in (stem, anterior, posterior)}, 0, 0)
+
+
+def test_a_fork_late_by_the_ducts_touching_walls_is_moved_back_to_where_they_part():
+    from imaging.tree.centreline import part_late_forks
+
+    tree = twin_ducts(fork_mm=6.0)
+
+    parted = part_late_forks(tree, voxel_mm=1.1)
+
+    assert parted is not None
+    stem, anterior, posterior = (parted.branches[i] for i in (0, 1, 2))
+    assert np.linalg.norm(stem.upper) < 1.0  # the junction, not the skeleton's fork at 6 mm
+    assert np.allclose(anterior.lower, stem.upper) and np.allclose(posterior.lower, stem.upper)
+    # The stretch the two ducts shared is measured in both; the stem loses it.
+    assert abs((stem.length_mm + anterior.length_mm) - (tree.branches[0].length_mm + tree.branches[1].length_mm)) < 1.0
+    assert stem.length_mm < tree.branches[0].length_mm - 5.0
+    # The tree it was given is left as it was.
+    assert np.allclose(tree.branches[0].upper, [0.0, 0.0, 6.0])
+
+
+def test_a_fork_where_the_ducts_part_is_left_where_it_is():
+    from imaging.tree.centreline import part_late_forks
+
+    assert part_late_forks(twin_ducts(fork_mm=0.5), voxel_mm=1.1) is None
+
+
+def test_ducts_running_side_by_side_give_no_junction_to_carry_back_to():
+    from imaging.tree.centreline import part_late_forks
+
+    # Their separation does not grow: no angle between them says where they joined.
+    assert part_late_forks(twin_ducts(fork_mm=6.0, course=lambda h: np.full_like(h, 1.2)), voxel_mm=1.1) is None
+
+
+def test_ducts_whose_separation_does_not_grow_along_a_line_give_no_junction():
+    from imaging.tree.centreline import part_late_forks
+
+    # Parting at 20 degrees, but wobbling by 0.3 mm each: the separation strays 0.76 mm from
+    # its line, and carried back it would say 4.9 mm, too unsure to move a junction by.
+    def wobbling(heights: np.ndarray) -> np.ndarray:
+        return heights * np.tan(np.radians(10.0)) + 0.3 * np.sin(heights * 1.3)
+
+    assert part_late_forks(twin_ducts(fork_mm=6.0, course=wobbling), voxel_mm=1.1) is None
