@@ -30,7 +30,10 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
   it drains it (curved ducts point between the atlas's sectors);
 * every liver drains each sector: when a side's sector has no duct while a duct of the
   side forks into ducts of duct calibre that all point into its own sector, that fork
-  is the junction of the two sectors' ducts (named so with less confidence);
+  is the junction of the two sectors' ducts (named so with less confidence). Ducts
+  measured under the twig calibre are taken too when no fork of duct calibre is found
+  (with coarse pixels segmental ducts measure as thin as twigs), and a duct whose
+  branches point each into its own sector or an empty one drains them by where they point;
 * a junction of ducts whose own stretch is shorter than a skeleton can resolve (a right
   hepatic duct a millimetre long) is part of the junction below it: a trifurcation.
 
@@ -116,6 +119,8 @@ class Node:
     # A unit whose fork has ducts of duct calibre pointing into its one sector: the
     # junction it would be, should the side's other sector have no duct of its own.
     parts: list[Node] = field(default_factory=list)
+    # Parts all under the twig calibre: taken only where no unit has parts of duct calibre.
+    thin_parts: bool = False
     # Named by the rule for a side's missing sector, not by where it points: less sure.
     inferred: bool = False
 
@@ -479,11 +484,15 @@ def _node(tree: Tree, branch: Branch, thin: float) -> Node:
     direction = _unit(points.mean(axis=0) - branch.lower)
     sector, margin = _sector(direction)
     widths = [_width(tree.branches[c].radii) for c in branch.children]
-    if not widths or max(widths) < thin:
-        return Node(branch, sector, margin, True, frozenset({sector}), direction=direction)
     # The fork read as a junction, should the side lack a sector: only of branches at
-    # least as wide as a twig-tip's median (a duct that runs on into twigs).
+    # least as wide as a twig-tip's median (a duct that runs on into twigs). Thin ones
+    # too: with coarse pixels segmental ducts measure as thin as twigs.
     could_part = len(widths) >= 2 and min(widths) >= thin / LEAF_SHARE
+    if not widths or max(widths) < thin:
+        parts = [_node(tree, tree.branches[c], thin) for c in branch.children] if could_part else []
+        return Node(
+            branch, sector, margin, True, frozenset({sector}), direction=direction, parts=parts, thin_parts=True
+        )
     if margin >= UNIT_MARGIN and min(widths) < thin:
         parts = [_node(tree, tree.branches[c], thin) for c in branch.children] if could_part else []
         return Node(branch, sector, margin, True, frozenset({sector}), direction=direction, parts=parts)
@@ -515,14 +524,60 @@ def _split_for_missing_sectors(nodes: list[Node]) -> None:
     of its ducts forks into ducts of duct calibre that all point into the sector it
     drains, that fork is the junction of the two sectors' ducts: the branch pointing more
     towards the empty sector drains it. The curved sectoral ducts of one side part mostly
-    from front to back, where a coronal slab resolves direction least."""
+    from front to back, where a coronal slab resolves direction least.
+
+    A unit whose parts point each into a sector of their own, its own and empty ones, is
+    split first, each part draining the sector it points into: naming one empty sector at
+    a time would give it to whichever part points most towards it, the wrong one when two
+    of the side's sectors are empty."""
     for side in (RIGHT, LEFT):
+        while True:
+            empty_sectors = side - _drained(nodes)
+            natural = [
+                n
+                for n in _units(nodes, side, own_side_only=True)
+                if len(n.parts) >= 2 and _parts_point_apart(n, empty_sectors)
+            ]
+            if not natural:
+                break
+            _split_by_own_sectors(max(natural, key=lambda n: _split_preference(n, empty_sectors)))
+            for node in nodes:
+                _retally(node)
         for empty in sorted(side - _drained(nodes)):
             candidates = [n for n in _units(nodes, side, own_side_only=True) if n.sector != empty and len(n.parts) >= 2]
             if candidates:
-                _split_unit(max(candidates, key=lambda n: _spread_towards(n, empty)), empty)
+                _split_unit(max(candidates, key=lambda n: _split_preference(n, frozenset({empty}))), empty)
     for node in nodes:
         _retally(node)
+
+
+def _parts_point_apart(node: Node, empty_sectors: frozenset[str]) -> bool:
+    """Whether the unit's parts are single-sector ducts pointing into different sectors,
+    its own and at least one the side has no duct for."""
+    sectors = [p.sector for p in node.parts]
+    return (
+        all(p.unit for p in node.parts)
+        and len(set(sectors)) == len(sectors)
+        and set(sectors) <= empty_sectors | {node.sector}
+        and bool(set(sectors) & empty_sectors)
+    )
+
+
+def _split_preference(node: Node, empty_sectors: frozenset[str]) -> tuple[bool, float]:
+    """Parts of duct calibre before parts under the twig calibre, then the widest spread
+    towards an empty sector."""
+    return (not node.thin_parts, max(_spread_towards(node, empty) for empty in empty_sectors))
+
+
+def _split_by_own_sectors(node: Node) -> None:
+    """The unit becomes the junction of its parts, each draining the sector it points into."""
+    for part in node.parts:
+        part.territory = frozenset({part.sector})
+        part.inferred = True
+    node.unit = False
+    node.children = list(node.parts)
+    node.parts = []
+    node.territory = frozenset().union(*(p.territory for p in node.children))
 
 
 def _towards(part: Node, empty: str, own: str) -> float:

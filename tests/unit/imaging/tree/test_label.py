@@ -152,6 +152,51 @@ def test_a_segment_4_duct_pointing_like_segment_2_drains_segment_4_and_the_left_
     assert found["B2"]["drains_into"] == "B23" and found["B3"]["drains_into"] == "B23"
 
 
+def left_lobe_measured_thin(trunk_radius: float) -> Tree:
+    """A left duct whose branches all measure under the twig calibre (1.38 mm beside a
+    common hepatic duct of 3 mm), as segmental ducts do with coarse pixels: a trunk of
+    ``trunk_radius`` forking into the segment 2 and 3 ducts, and the segment 4 duct."""
+    drawing = Drawing()
+    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
+    rhd = drawing.add((-8.0, 0.0, 2.0), 1.8, chd)
+    drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)
+    drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)
+    lhd = drawing.add((15.0, 0.0, 5.0), 1.8, chd)
+    b23 = drawing.add((25.0, 0.0, 15.0), trunk_radius, lhd)
+    drawing.add((25.0, -12.0, 30.0), trunk_radius, lhd)  # segment 4
+    drawing.add((45.0, 10.0, 40.0), 1.0, b23)  # segment 2
+    drawing.add((50.0, -10.0, 10.0), 1.0, b23)  # segment 3
+    return drawing.tree()
+
+
+def test_segmental_ducts_as_thin_as_twigs_still_drain_the_sector_no_other_duct_drains():
+    # The segment 2-3 trunk is of duct calibre; its two branches measure as thin as twigs.
+    proposal = label(left_lobe_measured_thin(1.5), None, "left_lateral_segment")
+    found = {d["id"]: d for d in proposal.document["ducts"]}
+
+    assert found["LHD"]["drains_into"] == "CHD"
+    assert found["B23"]["drains_into"] == "LHD"
+    assert found["B2"]["drains_into"] == "B23" and found["B2"]["segments"] == [2]
+    assert found["B3"]["drains_into"] == "B23" and found["B3"]["segments"] == [3]
+    assert found["B4"]["drains_into"] == "LHD" and found["B4"]["segments"] == [4]
+    # Named by the rule for a missing sector: marked less sure.
+    assert proposal.duct_confidence["B2"] <= INFERRED_SHARE
+
+
+def test_two_sectors_left_empty_each_drained_by_the_branch_pointing_into_it():
+    # Every branch of the left duct is under the twig calibre: the left duct alone is read
+    # first, draining one sector, with segments 3 and 4 empty. Its branches point into
+    # segment 2 (the 2-3 trunk) and segment 4: each drains its own, then the 2-3 trunk's
+    # branches part segments 2 and 3 (naming segment 3 first would give it to the segment 4
+    # duct, and pair segments 3 and 4).
+    found = ducts(left_lobe_measured_thin(1.2))
+
+    assert "B34" not in found
+    assert found["B23"]["drains_into"] == "LHD"
+    assert found["B2"]["drains_into"] == "B23" and found["B3"]["drains_into"] == "B23"
+    assert found["B4"]["drains_into"] == "LHD" and found["B4"]["segments"] == [4]
+
+
 def across_neck(neck: tuple[float, float, float], entry: tuple[float, float, float], tip: tuple[float, float, float]):
     """A duct joined to the cystic duct across the gallbladder's neck: neck, then its own course."""
     from imaging.tree.label import Node, _node
