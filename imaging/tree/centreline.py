@@ -265,12 +265,14 @@ def _bridged(
     graph: nx.Graph, points: np.ndarray, voxel_mm: float, pockets: cKDTree | None
 ) -> tuple[nx.Graph, list[tuple[int, int]], list[tuple[int, int]]]:
     """The largest piece, with the long enough pieces whose nearest point lies within BRIDGE_MM joined to it,
-    then the pieces the cut of a pocket parted from the tree joined across the pocket."""
+    then the pieces the cut of a pocket parted from the tree joined across the pocket. A piece
+    lying all along a pocket's rim is what the cut left of its wall, not a duct: it is not joined."""
     pieces = sorted(nx.connected_components(graph), key=len, reverse=True)
-    main = _main_piece(graph, pieces)
+    on_rims = _on_pocket_rims(points, pockets)
+    main = _main_piece(graph, pieces, on_rims)
     bridges: list[tuple[int, int]] = []
     joined = True
-    rest = [p for p in pieces if p is not main and len(p) * voxel_mm >= MIN_PIECE_MM]
+    rest = [p for p in pieces if p is not main and sum(1 for n in p if not on_rims[n]) * voxel_mm >= MIN_PIECE_MM]
     main = set(main)
     while joined and rest:
         joined = False
@@ -299,17 +301,19 @@ def _bridged(
 MAIN_PIECE_SHARE = 0.25
 
 
-def _main_piece(graph: nx.Graph, pieces: list[set[int]]) -> set[int]:
+def _main_piece(graph: nx.Graph, pieces: list[set[int]], on_rims: np.ndarray) -> set[int]:
     """The piece the tree grows from: of the large pieces, the one that forks most.
 
     A pocket's cut (the duodenum beside the common bile duct) can part the hilar tree
     from the lower common bile duct with the pancreatic duct, a long unbranched tube
     that may hold more skeleton than a tree whose thin ducts are broken. The tree is
-    the piece that branches into the liver."""
+    the piece that branches into the liver. Forks on a pocket's rim (``on_rims``) do not
+    count: what the cut leaves of a bowel's wall forks all along it, and with coarse
+    pixels can fork more than a hilar tree broken into pieces."""
     large = [p for p in pieces if len(p) >= MAIN_PIECE_SHARE * len(pieces[0])]
 
     def forks(piece: set[int]) -> int:
-        return sum(1 for n in piece if graph.degree[n] >= 3)
+        return sum(1 for n in piece if graph.degree[n] >= 3 and not on_rims[n])
 
     return max(large, key=lambda p: (forks(p), len(p)))
 
@@ -318,6 +322,15 @@ def _main_piece(graph: nx.Graph, pieces: list[set[int]]) -> set[int]:
 # across a pocket over at most this gap (mm): the length of a gallbladder's neck region.
 POCKET_REACH_MM = 6.0
 POCKET_BRIDGE_MM = 40.0
+
+
+def _on_pocket_rims(points: np.ndarray, pockets: cKDTree | None) -> np.ndarray:
+    """Which skeleton points lie within POCKET_REACH_MM of a pocket of wide fluid."""
+    if pockets is None:
+        return np.zeros(len(points), dtype=bool)
+    reach = POCKET_REACH_MM + 1e-6  # the bound is exclusive
+    near: np.ndarray = pockets.query(points, distance_upper_bound=reach)[0] <= POCKET_REACH_MM
+    return near
 
 
 def _across_pockets(

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .centreline import Branch, Tree, path_length
+from .centreline import Branch, Tree, _on_pocket_rims, path_length
 
 # Where each Couinaud segment's bile comes from, seen from the hilar confluence (LPS mm):
 # the usual atlas of the liver (left lateral segments far left, 2 above 3; segment 4
@@ -160,7 +160,7 @@ SECTOR_VECTORS = {
 
 def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
     tree = copy.deepcopy(tree)  # the trunk may be cut at the confluence: the caller's tree stays as it was
-    trunk = _trunk(tree)
+    trunk = _trunk(tree, pockets)
     confluence = tree.branches[trunk[-1]].upper
     thin = _thin(tree, trunk)
     ducts: list[Duct] = []
@@ -227,16 +227,18 @@ def _thin(tree: Tree, trunk: list[int]) -> float:
 # ------------------------------------------------------------------ trunk
 
 
-def _trunk(tree: Tree) -> list[int]:
+def _trunk(tree: Tree, pockets: cKDTree | None = None) -> list[int]:
     trunk = [tree.root]
     while True:
         branch = tree.branches[trunk[-1]]
         width = _width_below(branch)
-        onward = [
-            c
-            for c in branch.children
-            if _both_sides(tree, c, branch.upper) and _trunk_width(tree, c) >= _share(tree.branches[c]) * width
-        ]
+        both_sides = [c for c in branch.children if _both_sides(tree, c, branch.upper)]
+        onward = [c for c in both_sides if _trunk_width(tree, c) >= _share(tree.branches[c]) * width]
+        if not onward and len(both_sides) == 1 and _along_rim(tree.branches[both_sides[0]], pockets):
+            # Along a pocket's rim the cut thins the mask: the width cannot be read there, and
+            # the one branch draining both sides is the trunk (the common bile duct beside the
+            # duodenum).
+            onward = both_sides
         if not onward:
             upper = _narrowing_trunk(tree, branch, width)
             if upper is not None:
@@ -245,6 +247,14 @@ def _trunk(tree: Tree) -> list[int]:
         if len(onward) != 1:
             return trunk
         trunk.append(onward[0])
+
+
+# A branch with at least this share of its points on a pocket's rim runs along the pocket.
+ALONG_RIM_SHARE = 0.8
+
+
+def _along_rim(branch: Branch, pockets: cKDTree | None) -> bool:
+    return bool(pockets is not None and np.mean(_on_pocket_rims(branch.points, pockets)) >= ALONG_RIM_SHARE)
 
 
 # A short stretch of the trunk may look narrow (a pocket's cut, a kink): its width is
@@ -536,11 +546,11 @@ def _split_for_missing_sectors(nodes: list[Node]) -> None:
             natural = [
                 n
                 for n in _units(nodes, side, own_side_only=True)
-                if len(n.parts) >= 2 and _parts_point_apart(n, empty_sectors)
+                if len(n.parts) >= 2 and _parts_point_apart(n, side, empty_sectors)
             ]
             if not natural:
                 break
-            _split_by_own_sectors(max(natural, key=lambda n: _split_preference(n, empty_sectors)))
+            _split_by_own_sectors(max(natural, key=lambda n: _split_preference(n, empty_sectors)), side)
             for node in nodes:
                 _retally(node)
         for empty in sorted(side - _drained(nodes)):
@@ -551,10 +561,10 @@ def _split_for_missing_sectors(nodes: list[Node]) -> None:
         _retally(node)
 
 
-def _parts_point_apart(node: Node, empty_sectors: frozenset[str]) -> bool:
-    """Whether the unit's parts are single-sector ducts pointing into different sectors,
-    its own and at least one the side has no duct for."""
-    sectors = [p.sector for p in node.parts]
+def _parts_point_apart(node: Node, side: frozenset[str], empty_sectors: frozenset[str]) -> bool:
+    """Whether the unit's parts are single-sector ducts pointing into different sectors of
+    the side, its own and at least one the side has no duct for."""
+    sectors = [_side_sector(p.direction, side) for p in node.parts]
     return (
         all(p.unit for p in node.parts)
         and len(set(sectors)) == len(sectors)
@@ -569,9 +579,16 @@ def _split_preference(node: Node, empty_sectors: frozenset[str]) -> tuple[bool, 
     return (not node.thin_parts, max(_spread_towards(node, empty) for empty in empty_sectors))
 
 
-def _split_by_own_sectors(node: Node) -> None:
-    """The unit becomes the junction of its parts, each draining the sector it points into."""
+def _side_sector(direction: np.ndarray, side: frozenset[str]) -> str:
+    """The side's sector a duct of that side points into most (a segment 4 duct curving
+    towards the midline can point more into the right liver than into segment 4)."""
+    return max(sorted(side), key=lambda name: float(direction @ SECTOR_VECTORS[name]))
+
+
+def _split_by_own_sectors(node: Node, side: frozenset[str]) -> None:
+    """The unit becomes the junction of its parts, each draining the side's sector it points into."""
     for part in node.parts:
+        part.sector = _side_sector(part.direction, side)
         part.territory = frozenset({part.sector})
         part.inferred = True
     node.unit = False

@@ -176,3 +176,32 @@ def test_ducts_whose_separation_does_not_grow_along_a_line_give_no_junction():
         return heights * np.tan(np.radians(10.0)) + 0.3 * np.sin(heights * 1.3)
 
     assert part_late_forks(twin_ducts(fork_mm=6.0, course=wobbling), voxel_mm=1.1) is None
+
+
+def test_what_a_pockets_cut_leaves_of_its_wall_is_neither_the_tree_nor_joined_to_it():
+    import networkx as nx
+    from scipy.spatial import cKDTree
+
+    from imaging.tree.centreline import _bridged, _voxel_graph
+
+    skeleton = np.zeros((48, 52, 48), dtype=bool)
+    # The duct tree: a common hepatic duct up the z axis forking into two ducts, 12 mm from the pocket.
+    skeleton[20, 32, 5:31] = True
+    for step in range(1, 11):
+        skeleton[20 - step, 32, 30 + step] = skeleton[20 + step, 32, 30 + step] = True
+    # 6 mm beside it, a comb along the pocket's wall (6 mm from it): it forks ten times, the tree once.
+    skeleton[5:36, 38, 10] = True
+    for x in range(6, 36, 3):
+        skeleton[x, 39:42, 10] = True
+    voxels = np.argwhere(skeleton)
+    graph = nx.minimum_spanning_tree(_voxel_graph(voxels, 1.0))
+    points = voxels.astype(float)  # 1 mm voxels: index = patient mm
+    wall = np.argwhere(np.ones((40, 6, 20), dtype=bool)) + np.array([0, 44, 0])
+    pockets = cKDTree(wall.astype(float))
+
+    main, bridges, _ = _bridged(graph, points, 1.0, pockets)
+
+    kept = {tuple(v) for v in voxels[sorted(main.nodes)]}
+    assert (20, 32, 5) in kept and (10, 32, 40) in kept and (30, 32, 40) in kept
+    assert not any(v[1] >= 38 for v in kept)
+    assert bridges == []

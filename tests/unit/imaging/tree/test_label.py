@@ -152,7 +152,9 @@ def test_a_segment_4_duct_pointing_like_segment_2_drains_segment_4_and_the_left_
     assert found["B2"]["drains_into"] == "B23" and found["B3"]["drains_into"] == "B23"
 
 
-def left_lobe_measured_thin(trunk_radius: float) -> Tree:
+def left_lobe_measured_thin(
+    trunk_radius: float, segment_4_end: tuple[float, float, float] = (25.0, -12.0, 30.0)
+) -> Tree:
     """A left duct whose branches all measure under the twig calibre (1.38 mm beside a
     common hepatic duct of 3 mm), as segmental ducts do with coarse pixels: a trunk of
     ``trunk_radius`` forking into the segment 2 and 3 ducts, and the segment 4 duct."""
@@ -163,7 +165,7 @@ def left_lobe_measured_thin(trunk_radius: float) -> Tree:
     drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)
     lhd = drawing.add((15.0, 0.0, 5.0), 1.8, chd)
     b23 = drawing.add((25.0, 0.0, 15.0), trunk_radius, lhd)
-    drawing.add((25.0, -12.0, 30.0), trunk_radius, lhd)  # segment 4
+    drawing.add(segment_4_end, trunk_radius, lhd)  # segment 4
     drawing.add((45.0, 10.0, 40.0), 1.0, b23)  # segment 2
     drawing.add((50.0, -10.0, 10.0), 1.0, b23)  # segment 3
     return drawing.tree()
@@ -195,6 +197,39 @@ def test_two_sectors_left_empty_each_drained_by_the_branch_pointing_into_it():
     assert found["B23"]["drains_into"] == "LHD"
     assert found["B2"]["drains_into"] == "B23" and found["B3"]["drains_into"] == "B23"
     assert found["B4"]["drains_into"] == "LHD" and found["B4"]["segments"] == [4]
+
+
+def test_a_left_duct_pointing_towards_the_right_liver_drains_the_left_sector_it_points_into_most():
+    # The segment 4 duct curves forwards to the midline: of all sectors it points into the
+    # right anterior one, of the left liver's into segment 4.
+    found = ducts(left_lobe_measured_thin(1.2, segment_4_end=(12.0, -16.0, 4.0)))
+
+    assert found["B4"]["drains_into"] == "LHD" and found["B4"]["segments"] == [4]
+    assert found["B2"]["drains_into"] == "B23" and found["B3"]["drains_into"] == "B23"
+    assert found["RAHD"]["drains_into"] == "RHD"
+
+
+def test_the_common_bile_duct_thinned_by_a_pockets_cut_still_leads_up_to_the_confluence():
+    from scipy.spatial import cKDTree
+
+    # The common bile duct runs 4 mm beside the duodenum from 50 to 10 mm below the
+    # confluence: the cut of the duodenum's rim leaves it 0.8 mm in radius there.
+    drawing = Drawing()
+    lowest = drawing.add((0.0, 0.0, -50.0), 3.0, start=(0.0, 0.0, -65.0))
+    beside = drawing.add((0.0, 0.0, -10.0), 0.8, lowest)
+    drawing.add((-6.0, 3.0, -54.0), 2.5, lowest)  # a stub of the cut, on the rim
+    chd = drawing.add(CONFLUENCE, 3.0, beside)
+    left_lobe(drawing, chd)
+    rhd = drawing.add((-8.0, 0.0, 2.0), 1.8, chd)
+    drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)
+    drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)
+    duodenum = cKDTree([(x, 0.0, z) for x in (4.0, 6.0, 8.0) for z in np.arange(-60.0, -12.0, 1.0)])
+
+    found = {d["id"]: d for d in label(drawing.tree(), duodenum, "right_lobe").document["ducts"]}
+
+    assert found["RHD"]["drains_into"] == "CHD" and found["LHD"]["drains_into"] == "CHD"
+    assert found["RAHD"]["drains_into"] == "RHD" and found["RPHD"]["drains_into"] == "RHD"
+    assert not any(duct.startswith("D") for duct in found)
 
 
 def across_neck(neck: tuple[float, float, float], entry: tuple[float, float, float], tip: tuple[float, float, float]):
