@@ -591,6 +591,10 @@ def _split_by_own_sectors(node: Node, side: frozenset[str]) -> None:
         part.sector = _side_sector(part.direction, side)
         part.territory = frozenset({part.sector})
         part.inferred = True
+    _make_junction_of_parts(node)
+
+
+def _make_junction_of_parts(node: Node) -> None:
     node.unit = False
     node.children = list(node.parts)
     node.parts = []
@@ -616,10 +620,7 @@ def _split_unit(node: Node, empty: str) -> None:
             part.sector = empty if part is moved else node.sector
             part.territory = frozenset({part.sector})
         part.inferred = True
-    node.unit = False
-    node.children = list(node.parts)
-    node.parts = []
-    node.territory = frozenset().union(*(p.territory for p in node.children))
+    _make_junction_of_parts(node)
 
 
 def _units(nodes: list[Node], side: frozenset[str], own_side_only: bool = False) -> list[Node]:

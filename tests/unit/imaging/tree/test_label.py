@@ -132,12 +132,19 @@ def test_the_fork_stays_one_duct_when_the_other_sector_drains_elsewhere():
     assert found["RPHD"]["junction_mm"] == 8.0
 
 
-def test_a_segment_4_duct_pointing_like_segment_2_drains_segment_4_and_the_left_duct_is_named():
+def chd_and_right_liver() -> tuple[Drawing, int]:
+    """The common hepatic duct with the right hepatic duct and its two sectoral ducts;
+    returns the drawing and the common hepatic duct's index."""
     drawing = Drawing()
     chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
     rhd = drawing.add((-8.0, 0.0, 2.0), 1.8, chd)
     drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)
     drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)
+    return drawing, chd
+
+
+def test_a_segment_4_duct_pointing_like_segment_2_drains_segment_4_and_the_left_duct_is_named():
+    drawing, chd = chd_and_right_liver()
     lhd = drawing.add((10.0, 0.0, 5.0), 1.8, chd)
     b23 = drawing.add((17.0, 0.0, 8.0), 1.6, lhd)
     drawing.add((40.0, 12.0, 35.0), 1.5, b23)
@@ -158,11 +165,7 @@ def left_lobe_measured_thin(
     """A left duct whose branches all measure under the twig calibre (1.38 mm beside a
     common hepatic duct of 3 mm), as segmental ducts do with coarse pixels: a trunk of
     ``trunk_radius`` forking into the segment 2 and 3 ducts, and the segment 4 duct."""
-    drawing = Drawing()
-    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
-    rhd = drawing.add((-8.0, 0.0, 2.0), 1.8, chd)
-    drawing.add((-30.0, -10.0, 10.0), 1.5, rhd)
-    drawing.add((-45.0, 10.0, 0.0), 1.5, rhd)
+    drawing, chd = chd_and_right_liver()
     lhd = drawing.add((15.0, 0.0, 5.0), 1.8, chd)
     b23 = drawing.add((25.0, 0.0, 15.0), trunk_radius, lhd)
     drawing.add(segment_4_end, trunk_radius, lhd)  # segment 4
