@@ -268,7 +268,7 @@ def _bridged(
     then the pieces the cut of a pocket parted from the tree joined across the pocket. A piece
     lying all along a pocket's rim is what the cut left of its wall, not a duct: it is not joined."""
     pieces = sorted(nx.connected_components(graph), key=len, reverse=True)
-    on_rims = _on_pocket_rims(points, pockets)
+    on_rims = on_pocket_rims(points, pockets)
     main = _main_piece(graph, pieces, on_rims)
     bridges: list[tuple[int, int]] = []
     joined = True
@@ -324,7 +324,7 @@ POCKET_REACH_MM = 6.0
 POCKET_BRIDGE_MM = 40.0
 
 
-def _on_pocket_rims(points: np.ndarray, pockets: cKDTree | None) -> np.ndarray:
+def on_pocket_rims(points: np.ndarray, pockets: cKDTree | None) -> np.ndarray:
     """Which skeleton points lie within POCKET_REACH_MM of a pocket of wide fluid."""
     if pockets is None:
         return np.zeros(len(points), dtype=bool)

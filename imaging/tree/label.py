@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .centreline import Branch, Tree, _on_pocket_rims, path_length
+from .centreline import Branch, Tree, on_pocket_rims, path_length
 
 # Where each Couinaud segment's bile comes from, seen from the hilar confluence (LPS mm):
 # the usual atlas of the liver (left lateral segments far left, 2 above 3; segment 4
@@ -227,7 +227,7 @@ def _thin(tree: Tree, trunk: list[int]) -> float:
 # ------------------------------------------------------------------ trunk
 
 
-def _trunk(tree: Tree, pockets: cKDTree | None = None) -> list[int]:
+def _trunk(tree: Tree, pockets: cKDTree | None) -> list[int]:
     trunk = [tree.root]
     while True:
         branch = tree.branches[trunk[-1]]
@@ -254,7 +254,7 @@ ALONG_RIM_SHARE = 0.8
 
 
 def _along_rim(branch: Branch, pockets: cKDTree | None) -> bool:
-    return bool(pockets is not None and np.mean(_on_pocket_rims(branch.points, pockets)) >= ALONG_RIM_SHARE)
+    return bool(pockets is not None and np.mean(on_pocket_rims(branch.points, pockets)) >= ALONG_RIM_SHARE)
 
 
 # A short stretch of the trunk may look narrow (a pocket's cut, a kink): its width is
