@@ -112,6 +112,20 @@ def path_length(points: np.ndarray) -> float:
     return float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum())
 
 
+def distance_along(points: np.ndarray) -> np.ndarray:
+    """The arc length (mm) from the path's first point to each of its points, voxel by voxel."""
+    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    along: np.ndarray = np.concatenate([[0.0], np.cumsum(steps)])
+    return along
+
+
+def distance_to_end(points: np.ndarray) -> np.ndarray:
+    """The arc length (mm) from each of the path's points to its last point, voxel by voxel."""
+    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    to_end: np.ndarray = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])
+    return to_end
+
+
 def centre_lines(segmented: Segmented) -> Tree:
     skeleton = skeletonize(segmented.mask)
     voxels = np.argwhere(skeleton)
@@ -659,8 +673,7 @@ def _part_late_fork(tree: Tree, branch: Branch, voxel_mm: float) -> bool:
     back = float(at_fork / slope)
     if back < PARTING_MIN_VOXELS * voxel_mm or back > min(MAX_FORK_SHIFT_MM, path_length(branch.points) - voxel_mm):
         return False
-    steps = np.linalg.norm(np.diff(branch.points, axis=0), axis=1)
-    from_fork = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])  # arc length from each point to the fork
+    from_fork = distance_to_end(branch.points)
     cut = int(np.nonzero(from_fork >= back)[0].max())  # the last point at least `back` below the fork
     junction = _points_along(branch.points[::-1], np.array([back]))[0]
     shared = np.vstack([junction, branch.points[cut + 1 :]])
@@ -687,15 +700,14 @@ def _onward(tree: Tree, branch: Branch, length: float) -> np.ndarray:
 
 def _points_along(points: np.ndarray, distances: np.ndarray) -> np.ndarray:
     """The points at the given distances (mm) along a path, following its voxels."""
-    along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    along = distance_along(points)
     return np.stack([np.interp(distances, along, points[:, axis]) for axis in range(3)], axis=1)
 
 
 def _axis(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """A line through the points between AXIS_FROM_MM and AXIS_TO_MM along a path
     that starts at a fork: a point on it and the unit direction away from the fork."""
-    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    along = np.concatenate([[0.0], np.cumsum(steps)])
+    along = distance_along(points)
     chosen = points[(along >= min(AXIS_FROM_MM, along[-1] / 3)) & (along <= AXIS_TO_MM)]
     if len(chosen) < 2:
         return None

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .centreline import Branch, Tree, on_pocket_rims, path_length
+from .centreline import Branch, Tree, distance_along, distance_to_end, on_pocket_rims, path_length
 
 # Where each Couinaud segment's bile comes from, seen from the hilar confluence (LPS mm):
 # the usual atlas of the liver (left lateral segments far left, 2 above 3; segment 4
@@ -288,8 +288,7 @@ def _narrowing_trunk(tree: Tree, branch: Branch, width: float) -> int | None:
     confluence; returns the index of the lower part, now on the trunk."""
     for child_index in branch.children:
         child = tree.branches[child_index]
-        steps = np.linalg.norm(np.diff(child.points, axis=0), axis=1)
-        along = np.concatenate([[0.0], np.cumsum(steps)])
+        along = distance_along(child.points)
         total = float(along[-1])
         if total < 2 * (WIDTH_FROM_MM + CALIBRE_STRETCH_MM):
             continue
@@ -344,8 +343,7 @@ def _share(child: Branch) -> float:
 
 def _width_below(branch: Branch) -> float:
     """Median radius of a branch's last stretch before its upper fork (the fork itself bulges)."""
-    steps = np.linalg.norm(np.diff(branch.points, axis=0), axis=1)
-    from_top = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])
+    from_top = distance_to_end(branch.points)
     near = branch.radii[(from_top >= WIDTH_FROM_MM) & (from_top <= WIDTH_TO_MM)]
     return _width(near if len(near) >= 3 else branch.radii)
 
@@ -406,8 +404,7 @@ def _pocket_on_course(leaf: Branch, pockets: cKDTree) -> float:
     """How far (mm) the leaf's last stretch, continued straight on, runs before it meets a
     pocket (within POCKET_HIT_MM); infinite when it meets none within POCKET_COURSE_MM."""
     points = leaf.points
-    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    from_end = np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])
+    from_end = distance_to_end(points)
     back = points[from_end <= END_COURSE_MM]
     if len(back) < 2:
         return float("inf")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from skimage.morphology import skeletonize
 
-from imaging.tree.centreline import radius_by_volume, recentred
+from imaging.tree.centreline import distance_along, distance_to_end, radius_by_volume, recentred
 
 
 def tube(centre: tuple[float, float], radius: float, length: int = 40, size: int = 22) -> np.ndarray:
@@ -205,3 +205,9 @@ def test_what_a_pockets_cut_leaves_of_its_wall_is_neither_the_tree_nor_joined_to
     assert (20, 32, 5) in kept and (10, 32, 40) in kept and (30, 32, 40) in kept
     assert not any(v[1] >= 38 for v in kept)
     assert bridges == []
+
+
+def test_distances_along_a_path_count_each_step_from_either_end():
+    path = np.array([[0.0, 0.0, 0.0], [3.0, 4.0, 0.0], [3.0, 4.0, 12.0], [3.0, 4.0, 12.0]])
+    assert distance_along(path).tolist() == [0.0, 5.0, 17.0, 17.0]
+    assert distance_to_end(path).tolist() == [17.0, 12.0, 0.0, 0.0]
