@@ -205,6 +205,7 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
     roots = [node for node, _, _ in pending]
     _share_sectors(roots)
     _split_for_missing_sectors(roots)
+    _pair_segment_4_with_segment_3(roots)
     for node, drains_into, junction in pending:
         _emit(node, drains_into, junction, ducts)
     trunk_points = np.vstack([tree.branches[i].points for i in trunk])[::-1]
@@ -556,6 +557,45 @@ def _split_for_missing_sectors(nodes: list[Node]) -> None:
                 _split_unit(max(candidates, key=lambda n: _split_preference(n, frozenset({empty}))), empty)
     for node in nodes:
         _retally(node)
+
+
+def _pair_segment_4_with_segment_3(nodes: list[Node]) -> None:
+    """Segment 4 lies beside segment 3, both in front on either side of the umbilical
+    fissure, and segment 2 behind and above them: a segment 4 duct shares a trunk with the
+    segment 3 duct (B34), seldom with the segment 2 duct alone. Where the ducts read
+    as segment 2 and 4 share a trunk while segment 3's runs apart, and neither lateral
+    duct points clearly into its sector (the two differ mostly from front to back, where
+    a coronal slab is thinnest), the lateral ducts' names are swapped, marked less sure."""
+    lateral = [u for u in _units(nodes, LEFT, own_side_only=True) if u.sector == "B3"]
+    if len(lateral) != 1:
+        return
+    segment_3 = lateral[0]
+    for junction in _junctions(nodes):
+        pair = junction.children
+        if len(pair) != 2 or not all(c.unit for c in pair) or {c.sector for c in pair} != {"B2", "B4"}:
+            continue
+        segment_2 = next(c for c in pair if c.sector == "B2")
+        if max(segment_2.margin, segment_3.margin) >= UNIT_MARGIN:
+            continue
+        for node, sector in ((segment_2, "B3"), (segment_3, "B2")):
+            node.sector = sector
+            node.territory = frozenset({sector})
+            node.inferred = True
+        for node in nodes:
+            _retally(node)
+        return
+
+
+def _junctions(nodes: list[Node]) -> list[Node]:
+    """Every junction of ducts at or under the nodes."""
+    out: list[Node] = []
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if not node.unit:
+            out.append(node)
+            stack.extend(node.children)
+    return out
 
 
 def _parts_point_apart(node: Node, side: frozenset[str], empty_sectors: frozenset[str]) -> bool:

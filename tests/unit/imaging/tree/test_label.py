@@ -212,6 +212,43 @@ def test_a_left_duct_pointing_towards_the_right_liver_drains_the_left_sector_it_
     assert found["RAHD"]["drains_into"] == "RHD"
 
 
+def left_lobe_with_segment_4_beside(lateral_end, paired_end) -> Tree:
+    """A left duct forking into a lateral duct ending at ``lateral_end`` and a trunk that
+    forks into another lateral duct, ending at ``paired_end``, and the segment 4 duct."""
+    drawing, chd = chd_and_right_liver()
+    lhd = drawing.add((15.0, 0.0, 5.0), 1.8, chd)
+    drawing.add(lateral_end, 1.5, lhd)
+    trunk = drawing.add((22.9, -2.4, 10.7), 1.6, lhd)
+    drawing.add(paired_end, 1.5, trunk)
+    drawing.add((27.5, -9.8, 28.7), 1.5, trunk)  # segment 4
+    return drawing.tree()
+
+
+def test_the_lateral_duct_sharing_a_trunk_with_segment_4s_is_segment_3s_when_neither_points_clearly():
+    # The lateral duct apart runs level and a little back, the one beside segment 4's rises
+    # and a little forward: by the atlas alone they would read as segments 3 and 2, and
+    # segment 2 paired with segment 4.
+    proposal = label(
+        left_lobe_with_segment_4_beside(lateral_end=(38.75, 8.0, 5.25), paired_end=(43.1, -4.4, 19.1)),
+        None,
+        "left_lateral_segment",
+    )
+    found = {d["id"]: d for d in proposal.document["ducts"]}
+
+    assert "B24" not in found
+    assert found["B34"]["drains_into"] == "LHD"
+    assert found["B3"]["drains_into"] == "B34" and found["B4"]["drains_into"] == "B34"
+    assert found["B2"]["drains_into"] == "LHD" and found["B2"]["segments"] == [2]
+    assert proposal.duct_confidence["B2"] < LOW_CONFIDENCE and proposal.duct_confidence["B3"] < LOW_CONFIDENCE
+
+
+def test_lateral_ducts_pointing_clearly_into_their_segments_keep_their_names_whatever_they_pair_with():
+    found = ducts(left_lobe_with_segment_4_beside(lateral_end=(45.0, -12.0, 5.0), paired_end=(40.0, 12.0, 35.0)))
+
+    assert found["B24"]["drains_into"] == "LHD"
+    assert found["B2"]["drains_into"] == "B24" and found["B3"]["drains_into"] == "LHD"
+
+
 def test_the_common_bile_duct_thinned_by_a_pockets_cut_still_leads_up_to_the_confluence():
     from scipy.spatial import cKDTree
 
