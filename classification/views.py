@@ -204,6 +204,7 @@ def _proposal_context(actor, donor, annotation, read_on, series_choices) -> dict
         "show_proposal": True,
         "proposal": proposal,
         "proposal_rows": rows,
+        "proposal_undrained": body.get("undrained_segments", []),
         "proposal_graft": _graft_words(proposal.graft) if proposal else "",
         "proposal_stale": bool(stale),
         "planned_graft": _graft_words(donor.planned_graft),

@@ -583,6 +583,10 @@ TreeProposalOut = inline_serializer(
             help_text="Each duct: id, drains_into, segments, length_mm, junction_mm, confidence, "
             "junction_confidence, low_confidence.",
         ),
+        "undrained_segments": serializers.ListField(
+            child=serializers.IntegerField(),
+            help_text="The liver's segments (2-8) no proposed duct drains: a duct was missed there.",
+        ),
         "duct_confidence": serializers.DictField(child=serializers.FloatField()),
         "junction_confidence": serializers.DictField(child=serializers.FloatField()),
         "centrelines": serializers.DictField(

@@ -13,6 +13,8 @@ from typing import Any
 
 # Below this confidence a duct (or its junction) is shown as uncertain, in words and dashed.
 LOW_CONFIDENCE = 0.6
+# The Couinaud segments every liver drains through its ducts (the caudate, segment 1, aside).
+LIVER_SEGMENTS = frozenset(range(2, 9))
 
 _TREE_SOURCES = Path(__file__).resolve().parent / "tree"
 
@@ -31,6 +33,13 @@ def is_uncertain(confidence: float | None, junction_confidence: float | None) ->
     """Whether a proposed duct is shown as uncertain: its own or its junction's confidence is
     below `LOW_CONFIDENCE`, or missing."""
     return any(value is None or value < LOW_CONFIDENCE for value in (confidence, junction_confidence))
+
+
+def undrained_segments(document: Mapping[str, Any]) -> set[int]:
+    """The liver's segments (2-8) no duct of the document drains: every liver drains each
+    segment, so a proposal leaving one undrained missed a duct there."""
+    drained = {segment for duct in document.get("ducts", []) for segment in duct.get("segments") or ()}
+    return set(LIVER_SEGMENTS) - drained
 
 
 def _rounded(value: float) -> float:
@@ -54,7 +63,8 @@ def proposal_body(
     """The proposal as JSON: the document, then each duct with its confidence, and the centre-lines.
 
     ``ducts`` lists the document's ducts in its order; ``low_confidence`` is true when the duct's
-    or its junction's confidence is below `LOW_CONFIDENCE` (a missing confidence counts as low)."""
+    or its junction's confidence is below `LOW_CONFIDENCE` (a missing confidence counts as low).
+    ``undrained_segments`` are the liver's segments no proposed duct drains: a duct missed there."""
     ducts = []
     for duct in (document or {}).get("ducts", []):
         duct_id = duct["id"]
@@ -83,6 +93,7 @@ def proposal_body(
         "low_confidence_below": LOW_CONFIDENCE,
         "document": dict(document) if document is not None else None,
         "ducts": ducts,
+        "undrained_segments": sorted(undrained_segments(document)) if document is not None else [],
         "duct_confidence": {key: _rounded(value) for key, value in duct_confidence.items()},
         "junction_confidence": {key: _rounded(value) for key, value in junction_confidence.items()},
         "centrelines": {
@@ -91,4 +102,11 @@ def proposal_body(
     }
 
 
-__all__ = ["LOW_CONFIDENCE", "extractor_version", "is_uncertain", "proposal_body"]
+__all__ = [
+    "LIVER_SEGMENTS",
+    "LOW_CONFIDENCE",
+    "extractor_version",
+    "is_uncertain",
+    "proposal_body",
+    "undrained_segments",
+]

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from imaging.dicom.geometry import Geometry
+from imaging.tree_output import undrained_segments
 
 from .centreline import centre_lines, part_late_forks
 from .grid import SeriesGeometry
-from .label import SEGMENT_DIRECTIONS, Labelled, label
+from .label import Labelled, label
 from .segment import Fluid, find_fluid, tree_mask
 
 GRAFTS = ("right_lobe", "left_lateral_segment", "left_lobe")
@@ -72,12 +73,6 @@ def _read(fluid: Fluid, graft: str, *, keep_rims: bool) -> Labelled:
     # it would change which ducts are read, the fork's place is too uncertain to move.
     remeasured = label(parted, segmented.pockets, graft)
     return remeasured if _shape(remeasured.document) == _shape(labelled.document) else labelled
-
-
-def undrained_segments(document: dict[str, Any]) -> set[int]:
-    """The Couinaud segments (2-8) no proposed duct drains."""
-    drained = {segment for duct in document["ducts"] for segment in duct.get("segments") or ()}
-    return set(SEGMENT_DIRECTIONS) - drained
 
 
 def second_look_is_better(first: dict[str, Any], second: dict[str, Any]) -> bool:

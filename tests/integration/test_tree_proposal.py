@@ -287,6 +287,23 @@ def test_the_anatomy_page_shows_the_proposal_over_the_mip_with_the_uncertain_par
     assert html.count('stroke-dasharray="6 4"') == len(low)
     assert html.count("(uncertain)</text>") == len(low)
     assert 'data-testid="take-all"' in html
+    assert 'data-testid="proposal-undrained"' not in html  # every segment has its duct
+
+
+def test_a_proposal_that_drains_no_duct_from_a_sector_says_so_on_the_page_and_in_the_api(
+    proposed, radiologist, client, donor, api_as
+):
+    proposed.document = {
+        **proposed.document,
+        "ducts": [d for d in proposed.document["ducts"] if d["id"] not in ("RPHD", "ACC1")],
+    }
+    proposed.save(update_fields=["document"])
+    client.force_login(radiologist)
+    html = client.get(f"/anatomy/donors/{donor.pk}/").content.decode()
+    assert 'data-testid="proposal-undrained"' in html
+    assert "No duct was found draining segments 6, 7." in html
+    body = api_as(radiologist).get(f"/api/v1/series/{proposed.series_id}/tree-proposal/").json()
+    assert body["undrained_segments"] == [6, 7]
 
 
 def test_the_page_takes_the_whole_proposal_then_chosen_ducts(proposed, radiologist, client, donor):

@@ -86,5 +86,10 @@ def _summary(body: dict, found) -> str:
         lines.append(
             f"  {duct['id']:<8} into {duct['drains_into']:<8} {length:<16} confidence {confidence}{segments}{flag}"
         )
+    if body["undrained_segments"]:
+        lines.append(
+            f"No duct found draining segment(s) {', '.join(map(str, body['undrained_segments']))}: "
+            "a duct was missed there; trace it on the images."
+        )
     lines.append("A proposal: a radiologist checks it and confirms the anatomy.")
     return "\n".join(lines)

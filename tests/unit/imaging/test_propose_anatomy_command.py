@@ -82,6 +82,21 @@ def test_the_summary_names_each_duct_and_marks_the_uncertain_ones(folder):
     assert "radiologist" in text
 
 
+def test_the_summary_names_the_segments_no_proposed_duct_drains(folder, monkeypatch):
+    from imaging.management.commands import propose_anatomy
+    from imaging.tree import propose_tree
+
+    def missing_the_right_posterior_duct(volume, geometries, *, graft):
+        found = propose_tree(volume, geometries, graft=graft)
+        ducts = [d for d in found.document["ducts"] if d["id"] != "RPHD"]
+        return type(found)({**found.document, "ducts": ducts}, {}, {}, {})
+
+    assert "No duct found" not in run(str(folder), "--graft", "right_lobe")
+    monkeypatch.setattr(propose_anatomy, "propose_tree", missing_the_right_posterior_duct)
+    text = run(str(folder), "--graft", "right_lobe")
+    assert "No duct found draining segment(s) 6, 7: a duct was missed there" in text
+
+
 def test_the_largest_series_is_chosen(folder, tmp_path):
     mixed = tmp_path / "mixed"
     mixed.mkdir()

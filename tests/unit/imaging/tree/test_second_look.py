@@ -21,7 +21,7 @@ from imaging.tree.centreline import centre_lines
 from imaging.tree.grid import SeriesGeometry
 from imaging.tree.label import label
 from imaging.tree.segment import find_fluid, tree_mask
-from imaging.tree_output import is_uncertain
+from imaging.tree_output import is_uncertain, proposal_body
 
 from .test_tree_proposal import load, phantom, shape
 
@@ -53,6 +53,24 @@ def test_undrained_segments_are_those_no_duct_drains():
     assert undrained_segments(typical) == set()
     assert undrained_segments(without(typical, "RPHD")) == {6, 7}
     assert undrained_segments(without(typical, "B2", "B4")) == {2, 4}
+
+
+def test_the_proposal_names_the_segments_no_duct_drains_for_the_page_and_the_api():
+    def body(document):
+        return proposal_body(
+            graft="right_lobe",
+            state="ready" if document else "failed",
+            extractor_version="tree-test",
+            document=document,
+            duct_confidence={},
+            junction_confidence={},
+            centrelines={},
+        )
+
+    typical = preset_document("typical_right_lobe")
+    assert body(typical)["undrained_segments"] == []
+    assert body(without(typical, "RPHD"))["undrained_segments"] == [6, 7]
+    assert body(None)["undrained_segments"] == []
 
 
 def test_a_second_look_is_taken_only_when_it_adds_ducts_and_changes_none():
