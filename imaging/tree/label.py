@@ -577,10 +577,8 @@ def _pair_segment_4_with_segment_3(nodes: list[Node]) -> None:
         segment_2 = next(c for c in pair if c.sector == "B2")
         if max(segment_2.margin, segment_3.margin) >= UNIT_MARGIN:
             continue
-        for node, sector in ((segment_2, "B3"), (segment_3, "B2")):
-            node.sector = sector
-            node.territory = frozenset({sector})
-            node.inferred = True
+        _name_less_sure(segment_2, "B3")
+        _name_less_sure(segment_3, "B2")
         for node in nodes:
             _retally(node)
         return
@@ -625,10 +623,15 @@ def _side_sector(direction: np.ndarray, side: frozenset[str]) -> str:
 def _split_by_own_sectors(node: Node, side: frozenset[str]) -> None:
     """The unit becomes the junction of its parts, each draining the side's sector it points into."""
     for part in node.parts:
-        part.sector = _side_sector(part.direction, side)
-        part.territory = frozenset({part.sector})
-        part.inferred = True
+        _name_less_sure(part, _side_sector(part.direction, side))
     _make_junction_of_parts(node)
+
+
+def _name_less_sure(unit: Node, sector: str) -> None:
+    """The single-sector duct drains ``sector``, named by a rule rather than by where it points."""
+    unit.sector = sector
+    unit.territory = frozenset({sector})
+    unit.inferred = True
 
 
 def _make_junction_of_parts(node: Node) -> None:
@@ -654,8 +657,7 @@ def _split_unit(node: Node, empty: str) -> None:
     moved = max(node.parts, key=lambda p: _towards(p, empty, node.sector))
     for part in node.parts:
         if part.unit:
-            part.sector = empty if part is moved else node.sector
-            part.territory = frozenset({part.sector})
+            _name_less_sure(part, empty if part is moved else node.sector)
         part.inferred = True
     _make_junction_of_parts(node)
 
@@ -697,9 +699,7 @@ def _share_sectors(nodes: list[Node]) -> None:
             if not crowded:
                 break
             moved = max(crowded, key=lambda n: _towards(n, empty, n.sector))
-            moved.sector = empty
-            moved.territory = frozenset({empty})
-            moved.inferred = True
+            _name_less_sure(moved, empty)
     for node in nodes:
         _retally(node)
 
