@@ -64,10 +64,20 @@ class Branch:
     # The branch begins by crossing a pocket of wide fluid (a duct draining into the
     # cystic duct at the gallbladder's neck, whose junction the pocket's cut removed).
     across_pocket: bool = False
+    # How many of the first points are the stretch taken from the branch below when this
+    # fork was moved back to where the ducts part (``part_late_forks``): the branch's course
+    # is read beyond them, from where the skeleton forked, so that moving a fork changes what
+    # is measured and never where a duct is read to point.
+    shared_points: int = 0
 
     @property
     def length_mm(self) -> float:
         return path_length(self.points)
+
+    @property
+    def course(self) -> np.ndarray:
+        """The points from where the skeleton forked upwards (``shared_points`` left out)."""
+        return self.points[self.shared_points :]
 
     @property
     def upper(self) -> np.ndarray:
@@ -682,7 +692,9 @@ def _part_late_fork(tree: Tree, branch: Branch, voxel_mm: float) -> bool:
     branch.points = np.vstack([branch.points[: cut + 1], junction])
     branch.radii = np.concatenate([branch.radii[: cut + 1], branch.radii[cut : cut + 1]])
     branch.tubular = np.concatenate([branch.tubular[: cut + 1], branch.tubular[cut : cut + 1]])
+    branch.shared_points = min(branch.shared_points, cut)
     for child in (first, second):
+        child.shared_points += len(shared) - 1  # the skeleton's fork, shared[-1], is now that point
         child.points = np.vstack([shared, child.points[1:]])
         child.radii = np.concatenate([shared_radii, child.radii[1:]])
         child.tubular = np.concatenate([shared_tubular, child.tubular[1:]])

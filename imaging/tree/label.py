@@ -332,6 +332,7 @@ def _split(tree: Tree, branch: Branch, cut: int) -> int:
         branch.radii[: cut + 1],
         branch.tubular[: cut + 1],
     )
+    branch.shared_points = min(branch.shared_points, cut)
     branch.children = [index]
     return branch.index
 
@@ -488,8 +489,8 @@ def _node(tree: Tree, branch: Branch, thin: float) -> Node:
     branch is one duct, whichever way its twigs spread. A fork with a thin branch
     beside a duct is a junction only when the tree does not point clearly into one
     sector. A fork of ducts is a junction when they drain different sectors."""
-    points = np.vstack([tree.branches[i].points for i in tree.subtree(branch.index)])
-    direction = _unit(points.mean(axis=0) - branch.lower)
+    points = np.vstack([tree.branches[i].course for i in tree.subtree(branch.index)])
+    direction = _unit(points.mean(axis=0) - branch.course[0])
     sector, margin = _sector(direction)
     widths = [_width(tree.branches[c].radii) for c in branch.children]
     # The fork read as a junction, should the side lack a sector: only of branches at

@@ -154,6 +154,25 @@ def test_a_fork_late_by_the_ducts_touching_walls_is_moved_back_to_where_they_par
     assert np.allclose(tree.branches[0].upper, [0.0, 0.0, 6.0])
 
 
+def test_a_moved_fork_changes_what_is_measured_not_where_the_ducts_are_read_to_point():
+    from imaging.tree.centreline import part_late_forks
+    from imaging.tree.label import _node
+
+    tree = twin_ducts(fork_mm=6.0)
+
+    parted = part_late_forks(tree, voxel_mm=1.1)
+
+    assert parted is not None
+    for index in (1, 2):
+        skeleton, moved = tree.branches[index], parted.branches[index]
+        assert np.linalg.norm(moved.lower) < 1.0  # measured from the junction
+        assert np.array_equal(moved.course, skeleton.points)  # its course read from the skeleton's fork on
+        # Read from the junction, 5 mm further down the stem, the duct would point about 7 degrees
+        # closer to the stem's axis: enough to tip a duct into the neighbouring sector.
+        read = _node(parted, moved, thin=0.5).direction
+        assert np.allclose(read, _node(tree, skeleton, thin=0.5).direction)
+
+
 def test_a_fork_where_the_ducts_part_is_left_where_it_is():
     from imaging.tree.centreline import part_late_forks
 
