@@ -667,11 +667,10 @@ def _part_late_fork(tree: Tree, branch: Branch, voxel_mm: float) -> bool:
     other. But beyond the fork the distance between the two centre-lines grows steadily, by
     the angle between them; carried back, it meets zero where the ducts join. A fork more
     than PARTING_MIN_VOXELS beyond that point is moved back along the stem to it, and the
-    stretch they shared is given to both. Returns whether it moved.
+    stretch they shared is given to both. Twigs too: the fork where a duct divides into its
+    twigs is where the duct's measured stretch ends. Returns whether it moved.
     """
     first, second = (tree.branches[c] for c in branch.children)
-    if max(float(np.median(first.radii)), float(np.median(second.radii))) < voxel_mm / 2:
-        return False  # twigs: their forks do not end a measured duct's stretch alone
     reach = PARTING_FROM_VOXELS * voxel_mm + np.arange(0.0, PARTING_OVER_MM + 1e-6, 1.0)
     one, other = _onward(tree, first, reach[-1]), _onward(tree, second, reach[-1])
     if path_length(one) < reach[-1] or path_length(other) < reach[-1]:

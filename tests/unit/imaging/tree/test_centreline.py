@@ -112,11 +112,12 @@ def test_a_short_duct_ending_in_twigs_is_kept_where_its_ends_lie_a_voxel_apart()
     assert tree.branches[0].children == [1]
 
 
-def twin_ducts(fork_mm: float, course: Any = None):
+def twin_ducts(fork_mm: float, course: Any = None, radius: float = 1.1):
     """A right hepatic duct up the z axis to (0, 0, 0), where an anterior and a posterior duct
     leave it, mirror images of each other, each ``course(height)`` mm off the axis (by
     default 10 degrees, so 20 degrees apart); the skeleton forks only ``fork_mm`` beyond
-    the junction, where their walls part. Before that it runs on up the axis."""
+    the junction, where their walls part. Before that it runs on up the axis. The two are
+    ``radius`` mm wide (1.1: ducts; under half a voxel: twigs)."""
     from imaging.tree.centreline import Branch, Tree
 
     def branch(index: int, points: np.ndarray, radius: float, parent: int | None) -> Branch:
@@ -131,7 +132,7 @@ def twin_ducts(fork_mm: float, course: Any = None):
         return np.vstack([[0.0, 0.0, fork_mm], np.stack([across, 0.5 * across, heights], axis=1)[1:]])
 
     stem = branch(0, path((0, 0, -30), (0, 0, fork_mm)), 1.8, None)
-    anterior, posterior = branch(1, duct(1.0), 1.1, 0), branch(2, duct(-1.0), 1.1, 0)
+    anterior, posterior = branch(1, duct(1.0), radius, 0), branch(2, duct(-1.0), radius, 0)
     stem.children = [1, 2]
     return Tree({b.index: b for b in (stem, anterior, posterior)}, 0, 0)
 
@@ -152,6 +153,20 @@ def test_a_fork_late_by_the_ducts_touching_walls_is_moved_back_to_where_they_par
     assert stem.length_mm < tree.branches[0].length_mm - 5.0
     # The tree it was given is left as it was.
     assert np.allclose(tree.branches[0].upper, [0.0, 0.0, 6.0])
+
+
+def test_a_duct_whose_twigs_fork_late_is_measured_to_where_they_part():
+    from imaging.tree.centreline import part_late_forks
+
+    # A posterior duct ending in two twigs 0.4 mm wide (under half of a 1.1 mm voxel) that run
+    # wall to wall for 6 mm: the fork into its twigs ends the duct's measured stretch.
+    tree = twin_ducts(fork_mm=6.0, radius=0.4)
+
+    parted = part_late_forks(tree, voxel_mm=1.1)
+
+    assert parted is not None
+    assert np.linalg.norm(parted.branches[0].upper) < 1.0
+    assert parted.branches[0].length_mm < tree.branches[0].length_mm - 5.0
 
 
 def test_a_moved_fork_changes_what_is_measured_not_where_the_ducts_are_read_to_point():
