@@ -35,7 +35,9 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
   (with coarse pixels segmental ducts measure as thin as twigs), and a duct whose
   branches point each into its own sector or an empty one drains them by where they point;
 * a junction of ducts whose own stretch is shorter than a skeleton can resolve (a right
-  hepatic duct a millimetre long) is part of the junction below it: a trifurcation.
+  hepatic duct a millimetre long) is part of the junction below it: a trifurcation;
+* a duct named for one side of the liver whose far end lies well across the confluence, on
+  the other side, is a misreading however clearly it points: it is marked less sure.
 
 Lengths and junctions are measured along the centre-lines.
 """
@@ -102,6 +104,11 @@ POCKET_HIT_MM = 2.0
 INFERRED_SHARE = 0.8
 # Trees hanging from the trunk with less centre-line than this (mm) are noise.
 MIN_DUCT_TREE_MM = 10.0
+# A duct named for one side of the liver whose far end lies more than SIDE_MM across the
+# confluence, on the other side, is read against the anatomy: it is this much less sure.
+ACROSS_SHARE = 0.5
+RIGHT_SIDE_NAMES = RIGHT | {"RHD"}
+LEFT_SIDE_NAMES = LEFT | {"LHD", "B23", "B34", "B24"}
 
 
 @dataclass(eq=False)  # nodes are told apart by identity: two may hold equal numbers
@@ -797,8 +804,11 @@ def _document(ducts: list[Duct], graft: str, trunk_points: np.ndarray) -> Labell
     duct_confidence: dict[str, float] = {}
     junction_confidence: dict[str, float] = {}
     centrelines: dict[str, list[tuple[float, float, float]]] = {"CHD": _as_points(trunk_points)}
+    confluence = trunk_points[0]
     for duct in ducts:
         name = names[duct.key]
+        if _across_the_confluence(duct, confluence):
+            duct.confidence *= ACROSS_SHARE
         entry: dict[str, Any] = {
             "id": name,
             "drains_into": duct.drains_into if isinstance(duct.drains_into, str) else names[duct.drains_into],
@@ -822,6 +832,18 @@ def _document(ducts: list[Duct], graft: str, trunk_points: np.ndarray) -> Labell
             entry["junction_mm"] = receiving
     document = {"format": "biliary-anatomy/1", "graft": graft, "ducts": out}
     return Labelled(document, duct_confidence, junction_confidence, centrelines)
+
+
+def _across_the_confluence(duct: Duct, confluence: np.ndarray) -> bool:
+    """Whether the duct's far end lies on the other side of the confluence from the liver
+    its name says it drains (+x is the patient's left): a right posterior duct read wholly
+    in the left liver is a misreading, however clearly its branches point right."""
+    across = float(duct.points[-1][0] - confluence[0])
+    if duct.name in RIGHT_SIDE_NAMES:
+        return across > SIDE_MM
+    if duct.name in LEFT_SIDE_NAMES:
+        return across < -SIDE_MM
+    return False
 
 
 def _final_names(ducts: list[Duct]) -> dict[int, str]:

@@ -383,3 +383,49 @@ def test_a_duct_reaching_the_gallbladder_is_the_cystic_duct_before_one_only_poin
 
     assert abs(found["CYSTIC"]["junction_mm"] - 32.0) < 1.0
     assert sum(d["id"] == "CYSTIC" for d in found.values()) == 1
+
+
+def left_lobe_with_a_branch_pointing_right(branch_end: tuple[float, float, float]) -> Tree:
+    """The common hepatic duct, the right anterior duct from the confluence, and a left duct
+    whose far fork has, beside the segment 2 and 3 ducts, a branch turning back towards the
+    right liver and ending at ``branch_end`` (as the far part of a broken duct hung on the
+    left tree does)."""
+    drawing = Drawing()
+    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
+    drawing.add((-30.0, -10.0, 10.0), 1.5, chd)  # right anterior
+    lhd = drawing.add((15.0, 0.0, 5.0), 1.8, chd)
+    drawing.add((25.0, -10.0, 25.0), 1.5, lhd)  # segment 4
+    far = drawing.add((40.0, 2.0, 10.0), 1.6, lhd)
+    drawing.add((60.0, 12.0, 40.0), 1.5, far)  # segment 2
+    drawing.add((65.0, -10.0, 8.0), 1.5, far)  # segment 3
+    drawing.add(branch_end, 1.5, far)
+    return drawing.tree()
+
+
+def test_a_right_duct_read_wholly_in_the_left_liver_is_marked_uncertain():
+    labelled = label(left_lobe_with_a_branch_pointing_right((22.0, 14.0, 2.0)), None, "right_lobe")
+
+    by_id = {d["id"]: d for d in labelled.document["ducts"]}
+    assert by_id["RPHD"]["segments"] == [6, 7]  # it points right and back: named for the posterior sector
+    assert labelled.duct_confidence["RPHD"] < LOW_CONFIDENCE
+    # The ducts read where their names say stay as sure as before.
+    assert labelled.duct_confidence["RAHD"] >= LOW_CONFIDENCE
+    assert labelled.duct_confidence["B2"] >= LOW_CONFIDENCE
+
+
+def test_a_right_posterior_duct_draining_into_the_left_duct_but_reaching_the_right_liver_stays_sure():
+    drawing = Drawing()
+    chd = drawing.add(CONFLUENCE, 3.0, start=(0.0, 0.0, -40.0))
+    drawing.add((-30.0, -10.0, 10.0), 1.5, chd)  # right anterior
+    lhd = drawing.add((8.0, 0.0, 3.0), 1.8, chd)
+    drawing.add((-45.0, 10.0, 0.0), 1.5, lhd)  # right posterior, across the confluence into the right liver
+    left = drawing.add((15.0, 0.0, 5.0), 1.8, lhd)
+    drawing.add((40.0, 10.0, 35.0), 1.5, left)
+    drawing.add((45.0, -10.0, 5.0), 1.5, left)
+    drawing.add((25.0, -10.0, 25.0), 1.5, left)
+
+    labelled = label(drawing.tree(), None, "right_lobe")
+
+    by_id = {d["id"]: d for d in labelled.document["ducts"]}
+    assert by_id["RPHD"]["drains_into"] == "LHD"
+    assert labelled.duct_confidence["RPHD"] >= LOW_CONFIDENCE
