@@ -37,7 +37,9 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
 * a junction of ducts whose own stretch is shorter than a skeleton can resolve (a right
   hepatic duct a millimetre long) is part of the junction below it: a trifurcation;
 * a duct named for one side of the liver whose far end lies well across the confluence, on
-  the other side, is a misreading however clearly it points: it is marked less sure.
+  the other side, is a misreading however clearly it points: it is marked less sure; so is a
+  junction of ducts whose sectors no liver joins so (left unnamed, "D1"), and where its
+  branches drain.
 
 Lengths and junctions are measured along the centre-lines.
 """
@@ -108,6 +110,9 @@ MIN_DUCT_TREE_MM = 10.0
 # confluence, on the other side, is read against the anatomy: it is this much less sure.
 ACROSS_SHARE = 0.5
 RIGHT_SIDE_NAMES = RIGHT | {"RHD"}
+# A junction of ducts whose sectors no liver joins so (read "D1", ...) is a misreading: it is
+# this much less sure, and where its branches drain no surer than it.
+UNNAMED_SHARE = 0.5
 LEFT_SIDE_NAMES = LEFT | {"LHD", "B23", "B34", "B24"}
 
 
@@ -809,6 +814,8 @@ def _document(ducts: list[Duct], graft: str, trunk_points: np.ndarray) -> Labell
         name = names[duct.key]
         if _across_the_confluence(duct, confluence):
             duct.confidence *= ACROSS_SHARE
+        if _is_unnamed(name):
+            duct.confidence *= UNNAMED_SHARE
         entry: dict[str, Any] = {
             "id": name,
             "drains_into": duct.drains_into if isinstance(duct.drains_into, str) else names[duct.drains_into],
@@ -824,6 +831,11 @@ def _document(ducts: list[Duct], graft: str, trunk_points: np.ndarray) -> Labell
         duct_confidence[name] = round(duct.confidence, 2)
         junction_confidence[name] = round(duct.junction_confidence, 2)
         centrelines[name] = _as_points(duct.points[::-1])
+    for entry in out:
+        if _is_unnamed(entry["drains_into"]):
+            junction_confidence[entry["id"]] = min(
+                junction_confidence[entry["id"]], duct_confidence[entry["drains_into"]]
+            )
     # A junction cannot lie beyond the receiving duct's measured end.
     lengths = {e["id"]: e["length_mm"] for e in out}
     for entry in out:
@@ -832,6 +844,11 @@ def _document(ducts: list[Duct], graft: str, trunk_points: np.ndarray) -> Labell
             entry["junction_mm"] = receiving
     document = {"format": "biliary-anatomy/1", "graft": graft, "ducts": out}
     return Labelled(document, duct_confidence, junction_confidence, centrelines)
+
+
+def _is_unnamed(name: str) -> bool:
+    """Whether a duct id is a numbered junction of ducts (``_final_names``): no name fits its sectors."""
+    return name.startswith("D") and name[1:].isdigit()
 
 
 def _across_the_confluence(duct: Duct, confluence: np.ndarray) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 
 from imaging.tree.centreline import Branch, Tree
 from imaging.tree.label import INFERRED_SHARE, label
-from imaging.tree_output import LOW_CONFIDENCE
+from imaging.tree_output import LOW_CONFIDENCE, is_uncertain
 
 CONFLUENCE = (0.0, 0.0, 0.0)
 
@@ -408,9 +408,22 @@ def test_a_right_duct_read_wholly_in_the_left_liver_is_marked_uncertain():
     by_id = {d["id"]: d for d in labelled.document["ducts"]}
     assert by_id["RPHD"]["segments"] == [6, 7]  # it points right and back: named for the posterior sector
     assert labelled.duct_confidence["RPHD"] < LOW_CONFIDENCE
-    # The ducts read where their names say stay as sure as before.
+    # Ducts read where their names say stay sure.
     assert labelled.duct_confidence["RAHD"] >= LOW_CONFIDENCE
     assert labelled.duct_confidence["B2"] >= LOW_CONFIDENCE
+
+
+def test_a_junction_no_name_fits_is_marked_uncertain_and_so_is_where_its_branches_drain():
+    # The segment 2 and 3 ducts and the branch read as the right posterior duct join in one
+    # duct: no liver joins those sectors so, and the reading leaves it unnamed.
+    labelled = label(left_lobe_with_a_branch_pointing_right((22.0, 14.0, 2.0)), None, "right_lobe")
+
+    by_id = {d["id"]: d for d in labelled.document["ducts"]}
+    assert {by_id[d]["drains_into"] for d in ("B2", "B3", "RPHD")} == {"D1"}
+    assert labelled.duct_confidence["D1"] < LOW_CONFIDENCE
+    for duct in ("B2", "B3", "RPHD"):
+        assert is_uncertain(labelled.duct_confidence[duct], labelled.junction_confidence[duct])
+    assert not is_uncertain(labelled.duct_confidence["B4"], labelled.junction_confidence["B4"])
 
 
 def test_a_right_posterior_duct_draining_into_the_left_duct_but_reaching_the_right_liver_stays_sure():
