@@ -110,10 +110,10 @@ MIN_DUCT_TREE_MM = 10.0
 # confluence, on the other side, is read against the anatomy: it is this much less sure.
 ACROSS_SHARE = 0.5
 RIGHT_SIDE_NAMES = RIGHT | {"RHD"}
+LEFT_SIDE_NAMES = LEFT | {"LHD", "B23", "B34", "B24"}
 # A junction of ducts whose sectors no liver joins so (read "D1", ...) is a misreading: it is
 # this much less sure, and where its branches drain no surer than it.
 UNNAMED_SHARE = 0.5
-LEFT_SIDE_NAMES = LEFT | {"LHD", "B23", "B34", "B24"}
 
 
 @dataclass(eq=False)  # nodes are told apart by identity: two may hold equal numbers
