@@ -38,8 +38,8 @@ The rules follow how a radiologist reads an MRCP, from the images alone:
   hepatic duct a millimetre long) is part of the junction below it: a trifurcation;
 * a duct named for one side of the liver whose far end lies well across the confluence, on
   the other side, is a misreading however clearly it points: it is marked less sure; so is a
-  junction of ducts whose sectors no liver joins so (left unnamed, "D1"), and where its
-  branches drain.
+  junction of ducts left unnamed ("D1": no name fits its sectors, or its name went to
+  another duct), and where its branches drain.
 
 Lengths and junctions are measured along the centre-lines.
 """
@@ -111,8 +111,9 @@ MIN_DUCT_TREE_MM = 10.0
 ACROSS_SHARE = 0.5
 RIGHT_SIDE_NAMES = RIGHT | {"RHD"}
 LEFT_SIDE_NAMES = LEFT | {"LHD", "B23", "B34", "B24"}
-# A junction of ducts whose sectors no liver joins so (read "D1", ...) is a misreading: it is
-# this much less sure, and where its branches drain no surer than it.
+# A junction of ducts left unnamed ("D1", ...: no name fits its sectors, or a second duct of a
+# name already given) is a misreading: it is this much less sure, and where its branches drain
+# no surer than it.
 UNNAMED_SHARE = 0.5
 
 
@@ -847,7 +848,8 @@ def _document(ducts: list[Duct], graft: str, trunk_points: np.ndarray) -> Labell
 
 
 def _is_unnamed(name: str) -> bool:
-    """Whether a duct id is a numbered junction of ducts (``_final_names``): no name fits its sectors."""
+    """Whether a duct id is a numbered junction of ducts (``_final_names``): no name fits its
+    sectors, or its name was already given to another duct."""
     return name.startswith("D") and name[1:].isdigit()
 
 
