@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from imaging.dicom.geometry import Geometry
 from imaging.tree_output import undrained_segments
 
-from .centreline import centre_lines, part_late_forks
+from .centreline import Tree, attach_lost_twigs, centre_lines, part_late_forks
 from .grid import SeriesGeometry
 from .label import Labelled, label
-from .segment import Fluid, find_fluid, tree_mask
+from .segment import Fluid, find_fluid, lost_twig_lines, tree_mask
 
 GRAFTS = ("right_lobe", "left_lateral_segment", "left_lobe")
 
@@ -66,13 +67,26 @@ def _read(fluid: Fluid, graft: str, *, keep_rims: bool) -> Labelled:
     segmented = tree_mask(fluid, keep_rims=keep_rims)
     tree = centre_lines(segmented)
     labelled = label(tree, segmented.pockets, graft)
+    twigs = attach_lost_twigs(tree, lost_twig_lines(fluid, segmented))
+    tree, labelled = _remeasured(tree, labelled, twigs, segmented.pockets, graft)
     parted = part_late_forks(tree, segmented.grid.voxel_mm)
-    if parted is None:
-        return labelled
-    # Moving a junction back to where its ducts part is a measurement, not a reading: where
-    # it would change which ducts are read, the fork's place is too uncertain to move.
-    remeasured = label(parted, segmented.pockets, graft)
-    return remeasured if _shape(remeasured.document) == _shape(labelled.document) else labelled
+    return _remeasured(tree, labelled, parted, segmented.pockets, graft)[1]
+
+
+def _remeasured(
+    tree: Tree, labelled: Labelled, changed: Tree | None, pockets: cKDTree | None, graft: str
+) -> tuple[Tree, Labelled]:
+    """The changed tree and its reading when it reads the same ducts, else the tree as it was.
+
+    Forking where a lost twig leaves, and moving a junction back to where its ducts part, are
+    measurements, not readings: where either would change which ducts are read, the fork's
+    place is too uncertain to move."""
+    if changed is None:
+        return tree, labelled
+    remeasured = label(changed, pockets, graft)
+    if _shape(remeasured.document) == _shape(labelled.document):
+        return changed, remeasured
+    return tree, labelled
 
 
 def second_look_is_better(first: dict[str, Any], second: dict[str, Any]) -> bool:

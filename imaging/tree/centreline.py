@@ -17,8 +17,9 @@ give an axis, is left out of the fit). A duct joined across a pocket starts at t
 neck (where the cystic duct begins), not at the far side of the bridge.
 
 ``part_late_forks`` gives a copy of the tree with forks moved back to where two ducts
-touching wall to wall part (from how their separation grows); the proposal takes it only
-when the ducts read from it are the same.
+touching wall to wall part (from how their separation grows), and ``attach_lost_twigs`` one
+with a fork where a twig the mask lost leaves its duct (``segment.lost_twig_lines``); the
+proposal takes either only when the ducts read from it are the same.
 """
 
 from __future__ import annotations
@@ -698,6 +699,74 @@ def _part_late_fork(tree: Tree, branch: Branch, voxel_mm: float) -> bool:
         child.radii = np.concatenate([shared_radii, child.radii[1:]])
         child.tubular = np.concatenate([shared_tubular, child.tubular[1:]])
     return True
+
+
+# A line of thin tube is a twig the mask lost where it is at least this long (mm), its far end
+# this far (mm) from the tree; it leaves the branch whose centre-line its first point lies within
+# LOST_TWIG_ATTACH_MM of, at least LOST_TWIG_FROM_ENDS_MM from that branch's ends (nearer, the
+# fork or the tip is already there).
+LOST_TWIG_MM = 5.0
+LOST_TWIG_REACH_MM = 5.0
+LOST_TWIG_ATTACH_MM = 3.0
+LOST_TWIG_FROM_ENDS_MM = 3.0
+
+
+def attach_lost_twigs(tree: Tree, lines: list[np.ndarray]) -> Tree | None:
+    """A copy of the tree with each lost twig (``segment.lost_twig_lines``) forking from the
+    branch it leaves, or None when none does. The branch then ends where the twig leaves:
+    a duct that ran on into the twig its fork kept is measured to its fork."""
+    attached = copy.deepcopy(tree)
+    moved = False
+    for line in lines:
+        if path_length(line) < LOST_TWIG_MM:
+            continue
+        points = np.vstack([b.points for b in attached.branches.values()])
+        if float(cKDTree(points).query(line[-1])[0]) < LOST_TWIG_REACH_MM:
+            continue  # it comes back to the tree: a link, not a twig
+        best: tuple[float, int, int] | None = None
+        for branch in attached.branches.values():
+            gaps = np.linalg.norm(branch.points - line[0], axis=1)
+            at = int(np.argmin(gaps))
+            if gaps[at] <= LOST_TWIG_ATTACH_MM and (best is None or gaps[at] < best[0]):
+                best = (float(gaps[at]), branch.index, at)
+        if best is None:
+            continue
+        branch = attached.branches[best[1]]
+        along = distance_along(branch.points)
+        at = best[2]
+        if along[at] < LOST_TWIG_FROM_ENDS_MM or along[-1] - along[at] < LOST_TWIG_FROM_ENDS_MM:
+            continue
+        _fork_at(attached, branch, at, line)
+        moved = True
+    return attached if moved else None
+
+
+def _fork_at(tree: Tree, branch: Branch, at: int, twig: np.ndarray) -> None:
+    """Cut the branch at its point ``at`` into a lower part and the rest, and let the twig leave there."""
+    rest_index, twig_index = max(tree.branches) + 1, max(tree.branches) + 2
+    rest = Branch(
+        rest_index,
+        branch.points[at:],
+        branch.radii[at:],
+        branch.tubular[at:],
+        branch.index,
+        branch.children,
+        branch.bridged,
+    )
+    for child in rest.children:
+        tree.branches[child].parent = rest_index
+    # The lost twig is as wide as the twig kept beside it: its mask, which would say, is what was lost.
+    width = float(np.median(rest.radii))
+    tubular = float(np.median(rest.tubular))
+    points = np.vstack([branch.points[at], twig])
+    tree.branches[rest_index] = rest
+    tree.branches[twig_index] = Branch(
+        twig_index, points, np.full(len(points), width, np.float32), np.full(len(points), tubular), branch.index
+    )
+    branch.points = branch.points[: at + 1]
+    branch.radii = branch.radii[: at + 1]
+    branch.tubular = branch.tubular[: at + 1]
+    branch.children = [rest_index, twig_index]
 
 
 def _onward(tree: Tree, branch: Branch, length: float) -> np.ndarray:

@@ -20,7 +20,9 @@ ridges of a multi-scale Hessian tube measure (Sato's) join them: the skeleton's 
 through the dim voxels where the measure is strong, a voxel wide, so they neither widen a
 duct nor merge two neighbouring ones, and the radius is still measured on the half-level
 mask alone. Where the half level finds the tree whole (wide ducts, fine pixels), nothing
-is added: the few pieces apart are the ends of twigs.
+is added: the few pieces apart are the ends of twigs. The same ridges, where they leave the
+tree's mask at one place and run on into the liver, are twigs the mask lost at a duct's fork
+(`lost_twig_lines`): the duct is measured to where they leave.
 
 A pocket is cut out with a rim beyond its wall, where partial volume still makes it
 bright. A duct lying on the gallbladder's wall lies in that rim. A second look
@@ -232,6 +234,68 @@ def tree_mask(fluid: Fluid, *, keep_rims: bool = False) -> Segmented:
     return Segmented(mask, radius, tubular, fluid.grid, fluid.level, fluid.contrast, fluid.pockets, half)
 
 
+# Thin tubes leaving the tree's mask are looked for this far (mm) around it.
+LOST_TWIG_REACH_MM = 12.0
+# A line of thin tube touching the mask within this many voxels of it leaves it there.
+LOST_TWIG_TOUCH_VOXELS = 2
+
+
+def lost_twig_lines(fluid: Fluid, segmented: Segmented) -> list[np.ndarray]:
+    """Centre-lines of thin bright tubes that leave the tree's mask at one place: the twigs
+    the mask lost where a duct divides (patient mm, from the point next to the mask outwards).
+
+    A peripheral twig a millimetre wide peaks below the half level, so the mask can keep one
+    twig of a fork and lose the other: the duct then runs on, unbroken, into the twig it kept,
+    and is measured too long by that twig's length. The lost twig is still a ridge of the tube
+    measure (as in `_ridges`). Lines touching the mask at two places are links, not twigs: the
+    ridges already joined what the half level broke.
+    """
+    voxel = fluid.grid.voxel_mm
+    whole, _ = resample(fluid.signal, fluid.local, _whole(fluid.signal), voxel, fluid.first)
+    near = ndimage.binary_dilation(segmented.mask, iterations=max(1, int(round(LOST_TWIG_REACH_MM / voxel))))
+    tubes = _tube_voxels(whole, near & ~segmented.mask, voxel, fluid.level, fluid.contrast, fluid.noise)
+    half = (fluid.values > fluid.level) & near
+    grown = ndimage.binary_dilation(segmented.mask)
+    lines = skeletonize(segmented.mask | tubes | half) & ~grown
+    cube = np.ones((3, 3, 3), dtype=bool)
+    touching = ndimage.binary_dilation(grown, structure=cube, iterations=LOST_TWIG_TOUCH_VOXELS - 1)
+    runs, _ = ndimage.label(lines, structure=cube)
+    out: list[np.ndarray] = []
+    for number, box in enumerate(ndimage.find_objects(runs), start=1):
+        if box is None:
+            continue
+        voxels = np.argwhere(runs[box] == number) + np.array([s.start for s in box])
+        at = touching[tuple(voxels.T)]
+        if not at.any():
+            continue
+        ends = voxels[at]
+        if np.abs(ends - ends[0]).max() > 2 * LOST_TWIG_TOUCH_VOXELS + 1:
+            continue  # it touches the mask at two places: a link
+        out.append(segmented.grid.to_patient(_longest_path(voxels, int(np.nonzero(at)[0][0]))))
+    return out
+
+
+def _longest_path(voxels: np.ndarray, start: int) -> np.ndarray:
+    """The voxels (indices) from ``start`` to the one farthest from it along the 26-connected run."""
+    index = {tuple(v): n for n, v in enumerate(voxels.tolist())}
+    previous = {start: start}
+    queue = [start]
+    for current in queue:  # breadth first: the queue grows while it is read
+        a, b, c = voxels[current]
+        for da in (-1, 0, 1):
+            for db in (-1, 0, 1):
+                for dc in (-1, 0, 1):
+                    neighbour = index.get((a + da, b + db, c + dc))
+                    if neighbour is not None and neighbour not in previous:
+                        previous[neighbour] = current
+                        queue.append(neighbour)
+    path = [queue[-1]]
+    while path[-1] != start:
+        path.append(previous[path[-1]])
+    ordered: np.ndarray = voxels[path[::-1]]
+    return ordered
+
+
 def _across_narrowings(
     labels: np.ndarray,
     tree_index: int,
@@ -429,21 +493,32 @@ def _ridges(
     the skeleton of the mask with them is taken, and only its lines outside the
     half-level mask are added, a voxel wide. They never enter the radius, which is
     measured on the half-level mask alone."""
+    around = ndimage.binary_dilation(half, iterations=max(1, int(round(RIDGE_REACH_MM / voxel)))) & ~half
+    tubes = _tube_voxels(values, around, voxel, level, contrast, noise)
+    if not tubes.any():
+        return tubes
+    lines = skeletonize(half | tubes) & tubes
+    return _joining(lines, half)
+
+
+def _tube_voxels(
+    values: np.ndarray, around: np.ndarray, voxel: float, level: float, contrast: float, noise: float
+) -> np.ndarray:
+    """The voxels of ``around`` where a thin bright tube runs: above the floor after smoothing
+    at the first ridge scale, and strong in the tube measure."""
     sigma = RIDGE_SIGMAS_MM[0] / voxel
     smooth = ndimage.gaussian_filter(values, sigma=sigma)
     # Above the noise left after the smoothing (white noise: down by (4 pi)^(3/4) sigma^(3/2)).
     left = noise * min(1.0, float((4 * np.pi) ** -0.75 * sigma**-1.5))
     floor = level - 0.5 * contrast + max(RIDGE_FLOOR * contrast, RIDGE_NOISE_SDS * left)
-    candidates: np.ndarray = (smooth > floor) & ~half
-    candidates &= ndimage.binary_dilation(half, iterations=max(1, int(round(RIDGE_REACH_MM / voxel))))
+    candidates: np.ndarray = (smooth > floor) & around
+    tubes = np.zeros(values.shape, dtype=bool)
     if not candidates.any():
-        return candidates
+        return tubes
     where = np.nonzero(candidates)
     best = _sato_at(values, where, RIDGE_SIGMAS_MM, voxel)
-    tubes = np.zeros(values.shape, dtype=bool)
     tubes[where] = best / np.float32(contrast) >= RIDGE_TUBE
-    lines = skeletonize(half | tubes) & tubes
-    return _joining(lines, half)
+    return tubes
 
 
 def _joining(lines: np.ndarray, half: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""Moving forks back to where two ducts part is a measurement, not a reading: the proposal takes
-the moved forks only when the ducts read from them are the same (ids, receiving ducts,
-segments); otherwise it keeps the skeleton's forks."""
+"""Moving forks back to where two ducts part, and forking where a lost twig leaves, are
+measurements, not readings: the proposal takes the moved forks only when the ducts read from
+them are the same (ids, receiving ducts, segments); otherwise it keeps the skeleton's forks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import copy
 from typing import Any
 
 import numpy as np
+import pytest
 
 import imaging.tree as tree_package
 from imaging.tree import propose_tree
@@ -20,17 +21,22 @@ def lengths(document: dict[str, Any]) -> dict[str, float]:
     return {d["id"]: d["length_mm"] for d in document["ducts"] if d.get("length_mm") is not None}
 
 
-def proposal_with(monkeypatch: Any, remeasured: Any) -> dict[str, Any]:
+REMEASUREMENTS = ("part_late_forks", "attach_lost_twigs")
+
+
+def proposal_with(monkeypatch: Any, remeasurement: str, remeasured: Any) -> dict[str, Any]:
     document, volume, geometries, _ = phantom("typical_right_lobe")
-    monkeypatch.setattr(tree_package, "part_late_forks", remeasured)
+    for name in REMEASUREMENTS:  # the other one changes nothing
+        monkeypatch.setattr(tree_package, name, remeasured if name == remeasurement else lambda *_: None)
     return propose_tree(volume, geometries, graft=document["graft"]).document
 
 
-def test_forks_moved_without_changing_the_reading_are_taken(monkeypatch):
-    document, volume, geometries, _ = phantom("typical_right_lobe")
-    as_skeletonised = propose_tree(volume, geometries, graft=document["graft"]).document
+@pytest.mark.parametrize("remeasurement", REMEASUREMENTS)
+def test_forks_moved_without_changing_the_reading_are_taken(monkeypatch, remeasurement):
+    document, *_ = phantom("typical_right_lobe")
+    as_skeletonised = proposal_with(monkeypatch, remeasurement, lambda *_: None)
 
-    def trimmed(tree: Tree, voxel_mm: float) -> Tree:
+    def trimmed(tree: Tree, *_: Any) -> Tree:
         """Every leaf 2 mm shorter: the same ducts, other lengths."""
         out = copy.deepcopy(tree)
         for branch in out.branches.values():
@@ -43,18 +49,19 @@ def test_forks_moved_without_changing_the_reading_are_taken(monkeypatch):
                 )
         return out
 
-    remeasured = proposal_with(monkeypatch, trimmed)
+    remeasured = proposal_with(monkeypatch, remeasurement, trimmed)
 
     assert shape(remeasured) == shape(as_skeletonised)
     shorter = [d for d in lengths(remeasured) if lengths(remeasured)[d] < lengths(as_skeletonised)[d] - 1.0]
     assert shorter, "the moved forks' lengths are the ones proposed"
 
 
-def test_forks_whose_moving_would_change_the_reading_are_left_where_the_skeleton_put_them(monkeypatch):
-    document, volume, geometries, _ = phantom("typical_right_lobe")
-    as_skeletonised = propose_tree(volume, geometries, graft=document["graft"]).document
+@pytest.mark.parametrize("remeasurement", REMEASUREMENTS)
+def test_forks_whose_moving_would_change_the_reading_are_left_where_the_skeleton_put_them(monkeypatch, remeasurement):
+    document, *_ = phantom("typical_right_lobe")
+    as_skeletonised = proposal_with(monkeypatch, remeasurement, lambda *_: None)
 
-    def mirrored(tree: Tree, voxel_mm: float) -> Tree:
+    def mirrored(tree: Tree, *_: Any) -> Tree:
         """Right and left swapped: every duct would be read differently."""
         out = copy.deepcopy(tree)
         middle = float(out.branches[out.root].lower[0])
@@ -63,7 +70,7 @@ def test_forks_whose_moving_would_change_the_reading_are_left_where_the_skeleton
             branch.points[:, 0] = 2 * middle - branch.points[:, 0]
         return out
 
-    kept = proposal_with(monkeypatch, mirrored)
+    kept = proposal_with(monkeypatch, remeasurement, mirrored)
 
     assert shape(kept) == shape(document)
     assert lengths(kept) == lengths(as_skeletonised)
