@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from imaging.dicom.geometry import Geometry
 from imaging.tree_output import undrained_segments
 
-from .centreline import Tree, attach_lost_twigs, centre_lines, part_late_forks
+from .centreline import LOST_TWIG_ATTACH_MM, Tree, attach_lost_twigs, centre_lines, part_late_forks
 from .grid import SeriesGeometry
 from .label import Labelled, label
 from .segment import Fluid, find_fluid, lost_twig_lines, tree_mask
@@ -67,10 +67,20 @@ def _read(fluid: Fluid, graft: str, *, keep_rims: bool) -> Labelled:
     segmented = tree_mask(fluid, keep_rims=keep_rims)
     tree = centre_lines(segmented)
     labelled = label(tree, segmented.pockets, graft)
-    twigs = attach_lost_twigs(tree, lost_twig_lines(fluid, segmented))
+    twigs = attach_lost_twigs(tree, _leaving_measured_ducts(lost_twig_lines(fluid, segmented), labelled))
     tree, labelled = _remeasured(tree, labelled, twigs, segmented.pockets, graft)
     parted = part_late_forks(tree, segmented.grid.voxel_mm)
     return _remeasured(tree, labelled, parted, segmented.pockets, graft)[1]
+
+
+def _leaving_measured_ducts(lines: list[np.ndarray], labelled: Labelled) -> list[np.ndarray]:
+    """The lost twigs' lines that leave a duct the document measures. A twig leaving a twig
+    beyond every duct's end changes no length, only where that twig's duct is read to point."""
+    ducts = [np.asarray(points) for name, points in labelled.centrelines.items() if name != "CHD"]
+    if not ducts or not lines:
+        return []
+    measured = cKDTree(np.vstack(ducts))
+    return [line for line in lines if float(measured.query(line[0])[0]) <= LOST_TWIG_ATTACH_MM]
 
 
 def _remeasured(

@@ -77,6 +77,21 @@ def test_lines_that_do_not_leave_a_duct_between_its_ends_change_nothing(line):
     assert attach_lost_twigs(duct_running_on_into_its_twig(), [line]) is None
 
 
+def test_only_twigs_leaving_a_duct_the_document_measures_are_forked():
+    from imaging.tree import _leaving_measured_ducts
+    from imaging.tree.label import Labelled
+
+    centrelines = {"CHD": [(0.0, 0.0, -20.0), (0.0, 0.0, 0.0)], "RPHD": [tuple(p) for p in path((0, 0, 30), (0, 0, 0))]}
+    labelled = Labelled({"ducts": []}, {}, {}, centrelines)
+    on_the_duct = path((1.5, 0, 15.5), (9, 0, 25))
+    beyond_its_end = path((1.5, 0, 45), (9, 0, 55))  # leaves a twig: no length changes
+    on_the_trunk = path((1.5, 0, -10), (9, 0, -20))
+
+    kept = _leaving_measured_ducts([on_the_duct, beyond_its_end, on_the_trunk], labelled)
+
+    assert len(kept) == 1 and kept[0] is on_the_duct
+
+
 @pytest.fixture(scope="module")
 def lost_twig_phantom() -> tuple[dict[str, Any], np.ndarray, list[Any]]:
     """Segment 2's duct apart: at SNR 20 with 1.1 mm pixels the mask keeps one of the right
