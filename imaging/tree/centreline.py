@@ -743,30 +743,42 @@ def attach_lost_twigs(tree: Tree, lines: list[np.ndarray]) -> Tree | None:
 
 def _fork_at(tree: Tree, branch: Branch, at: int, twig: np.ndarray) -> None:
     """Cut the branch at its point ``at`` into a lower part and the rest, and let the twig leave there."""
-    rest_index, twig_index = max(tree.branches) + 1, max(tree.branches) + 2
-    rest = Branch(
-        rest_index,
-        branch.points[at:],
-        branch.radii[at:],
-        branch.tubular[at:],
+    rest = split_branch(tree, branch, at)
+    # The lost twig is as wide as the twig kept beside it: its mask, which would say, is what was lost.
+    width = float(np.median(rest.radii))
+    tubular = float(np.median(rest.tubular))
+    points = np.vstack([branch.upper, twig])
+    index = max(tree.branches) + 1
+    tree.branches[index] = Branch(
+        index, points, np.full(len(points), width, np.float32), np.full(len(points), tubular), branch.index
+    )
+    branch.children.append(index)
+
+
+def split_branch(tree: Tree, branch: Branch, cut: int) -> Branch:
+    """Cut a branch at point ``cut``: the lower part keeps the index, the upper part (returned)
+    becomes its only child and takes its children."""
+    index = max(tree.branches) + 1
+    upper = Branch(
+        index,
+        branch.points[cut:],
+        branch.radii[cut:],
+        branch.tubular[cut:],
         branch.index,
         branch.children,
         branch.bridged,
     )
-    for child in rest.children:
-        tree.branches[child].parent = rest_index
-    # The lost twig is as wide as the twig kept beside it: its mask, which would say, is what was lost.
-    width = float(np.median(rest.radii))
-    tubular = float(np.median(rest.tubular))
-    points = np.vstack([branch.points[at], twig])
-    tree.branches[rest_index] = rest
-    tree.branches[twig_index] = Branch(
-        twig_index, points, np.full(len(points), width, np.float32), np.full(len(points), tubular), branch.index
+    for child in branch.children:
+        tree.branches[child].parent = index
+    tree.branches[index] = upper
+    branch.points, branch.radii, branch.tubular = (
+        branch.points[: cut + 1],
+        branch.radii[: cut + 1],
+        branch.tubular[: cut + 1],
     )
-    branch.points = branch.points[: at + 1]
-    branch.radii = branch.radii[: at + 1]
-    branch.tubular = branch.tubular[: at + 1]
-    branch.children = [rest_index, twig_index]
+    branch.shared_points = min(branch.shared_points, cut)
+    branch.children = [index]
+    return upper
 
 
 def _onward(tree: Tree, branch: Branch, length: float) -> np.ndarray:

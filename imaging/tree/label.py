@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .centreline import Branch, Tree, distance_along, distance_to_end, on_pocket_rims, path_length
+from .centreline import Branch, Tree, distance_along, distance_to_end, on_pocket_rims, path_length, split_branch
 
 # Where each Couinaud segment's bile comes from, seen from the hilar confluence (LPS mm):
 # the usual atlas of the liver (left lateral segments far left, 2 above 3; segment 4
@@ -321,33 +321,9 @@ def _narrowing_trunk(tree: Tree, branch: Branch, width: float) -> int | None:
         cut = start + int(below[0])
         if cut < 1 or cut >= len(child.points) - 2:
             continue
-        return _split(tree, child, cut)
+        split_branch(tree, child, cut)
+        return child.index
     return None
-
-
-def _split(tree: Tree, branch: Branch, cut: int) -> int:
-    """Cut a branch at point ``cut``: the lower part keeps the index, the upper part becomes its only child."""
-    index = max(tree.branches) + 1
-    upper = Branch(
-        index,
-        branch.points[cut:],
-        branch.radii[cut:],
-        branch.tubular[cut:],
-        branch.index,
-        branch.children,
-        branch.bridged,
-    )
-    for child in branch.children:
-        tree.branches[child].parent = index
-    tree.branches[index] = upper
-    branch.points, branch.radii, branch.tubular = (
-        branch.points[: cut + 1],
-        branch.radii[: cut + 1],
-        branch.tubular[: cut + 1],
-    )
-    branch.shared_points = min(branch.shared_points, cut)
-    branch.children = [index]
-    return branch.index
 
 
 def _share(child: Branch) -> float:

@@ -4,8 +4,6 @@ forked from the duct where it leaves, and the duct is measured to that fork."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
@@ -13,13 +11,11 @@ import pytest
 
 import imaging.tree as tree_package
 from classification.presets import preset_document
-from imaging.dicom.phantom import generate_series
-from imaging.dicom.phantom_realistic import Realism
 from imaging.tree import propose_tree
 from imaging.tree.centreline import Branch, Tree, attach_lost_twigs
 
 from .test_centreline import path
-from .test_tree_proposal import load, shape
+from .test_tree_proposal import realistic_phantom, shape
 
 
 def branch(index: int, points: np.ndarray, radius: float, parent: int | None) -> Branch:
@@ -97,19 +93,7 @@ def lost_twig_phantom() -> tuple[dict[str, Any], np.ndarray, list[Any]]:
     """Segment 2's duct apart: at SNR 20 with 1.1 mm pixels the mask keeps one of the right
     posterior duct's two twigs and loses the other."""
     document = preset_document("lls_b2_separate")
-    with TemporaryDirectory() as folder:
-        series = generate_series(
-            document,
-            Path(folder),
-            slices=80,
-            rows=192,
-            columns=192,
-            pixel_spacing=(1.1, 1.1),
-            seed=1001,
-            realism=Realism(snr=20.0),
-        )
-        volume, geometries = load(series)
-    return document, np.asarray(volume, dtype=np.float32), geometries
+    return document, *realistic_phantom(document, seed=1001)
 
 
 def test_a_duct_whose_fork_lost_a_twig_is_measured_to_where_the_twig_leaves(lost_twig_phantom, monkeypatch):

@@ -5,8 +5,6 @@ when it adds what the first missed without changing what the first found."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
@@ -14,8 +12,6 @@ import pytest
 
 import imaging.tree as tree_package
 from classification.presets import preset_document
-from imaging.dicom.phantom import generate_series
-from imaging.dicom.phantom_realistic import Realism
 from imaging.tree import propose_tree, second_look_is_better, undrained_segments
 from imaging.tree.centreline import centre_lines
 from imaging.tree.grid import SeriesGeometry
@@ -23,7 +19,7 @@ from imaging.tree.label import label
 from imaging.tree.segment import find_fluid, tree_mask
 from imaging.tree_output import is_uncertain, proposal_body
 
-from .test_tree_proposal import load, phantom, shape
+from .test_tree_proposal import phantom, realistic_phantom, shape
 
 # A right posterior duct draining into the cystic duct along the gallbladder's wall, 1-2 mm from it.
 DUCT_ON_THE_GALLBLADDER = {
@@ -90,19 +86,7 @@ def test_a_second_look_is_taken_only_when_it_adds_ducts_and_changes_none():
 
 @pytest.fixture(scope="module")
 def duct_on_the_gallbladder() -> tuple[np.ndarray, list[Any]]:
-    with TemporaryDirectory() as folder:
-        series = generate_series(
-            DUCT_ON_THE_GALLBLADDER,
-            Path(folder),
-            slices=80,
-            rows=192,
-            columns=192,
-            pixel_spacing=(1.1, 1.1),
-            seed=1012,
-            realism=Realism(snr=20.0),
-        )
-        volume, geometries = load(series)
-    return np.asarray(volume, dtype=np.float32), geometries
+    return realistic_phantom(DUCT_ON_THE_GALLBLADDER, seed=1012)
 
 
 def test_a_duct_on_the_gallbladders_wall_is_found_by_the_second_look(duct_on_the_gallbladder):

@@ -21,6 +21,7 @@ from classification.presets import PRESETS, preset_document
 from classification.validation import parse_anatomy
 from imaging.dicom.geometry import Geometry
 from imaging.dicom.phantom import PhantomSeries, generate_series
+from imaging.dicom.phantom_realistic import Realism
 from imaging.dicom.reader import read_instance
 from imaging.dicom.volume import sort_slices, stack
 from imaging.tree import TreeProposal, propose_tree
@@ -56,19 +57,29 @@ def phantom(
     name: str, oblique_degrees: float = 0.0
 ) -> tuple[dict[str, Any], np.ndarray, list[Geometry], PhantomSeries]:
     document = preset_document(name)
+    volume, geometries, series = generated(
+        document, slices=60, size=256, oblique_degrees=oblique_degrees, seed=1000 + NAMES.index(name)
+    )
+    return document, volume, geometries, series
+
+
+def realistic_phantom(document: dict[str, Any], seed: int, snr: float = 20.0) -> tuple[np.ndarray, list[Geometry]]:
+    """A realistic phantom (curved ducts, twigs, Rician noise, distracting fluid) of the hilum's
+    neighbourhood: 80 slices of 192 x 192 pixels of 1.1 mm."""
+    volume, geometries, _ = generated(document, slices=80, size=192, seed=seed, realism=Realism(snr=snr))
+    return np.asarray(volume, dtype=np.float32), geometries
+
+
+def generated(
+    document: dict[str, Any], *, slices: int, size: int, **options: Any
+) -> tuple[np.ndarray, list[Geometry], PhantomSeries]:
+    """A phantom series of square slices with 1.1 mm pixels, read back from its files."""
     with TemporaryDirectory() as folder:
         series = generate_series(
-            document,
-            Path(folder),
-            slices=60,
-            rows=256,
-            columns=256,
-            pixel_spacing=(1.1, 1.1),
-            oblique_degrees=oblique_degrees,
-            seed=1000 + NAMES.index(name),
+            document, Path(folder), slices=slices, rows=size, columns=size, pixel_spacing=(1.1, 1.1), **options
         )
         volume, geometries = load(series)
-    return document, volume, geometries, series
+    return volume, geometries, series
 
 
 def known(failing: set[str]) -> list[Any]:
