@@ -18,7 +18,8 @@ segments and, where both give one, a length within 3 mm).
 
 With --realistic the phantoms curve and taper, move per seed, carry Rician noise and
 distracting fluid (gallbladder, bowel, renal pelves, cysts); the first column is then
-the SNR (fluid signal over noise), not the noise's standard deviation.
+the SNR (fluid signal over noise), not the noise's standard deviation: twice the noise
+of SNR 20 is SNR 10.
 
 Targets at the default noise and 1.1 mm pixels (160 x 384 x 384): type right >= 95 %,
 exits right >= 90 %, length error <= 1.5 mm, <= 10 s per series; at twice the noise and
@@ -41,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 NOISE_LEVELS = (18.0, 36.0, 72.0)
 PIXEL_SPACINGS = (1.1, 1.5)
-REALISTIC_SNRS = (20.0, 12.0, 6.0)
+# SNR 10 is twice the noise of SNR 20: the realistic rows the targets at twice the noise are read from.
+REALISTIC_SNRS = (20.0, 12.0, 10.0, 6.0)
 # A length off by more than this (mm) is a misread duct (a fork missed or misplaced), not a measuring error.
 GROSS_ERROR_MM = 3.0
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order
 from scipy.spatial import cKDTree
 from skimage.feature import hessian_matrix, hessian_matrix_eigvals
 from skimage.morphology import skeletonize
@@ -118,7 +120,7 @@ class Fluid:
 
     box_values: np.ndarray
     box_pockets: np.ndarray
-    signal: np.ndarray  # the box's values with the pockets taken out
+    signal: np.ndarray  # the box's values with the pockets taken out, on the grid
     spacing: np.ndarray
     local: SeriesGeometry
     first: np.ndarray  # where the grid starts, in fractional indices of the box
@@ -188,6 +190,7 @@ def find_fluid(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | Non
     # The grid keeps the points it would have over the tree's own box.
     first = offset - np.floor(offset * spacing / voxel) * voxel / spacing
     values, grid = resample(kept, local, _whole(kept), voxel, first)
+    on_grid, _ = resample(signal, local, _whole(signal), voxel, first)
     in_tree, _ = resample(tree.astype(np.float32), local, _whole(kept), voxel, first)
     origin = series.raw_to_patient(np.array([[s.start for s in best_box]], dtype=float) + first)[0]
     grid = Grid(origin, grid.axes, grid.voxel_mm)
@@ -201,7 +204,7 @@ def find_fluid(volume: np.ndarray, series: SeriesGeometry, voxel_mm: float | Non
     return Fluid(
         box_values,
         box_pockets,
-        signal,
+        on_grid,
         spacing,
         local,
         first,
@@ -219,10 +222,10 @@ def tree_mask(fluid: Fluid, *, keep_rims: bool = False) -> Segmented:
     """The duct tree's mask in the fluid: the half level, with the thin ducts' ridges where it
     breaks them; ``keep_rims`` looks for the ridges in the pockets' rims too."""
     voxel = fluid.grid.voxel_mm
-    ridge_signal = (
-        _without_pocket_bodies(fluid.box_values, fluid.box_pockets, fluid.spacing) if keep_rims else fluid.signal
-    )
-    whole, _ = resample(ridge_signal, fluid.local, _whole(ridge_signal), voxel, fluid.first)
+    whole = fluid.signal
+    if keep_rims:
+        rims_kept = _without_pocket_bodies(fluid.box_values, fluid.box_pockets, fluid.spacing)
+        whole, _ = resample(rims_kept, fluid.local, _whole(rims_kept), voxel, fluid.first)
     half = fluid.values > fluid.level
     broken = _broken(half, fluid.in_tree)
     ridge = _ridges(whole, half, voxel, fluid.level, fluid.contrast, fluid.noise) if broken else np.zeros_like(half)
@@ -251,7 +254,7 @@ def lost_twig_lines(fluid: Fluid, segmented: Segmented) -> list[np.ndarray]:
     ridges already joined what the half level broke.
     """
     voxel = fluid.grid.voxel_mm
-    whole, _ = resample(fluid.signal, fluid.local, _whole(fluid.signal), voxel, fluid.first)
+    whole = fluid.signal
     near = ndimage.binary_dilation(segmented.mask, iterations=max(1, int(round(LOST_TWIG_REACH_MM / voxel))))
     tubes = _tube_voxels(whole, near & ~segmented.mask, voxel, fluid.level, fluid.contrast, fluid.noise)
     half = (fluid.values > fluid.level) & near
@@ -276,22 +279,15 @@ def lost_twig_lines(fluid: Fluid, segmented: Segmented) -> list[np.ndarray]:
 
 
 def _longest_path(voxels: np.ndarray, start: int) -> np.ndarray:
-    """The voxels (indices) from ``start`` to the one farthest from it along the 26-connected run."""
-    index = {tuple(v): n for n, v in enumerate(voxels.tolist())}
-    previous = {start: start}
-    queue = [start]
-    for current in queue:  # breadth first: the queue grows while it is read
-        a, b, c = voxels[current]
-        for da in (-1, 0, 1):
-            for db in (-1, 0, 1):
-                for dc in (-1, 0, 1):
-                    neighbour = index.get((a + da, b + db, c + dc))
-                    if neighbour is not None and neighbour not in previous:
-                        previous[neighbour] = current
-                        queue.append(neighbour)
-    path = [queue[-1]]
+    """The voxels (indices) from ``start`` to the one farthest from it, in steps, along the
+    26-connected run: a breadth-first search over the run's neighbouring voxels."""
+    pairs = cKDTree(voxels).query_pairs(1.0, p=np.inf, output_type="ndarray")
+    ends = np.concatenate([pairs, pairs[:, ::-1]]).T  # both ways: neighbours are met in index order
+    steps = coo_matrix((np.ones(len(ends[0])), (ends[0], ends[1])), shape=(len(voxels),) * 2).tocsr()
+    order, previous = breadth_first_order(steps, start, return_predecessors=True)
+    path = [int(order[-1])]
     while path[-1] != start:
-        path.append(previous[path[-1]])
+        path.append(int(previous[path[-1]]))
     ordered: np.ndarray = voxels[path[::-1]]
     return ordered
 

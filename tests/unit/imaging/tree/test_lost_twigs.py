@@ -13,6 +13,7 @@ import imaging.tree as tree_package
 from classification.presets import preset_document
 from imaging.tree import propose_tree
 from imaging.tree.centreline import Branch, Tree, attach_lost_twigs
+from imaging.tree.segment import _longest_path
 
 from .test_centreline import path
 from .test_tree_proposal import realistic_phantom, shape
@@ -111,3 +112,18 @@ def test_a_duct_whose_fork_lost_a_twig_is_measured_to_where_the_twig_leaves(lost
     assert rphd(without_twigs) > true_length + 10.0  # it ran on into the twig the mask kept
     # A measurement, not a reading: the same ducts either way.
     assert shape(proposal.document) == shape(without_twigs.document)
+
+
+def test_a_lost_twig_s_line_runs_from_where_it_leaves_the_mask_to_its_farthest_voxel():
+    """A run of skeleton voxels forking into a short spur and a longer arm: the line is the path
+    to the arm's end, voxel by neighbouring voxel, diagonal steps included."""
+    stem = [(0, 0, k) for k in range(5)]
+    arm = [(k, k, 4 + k) for k in range(1, 5)]  # diagonal steps from the stem's last voxel
+    spur = [(0, -1, 5), (0, -2, 6)]
+    voxels = np.array(sorted(stem + arm + spur))
+    start = int(np.flatnonzero((voxels == (0, 0, 0)).all(axis=1))[0])
+
+    line = _longest_path(voxels, start)
+
+    assert [tuple(v) for v in line] == stem + arm
+    assert (np.abs(np.diff(line, axis=0)).max(axis=1) == 1).all()
