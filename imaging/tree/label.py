@@ -216,6 +216,7 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
                 (node, "CHD", junction) for node in _junction_parts(_node(tree, tree.branches[child_index], thin))
             ]
     roots = [node for node, _, _ in pending]
+    _name_by_their_side(roots, confluence)
     _share_sectors(roots)
     _split_for_missing_sectors(roots)
     _pair_segment_4_with_segment_3(roots)
@@ -436,8 +437,10 @@ def _hidden_junctions(pending: list[tuple[Node, int | str, float]]) -> list[tupl
     """Sectoral ducts of one side that were joined to the cystic duct across the
     gallbladder's neck side by side, each on its own, join each other behind the neck:
     the pocket's cut took their junction (a right hepatic duct draining into the cystic
-    duct at the neck). They become the branches of one duct, from the neck to the
-    middle of where they enter; it was not seen, so it is less sure."""
+    duct at the neck). So do two read as pointing into one sector: the sectors part mostly
+    from front to back, where a coronal slab resolves direction least, and the sharing of
+    sectors names them apart afterwards. They become the branches of one duct, from the
+    neck to the middle of where they enter; it was not seen, so it is less sure."""
     out = list(pending)
     for side in (RIGHT, LEFT):
         members = [
@@ -446,7 +449,7 @@ def _hidden_junctions(pending: list[tuple[Node, int | str, float]]) -> list[tupl
             if node.unit and node.branch.across_pocket and node.sector in side
         ]
         entries = [node.branch.points[1] for node, _, _ in members if len(node.branch.points) > 1]
-        if len({node.sector for node, _, _ in members}) < 2 or len(entries) != len(members):
+        if len(members) < 2 or len(entries) != len(members):
             continue
         spread = max(float(np.linalg.norm(a - b)) for a in entries for b in entries)
         if spread > HIDDEN_FORK_MM:
@@ -675,6 +678,23 @@ def _sector(direction: np.ndarray) -> tuple[str, float]:
     unit = _unit(direction)
     scores = sorted(((float(unit @ v), name) for name, v in SECTOR_VECTORS.items()), reverse=True)
     return scores[0][1], scores[0][0] - scores[1][0]
+
+
+def _name_by_their_side(nodes: list[Node], confluence: np.ndarray) -> None:
+    """Two single-sector ducts read for one sector, one on its side of the liver and one
+    whose far end lies more than SIDE_MM across the confluence: the one across drains the
+    sector of the side it lies in that it points into most (a segment 4 twig pointing
+    forwards and up is no second right anterior duct). Named by a rule, so less sure. A duct
+    across with no namesake on its own side keeps its name, marked uncertain (``_document``)."""
+    for side, other, towards_other in ((RIGHT, LEFT, 1.0), (LEFT, RIGHT, -1.0)):
+        units = _units(nodes, side)
+        across = [u for u in units if towards_other * float(u.branch.points[-1][0] - confluence[0]) > SIDE_MM]
+        at_home = {u.sector for u in units if u not in across}
+        for unit in across:
+            if unit.sector in at_home:
+                _name_less_sure(unit, _side_sector(unit.direction, other))
+    for node in nodes:
+        _retally(node)
 
 
 def _share_sectors(nodes: list[Node]) -> None:

@@ -310,6 +310,24 @@ def test_sectoral_ducts_entering_the_gallbladders_neck_side_by_side_join_behind_
     assert 7.0 < found["RHD"]["length_mm"] < 11.0
 
 
+def test_ducts_pointing_into_one_sector_entering_the_neck_side_by_side_join_behind_it_too():
+    from imaging.tree.label import _hidden_junctions, _share_sectors
+
+    # Both point forwards: with coarse pixels the two sectors part mostly from front to back,
+    # where a coronal slab resolves direction least.
+    neck = (-20.0, 5.0, -20.0)
+    first = across_neck(neck, (-26.0, 0.0, -14.0), (-40.0, -10.0, 5.0))
+    second = across_neck(neck, (-28.0, 3.0, -15.0), (-50.0, -4.0, -2.0))
+    assert first.sector == second.sector == "RAHD"
+
+    pending = _hidden_junctions([(first, 0, 0.0), (second, 0, 0.0)])
+    _share_sectors([node for node, _, _ in pending])  # as `label` does next
+    found = emitted(pending)
+
+    assert found["RHD"]["drains_into"] == "CYSTIC"
+    assert found["RAHD"]["drains_into"] == "RHD" and found["RPHD"]["drains_into"] == "RHD"
+
+
 def test_ducts_entering_the_neck_far_apart_drain_into_the_cystic_duct_each():
     from imaging.tree.label import _hidden_junctions
 
@@ -411,6 +429,21 @@ def test_a_right_duct_read_wholly_in_the_left_liver_is_marked_uncertain():
     # Ducts read where their names say stay sure.
     assert labelled.duct_confidence["RAHD"] >= LOW_CONFIDENCE
     assert labelled.duct_confidence["B2"] >= LOW_CONFIDENCE
+
+
+def test_a_second_duct_of_a_sector_read_wholly_in_the_other_liver_drains_that_liver():
+    # The left duct's far fork has a twig pointing forwards, up and back towards the hilum,
+    # into the right anterior sector, which the right anterior duct from the confluence
+    # drains already.
+    labelled = label(left_lobe_with_a_branch_pointing_right((30.0, -8.0, 20.0)), None, "right_lobe")
+
+    by_id = {d["id"]: d for d in labelled.document["ducts"]}
+    assert by_id["RAHD"]["drains_into"] == "CHD" and by_id["RAHD"]["segments"] == [5, 8]
+    on_the_left = [d for d in by_id.values() if d["drains_into"] not in ("CHD", "CYSTIC")]
+    assert all(set(d.get("segments") or []) <= {2, 3, 4} for d in on_the_left)
+    # It points most into segment 4, which the segment 4 duct drains: an accessory duct.
+    twig = next(d for d in on_the_left if d["id"].startswith("ACC"))
+    assert twig["segments"] == [4]
 
 
 def test_a_junction_no_name_fits_is_marked_uncertain_and_so_is_where_its_branches_drain():
