@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from imaging.dicom.geometry import Geometry
 from imaging.tree_output import undrained_segments
 
-from .centreline import LOST_TWIG_ATTACH_MM, Tree, attach_lost_twigs, centre_lines, part_late_forks
+from .centreline import LOST_TWIG_ATTACH_MM, Tree, attach_lost_twigs, centre_lines, late_forks, part_late_forks
 from .grid import SeriesGeometry
 from .label import Labelled, label
 from .segment import Fluid, find_fluid, lost_twig_lines, tree_mask
@@ -69,8 +69,17 @@ def _read(fluid: Fluid, graft: str, *, keep_rims: bool) -> Labelled:
     labelled = label(tree, segmented.pockets, graft)
     twigs = attach_lost_twigs(tree, _leaving_measured_ducts(lost_twig_lines(fluid, segmented), labelled))
     tree, labelled = _remeasured(tree, labelled, twigs, segmented.pockets, graft)
-    parted = part_late_forks(tree, segmented.grid.voxel_mm)
-    return _remeasured(tree, labelled, parted, segmented.pockets, graft)[1]
+    voxel_mm = segmented.grid.voxel_mm
+    parted = part_late_forks(tree, voxel_mm)
+    remeasured_tree, remeasured = _remeasured(tree, labelled, parted, segmented.pockets, graft)
+    if parted is None or remeasured_tree is parted:
+        return remeasured
+    # One fork whose moving would change the reading leaves the others free to move: each is
+    # then moved on its own, and kept when the reading stays the same.
+    for index in late_forks(tree, voxel_mm):
+        one = part_late_forks(tree, voxel_mm, [index])
+        tree, labelled = _remeasured(tree, labelled, one, segmented.pockets, graft)
+    return labelled
 
 
 def _leaving_measured_ducts(lines: list[np.ndarray], labelled: Labelled) -> list[np.ndarray]:

@@ -25,6 +25,7 @@ proposal takes either only when the ducts read from it are the same.
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -643,20 +644,31 @@ PARTING_OVER_MM = 6.0
 # least this much per mm (two ducts parting at under about 14 degrees give no steady line).
 PARTING_FIT_MM = 0.5
 PARTING_MIN_SLOPE = 0.25
-# A fork that is within this many voxels of where the separation meets zero is left where
-# it is: that is the skeleton's own scatter.
-PARTING_MIN_VOXELS = 3.0
+# A fork within this many voxels of where the separation meets zero is left where it is:
+# moving it would change no length by a measurable amount.
+PARTING_MIN_VOXELS = 0.2
 
 
-def part_late_forks(tree: Tree, voxel_mm: float) -> Tree | None:
-    """A copy of the tree with every late fork of two ducts moved back to where they part
-    (``_part_late_fork``), or None when no fork moves."""
+def part_late_forks(tree: Tree, voxel_mm: float, forks: Collection[int] | None = None) -> Tree | None:
+    """A copy of the tree with every late fork of two ducts (or only the upper forks of the
+    branches ``forks``) moved back to where they part (``_part_late_fork``), or None when no
+    fork moves."""
     parted = copy.deepcopy(tree)
     moved = False
     for branch in list(parted.branches.values()):
+        if forks is not None and branch.index not in forks:
+            continue
         if len(branch.children) == 2 and not any(parted.branches[c].across_pocket for c in branch.children):
             moved = _part_late_fork(parted, branch, voxel_mm) or moved
     return parted if moved else None
+
+
+def late_forks(tree: Tree, voxel_mm: float) -> list[int]:
+    """The branches whose upper forks ``part_late_forks`` moves back."""
+    parted = part_late_forks(tree, voxel_mm)
+    if parted is None:
+        return []
+    return [i for i, branch in tree.branches.items() if not np.array_equal(parted.branches[i].upper, branch.upper)]
 
 
 def _part_late_fork(tree: Tree, branch: Branch, voxel_mm: float) -> bool:
@@ -672,17 +684,36 @@ def _part_late_fork(tree: Tree, branch: Branch, voxel_mm: float) -> bool:
     twigs is where the duct's measured stretch ends. Returns whether it moved.
     """
     first, second = (tree.branches[c] for c in branch.children)
+    back = _parting(tree, first, second, voxel_mm)
+    if back is None or not _can_move_back(branch, back, voxel_mm):
+        return False
+    shared, radii, tubular = _cut_back(branch, back)
+    for child in (first, second):
+        _prepend_shared(child, shared, radii, tubular)
+    return True
+
+
+def _parting(tree: Tree, first: Branch, second: Branch, voxel_mm: float) -> float | None:
+    """How far (mm) below their fork the centre-lines of two branches leaving it, carried
+    back along their steadily growing separation, meet; None where it does not grow along a line."""
     reach = PARTING_FROM_VOXELS * voxel_mm + np.arange(0.0, PARTING_OVER_MM + 1e-6, 1.0)
     one, other = _onward(tree, first, reach[-1]), _onward(tree, second, reach[-1])
     if path_length(one) < reach[-1] or path_length(other) < reach[-1]:
-        return False
+        return None
     separation = np.linalg.norm(_points_along(one, reach) - _points_along(other, reach), axis=1)
     slope, at_fork = np.polyfit(reach, separation, 1)
     if slope < PARTING_MIN_SLOPE or np.abs(np.polyval([slope, at_fork], reach) - separation).max() > PARTING_FIT_MM:
-        return False
-    back = float(at_fork / slope)
-    if back < PARTING_MIN_VOXELS * voxel_mm or back > min(MAX_FORK_SHIFT_MM, path_length(branch.points) - voxel_mm):
-        return False
+        return None
+    return float(at_fork / slope)
+
+
+def _can_move_back(branch: Branch, back: float, voxel_mm: float) -> bool:
+    return PARTING_MIN_VOXELS * voxel_mm <= back <= min(MAX_FORK_SHIFT_MM, path_length(branch.points) - voxel_mm)
+
+
+def _cut_back(branch: Branch, back: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """End the branch ``back`` mm below its upper fork; returns the stretch cut off (points,
+    radii, tubularity), from the new end to the old fork."""
     from_fork = distance_to_end(branch.points)
     cut = int(np.nonzero(from_fork >= back)[0].max())  # the last point at least `back` below the fork
     junction = _points_along(branch.points[::-1], np.array([back]))[0]
@@ -693,12 +724,16 @@ def _part_late_fork(tree: Tree, branch: Branch, voxel_mm: float) -> bool:
     branch.radii = np.concatenate([branch.radii[: cut + 1], branch.radii[cut : cut + 1]])
     branch.tubular = np.concatenate([branch.tubular[: cut + 1], branch.tubular[cut : cut + 1]])
     branch.shared_points = min(branch.shared_points, cut)
-    for child in (first, second):
-        child.shared_points += len(shared) - 1  # the skeleton's fork, shared[-1], is now that point
-        child.points = np.vstack([shared, child.points[1:]])
-        child.radii = np.concatenate([shared_radii, child.radii[1:]])
-        child.tubular = np.concatenate([shared_tubular, child.tubular[1:]])
-    return True
+    return shared, shared_radii, shared_tubular
+
+
+def _prepend_shared(child: Branch, shared: np.ndarray, radii: np.ndarray, tubular: np.ndarray) -> None:
+    """The child begins with the stretch it shared with its sibling, its course still read
+    from the skeleton's fork."""
+    child.shared_points += len(shared) - 1  # the skeleton's fork, shared[-1], is now that point
+    child.points = np.vstack([shared, child.points[1:]])
+    child.radii = np.concatenate([radii, child.radii[1:]])
+    child.tubular = np.concatenate([tubular, child.tubular[1:]])
 
 
 # A line of thin tube is a twig the mask lost where it is at least this long (mm), its far end

@@ -686,9 +686,9 @@ def _name_by_their_side(nodes: list[Node], confluence: np.ndarray) -> None:
     sector of the side it lies in that it points into most (a segment 4 twig pointing
     forwards and up is no second right anterior duct). Named by a rule, so less sure. A duct
     across with no namesake on its own side keeps its name, marked uncertain (``_document``)."""
-    for side, other, towards_other in ((RIGHT, LEFT, 1.0), (LEFT, RIGHT, -1.0)):
+    for side, other in ((RIGHT, LEFT), (LEFT, RIGHT)):
         units = _units(nodes, side)
-        across = [u for u in units if towards_other * float(u.branch.points[-1][0] - confluence[0]) > SIDE_MM]
+        across = [u for u in units if _lies_across(u.branch.points[-1], confluence, right_side=side is RIGHT)]
         at_home = {u.sector for u in units if u not in across}
         for unit in across:
             if unit.sector in at_home:
@@ -853,12 +853,18 @@ def _across_the_confluence(duct: Duct, confluence: np.ndarray) -> bool:
     """Whether the duct's far end lies on the other side of the confluence from the liver
     its name says it drains (+x is the patient's left): a right posterior duct read wholly
     in the left liver is a misreading, however clearly its branches point right."""
-    across = float(duct.points[-1][0] - confluence[0])
     if duct.name in RIGHT_SIDE_NAMES:
-        return across > SIDE_MM
+        return _lies_across(duct.points[-1], confluence, right_side=True)
     if duct.name in LEFT_SIDE_NAMES:
-        return across < -SIDE_MM
+        return _lies_across(duct.points[-1], confluence, right_side=False)
     return False
+
+
+def _lies_across(far_end: np.ndarray, confluence: np.ndarray, *, right_side: bool) -> bool:
+    """Whether a far end lies more than SIDE_MM across the confluence from the right
+    (``right_side``) or the left liver (+x is the patient's left)."""
+    across = float(far_end[0] - confluence[0])
+    return across > SIDE_MM if right_side else across < -SIDE_MM
 
 
 def _final_names(ducts: list[Duct]) -> dict[int, str]:

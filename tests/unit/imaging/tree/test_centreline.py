@@ -191,7 +191,28 @@ def test_a_moved_fork_changes_what_is_measured_not_where_the_ducts_are_read_to_p
 def test_a_fork_where_the_ducts_part_is_left_where_it_is():
     from imaging.tree.centreline import part_late_forks
 
-    assert part_late_forks(twin_ducts(fork_mm=0.5), voxel_mm=1.1) is None
+    assert part_late_forks(twin_ducts(fork_mm=0.0), voxel_mm=1.1) is None
+
+
+def test_a_fork_late_by_under_a_voxel_is_moved_back_too():
+    from imaging.tree.centreline import part_late_forks
+
+    # Every length beyond the fork is measured from it: a millimetre at each of two forks is a
+    # duct measured two millimetres off.
+    parted = part_late_forks(twin_ducts(fork_mm=1.0), voxel_mm=1.1)
+
+    assert parted is not None
+    assert np.linalg.norm(parted.branches[0].upper) < 0.3
+
+
+def test_forks_can_be_moved_one_at_a_time():
+    from imaging.tree.centreline import late_forks, part_late_forks
+
+    tree = twin_ducts(fork_mm=6.0)
+
+    assert late_forks(tree, voxel_mm=1.1) == [0]
+    assert part_late_forks(tree, voxel_mm=1.1, forks=[1]) is None
+    assert part_late_forks(tree, voxel_mm=1.1, forks=[0]) is not None
 
 
 def test_ducts_running_side_by_side_give_no_junction_to_carry_back_to():

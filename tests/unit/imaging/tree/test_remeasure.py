@@ -31,23 +31,34 @@ def proposal_with(monkeypatch: Any, remeasurement: str, remeasured: Any) -> dict
     return propose_tree(volume, geometries, graft=document["graft"]).document
 
 
+def trimmed(tree: Tree, *_: Any) -> Tree:
+    """Every leaf 2 mm shorter: the same ducts, other lengths."""
+    out = copy.deepcopy(tree)
+    for branch in out.branches.values():
+        if not branch.children and len(branch.points) > 8:
+            keep = len(branch.points) - 4
+            branch.points, branch.radii, branch.tubular = (
+                branch.points[:keep],
+                branch.radii[:keep],
+                branch.tubular[:keep],
+            )
+    return out
+
+
+def mirrored(tree: Tree, *_: Any) -> Tree:
+    """Right and left swapped: every duct would be read differently."""
+    out = copy.deepcopy(tree)
+    middle = float(out.branches[out.root].lower[0])
+    for branch in out.branches.values():
+        branch.points = branch.points.copy()
+        branch.points[:, 0] = 2 * middle - branch.points[:, 0]
+    return out
+
+
 @pytest.mark.parametrize("remeasurement", REMEASUREMENTS)
 def test_forks_moved_without_changing_the_reading_are_taken(monkeypatch, remeasurement):
     document, *_ = phantom("typical_right_lobe")
     as_skeletonised = proposal_with(monkeypatch, remeasurement, lambda *_: None)
-
-    def trimmed(tree: Tree, *_: Any) -> Tree:
-        """Every leaf 2 mm shorter: the same ducts, other lengths."""
-        out = copy.deepcopy(tree)
-        for branch in out.branches.values():
-            if not branch.children and len(branch.points) > 8:
-                keep = len(branch.points) - 4
-                branch.points, branch.radii, branch.tubular = (
-                    branch.points[:keep],
-                    branch.radii[:keep],
-                    branch.tubular[:keep],
-                )
-        return out
 
     remeasured = proposal_with(monkeypatch, remeasurement, trimmed)
 
@@ -61,20 +72,29 @@ def test_forks_whose_moving_would_change_the_reading_are_left_where_the_skeleton
     document, *_ = phantom("typical_right_lobe")
     as_skeletonised = proposal_with(monkeypatch, remeasurement, lambda *_: None)
 
-    def mirrored(tree: Tree, *_: Any) -> Tree:
-        """Right and left swapped: every duct would be read differently."""
-        out = copy.deepcopy(tree)
-        middle = float(out.branches[out.root].lower[0])
-        for branch in out.branches.values():
-            branch.points = branch.points.copy()
-            branch.points[:, 0] = 2 * middle - branch.points[:, 0]
-        return out
-
     kept = proposal_with(monkeypatch, remeasurement, mirrored)
 
     assert shape(kept) == shape(document)
     assert lengths(kept) == lengths(as_skeletonised)
     assert np.isclose(sum(lengths(kept).values()), sum(lengths(as_skeletonised).values()))
+
+
+def test_a_fork_whose_moving_would_change_the_reading_leaves_the_others_free_to_move(monkeypatch):
+    as_skeletonised = proposal_with(monkeypatch, "part_late_forks", lambda *_: None)
+    asked: list[Any] = []
+
+    def moving(tree: Tree, voxel_mm: float, forks: list[int] | None = None) -> Tree:
+        asked.append(forks)
+        # All the forks moved at once, or the first alone, would change the reading; each other fork alone
+        # changes only lengths.
+        return mirrored(tree) if forks is None or len(asked) == 2 else trimmed(tree)
+
+    remeasured = proposal_with(monkeypatch, "part_late_forks", moving)
+
+    assert asked[0] is None and len(asked) >= 3  # all at once, then one by one
+    assert shape(remeasured) == shape(as_skeletonised)
+    shorter = [d for d in lengths(remeasured) if lengths(remeasured)[d] < lengths(as_skeletonised)[d] - 1.0]
+    assert shorter, "the forks that could move were moved"
 
 
 def test_naming_a_tree_leaves_it_as_it_was():
