@@ -14,7 +14,11 @@ segments and, where both give one, a length within 3 mm).
 
     python bench/tree.py [--slices 160] [--fov 422] [--presets a,b] [--random 10] [--quick]
                          [--noise 18] [--pixel 1.1] [--pictures DIR]
-                         [--realistic [--breathing 0.5]]
+                         [--realistic [--breathing 0.5]] [--held-out]
+
+With --held-out the series are drawn from random documents and phantom seeds other than
+the ones the extractor's rules were worked out on (as many series as without it): the
+figures a centre's own donors are likelier to see.
 
 With --realistic the phantoms curve and taper, move per seed, carry Rician noise and
 distracting fluid (gallbladder, bowel, renal pelves, cysts); the first column is then
@@ -44,6 +48,9 @@ NOISE_LEVELS = (18.0, 36.0, 72.0)
 PIXEL_SPACINGS = (1.1, 1.5)
 # SNR 10 is twice the noise of SNR 20: the realistic rows the targets at twice the noise are read from.
 REALISTIC_SNRS = (20.0, 12.0, 10.0, 6.0)
+# The held-out set: random documents and phantoms drawn from other seeds.
+HELD_OUT_SEED = 8
+HELD_OUT_PHANTOM_SEED = 5000
 # A length off by more than this (mm) is a misread duct (a fork missed or misplaced), not a measuring error.
 GROSS_ERROR_MM = 3.0
 
@@ -194,14 +201,23 @@ def random_documents(count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def run(args: argparse.Namespace) -> None:
+def series_to_draw(args: argparse.Namespace) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+    """The documents to draw phantoms from, and the first phantom's seed (the next series take the next seeds)."""
     from classification.presets import PRESETS, preset_document
+
+    if args.held_out:
+        # Documents and phantoms the extractor's rules were never looked at against.
+        return random_documents(len(PRESETS) + args.random, HELD_OUT_SEED), HELD_OUT_PHANTOM_SEED
+    names = args.presets.split(",") if args.presets else sorted(PRESETS)
+    return [(name, preset_document(name)) for name in names] + random_documents(args.random, 7), 1000
+
+
+def run(args: argparse.Namespace) -> None:
     from imaging.dicom.phantom import generate_series
     from imaging.dicom.phantom_realistic import Realism
     from imaging.tree import propose_tree
 
-    names = args.presets.split(",") if args.presets else sorted(PRESETS)
-    documents = [(name, preset_document(name)) for name in names] + random_documents(args.random, 7)
+    documents, first_seed = series_to_draw(args)
     levels = REALISTIC_SNRS if args.realistic else NOISE_LEVELS
     noise_levels = levels[:1] if args.quick else levels
     spacings = PIXEL_SPACINGS[:1] if args.quick and args.realistic else PIXEL_SPACINGS
@@ -232,7 +248,7 @@ def run(args: argparse.Namespace) -> None:
                         columns=size,
                         pixel_spacing=(spacing, spacing),
                         noise_sd=noise,
-                        seed=1000 + index,
+                        seed=first_seed + index,
                         realism=Realism(snr=noise, respiratory_mm=args.breathing) if args.realistic else None,
                     )
                     volume, geometries = load(list(series.paths))
@@ -297,6 +313,11 @@ def main() -> None:
     parser.add_argument("--realistic", action="store_true", help="curved ducts, Rician noise, distracting fluid")
     parser.add_argument("--breathing", type=float, default=0.0, help="realistic: per-slice shift SD in mm")
     parser.add_argument("--pictures", default="", help="folder for the MIP of each failure, proposal drawn")
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="random documents and phantom seeds other than the ones the rules were worked out on (as many series)",
+    )
     run(parser.parse_args())
 
 
