@@ -33,6 +33,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
+from .grid import neighbour_pairs
 from .segment import Segmented
 
 # Pieces of skeleton this close (mm) to the tree are joined to it, when long enough to be ducts.
@@ -274,16 +275,25 @@ def _tangents(voxels: np.ndarray, reach: float) -> np.ndarray:
 
 
 def _voxel_graph(voxels: np.ndarray, voxel_mm: float) -> nx.Graph:
-    index = {tuple(v): n for n, v in enumerate(voxels.tolist())}
+    """The skeleton's voxels joined to their 26 neighbours, each edge weighted by its length (mm).
+
+    Edges go in by direction, then by voxel: the minimum spanning tree breaks ties between
+    equal weights in that order, so the order fixes which of a junction's little loops' edges go."""
+    pairs = neighbour_pairs(voxels)
+    step = voxels[pairs[:, 1]] - voxels[pairs[:, 0]]
+    # Each pair from the voxel it steps forward from (the step's first non-zero axis positive).
+    first_nonzero = step[np.arange(len(step)), np.argmax(step != 0, axis=1)]
+    backward = first_nonzero < 0
+    pairs[backward] = pairs[backward][:, ::-1]
+    step[backward] = -step[backward]
+    direction = (step[:, 0] + 1) * 9 + (step[:, 1] + 1) * 3 + (step[:, 2] + 1)
+    order = np.lexsort((pairs[:, 0], direction))
+    lengths = voxel_mm * np.sqrt((step**2).sum(axis=1))
     graph = nx.Graph()
     graph.add_nodes_from(range(len(voxels)))
-    offsets = [(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) > (0, 0, 0)]
-    for offset in offsets:
-        weight = voxel_mm * float(np.sqrt(sum(o * o for o in offset)))
-        for n, v in enumerate(voxels.tolist()):
-            m = index.get((v[0] + offset[0], v[1] + offset[1], v[2] + offset[2]))
-            if m is not None:
-                graph.add_edge(n, m, weight=weight)
+    graph.add_weighted_edges_from(
+        zip(pairs[order, 0].tolist(), pairs[order, 1].tolist(), lengths[order].tolist(), strict=True)
+    )
     return graph
 
 

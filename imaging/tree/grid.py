@@ -13,11 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from imaging.dicom.geometry import Geometry
 
 # Slices whose spacing varies by more than this fraction cannot share one grid.
 SPACING_TOLERANCE = 0.05
+
+
+def neighbour_pairs(voxels: np.ndarray) -> np.ndarray:
+    """The pairs of voxels (m x 2 rows of indices into ``voxels``, n x 3 grid indices) that touch
+    by a face, an edge or a corner: each voxel's 26 neighbours."""
+    pairs: np.ndarray = cKDTree(voxels).query_pairs(1.0, p=np.inf, output_type="ndarray")
+    return pairs
 
 
 @dataclass(frozen=True)

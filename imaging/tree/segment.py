@@ -43,7 +43,7 @@ from scipy.spatial import cKDTree
 from skimage.feature import hessian_matrix, hessian_matrix_eigvals
 from skimage.morphology import skeletonize
 
-from .grid import Grid, SeriesGeometry, resample
+from .grid import Grid, SeriesGeometry, neighbour_pairs, resample
 
 # A duct is at most this wide (radius, mm): the common bile duct of a donor is under 7 mm.
 WIDEST_DUCT_MM = 4.5
@@ -281,7 +281,7 @@ def lost_twig_lines(fluid: Fluid, segmented: Segmented) -> list[np.ndarray]:
 def _longest_path(voxels: np.ndarray, start: int) -> np.ndarray:
     """The voxels (indices) from ``start`` to the one farthest from it, in steps, along the
     26-connected run: a breadth-first search over the run's neighbouring voxels."""
-    pairs = cKDTree(voxels).query_pairs(1.0, p=np.inf, output_type="ndarray")
+    pairs = neighbour_pairs(voxels)
     ends = np.concatenate([pairs, pairs[:, ::-1]]).T  # both ways: neighbours are met in index order
     steps = coo_matrix((np.ones(len(ends[0])), (ends[0], ends[1])), shape=(len(voxels),) * 2).tocsr()
     order, previous = breadth_first_order(steps, start, return_predecessors=True)

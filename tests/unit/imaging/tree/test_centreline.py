@@ -266,3 +266,22 @@ def test_distances_along_a_path_count_each_step_from_either_end():
     path = np.array([[0.0, 0.0, 0.0], [3.0, 4.0, 0.0], [3.0, 4.0, 12.0], [3.0, 4.0, 12.0]])
     assert distance_along(path).tolist() == [0.0, 5.0, 17.0, 17.0]
     assert distance_to_end(path).tolist() == [17.0, 12.0, 0.0, 0.0]
+
+
+def test_skeleton_voxels_are_joined_to_their_26_neighbours_by_their_distance():
+    from imaging.tree.centreline import _voxel_graph
+
+    voxels = np.array([[0, 0, 0], [1, 1, 1], [1, 1, 2], [3, 3, 3], [1, 0, 2]])
+
+    graph = _voxel_graph(voxels, voxel_mm=0.8)
+
+    assert {frozenset(edge) for edge in graph.edges} == {
+        frozenset((0, 1)),  # a corner
+        frozenset((1, 2)),  # a face
+        frozenset((1, 4)),  # an edge
+        frozenset((2, 4)),  # a face
+    }
+    assert graph.degree[3] == 0  # two voxels away
+    assert np.isclose(graph.edges[0, 1]["weight"], 0.8 * np.sqrt(3))
+    assert np.isclose(graph.edges[1, 4]["weight"], 0.8 * np.sqrt(2))
+    assert np.isclose(graph.edges[1, 2]["weight"], 0.8)
