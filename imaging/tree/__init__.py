@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from imaging.dicom.geometry import Geometry
 from imaging.tree_output import undrained_segments
 
-from .centreline import LOST_TWIG_ATTACH_MM, Tree, attach_lost_twigs, centre_lines, late_forks, part_late_forks
+from .centreline import LOST_TWIG_ATTACH_MM, Tree, attach_lost_twigs, centre_lines, moved_forks, part_late_forks
 from .grid import SeriesGeometry
 from .label import Labelled, label
 from .segment import Fluid, find_fluid, lost_twig_lines, tree_mask
@@ -76,7 +76,7 @@ def _read(fluid: Fluid, graft: str, *, keep_rims: bool) -> Labelled:
         return remeasured
     # One fork whose moving would change the reading leaves the others free to move: each is
     # then moved on its own, and kept when the reading stays the same.
-    for index in late_forks(tree, voxel_mm):
+    for index in moved_forks(tree, parted):
         one = part_late_forks(tree, voxel_mm, [index])
         tree, labelled = _remeasured(tree, labelled, one, segmented.pockets, graft)
     return labelled

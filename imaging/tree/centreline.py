@@ -673,12 +673,10 @@ def part_late_forks(tree: Tree, voxel_mm: float, forks: Collection[int] | None =
     return parted if moved else None
 
 
-def late_forks(tree: Tree, voxel_mm: float) -> list[int]:
-    """The branches whose upper forks ``part_late_forks`` moves back."""
-    parted = part_late_forks(tree, voxel_mm)
-    if parted is None:
-        return []
-    return [i for i, branch in tree.branches.items() if not np.array_equal(parted.branches[i].upper, branch.upper)]
+def moved_forks(tree: Tree, moved: Tree) -> list[int]:
+    """The branches whose upper forks lie elsewhere in ``moved`` (a copy of ``tree``, as
+    ``part_late_forks`` gives)."""
+    return [i for i, branch in tree.branches.items() if not np.array_equal(moved.branches[i].upper, branch.upper)]
 
 
 def _part_late_fork(tree: Tree, branch: Branch, voxel_mm: float) -> bool:

@@ -206,11 +206,12 @@ def test_a_fork_late_by_under_a_voxel_is_moved_back_too():
 
 
 def test_forks_can_be_moved_one_at_a_time():
-    from imaging.tree.centreline import late_forks, part_late_forks
+    from imaging.tree.centreline import moved_forks, part_late_forks
 
     tree = twin_ducts(fork_mm=6.0)
+    parted = part_late_forks(tree, voxel_mm=1.1)
 
-    assert late_forks(tree, voxel_mm=1.1) == [0]
+    assert parted is not None and moved_forks(tree, parted) == [0]
     assert part_late_forks(tree, voxel_mm=1.1, forks=[1]) is None
     assert part_late_forks(tree, voxel_mm=1.1, forks=[0]) is not None
 
