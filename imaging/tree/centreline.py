@@ -747,10 +747,12 @@ def _prepend_shared(child: Branch, shared: np.ndarray, radii: np.ndarray, tubula
 # A line of thin tube is a twig the mask lost where it is at least this long (mm), its far end
 # this far (mm) from the tree; it leaves the branch whose centre-line its first point lies within
 # LOST_TWIG_ATTACH_MM of, at least LOST_TWIG_FROM_ENDS_MM from that branch's ends (nearer, the
-# fork or the tip is already there).
-LOST_TWIG_MM = 5.0
+# fork or the tip is already there). Where two ducts divide, partial volume widens the mask, and a
+# line can only start where the mask ends: a duct's radius, two voxels of touching and that widening
+# put a lost twig's first point up to about 5 mm from the centre-line.
+LOST_TWIG_MM = 4.0
 LOST_TWIG_REACH_MM = 5.0
-LOST_TWIG_ATTACH_MM = 3.0
+LOST_TWIG_ATTACH_MM = 5.0
 LOST_TWIG_FROM_ENDS_MM = 3.0
 
 

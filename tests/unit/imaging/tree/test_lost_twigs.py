@@ -54,6 +54,17 @@ def test_a_lost_twig_forks_from_the_duct_where_it_leaves_and_ends_the_duct_there
     assert tree.branches[1].length_mm == pytest.approx(30.0, abs=0.6)
 
 
+def test_a_twig_starting_where_a_fork_widened_the_mask_still_leaves_the_duct():
+    # Partial volume widens the mask where two ducts divide: the lost twig's line starts at the
+    # mask's edge, 4.5 mm from the centre-line here, and is 4.5 mm long.
+    lost = path((4.5, 0, 15.0), (8.0, 0, 17.8))
+
+    attached = attach_lost_twigs(duct_running_on_into_its_twig(), [lost])
+
+    assert attached is not None
+    assert abs(attached.branches[1].length_mm - 15.0) < 0.6
+
+
 def test_a_line_that_comes_back_to_the_tree_is_a_link_not_a_twig():
     tree = duct_running_on_into_its_twig()
     link = path((1.5, 0, 15.5), (8, 0, 12), (14, 0, 10.5))  # ends on the other duct
@@ -64,7 +75,7 @@ def test_a_line_that_comes_back_to_the_tree_is_a_link_not_a_twig():
 @pytest.mark.parametrize(
     "line",
     [
-        path((1.5, 0, 15.5), (6, 0, 15.5)),  # 4.5 mm: too short to tell from a bump of the wall
+        path((1.5, 0, 15.5), (5, 0, 15.5)),  # 3.5 mm: too short to tell from a bump of the wall
         path((1.5, 0, 28.5), (9, 0, 20)),  # leaves 1.5 mm below the duct's fork: the fork is there already
         path((-1.5, 0, 1.5), (-9, 0, 10)),  # leaves at the duct's junction
         path((5.5, 0, 15.5), (14, 0, 25)),  # starts 5.5 mm off the duct: not leaving it
