@@ -144,9 +144,9 @@ def centre_lines(segmented: Segmented) -> Tree:
     voxels = np.argwhere(skeleton)
     if len(voxels) < 2:
         raise ValueError("no duct centre-line found")
-    graph = _voxel_graph(voxels, segmented.grid.voxel_mm)
-    graph = nx.minimum_spanning_tree(graph)
     radii = radius_by_volume(segmented.walls, voxels, segmented.grid.voxel_mm)
+    graph = _voxel_graph(voxels, segmented.grid.voxel_mm, radii)
+    graph = nx.minimum_spanning_tree(graph, weight="cost")
     points = segmented.grid.to_patient(recentred(segmented.walls, voxels, radii, segmented.grid.voxel_mm))
     tubular = segmented.tubular[tuple(voxels.T)]
     main, bridges, pocket_bridges = _bridged(graph, points, segmented.grid.voxel_mm, segmented.pockets)
@@ -197,6 +197,10 @@ def _join_across_pocket(branch: Branch, pockets: cKDTree | None) -> None:
 
 # Radius of the ball in which a duct's calibre is measured (mm): wider than any duct.
 CALIBRE_BALL_MM = 6.0
+# A duct narrower than this radius (mm), under 2 mm across, is a twig or the thinnest of segmental
+# ducts: a step along it costs this many times its length when the skeleton's loops are broken.
+THIN_DUCT_RADIUS_MM = 1.0
+THIN_LOOP_COST = 2.0
 
 
 def radius_by_volume(mask: np.ndarray, voxels: np.ndarray, voxel_mm: float) -> np.ndarray:
@@ -274,11 +278,16 @@ def _tangents(voxels: np.ndarray, reach: float) -> np.ndarray:
     return out
 
 
-def _voxel_graph(voxels: np.ndarray, voxel_mm: float) -> nx.Graph:
+def _voxel_graph(voxels: np.ndarray, voxel_mm: float, radii: np.ndarray | None = None) -> nx.Graph:
     """The skeleton's voxels joined to their 26 neighbours, each edge weighted by its length (mm).
 
+    Each edge also has a ``cost`` for the minimum spanning tree: its length, doubled where the
+    duct (``radii``, mm) is thinner than THIN_DUCT_RADIUS_MM. A loop in the skeleton is then broken
+    in its thin part: where a thin path (twigs touching, a ridge of noise) closes a loop with the
+    common hepatic duct, the path goes, not a step of the trunk. Without radii the cost is the length.
+
     Edges go in by direction, then by voxel: the minimum spanning tree breaks ties between
-    equal weights in that order, so the order fixes which of a junction's little loops' edges go."""
+    equal costs in that order, so the order fixes which of a junction's little loops' edges go."""
     pairs = neighbour_pairs(voxels)
     step = voxels[pairs[:, 1]] - voxels[pairs[:, 0]]
     # Each pair from the voxel it steps forward from (the step's first non-zero axis positive).
@@ -288,11 +297,19 @@ def _voxel_graph(voxels: np.ndarray, voxel_mm: float) -> nx.Graph:
     step[backward] = -step[backward]
     direction = (step[:, 0] + 1) * 9 + (step[:, 1] + 1) * 3 + (step[:, 2] + 1)
     order = np.lexsort((pairs[:, 0], direction))
-    lengths = voxel_mm * np.sqrt((step**2).sum(axis=1))
+    pairs = pairs[order]
+    lengths = voxel_mm * np.sqrt((step[order] ** 2).sum(axis=1))
+    costs = lengths.copy()
+    if radii is not None:
+        thin = np.minimum(radii[pairs[:, 0]], radii[pairs[:, 1]]) < THIN_DUCT_RADIUS_MM
+        costs[thin] *= THIN_LOOP_COST
     graph = nx.Graph()
     graph.add_nodes_from(range(len(voxels)))
-    graph.add_weighted_edges_from(
-        zip(pairs[order, 0].tolist(), pairs[order, 1].tolist(), lengths[order].tolist(), strict=True)
+    graph.add_edges_from(
+        (a, b, {"weight": length, "cost": cost})
+        for a, b, length, cost in zip(
+            pairs[:, 0].tolist(), pairs[:, 1].tolist(), lengths.tolist(), costs.tolist(), strict=True
+        )
     )
     return graph
 

@@ -286,3 +286,31 @@ def test_skeleton_voxels_are_joined_to_their_26_neighbours_by_their_distance():
     assert np.isclose(graph.edges[0, 1]["weight"], 0.8 * np.sqrt(3))
     assert np.isclose(graph.edges[1, 4]["weight"], 0.8 * np.sqrt(2))
     assert np.isclose(graph.edges[1, 2]["weight"], 0.8)
+
+
+def test_a_loop_closed_by_a_thin_link_is_broken_in_the_link_not_in_the_trunk():
+    import networkx as nx
+
+    from imaging.tree.centreline import _voxel_graph
+
+    skeleton = np.zeros((42, 20, 20), dtype=bool)
+    # The common hepatic duct zigzags along x: each step is a diagonal, 1.4 voxels long.
+    trunk = [(x, 10 + x % 2, 10) for x in range(41)]
+    for voxel in trunk:
+        skeleton[voxel] = True
+    # A thin link leaves it at x = 10 and comes back at x = 30 in straight steps, 1 voxel each.
+    skeleton[10, 10, 11:15] = skeleton[10:31, 10, 14] = skeleton[30, 10, 11:15] = True
+    voxels = np.argwhere(skeleton)
+    on_trunk = np.array([tuple(v) in set(trunk) for v in voxels])
+    radii = np.where(on_trunk, 3.0, 0.5).astype(np.float32)
+
+    def trunk_unbroken(graph: nx.Graph) -> bool:
+        steps = graph.subgraph(np.flatnonzero(on_trunk).tolist())
+        return bool(nx.is_connected(steps))
+
+    # By length alone the loop loses one of its longest steps: a step of the trunk.
+    assert not trunk_unbroken(nx.minimum_spanning_tree(_voxel_graph(voxels, 1.0), weight="cost"))
+    spanning = nx.minimum_spanning_tree(_voxel_graph(voxels, 1.0, radii), weight="cost")
+    assert trunk_unbroken(spanning)
+    assert nx.is_tree(spanning)
+    assert np.isclose(spanning.edges[0, 1]["weight"], np.sqrt(2))  # lengths stay lengths
