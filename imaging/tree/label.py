@@ -185,15 +185,19 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
         below += tree.branches[index].length_mm
     on_trunk = set(trunk)
     cystic_found = False
-    # A duct whose end only points at a pocket is the cystic duct when no duct below the
-    # confluence reaches one (an accessory duct may point at the gallbladder's bed too).
-    by_course = not any(
-        _cystic_path(tree, child, pockets, confluence) is not None
+    leaving_below = [
+        child
         for branch, distance in forks
         if SNAP_MM <= distance <= MAX_CHD_JUNCTION_MM
         for child in branch.children
         if child not in on_trunk and _tree_mm(tree, child) >= MIN_DUCT_TREE_MM
-    )
+    ]
+    reaches_pocket = any(_cystic_path(tree, child, pockets, confluence) is not None for child in leaving_below)
+    if not reaches_pocket:
+        reaches_pocket = any(_part_at_neck(tree, child, pockets, confluence) for child in leaving_below)
+    # A duct whose end only points at a pocket is the cystic duct when no duct below the
+    # confluence reaches one (an accessory duct may point at the gallbladder's bed too).
+    by_course = not reaches_pocket
     pending: list[tuple[Node, int | str, float]] = []
     for fork_branch, distance in forks:
         junction = distance if distance >= SNAP_MM else 0.0
@@ -390,6 +394,34 @@ def _cystic_path(
     while path[-1].index != index and path[-1].parent is not None:
         path.append(tree.branches[path[-1].parent])
     return path[::-1]
+
+
+# A duct passing this close (mm) to a pocket passes the gallbladder's neck.
+NECK_PASS_MM = 3.0
+
+
+def _part_at_neck(tree: Tree, index: int, pockets: cKDTree | None, confluence: np.ndarray) -> bool:
+    """Whether the duct leaving the trunk at ``index`` (below the confluence, reaching no pocket
+    at any end) passes a pocket's neck under the right liver and runs on: then it is parted there,
+    and the part beyond marked as joined across the pocket.
+
+    It is the cystic duct up to the neck and a duct draining into it beyond (a right posterior
+    duct draining into the cystic duct), where the mask kept no stub of the gallbladder's neck for
+    the skeleton to fork at: read whole, the duct is measured from the cystic duct's junction, 25 mm
+    too long."""
+    if pockets is None:
+        return False
+    branch = tree.branches[index]
+    distances = pockets.query(branch.points)[0]
+    at = int(np.argmin(distances))
+    along = distance_along(branch.points)
+    neck = branch.points[at]
+    if distances[at] > NECK_PASS_MM or along[at] < SNAP_MM or along[-1] - along[at] < SNAP_MM:
+        return False
+    if neck[2] > confluence[2] or neck[0] > confluence[0] + SIDE_MM:
+        return False
+    split_branch(tree, branch, at).across_pocket = True
+    return True
 
 
 def _pocket_on_course(leaf: Branch, pockets: cKDTree) -> float:

@@ -403,6 +403,47 @@ def test_a_duct_reaching_the_gallbladder_is_the_cystic_duct_before_one_only_poin
     assert sum(d["id"] == "CYSTIC" for d in found.values()) == 1
 
 
+def hilum_with_a_duct_passing_the_gallbladders_neck(gap: float) -> Tree:
+    """The common hepatic duct, the left lobe's ducts and the right anterior duct from the
+    confluence; from 25 mm below it a duct runs to ``gap`` mm off the gallbladder and on, 25 mm,
+    up into the right liver: with no stub of the neck, the skeleton does not fork there."""
+    drawing = Drawing()
+    middle = drawing.add((0.0, 0.0, -25.0), 3.0, start=(0.0, 0.0, -45.0))
+    chd = drawing.add(CONFLUENCE, 3.0, middle)
+    left_lobe(drawing, chd)
+    drawing.add((-30.0, -10.0, 10.0), 1.5, chd)  # right anterior
+    neck = tuple(GALLBLADDER_CENTRE + (0.0, 0.0, 8.0 + gap))
+    points = np.vstack([straight((0.0, 0.0, -25.0), neck), straight(neck, (-50.0, 14.0, -13.0))[1:]])
+    index = len(drawing.branches)
+    drawing.branches[index] = Branch(
+        index, points, np.full(len(points), 1.2, dtype=np.float32), np.ones(len(points)), middle
+    )
+    drawing.branches[middle].children.append(index)
+    return drawing.tree()
+
+
+def test_a_duct_passing_the_gallbladders_neck_drains_into_the_cystic_duct_there():
+    tree = hilum_with_a_duct_passing_the_gallbladders_neck(gap=2.0)
+
+    found = {d["id"]: d for d in label(tree, gallbladder(), "right_lobe").document["ducts"]}
+
+    assert found["CYSTIC"]["drains_into"] == "CHD"
+    assert abs(found["CYSTIC"]["junction_mm"] - 25.0) < 1.0
+    assert found["RPHD"]["drains_into"] == "CYSTIC"
+    assert abs(found["RPHD"]["length_mm"] - 25.2) < 1.0  # from the neck, not from the common duct
+    assert found["RAHD"]["drains_into"] == "CHD"
+    assert len(tree.branches) == 8  # the tree given is left whole
+
+
+def test_a_duct_passing_well_clear_of_the_gallbladder_is_not_parted():
+    tree = hilum_with_a_duct_passing_the_gallbladders_neck(gap=5.0)
+
+    found = {d["id"]: d for d in label(tree, gallbladder(), "right_lobe").document["ducts"]}
+
+    assert found["RPHD"]["drains_into"] == "CHD"
+    assert "CYSTIC" not in found
+
+
 def left_lobe_with_a_branch_pointing_right(branch_end: tuple[float, float, float]) -> Tree:
     """The common hepatic duct, the right anterior duct from the confluence, and a left duct
     whose far fork has, beside the segment 2 and 3 ducts, a branch turning back towards the
