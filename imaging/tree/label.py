@@ -193,8 +193,10 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
         if child not in on_trunk and _tree_mm(tree, child) >= MIN_DUCT_TREE_MM
     ]
     reaches_pocket = any(_cystic_path(tree, child, pockets, confluence) is not None for child in leaving_below)
-    if not reaches_pocket:
-        reaches_pocket = any(_part_at_neck(tree, child, pockets, confluence) for child in leaving_below)
+    for child in [] if reaches_pocket else leaving_below:
+        if _part_at_neck(tree, child, pockets, confluence):  # parts the tree: one duct at most
+            reaches_pocket = True
+            break
     # A duct whose end only points at a pocket is the cystic duct when no duct below the
     # confluence reaches one (an accessory duct may point at the gallbladder's bed too).
     by_course = not reaches_pocket
@@ -396,8 +398,10 @@ def _cystic_path(
     return path[::-1]
 
 
-# A duct passing this close (mm) to a pocket passes the gallbladder's neck.
+# A duct passing this close (mm) to a pocket, at least NECK_FROM_ENDS_MM from both its ends,
+# passes the gallbladder's neck and runs on.
 NECK_PASS_MM = 3.0
+NECK_FROM_ENDS_MM = 3.0
 
 
 def _part_at_neck(tree: Tree, index: int, pockets: cKDTree | None, confluence: np.ndarray) -> bool:
@@ -416,7 +420,7 @@ def _part_at_neck(tree: Tree, index: int, pockets: cKDTree | None, confluence: n
     at = int(np.argmin(distances))
     along = distance_along(branch.points)
     neck = branch.points[at]
-    if distances[at] > NECK_PASS_MM or along[at] < SNAP_MM or along[-1] - along[at] < SNAP_MM:
+    if distances[at] > NECK_PASS_MM or along[at] < NECK_FROM_ENDS_MM or along[-1] - along[at] < NECK_FROM_ENDS_MM:
         return False
     if neck[2] > confluence[2] or neck[0] > confluence[0] + SIDE_MM:
         return False
