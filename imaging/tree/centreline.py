@@ -201,6 +201,11 @@ CALIBRE_BALL_MM = 6.0
 # ducts: a step along it costs this many times its length when the skeleton's loops are broken.
 THIN_DUCT_RADIUS_MM = 1.0
 THIN_LOOP_COST = 2.0
+# Narrower still, under 1 mm across, it is a peripheral twig (segmental ducts measure 0.6 mm and
+# more): twigs of neighbouring ducts that touch close loops through them, and those loops lose a
+# twig's step, not a segmental duct's.
+TWIG_RADIUS_MM = 0.5
+TWIG_LOOP_COST = 4.0
 
 
 def radius_by_volume(mask: np.ndarray, voxels: np.ndarray, voxel_mm: float) -> np.ndarray:
@@ -282,9 +287,11 @@ def _voxel_graph(voxels: np.ndarray, voxel_mm: float, radii: np.ndarray | None =
     """The skeleton's voxels joined to their 26 neighbours, each edge weighted by its length (mm).
 
     Each edge also has a ``cost`` for the minimum spanning tree: its length, doubled where the
-    duct (``radii``, mm) is thinner than THIN_DUCT_RADIUS_MM. A loop in the skeleton is then broken
-    in its thin part: where a thin path (twigs touching, a ridge of noise) closes a loop with the
-    common hepatic duct, the path goes, not a step of the trunk. Without radii the cost is the length.
+    duct (``radii``, mm) is thinner than THIN_DUCT_RADIUS_MM, TWIG_LOOP_COST times where thinner than
+    TWIG_RADIUS_MM. A loop in the skeleton is then broken in its thinnest part: where a thin path
+    (twigs touching, a ridge of noise) closes a loop with the common hepatic duct, the path goes,
+    not a step of the trunk; where the twigs of two segmental ducts touch, a twig's step goes, not
+    the step where a segmental duct leaves its junction. Without radii the cost is the length.
 
     Edges go in by direction, then by voxel: the minimum spanning tree breaks ties between
     equal costs in that order, so the order fixes which of a junction's little loops' edges go."""
@@ -301,8 +308,10 @@ def _voxel_graph(voxels: np.ndarray, voxel_mm: float, radii: np.ndarray | None =
     lengths = voxel_mm * np.sqrt((step[order] ** 2).sum(axis=1))
     costs = lengths.copy()
     if radii is not None:
-        thin = np.minimum(radii[pairs[:, 0]], radii[pairs[:, 1]]) < THIN_DUCT_RADIUS_MM
-        costs[thin] *= THIN_LOOP_COST
+        narrowest = np.minimum(radii[pairs[:, 0]], radii[pairs[:, 1]])
+        costs *= np.where(
+            narrowest < TWIG_RADIUS_MM, TWIG_LOOP_COST, np.where(narrowest < THIN_DUCT_RADIUS_MM, THIN_LOOP_COST, 1.0)
+        )
     graph = nx.Graph()
     graph.add_nodes_from(range(len(voxels)))
     graph.add_edges_from(

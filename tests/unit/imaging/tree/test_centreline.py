@@ -288,29 +288,56 @@ def test_skeleton_voxels_are_joined_to_their_26_neighbours_by_their_distance():
     assert np.isclose(graph.edges[1, 2]["weight"], 0.8)
 
 
+def zigzag_closed_by_a_link() -> tuple[np.ndarray, np.ndarray]:
+    """A skeleton's voxels, and which of them are the zigzag: a path along x in diagonal steps
+    (1.4 voxels each), and a link leaving it at x = 10 and coming back at x = 30 in straight
+    steps (1 voxel each). By length alone the loop loses a step of the zigzag."""
+    skeleton = np.zeros((42, 20, 20), dtype=bool)
+    zigzag = [(x, 10 + x % 2, 10) for x in range(41)]
+    for voxel in zigzag:
+        skeleton[voxel] = True
+    skeleton[10, 10, 11:15] = skeleton[10:31, 10, 14] = skeleton[30, 10, 11:15] = True
+    voxels = np.argwhere(skeleton)
+    return voxels, np.array([tuple(v) in set(zigzag) for v in voxels])
+
+
+def unbroken(graph: Any, among: np.ndarray) -> bool:
+    import networkx as nx
+
+    return bool(nx.is_connected(graph.subgraph(np.flatnonzero(among).tolist())))
+
+
 def test_a_loop_closed_by_a_thin_link_is_broken_in_the_link_not_in_the_trunk():
     import networkx as nx
 
     from imaging.tree.centreline import _voxel_graph
 
-    skeleton = np.zeros((42, 20, 20), dtype=bool)
-    # The common hepatic duct zigzags along x: each step is a diagonal, 1.4 voxels long.
-    trunk = [(x, 10 + x % 2, 10) for x in range(41)]
-    for voxel in trunk:
-        skeleton[voxel] = True
-    # A thin link leaves it at x = 10 and comes back at x = 30 in straight steps, 1 voxel each.
-    skeleton[10, 10, 11:15] = skeleton[10:31, 10, 14] = skeleton[30, 10, 11:15] = True
-    voxels = np.argwhere(skeleton)
-    on_trunk = np.array([tuple(v) in set(trunk) for v in voxels])
+    voxels, on_trunk = zigzag_closed_by_a_link()  # the zigzag is the common hepatic duct
     radii = np.where(on_trunk, 3.0, 0.5).astype(np.float32)
 
-    def trunk_unbroken(graph: nx.Graph) -> bool:
-        steps = graph.subgraph(np.flatnonzero(on_trunk).tolist())
-        return bool(nx.is_connected(steps))
-
     # By length alone the loop loses one of its longest steps: a step of the trunk.
-    assert not trunk_unbroken(nx.minimum_spanning_tree(_voxel_graph(voxels, 1.0), weight="cost"))
+    assert not unbroken(nx.minimum_spanning_tree(_voxel_graph(voxels, 1.0), weight="cost"), on_trunk)
     spanning = nx.minimum_spanning_tree(_voxel_graph(voxels, 1.0, radii), weight="cost")
-    assert trunk_unbroken(spanning)
+    assert unbroken(spanning, on_trunk)
     assert nx.is_tree(spanning)
     assert np.isclose(spanning.edges[0, 1]["weight"], np.sqrt(2))  # lengths stay lengths
+
+
+def test_a_loop_of_a_segmental_duct_and_twigs_is_broken_in_the_twigs(monkeypatch):
+    import networkx as nx
+
+    from imaging.tree import centreline
+    from imaging.tree.centreline import _voxel_graph
+
+    # The zigzag is a segmental duct, thin (under 2 mm across); the link, twigs of its tip and of
+    # a neighbour's that touch.
+    voxels, on_duct = zigzag_closed_by_a_link()
+    radii = np.where(on_duct, 0.8, 0.3).astype(np.float32)
+
+    # Costed only as thin, duct and twigs alike, the loop loses a step of the duct: its longest.
+    monkeypatch.setattr(centreline, "TWIG_LOOP_COST", centreline.THIN_LOOP_COST)
+    assert not unbroken(nx.minimum_spanning_tree(_voxel_graph(voxels, 1.0, radii), weight="cost"), on_duct)
+    monkeypatch.undo()
+    spanning = nx.minimum_spanning_tree(_voxel_graph(voxels, 1.0, radii), weight="cost")
+    assert unbroken(spanning, on_duct)
+    assert nx.is_tree(spanning)
