@@ -309,8 +309,8 @@ def _voxel_graph(voxels: np.ndarray, voxel_mm: float, radii: np.ndarray | None =
     costs = lengths.copy()
     if radii is not None:
         narrowest = np.minimum(radii[pairs[:, 0]], radii[pairs[:, 1]])
-        costs *= np.where(
-            narrowest < TWIG_RADIUS_MM, TWIG_LOOP_COST, np.where(narrowest < THIN_DUCT_RADIUS_MM, THIN_LOOP_COST, 1.0)
+        costs *= np.select(
+            [narrowest < TWIG_RADIUS_MM, narrowest < THIN_DUCT_RADIUS_MM], [TWIG_LOOP_COST, THIN_LOOP_COST], 1.0
         )
     graph = nx.Graph()
     graph.add_nodes_from(range(len(voxels)))

@@ -193,10 +193,11 @@ def label(tree: Tree, pockets: cKDTree | None, graft: str) -> Labelled:
         if child not in on_trunk and _tree_mm(tree, child) >= MIN_DUCT_TREE_MM
     ]
     reaches_pocket = any(_cystic_path(tree, child, pockets, confluence) is not None for child in leaving_below)
-    for child in [] if reaches_pocket else leaving_below:
-        if _part_at_neck(tree, child, pockets, confluence):  # parts the tree: one duct at most
-            reaches_pocket = True
-            break
+    if not reaches_pocket:
+        for child in leaving_below:
+            if _part_at_neck(tree, child, pockets, confluence):  # parts the tree: one duct at most
+                reaches_pocket = True
+                break
     # A duct whose end only points at a pocket is the cystic duct when no duct below the
     # confluence reaches one (an accessory duct may point at the gallbladder's bed too).
     by_course = not reaches_pocket
