@@ -17,7 +17,15 @@ from scipy.spatial import cKDTree
 from imaging.dicom.geometry import Geometry
 from imaging.tree_output import undrained_segments
 
-from .centreline import LOST_TWIG_ATTACH_MM, Tree, attach_lost_twigs, centre_lines, moved_forks, part_late_forks
+from .centreline import (
+    LOST_TWIG_ATTACH_MM,
+    Tree,
+    attach_lost_twigs,
+    attach_returning_twigs,
+    centre_lines,
+    moved_forks,
+    part_late_forks,
+)
 from .grid import SeriesGeometry
 from .label import Labelled, label
 from .segment import Fluid, find_fluid, lost_twig_lines, tree_mask
@@ -69,6 +77,8 @@ def _read(fluid: Fluid, graft: str, *, keep_rims: bool) -> Labelled:
     labelled = label(tree, segmented.pockets, graft)
     twigs = attach_lost_twigs(tree, _leaving_measured_ducts(lost_twig_lines(fluid, segmented), labelled))
     tree, labelled = _remeasured(tree, labelled, twigs, segmented.pockets, graft)
+    returning = attach_returning_twigs(tree, _measured_points(labelled))
+    tree, labelled = _remeasured(tree, labelled, returning, segmented.pockets, graft)
     voxel_mm = segmented.grid.voxel_mm
     parted = part_late_forks(tree, voxel_mm)
     remeasured_tree, remeasured = _remeasured(tree, labelled, parted, segmented.pockets, graft)
@@ -82,13 +92,19 @@ def _read(fluid: Fluid, graft: str, *, keep_rims: bool) -> Labelled:
     return labelled
 
 
+def _measured_points(labelled: Labelled) -> np.ndarray:
+    """The points of the centre-lines of the ducts the document measures (the CHD's aside)."""
+    ducts = [np.asarray(points) for name, points in labelled.centrelines.items() if name != "CHD"]
+    return np.vstack(ducts) if ducts else np.empty((0, 3))
+
+
 def _leaving_measured_ducts(lines: list[np.ndarray], labelled: Labelled) -> list[np.ndarray]:
     """The lost twigs' lines that leave a duct the document measures. A twig leaving a twig
     beyond every duct's end changes no length, only where that twig's duct is read to point."""
-    ducts = [np.asarray(points) for name, points in labelled.centrelines.items() if name != "CHD"]
-    if not ducts or not lines:
+    points = _measured_points(labelled)
+    if not len(points) or not lines:
         return []
-    measured = cKDTree(np.vstack(ducts))
+    measured = cKDTree(points)
     return [line for line in lines if float(measured.query(line[0])[0]) <= LOST_TWIG_ATTACH_MM]
 
 

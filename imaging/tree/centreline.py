@@ -17,9 +17,10 @@ give an axis, is left out of the fit). A duct joined across a pocket starts at t
 neck (where the cystic duct begins), not at the far side of the bridge.
 
 ``part_late_forks`` gives a copy of the tree with forks moved back to where two ducts
-touching wall to wall part (from how their separation grows), and ``attach_lost_twigs`` one
-with a fork where a twig the mask lost leaves its duct (``segment.lost_twig_lines``); the
-proposal takes either only when the ducts read from it are the same.
+touching wall to wall part (from how their separation grows), ``attach_lost_twigs`` one
+with a fork where a twig the mask lost leaves its duct (``segment.lost_twig_lines``), and
+``attach_returning_twigs`` one with a fork where the far part of a twig broken near its fork
+comes back to its duct; the proposal takes each only when the ducts read from it are the same.
 """
 
 from __future__ import annotations
@@ -808,6 +809,51 @@ def attach_lost_twigs(tree: Tree, lines: list[np.ndarray]) -> Tree | None:
         if along[at] < LOST_TWIG_FROM_ENDS_MM or along[-1] - along[at] < LOST_TWIG_FROM_ENDS_MM:
             continue
         _fork_at(attached, branch, at, line)
+        moved = True
+    return attached if moved else None
+
+
+# A leaf of the tree, thinner than the duct, whose free end comes back within RETURNING_REACH_MM of
+# the duct's centre-line, its own fork at least RETURNING_FROM_MM from there, is the far part of a
+# twig broken near its fork.
+RETURNING_REACH_MM = 4.0
+RETURNING_FROM_MM = 5.0
+
+
+def attach_returning_twigs(tree: Tree, measured: np.ndarray) -> Tree | None:
+    """A copy of the tree with a fork where a twig broken near its fork leaves a measured duct
+    (``measured``: the points of the ducts' centre-lines), or None when there is none.
+
+    The far part of such a twig hangs on the end of the twig its fork kept, and comes back
+    to end beside the duct: the duct ran on into the kept twig. The duct then forks at the
+    point nearest that end, as where a lost twig leaves (``attach_lost_twigs``)."""
+    if not len(measured):
+        return None
+    near_duct = cKDTree(measured)
+    attached = copy.deepcopy(tree)
+    moved = False
+    for leaf in [b for b in tree.branches.values() if not b.children and b.parent is not None]:
+        if leaf.length_mm < LOST_TWIG_MM or float(near_duct.query(leaf.upper)[0]) > RETURNING_REACH_MM:
+            continue
+        best: tuple[float, int, int] | None = None
+        for branch in attached.branches.values():
+            if branch.index == leaf.index or branch.index not in tree.branches:
+                continue  # the leaf itself, or a branch a fork made here
+            gaps = np.linalg.norm(branch.points - leaf.upper, axis=1)
+            at = int(np.argmin(gaps))
+            if gaps[at] <= RETURNING_REACH_MM and (best is None or gaps[at] < best[0]):
+                best = (float(gaps[at]), branch.index, at)
+        if best is None:
+            continue
+        branch = attached.branches[best[1]]
+        if float(np.linalg.norm(leaf.lower - branch.points[best[2]])) < RETURNING_FROM_MM:
+            continue  # a twig leaving beside the duct, not one coming back to it
+        if float(np.median(leaf.radii)) >= float(np.median(branch.radii)):
+            continue  # a twig is thinner than the duct it leaves
+        along = distance_along(branch.points)
+        if along[best[2]] < LOST_TWIG_FROM_ENDS_MM or along[-1] - along[best[2]] < LOST_TWIG_FROM_ENDS_MM:
+            continue
+        _fork_at(attached, branch, best[2], np.vstack([leaf.upper]))
         moved = True
     return attached if moved else None
 

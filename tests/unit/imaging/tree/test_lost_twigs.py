@@ -12,7 +12,7 @@ import pytest
 import imaging.tree as tree_package
 from classification.presets import preset_document
 from imaging.tree import propose_tree
-from imaging.tree.centreline import Branch, Tree, attach_lost_twigs
+from imaging.tree.centreline import Branch, Tree, attach_lost_twigs, attach_returning_twigs
 from imaging.tree.segment import _longest_path
 
 from .test_centreline import path
@@ -83,6 +83,57 @@ def test_a_line_that_comes_back_to_the_tree_is_a_link_not_a_twig():
 )
 def test_lines_that_do_not_leave_a_duct_between_its_ends_change_nothing(line):
     assert attach_lost_twigs(duct_running_on_into_its_twig(), [line]) is None
+
+
+def with_a_twig_coming_back(end: tuple[float, float, float], radius: float = 0.4) -> Tree:
+    """The duct running on into the twig it kept, and the far part of the twig its fork lost,
+    broken near that fork, hanging on the kept twig's far fork and coming back to ``end``."""
+    tree = duct_running_on_into_its_twig()
+    kept = tree.branches[2]
+    back = branch(5, path(tuple(kept.upper), (6, 0, 26), end), radius, 2)
+    onward = branch(6, path(tuple(kept.upper), (14, 0, 48)), 0.4, 2)
+    kept.children = [5, 6]
+    tree.branches.update({5: back, 6: onward})
+    return tree
+
+
+def test_a_twig_broken_near_its_fork_that_comes_back_to_the_duct_ends_the_duct_there():
+    tree = with_a_twig_coming_back(end=(2.0, 0, 16))
+
+    attached = attach_returning_twigs(tree, tree.branches[1].points)
+
+    assert attached is not None
+    duct = attached.branches[1]
+    assert np.linalg.norm(duct.upper - [0, 0, 16]) < 0.6
+    assert abs(duct.length_mm - 16.0) < 0.6
+    rest, twig = (attached.branches[c] for c in duct.children)
+    assert rest.children == [2, 3] and np.allclose(twig.points[-1], [2.0, 0, 16])
+    assert tree.branches[1].length_mm == pytest.approx(30.0, abs=0.6)  # the tree given is left as it was
+
+
+@pytest.mark.parametrize(
+    ("end", "radius", "measured"),
+    [
+        ((4.5, 0, 16), 0.4, True),  # ends 4.5 mm from the duct's centre-line: not coming back to it
+        ((2.0, 0, 28.5), 0.4, True),  # beside the duct's own fork: nothing to move
+        ((2.0, 0, 16), 0.9, True),  # as wide as the duct: no twig of it
+        ((2.0, 0, 16), 0.4, False),  # beside a duct the document does not measure
+    ],
+)
+def test_leaves_that_do_not_come_back_to_a_measured_duct_change_nothing(end, radius, measured):
+    tree = with_a_twig_coming_back(end=end, radius=radius)
+    ducts = tree.branches[1].points if measured else tree.branches[4].points
+
+    assert attach_returning_twigs(tree, ducts) is None
+
+
+def test_a_twig_curling_back_beside_its_own_fork_is_no_twig_coming_back():
+    tree = duct_running_on_into_its_twig()
+    # Leaves the duct's fork at 30 mm and curls back to end 2 mm beside the duct, 3.5 mm below.
+    tree.branches[5] = branch(5, path((0, 0, 30), (2, 0, 29), (2, 0, 26.5)), 0.4, 1)
+    tree.branches[1].children.append(5)
+
+    assert attach_returning_twigs(tree, tree.branches[1].points) is None
 
 
 def test_only_twigs_leaving_a_duct_the_document_measures_are_forked():

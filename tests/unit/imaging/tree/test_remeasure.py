@@ -1,5 +1,5 @@
-"""Moving forks back to where two ducts part, and forking where a lost twig leaves, are
-measurements, not readings: the proposal takes the moved forks only when the ducts read from
+"""Moving forks back to where two ducts part, and forking where a lost twig leaves or a broken
+one comes back, are measurements, not readings: the proposal takes the moved forks only when the ducts read from
 them are the same (ids, receiving ducts, segments); otherwise it keeps the skeleton's forks."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def lengths(document: dict[str, Any]) -> dict[str, float]:
     return {d["id"]: d["length_mm"] for d in document["ducts"] if d.get("length_mm") is not None}
 
 
-REMEASUREMENTS = ("part_late_forks", "attach_lost_twigs")
+REMEASUREMENTS = ("part_late_forks", "attach_lost_twigs", "attach_returning_twigs")
 
 
 def proposal_with(monkeypatch: Any, remeasurement: str, remeasured: Any) -> dict[str, Any]:
