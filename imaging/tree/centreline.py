@@ -26,7 +26,7 @@ comes back to its duct; the proposal takes each only when the ducts read from it
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -795,22 +795,30 @@ def attach_lost_twigs(tree: Tree, lines: list[np.ndarray]) -> Tree | None:
         points = np.vstack([b.points for b in attached.branches.values()])
         if float(cKDTree(points).query(line[-1])[0]) < LOST_TWIG_REACH_MM:
             continue  # it comes back to the tree: a link, not a twig
-        best: tuple[float, int, int] | None = None
-        for branch in attached.branches.values():
-            gaps = np.linalg.norm(branch.points - line[0], axis=1)
-            at = int(np.argmin(gaps))
-            if gaps[at] <= LOST_TWIG_ATTACH_MM and (best is None or gaps[at] < best[0]):
-                best = (float(gaps[at]), branch.index, at)
-        if best is None:
+        nearest = _nearest_point(attached.branches.values(), line[0], LOST_TWIG_ATTACH_MM)
+        if nearest is None or not _between_ends(*nearest):
             continue
-        branch = attached.branches[best[1]]
-        along = distance_along(branch.points)
-        at = best[2]
-        if along[at] < LOST_TWIG_FROM_ENDS_MM or along[-1] - along[at] < LOST_TWIG_FROM_ENDS_MM:
-            continue
-        _fork_at(attached, branch, at, line)
+        _fork_at(attached, *nearest, line)
         moved = True
     return attached if moved else None
+
+
+def _nearest_point(branches: Iterable[Branch], point: np.ndarray, reach: float) -> tuple[Branch, int] | None:
+    """The branch whose centre-line comes nearest ``point``, within ``reach`` mm, and its point there."""
+    best: tuple[float, Branch, int] | None = None
+    for branch in branches:
+        gaps = np.linalg.norm(branch.points - point, axis=1)
+        at = int(np.argmin(gaps))
+        if gaps[at] <= reach and (best is None or gaps[at] < best[0]):
+            best = (float(gaps[at]), branch, at)
+    return None if best is None else (best[1], best[2])
+
+
+def _between_ends(branch: Branch, at: int) -> bool:
+    """Whether the branch's point ``at`` lies at least LOST_TWIG_FROM_ENDS_MM from both its ends
+    (nearer, its fork or its tip is already there)."""
+    along = distance_along(branch.points)
+    return bool(along[at] >= LOST_TWIG_FROM_ENDS_MM and along[-1] - along[at] >= LOST_TWIG_FROM_ENDS_MM)
 
 
 # A leaf of the tree, thinner than the duct, whose free end comes back within RETURNING_REACH_MM of
@@ -835,25 +843,19 @@ def attach_returning_twigs(tree: Tree, measured: np.ndarray) -> Tree | None:
     for leaf in [b for b in tree.branches.values() if not b.children and b.parent is not None]:
         if leaf.length_mm < LOST_TWIG_MM or float(near_duct.query(leaf.upper)[0]) > RETURNING_REACH_MM:
             continue
-        best: tuple[float, int, int] | None = None
-        for branch in attached.branches.values():
-            if branch.index == leaf.index or branch.index not in tree.branches:
-                continue  # the leaf itself, or a branch a fork made here
-            gaps = np.linalg.norm(branch.points - leaf.upper, axis=1)
-            at = int(np.argmin(gaps))
-            if gaps[at] <= RETURNING_REACH_MM and (best is None or gaps[at] < best[0]):
-                best = (float(gaps[at]), branch.index, at)
-        if best is None:
+        # Not the leaf itself, nor a branch a fork made here.
+        others = [b for b in attached.branches.values() if b.index != leaf.index and b.index in tree.branches]
+        nearest = _nearest_point(others, leaf.upper, RETURNING_REACH_MM)
+        if nearest is None:
             continue
-        branch = attached.branches[best[1]]
-        if float(np.linalg.norm(leaf.lower - branch.points[best[2]])) < RETURNING_FROM_MM:
+        branch, at = nearest
+        if float(np.linalg.norm(leaf.lower - branch.points[at])) < RETURNING_FROM_MM:
             continue  # a twig leaving beside the duct, not one coming back to it
         if float(np.median(leaf.radii)) >= float(np.median(branch.radii)):
             continue  # a twig is thinner than the duct it leaves
-        along = distance_along(branch.points)
-        if along[best[2]] < LOST_TWIG_FROM_ENDS_MM or along[-1] - along[best[2]] < LOST_TWIG_FROM_ENDS_MM:
+        if not _between_ends(branch, at):
             continue
-        _fork_at(attached, branch, best[2], np.vstack([leaf.upper]))
+        _fork_at(attached, branch, at, np.vstack([leaf.upper]))
         moved = True
     return attached if moved else None
 
